@@ -1,0 +1,287 @@
+"""A sequential multilayer perceptron with a hand-written forward and backward pass.
+
+The network is a stack of ``L`` hidden blocks and an optional output layer::
+
+    x -> [Dense -> (BatchNorm) -> activation -> (BatchNorm) -> (Dropout)] x L -> Dense -> logits
+
+Hidden layer ``l`` (1-based, counted from the input) computes the
+pre-activation ``z^l = h^{l-1} W^l + b^l`` (batch-normalised when
+``batch_norm='before'``) and the activation ``a^l = phi(z^l)``. The backward
+pass is the chain rule read from the top: ``dz^l = da^l * phi'(z^l)`` and
+``da^{l-1} = dz^l (W^l)^T``, so the gradient reaching layer 1 is a product of
+one factor per layer; that product is what vanishes or explodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import (
+    check_array_2d,
+    check_choice,
+    check_finite,
+    check_nonneg,
+    check_nonneg_int,
+    check_positive_int,
+    check_probability,
+    get_rng,
+)
+from .activations import ACTIVATIONS, get_activation
+from .init import ALIASES, INITIALIZERS, recommended_init
+from .layers import ActivationLayer, AlphaDropout, BatchNorm, Dense, Dropout, PReLU, RReLU
+
+__all__ = ["MLP", "NETWORK_ACTIVATIONS", "LayerRecord"]
+
+#: Activations a network accepts: the element-wise ones plus the stateful RReLU and PReLU.
+NETWORK_ACTIVATIONS = tuple(ACTIVATIONS) + ("rrelu", "prelu")
+
+
+class LayerRecord(dict):
+    """What one forward/backward pass saw at one hidden layer, by key:
+
+    ``z``, ``a`` (batch, width): pre-activation and activation;
+    ``dz``, ``da`` (batch, width): dL/dz and dL/da (after a backward pass);
+    ``dW`` (fan_in, width): dL/dW of the layer's Dense (when parameter gradients were asked for).
+    """
+
+
+class _HiddenBlock:
+    """Dense -> [BatchNorm] -> activation -> [BatchNorm] -> [Dropout], with an optional skip connection."""
+
+    def __init__(self, dense, act, bn_before=None, bn_after=None, dropout=None, residual=False):
+        self.dense, self.act = dense, act
+        self.bn_before, self.bn_after, self.dropout = bn_before, bn_after, dropout
+        self.residual = residual
+        self.record = LayerRecord()
+
+    @property
+    def layers(self):
+        return [ly for ly in (self.dense, self.bn_before, self.act, self.bn_after, self.dropout) if ly is not None]
+
+    def forward(self, h, training, record):
+        z = self.dense.forward(h, training)
+        if self.bn_before is not None:
+            z = self.bn_before.forward(z, training)
+        a = self.act.forward(z, training)
+        out = a
+        if self.bn_after is not None:
+            out = self.bn_after.forward(out, training)
+        if self.dropout is not None:
+            out = self.dropout.forward(out, training)
+        if self.residual:
+            out = h + out
+        if record:
+            self.record = LayerRecord(z=z, a=a)
+        return out
+
+    def backward(self, dout, param_grads, record):
+        dh_skip = dout if self.residual else None
+        if self.dropout is not None:
+            dout = self.dropout.backward(dout)
+        if self.bn_after is not None:
+            dout = self.bn_after.backward(dout)
+        da = dout
+        dz = self.act.backward(da)
+        dz_dense = self.bn_before.backward(dz) if self.bn_before is not None else dz
+        dh = self.dense.backward(dz_dense, param_grads=param_grads)
+        if record:
+            self.record.update(da=da, dz=dz)
+            if param_grads:
+                self.record["dW"] = self.dense.grads["W"]
+        return dh if dh_skip is None else dh + dh_skip
+
+
+class MLP:
+    """A multilayer perceptron built from a small spec.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features.
+    hidden : sequence of int, optional
+        Widths of the hidden layers, e.g. ``(256, 128)``. Give either
+        ``hidden`` or both ``depth`` and ``width``.
+    depth, width : int, optional
+        ``depth`` hidden layers of ``width`` units each.
+    activation : str
+        One of :data:`NETWORK_ACTIVATIONS`.
+    init : str or None
+        Weight initializer (see :mod:`gradviz.init`); None picks the one the
+        literature pairs with the activation (:func:`gradviz.init.recommended_init`).
+    weight_scale : float >= 0
+        Multiplies the standard deviation of every initial weight ("gain").
+    bias : float
+        Initial value of the hidden biases (a negative value provokes dead ReLUs).
+    batch_norm : {None, 'before', 'after'}
+        Batch norm before or after each hidden activation.
+    momentum, eps : float
+        Batch-norm parameters (Keras convention, see :class:`gradviz.layers.BatchNorm`).
+    n_outputs : int or None
+        Units of the output Dense layer (logits, no activation); None: no output
+        layer, the last hidden activation is the output (used to probe variances).
+    dropout : float in [0, 1)
+        Dropout rate after each hidden block (0: none).
+    dropout_kind : {'standard', 'alpha'}
+        Inverted dropout or alpha dropout (for SELU).
+    residual : bool
+        Add a skip connection h^l = h^{l-1} + block(h^{l-1}) wherever widths match.
+    seed : int or Generator
+        Layer ``l``'s weights come from ``default_rng([seed, l])``, so a deeper
+        network with the same seed shares its first layers with a shallower one.
+    dtype : numpy floating dtype
+    **activation_params
+        E.g. ``alpha=0.1`` for ``leaky_relu``/``elu``; ``lower``/``upper`` for
+        ``rrelu``; ``alpha_init`` for ``prelu``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For unknown names, non-positive sizes, or rates outside their range.
+    """
+
+    def __init__(self, n_inputs, hidden=None, *, depth=None, width=None, activation="relu", init=None,
+                 weight_scale=1.0, bias=0.0, batch_norm=None, momentum=0.99, eps=1e-3, n_outputs=10,
+                 dropout=0.0, dropout_kind="standard", residual=False, seed=0, dtype=np.float64,
+                 init_kwargs=None, **activation_params):
+        self.n_inputs = check_positive_int("n_inputs", n_inputs)
+        if hidden is None:
+            if depth is None or width is None:
+                raise ValueError("give the hidden widths, e.g. hidden=(64, 64), or both depth= and width=")
+            hidden = (check_positive_int("width", width),) * check_nonneg_int("depth", depth)
+        elif depth is not None or width is not None:
+            raise ValueError("give either hidden= or depth= and width=, not both")
+        self.hidden = tuple(check_positive_int("hidden width", w) for w in hidden)
+        self.activation = check_choice("activation", activation, NETWORK_ACTIVATIONS)
+        if init is None:
+            init = recommended_init("relu" if activation in ("rrelu", "prelu") else activation)
+        self.init = check_choice("init", init, INITIALIZERS + tuple(ALIASES))
+        self.weight_scale = check_nonneg("weight_scale", weight_scale)
+        self.bias = check_finite("bias", bias)
+        if batch_norm is not None:
+            check_choice("batch_norm", batch_norm, ("before", "after"))
+        self.batch_norm = batch_norm
+        self.n_outputs = None if n_outputs is None else check_positive_int("n_outputs", n_outputs)
+        self.dropout = check_probability("dropout", dropout)
+        self.dropout_kind = check_choice("dropout_kind", dropout_kind, ("standard", "alpha"))
+        self.residual = bool(residual)
+        self.dtype = np.dtype(dtype)
+        if not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"dtype must be a floating type such as float64 or float32; got {dtype!r}")
+        self.seed = seed
+        self.activation_params = dict(activation_params)
+        init_kwargs = dict(init_kwargs or {})
+
+        if self.activation in ACTIVATIONS:
+            get_activation(self.activation).params(**self.activation_params)  # validate early
+
+        streams = self._streams(seed, len(self.hidden) + 2)
+        widths = (self.n_inputs,) + self.hidden
+        self.blocks: list[_HiddenBlock] = []
+        for l, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+            rng = streams[l]
+            dense = Dense(fan_in, fan_out, init=self.init, gain=self.weight_scale, bias=self.bias,
+                          rng=rng, dtype=self.dtype, **init_kwargs)
+            act = self._make_activation(fan_out, rng)
+            bn = (lambda: BatchNorm(fan_out, momentum, eps, dtype=self.dtype)) if batch_norm else None
+            drop = None
+            if self.dropout > 0:
+                drop = (AlphaDropout if self.dropout_kind == "alpha" else Dropout)(self.dropout, rng=rng)
+            self.blocks.append(_HiddenBlock(
+                dense, act,
+                bn_before=bn() if batch_norm == "before" else None,
+                bn_after=bn() if batch_norm == "after" else None,
+                dropout=drop,
+                residual=self.residual and fan_in == fan_out,
+            ))
+        self.output = None
+        if self.n_outputs is not None:
+            self.output = Dense(widths[-1], self.n_outputs, init=self.init, gain=self.weight_scale,
+                                rng=streams[len(self.hidden) + 1], dtype=self.dtype, **init_kwargs)
+        self.overflow = {"forward": None, "backward": None}
+
+    @staticmethod
+    def _streams(seed, n):
+        if isinstance(seed, np.random.Generator):
+            return [seed] * n
+        get_rng(seed)  # validates the type
+        return [np.random.default_rng([0 if seed is None else int(seed), i]) for i in range(n)]
+
+    def _make_activation(self, width, rng):
+        p = self.activation_params
+        if self.activation == "rrelu":
+            return RReLU(p.get("lower", 1 / 8), p.get("upper", 1 / 3), rng=rng)
+        if self.activation == "prelu":
+            return PReLU(width, p.get("alpha_init", 0.25), dtype=self.dtype)
+        return ActivationLayer(self.activation, **p)
+
+    # ------------------------------------------------------------------ passes
+    @property
+    def layers(self):
+        """Every layer in forward order (Dense, BatchNorm, activation, ..., output Dense)."""
+        out = [ly for block in self.blocks for ly in block.layers]
+        return out + ([self.output] if self.output is not None else [])
+
+    @property
+    def depth(self) -> int:
+        return len(self.hidden)
+
+    def forward(self, x, training=False, record=False):
+        """Run the network on ``x`` of shape (batch, n_inputs); return logits (batch, n_outputs)
+        or, without an output layer, the last hidden activation (batch, width).
+
+        Overflow does not raise: the pass finishes (with inf/nan) and
+        ``overflow['forward']`` holds the first hidden layer (1-based) whose z or a
+        was not finite. With ``record=True`` each block keeps z and a for :attr:`records`.
+        """
+        h = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
+        self.overflow = {"forward": None, "backward": None}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for l, block in enumerate(self.blocks, start=1):
+                h = block.forward(h, training, record)
+                if self.overflow["forward"] is None and not np.isfinite(h).all():
+                    self.overflow["forward"] = l
+            if self.output is not None:
+                h = self.output.forward(h, training)
+        return h
+
+    def backward(self, dout, param_grads=True, record=False):
+        """Back-propagate ``dout`` = dL/d(output), shape (batch, n_outputs); return dL/dx.
+
+        Fills every layer's ``grads`` (unless ``param_grads=False``, which skips
+        dW and db). ``overflow['backward']`` holds the hidden layer where dL/dz first
+        (reading from the top) stopped being finite. With ``record=True`` each block
+        keeps dz, da (and dW) for :attr:`records`.
+        """
+        dout = np.asarray(dout, dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            if self.output is not None:
+                dout = self.output.backward(dout, param_grads=param_grads)
+            for l in range(len(self.blocks), 0, -1):
+                dout = self.blocks[l - 1].backward(dout, param_grads, record)
+                if self.overflow["backward"] is None and not np.isfinite(dout).all():
+                    self.overflow["backward"] = l
+        return dout
+
+    @property
+    def records(self) -> list[LayerRecord]:
+        """Per hidden layer (index 0 is layer 1), what the last recorded passes saw."""
+        return [block.record for block in self.blocks]
+
+    @property
+    def first_nonfinite(self):
+        """First hidden layer (1-based) where the last pass overflowed: forward first, else backward; or None."""
+        return self.overflow["forward"] if self.overflow["forward"] is not None else self.overflow["backward"]
+
+    def parameters(self):
+        """List of (layer, name) pairs of every trainable array."""
+        return [(ly, k) for ly in self.layers for k in ly.params]
+
+    def predict(self, x):
+        """Class predictions (batch,) in inference mode."""
+        return np.argmax(self.forward(x, training=False), axis=1)
+
+    def __repr__(self):
+        bn = f", batch_norm={self.batch_norm!r}" if self.batch_norm else ""
+        return (f"MLP({self.n_inputs} -> {list(self.hidden)} -> {self.n_outputs}, activation={self.activation!r}, "
+                f"init={self.init!r}, weight_scale={self.weight_scale:g}{bn})")
+
