@@ -1,0 +1,226 @@
+"""Per-layer statistics of one forward/backward pass.
+
+These are the numbers every chapter plots: how the spread of the
+activations a^l and of the back-propagated gradients dL/da^l changes from
+layer to layer, how many sigmoid/tanh units sit on their flat tails
+(saturated), and how many ReLU units output 0 for every example (dead).
+
+Statistics are taken over all examples and units of a layer together (the
+"population" over which Glorot & Bengio 2010 draw their histograms). Layers at
+and above an overflow hold NaN instead of numbers, and ``first_nonfinite``
+says where it started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import check_array_2d, check_positive_int, get_rng
+from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
+from .network import MLP
+
+__all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "histograms"]
+
+
+@dataclass
+class PassStats:
+    """Per-layer statistics of one pass; every array has shape (L,), index 0 is hidden layer 1.
+
+    Attributes
+    ----------
+    layer : int array, 1..L
+    z_mean, z_var : pre-activation mean and variance
+    a_mean, a_std, a_var : activation mean, standard deviation and variance
+    da_var, dz_var : variance of dL/da^l and dL/dz^l (NaN before a backward pass)
+    grad_norm : Frobenius norm of dL/dW^l (NaN when weight gradients were skipped)
+    saturated_fraction : fraction of (example, unit) pairs whose slope is below
+        ``SATURATION_THRESHOLD`` times the maximum slope (sigmoid/tanh; 0 otherwise)
+    dead_fraction : fraction of units whose z <= 0 for every example of the batch
+        (ReLU only, whose slope there is exactly 0; 0 for the other activations)
+    first_nonfinite : int or None
+        First hidden layer (1-based) whose values overflowed, forward before backward.
+    overflow : dict with keys 'forward' and 'backward' (each int or None)
+    activation : str
+    """
+
+    layer: np.ndarray
+    z_mean: np.ndarray
+    z_var: np.ndarray
+    a_mean: np.ndarray
+    a_std: np.ndarray
+    a_var: np.ndarray
+    da_var: np.ndarray
+    dz_var: np.ndarray
+    grad_norm: np.ndarray
+    saturated_fraction: np.ndarray
+    dead_fraction: np.ndarray
+    first_nonfinite: int | None
+    overflow: dict = field(default_factory=dict)
+    activation: str = ""
+
+    @property
+    def depth(self) -> int:
+        return len(self.layer)
+
+    def as_table(self) -> str:
+        """A plain-text table, one row per layer, for printing in a notebook."""
+        head = f"{'layer':>5} {'Var(a)':>10} {'Var(dL/da)':>11} {'|dL/dW|':>10} {'saturated':>9} {'dead':>6}"
+        rows = [head]
+        for i in range(self.depth):
+            rows.append(
+                f"{self.layer[i]:>5d} {self.a_var[i]:>10.3g} {self.da_var[i]:>11.3g} {self.grad_norm[i]:>10.3g} "
+                f"{self.saturated_fraction[i]:>9.1%} {self.dead_fraction[i]:>6.1%}"
+            )
+        return "\n".join(rows)
+
+
+def _var(x):
+    # Two-pass variance in float64 accumulation; NaN for non-finite input, silently.
+    if not np.isfinite(x).all():
+        return np.nan, np.nan
+    m = x.mean(dtype=np.float64)
+    return m, np.mean(np.square(x - m, dtype=np.float64))
+
+
+def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassStats:
+    """Summarise the records of the last recorded forward/backward pass of ``net``.
+
+    Parameters
+    ----------
+    net : MLP
+        A network whose last ``forward`` (and ``backward``) ran with ``record=True``.
+    threshold : float
+        Saturation threshold (fraction of the maximum slope).
+
+    Raises
+    ------
+    ValueError
+        If ``net`` has no recorded forward pass.
+    """
+    records = net.records
+    if not records or "z" not in records[0]:
+        raise ValueError("net has no recorded pass: call net.forward(x, record=True) first")
+    L = len(records)
+    out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_var", "dz_var", "grad_norm")}
+    sat = np.zeros(L)
+    dead = np.zeros(L)
+    act_name = net.activation
+    act = get_activation(act_name) if act_name in ("sigmoid", "tanh", "relu") else None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for i, rec in enumerate(records):
+            z, a = rec["z"], rec["a"]
+            out["z_mean"][i], out["z_var"][i] = _var(z)
+            out["a_mean"][i], out["a_var"][i] = _var(a)
+            if "da" in rec:
+                out["da_var"][i] = _var(rec["da"])[1]
+                out["dz_var"][i] = _var(rec["dz"])[1]
+            if "dW" in rec and np.isfinite(rec["dW"]).all():
+                out["grad_norm"][i] = np.sqrt(np.sum(np.square(rec["dW"], dtype=np.float64)))
+            if act is not None and act.saturating:
+                sat[i] = saturation_mask(act_name, z, threshold).mean()
+            if act is not None and act.dies:
+                dead[i] = (z <= 0).all(axis=0).mean()
+    return PassStats(
+        layer=np.arange(1, L + 1),
+        a_std=np.sqrt(out["a_var"]),
+        saturated_fraction=sat,
+        dead_fraction=dead,
+        first_nonfinite=net.first_nonfinite,
+        overflow=dict(net.overflow),
+        activation=act_name,
+        **out,
+    )
+
+
+def pass_statistics(net: MLP, x, dout=None, training: bool = True, param_grads: bool = True,
+                    threshold: float = SATURATION_THRESHOLD) -> PassStats:
+    """Run one recorded forward and backward pass of ``net`` on ``x`` and summarise it.
+
+    Parameters
+    ----------
+    net : MLP
+    x : array (batch, n_inputs)
+    dout : array (batch, n_outputs) or None
+        Upstream gradient at the network's output. None: skip the backward pass
+        (gradient statistics stay NaN).
+    training : bool
+        Forward in training mode (batch norm uses batch statistics).
+    param_grads : bool
+        Compute dL/dW too (needed for ``grad_norm``; costs one matrix product per layer).
+    """
+    x = check_array_2d("x", x, net.n_inputs)
+    out = net.forward(x, training=training, record=True)
+    if dout is not None:
+        dout = np.asarray(dout)
+        if dout.shape != out.shape:
+            raise ValueError(f"dout must have the output's shape {out.shape}; got {dout.shape}")
+        net.backward(dout, param_grads=param_grads, record=True)
+    return layer_statistics(net, threshold)
+
+
+def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, training: bool = True) -> PassStats:
+    """Statistics of ``net`` for standard-normal input and a standard-normal upstream gradient.
+
+    This is the experiment of Glorot & Bengio (2010, sec. 4.2) and of the
+    mean-field analyses (Poole et al. 2016; Schoenholz et al. 2017): inputs
+    x ~ N(0, 1) of shape (batch_size, n_inputs) and, at the output, an upstream
+    gradient dL/d(output) ~ N(0, 1), independent of x. The theory module
+    predicts exactly these variances.
+
+    Parameters
+    ----------
+    net : MLP
+        Usually built with ``n_outputs=None`` so the gradient enters at the last hidden layer.
+    batch_size : int >= 2
+    seed : int or Generator
+        Draws x and dout; same seed, same numbers.
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    rng = get_rng(seed)
+    x = rng.standard_normal((batch_size, net.n_inputs)).astype(net.dtype)
+    width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
+    dout = rng.standard_normal((batch_size, width)).astype(net.dtype)
+    return pass_statistics(net, x, dout, training=training, param_grads=param_grads)
+
+
+def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
+    """Histogram of ``key`` ('z', 'a', 'dz' or 'da') at every hidden layer of the last recorded pass.
+
+    Parameters
+    ----------
+    bins : int
+    value_range : (low, high) or None
+        Common range of the bins for all layers; None spans the finite values
+        of all layers together, so the curves are comparable.
+
+    Returns
+    -------
+    edges : array (bins + 1,)
+    density : array (L, bins)
+        Normalised counts (each row integrates to 1 over the edges; a row of a
+        non-finite layer is all NaN).
+    """
+    if key not in ("z", "a", "dz", "da"):
+        raise ValueError(f"key={key!r} is not known; choose one of: a, da, dz, z")
+    bins = check_positive_int("bins", bins)
+    records = net.records
+    if not records or key not in records[0]:
+        raise ValueError(f"net has no recorded {key!r}: run a recorded forward (and backward) pass first")
+    arrays = [np.asarray(r[key]) for r in records]
+    if value_range is None:
+        finite = [a[np.isfinite(a)] for a in arrays]
+        finite = [f for f in finite if f.size]
+        if not finite:
+            value_range = (-1.0, 1.0)
+        else:
+            lo = min(float(f.min()) for f in finite)
+            hi = max(float(f.max()) for f in finite)
+            value_range = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+    density = np.full((len(arrays), bins), np.nan)
+    for i, a in enumerate(arrays):
+        if np.isfinite(a).all():
+            density[i], _ = np.histogram(a, bins=edges, density=True)
+    return edges, density
