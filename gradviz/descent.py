@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_array_2d, check_finite, check_positive, check_positive_int
+from ._validate import check_array_2d, check_choice, check_finite, check_positive, check_positive_int
 
 __all__ = [
     "REGIMES",
@@ -66,6 +66,8 @@ __all__ = [
     "gradient_descent",
     "RunClass",
     "classify_run",
+    "LearningRateSweep",
+    "sweep_learning_rates",
 ]
 
 #: The four regimes a run is classified into, in order of increasing learning rate.
@@ -178,16 +180,17 @@ def _check_real_or_nonfinite(name: str, value) -> float:
     return float(value)
 
 
+# The same expressions as in gradient_descent's loop, so a run can be checked step by step.
 def _gradient(w: float, b: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     with np.errstate(all="ignore"):
         resid = w * x + b - y
-        return float(np.mean(resid * x)), float(np.mean(resid))
+        return float(resid @ x) / x.shape[0], float(resid.sum()) / x.shape[0]
 
 
 def _cost(w: float, b: float, x: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(all="ignore"):
         resid = w * x + b - y
-        return float(0.5 * np.mean(resid * resid))
+        return 0.5 * float(resid @ resid) / x.shape[0]
 
 
 def cost_grid(X, y, w_range, b_range, n: int = 121):
@@ -433,30 +436,33 @@ def gradient_descent(X, y, lr, n_steps: int = 50, start=(-1.5, 2.5)) -> DescentR
     ------
     TypeError, ValueError
         If ``lr`` is not a positive finite number, ``n_steps`` is not an
-        integer >= 1, ``start`` is not a pair of finite numbers, or the data
-        are malformed.
+        integer >= 1, ``start`` is not a pair of finite numbers (or its cost
+        overflows), or the data are malformed.
     """
     X, y = _check_data(X, y)
     lr = check_positive("lr", lr)
     n_steps = check_positive_int("n_steps", n_steps)
     w, b = _check_point("start", start)
     x = X[:, 0]
+    n = x.shape[0]
     params = np.empty((n_steps + 1, 2))
     cost = np.empty(n_steps + 1)
-    params[0] = w, b
-    cost[0] = _cost(w, b, x, y)
     overflow_step = None
     last = n_steps
-    for t in range(1, n_steps + 1):
-        dw, db = _gradient(w, b, x, y)
-        with np.errstate(all="ignore"):
-            w, b = w - lr * dw, b - lr * db
-        c = _cost(w, b, x, y)
-        if not (np.isfinite(w) and np.isfinite(b) and np.isfinite(c)):
-            overflow_step, last = t, t - 1
-            break
-        params[t] = w, b
-        cost[t] = c
+    with np.errstate(all="ignore"):  # overflow is reported below, not warned about
+        for t in range(n_steps + 1):
+            resid = w * x + b - y  # one residual per step gives both the cost and the gradient
+            c = 0.5 * float(resid @ resid) / n
+            if not (np.isfinite(w) and np.isfinite(b) and np.isfinite(c)):
+                if t == 0:
+                    raise ValueError(f"start={start!r} gives a cost that is not a finite float64 number")
+                overflow_step, last = t, t - 1
+                break
+            params[t] = w, b
+            cost[t] = c
+            if t < n_steps:
+                dw, db = float(resid @ x) / n, float(resid.sum()) / n
+                w, b = w - lr * dw, b - lr * db
     return DescentRun(
         params=params[: last + 1].copy(),
         cost=cost[: last + 1].copy(),
@@ -519,7 +525,8 @@ def classify_run(run: DescentRun, X, y, tol: float = 1e-3) -> RunClass:
 
     Let ``theta*`` be the least-squares solution, ``J*`` its cost, and
     ``e_t = J(theta_t) - J*`` the excess cost at step ``t`` (``T`` = last
-    stored step). The rules, checked in this order:
+    stored step; excesses within ``8 eps J*`` of 0 count as 0). The rules,
+    checked in this order:
 
     1. **diverges** if the run overflowed, or ``e_T > e_0`` (it ended further
        from the minimum, in cost, than it started);
@@ -527,7 +534,8 @@ def classify_run(run: DescentRun, X, y, tol: float = 1e-3) -> RunClass:
        eigenvectors ``v_i`` of the Hessian), the offset
        ``u_t = v_i . (theta_t - theta*)`` changed sign at half or more of the
        steps. Only steps where both ``|u_t|`` and ``|u_{t+1}|`` exceed
-       ``1e-9 * |theta_0 - theta*|`` count (below that is rounding noise);
+       ``1e-9 * max(|theta_0 - theta*|, |theta*|)`` count (below that is
+       rounding noise);
     3. **converges** if ``e_T <= tol * e_0`` (the excess cost fell by a factor
        ``1 / tol`` or more within the run's ``n_steps``);
     4. **crawls** otherwise: it moved towards the minimum monotonically but too
@@ -569,7 +577,9 @@ def classify_run(run: DescentRun, X, y, tol: float = 1e-3) -> RunClass:
     x = X[:, 0]
     w_opt, b_opt = least_squares(X, y)
     j_opt = _cost(w_opt, b_opt, x, y)
-    excess = np.maximum(run.cost - j_opt, 0.0)
+    # Excess costs within rounding of J* count as 0 (the cost is only known to ~eps * J*).
+    excess = run.cost - j_opt
+    excess[excess <= 8 * np.finfo(float).eps * max(j_opt, np.finfo(float).tiny)] = 0.0
     e0, eT = excess[0], excess[-1]
     if e0 > 0:
         excess_ratio = float(eT / e0)
@@ -582,7 +592,7 @@ def classify_run(run: DescentRun, X, y, tol: float = 1e-3) -> RunClass:
     _, vecs = np.linalg.eigh(hessian(X))
     offset = run.params - np.array([w_opt, b_opt])  # (T+1, 2)
     u = offset @ vecs  # column i: offset along v_i
-    floor = 1e-9 * float(np.linalg.norm(offset[0]))
+    floor = 1e-9 * max(float(np.linalg.norm(offset[0])), float(np.hypot(w_opt, b_opt)), 1e-300)
     flip_fraction = 0.0
     for i in range(u.shape[1]):
         a, c = u[:-1, i], u[1:, i]
@@ -610,3 +620,69 @@ def classify_run(run: DescentRun, X, y, tol: float = 1e-3) -> RunClass:
         lr=run.lr,
         n_steps=run.n_steps,
     )
+
+
+# ----------------------------------------------------------------------------- a sweep over learning rates
+
+
+@dataclass(frozen=True)
+class LearningRateSweep:
+    """Runs from the same start at many learning rates, each classified.
+
+    Attributes
+    ----------
+    lrs : ndarray, shape (K,)
+        The learning rates, in the order given.
+    classes : tuple of RunClass, length K
+    n_steps : int
+    """
+
+    lrs: np.ndarray
+    classes: tuple
+    n_steps: int
+
+    @property
+    def regimes(self) -> tuple:
+        """The regime of each run, in the order of ``lrs``."""
+        return tuple(c.regime for c in self.classes)
+
+    @property
+    def excess_ratios(self) -> np.ndarray:
+        """``(J_T - J*) / (J_0 - J*)`` of each run, shape (K,) (``inf`` after an overflow)."""
+        return np.array([c.excess_ratio for c in self.classes], dtype=float)
+
+    def first_lr(self, regime: str) -> float | None:
+        """The smallest swept learning rate classified as ``regime`` (None if none was)."""
+        regime = check_choice("regime", regime, REGIMES)
+        hits = [lr for lr, r in zip(self.lrs, self.regimes) if r == regime]
+        return float(min(hits)) if hits else None
+
+
+def sweep_learning_rates(X, y, lrs, n_steps: int = 50, start=(-1.5, 2.5), tol: float = 1e-3) -> LearningRateSweep:
+    """Run :func:`gradient_descent` at each learning rate of ``lrs`` and classify each run.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, 1)
+    y : array_like, shape (N,)
+    lrs : array_like of float, shape (K,)
+        Learning rates, each > 0 and finite.
+    n_steps, start, tol
+        As for :func:`gradient_descent` and :func:`classify_run`.
+
+    Returns
+    -------
+    LearningRateSweep
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`gradient_descent`; also if ``lrs`` is empty or not 1-D.
+    """
+    lr_arr = np.asarray(lrs, dtype=float)
+    if lr_arr.ndim != 1 or lr_arr.size == 0:
+        raise ValueError(f"lrs must be a non-empty 1-D sequence of learning rates; got shape {lr_arr.shape}")
+    classes = tuple(
+        classify_run(gradient_descent(X, y, float(lr), n_steps=n_steps, start=start), X, y, tol=tol) for lr in lr_arr
+    )
+    return LearningRateSweep(lrs=lr_arr, classes=classes, n_steps=int(n_steps))

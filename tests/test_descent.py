@@ -20,6 +20,7 @@ from gradviz.descent import (
     least_squares,
     mse_cost,
     mse_gradient,
+    sweep_learning_rates,
 )
 from gradviz.losses import mean_squared_error
 
@@ -235,3 +236,22 @@ def test_bad_data_is_named(data):
         classify_run("run", X, y)
     with pytest.raises(ValueError, match="w_range must satisfy low < high"):
         cost_grid(X, y, (1, 0), (0, 1))
+
+
+def test_sweep_finds_the_theoretical_boundaries(data, rates):
+    X, y = data
+    lrs = np.geomspace(0.01, 3.0, 121)
+    sweep = sweep_learning_rates(X, y, lrs, n_steps=300)
+    assert len(sweep.classes) == lrs.size and sweep.regimes[0] == "crawls"
+    step = lrs[1] / lrs[0]
+    assert rates.lr_monotone < sweep.first_lr("oscillates") < rates.lr_monotone * step
+    assert rates.lr_max < sweep.first_lr("diverges") < rates.lr_max * step ** 2
+    # Regimes come in the order of REGIMES as lr grows.
+    order = [REGIMES.index(r) for r in sweep.regimes]
+    assert order == sorted(order)
+    with pytest.raises(ValueError, match="regime='slow' is not known"):
+        sweep.first_lr("slow")
+    with pytest.raises(ValueError, match="lrs must be a non-empty 1-D"):
+        sweep_learning_rates(X, y, [])
+    with pytest.raises(ValueError, match="start=.* gives a cost that is not a finite"):
+        gradient_descent(X, y, 0.1, 3, start=(1e200, 0.0))
