@@ -1,0 +1,75 @@
+# gradviz: two commands for a newcomer, `make lab` and `make test`.
+# Both need nothing but python3 and make: the first run creates .venv and
+# installs the project into it; later runs reinstall only when pyproject.toml
+# has changed (the stamp file .venv/.installed records the last install).
+
+PYTHON        ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+STAMP         := $(VENV)/.installed
+PYTEST_ARGS   ?=
+NBVAL_TIMEOUT ?= 600
+SANITIZE      := notebooks/nbval_sanitize.cfg
+
+.PHONY: lab test setup benchmark figures clean distclean help
+
+## lab: open JupyterLab on notebooks/ (sets up .venv first if needed)
+lab: $(STAMP)
+	@mkdir -p notebooks
+	$(VENV)/bin/jupyter lab notebooks/
+
+## test: run the test suite, then execute and check every notebook with nbval
+# Tests run with HOME and every Jupyter/IPython/matplotlib config directory
+# inside a fresh temporary folder, so a developer's own settings (matplotlibrc,
+# IPython profile, Jupyter config) cannot change a result.
+test: $(STAMP)
+	@set -e; \
+	home=$$(mktemp -d "$${TMPDIR:-/tmp}/gradviz-test-home.XXXXXX"); \
+	trap 'rm -rf "$$home"' EXIT; \
+	export HOME="$$home" GRADVIZ_TEST_HOME="$$home" \
+	       JUPYTER_CONFIG_DIR="$$home/.jupyter" JUPYTER_DATA_DIR="$$home/.local/share/jupyter" \
+	       JUPYTER_PLATFORM_DIRS=1 IPYTHONDIR="$$home/.ipython" \
+	       MPLCONFIGDIR="$$home/.config/matplotlib" MPLBACKEND=Agg \
+	       XDG_CONFIG_HOME="$$home/.config" XDG_CACHE_HOME="$$home/.cache" PYTHONHASHSEED=0; \
+	echo "+ pytest $(PYTEST_ARGS)  (HOME=$$home)"; \
+	$(PY) -m pytest $(PYTEST_ARGS); \
+	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  sanitize=""; \
+	  if [ -f $(SANITIZE) ]; then sanitize="--nbval-sanitize-with $(SANITIZE)"; fi; \
+	  echo "+ pytest --nbval notebooks/ $$sanitize"; \
+	  $(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
+	    $$sanitize notebooks/; \
+	else \
+	  echo "(no notebooks/*.ipynb yet: nbval skipped)"; \
+	fi
+
+## setup: create .venv and install the project with its test extra
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[test]"
+	@touch $@
+
+## benchmark: run every script in benchmarks/
+benchmark: $(STAMP)
+	@set -e; \
+	if ! ls benchmarks/*.py >/dev/null 2>&1; then echo "no benchmarks/*.py yet"; exit 1; fi; \
+	for script in benchmarks/*.py; do echo "+ $$script"; $(PY) "$$script"; done
+
+## figures: regenerate every figure into figures/
+figures: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m gradviz figures --out figures
+
+## clean: remove caches (keeps .venv); distclean: also remove .venv
+clean:
+	rm -rf .pytest_cache .hypothesis build *.egg-info
+	find . -name __pycache__ -type d -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
+
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'
