@@ -1,0 +1,738 @@
+"""Matplotlib figures of per-layer statistics, one function per kind of picture.
+
+Every function takes results that other modules computed (a
+:class:`gradviz.stats.PassStats`, a :class:`gradviz.theory.VariancePrediction`,
+a :class:`gradviz.train.History`, plain arrays), draws on the ``ax`` it is
+given (or on a new figure made with pyplot when ``ax`` is None) and returns
+that Axes (or, for functions that fill several panels, the Figure). Nothing is
+computed here that a learner would need to trust: the numbers come in, the
+picture goes out.
+
+Conventions, the same on every figure:
+
+- the layer index runs left to right, layer 1 (nearest the input) first;
+- a per-layer colour scale goes from dark (layer 1) to light (layer L)
+  ('viridis', sequential, readable in grey and by colour-blind readers);
+- categorical colours are the Okabe-Ito palette (Okabe & Ito 2008, "Color
+  Universal Design"): activations blue, gradients vermillion, and so on
+  (:data:`COLORS`);
+- a measurement is a solid line with markers; the theory's prediction for it
+  is a dashed line of the same colour;
+- variances and norms are on a log scale, and the axis label says so;
+- a layer whose values overflowed (inf/nan) is not drawn; a grey band marks
+  it and the layers it contaminated, with the text "overflow at layer k".
+
+The style (:data:`STYLE`) is applied with :func:`style` inside each function
+only, so importing this module changes no global matplotlib setting.
+
+Artists carry a ``gid`` (e.g. ``'measured:a'``, ``'predicted:da'``,
+``'overflow'``), so that widgets can update them in place and tests can read
+back what was drawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.colors import LogNorm, Normalize
+
+from .activations import SATURATION_THRESHOLD, get_activation
+
+__all__ = [
+    "OKABE_ITO",
+    "COLORS",
+    "STYLE",
+    "LAYER_CMAP",
+    "style",
+    "new_figure",
+    "plot_activation",
+    "shade_saturation",
+    "plot_variances",
+    "variance_legend",
+    "mark_overflow",
+    "layer_axis",
+    "plot_histograms",
+    "histogram_grid",
+    "plot_grad_norm",
+    "plot_unit_fractions",
+    "plot_training_curves",
+    "plot_layer_stat_over_steps",
+    "explain",
+]
+
+#: The Okabe-Ito colour-blind-safe palette.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+
+#: What each quantity is drawn in, on every figure.
+COLORS = {
+    "a": OKABE_ITO["blue"],  # activations (forward)
+    "z": OKABE_ITO["sky_blue"],  # pre-activations
+    "da": OKABE_ITO["vermillion"],  # back-propagated gradients dL/da
+    "dz": OKABE_ITO["orange"],
+    "grad_norm": OKABE_ITO["vermillion"],
+    "phi": OKABE_ITO["blue"],
+    "dphi": OKABE_ITO["vermillion"],
+    "saturated": OKABE_ITO["orange"],
+    "dead": OKABE_ITO["purple"],
+    "overflow": "0.55",
+    "shade": "0.88",
+}
+
+#: Sequential colour map for "one curve per layer".
+LAYER_CMAP = "viridis"
+
+_CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue", "black", "yellow")]
+
+#: rcParams used while a gradviz figure is drawn (see :func:`style`).
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "axes.prop_cycle": mpl.cycler(color=_CYCLE),
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 2.0,
+    "lines.markersize": 5,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "0.8",
+    "image.cmap": LAYER_CMAP,
+    "svg.hashsalt": "gradviz",
+    "svg.fonttype": "path",
+}
+
+_QUANTITY_LABEL = {
+    "a": "activations $a^l$",
+    "z": "pre-activations $z^l$",
+    "da": r"gradients $\partial L/\partial a^l$",
+    "dz": r"gradients $\partial L/\partial z^l$",
+}
+
+
+@contextlib.contextmanager
+def style():
+    """Context in which matplotlib uses the gradviz style (:data:`STYLE`); restores the old settings after."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def _styled(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with style():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.0), pyplot=False, **subplot_kw):
+    """A styled Figure and its Axes (array unless 1x1), with constrained layout.
+
+    ``pyplot=False`` (default) makes a bare :class:`matplotlib.figure.Figure`
+    that pyplot does not track (no figure pile-up in a long session, no
+    dependence on the notebook's backend); ``pyplot=True`` uses
+    :func:`matplotlib.pyplot.subplots`, which a notebook displays at the end of
+    the cell.
+    """
+    squeeze = subplot_kw.pop("squeeze", True)
+    with style():
+        if pyplot:
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=squeeze, **subplot_kw)
+        else:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=figsize, layout="constrained")
+            axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
+    return fig, axes
+
+
+def _axes(ax, figsize=(6.4, 4.0)):
+    if ax is None:
+        _, ax = new_figure(figsize=figsize, pyplot=True)
+    _tidy(ax)
+    return ax
+
+
+def _tidy(ax):
+    # The style only reaches Axes created under it; make a given Axes look the same.
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def layer_axis(ax, depth):
+    """Label the x axis of ``ax`` as hidden layers 1..``depth`` (layer 1 on the left)."""
+    ax.set_xlabel("hidden layer $l$ (1 = next to the input)")
+    ax.set_xlim(0.5, depth + 0.5)
+    if depth <= 12:
+        ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(np.arange(1, depth + 1)))
+    else:
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=10, integer=True, min_n_ticks=3))
+
+
+def _positive_finite(values):
+    """Copy of ``values`` as float with NaN where not finite or <= 0 (nothing to draw on a log axis)."""
+    v = np.array(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        v[~np.isfinite(v) | (v <= 0)] = np.nan
+    return v
+
+
+def _mask_overflowed(v, quantity, overflow):
+    """NaN at the layers an overflow spoiled, so only the marker speaks for them.
+
+    A forward overflow at k spoils layers k..L of every quantity (the backward
+    pass runs through them); a backward overflow at k spoils the gradients of
+    layers 1..k.
+    """
+    if not overflow:
+        return v
+    fwd, bwd = overflow.get("forward"), overflow.get("backward")
+    if fwd is not None:
+        v[fwd - 1:] = np.nan
+    elif bwd is not None and quantity in ("da", "dz", "grad_norm"):
+        v[:bwd] = np.nan
+    return v
+
+
+def _finite(values):
+    v = np.array(values, dtype=float)
+    v[~np.isfinite(v)] = np.nan
+    return v
+
+
+def _remove_gid(ax, gid):
+    for artist in list(ax.lines) + list(ax.patches) + list(ax.texts) + list(ax.collections):
+        if artist.get_gid() == gid:
+            artist.remove()
+
+
+def explain(ax, message, gid="explain"):
+    """Write ``message`` across the middle of ``ax`` (used when there is nothing to draw, and why).
+
+    An empty message removes the previous one. Returns the Text (or None).
+    """
+    _remove_gid(ax, gid)
+    if not message:
+        return None
+    return ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", wrap=True,
+                   fontsize=11, color="0.15", gid=gid, zorder=10,
+                   bbox=dict(boxstyle="round,pad=0.5", facecolor="#FFF8E1", edgecolor=OKABE_ITO["orange"]))
+
+
+# ----------------------------------------------------------------------------- activations
+def _slope_threshold(act, threshold):
+    return threshold * act.max_slope
+
+
+def shade_saturation(ax, name, x_range, threshold=SATURATION_THRESHOLD, label=True, **params):
+    """Shade the inputs z where ``name`` is saturated (slope < threshold x max slope); return the patches.
+
+    Only sigmoid and tanh saturate; for the others nothing is drawn. The
+    boundary is found numerically on a fine grid of ``x_range``.
+    """
+    _remove_gid(ax, "saturation")
+    act = get_activation(name)
+    if not act.saturating:
+        return []
+    lo, hi = float(x_range[0]), float(x_range[1])
+    z = np.linspace(lo, hi, 4001)
+    sat = act.grad(z, **params) < _slope_threshold(act, threshold)
+    patches = []
+    # contiguous runs of saturated points
+    edges = np.flatnonzero(np.diff(sat.astype(np.int8)))
+    starts = ([0] if sat[0] else []) + [i + 1 for i in edges if not sat[i]]
+    ends = [i for i in edges if sat[i]] + ([len(z) - 1] if sat[-1] else [])
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        patches.append(ax.axvspan(z[s], z[e], color=COLORS["shade"], zorder=0, gid="saturation", lw=0,
+                                  label=(f"saturated: slope < {threshold:g} x max" if label and k == 0 else None)))
+    return patches
+
+
+@_styled
+def plot_activation(name, ax=None, *, x_range=(-6.0, 6.0), derivative=True, saturation=True,
+                    threshold=SATURATION_THRESHOLD, n_points=801, **params):
+    """Draw phi(z) and phi'(z) of activation ``name`` over ``x_range``, saturated inputs shaded.
+
+    Parameters
+    ----------
+    name : str
+        Activation name (see :data:`gradviz.activations.ACTIVATIONS`).
+    ax : Axes or None
+    x_range : (low, high)
+        Range of pre-activations z (unitless).
+    derivative : bool
+        Also draw phi'(z) (dashed, vermillion).
+    saturation : bool
+        Shade where phi'(z) < ``threshold`` x max phi' (sigmoid and tanh only).
+    **params
+        Activation parameters, e.g. ``alpha=0.1``.
+
+    Returns
+    -------
+    Axes, with lines of gid ``'phi'`` and ``'dphi'``.
+    """
+    act = get_activation(name)
+    lo, hi = float(x_range[0]), float(x_range[1])
+    if not hi > lo:
+        raise ValueError(f"x_range must be (low, high) with low < high; got {x_range!r}")
+    ax = _axes(ax)
+    z = np.linspace(lo, hi, n_points)
+    pretty = name.replace("_", " ")
+    ax.plot(z, act(z, **params), color=COLORS["phi"], label=rf"$\varphi(z)$ = {pretty}", gid="phi")
+    if derivative:
+        ax.plot(z, act.grad(z, **params), color=COLORS["dphi"], ls="--", label=r"slope $\varphi'(z)$", gid="dphi")
+    if saturation:
+        shade_saturation(ax, name, (lo, hi), threshold, **params)
+    ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+    ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("pre-activation $z$")
+    ax.set_ylabel(r"$\varphi(z)$ and $\varphi'(z)$")
+    ax.set_title(pretty)
+    ax.legend(loc="upper left", fontsize=9)
+    return ax
+
+
+# ----------------------------------------------------------------------------- per-layer variance
+def mark_overflow(ax, overflow, depth, text=True):
+    """Mark the layers that overflowed with a grey hatched band and "overflow at layer k".
+
+    Parameters
+    ----------
+    overflow : dict {'forward': int|None, 'backward': int|None} or int or None
+        :attr:`PassStats.overflow` (or a first non-finite layer, taken as forward).
+        A forward overflow at k spoils layers k..L (forward values) and, through
+        the backward pass, every gradient; a backward overflow at k (reading from
+        the top) spoils the gradients of layers 1..k.
+    depth : int
+        Number of hidden layers L.
+
+    Returns
+    -------
+    list of the artists drawn (gid ``'overflow'``), empty when nothing overflowed.
+    """
+    _remove_gid(ax, "overflow")
+    if overflow is None:
+        return []
+    if not isinstance(overflow, dict):
+        overflow = {"forward": int(overflow), "backward": None}
+    fwd, bwd = overflow.get("forward"), overflow.get("backward")
+    if fwd is not None:
+        lo, hi, msg = fwd - 0.5, depth + 0.5, f"overflow at layer {fwd}"
+    elif bwd is not None:
+        lo, hi, msg = 0.5, bwd + 0.5, f"gradient overflow at layer {bwd}"
+    else:
+        return []
+    band = ax.axvspan(lo, hi, facecolor="0.92", edgecolor=COLORS["overflow"], hatch="//", lw=0, zorder=0,
+                      gid="overflow")
+    artists = [band]
+    edge = fwd if fwd is not None else bwd
+    artists.append(ax.axvline(edge, color=COLORS["overflow"], lw=1.5, ls=":", gid="overflow"))
+    if text:
+        x = (lo + hi) / 2
+        artists.append(ax.text(x, 0.97, msg + "\n(inf / nan: not drawn)", transform=ax.get_xaxis_transform(),
+                               ha="center", va="top", fontsize=10, color="0.2", gid="overflow", zorder=11,
+                               bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="0.7")))
+    return artists
+
+
+@_styled
+def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), std=False, legend=True,
+                   title=None):
+    """Variance (or standard deviation) per layer of activations and gradients, log scale.
+
+    Parameters
+    ----------
+    stats : PassStats or None
+        Measured statistics (:func:`gradviz.stats.probe`). Non-finite or
+        non-positive values are not drawn.
+    prediction : VariancePrediction or None
+        What the theory predicts (:func:`gradviz.theory.predict_variances`),
+        drawn dashed in the colour of the measurement.
+    quantities : tuple of {'a', 'z', 'da', 'dz'}
+        Which variances to draw.
+    std : bool
+        Draw standard deviations instead of variances.
+
+    Returns
+    -------
+    Axes, with lines of gid ``'measured:<q>'`` and ``'predicted:<q>'``.
+    """
+    for q in quantities:
+        if q not in _QUANTITY_LABEL:
+            raise ValueError(f"quantities contains {q!r}; choose from: a, da, dz, z")
+    if stats is None and prediction is None:
+        raise ValueError("give stats, prediction, or both")
+    ax = _axes(ax)
+    depth = (stats if stats is not None else prediction).depth
+    layers = np.arange(1, depth + 1)
+    stat_name = "std" if std else "Var"
+    for q in quantities:
+        label = _QUANTITY_LABEL[q]
+        if stats is not None:
+            v = _mask_overflowed(_positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
+            ax.plot(layers, np.sqrt(v) if std else v, "o-", color=COLORS[q], label=f"{stat_name} of {label}",
+                    gid=f"measured:{q}")
+        if prediction is not None:
+            v = _positive_finite(getattr(prediction, f"{q}_var"))
+            ax.plot(layers, np.sqrt(v) if std else v, "--", color=COLORS[q], lw=1.8, alpha=0.9,
+                    label=None if stats is not None else f"{stat_name} of {label}, predicted",
+                    gid=f"predicted:{q}")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{'standard deviation' if std else 'variance'} (log scale)")
+    layer_axis(ax, depth)
+    if stats is not None:
+        mark_overflow(ax, stats.overflow or stats.first_nonfinite, depth)
+    if title:
+        ax.set_title(title)
+    if legend:
+        variance_legend(ax, measured=stats is not None, predicted=prediction is not None)
+    return ax
+
+
+def variance_legend(ax, measured=True, predicted=True):
+    """Legend under the axes (never over the data): one entry per quantity, plus
+    "solid: measured / dashed: predicted" when both are drawn."""
+    from matplotlib.lines import Line2D
+
+    handles = [ln for ln in ax.lines if ln.get_label() and not ln.get_label().startswith("_")]
+    if measured and predicted:
+        handles += [Line2D([], [], color="0.3", marker="o", label="measured (one network)"),
+                    Line2D([], [], color="0.3", ls="--", label="predicted (mean-field theory)")]
+    leg = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9,
+                    frameon=False)
+    return leg
+
+
+# ----------------------------------------------------------------------------- histograms
+def _as_hist(source, key, bins, value_range):
+    if isinstance(source, tuple) and len(source) == 2:
+        return source
+    from .stats import histograms  # lazily: needs a recorded network
+
+    return histograms(source, key=key, bins=bins, value_range=value_range)
+
+
+@_styled
+def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap=LAYER_CMAP, colorbar=True,
+                    layers=None, title=None, logy=False):
+    """One density curve per hidden layer, coloured from layer 1 (dark) to L (light).
+
+    The picture of Glorot & Bengio (2010), Fig. 6 (activations) and Fig. 7
+    (back-propagated gradients).
+
+    Parameters
+    ----------
+    source : MLP with a recorded pass, or (edges, density)
+        ``(edges, density)`` as :func:`gradviz.stats.histograms` returns it
+        (edges (bins+1,), density (L, bins)).
+    key : {'a', 'z', 'da', 'dz'}
+        Which recorded tensor (when ``source`` is a network); also names the x axis.
+    layers : iterable of int or None
+        1-based layers to draw (default: all).
+    colorbar : bool
+        Add a colour bar "hidden layer" 1..L beside the axes.
+
+    Returns
+    -------
+    Axes, with one line of gid ``'hist:<l>'`` per drawn layer.
+    """
+    edges, density = _as_hist(source, key, bins, value_range)
+    ax = _axes(ax)
+    edges = np.asarray(edges, dtype=float)
+    density = np.asarray(density, dtype=float)
+    L = density.shape[0]
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    norm = Normalize(vmin=1, vmax=max(L, 2))
+    cm = mpl.colormaps[cmap]
+    chosen = range(1, L + 1) if layers is None else [int(l) for l in layers]
+    for l in chosen:
+        row = density[l - 1]
+        if not np.isfinite(row).all():
+            continue  # an overflowed layer has no histogram
+        ax.plot(centers, row, color=cm(norm(l)), lw=1.6, gid=f"hist:{l}")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(f"value of {_QUANTITY_LABEL.get(key, key)}")
+    ax.set_ylabel("density" + (" (log scale)" if logy else ""))
+    ax.set_xlim(edges[0], edges[-1])
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
+        cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, fraction=0.05)
+        cb.set_label("hidden layer (1 = next to the input)")
+        cb.set_ticks(np.unique(np.linspace(1, L, min(L, 6)).round().astype(int)))
+    return ax
+
+
+def _common_range(nets, key, quantile=None):
+    lo, hi = np.inf, -np.inf
+    for net in nets:
+        for rec in net.records:
+            a = np.asarray(rec[key])
+            a = a[np.isfinite(a)]
+            if a.size:
+                if quantile:
+                    lo, hi = min(lo, np.quantile(a, quantile)), max(hi, np.quantile(a, 1 - quantile))
+                else:
+                    lo, hi = min(lo, a.min()), max(hi, a.max())
+    if not np.isfinite(lo) or hi <= lo:
+        return (-1.0, 1.0)
+    return (float(lo), float(hi))
+
+
+@_styled
+def histogram_grid(nets, keys=("a", "da"), *, bins=60, value_ranges=None, quantile=0.001, figsize=None,
+                   logy=False):
+    """Per-layer histograms of several networks side by side, one column each, shared axes per row.
+
+    Parameters
+    ----------
+    nets : dict label -> MLP
+        Networks whose last pass was recorded (``pass_statistics`` or ``probe``).
+    keys : tuple
+        One row per recorded tensor ('a', 'da', 'z', 'dz').
+    value_ranges : dict key -> (low, high) or None
+        Bin range per row; default: the range of the values of all networks
+        together, trimmed to the [quantile, 1 - quantile] quantiles so a few
+        outliers do not squeeze the picture.
+
+    Returns
+    -------
+    Figure, axes ``fig.axes[:len(keys) * len(nets)]`` in row-major order.
+    """
+    labels = list(nets)
+    if not labels:
+        raise ValueError("nets must hold at least one network")
+    nrows, ncols = len(keys), len(labels)
+    figsize = figsize or (4.3 * ncols + 0.8, 3.0 * nrows + 0.3)
+    fig, axes = new_figure(nrows, ncols, figsize=figsize, sharex="row", sharey="row", squeeze=False)
+    L = max(nets[k].depth for k in labels)
+    for r, key in enumerate(keys):
+        rng = (value_ranges or {}).get(key) or _common_range(nets.values(), key, quantile)
+        for c, label in enumerate(labels):
+            ax = axes[r, c]
+            plot_histograms(nets[label], ax=ax, key=key, bins=bins, value_range=rng, colorbar=False, logy=logy,
+                            title=label if r == 0 else None)
+            if c > 0:
+                ax.set_ylabel("")
+                ax.tick_params(labelleft=False)
+        if not logy:
+            axes[r, 0].set_ylim(bottom=0)
+    sm = mpl.cm.ScalarMappable(norm=Normalize(vmin=1, vmax=max(L, 2)), cmap=mpl.colormaps[LAYER_CMAP])
+    cb = fig.colorbar(sm, ax=axes, pad=0.01, fraction=0.03, aspect=30)
+    cb.set_label("hidden layer (1 = next to the input)")
+    cb.set_ticks(np.unique(np.linspace(1, L, min(L, 6)).round().astype(int)))
+    return fig
+
+
+# ----------------------------------------------------------------------------- bars
+@_styled
+def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
+    """Bars of a per-layer gradient size, log scale: ``'grad_norm'`` = ||dL/dW^l|| (Frobenius),
+    or ``'da_std'`` = std of dL/da^l. Overflowed layers get no bar, only the overflow band.
+
+    ``stats`` is a PassStats (or any object with the attribute and ``overflow``).
+    """
+    if quantity == "grad_norm":
+        values, ylabel = stats.grad_norm, r"$\|\partial L/\partial W^l\|$ (log scale)"
+    elif quantity == "da_std":
+        values, ylabel = np.sqrt(np.asarray(stats.da_var, float)), r"std of $\partial L/\partial a^l$ (log scale)"
+    else:
+        raise ValueError(f"quantity={quantity!r} is not known; choose one of: da_std, grad_norm")
+    ax = _axes(ax)
+    v = _mask_overflowed(_positive_finite(values), "grad_norm", getattr(stats, "overflow", None))
+    depth = len(v)
+    layers = np.arange(1, depth + 1)
+    ok = np.isfinite(v)
+    ax.bar(layers[ok], v[ok], width=0.8, color=COLORS["grad_norm"], gid="bars", label=None)
+    ax.set_yscale("log")
+    if ok.any():
+        lo, hi = np.nanmin(v), np.nanmax(v)
+        ax.set_ylim(lo / 3, hi * 3)
+    ax.set_ylabel(ylabel)
+    layer_axis(ax, depth)
+    mark_overflow(ax, getattr(stats, "overflow", None) or getattr(stats, "first_nonfinite", None), depth)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@_styled
+def plot_unit_fractions(stats, ax=None, *, title=None, which=("saturated", "dead")):
+    """Per layer, the percentage of saturated units (sigmoid/tanh) and of dead units (ReLU).
+
+    Lines with markers, y from 0 to 100 %. Lines of gid ``'fraction:saturated'`` and
+    ``'fraction:dead'`` hold the fractions in percent.
+    """
+    ax = _axes(ax)
+    depth = len(stats.saturated_fraction)
+    layers = np.arange(1, depth + 1)
+    labels = {"saturated": "saturated units (flat tail of sigmoid/tanh)", "dead": "dead units (ReLU: 0 for every input)"}
+    markers = {"saturated": "s-", "dead": "^-"}
+    for w in which:
+        f = _mask_overflowed(_finite(getattr(stats, f"{w}_fraction")) * 100, "a", getattr(stats, "overflow", None))
+        ax.plot(layers, f, markers[w], color=COLORS[w], label=labels[w], gid=f"fraction:{w}")
+    ax.set_ylim(-3, 103)
+    ax.set_ylabel("units (%)")
+    layer_axis(ax, depth)
+    mark_overflow(ax, getattr(stats, "overflow", None), depth, text=False)
+    ax.legend(loc="upper left", fontsize=9)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ----------------------------------------------------------------------------- training
+def _smooth(y, window):
+    if window <= 1 or len(y) < window:
+        return np.asarray(y, float)
+    y = np.asarray(y, float)
+    kernel = np.ones(window) / window
+    out = np.convolve(np.nan_to_num(y, nan=np.nan), kernel, mode="valid")
+    return np.concatenate([np.full(window - 1, np.nan), out])
+
+
+@_styled
+def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accuracy="test"):
+    """Training loss and accuracy of several runs, one colour per run.
+
+    Parameters
+    ----------
+    histories : dict label -> History
+        From :func:`gradviz.train.train`.
+    axes : (Axes, Axes) or None
+        Where to draw the loss and the accuracy; None makes a new 1x2 figure.
+    smooth : int
+        Moving-average window (steps) of the minibatch loss; the raw loss is drawn faintly behind.
+    accuracy : {'test', 'train', 'both'}
+        Which accuracy to draw (train dotted when 'both').
+
+    Returns
+    -------
+    (Axes, Axes). Lines of gid ``'loss:<label>'`` and ``'acc:<label>'``.
+    """
+    if axes is None:
+        _, axes = new_figure(1, 2, figsize=(11, 4.0), pyplot=True)
+    ax_loss, ax_acc = axes
+    _tidy(ax_loss), _tidy(ax_acc)
+    palette = colors or _CYCLE
+    for i, (label, h) in enumerate(histories.items()):
+        c = palette[i % len(palette)]
+        loss = _finite(h.loss)
+        ax_loss.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
+        ax_loss.plot(h.step, _smooth(loss, smooth), color=c, label=label, gid=f"loss:{label}")
+        if h.diverged:
+            last = h.diverged_step if h.diverged_step is not None else h.step[-1]
+            ax_loss.plot([last], [np.nanmax(loss[np.isfinite(loss)]) if np.isfinite(loss).any() else 1.0], "X",
+                         color=c, ms=10, gid=f"diverged:{label}")
+        if accuracy in ("test", "both"):
+            ax_acc.plot(h.record_steps, _finite(h.test_accuracy) * 100, "-", color=c, label=label, gid=f"acc:{label}")
+        if accuracy in ("train", "both"):
+            ax_acc.plot(h.record_steps, _finite(h.train_accuracy) * 100, ":", color=c,
+                        label=None if accuracy == "both" else label, gid=f"trainacc:{label}")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("minibatch loss (nats, log scale)")
+    ax_loss.set_title("training loss" + (f" ({smooth}-step moving average)" if smooth > 1 else ""))
+    ax_acc.set_xlabel("training step")
+    what = {"test": "test", "train": "training", "both": "test (solid) / training (dotted)"}[accuracy]
+    ax_acc.set_ylabel(f"{what} accuracy (%)")
+    ax_acc.set_ylim(0, 100)
+    ax_acc.axhline(10, color="0.5", lw=1, ls=":", zorder=1)
+    ax_acc.text(0.99, 10, "chance (10 classes)", transform=ax_acc.get_yaxis_transform(), ha="right", va="bottom",
+                fontsize=8, color="0.4")
+    ax_acc.set_title("accuracy")
+    if histories:
+        ax_acc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
+    return ax_loss, ax_acc
+
+
+@_styled
+def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label="gradient norm", log=True,
+                               cmap=None, colorbar=True, title=None):
+    """A per-layer statistic over training: ``values`` has shape (n_records, L).
+
+    ``kind='heatmap'``: layer on x (1 left), training step on y (upwards),
+    colour = value (log colour scale when ``log``); NaN cells are left blank.
+    ``kind='lines'``: one line per layer against the step, coloured from
+    layer 1 (dark) to L (light), with a colour bar.
+
+    Returns
+    -------
+    Axes (the image has gid ``'heatmap'``; lines ``'layer:<l>'``).
+    """
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[0] != steps.shape[0]:
+        raise ValueError(f"values must have shape (len(steps), L) = ({steps.shape[0]}, L); got {values.shape}")
+    ax = _axes(ax)
+    L = values.shape[1]
+    v = _positive_finite(values) if log else _finite(values)
+    scale_label = f"{label}" + (" (log scale)" if log else "")
+    if kind == "heatmap":
+        finite = v[np.isfinite(v)]
+        if finite.size:
+            lo, hi = float(finite.min()), float(finite.max())
+            if hi <= lo:
+                hi = lo * 1.01 + 1e-300
+            norm = LogNorm(lo, hi) if log else Normalize(lo, hi)
+        else:
+            norm = LogNorm(1e-3, 1) if log else Normalize(0, 1)
+        # cell edges: layers at integers, steps at midpoints between records
+        xe = np.arange(0.5, L + 1.0)
+        if len(steps) > 1:
+            mids = (steps[:-1] + steps[1:]) / 2
+            ye = np.concatenate([[steps[0] - (mids[0] - steps[0])], mids, [steps[-1] + (steps[-1] - mids[-1])]])
+        else:
+            ye = np.array([steps[0] - 0.5, steps[0] + 0.5])
+        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(v), norm=norm, cmap=cmap or "cividis", gid="heatmap",
+                             shading="flat")
+        ax.grid(False)
+        layer_axis(ax, L)
+        ax.set_ylabel("training step")
+        if colorbar:
+            cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
+            cb.set_label(scale_label)
+    elif kind == "lines":
+        norm = Normalize(vmin=1, vmax=max(L, 2))
+        cm = mpl.colormaps[cmap or LAYER_CMAP]
+        for l in range(1, L + 1):
+            ax.plot(steps, v[:, l - 1], color=cm(norm(l)), lw=1.5, gid=f"layer:{l}")
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(scale_label)
+        if colorbar:
+            cb = ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cm), ax=ax, pad=0.02)
+            cb.set_label("hidden layer (1 = next to the input)")
+            cb.set_ticks(np.unique(np.linspace(1, L, min(L, 6)).round().astype(int)))
+    else:
+        raise ValueError(f"kind={kind!r} is not known; choose one of: heatmap, lines")
+    if title:
+        ax.set_title(title)
+    return ax

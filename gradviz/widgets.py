@@ -1,0 +1,831 @@
+"""Slider explorers: controls -> compute -> redraw the same figure in place.
+
+In a notebook cell::
+
+    from gradviz.widgets import DeepNetworkExplorer
+    DeepNetworkExplorer()            # shows the sliders and the figure
+
+Every explorer has
+
+- ``.controls``: dict name -> ipywidget (set ``.value`` to drive it from code);
+- ``.figure``: the :class:`matplotlib.figure.Figure` it draws on;
+- ``.widget``: the ipywidgets box that a notebook displays;
+- ``.values``: the current control values, as a dict;
+- ``.update(**values)``: set several controls at once, redraw once.
+
+Callbacks read their state from the explorer object only, never from notebook
+globals (see PITFALLS: a global reassigned by a later cell would silently break
+the slider).
+
+The figure is a plain Figure (not registered with pyplot, so explorers do not
+pile up figures and do not depend on the notebook's ``%matplotlib`` backend).
+With ``canvas='auto'`` it is drawn on an ipympl canvas widget when ipympl is
+installed; every change updates the existing artists (``set_data``) and asks
+the canvas for a redraw (``draw_idle``): no flicker. Without ipympl
+(``canvas='image'``) the figure is rendered to PNG into an
+:class:`ipywidgets.Image` that is updated in place. ``canvas='none'`` draws
+nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
+
+Adding an explorer
+------------------
+Subclass :class:`Explorer`, give it ``make_controls``, ``setup_figure`` and
+``refresh``, and register it::
+
+    @register_explorer("learning_rate")
+    class LearningRateExplorer(Explorer):
+        figsize = (6, 3.5)
+
+        def make_controls(self):
+            return {"lr": log_slider("learning rate", 1e-3, 10, 0.1)}
+
+        def setup_figure(self, fig):
+            self.ax = fig.subplots()
+            (self.line,) = self.ax.plot([], [])
+
+        def refresh(self, lr):
+            steps = np.arange(50)
+            self.line.set_data(steps, (1 - lr) ** steps)
+            self.autoscale(self.ax)
+
+``explorer("learning_rate")`` then builds it by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import html
+import io
+import time
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from . import plots
+from ._validate import check_choice
+from .activations import ACTIVATIONS, get_activation
+from .init import initialize, recommended_init
+from .network import MLP
+from .stats import probe
+from .theory import init_weight_variances, predict_variances
+
+__all__ = [
+    "Explorer",
+    "EXPLORERS",
+    "register_explorer",
+    "explorer",
+    "log_slider",
+    "int_slider",
+    "choice",
+    "ActivationExplorer",
+    "DeepNetworkExplorer",
+    "TrainingExplorer",
+]
+
+#: Registry of explorers: name -> class (see :func:`register_explorer`).
+EXPLORERS: dict[str, type] = {}
+
+_CANVASES = ("auto", "ipympl", "image", "none")
+_STYLE = {"description_width": "initial"}
+
+
+def register_explorer(name):
+    """Class decorator: make an :class:`Explorer` subclass available as ``explorer(name)``."""
+
+    def deco(cls):
+        EXPLORERS[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def explorer(name, **kwargs):
+    """Build the registered explorer ``name`` (see :data:`EXPLORERS`)."""
+    return EXPLORERS[check_choice("name", name, EXPLORERS)](**kwargs)
+
+
+# ----------------------------------------------------------------------------- control helpers
+def _w():
+    import ipywidgets
+
+    return ipywidgets
+
+
+def log_slider(description, low, high, value, *, readout_format=".3g", continuous_update=True):
+    """A base-10 logarithmic slider from ``low`` to ``high`` (both > 0) starting at ``value``."""
+    return _w().FloatLogSlider(value=value, base=10, min=np.log10(low), max=np.log10(high), step=0.05,
+                               description=description, readout_format=readout_format,
+                               continuous_update=continuous_update, style=_STYLE)
+
+
+def int_slider(description, low, high, value, *, step=1, continuous_update=True):
+    """An integer slider."""
+    return _w().IntSlider(value=value, min=low, max=high, step=step, description=description,
+                          continuous_update=continuous_update, style=_STYLE)
+
+
+def choice(description, options, value=None, *, buttons=False):
+    """A dropdown (or toggle buttons) over ``options``: a list of values or of (label, value) pairs."""
+    cls = _w().ToggleButtons if buttons else _w().Dropdown
+    kw = {"style": _STYLE} if not buttons else {"style": {"button_width": "auto", **_STYLE}}
+    w = cls(options=options, description=description, **kw)
+    if value is not None:
+        w.value = value
+    return w
+
+
+def _values_slider(description, options, value, continuous_update=True):
+    return _w().SelectionSlider(options=list(options), value=value, description=description,
+                                continuous_update=continuous_update, style=_STYLE)
+
+
+def _have_ipympl():
+    try:
+        import ipympl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _LRU(OrderedDict):
+    """A tiny least-recently-used cache (dict) holding at most ``maxsize`` entries."""
+
+    def __init__(self, maxsize):
+        super().__init__()
+        self.maxsize = maxsize
+
+    def get(self, key, default=None):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return default
+
+    def put(self, key, value):
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+        return value
+
+
+# ----------------------------------------------------------------------------- base class
+class Explorer:
+    """Base class of the explorers: controls, one figure, redraw in place.
+
+    Parameters
+    ----------
+    canvas : {'auto', 'ipympl', 'image', 'none'}
+        How the figure is shown (see the module docstring).
+    **values
+        Initial control values, e.g. ``DeepNetworkExplorer(depth=30)``.
+
+    Subclasses implement :meth:`make_controls` (dict name -> widget),
+    :meth:`setup_figure` (create the axes and the artists once) and
+    :meth:`refresh` (update the artists from the control values, given as
+    keyword arguments).
+    """
+
+    figsize = (9.0, 4.0)
+    registry_name = None
+
+    def __init__(self, canvas="auto", **values):
+        canvas = check_choice("canvas", canvas, _CANVASES)
+        if canvas == "auto":
+            canvas = "ipympl" if _have_ipympl() else "image"
+        self.canvas_kind = canvas
+        self.controls = self.make_controls()
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no control {', '.join(sorted(unknown))}; "
+                            f"controls: {', '.join(self.controls)}")
+        for k, v in values.items():
+            self.controls[k].value = v
+        self._holding = False
+        self.timings = {}
+        self.figure, self._view = self._make_figure(canvas)
+        with plots.style():
+            self.setup_figure(self.figure)
+        self.widget = self.layout()
+        for name, ctl in self.controls.items():
+            if hasattr(ctl, "value"):
+                ctl.observe(self._on_change, names="value")
+        self.redraw()
+
+    # --- to implement ------------------------------------------------------
+    def make_controls(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def setup_figure(self, fig) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def refresh(self, **values) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- machinery ---------------------------------------------------------
+    @property
+    def values(self) -> dict:
+        """Current value of every control that has one."""
+        return {k: c.value for k, c in self.controls.items() if hasattr(c, "value")}
+
+    def _make_figure(self, canvas):
+        from matplotlib.figure import Figure
+
+        with plots.style():
+            fig = Figure(figsize=self.figsize, layout="constrained")
+        if canvas == "ipympl":
+            with warnings.catch_warnings():
+                # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from ipympl.backend_nbagg import Canvas, FigureManager
+
+                view = Canvas(fig)
+                FigureManager(view, id(self) % 100000)  # not registered with pyplot: no figure pile-up
+            view.header_visible = False
+            view.footer_visible = False
+            view.resizable = False
+            view.toolbar_position = "right"
+            return fig, view
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+        if canvas == "image":
+            return fig, _w().Image(format="png", layout=_w().Layout(width=f"{int(self.figsize[0] * 100)}px"))
+        return fig, _w().HTML("")
+
+    def layout(self):
+        """The box a notebook displays: the controls in a grid above the figure."""
+        w = _w()
+        ctl = [c for c in self.controls.values()]
+        grid = w.GridBox(ctl, layout=w.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))",
+                                              grid_gap="2px 12px"))
+        return w.VBox([grid, self._view] + self.extra_views())
+
+    def extra_views(self) -> list:
+        """Widgets shown under the figure (readouts); none by default."""
+        return []
+
+    def _on_change(self, change):
+        if not self._holding:
+            self.redraw()
+
+    @contextlib.contextmanager
+    def hold(self):
+        """Change several controls without a redraw for each; redraw once at the end."""
+        was, self._holding = self._holding, True
+        try:
+            yield
+        finally:
+            self._holding = was
+        if not was:
+            self.redraw()
+
+    def update(self, **values) -> None:
+        """Set controls by name (``update(depth=20, width=128)``) and redraw once."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no control {', '.join(sorted(unknown))}; "
+                            f"controls: {', '.join(self.controls)}")
+        with self.hold():
+            for k, v in values.items():
+                self.controls[k].value = v
+
+    def redraw(self) -> None:
+        """Recompute from the controls, update the artists, and ask the canvas to draw."""
+        t0 = time.perf_counter()
+        with plots.style():
+            self.refresh(**self.values)
+        t1 = time.perf_counter()
+        self.timings["refresh"] = t1 - t0
+        self.request_draw()
+        self.timings["request_draw"] = time.perf_counter() - t1
+
+    def request_draw(self) -> None:
+        if self.canvas_kind == "ipympl":
+            self.figure.canvas.draw_idle()
+        elif self.canvas_kind == "image":
+            buf = io.BytesIO()
+            self.figure.savefig(buf, format="png", dpi=100)
+            self._view.value = buf.getvalue()
+
+    @staticmethod
+    def autoscale(ax, x=True, y=True, fallback=(1e-3, 1e3)):
+        """Rescale ``ax`` to the data of its lines; a log axis with no positive finite data gets ``fallback``."""
+        ax.relim(visible_only=True)
+        if y and not _has_drawable(ax):
+            ax.set_ylim(*fallback)
+            y = False
+        ax.autoscale_view(scalex=x, scaley=y)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self):
+        vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
+        return f"{type(self).__name__}({vals})"
+
+
+def _has_drawable(ax):
+    log = ax.get_yscale() == "log"
+    for ln in ax.lines:
+        y = np.asarray(ln.get_ydata(), float)
+        ok = np.isfinite(y) & (y > 0) if log else np.isfinite(y)
+        if ln.get_visible() and np.any(ok):
+            return True
+    return False
+
+
+def _fmt(x):
+    if not np.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e-3 and abs(x) < 1e4:
+        return f"{x:.6g}"
+    return f"{x:.3e}"
+
+
+# ----------------------------------------------------------------------------- activation explorer
+@register_explorer("activation")
+class ActivationExplorer(Explorer):
+    """An activation phi, its slope phi', the saturated inputs shaded, and phi, phi' at two inputs.
+
+    Controls: ``activation``, ``alpha`` (enabled only for activations that have
+    it: leaky_relu, elu), ``x_range`` (input range), ``z1`` and ``z2`` (two
+    inputs to compare, e.g. sigma(6) vs sigma(1000)).
+    """
+
+    figsize = (8.0, 4.2)
+
+    def make_controls(self):
+        w = _w()
+        return {
+            "activation": choice("activation", [n for n in ACTIVATIONS], "sigmoid"),
+            "alpha": w.FloatSlider(value=0.01, min=0.0, max=3.0, step=0.01, description="alpha",
+                                   readout_format=".2f", disabled=True, style=_STYLE),
+            "x_range": w.FloatRangeSlider(value=(-8.0, 8.0), min=-30.0, max=30.0, step=0.5,
+                                          description="input range z", style=_STYLE),
+            "z1": w.FloatText(value=6.0, description="compare z1 =", style=_STYLE),
+            "z2": w.FloatText(value=1000.0, description="with z2 =", style=_STYLE),
+        }
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def _on_change(self, change):
+        # A new activation brings its own default alpha (one redraw for both changes).
+        if change["owner"] is self.controls["activation"] and not self._holding:
+            act = get_activation(change["new"])
+            with self.hold():
+                if "alpha" in act.defaults:
+                    self.controls["alpha"].value = act.defaults["alpha"]
+            return
+        super()._on_change(change)
+
+    def extra_views(self):
+        return [self.readout]
+
+    def setup_figure(self, fig):
+        self.ax = ax = fig.subplots()
+        plots._tidy(ax)
+        (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$")
+        (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label=r"slope $\varphi'(z)$")
+        (self.marks,) = ax.plot([], [], "o", color="black", ms=6, gid="marks", zorder=5)
+        ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+        ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+        ax.set_xlabel("pre-activation $z$")
+        ax.set_ylabel(r"$\varphi(z)$ and $\varphi'(z)$")
+
+    def _params(self, activation, alpha):
+        return {"alpha": alpha} if "alpha" in get_activation(activation).defaults else {}
+
+    def refresh(self, activation, alpha, x_range, z1, z2):
+        act = get_activation(activation)
+        params = self._params(activation, alpha)
+        self.controls["alpha"].disabled = not params
+        lo, hi = x_range
+        if hi <= lo:
+            hi = lo + 1.0
+        z = np.linspace(lo, hi, 801)
+        self.phi.set_data(z, act(z, **params))
+        self.dphi.set_data(z, act.grad(z, **params))
+        pts = np.array([v for v in (z1, z2) if lo <= v <= hi], dtype=float)
+        self.marks.set_data(np.concatenate([pts, pts]),
+                            np.concatenate([act(pts, **params), act.grad(pts, **params)]))
+        patches = plots.shade_saturation(self.ax, activation, (lo, hi), **params)
+        self.ax.set_xlim(lo, hi)
+        self.autoscale(self.ax, x=False)
+        name = activation.replace("_", " ")
+        self.ax.set_title(name + (f" (alpha = {alpha:g})" if params else ""))
+        handles = [self.phi, self.dphi] + patches[:1]
+        self.ax.legend(handles=handles, loc="upper left", fontsize=9)
+        self.readout.value = self._readout(act, params, z1, z2)
+
+    @staticmethod
+    def _readout(act, params, z1, z2):
+        rows = []
+        for z in (z1, z2):
+            zz = np.array([float(z)])
+            with np.errstate(all="ignore"):
+                f, d = float(act(zz, **params)[0]), float(act.grad(zz, **params)[0])
+            rows.append(f"<tr><td>z = {_fmt(float(z))}</td><td>{_fmt(f)}</td><td>{_fmt(d)}</td></tr>")
+        name = html.escape(act.name)
+        extra = ""
+        if act.saturating:
+            extra = (f"<p>{name}' is at most {act.max_slope:g}: a gradient passing back through L such units "
+                     f"is multiplied by at most {act.max_slope:g}<sup>L</sup>.</p>")
+        return (f"<table style='border-collapse: collapse'><tr><th style='padding-right:1em'>input</th>"
+                f"<th style='padding-right:1em'>&phi;(z)</th><th>&phi;'(z) (slope)</th></tr>{''.join(rows)}"
+                f"</table>{extra}")
+
+
+# ----------------------------------------------------------------------------- deep network explorer
+_INIT_OPTIONS = [
+    ("recommended for the activation", "auto"),
+    ("Glorot/Xavier uniform", "glorot_uniform"),
+    ("Glorot/Xavier normal", "glorot_normal"),
+    ("He/Kaiming uniform", "he_uniform"),
+    ("He/Kaiming normal", "he_normal"),
+    ("LeCun uniform", "lecun_uniform"),
+    ("LeCun normal", "lecun_normal"),
+    ("orthogonal", "orthogonal"),
+    ("small normal, std 0.01", "normal"),
+    ("naive uniform +-1/sqrt(fan_in)", "uniform"),
+    ("zeros", "zeros"),
+]
+_BN_OPTIONS = [("off", "off"), ("before phi", "before"), ("after phi", "after")]
+_WIDTHS = (8, 16, 32, 64, 128, 256, 512)
+_BATCHES = (16, 32, 64, 128, 256, 512)
+
+
+def _resolve_init(init, activation):
+    return recommended_init(activation) if init == "auto" else init
+
+
+class _WeightCache:
+    """Initial weight matrices by (layer, shape, init, seed, dtype), drawn at weight scale 1.
+
+    The MLP seeds hidden layer l from ``default_rng([seed, l])``, so layer l's
+    weights do not depend on the depth, the activation or the weight scale:
+    they are drawn once and reused (a deeper network only draws its new layers).
+    Bounded by ``max_bytes``.
+    """
+
+    def __init__(self, max_bytes=300 * 2**20):
+        self.max_bytes = max_bytes
+        self._store = OrderedDict()
+        self._bytes = 0
+
+    def get(self, layer, fan_in, fan_out, init, seed, dtype):
+        key = (layer, fan_in, fan_out, init, seed, np.dtype(dtype).str)
+        w = self._store.get(key)
+        if w is None:
+            w = initialize(init, (fan_in, fan_out), rng=np.random.default_rng([seed, layer]), gain=1.0,
+                           dtype=dtype)
+            self._store[key] = w
+            self._bytes += w.nbytes
+            while self._bytes > self.max_bytes and len(self._store) > 1:
+                _, old = self._store.popitem(last=False)
+                self._bytes -= old.nbytes
+        else:
+            self._store.move_to_end(key)
+        return w
+
+
+@functools.lru_cache(maxsize=256)
+def _prediction(depth, width, activation, init, weight_scale):
+    widths = [width] * (depth + 1)
+    wv = init_weight_variances(widths, init, weight_scale=weight_scale)
+    return predict_variances(widths, activation, wv)
+
+
+@register_explorer("deep_network")
+class DeepNetworkExplorer(Explorer):
+    """Per-layer Var(a) and Var(dL/da) of a deep MLP, measured and predicted, as sliders move.
+
+    The network is probed as in Glorot & Bengio (2010, sec. 4.2) with
+    :func:`gradviz.stats.probe`: standard-normal inputs of ``width`` features,
+    a standard-normal gradient injected at the last hidden layer (no output
+    layer), one forward and one backward pass in training mode, weight
+    gradients skipped. The dashed lines are
+    :func:`gradviz.theory.predict_variances` for the same widths, activation and
+    weight variance.
+
+    Controls: ``depth``, ``width``, ``activation``, ``init``, ``weight_scale``
+    (multiplies every initial weight), ``batch_norm`` ('off', 'before',
+    'after'), ``seed``, ``batch_size``.
+
+    Parameters
+    ----------
+    dtype : numpy float dtype, default float32
+        The network's dtype. float32 (what PyTorch and Keras train in) is about
+        twice as fast as float64 and overflows at 3.4e38 instead of 1.8e308.
+    max_depth : int
+        Largest value of the depth slider.
+    """
+
+    figsize = (10.0, 4.3)
+
+    def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
+        self.dtype = np.dtype(dtype)
+        self.max_depth = int(max_depth)
+        self.readout = _w().HTML()
+        self._weights = _WeightCache()
+        self._results = _LRU(128)
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {
+            "depth": int_slider("depth (hidden layers)", 1, self.max_depth, 10),
+            "width": _values_slider("width (units per layer)", _WIDTHS, 256),
+            "activation": choice("activation", list(ACTIVATIONS), "tanh"),
+            "init": choice("initializer", _INIT_OPTIONS, "auto"),
+            "weight_scale": log_slider("weight scale (x init)", 0.1, 10.0, 1.0),
+            "batch_norm": choice("batch norm", _BN_OPTIONS, "off", buttons=True),
+            "seed": _w().BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
+            "batch_size": _values_slider("batch size", _BATCHES, 256),
+        }
+
+    def extra_views(self):
+        return [self.readout]
+
+    def setup_figure(self, fig):
+        self.ax_var, self.ax_frac = fig.subplots(1, 2, width_ratios=[2.1, 1])
+        for ax in (self.ax_var, self.ax_frac):
+            plots._tidy(ax)
+        ax = self.ax_var
+        self.lines = {}
+        for q in ("a", "da"):
+            label = f"Var of {plots._QUANTITY_LABEL[q]}"
+            (self.lines[f"measured:{q}"],) = ax.plot([], [], "o-", ms=4, color=plots.COLORS[q], label=label,
+                                                     gid=f"measured:{q}")
+            (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=1.8, color=plots.COLORS[q],
+                                                      gid=f"predicted:{q}")
+        ax.set_yscale("log")
+        ax.set_ylabel("variance (log scale)")
+        plots.variance_legend(ax)
+        fa = self.ax_frac
+        (self.lines["fraction:saturated"],) = fa.plot([], [], "s-", ms=4, color=plots.COLORS["saturated"],
+                                                      label="saturated (sigmoid/tanh tails)", gid="fraction:saturated")
+        (self.lines["fraction:dead"],) = fa.plot([], [], "^-", ms=4, color=plots.COLORS["dead"],
+                                                 label="dead (ReLU: 0 for every input)", gid="fraction:dead")
+        fa.set_ylim(-3, 103)
+        fa.set_ylabel("units (%)")
+        fa.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
+        fa.set_title("saturated and dead units")
+
+    # --- computing ---------------------------------------------------------
+    def network(self, depth, width, activation, init, weight_scale, batch_norm, seed):
+        """The MLP for these control values (no output layer), weights from the cache.
+
+        Equal, up to float rounding of the scaling, to
+        ``MLP(width, depth=depth, width=width, activation=..., init=..., weight_scale=...,
+        batch_norm=..., n_outputs=None, seed=seed, dtype=self.dtype)``; building it
+        draws only the layers not drawn before.
+        """
+        init = _resolve_init(init, activation)
+        bn = None if batch_norm == "off" else batch_norm
+        net = MLP(width, depth=depth, width=width, activation=activation, init="zeros", batch_norm=bn,
+                  n_outputs=None, seed=seed, dtype=self.dtype)
+        net.init, net.weight_scale = init, weight_scale
+        scale = self.dtype.type(weight_scale)
+        for l, block in enumerate(net.blocks, start=1):
+            base = self._weights.get(l, width, width, init, seed, self.dtype)
+            np.multiply(base, scale, out=block.dense.params["W"])
+        return net
+
+    def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+        """(PassStats, VariancePrediction or None, note) for these control values; cached."""
+        key = (depth, width, activation, init, float(weight_scale), batch_norm, seed, batch_size)
+        hit = self._results.get(key)
+        if hit is not None:
+            self.timings.update(build=0.0, probe=0.0, theory=0.0, cached=True)
+            return hit
+        t0 = time.perf_counter()
+        net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
+        t1 = time.perf_counter()
+        stats = probe(net, batch_size=batch_size, seed=seed, param_grads=False)
+        t2 = time.perf_counter()
+        prediction, note = None, ""
+        if batch_norm != "off":
+            note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        else:
+            prediction = _prediction(depth, width, activation, _resolve_init(init, activation), float(weight_scale))
+        t3 = time.perf_counter()
+        self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False)
+        return self._results.put(key, (stats, prediction, note))
+
+    # --- drawing -----------------------------------------------------------
+    def refresh(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+        stats, pred, note = self.compute(depth, width, activation, init, weight_scale, batch_norm, seed,
+                                         batch_size)
+        layers = np.arange(1, depth + 1)
+        for q in ("a", "da"):
+            measured = plots._mask_overflowed(plots._positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
+            self.lines[f"measured:{q}"].set_data(layers, measured)
+            p = plots._positive_finite(getattr(pred, f"{q}_var")) if pred is not None else np.full(depth, np.nan)
+            self.lines[f"predicted:{q}"].set_data(layers, p)
+        ax = self.ax_var
+        plots.layer_axis(ax, depth)
+        plots.mark_overflow(ax, stats.overflow, depth)
+        self.autoscale(ax, x=False)
+        init_name = _resolve_init(init, activation)
+        bn = "" if batch_norm == "off" else f", batch norm {batch_norm} phi"
+        ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}{bn}: {depth} x {width} units, "
+                     f"{self.dtype.name}", fontsize=11)
+        message = self._explanation(stats, pred, init_name, weight_scale)
+        plots.explain(ax, message)
+        if message:
+            ax.set_ylim(1e-4, 1e4)
+        plots.explain(ax, "", gid="note")
+        if note and not message:
+            ax.text(0.01, 0.02, note, transform=ax.transAxes, fontsize=8, color="0.35", gid="note")
+        fa = self.ax_frac
+        for w in ("saturated", "dead"):
+            f = plots._mask_overflowed(plots._finite(getattr(stats, f"{w}_fraction")) * 100, "a", stats.overflow)
+            self.lines[f"fraction:{w}"].set_data(layers, f)
+        plots.layer_axis(fa, depth)
+        plots.mark_overflow(fa, stats.overflow, depth, text=False)
+        self.readout.value = self._readout(stats)
+        self.stats, self.prediction = stats, pred
+
+    @staticmethod
+    def _explanation(stats, pred, init, weight_scale):
+        a = np.asarray(stats.a_var, float)
+        if init == "zeros" or weight_scale == 0:
+            return ("All weights are 0: every unit of a layer computes the same value,\n"
+                    "so Var(a) = 0 and no gradient reaches the weights of earlier layers.\n"
+                    "Nothing to draw on a log scale (the symmetry problem).")
+        finite = np.isfinite(a)
+        if finite.any() and np.all(a[finite] == 0):
+            return "Every activation is exactly 0 (Var = 0): nothing to draw on a log scale."
+        return ""
+
+    @staticmethod
+    def _readout(stats):
+        da = np.asarray(stats.da_var, float)
+        L = len(da)
+        if stats.first_nonfinite is not None:
+            where = stats.first_nonfinite
+            return (f"<b>Overflow</b> at hidden layer {where}: values exceeded the largest float "
+                    f"(inf or nan from there on). Lower the weight scale or the depth.")
+        if L < 2 or not (np.isfinite(da[0]) and np.isfinite(da[-1])) or da[-1] <= 0:
+            return ""
+        ratio = da[0] / da[-1]
+        if ratio == 0:
+            return "The gradient reaching layer 1 is exactly 0 (it underflowed): it vanished."
+        per = ratio ** (1.0 / (L - 1))
+        verdict = "vanishes" if per < 0.9 else ("explodes" if per > 1.1 else "keeps its size")
+        return (f"Var(dL/da) at layer 1 / at layer {L} = {ratio:.3g}: about x{per:.3g} per layer, "
+                f"so the gradient <b>{verdict}</b> on its way back to the input.")
+
+
+# ----------------------------------------------------------------------------- training explorer
+@functools.lru_cache(maxsize=2)
+def _digits(seed=0):
+    from .data import load_digits
+
+    return load_digits(seed=seed)
+
+
+@register_explorer("training")
+class TrainingExplorer(Explorer):
+    """Train an MLP on the handwritten digits and overlay the runs.
+
+    The controls of :class:`DeepNetworkExplorer` (smaller ranges: this one
+    trains) plus ``lr`` and ``steps``; a Run button trains the configuration
+    (or takes it from the cache when it was trained before: immediate), a Clear
+    button empties the comparison. Changing a control does not train.
+
+    Parameters
+    ----------
+    progress : bool
+        Show a progress bar (tqdm's notebook bar, inside the explorer) while training.
+    max_runs : int
+        Runs kept on the figure (oldest dropped first).
+    """
+
+    figsize = (12.0, 4.0)
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, **values):
+        w = _w()
+        self.progress = bool(progress)
+        self.max_runs = int(max_runs)
+        self.cache = {}  # configuration -> History
+        self.runs = OrderedDict()  # label -> History, shown
+        self.status = w.HTML()
+        self.progress_area = w.Output()
+        super().__init__(canvas, **values)
+        self.controls["run"].on_click(self._on_run)
+        self.controls["clear"].on_click(self._on_clear)
+
+    def make_controls(self):
+        w = _w()
+        return {
+            "depth": int_slider("depth (hidden layers)", 1, 20, 5),
+            "width": _values_slider("width (units per layer)", (16, 32, 64, 128, 256), 64),
+            "activation": choice("activation", list(ACTIVATIONS), "relu"),
+            "init": choice("initializer", _INIT_OPTIONS, "auto"),
+            "weight_scale": log_slider("weight scale (x init)", 0.1, 10.0, 1.0),
+            "batch_norm": choice("batch norm", _BN_OPTIONS, "off", buttons=True),
+            "seed": w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
+            "batch_size": _values_slider("batch size", (16, 32, 64, 128, 256), 64),
+            "lr": log_slider("learning rate", 1e-3, 10.0, 0.1),
+            "steps": _values_slider("training steps", (50, 100, 200, 300, 500, 1000, 2000), 300),
+            "run": w.Button(description="Run", button_style="primary", icon="play"),
+            "clear": w.Button(description="Clear runs", icon="trash"),
+        }
+
+    def extra_views(self):
+        return [self.status, self.progress_area]
+
+    def setup_figure(self, fig):
+        self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3)
+
+    @staticmethod
+    def key(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, lr, steps):
+        """The cache key of a configuration."""
+        return (depth, width, activation, init, round(float(weight_scale), 12), batch_norm, seed, batch_size,
+                round(float(lr), 12), steps)
+
+    @staticmethod
+    def label(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, lr, steps):
+        """A short legend label of a configuration."""
+        init_name = _resolve_init(init, activation)
+        bn = "" if batch_norm == "off" else f", BN {batch_norm}"
+        ws = "" if abs(weight_scale - 1) < 1e-9 else f" x{weight_scale:.2g}"
+        seed_s = "" if seed == 0 else f", seed {seed}"
+        return f"{activation}, {init_name}{ws}{bn}, {depth}x{width}, lr {lr:.2g}, batch {batch_size}{seed_s}"
+
+    def history(self, **values):
+        """The History of the configuration of the controls (with ``values`` applied): from the cache,
+        or trained now (with a progress bar) and cached."""
+        from .train import train
+
+        v = {**self.values, **values}
+        key = self.key(**v)
+        hist = self.cache.get(key)
+        if hist is None:
+            init = _resolve_init(v["init"], v["activation"])
+            bn = None if v["batch_norm"] == "off" else v["batch_norm"]
+            data = _digits()
+            net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
+                      weight_scale=v["weight_scale"], batch_norm=bn, n_outputs=data.n_classes, seed=v["seed"])
+            self.status.value = f"training {html.escape(self.label(**v))} ..."
+            with self.progress_area:
+                hist = train(net, data, lr=v["lr"], steps=v["steps"], batch_size=v["batch_size"], seed=v["seed"],
+                             progress=self.progress)
+            if self.progress:
+                self.progress_area.clear_output()
+            self.cache[key] = hist
+        return hist
+
+    def run(self, **values):
+        """Apply ``values`` to the controls, train (or take from the cache) and add the run to the figure."""
+        if values:
+            self.update(**values)
+        hist = self.history()
+        label = self.label(**self.values)
+        self.runs.pop(label, None)
+        self.runs[label] = hist
+        while len(self.runs) > self.max_runs:
+            self.runs.popitem(last=False)
+        self.redraw()
+        return hist
+
+    def clear(self):
+        """Remove every run from the figure (the cache is kept)."""
+        self.runs.clear()
+        self.redraw()
+
+    def _on_run(self, button):
+        self.run()
+
+    def _on_clear(self, button):
+        self.clear()
+
+    def refresh(self, **v):
+        fig = self.figure
+        fig.clear()  # runs are rare: rebuild the three panels (and the colour bar) from scratch
+        self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3, width_ratios=[1, 1, 0.9])
+        plots.plot_training_curves(self.runs, axes=(self.ax_loss, self.ax_acc), smooth=10)
+        if self.runs:
+            last = next(reversed(self.runs.values()))
+            plots.plot_layer_stat_over_steps(last.record_steps, last.grad_norm, ax=self.ax_grad,
+                                             label=r"$\|\partial L/\partial W^l\|$", kind="heatmap",
+                                             title="gradient norm per layer (last run)")
+        else:
+            plots._tidy(self.ax_grad)
+            plots.explain(self.ax_grad, "Press Run to train\nthe configuration above.")
+            self.ax_grad.set_axis_off()
+        text = html.escape(self.label(**v))
+        if self.key(**v) in self.cache:
+            status = f"<b>{text}</b>: trained before; Run shows it at once."
+        else:
+            status = f"<b>{text}</b>: not trained yet; press Run."
+        if self.runs:
+            last_label, last = next(reversed(self.runs.items()))
+            status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
+        self.status.value = status
