@@ -1,0 +1,410 @@
+"""A minibatch training loop that records what the gradients do, layer by layer.
+
+:func:`train` runs stochastic gradient descent on a :class:`gradviz.network.MLP`
+and returns a :class:`History`: the training loss at every step and, at regular
+*record points*, the train/test accuracy and per-layer statistics of the
+gradient pass (weight-gradient norm, fraction of dead ReLU units, fraction of
+saturated sigmoid/tanh units, mean PReLU slope, ...). These are the curves the
+notebooks draw: a gradient norm that vanishes towards the input layer, dead
+units piling up after a too-large step, a PReLU slope that learns.
+
+A run that blows up is part of the lesson, not an error: when the loss (or a
+back-propagated gradient) stops being finite, training stops cleanly before
+applying that update, and the history says at which step and in which hidden
+layer the overflow started. No RuntimeWarning reaches the learner.
+
+Randomness: the order of the minibatches comes from ``numpy.random.default_rng(seed)``;
+the network's own randomness (its initial weights, dropout masks, RReLU slopes)
+comes from the network's seed. The same network spec, data and ``seed`` give
+the same history, bit for bit.
+
+Example
+-------
+>>> from gradviz.data import load_digits                     # doctest: +SKIP
+>>> from gradviz.network import MLP                          # doctest: +SKIP
+>>> data = load_digits()                                     # doctest: +SKIP
+>>> net = MLP(64, hidden=(64, 64), activation="relu", init="he_normal")  # doctest: +SKIP
+>>> hist = train(net, data, lr=0.1, steps=300, progress=False)  # doctest: +SKIP
+>>> hist.test_accuracy[-1]                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
+from .losses import mean_squared_error, softmax_cross_entropy
+from .network import MLP
+from .optim import SGD, clip_grad_norm, global_grad_norm
+from .stats import layer_statistics
+
+__all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS"]
+
+#: Loss names :func:`train` accepts.
+LOSSES = ("cross_entropy", "mse")
+
+#: With ``progress='auto'`` a progress bar is shown for runs of at least this many steps.
+PROGRESS_AUTO_STEPS = 1000
+
+
+@dataclass(eq=False)
+class History:
+    """What happened during one call of :func:`train`.
+
+    Steps are counted from 0. Step ``t`` draws a minibatch, computes the loss
+    and the gradients of the network as it is after ``t`` updates, then applies
+    update number ``t + 1``.
+
+    A *record point* ``k`` describes the network after ``record_steps[k]``
+    updates: its accuracy, and the statistics of a recorded forward/backward
+    pass on that step's minibatch. Record points are step 0 (the initial
+    network), every ``record_every`` steps, and the end of training
+    (``record_steps[-1] == steps_run``, measured on one more minibatch, without
+    updating). A run that diverges gets its last record point at the failing
+    step instead, so the overflow shows in the per-layer arrays (as NaN).
+
+    Attributes
+    ----------
+    step : int array (steps_run,) or (steps_run + 1,) when diverged
+        Step indices 0, 1, ...; when the run diverged, the failing step is the last entry.
+    loss : float array, same shape as ``step``
+        Minibatch training loss at each step (nats for cross-entropy); the
+        failing step's entry is ``inf`` or ``nan``.
+    record_steps : int array (n_records,)
+        Number of updates applied before each record point.
+    train_loss, test_loss : float array (n_records,)
+        Loss on the whole training / test set, inference mode.
+    train_accuracy, test_accuracy : float array (n_records,)
+        Fraction of correctly classified examples in [0, 1] (an example whose
+        logits are not finite counts as wrong).
+    grad_norm : float array (n_records, L)
+        Frobenius norm of dL/dW^l of each hidden layer l (column l-1); NaN
+        where it was not finite.
+    global_grad_norm : float array (n_records,)
+        L2 norm of all parameter gradients together, before clipping.
+    a_std, da_std : float array (n_records, L)
+        Standard deviation of the activations a^l and of dL/da^l per hidden layer.
+    dead_fraction : float array (n_records, L)
+        Fraction of units of each hidden layer whose pre-activation is <= 0
+        for every example of the minibatch (ReLU only; 0 otherwise). See
+        :func:`gradviz.stats.layer_statistics`.
+    saturated_fraction : float array (n_records, L)
+        Fraction of (example, unit) pairs on the flat tails of sigmoid/tanh
+        (0 for the other activations). See :data:`gradviz.activations.SATURATION_THRESHOLD`.
+    prelu_alpha : float array (n_records, L) or None
+        Mean learned PReLU slope of each hidden layer; None unless the network uses ``'prelu'``.
+    diverged : bool
+        True if training stopped early because the loss or a gradient became non-finite.
+    diverged_step : int or None
+        The step at which that happened (its update was not applied).
+    nonfinite_layer : int or None
+        First hidden layer (1-based) whose values overflowed at that step,
+        forward pass before backward (None if only the loss overflowed).
+    steps_run : int
+        Number of updates applied.
+    config : dict
+        The arguments of :func:`train` (lr, steps, batch_size, ...) and ``repr(net)``.
+    seconds : float
+        Wall-clock time of the run (not part of the bit-identical results).
+    """
+
+    step: np.ndarray
+    loss: np.ndarray
+    record_steps: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    grad_norm: np.ndarray
+    global_grad_norm: np.ndarray
+    a_std: np.ndarray
+    da_std: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    prelu_alpha: np.ndarray | None
+    diverged: bool
+    diverged_step: int | None
+    nonfinite_layer: int | None
+    steps_run: int
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    #: Names of the array attributes, for comparing or saving histories.
+    ARRAYS = ("step", "loss", "record_steps", "train_loss", "test_loss", "train_accuracy", "test_accuracy",
+              "grad_norm", "global_grad_norm", "a_std", "da_std", "dead_fraction", "saturated_fraction",
+              "prelu_alpha")
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return self.grad_norm.shape[1]
+
+    @property
+    def status(self) -> str:
+        """One sentence saying how the run ended, for printing in a notebook."""
+        if not self.diverged:
+            return (f"trained {self.steps_run} steps: train accuracy {self.train_accuracy[-1]:.1%}, "
+                    f"test accuracy {self.test_accuracy[-1]:.1%}")
+        where = "" if self.nonfinite_layer is None else f" (overflow first in hidden layer {self.nonfinite_layer})"
+        return (f"stopped at step {self.diverged_step}: the loss or the gradients became non-finite{where}; "
+                f"{self.steps_run} updates were applied")
+
+    def __repr__(self) -> str:
+        return f"History({self.status})"
+
+
+def _as_data(data, net):
+    """(X_train, y_train, X_test, y_test) from a Dataset-like object or a 4-tuple, checked against ``net``."""
+    names = ("X_train", "y_train", "X_test", "y_test")
+    if all(hasattr(data, n) for n in names):
+        parts = [getattr(data, n) for n in names]
+    elif isinstance(data, (tuple, list)) and len(data) == 4:
+        parts = list(data)
+    else:
+        raise TypeError(
+            "data must be a Dataset (as returned by gradviz.data.load_digits) or a tuple "
+            f"(X_train, y_train, X_test, y_test); got {type(data).__name__}"
+        )
+    out = []
+    for name, X, y in ((names[0], parts[0], parts[1]), (names[2], parts[2], parts[3])):
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if X.ndim != 2 or X.shape[1] != net.n_inputs:
+            raise ValueError(f"data.{name} must have shape (n, {net.n_inputs}) to fit the network; got {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError(f"data.{name} holds no examples")
+        yname = "y" + name[1:]
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"data.{yname} must have shape ({X.shape[0]},); got {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"data.{yname} must hold integer class labels; got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= net.n_outputs:
+            raise ValueError(
+                f"data.{yname} must hold labels in 0..{net.n_outputs - 1} (the network has {net.n_outputs} "
+                f"outputs); got labels from {y.min()} to {y.max()}"
+            )
+        out += [np.ascontiguousarray(X, dtype=net.dtype), y.astype(np.int64, copy=False)]
+    return out
+
+
+def _loss_fn(name, n_classes):
+    if name == "cross_entropy":
+        return softmax_cross_entropy
+
+    eye = np.eye(n_classes)
+
+    def mse(logits, y):
+        # Half squared error against one-hot targets (the loss of Glorot & Bengio 2010 is cross-entropy;
+        # MSE is here to show how a saturating output slows learning).
+        return mean_squared_error(logits, eye[y].astype(logits.dtype, copy=False))
+
+    return mse
+
+
+def _evaluate(net, X, y, loss_fn):
+    """(loss, accuracy) of ``net`` on the whole of X, y in inference mode."""
+    logits = net.forward(X, training=False)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(logits).all(axis=1)
+        correct = (np.argmax(np.where(finite[:, None], logits, 0.0), axis=1) == y) & finite
+        loss = loss_fn(logits, y)[0] if finite.all() else float("nan")
+    return float(loss), float(correct.mean())
+
+
+def _progress_bar(progress, steps):
+    if progress == "auto":
+        progress = steps >= PROGRESS_AUTO_STEPS
+    if not progress:
+        return None
+    from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
+
+    return tqdm(total=steps, desc="training", unit="step", leave=False)
+
+
+def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 64, momentum: float = 0.0,
+          clip_norm: float | None = None, seed=0, record_every: int | None = None, progress="auto",
+          loss: str = "cross_entropy") -> History:
+    """Train ``net`` in place with minibatch SGD and record per-layer gradient statistics.
+
+    Each step draws ``batch_size`` training examples (without replacement
+    within an epoch: the training set is reshuffled whenever fewer than
+    ``batch_size`` unseen examples remain), runs the network in training mode,
+    back-propagates the mean loss, optionally clips the global gradient norm
+    (Pascanu, Mikolov & Bengio 2013, Algorithm 1), and takes one SGD step
+    (with heavy-ball momentum, Sutskever et al. 2013, eq. 1).
+
+    At record points (see :class:`History`) the pass is recorded and
+    summarised with :func:`gradviz.stats.layer_statistics`, and the whole
+    training and test sets are evaluated in inference mode; the other steps
+    only do what training needs, so they stay fast.
+
+    Parameters
+    ----------
+    net : MLP
+        The network, with an output layer (``n_outputs`` = number of classes).
+        Its parameters are updated in place.
+    data : Dataset or tuple
+        What :func:`gradviz.data.load_digits` returns, or ``(X_train, y_train,
+        X_test, y_test)`` with X of shape (n, n_inputs) and integer labels (n,).
+        X is cast to the network's dtype.
+    lr : float > 0
+        Learning rate.
+    steps : int >= 1
+        Number of SGD updates.
+    batch_size : int, 1 <= batch_size <= n_train
+        Examples per minibatch (>= 2 when the network uses batch norm).
+    momentum : float in [0, 1)
+        SGD momentum coefficient (0: plain SGD).
+    clip_norm : float > 0 or None
+        Clip the global gradient norm to this value before each update; None: no clipping.
+    seed : int or numpy.random.Generator
+        Seeds the order of the minibatches.
+    record_every : int >= 1 or None
+        Steps between record points; None chooses ``max(1, steps // 25)``
+        (about 25 record points). Each record point also evaluates the whole
+        training and test sets, which costs about as much as ten training steps
+        on the digits, so very frequent records slow a run down.
+    progress : True, False or 'auto'
+        Show a tqdm progress bar (the notebook widget in Jupyter, text on a
+        terminal). 'auto' shows it for runs of at least
+        :data:`PROGRESS_AUTO_STEPS` steps. With False nothing at all is written
+        to stdout or stderr. (tqdm also obeys the environment variable
+        ``TQDM_DISABLE=1``.)
+    loss : {'cross_entropy', 'mse'}
+        Softmax cross-entropy on the logits, or half the squared error between
+        the logits and one-hot targets.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an MLP, ``data`` is not a data set, or an argument has the wrong type.
+    ValueError
+        If an argument is out of range (the message names it), if ``net`` has
+        no output layer, or if the data do not fit the network.
+    """
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
+    if net.n_outputs is None:
+        raise ValueError("net must have an output layer (n_outputs = number of classes) to be trained; "
+                         "got n_outputs=None")
+    lr = check_positive("lr", lr)
+    steps = check_positive_int("steps", steps)
+    batch_size = check_positive_int("batch_size", batch_size)
+    momentum = check_probability("momentum", momentum)
+    if clip_norm is not None:
+        clip_norm = check_positive("clip_norm", clip_norm)
+    rng = get_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        seed = "Generator"
+    record_every = max(1, steps // 25) if record_every is None else check_positive_int("record_every", record_every)
+    if not (progress is True or progress is False or progress == "auto"):
+        raise ValueError(f"progress={progress!r} is not allowed; choose one of: True, False, 'auto'")
+    loss = check_choice("loss", loss, LOSSES)
+    X_train, y_train, X_test, y_test = _as_data(data, net)
+    n_train = X_train.shape[0]
+    if batch_size > n_train:
+        raise ValueError(f"batch_size must be at most the number of training examples ({n_train}); got {batch_size}")
+    if net.batch_norm and batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 for a network with batch norm; got {batch_size}")
+
+    loss_fn = _loss_fn(loss, net.n_outputs)
+    opt = SGD(lr, momentum)
+    L = net.depth
+    is_prelu = net.activation == "prelu"
+    losses, recs = [], []
+    diverged_step = nonfinite_layer = None
+
+    order = np.empty(0, dtype=np.int64)
+    pos = 0
+
+    def next_batch():
+        nonlocal order, pos
+        if pos + batch_size > order.size:
+            order, pos = rng.permutation(n_train), 0
+        idx = order[pos:pos + batch_size]
+        pos += batch_size
+        return X_train[idx], y_train[idx]
+
+    def gradient_pass(xb, yb, record):
+        logits = net.forward(xb, training=True, record=record)
+        value, dlogits = loss_fn(logits, yb)
+        net.backward(dlogits, param_grads=True, record=record)
+        return value
+
+    def take_record(t):
+        s = layer_statistics(net)
+        tr = _evaluate(net, X_train, y_train, loss_fn)
+        te = _evaluate(net, X_test, y_test, loss_fn)
+        alpha = None
+        if is_prelu:
+            alpha = np.array([float(np.mean(b.act.params["alpha"])) for b in net.blocks])
+        recs.append(dict(
+            record_steps=t, train_loss=tr[0], train_accuracy=tr[1], test_loss=te[0], test_accuracy=te[1],
+            grad_norm=s.grad_norm, global_grad_norm=global_grad_norm(net), a_std=s.a_std,
+            da_std=np.sqrt(s.da_var), dead_fraction=s.dead_fraction, saturated_fraction=s.saturated_fraction,
+            prelu_alpha=alpha,
+        ))
+        return tr, te
+
+    bar = _progress_bar(progress, steps)
+    start = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            for t in range(steps + 1):
+                final = t == steps
+                record = final or t % record_every == 0
+                xb, yb = next_batch()
+                value = gradient_pass(xb, yb, record)
+                if not final:
+                    losses.append(value)
+                if not np.isfinite(value) or net.first_nonfinite is not None:
+                    if final:
+                        losses.append(value)
+                    diverged_step, nonfinite_layer = t, net.first_nonfinite
+                    if not record:  # show the overflow in the per-layer arrays
+                        gradient_pass(xb, yb, True)
+                    take_record(t)
+                    break
+                if record:
+                    tr, te = take_record(t)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{value:.3g}", test_acc=f"{te[1]:.1%}", refresh=False)
+                if final:
+                    break
+                if clip_norm is not None:
+                    clip_grad_norm(net, clip_norm)
+                opt.step(net)
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+
+    def col(key, shape=()):
+        return np.array([r[key] for r in recs], dtype=np.float64).reshape((len(recs),) + shape)
+
+    steps_run = opt.steps
+    return History(
+        step=np.arange(len(losses)),
+        loss=np.array(losses, dtype=np.float64),
+        record_steps=np.array([r["record_steps"] for r in recs], dtype=np.int64),
+        train_loss=col("train_loss"), test_loss=col("test_loss"),
+        train_accuracy=col("train_accuracy"), test_accuracy=col("test_accuracy"),
+        grad_norm=col("grad_norm", (L,)), global_grad_norm=col("global_grad_norm"),
+        a_std=col("a_std", (L,)), da_std=col("da_std", (L,)),
+        dead_fraction=col("dead_fraction", (L,)), saturated_fraction=col("saturated_fraction", (L,)),
+        prelu_alpha=col("prelu_alpha", (L,)) if is_prelu else None,
+        diverged=diverged_step is not None, diverged_step=diverged_step, nonfinite_layer=nonfinite_layer,
+        steps_run=steps_run,
+        config=dict(net=repr(net), lr=lr, steps=steps, batch_size=batch_size, momentum=momentum,
+                    clip_norm=clip_norm, seed=seed, record_every=record_every, loss=loss),
+        seconds=seconds,
+    )
