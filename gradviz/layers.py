@@ -166,6 +166,7 @@ class RReLU(Layer):
         return (self.lower + self.upper) / 2.0
 
     def forward(self, x, training=False):
+        x = check_array_2d("x", x)  # integers -> float64, else the slopes would truncate to 0
         if training:
             alpha = self.rng.uniform(self.lower, self.upper, size=x.shape).astype(x.dtype)
         else:
@@ -196,6 +197,7 @@ class PReLU(Layer):
         self._z = None
 
     def forward(self, x, training=False):
+        x = check_array_2d("x", x)
         if self.num_features not in (1, x.shape[1]):
             raise ValueError(f"x must have {self.num_features} features; got shape {x.shape}")
         self._z = x
