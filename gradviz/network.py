@@ -248,18 +248,22 @@ class MLP:
         """Back-propagate ``dout`` = dL/d(output), shape (batch, n_outputs); return dL/dx.
 
         Fills every layer's ``grads`` (unless ``param_grads=False``, which skips
-        dW and db). ``overflow['backward']`` holds the hidden layer where dL/dz first
-        (reading from the top) stopped being finite. With ``record=True`` each block
+        dW and db). ``overflow['backward']`` holds the first hidden layer, reading
+        from the top, whose gradient dL/dh^l (what reaches it from above, hence
+        dL/da^l and dL/dz^l) is not finite. With ``record=True`` each block
         keeps dz, da (and dW) for :attr:`records`.
         """
         dout = np.asarray(dout, dtype=self.dtype)
+        self.overflow["backward"] = None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             if self.output is not None:
                 dout = self.output.backward(dout, param_grads=param_grads)
             for l in range(len(self.blocks), 0, -1):
-                dout = self.blocks[l - 1].backward(dout, param_grads, record)
+                # Check what enters block l (dL/dh^l): checking what leaves it (dL/dh^{l-1})
+                # would blame layer l for the overflow of layer l - 1.
                 if self.overflow["backward"] is None and not np.isfinite(dout).all():
                     self.overflow["backward"] = l
+                dout = self.blocks[l - 1].backward(dout, param_grads, record)
         return dout
 
     @property
