@@ -150,6 +150,8 @@ class MLP:
             hidden = (check_positive_int("width", width),) * check_nonneg_int("depth", depth)
         elif depth is not None or width is not None:
             raise ValueError("give either hidden= or depth= and width=, not both")
+        elif isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise TypeError(f"hidden must be a sequence of widths, e.g. hidden=(64, 64); got {hidden!r}")
         self.hidden = tuple(check_positive_int("hidden width", w) for w in hidden)
         self.activation = check_choice("activation", activation, NETWORK_ACTIVATIONS)
         if init is None:
@@ -173,6 +175,12 @@ class MLP:
 
         if self.activation in ACTIVATIONS:
             get_activation(self.activation).params(**self.activation_params)  # validate early
+        else:  # rrelu / prelu: their own parameter names, never silently ignored
+            allowed = {"rrelu": ("lower", "upper"), "prelu": ("alpha_init",)}[self.activation]
+            unknown = sorted(set(self.activation_params) - set(allowed))
+            if unknown:
+                raise TypeError(f"activation {self.activation!r} takes no parameter {', '.join(unknown)}; "
+                                f"allowed: {', '.join(allowed)}")
 
         streams = self._streams(seed, len(self.hidden) + 2)
         widths = (self.n_inputs,) + self.hidden
