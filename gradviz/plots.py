@@ -61,6 +61,14 @@ __all__ = [
     "plot_training_curves",
     "plot_layer_stat_over_steps",
     "explain",
+    # chapter 01 (gradient descent)
+    "REGIME_COLORS",
+    "DESCENT_WINDOW",
+    "plot_cost_contours",
+    "draw_descent_path",
+    "draw_descent_cost",
+    "set_log_ylim",
+    "plot_lr_sweep",
 ]
 
 #: The Okabe-Ito colour-blind-safe palette.
@@ -394,11 +402,12 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
         label = _QUANTITY_LABEL[q]
         if stats is not None:
             v = _mask_overflowed(_positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
-            ax.plot(layers, np.sqrt(v) if std else v, "o-", color=COLORS[q], label=f"{stat_name} of {label}",
-                    gid=f"measured:{q}")
+            ax.plot(layers, np.sqrt(v) if std else v, "o-", color=COLORS[q], lw=1.2, label=f"{stat_name} of {label}",
+                    gid=f"measured:{q}", zorder=3)
         if prediction is not None:
             v = _positive_finite(getattr(prediction, f"{q}_var"))
-            ax.plot(layers, np.sqrt(v) if std else v, "--", color=COLORS[q], lw=1.8, alpha=0.9,
+            ax.plot(layers, np.sqrt(v) if std else v, "--", color=COLORS[q], lw=2.4, alpha=0.75, zorder=4,
+                    dashes=(3, 2),
                     label=None if stats is not None else f"{stat_name} of {label}, predicted",
                     gid=f"predicted:{q}")
     ax.set_yscale("log")
@@ -735,4 +744,251 @@ def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label=
         raise ValueError(f"kind={kind!r} is not known; choose one of: heatmap, lines")
     if title:
         ax.set_title(title)
+    return ax
+
+
+# ============================================================================= chapter 01: gradient descent
+# Drawing for gradviz.descent (batch gradient descent on the linear-regression bowl).
+# Section owned by the chapter-01 author; used by gradviz.figures and the learning-rate explorer.
+
+#: Colour of each regime of :func:`gradviz.descent.classify_run` (Okabe-Ito).
+REGIME_COLORS = {
+    "crawls": OKABE_ITO["sky_blue"],
+    "converges": OKABE_ITO["green"],
+    "oscillates": OKABE_ITO["orange"],
+    "diverges": OKABE_ITO["vermillion"],
+}
+
+#: The window of (w, b) drawn for chapter 01's data (``linear_regression_data()``) and start (-1.5, 2.5).
+DESCENT_WINDOW = {"w_range": (-3.0, 6.0), "b_range": (-5.0, 3.5)}
+
+
+def _find(ax, gid):
+    for artist in list(ax.lines) + list(ax.texts):
+        if artist.get_gid() == gid:
+            return artist
+    return None
+
+
+def _note(ax, gid, text, color, x=0.98, y=0.02, ha="right", va="bottom"):
+    """Set (or clear, with an empty ``text``) a boxed note in axes coordinates, in place."""
+    artist = _find(ax, gid)
+    if artist is None:
+        artist = ax.text(x, y, "", transform=ax.transAxes, ha=ha, va=va, fontsize=9, gid=gid, zorder=7,
+                         bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor=color))
+    artist.set_text(text)
+    artist.set_color(color)
+    artist.get_bbox_patch().set_edgecolor(color)
+    artist.set_visible(bool(text))
+    return artist
+
+
+def plot_cost_contours(X, y, ax=None, *, w_range=DESCENT_WINDOW["w_range"], b_range=DESCENT_WINDOW["b_range"],
+                       n=121, n_levels=14, minimum=True, axes_of_bowl=False):
+    """Contours of the linear-regression cost J(w, b) (:func:`gradviz.descent.mse_cost`), minimum marked.
+
+    Levels are spaced geometrically in ``J - J*`` (from 1/1000 of the largest
+    value in the window up to it), so the rings near the bottom of the bowl
+    stay visible. Equal scales on both axes, so the bowl's shape is true.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, 1)
+    y : array_like, shape (N,)
+    w_range, b_range : (low, high)
+        The window of slopes and intercepts drawn.
+    n : int
+        Grid points per axis.
+    n_levels : int
+        Number of contour lines.
+    minimum : bool
+        Mark the least-squares minimum with a star (gid ``'minimum'``).
+    axes_of_bowl : bool
+        Draw the two eigenvectors of the Hessian from the minimum, labelled with
+        their curvature lambda (gid ``'bowl-axis'``).
+
+    Returns
+    -------
+    Axes; the contour set has gid ``'contours'``.
+    """
+    from .descent import cost_grid, hessian, least_squares, mse_cost
+
+    with style():
+        ax = _axes(ax)
+        W, B, J = cost_grid(X, y, w_range, b_range, n=n)
+        w_opt, b_opt = least_squares(X, y)
+        j_opt = mse_cost(w_opt, b_opt, X, y)
+        top = float(np.max(J - j_opt))
+        cs = ax.contour(W, B, J, levels=j_opt + np.geomspace(top * 1e-3, top, n_levels), colors="0.6",
+                        linewidths=0.8, zorder=1)
+        cs.set_gid("contours")
+        if minimum:
+            ax.plot([w_opt], [b_opt], marker="*", ms=15, color=OKABE_ITO["black"], ls="none", zorder=5,
+                    label="minimum (least squares)", gid="minimum")
+        if axes_of_bowl:
+            lam, vecs = np.linalg.eigh(hessian(X))
+            span = 0.3 * min(w_range[1] - w_range[0], b_range[1] - b_range[0])
+            for i, (name, color) in enumerate((("flattest", OKABE_ITO["blue"]), ("steepest", OKABE_ITO["vermillion"]))):
+                v = vecs[:, i] * np.sign(vecs[0, i] or 1.0) * span
+                ax.annotate("", xy=(w_opt + v[0], b_opt + v[1]), xytext=(w_opt, b_opt), zorder=6,
+                            arrowprops=dict(arrowstyle="->", color=color, lw=2.2), gid="bowl-axis")
+                ax.text(w_opt + 1.12 * v[0], b_opt + 1.12 * v[1], f"{name}\n$\\lambda$ = {lam[i]:.3g}", color=color,
+                        fontsize=9, ha="center", va="center", zorder=6, gid="bowl-axis",
+                        bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
+        ax.set_xlim(*w_range)
+        ax.set_ylim(*b_range)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("slope $w$")
+        ax.set_ylabel("intercept $b$")
+    return ax
+
+
+def draw_descent_path(ax, run, *, color=None, label=None, gid="path", w_range=None, b_range=None):
+    """Draw the path of a :class:`gradviz.descent.DescentRun` on contour axes, or update it in place.
+
+    A line with a dot per step; the start an open circle. If the path leaves
+    the window (``w_range``, ``b_range``; default: the axes limits), a note in
+    the lower right corner says at which step. Called again with the same
+    ``gid``, it moves the existing artists (``set_data``), so an explorer can
+    redraw without rebuilding the axes.
+
+    Returns
+    -------
+    list of artists (gids ``gid``, ``gid + ':start'``, ``gid + ':note'``).
+    """
+    color = color or OKABE_ITO["blue"]
+    w_range = w_range or ax.get_xlim()
+    b_range = b_range or ax.get_ylim()
+    p = run.params
+    line, start = _find(ax, gid), _find(ax, gid + ":start")
+    if line is None:
+        (line,) = ax.plot([], [], "o-", ms=3.5, lw=1.4, zorder=3, gid=gid)
+        (start,) = ax.plot([], [], "o", ms=9, mfc="white", mew=2, zorder=4, gid=gid + ":start")
+    line.set_data(p[:, 0], p[:, 1])
+    line.set_color(color)
+    line.set_label(label)
+    start.set_data(p[:1, 0], p[:1, 1])
+    start.set_markeredgecolor(color)
+    w, b = p[:, 0], p[:, 1]
+    out = np.flatnonzero((w < min(w_range)) | (w > max(w_range)) | (b < min(b_range)) | (b > max(b_range)))
+    text = f"leaves the plot at step {out[0]}" if out.size else ""
+    if run.overflow_step is not None:
+        text += ("; " if text else "") + f"overflow at step {run.overflow_step}"
+    note = _note(ax, gid + ":note", text, color)
+    return [line, start, note]
+
+
+def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
+    """Draw the excess cost ``J(w_t, b_t) - J*`` of a run per step on a log axis, or update it in place.
+
+    Steps whose excess is 0 to machine precision are not drawn (log axis). An
+    overflow is marked by a dotted vertical line at its step and the text
+    "overflow at step k".
+
+    Returns
+    -------
+    list of artists (gids ``gid``, ``gid + ':overflow'``, ``gid + ':overflow-text'``).
+    """
+    from .descent import least_squares, mse_cost
+
+    color = color or OKABE_ITO["blue"]
+    j_opt = mse_cost(*least_squares(X, y), X, y)
+    excess = _positive_finite(run.cost - j_opt)
+    line = _find(ax, gid)
+    if line is None:
+        (line,) = ax.plot([], [], "-", lw=1.8, gid=gid)
+        ax.axvline(0, color=color, ls=":", lw=1.5, gid=gid + ":overflow", visible=False)
+        ax.text(0, 0.5, "", transform=ax.get_xaxis_transform(), rotation=90, ha="right", va="center", fontsize=9,
+                gid=gid + ":overflow-text", visible=False)
+    line.set_data(run.steps, excess)
+    line.set_color(color)
+    line.set_label(label)
+    vline, vtext = _find(ax, gid + ":overflow"), _find(ax, gid + ":overflow-text")
+    k = run.overflow_step
+    for artist in (vline, vtext):
+        artist.set_visible(k is not None)
+        artist.set_color(color)
+    if k is not None:
+        vline.set_xdata([k, k])
+        vtext.set_x(k)
+        vtext.set_text(f"overflow at step {k}  ")
+    ax.set_yscale("log")
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel("excess cost $J - J^*$ (log scale)")
+    return [line, vline, vtext]
+
+
+def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306):
+    """Set the y limits of a log axis to span the positive finite ``values`` (with a margin).
+
+    Matplotlib's own autoscaling and log tick locator compute powers beyond
+    the limits and overflow (with a RuntimeWarning) when the data reach
+    ~1e300, as the cost of a diverging run does. Here the limits are clamped
+    to ``[floor, ceiling]`` and the ticks are fixed decades inside them (at
+    most 8, at round multiples).
+    """
+    v = np.concatenate([_positive_finite(np.ravel(x)) for x in values]) if values else np.array([])
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (1e-3, 1e3)
+    lo, hi = max(lo / 5.0, floor), min(hi * 5.0, ceiling)
+    if hi <= lo:
+        lo, hi = lo / 10.0, lo * 10.0
+    d_lo, d_hi = int(np.ceil(np.log10(lo))), int(np.floor(np.log10(hi)))
+    span = max(d_hi - d_lo, 1)
+    stride = next(k for k in (1, 2, 3, 5, 10, 20, 25, 50, 100) if span / k <= 7)
+    decades = np.arange(int(np.ceil(d_lo / stride)) * stride, d_hi + 1, stride)
+    ax.set_ylim(lo, hi)
+    ax.yaxis.set_major_locator(mpl.ticker.FixedLocator(10.0 ** decades))
+    ax.yaxis.set_major_formatter(mpl.ticker.LogFormatterSciNotation())
+    if stride > 1:
+        ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+    else:
+        ax.yaxis.set_minor_locator(mpl.ticker.LogLocator(subs="auto"))
+
+
+def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
+    """The excess cost left after a run, as a fraction of the start, against the learning rate.
+
+    Log-log; each point is coloured by its regime. Vertical lines mark the
+    critical rates of :class:`gradviz.descent.CriticalRates`. Ratios above
+    ``top`` (and overflowed runs) are drawn as triangles at ``top``; ratios of
+    0 (at the minimum to machine precision) at ``floor``.
+
+    Parameters
+    ----------
+    sweep : :class:`gradviz.descent.LearningRateSweep`
+    rates : :class:`gradviz.descent.CriticalRates`
+
+    Returns
+    -------
+    Axes (points of gid ``'sweep:<regime>'``, lines of gid ``'critical'``).
+    """
+    with style():
+        ax = _axes(ax, figsize=(9.0, 4.2))
+        lrs = np.asarray(sweep.lrs, dtype=float)
+        ratio = sweep.excess_ratios
+        r = np.clip(np.nan_to_num(ratio, nan=top, posinf=top), floor, top)
+        clipped = ratio >= top
+        regimes = np.array(sweep.regimes)
+        for regime, color in REGIME_COLORS.items():
+            sel = regimes == regime
+            if (sel & ~clipped).any():
+                ax.plot(lrs[sel & ~clipped], r[sel & ~clipped], "o", color=color, ms=5, label=regime,
+                        gid=f"sweep:{regime}")
+            if (sel & clipped).any():
+                ax.plot(lrs[sel & clipped], r[sel & clipped], "^", color=color, ms=7, gid=f"sweep:{regime}:clipped",
+                        label=f"{regime}: above {top:.0e} or overflowed")
+        for value, text, ls in ((rates.lr_monotone, r"$1/\lambda_{max}$", "--"),
+                                (rates.lr_best, r"$2/(\lambda_{min}+\lambda_{max})$", ":"),
+                                (rates.lr_max, r"$2/\lambda_{max}$", "-")):
+            ax.axvline(value, color="0.25", ls=ls, lw=1.2, gid="critical", label=f"{text} = {value:.3g}")
+        ax.text(0.01, floor, f" at the minimum to machine precision (drawn at {floor:.0e})", fontsize=8,
+                color="0.35", transform=ax.get_yaxis_transform(), va="bottom")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(floor / 5, top * 5)
+        ax.set_xlabel("learning rate lr (log scale)")
+        ax.set_ylabel("excess cost at the end / at the start\n(log scale)")
+        ax.set_title(f"{sweep.n_steps} steps from the same start at each learning rate")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     return ax

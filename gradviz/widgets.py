@@ -81,6 +81,7 @@ __all__ = [
     "ActivationExplorer",
     "DeepNetworkExplorer",
     "TrainingExplorer",
+    "LearningRateExplorer",  # chapter 01
 ]
 
 #: Registry of explorers: name -> class (see :func:`register_explorer`).
@@ -559,10 +560,10 @@ class DeepNetworkExplorer(Explorer):
         self.lines = {}
         for q in ("a", "da"):
             label = f"Var of {plots._QUANTITY_LABEL[q]}"
-            (self.lines[f"measured:{q}"],) = ax.plot([], [], "o-", ms=4, color=plots.COLORS[q], label=label,
-                                                     gid=f"measured:{q}")
-            (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=1.8, color=plots.COLORS[q],
-                                                      gid=f"predicted:{q}")
+            (self.lines[f"measured:{q}"],) = ax.plot([], [], "o-", ms=4, lw=1.2, color=plots.COLORS[q], label=label,
+                                                     gid=f"measured:{q}", zorder=3)
+            (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.4, alpha=0.75, dashes=(3, 2), zorder=4,
+                                                      color=plots.COLORS[q], gid=f"predicted:{q}")
         ax.set_yscale("log")
         ax.set_ylabel("variance (log scale)")
         plots.variance_legend(ax)
@@ -829,3 +830,100 @@ class TrainingExplorer(Explorer):
             last_label, last = next(reversed(self.runs.items()))
             status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
         self.status.value = status
+
+
+# ============================================================================= chapter 01: learning rate
+# Section owned by the chapter-01 author: gradient descent on the linear-regression bowl.
+@register_explorer("learning_rate")
+class LearningRateExplorer(Explorer):
+    """Batch gradient descent on the convex cost of a linear regression, with a learning-rate slider.
+
+    Left: the contours of the cost J(w, b) with the path of the run (it leaves
+    the plot when the run diverges, and a note says at which step). Right: the
+    excess cost ``J - J*`` per step on a log axis (straight lines: geometric
+    decay or growth; an overflow is marked). The readout names the regime
+    (:func:`gradviz.descent.classify_run`) and the critical learning rates
+    from the Hessian (:func:`gradviz.descent.critical_learning_rates`).
+
+    Controls: ``lr`` (log slider, 0.001 to 5: crawl, converge, oscillate,
+    diverge) and ``steps`` (5 to 400).
+
+    Parameters
+    ----------
+    data : RegressionData or (X, y) or None
+        The regression problem; None means ``gradviz.data.linear_regression_data()``
+        (the chapter's data).
+    start : (float, float)
+        The initial ``(w, b)``.
+
+    Attributes
+    ----------
+    run : DescentRun
+        The run drawn now.
+    result : RunClass
+        Its classification.
+    rates : CriticalRates
+    """
+
+    figsize = (11.0, 4.6)
+
+    def __init__(self, canvas="auto", *, data=None, start=(-1.5, 2.5), **values):
+        from .data import linear_regression_data
+        from .descent import critical_learning_rates
+
+        if data is None:
+            data = linear_regression_data()
+        self.X, self.y = data[0], data[1]
+        self.start = tuple(start)
+        self.rates = critical_learning_rates(self.X)
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {
+            "lr": log_slider("learning rate lr", 1e-3, 5.0, 0.1, continuous_update=True),
+            "steps": int_slider("steps", 5, 400, 50),
+        }
+
+    def extra_views(self):
+        return [self.readout]
+
+    def setup_figure(self, fig):
+        self.ax_path, self.ax_cost = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
+        for ax in (self.ax_path, self.ax_cost):
+            plots._tidy(ax)
+        plots.plot_cost_contours(self.X, self.y, self.ax_path, **plots.DESCENT_WINDOW)
+
+    def refresh(self, lr, steps):
+        from .descent import classify_run, gradient_descent
+
+        self.run = gradient_descent(self.X, self.y, lr, n_steps=steps, start=self.start)
+        self.result = res = classify_run(self.run, self.X, self.y)
+        color = plots.REGIME_COLORS[res.regime]
+        plots.draw_descent_path(self.ax_path, self.run, color=color, **plots.DESCENT_WINDOW)
+        self.ax_path.set_title(f"lr = {lr:.3g}: {res.regime}", color=color)
+        ax = self.ax_cost
+        plots.draw_descent_cost(ax, self.run, self.X, self.y, color=color)
+        ax.set_xlim(-0.02 * steps, steps * 1.02)
+        plots.set_log_ylim(ax, ax.lines[0].get_ydata())
+        note = f"cost above its start from step {res.diverged_at}" if res.regime == "diverges" else ""
+        plots._note(ax, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
+        ax.set_title("excess cost per step")
+        self.readout.value = self._readout_html()
+
+    def summary(self) -> str:
+        """Plain text of what the explorer shows now: the regime of the run and the critical rates."""
+        r = self.rates
+        return (f"{self.result}\n"
+                f"critical rates from the Hessian: 1/lambda_max = {r.lr_monotone:.3g} (largest without "
+                f"overshoot), 2/lambda_max = {r.lr_max:.3g} (converges iff lr is below)")
+
+    def _readout_html(self):
+        r, res = self.rates, self.result
+        color = plots.REGIME_COLORS[res.regime]
+        lines = [f"<b style='color:{color}'>{html.escape(res.regime)}</b>: {html.escape(str(res))}",
+                 f"Critical rates from the Hessian (eigenvalues {r.lambda_min:.3g} and {r.lambda_max:.3g}): "
+                 f"no overshoot up to 1/&lambda;<sub>max</sub> = {r.lr_monotone:.3g}; "
+                 f"converges iff lr &lt; 2/&lambda;<sub>max</sub> = {r.lr_max:.3g}. "
+                 f"Here lr = {res.lr / r.lr_max:.3g} &times; 2/&lambda;<sub>max</sub>."]
+        return "<br>".join(lines)
