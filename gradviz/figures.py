@@ -35,7 +35,7 @@ import numpy as np
 from . import plots
 from ._validate import check_choice
 
-__all__ = ["FIGURES", "FigureSpec", "register_figure", "render", "save", "FORMATS"]
+__all__ = ["FIGURES", "FigureSpec", "register_figure", "render", "save", "show", "FORMATS"]
 
 #: Output formats of :func:`save`.
 FORMATS = ("png", "svg")
@@ -95,6 +95,34 @@ def save(fig, path: str, fmt: str = "png", dpi: int = 150) -> str:
     with mpl.rc_context({"svg.hashsalt": "gradviz", "svg.fonttype": "path"}):
         fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
     return path
+
+
+# ----------------------------------------------------------------------------- show (added by the chapter-01 author)
+def show(fig, dpi: int = 100) -> None:
+    """Display a figure in a notebook as a PNG image and nothing else; return None.
+
+    CONTRIBUTING asks that static figures leave no ``<Figure size ...>`` or
+    ``Text(...)`` repr in a cell's output (their form changes between library
+    versions, and nbval would compare it): the output holds only the
+    ``image/png`` data, written without the 'Software' chunk as :func:`save`
+    does.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or str
+        A figure, or the name of a registered figure (drawn with :func:`render`).
+    dpi : int, default 100
+        Resolution of the PNG.
+    """
+    import io
+
+    from IPython.display import display
+
+    if isinstance(fig, str):
+        fig = render(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    display({"image/png": buf.getvalue()}, raw=True)
 
 
 # =============================================================================== the figures
@@ -205,3 +233,97 @@ def list_names():
 
 def output_path(out_dir: str, name: str, fmt: str) -> str:
     return os.path.join(out_dir, f"{name}.{fmt}")
+
+
+# =============================================================================== chapter 01: gradient descent
+# Section owned by the chapter-01 author. Every function draws from
+# gradviz.data.linear_regression_data() unless given ``data``, and starts at (-1.5, 2.5).
+_GD_START = (-1.5, 2.5)
+
+
+def _gd_data(data):
+    from .data import linear_regression_data
+
+    d = linear_regression_data() if data is None else data
+    return d[0], d[1]
+
+
+@register_figure("gd_cost_bowl", chapter=1)
+def gd_cost_bowl(data=None):
+    """The data with its least-squares line, and the bowl-shaped cost J(w, b) with its two principal axes."""
+    from .descent import least_squares
+
+    X, y = _gd_data(data)
+    w_opt, b_opt = least_squares(X, y)
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(11.5, 4.6), width_ratios=[1.15, 1])
+    with plots.style():
+        a1.plot(X[:, 0], y, "o", ms=4, color=plots.OKABE_ITO["blue"], alpha=0.7, label="data $(x_i, y_i)$")
+        xs = np.array([X.min(), X.max()])
+        a1.plot(xs, w_opt * xs + b_opt, color=plots.OKABE_ITO["black"], lw=2,
+                label=f"least squares: $y = {w_opt:.3g}\\,x {b_opt:+.3g}$")
+        a1.set_xlabel("$x$")
+        a1.set_ylabel("$y$")
+        a1.legend(loc="upper left", fontsize=9)
+        a1.set_title("the data and the best line")
+        plots.plot_cost_contours(X, y, a2, axes_of_bowl=True, **plots.DESCENT_WINDOW)
+        a2.set_title("the cost $J(w, b)$: contour lines of a bowl")
+        a2.legend(loc="upper right", fontsize=9)
+    return fig
+
+
+@register_figure("gd_four_learning_rates", chapter=1)
+def gd_four_learning_rates(data=None, lrs=(0.02, 0.3, 1.2, 1.4), n_steps=50):
+    """Gradient descent from one start at four learning rates: the paths on the bowl and the excess cost per step."""
+    from .descent import classify_run, gradient_descent
+
+    X, y = _gd_data(data)
+    runs = [gradient_descent(X, y, lr, n_steps=n_steps, start=_GD_START) for lr in lrs]
+    classes = [classify_run(run, X, y) for run in runs]
+    fig, _ = plots.new_figure(figsize=(3.0 * len(runs) + 1.6, 6.6))
+    fig.clear()
+    axd = fig.subplot_mosaic([[f"p{i}" for i in range(len(runs))], ["cost"] * len(runs)], height_ratios=[1.1, 1])
+    with plots.style():
+        for i, (run, cls) in enumerate(zip(runs, classes)):
+            ax = axd[f"p{i}"]
+            plots.plot_cost_contours(X, y, ax, **plots.DESCENT_WINDOW)
+            color = plots.REGIME_COLORS[cls.regime]
+            plots.draw_descent_path(ax, run, color=color, **plots.DESCENT_WINDOW)
+            ax.set_title(f"lr = {run.lr:.3g}: {cls.regime}", color=color)
+            if i:
+                ax.set_ylabel("")
+        ax = axd["cost"]
+        plots._tidy(ax)
+        for run, cls in zip(runs, classes):
+            plots.draw_descent_cost(ax, run, X, y, color=plots.REGIME_COLORS[cls.regime], gid=f"cost:{run.lr:g}",
+                                    label=f"lr = {run.lr:.3g} ({cls.regime})")
+        plots.set_log_ylim(ax, *[line.get_ydata() for line in ax.lines])
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+        ax.set_title(f"excess cost per step ({n_steps} steps from the open circle)")
+    return fig
+
+
+@register_figure("gd_lr_sweep", chapter=1)
+def gd_lr_sweep(data=None, n_steps=50, lrs=None):
+    """Excess cost left after a run against the learning rate, coloured by regime, with the critical rates of the Hessian."""
+    from .descent import critical_learning_rates, sweep_learning_rates
+
+    X, y = _gd_data(data)
+    lrs = np.geomspace(0.005, 5.0, 61) if lrs is None else lrs
+    sweep = sweep_learning_rates(X, y, lrs, n_steps=n_steps, start=_GD_START)
+    fig, ax = plots.new_figure(figsize=(10.0, 4.4))
+    plots.plot_lr_sweep(sweep, critical_learning_rates(X), ax)
+    return fig
+
+
+@register_figure("gd_one_run", chapter=1)
+def gd_one_run(data=None, lr=3.0, n_steps=400):
+    """One run of gradient descent (by default a diverging one, until float64 overflows): path and excess cost."""
+    from .descent import classify_run, gradient_descent
+
+    X, y = _gd_data(data)
+    run = gradient_descent(X, y, lr, n_steps=n_steps, start=_GD_START)
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(11.0, 4.6), width_ratios=[1.0, 1.3])
+    with plots.style():
+        plots.plot_cost_contours(X, y, a1, **plots.DESCENT_WINDOW)
+        plots.draw_descent_run(a1, a2, run, classify_run(run, X, y), X, y)
+    return fig

@@ -67,6 +67,7 @@ __all__ = [
     "plot_cost_contours",
     "draw_descent_path",
     "draw_descent_cost",
+    "draw_descent_run",
     "set_log_ylim",
     "plot_lr_sweep",
 ]
@@ -913,9 +914,40 @@ def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
         vtext.set_x(k)
         vtext.set_text(f"overflow at step {k}  ")
     ax.set_yscale("log")
+    ax.relim(visible_only=True)  # set_data does not update the data limits by itself
+    ax.autoscale_view(scaley=False)  # y: see set_log_ylim (autoscaling overflows near 1e308)
     ax.set_xlabel("step $t$")
     ax.set_ylabel("excess cost $J - J^*$ (log scale)")
     return [line, vline, vtext]
+
+
+def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
+    """One run on two axes, in place: its path on the contours and its excess cost per step.
+
+    Both are drawn in the colour of the run's regime, with the regime in the
+    title of ``ax_path``; on ``ax_cost`` a note says from which step the cost
+    was above its start (a diverging run) and a dotted line marks an
+    overflow. ``ax_path`` must already hold the contours
+    (:func:`plot_cost_contours`). Used by the learning-rate explorer on every
+    change and by the static figures.
+
+    Parameters
+    ----------
+    run : :class:`gradviz.descent.DescentRun`
+    result : :class:`gradviz.descent.RunClass`
+        ``classify_run(run, X, y)``.
+    window : dict with 'w_range' and 'b_range', or None for :data:`DESCENT_WINDOW`
+    """
+    window = window or DESCENT_WINDOW
+    color = REGIME_COLORS[result.regime]
+    draw_descent_path(ax_path, run, color=color, **window)
+    ax_path.set_title(f"lr = {run.lr:.3g}: {result.regime}", color=color)
+    draw_descent_cost(ax_cost, run, X, y, color=color)
+    ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
+    set_log_ylim(ax_cost, _find(ax_cost, "cost").get_ydata())
+    note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
+    _note(ax_cost, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
+    ax_cost.set_title("excess cost per step")
 
 
 def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306):

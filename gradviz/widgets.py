@@ -898,17 +898,8 @@ class LearningRateExplorer(Explorer):
         from .descent import classify_run, gradient_descent
 
         self.run = gradient_descent(self.X, self.y, lr, n_steps=steps, start=self.start)
-        self.result = res = classify_run(self.run, self.X, self.y)
-        color = plots.REGIME_COLORS[res.regime]
-        plots.draw_descent_path(self.ax_path, self.run, color=color, **plots.DESCENT_WINDOW)
-        self.ax_path.set_title(f"lr = {lr:.3g}: {res.regime}", color=color)
-        ax = self.ax_cost
-        plots.draw_descent_cost(ax, self.run, self.X, self.y, color=color)
-        ax.set_xlim(-0.02 * steps, steps * 1.02)
-        plots.set_log_ylim(ax, ax.lines[0].get_ydata())
-        note = f"cost above its start from step {res.diverged_at}" if res.regime == "diverges" else ""
-        plots._note(ax, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
-        ax.set_title("excess cost per step")
+        self.result = classify_run(self.run, self.X, self.y)
+        plots.draw_descent_run(self.ax_path, self.ax_cost, self.run, self.result, self.X, self.y)
         self.readout.value = self._readout_html()
 
     def summary(self) -> str:
