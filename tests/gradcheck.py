@@ -1,0 +1,229 @@
+"""Central finite differences for the gradient checks of the engine tests.
+
+Rules (see ../shared PITFALLS: "Testing the math"):
+
+- Everything runs in float64 with central differences
+  (f(x + h) - f(x - h)) / (2h), h = 1e-6: the truncation error is O(h**2) and
+  the rounding error O(eps |f| / h), both far below the 1e-6 tolerance for
+  the small, well-scaled problems the tests build.
+- The error metric is max|a - n| / max(|a| + |n|, tiny), maxima taken over all
+  entries, so that entries that are (nearly) zero cannot blow it up.
+- The loss is a *random* upstream weighting of the output, L = sum(R * out):
+  ``sum(out)`` would be vacuous for batch norm (its output sums to
+  batch * sum(beta) whatever x is, so every x-gradient is 0 and any backward
+  "passes").
+- Kinks (ReLU family at 0): a coordinate whose x - h and x + h put some
+  kink-sensitive value on different sides of a kink is *skipped* (returned as
+  NaN), never "passed" by loosening the tolerance. The callers report which
+  side of 0 every such value sits on; the tests assert that only a small
+  fraction of coordinates was skipped, so the check cannot become vacuous.
+- Stateful random layers (RReLU, Dropout, AlphaDropout) draw slopes/masks from
+  their ``rng``; :func:`freeze_randomness` gives every such layer a generator
+  freshly seeded the same way before each evaluation, so the analytic pass and
+  every finite-difference evaluation see the same slopes/masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Finite-difference step.
+H = 1e-6
+#: Largest relative error accepted between analytic and numeric gradients.
+TOL = 1e-6
+#: Floor of the denominator of the relative error.
+TINY = 1e-30
+
+
+def rel_error(analytic, numeric) -> float:
+    """max|a - n| / max(|a| + |n|, TINY) over the entries where ``numeric`` is not NaN (skipped)."""
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    assert a.shape == n.shape, f"shapes differ: analytic {a.shape}, numeric {n.shape}"
+    keep = ~np.isnan(n)
+    if not keep.any():
+        return 0.0
+    a, n = a[keep], n[keep]
+    assert np.isfinite(a).all(), "analytic gradient is not finite"
+    return float(np.max(np.abs(a - n)) / max(float(np.max(np.abs(a) + np.abs(n))), TINY))
+
+
+def upstream(shape, rng) -> np.ndarray:
+    """A random upstream gradient dL/d(out) = R, i.e. the loss L = sum(R * out)."""
+    return rng.standard_normal(shape)
+
+
+def _evaluate(f):
+    res = f()
+    if isinstance(res, tuple):
+        loss, sides = res
+        return float(loss), (None if sides is None else np.asarray(sides, dtype=bool).copy())
+    return float(res), None
+
+
+def numeric_grad(f, x: np.ndarray, h: float = H) -> np.ndarray:
+    """Central-difference gradient of ``f`` with respect to the array ``x``, perturbed in place.
+
+    ``f()`` computes the loss from the current contents of ``x`` (a closure over
+    ``x``, or over a layer that holds ``x`` as a parameter) and returns either
+    the loss or ``(loss, sides)``, where ``sides`` is a boolean array telling on
+    which side of its kink every kink-sensitive value lies (e.g. ``z > 0`` for
+    every pre-activation of a ReLU network). When ``sides`` differ between
+    x - h and x + h the coordinate straddles a kink: its entry is NaN (skipped).
+    ``x`` is restored exactly afterwards.
+    """
+    assert x.dtype == np.float64, "finite differences are only meaningful in float64"
+    grad = np.empty(x.shape, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        f_plus, s_plus = _evaluate(f)
+        x[idx] = old - h
+        f_minus, s_minus = _evaluate(f)
+        x[idx] = old
+        if s_plus is not None and not np.array_equal(s_plus, s_minus):
+            grad[idx] = np.nan
+        else:
+            grad[idx] = (f_plus - f_minus) / (2.0 * h)
+    return grad
+
+
+def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, min_checked: float = 0.75,
+                 scale: float | None = None):
+    """Assert rel_error < tol, and that at most 1 - min_checked of the entries were skipped at kinks.
+
+    A gradient that is 0 by structure (the bias of a Dense layer followed by training-mode batch
+    norm, which subtracts it again; analytically ~1e-17 of rounding) has no scale of its own: the
+    relative error of finite-difference noise against 0 is 1. So when ``scale`` (the largest
+    gradient entry of the same loss, over all arrays) is given and the analytic array is
+    negligible (max |a| <= tol * scale), the error is measured against that scale instead:
+    max |a - n| / scale < tol.
+    """
+    numeric = np.asarray(numeric)
+    if numeric.size:
+        checked = float(np.mean(~np.isnan(numeric)))
+        assert checked >= min_checked, f"{what}: only {checked:.0%} of the coordinates were away from kinks"
+    analytic = np.asarray(analytic, dtype=np.float64)
+    if scale is not None and analytic.size and np.max(np.abs(analytic)) <= tol * scale:
+        diff = np.abs(analytic - numeric)
+        err = float(np.nanmax(diff)) / scale if not np.isnan(diff).all() else 0.0
+        assert err < tol, f"{what}: negligible gradient, but |analytic - numeric| is {err:.3g} x the gradient scale"
+        return err
+    err = rel_error(analytic, numeric)
+    assert err < tol, f"{what}: relative error {err:.3g} >= {tol:g}"
+    return err
+
+
+def away_from_kinks(z: np.ndarray, kinks=(0.0,), margin: float = 10 * H) -> np.ndarray:
+    """Move every entry of ``z`` closer than ``margin`` to a kink out to kink +- margin (keeps its side)."""
+    z = np.array(z, dtype=np.float64, copy=True)
+    for k in kinks:
+        close = np.abs(z - k) < margin
+        z[close] = k + np.where(z[close] >= k, margin, -margin)
+    return z
+
+
+def random_layers(layers):
+    """The layers among ``layers`` that draw random numbers in training (they have an ``rng``)."""
+    return [ly for ly in layers if hasattr(ly, "rng")]
+
+
+def freeze_randomness(layers, seed: int = 0):
+    """Give each random layer a generator seeded with (seed, its position): the same draws every call."""
+    for i, ly in enumerate(random_layers(layers)):
+        ly.rng = np.random.default_rng([seed, i])
+
+
+def check_layer(layer, x, training=False, rng=None, kinks=None, params=True, tol: float = TOL):
+    """Check dL/dx and dL/d(every param) of a single layer against finite differences.
+
+    ``kinks``: None, or a function of the layer input returning the "sides" array.
+    Random layers are re-seeded before every evaluation (:func:`freeze_randomness`).
+    Returns a dict name -> relative error (``'x'`` for the input).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    x = np.array(x, dtype=np.float64, copy=True)
+
+    def run():
+        freeze_randomness([layer])
+        out = layer.forward(x, training=training)
+        return out
+
+    out = run()
+    R = upstream(out.shape, rng)
+    dx = layer.backward(R)
+    analytic = {"x": dx.copy()}
+    if params:
+        analytic.update({k: layer.grads[k].copy() for k in layer.params})
+
+    def f():
+        loss = float(np.sum(run() * R))
+        return (loss, None if kinks is None else kinks(x))
+
+    errors = {"x": assert_close(analytic["x"], numeric_grad(f, x), "dL/dx", tol)}
+    if params:
+        for k, p in layer.params.items():
+            errors[k] = assert_close(analytic[k], numeric_grad(f, p), f"dL/d{k}", tol)
+    return errors
+
+
+def jitter_params(layers, rng, scale: float = 0.3):
+    """Add noise to every parameter except weights (biases, gamma, beta, PReLU slopes).
+
+    Their initial values are special (b = 0, gamma = 1, beta = 0): with b = 0 a ReLU unit whose
+    inputs are all 0 has z exactly 0, on the kink, where no finite difference is valid.
+    """
+    for ly in layers:
+        for k, p in ly.params.items():
+            if k != "W":
+                p += scale * rng.standard_normal(p.shape)
+
+
+def _kinked(net) -> bool:
+    from gradviz.activations import ACTIVATIONS
+
+    if net.activation in ("rrelu", "prelu"):
+        return True
+    return bool(ACTIVATIONS[net.activation].kinks)
+
+
+def check_network(net, x, training=False, rng=None, tol: float = TOL, min_checked: float = 0.75,
+                  jitter: bool = True):
+    """Check dL/dx and dL/d(every parameter of every layer) of an MLP against finite differences.
+
+    The loss is sum(R * net.forward(x)) with a random R. For kinked
+    activations the "sides" are ``z > 0`` at every hidden layer (``z`` is the
+    activation's input in every block layout), so coordinates whose +-h
+    perturbation flips any unit across its kink are skipped. With ``jitter``
+    the non-weight parameters are first moved off their initial values
+    (:func:`jitter_params`). Returns a dict (label -> relative error).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    x = np.array(x, dtype=np.float64, copy=True)
+    kinked = _kinked(net) and net.depth > 0
+    if jitter:
+        jitter_params(net.layers, rng)
+
+    def run():
+        freeze_randomness(net.layers)
+        return net.forward(x, training=training, record=kinked)
+
+    out = run()
+    R = upstream(out.shape, rng)
+    dx = net.backward(R)
+    analytic = {("x", None): dx.copy()}
+    for ly, k in net.parameters():
+        analytic[(ly, k)] = ly.grads[k].copy()
+
+    def f():
+        out = run()
+        sides = np.concatenate([(r["z"] > 0).ravel() for r in net.records]) if kinked else None
+        return float(np.sum(out * R)), sides
+
+    scale = max(float(np.max(np.abs(g))) for g in analytic.values() if g.size)
+    errors = {"x": assert_close(analytic[("x", None)], numeric_grad(f, x), "dL/dx", tol, min_checked, scale)}
+    for i, (ly, k) in enumerate(net.parameters()):
+        label = f"{i}:{type(ly).__name__}.{k}"
+        errors[label] = assert_close(analytic[(ly, k)], numeric_grad(f, ly.params[k]), f"dL/d{label}", tol,
+                                     min_checked, scale)
+    return errors

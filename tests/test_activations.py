@@ -1,0 +1,231 @@
+"""Activations: derivatives vs finite differences, stable sigmoid, SELU constants and self-normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradcheck import TOL, away_from_kinks, rel_error
+from gradviz import activations as A
+from gradviz.network import MLP
+
+FAST = settings(max_examples=25, deadline=None)
+
+# Central differences can only resolve a derivative where |f'| h >> eps |f| (rounding of
+# f(z +- h)); on the far tails (tanh'(10) ~ 8e-9 while tanh(10) ~ 1) no step can reach a
+# relative error of 1e-6. The tails are pinned by the known-value tests below instead.
+values = hnp.arrays(
+    np.float64,
+    hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=8),
+    elements=st.floats(-6.0, 6.0, allow_nan=False),
+)
+
+#: Step of the element-wise checks: rounding error eps |f| / h ~ 1e-12 (relative to
+#: |f'| >= 2.5e-5 on [-6, 6]: < 5e-8), truncation h**2 |f'''| / 6 ~ 1e-9 relative.
+H_ELEM = 1e-4
+
+
+def _elementwise_fd(f, z, h=H_ELEM):
+    # Element-wise function: one central difference per entry, all at once.
+    return (f(z + h) - f(z - h)) / (2.0 * h)
+
+
+@pytest.mark.parametrize("name", sorted(A.ACTIVATIONS))
+@FAST
+@given(z=values, alpha=st.floats(0.0, 3.0))
+def test_derivative_matches_finite_differences(name, z, alpha):
+    act = A.get_activation(name)
+    params = {"alpha": alpha} if "alpha" in act.defaults else {}
+    # Keep every point more than h away from the kinks, so z - h and z + h lie on the same piece.
+    z = away_from_kinks(z, act.kinks, margin=10 * H_ELEM)
+    assert not any(((z - H_ELEM <= k) & (z + H_ELEM > k)).any() for k in act.kinks)
+    numeric = _elementwise_fd(lambda t: act(t, **params), z)
+    analytic = act.grad(z, **params)
+    assert analytic.shape == z.shape
+    assert rel_error(analytic, numeric) < TOL
+
+
+@pytest.mark.parametrize(
+    "f, df, kw",
+    [
+        (A.linear, A.linear_grad, {}),
+        (A.sigmoid, A.sigmoid_grad, {}),
+        (A.tanh, A.tanh_grad, {}),
+        (A.relu, A.relu_grad, {}),
+        (A.leaky_relu, A.leaky_relu_grad, {"alpha": 0.2}),
+        (A.elu, A.elu_grad, {"alpha": 0.7}),
+        (A.selu, A.selu_grad, {}),
+    ],
+)
+def test_plain_functions_agree_with_table(f, df, kw):
+    z = np.linspace(-5, 5, 41) + 0.013
+    name = f.__name__
+    np.testing.assert_array_equal(f(z, **kw), A.ACTIVATIONS[name](z, **kw))
+    np.testing.assert_array_equal(df(z, **kw), A.ACTIVATIONS[name].grad(z, **kw))
+
+
+def test_kink_convention_left_piece():
+    # Documented: at z = 0 the derivative takes the value of the left piece.
+    assert A.relu_grad(0.0) == 0.0
+    assert A.leaky_relu_grad(0.0, alpha=0.1) == 0.1
+    assert A.elu_grad(0.0, alpha=0.5) == 0.5
+    assert A.selu_grad(0.0) == A.SELU_SCALE * A.SELU_ALPHA
+
+
+# ---------------------------------------------------------------- sigmoid / tanh
+
+
+@pytest.mark.filterwarnings("error")
+def test_sigmoid_extremes_without_warnings():
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert A.sigmoid(-1000.0) == 0.0
+        assert A.sigmoid(1000.0) == 1.0
+        assert A.sigmoid(np.array([-np.inf]))[0] == 0.0
+        assert A.sigmoid(np.array([np.inf]))[0] == 1.0
+        z32 = np.array([-1000.0, 0.0, 1000.0], dtype=np.float32)
+        s32 = A.sigmoid(z32)
+        assert s32.dtype == np.float32
+        np.testing.assert_array_equal(s32, [0.0, 0.5, 1.0])
+        assert A.sigmoid_grad(-1000.0) == 0.0 and A.sigmoid_grad(1000.0) == 0.0
+
+
+def test_sigmoid_known_values():
+    assert A.sigmoid_grad(0.0) == 0.25  # exactly 1/4
+    z = np.linspace(-30, 30, 6001)
+    assert A.sigmoid_grad(z).max() <= 0.25
+    # Against the textbook formula where it cannot overflow, and the symmetry sigma(-z) = 1 - sigma(z).
+    for t in (-30.0, -6.0, -1.0, 0.5, 6.0, 30.0):
+        assert A.sigmoid(t) == pytest.approx(1.0 / (1.0 + math.exp(-t)), rel=1e-15)
+    np.testing.assert_allclose(A.sigmoid(-z), 1.0 - A.sigmoid(z), rtol=0, atol=np.finfo(float).eps)
+    # Saturation, chapter 02: sigma(6) and sigma(1000) both have a (near-)zero slope.
+    s6 = 1.0 / (1.0 + math.exp(-6.0))
+    assert A.sigmoid_grad(6.0) == pytest.approx(s6 * (1.0 - s6), rel=1e-12)
+    assert 0.0024 < A.sigmoid_grad(6.0) < 0.0025  # < 1 % of the slope at 0
+    assert A.sigmoid_grad(1000.0) == 0.0
+
+
+def test_tanh_known_values():
+    assert A.tanh_grad(0.0) == 1.0
+    assert A.tanh(1000.0) == 1.0 and A.tanh(-1000.0) == -1.0
+    assert A.tanh_grad(1000.0) == 0.0
+    z = np.linspace(-4, 4, 81)
+    np.testing.assert_allclose(A.tanh(-z), -A.tanh(z), atol=0)
+    np.testing.assert_allclose(A.tanh_grad(z), 1 / np.cosh(z) ** 2, rtol=1e-12)
+
+
+def test_relu_family_values():
+    z = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(A.relu(z), [0, 0, 0, 0.5, 2])
+    np.testing.assert_array_equal(A.leaky_relu(z, alpha=0.1), [-0.2, -0.05, 0, 0.5, 2])
+    np.testing.assert_allclose(A.elu(z, alpha=2.0), [2 * math.expm1(-2), 2 * math.expm1(-0.5), 0, 0.5, 2])
+    with np.errstate(over="raise"):
+        assert A.elu(1000.0) == 1000.0 and A.elu_grad(1000.0) == 1.0
+        assert A.elu(-1000.0) == -1.0
+
+
+# ---------------------------------------------------------------- SELU
+
+
+def test_selu_constants_full_precision():
+    # Klambauer et al. (2017), eq. 14, to the 32 digits they print.
+    assert A.SELU_ALPHA == float("1.6732632423543772848170429916717")
+    assert A.SELU_SCALE == float("1.0507009873554804934193349852946")
+    # ... and as their closed forms (eq. 14), evaluated in double precision.
+    e = math.erfc(1 / math.sqrt(2))
+    alpha = -math.sqrt(2 / math.pi) / (e * math.exp(0.5) - 1)
+    lam = (1 - e * math.sqrt(math.e)) * math.sqrt(2 * math.pi) * (
+        2 * math.erfc(math.sqrt(2)) * math.e**2 + math.pi * e**2 * math.e
+        - 2 * (2 + math.pi) * e * math.sqrt(math.e) + math.pi + 2
+    ) ** -0.5
+    assert A.SELU_ALPHA == pytest.approx(alpha, rel=1e-14)
+    assert A.SELU_SCALE == pytest.approx(lam, rel=1e-14)
+    assert A.selu(1.0) == A.SELU_SCALE
+    assert A.selu(-1000.0) == pytest.approx(-A.SELU_SCALE * A.SELU_ALPHA, rel=1e-15)
+
+
+def _deep_stats(init, activation, width=256, batch=32, depth=100, seed=0):
+    net = MLP(width, depth=depth, width=width, activation=activation, init=init, n_outputs=None, seed=seed)
+    x = np.random.default_rng(1000 + seed).standard_normal((batch, width))
+    x = (x - x.mean(axis=0)) / x.std(axis=0)  # standardised input
+    net.forward(x, record=True)
+    means = np.array([r["a"].mean() for r in net.records])
+    stds = np.array([r["a"].std() for r in net.records])
+    return means, stds
+
+
+def test_selu_self_normalises_through_100_layers():
+    width = 256
+    means, stds = _deep_stats("lecun_normal", "selu", width=width)
+    # Tolerance. A layer's mean is an average over its `width` units of per-unit means m_j
+    # (over the batch); given the previous layer, the units are i.i.d. (independent columns
+    # of W) and m_j**2 <= E[a_j**2] ~ 1, so SE(layer mean) <= 1/sqrt(width). The second moment
+    # is an average of per-unit second moments with Var <= Var(a**2) ~ 2 (Gaussian value), so
+    # SE(second moment) ~ sqrt(2/width) and SE(std) ~ half of it, 0.71/sqrt(width). Deviations
+    # do not pile up over layers because (0, 1) is an attracting fixed point (Klambauer et al.
+    # 2017, Theorem 1). Allow 4 standard errors at every one of the 100 layers.
+    # (Observed with width 256: max |mean| ~ 0.6/sqrt(width), max |std - 1| ~ 0.7/sqrt(width).)
+    tol_mean = 4.0 / math.sqrt(width)
+    tol_std = 4.0 * 0.71 / math.sqrt(width)
+    assert np.abs(means).max() < tol_mean, means
+    assert np.abs(stds - 1.0).max() < tol_std, stds
+
+
+def test_selu_self_normalisation_test_has_teeth():
+    # Break one condition at a time: the same tolerance must then fail.
+    width = 256
+    _, stds_he = _deep_stats("he_normal", "selu", width=width, depth=30)  # Var(W) = 2 / fan_in
+    assert abs(stds_he[-1] - 1.0) > 4.0 * 0.71 / math.sqrt(width)
+    _, stds_elu = _deep_stats("lecun_normal", "elu", width=width, depth=30)  # no SELU scale
+    assert abs(stds_elu[-1] - 1.0) > 4.0 * 0.71 / math.sqrt(width)
+
+
+# ---------------------------------------------------------------- table, saturation, errors
+
+
+def test_table_metadata():
+    assert set(A.ACTIVATIONS) == {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"}
+    for name in ("relu", "leaky_relu", "elu", "selu"):
+        assert A.ACTIVATIONS[name].kinks == (0.0,)
+    assert A.ACTIVATIONS["sigmoid"].saturating and A.ACTIVATIONS["tanh"].saturating
+    assert A.ACTIVATIONS["relu"].dies and not A.ACTIVATIONS["leaky_relu"].dies
+    assert A.ACTIVATIONS["leaky_relu"].defaults == {"alpha": 0.01}
+    assert A.ACTIVATIONS["elu"].defaults == {"alpha": 1.0}
+
+
+def test_saturation_mask_threshold():
+    # Sigmoid units saturate where sigma'(z) < 0.05 * 1/4, i.e. |z| > 4.36; tanh where |z| > 2.18.
+    z = np.array([[-10.0, -4.4, -4.3, 0.0, 4.3, 4.4, 10.0]])
+    np.testing.assert_array_equal(A.saturation_mask("sigmoid", z), [[1, 1, 0, 0, 0, 1, 1]])
+    z = np.array([-3.0, -2.2, -2.1, 0.0, 2.1, 2.2, 3.0])
+    np.testing.assert_array_equal(A.saturation_mask("tanh", z), [1, 1, 0, 0, 0, 1, 1])
+    for name in ("relu", "leaky_relu", "elu", "selu", "linear"):
+        assert not A.saturation_mask(name, np.linspace(-1e3, 1e3, 11)).any()
+    with pytest.raises(ValueError, match="threshold"):
+        A.saturation_mask("sigmoid", z, threshold=1.5)
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"activation='relux' is not known; choose one of: .*leaky_relu.*relu"):
+        A.get_activation("relux")
+    with pytest.raises(TypeError, match="activation"):
+        A.get_activation(3)
+    with pytest.raises(TypeError, match=r"'relu' takes no parameter alpha"):
+        A.ACTIVATIONS["relu"](np.zeros(2), alpha=0.1)
+    with pytest.raises(TypeError, match=r"takes no parameter beta; allowed: alpha"):
+        A.ACTIVATIONS["elu"](np.zeros(2), beta=0.1)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        A.ACTIVATIONS["leaky_relu"](np.zeros(2), alpha=-0.1)
+
+
+@pytest.mark.parametrize("name", sorted(A.ACTIVATIONS))
+def test_dtype_and_shape_preserved(name):
+    z = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
+    act = A.ACTIVATIONS[name]
+    assert act(z).dtype == np.float32 and act(z).shape == (3, 4)
+    assert act.grad(z).dtype == np.float32
+    assert act(np.arange(-2, 3)).dtype == np.float64  # integers are promoted

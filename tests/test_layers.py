@@ -1,0 +1,354 @@
+"""Layers: every backward against central finite differences (random shapes via hypothesis),
+batch-norm statistics and moving averages on hand-computed values, stateful RReLU/PReLU/dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from gradcheck import away_from_kinks, check_layer, freeze_randomness
+from gradviz.activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE
+from gradviz.layers import AlphaDropout, ActivationLayer, BatchNorm, Dense, Dropout, PReLU, RReLU
+
+FAST = settings(max_examples=20, deadline=None)
+
+batch_s = st.integers(1, 6)
+feat_s = st.integers(1, 6)
+seed_s = st.integers(0, 2**32 - 1)
+
+
+def _x(rng, batch, features, scale=1.0, kinks=None):
+    x = scale * rng.standard_normal((batch, features))
+    return x if kinks is None else away_from_kinks(x, kinks)
+
+
+def _sides(x):
+    return x > 0
+
+
+# ---------------------------------------------------------------- Dense
+
+
+@FAST
+@given(batch=batch_s, fan_in=feat_s, fan_out=feat_s, seed=seed_s)
+def test_dense_gradients(batch, fan_in, fan_out, seed):
+    rng = np.random.default_rng(seed)
+    layer = Dense(fan_in, fan_out, init="glorot_normal", rng=rng)
+    layer.params["b"][:] = rng.standard_normal(fan_out)
+    errors = check_layer(layer, _x(rng, batch, fan_in), rng=rng)
+    assert set(errors) == {"x", "W", "b"}
+
+
+def test_dense_values_and_shapes():
+    layer = Dense(2, 3, init="zeros", bias=0.5)
+    layer.params["W"][:] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    x = np.array([[1.0, -1.0]])
+    np.testing.assert_array_equal(layer.forward(x), [[-2.5, -2.5, -2.5]])
+    dx = layer.backward(np.array([[1.0, 0.0, -1.0]]))
+    np.testing.assert_array_equal(dx, [[-2.0, -2.0]])
+    np.testing.assert_array_equal(layer.grads["W"], [[1.0, 0.0, -1.0], [-1.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(layer.grads["b"], [1.0, 0.0, -1.0])
+    with pytest.raises(ValueError, match=r"x must have 2 features"):
+        layer.forward(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"x must be 2-D"):
+        layer.forward(np.zeros(2))
+    with pytest.raises(ValueError, match="fan_out must be a positive integer"):
+        Dense(2, 0)
+    with pytest.raises(ValueError, match="init='foo' is not known"):
+        Dense(2, 2, init="foo")
+
+
+# ---------------------------------------------------------------- activation layers
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@FAST
+@given(batch=batch_s, features=feat_s, seed=seed_s, alpha=st.floats(0.0, 2.0))
+def test_activation_layer_gradients(name, batch, features, seed, alpha):
+    act = ACTIVATIONS[name]
+    params = {"alpha": alpha} if "alpha" in act.defaults else {}
+    rng = np.random.default_rng(seed)
+    layer = ActivationLayer(name, **params)
+    x = _x(rng, batch, features, scale=2.0, kinks=act.kinks)
+    check_layer(layer, x, rng=rng, kinks=_sides if act.kinks else None)
+
+
+@FAST
+@given(batch=batch_s, features=feat_s, seed=seed_s, training=st.booleans())
+def test_rrelu_gradients(batch, features, seed, training):
+    # Inference: a fixed slope (lower + upper)/2, an ordinary function. Training: check_layer re-seeds
+    # the layer's rng before every evaluation, so the analytic pass and every finite-difference pass
+    # use the very same random slopes.
+    rng = np.random.default_rng(seed)
+    layer = RReLU(rng=seed)
+    check_layer(layer, _x(rng, batch, features, kinks=(0.0,)), training=training, rng=rng, kinks=_sides)
+
+
+def test_rrelu_training_backward_uses_the_slopes_of_its_forward():
+    layer = RReLU(lower=0.1, upper=0.4, rng=0)
+    x = away_from_kinks(np.random.default_rng(1).standard_normal((50, 40)))
+    out1 = layer.forward(x, training=True)
+    slope = out1 / x
+    neg = x < 0
+    assert np.all(slope[~neg] == 1.0)
+    assert np.all((slope[neg] >= 0.1) & (slope[neg] <= 0.4))
+    assert np.unique(slope[neg]).size > 0.9 * neg.sum()  # one slope per element, not one shared
+    dout = np.random.default_rng(2).standard_normal(x.shape)
+    np.testing.assert_allclose(layer.backward(dout), dout * slope, rtol=1e-12)
+    # A second training pass draws fresh slopes; inference uses the mean slope.
+    out2 = layer.forward(x, training=True)
+    assert not np.array_equal(out1, out2)
+    out_inf = layer.forward(x, training=False)
+    np.testing.assert_allclose(out_inf, np.where(neg, 0.25 * x, x), rtol=1e-15)
+    np.testing.assert_allclose(layer.backward(dout), np.where(neg, 0.25, 1.0) * dout, rtol=1e-15)
+    # The slopes over many draws are U[lower, upper]: mean 0.25, sd 0.3/sqrt(12), n ~ 1000.
+    s = slope[neg]
+    assert abs(s.mean() - 0.25) < 6 * (0.3 / math.sqrt(12)) / math.sqrt(s.size)
+
+
+def test_rrelu_same_seed_same_slopes_and_defaults():
+    x = -np.ones((3, 4))
+    a = RReLU(rng=5).forward(x, training=True)
+    b = RReLU(rng=5).forward(x, training=True)
+    np.testing.assert_array_equal(a, b)
+    layer = RReLU()
+    assert layer.lower == 1 / 8 and layer.upper == 1 / 3
+    assert layer.mean_slope == pytest.approx((1 / 8 + 1 / 3) / 2)
+    with pytest.raises(ValueError, match="upper must be >= lower"):
+        RReLU(lower=0.5, upper=0.1)
+    with pytest.raises(ValueError, match="lower must be >= 0"):
+        RReLU(lower=-0.1)
+
+
+def test_rrelu_and_prelu_take_integer_input_as_float():
+    # An integer array must not turn the slopes into integers (0): the result is float.
+    x = np.array([[-4, 2]])
+    np.testing.assert_allclose(RReLU(lower=0.25, upper=0.25).forward(x, training=True), [[-1.0, 2.0]])
+    np.testing.assert_allclose(RReLU(lower=0.25, upper=0.25).forward(x), [[-1.0, 2.0]])
+    np.testing.assert_allclose(PReLU(2).forward(x), [[-1.0, 2.0]])
+
+
+@FAST
+@given(batch=batch_s, features=feat_s, seed=seed_s, shared=st.booleans())
+def test_prelu_gradients(batch, features, seed, shared):
+    rng = np.random.default_rng(seed)
+    layer = PReLU(1 if shared else features)
+    layer.params["alpha"][:] = rng.uniform(-0.5, 1.5, size=layer.params["alpha"].shape)
+    errors = check_layer(layer, _x(rng, batch, features, kinks=(0.0,)), rng=rng, kinks=_sides)
+    assert set(errors) == {"x", "alpha"}
+
+
+def test_prelu_alpha_gradient_by_hand():
+    layer = PReLU(2)
+    assert np.all(layer.params["alpha"] == 0.25)  # He et al. (2015) initial value
+    x = np.array([[-1.0, 2.0], [-3.0, -4.0]])
+    np.testing.assert_allclose(layer.forward(x), [[-0.25, 2.0], [-0.75, -1.0]])
+    dx = layer.backward(np.array([[1.0, 1.0], [2.0, 0.5]]))
+    np.testing.assert_allclose(layer.grads["alpha"], [1 * -1 + 2 * -3, 0.5 * -4])
+    np.testing.assert_allclose(dx, [[0.25, 1.0], [0.5, 0.125]])
+    with pytest.raises(ValueError, match="x must have 2 features"):
+        layer.forward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="x must be 2-D"):
+        layer.forward(np.zeros(2))
+
+
+# ---------------------------------------------------------------- batch norm
+
+
+def _trained_bn(features, rng, steps=3, **kw):
+    bn = BatchNorm(features, **kw)
+    for _ in range(steps):
+        bn.forward(rng.normal(1.0, 2.0, size=(8, features)), training=True)
+    bn.params["gamma"][:] = rng.uniform(0.5, 2.0, features) * rng.choice([-1, 1], features)
+    bn.params["beta"][:] = rng.standard_normal(features)
+    return bn
+
+
+@FAST
+@given(batch=st.integers(2, 6), features=feat_s, seed=seed_s, training=st.booleans(),
+       eps=st.sampled_from([1e-5, 1e-3, 0.1]))
+def test_batchnorm_gradients(batch, features, seed, training, eps):
+    # The loss is a random weighting of the output; with sum(output) the x-gradient of training-mode
+    # batch norm is identically 0 and the check would pass for any backward.
+    # With two examples the normalised output is +-sqrt(v / (v + eps)) whatever x is, so its
+    # x-gradient is O(eps / v): for a small eps it is far below what central differences resolve
+    # (rounding ~ eps_machine |L| / h). Batch 2 is therefore checked with the large eps only.
+    assume(batch >= 3 or eps >= 0.1)
+    rng = np.random.default_rng(seed)
+    bn = _trained_bn(features, rng, eps=eps)
+    x = rng.normal(0.5, 3.0, size=(batch, features))
+    errors = check_layer(bn, x, training=training, rng=rng)
+    assert set(errors) == {"x", "gamma", "beta"}
+
+
+def test_batchnorm_sum_loss_would_be_vacuous():
+    # Why the checks above do not use sum(output): its x-gradient vanishes in training mode.
+    bn = _trained_bn(3, np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    bn.forward(x, training=True)
+    np.testing.assert_allclose(bn.backward(np.ones((5, 3))), 0.0, atol=1e-12)
+
+
+def test_batchnorm_training_output_statistics():
+    rng = np.random.default_rng(0)
+    x = rng.normal([5.0, -3.0, 0.0], [10.0, 0.1, 1.0], size=(64, 3))
+    eps = 1e-3
+    bn = BatchNorm(3, eps=eps)
+    y = bn.forward(x, training=True)
+    v = x.var(axis=0)  # biased batch variance
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=0), v / (v + eps), rtol=1e-12)  # ~1, exactly v/(v+eps)
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(v + eps), rtol=1e-12)
+    # Then gamma scales and beta shifts.
+    bn.params["gamma"][:] = [2.0, -0.5, 3.0]
+    bn.params["beta"][:] = [1.0, 2.0, -1.0]
+    y = bn.forward(x, training=True)
+    np.testing.assert_allclose(y.mean(axis=0), [1.0, 2.0, -1.0], atol=1e-12)
+    np.testing.assert_allclose(y.std(axis=0), np.array([2.0, 0.5, 3.0]) * np.sqrt(v / (v + eps)), rtol=1e-12)
+
+
+def test_batchnorm_moving_averages_hand_computed_keras():
+    # Keras convention: running <- momentum * running + (1 - momentum) * batch.
+    bn = BatchNorm(1, momentum=0.99)
+    assert bn.state["running_mean"][0] == 0.0 and bn.state["running_var"][0] == 1.0
+    bn.forward(np.array([[1.0], [3.0]]), training=True)  # mean 2, biased var 1
+    assert bn.state["running_mean"][0] == pytest.approx(0.02, abs=1e-15)
+    assert bn.state["running_var"][0] == pytest.approx(1.0, abs=1e-15)
+    bn.forward(np.array([[0.0], [4.0]]), training=True)  # mean 2, biased var 4
+    assert bn.state["running_mean"][0] == pytest.approx(0.0398, abs=1e-15)  # 0.99*0.02 + 0.01*2
+    assert bn.state["running_var"][0] == pytest.approx(1.03, abs=1e-15)  # 0.99*1 + 0.01*4
+    bn.forward(np.array([[-1.0], [-1.0], [2.0]]), training=True)  # mean 0, biased var 2
+    assert bn.state["running_mean"][0] == pytest.approx(0.039402, abs=1e-15)  # 0.99*0.0398
+    assert bn.state["running_var"][0] == pytest.approx(1.0397, abs=1e-15)  # 0.99*1.03 + 0.01*2
+    # gamma and beta are trainable params; the moving statistics are state, not params.
+    assert set(bn.params) == {"gamma", "beta"} and set(bn.state) == {"running_mean", "running_var"}
+
+
+def test_batchnorm_pytorch_momentum_maps_to_keras():
+    torch_style = BatchNorm.from_pytorch(1, momentum=0.1)
+    assert torch_style.momentum == pytest.approx(0.9, abs=1e-15)
+    assert torch_style.eps == 1e-5
+    torch_style.forward(np.array([[1.0], [3.0]]), training=True)
+    torch_style.forward(np.array([[0.0], [4.0]]), training=True)
+    # PyTorch: running <- (1 - 0.1) * running + 0.1 * batch.
+    assert torch_style.state["running_mean"][0] == pytest.approx(0.38, abs=1e-15)  # 0.9*0.2 + 0.1*2
+    assert torch_style.state["running_var"][0] == pytest.approx(1.3, abs=1e-15)  # 0.9*1 + 0.1*4
+    torch_style = BatchNorm.from_pytorch(1, momentum=0.1)
+    keras_style = BatchNorm(1, momentum=0.9, eps=1e-5)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        xb = rng.standard_normal((5, 1))
+        np.testing.assert_array_equal(torch_style.forward(xb, training=True), keras_style.forward(xb, training=True))
+    np.testing.assert_allclose(torch_style.state["running_mean"], keras_style.state["running_mean"], rtol=1e-15)
+    np.testing.assert_allclose(torch_style.state["running_var"], keras_style.state["running_var"], rtol=1e-15)
+
+
+def test_batchnorm_inference_uses_running_statistics():
+    rng = np.random.default_rng(3)
+    bn = _trained_bn(4, rng, steps=5, momentum=0.5)
+    x = rng.standard_normal((3, 4))
+    expected = (bn.params["gamma"] * (x - bn.state["running_mean"]) / np.sqrt(bn.state["running_var"] + bn.eps)
+                + bn.params["beta"])
+    before = {k: v.copy() for k, v in bn.state.items()}
+    np.testing.assert_allclose(bn.forward(x, training=False), expected, rtol=1e-12)
+    for k in before:  # inference does not touch the moving statistics
+        np.testing.assert_array_equal(bn.state[k], before[k])
+    # ... and differs from training mode on the same batch.
+    assert not np.allclose(bn.forward(x, training=False), bn.forward(x, training=True))
+    # A single example is fine at inference.
+    assert np.isfinite(bn.forward(x[:1], training=False)).all()
+
+
+def test_batchnorm_batch_of_one_raises_and_leaves_state_alone():
+    bn = _trained_bn(3, np.random.default_rng(0))
+    before = {k: v.copy() for k, v in bn.state.items()}
+    with pytest.raises(ValueError, match=r"batch of at least 2 examples.*shape \(1, 3\)"):
+        bn.forward(np.ones((1, 3)), training=True)
+    for k in before:
+        np.testing.assert_array_equal(bn.state[k], before[k])
+        assert np.isfinite(bn.state[k]).all()
+
+
+def test_batchnorm_no_nans():
+    bn = BatchNorm(2)
+    # A constant feature has batch variance 0: eps keeps the output finite (zero), and its gradient too.
+    x = np.array([[3.0, 1.0], [3.0, -1.0], [3.0, 0.0]])
+    y = bn.forward(x, training=True)
+    assert np.isfinite(y).all()
+    np.testing.assert_array_equal(y[:, 0], 0.0)
+    assert np.isfinite(bn.backward(np.ones_like(y))).all()
+    assert np.isfinite(bn.state["running_var"]).all()
+
+
+def test_batchnorm_errors():
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\)"):
+        BatchNorm(3, momentum=1.0)
+    with pytest.raises(ValueError, match=r"momentum must lie in \(0, 1\]"):
+        BatchNorm.from_pytorch(3, momentum=0.0)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        BatchNorm(3, eps=0.0)
+    with pytest.raises(ValueError, match="num_features must be a positive integer"):
+        BatchNorm(0)
+    with pytest.raises(ValueError, match="x must have 3 features"):
+        BatchNorm(3).forward(np.zeros((4, 2)), training=True)
+
+
+# ---------------------------------------------------------------- dropout
+
+
+@pytest.mark.parametrize("cls", [Dropout, AlphaDropout])
+@FAST
+@given(batch=batch_s, features=feat_s, seed=seed_s, rate=st.floats(0.0, 0.9), training=st.booleans())
+def test_dropout_gradients_fixed_mask(cls, batch, features, seed, rate, training):
+    rng = np.random.default_rng(seed)
+    check_layer(cls(rate, rng=seed), _x(rng, batch, features), training=training, rng=rng)
+
+
+@pytest.mark.parametrize("cls", [Dropout, AlphaDropout])
+def test_dropout_backward_uses_forward_mask_and_inference_is_identity(cls):
+    layer = cls(0.3, rng=0)
+    x = np.random.default_rng(1).standard_normal((200, 50)) + 0.5
+    out = layer.forward(x, training=True)
+    dout = np.random.default_rng(2).standard_normal(x.shape)
+    dx = layer.backward(dout)
+    if cls is Dropout:
+        kept = out != 0
+        np.testing.assert_allclose(out[kept], x[kept] / 0.7, rtol=1e-15)
+        np.testing.assert_allclose(dx, np.where(kept, dout / 0.7, 0.0), rtol=1e-15)
+    else:
+        dropped = np.isclose(out, layer.a * AlphaDropout.ALPHA_PRIME + layer.b, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(dx, np.where(dropped, 0.0, layer.a * dout), rtol=1e-15)
+    # About a fraction `rate` dropped: binomial sd sqrt(p(1-p)/n), n = 10000; allow 6 sd.
+    frac = (dx == 0).mean()
+    assert abs(frac - 0.3) < 6 * math.sqrt(0.3 * 0.7 / x.size)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    np.testing.assert_array_equal(layer.backward(dout), dout)
+    np.testing.assert_array_equal(cls(0.0, rng=0).forward(x, training=True), x)
+    with pytest.raises(ValueError, match=r"rate must lie in \[0, 1\)"):
+        cls(1.0)
+
+
+def test_alpha_dropout_keeps_mean_zero_and_variance_one():
+    # Klambauer et al. (2017): a = (q + alpha'^2 q (1-q))^-1/2, b = -a (1-q) alpha'.
+    rate = 0.2
+    q, ap = 1 - rate, -SELU_SCALE * SELU_ALPHA
+    layer = AlphaDropout(rate, rng=0)
+    assert layer.a == pytest.approx((q + ap**2 * q * (1 - q)) ** -0.5, rel=1e-15)
+    assert layer.b == pytest.approx(-layer.a * (1 - q) * ap, rel=1e-15)
+    n = 400_000
+    y = layer.forward(np.random.default_rng(1).standard_normal((n // 100, 100)), training=True)
+    # Output has mean 0, variance 1 (exactly, in expectation). SE of the mean 1/sqrt(n); SE of the
+    # variance sqrt((kappa - 1)/n) with kurtosis kappa of y below ~ 5: use 6 SE of each.
+    assert abs(y.mean()) < 6 / math.sqrt(n)
+    assert abs(y.var() - 1) < 6 * math.sqrt(4 / n)
+
+
+def test_dropout_same_seed_same_mask():
+    x = np.ones((10, 10))
+    freeze_randomness([d := Dropout(0.5)], seed=3)
+    a = d.forward(x, training=True)
+    np.testing.assert_array_equal(a, Dropout(0.5, rng=np.random.default_rng([3, 0])).forward(x, training=True))
