@@ -9,14 +9,15 @@ PY            := $(VENV)/bin/python
 STAMP         := $(VENV)/.installed
 PYTEST_ARGS   ?=
 NBVAL_TIMEOUT ?= 600
+LAB_ARGS      ?=
 SANITIZE      := notebooks/nbval_sanitize.cfg
 
 .PHONY: lab test setup benchmark figures clean distclean help
 
-## lab: open JupyterLab on notebooks/ (sets up .venv first if needed)
+## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 lab: $(STAMP)
 	@mkdir -p notebooks
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
 
 ## test: run the test suite, then execute and check every notebook with nbval
 # Tests run with HOME and every Jupyter/IPython/matplotlib config directory
