@@ -200,7 +200,7 @@ def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
     edges : array (bins + 1,)
     density : array (L, bins)
         Normalised counts (each row integrates to 1 over the edges; a row of a
-        non-finite layer is all NaN).
+        non-finite layer is all NaN; a row with no value inside ``value_range`` is all 0).
     """
     if key not in ("z", "a", "dz", "da"):
         raise ValueError(f"key={key!r} is not known; choose one of: a, da, dz, z")
@@ -222,5 +222,9 @@ def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
     density = np.full((len(arrays), bins), np.nan)
     for i, a in enumerate(arrays):
         if np.isfinite(a).all():
-            density[i], _ = np.histogram(a, bins=edges, density=True)
+            # np.histogram(density=True) divides 0 by 0, with a RuntimeWarning, when no value
+            # falls in the window; such a row is all zeros instead.
+            counts, _ = np.histogram(a, bins=edges)
+            total = counts.sum()
+            density[i] = counts / (total * np.diff(edges)) if total else 0.0
     return edges, density
