@@ -1,0 +1,227 @@
+"""Each plot function on a small configuration: the figure holds the data it was given."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from gradviz import plots  # noqa: E402
+from gradviz.activations import sigmoid, sigmoid_grad  # noqa: E402
+from gradviz.network import MLP  # noqa: E402
+from gradviz.stats import PassStats, probe  # noqa: E402
+from gradviz.theory import init_weight_variances, predict_variances  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def by_gid(ax, gid):
+    found = [a for a in list(ax.lines) + list(ax.patches) + list(ax.texts) + list(ax.collections)
+             if a.get_gid() == gid]
+    return found
+
+
+def small_stats(depth=4, width=16, activation="tanh", init="glorot_uniform", **kw):
+    net = MLP(width, depth=depth, width=width, activation=activation, init=init, n_outputs=None, **kw)
+    return net, probe(net, batch_size=32, seed=0, param_grads=True)
+
+
+def fake_stats(depth, overflow_at=None, backward_at=None):
+    """A PassStats with known numbers; layers at and above a forward overflow hold NaN."""
+    layer = np.arange(1, depth + 1)
+    a_var = 2.0 ** layer
+    da_var = 0.5 ** layer
+    grad_norm = 10.0 ** -layer.astype(float)
+    if overflow_at:
+        a_var[overflow_at - 1:] = np.nan
+        da_var[:] = np.nan
+        grad_norm[:] = np.nan
+    z = np.zeros(depth)
+    return PassStats(layer=layer, z_mean=z, z_var=a_var, a_mean=z, a_std=np.sqrt(a_var), a_var=a_var,
+                     da_var=da_var, dz_var=da_var, grad_norm=grad_norm, saturated_fraction=np.linspace(0, 1, depth),
+                     dead_fraction=np.full(depth, 0.25), first_nonfinite=overflow_at or backward_at,
+                     overflow={"forward": overflow_at, "backward": backward_at}, activation="relu")
+
+
+def test_import_changes_no_global_style():
+    before = dict(matplotlib.rcParams)
+    plots.plot_activation("tanh")
+    after = dict(matplotlib.rcParams)
+    assert before == after
+
+
+def test_activation_and_slope_with_saturation_shaded():
+    ax = plots.plot_activation("sigmoid", x_range=(-10, 10), n_points=201)
+    (phi,) = by_gid(ax, "phi")
+    (dphi,) = by_gid(ax, "dphi")
+    z = phi.get_xdata()
+    assert z[0] == -10 and z[-1] == 10 and len(z) == 201
+    np.testing.assert_allclose(phi.get_ydata(), sigmoid(z))
+    np.testing.assert_allclose(dphi.get_ydata(), sigmoid_grad(z))
+    shades = by_gid(ax, "saturation")
+    assert len(shades) == 2  # both tails
+    # the right tail starts where the slope falls below 5% of 1/4: |z| ~ 4.36
+    left, right = sorted(shades, key=lambda p: p.get_x())
+    assert left.get_x() == -10 and 4.2 < -(left.get_x() + left.get_width()) < 4.5
+    assert 4.2 < right.get_x() < 4.5 and right.get_x() + right.get_width() == pytest.approx(10)
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert by_gid(plots.plot_activation("relu"), "saturation") == []
+
+
+def test_activation_rejects_empty_range():
+    with pytest.raises(ValueError, match="x_range"):
+        plots.plot_activation("tanh", x_range=(1, 1))
+
+
+def test_variances_hold_measured_and_predicted_values():
+    depth, width = 4, 16
+    _, stats = small_stats(depth, width)
+    widths = [width] * (depth + 1)
+    pred = predict_variances(widths, "tanh", init_weight_variances(widths, "glorot_uniform"))
+    ax = plots.plot_variances(stats, pred)
+    (ma,) = by_gid(ax, "measured:a")
+    (mda,) = by_gid(ax, "measured:da")
+    (pa,) = by_gid(ax, "predicted:a")
+    np.testing.assert_array_equal(ma.get_xdata(), np.arange(1, depth + 1))
+    np.testing.assert_allclose(ma.get_ydata(), stats.a_var)
+    np.testing.assert_allclose(mda.get_ydata(), stats.da_var)
+    np.testing.assert_allclose(pa.get_ydata(), pred.a_var)
+    assert pa.get_color() == ma.get_color() and pa.get_linestyle() == "--"
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    assert "layer" in ax.get_xlabel()
+    assert ax.get_xlim()[0] < 1 < depth < ax.get_xlim()[1]  # layer 1 on the left
+    assert by_gid(ax, "overflow") == []
+    # std instead of variance
+    ax2 = plots.plot_variances(stats, std=True)
+    np.testing.assert_allclose(by_gid(ax2, "measured:a")[0].get_ydata(), np.sqrt(stats.a_var))
+
+
+def test_overflowed_layers_are_marked_not_drawn():
+    stats = fake_stats(6, overflow_at=4)
+    ax = plots.plot_variances(stats)
+    y = by_gid(ax, "measured:a")[0].get_ydata()
+    np.testing.assert_allclose(y[:3], 2.0 ** np.arange(1, 4))
+    assert np.isnan(y[3:]).all()
+    assert np.isnan(by_gid(ax, "measured:da")[0].get_ydata()).all()
+    marks = by_gid(ax, "overflow")
+    texts = [a for a in marks if hasattr(a, "get_text")]
+    assert texts and "overflow at layer 4" in texts[0].get_text()
+    band = [a for a in marks if hasattr(a, "get_width")][0]
+    assert band.get_x() == 3.5 and band.get_x() + band.get_width() == 6.5  # layers 4..6
+
+
+def test_backward_overflow_masks_gradients_below():
+    stats = fake_stats(5, backward_at=2)
+    ax = plots.plot_variances(stats)
+    y = by_gid(ax, "measured:da")[0].get_ydata()
+    assert np.isnan(y[:2]).all() and np.isfinite(y[2:]).all()
+    assert np.isfinite(by_gid(ax, "measured:a")[0].get_ydata()).all()
+    assert any("gradient overflow at layer 2" in t.get_text() for t in by_gid(ax, "overflow") if hasattr(t, "get_text"))
+
+
+def test_variances_need_something_and_known_quantities():
+    with pytest.raises(ValueError, match="give stats"):
+        plots.plot_variances(None)
+    with pytest.raises(ValueError, match="quantities"):
+        plots.plot_variances(fake_stats(3), quantities=("w",))
+
+
+def test_histograms_one_curve_per_layer_and_side_by_side():
+    nets = {}
+    for label, init in [("naive", "uniform"), ("glorot", "glorot_uniform")]:
+        net, _ = small_stats(3, 16, init=init)
+        nets[label] = net
+    ax = plots.plot_histograms(nets["naive"], key="a", bins=20)
+    curves = [ln for ln in ax.lines if str(ln.get_gid()).startswith("hist:")]
+    assert [c.get_gid() for c in curves] == ["hist:1", "hist:2", "hist:3"]
+    assert len(curves[0].get_ydata()) == 20
+    assert len(ax.figure.axes) == 2  # the axes and its colour bar
+    # layer 1 dark, layer L light (viridis)
+    assert sum(curves[0].get_color()[:3]) < sum(curves[-1].get_color()[:3])
+    edges, density = np.linspace(-1, 1, 5), np.array([[0.1, 0.2, 0.3, 0.4], [np.nan] * 4])
+    ax2 = plots.plot_histograms((edges, density), colorbar=False)
+    assert [ln.get_gid() for ln in ax2.lines] == ["hist:1"]  # overflowed layer not drawn
+    np.testing.assert_allclose(ax2.lines[0].get_ydata(), density[0])
+    fig = plots.histogram_grid(nets, keys=("a", "da"), bins=20)
+    axes = fig.axes[:4]
+    assert axes[0].get_title() == "naive" and axes[1].get_title() == "glorot"
+    assert axes[0].get_xlim() == axes[1].get_xlim() and axes[0].get_ylim() == axes[1].get_ylim()
+    assert "gradients" in axes[2].get_xlabel()
+
+
+def test_grad_norm_bars_heights_and_overflow():
+    stats = fake_stats(4)
+    ax = plots.plot_grad_norm(stats)
+    heights = [p.get_height() for p in ax.patches if p.get_gid() == "bars" or p.get_gid() is None
+               and hasattr(p, "get_height")]
+    np.testing.assert_allclose(sorted(heights), sorted(10.0 ** -np.arange(1, 5)))
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    ax2 = plots.plot_grad_norm(fake_stats(4, overflow_at=3), quantity="da_std")
+    assert not [p for p in ax2.patches if p.get_gid() != "overflow"]
+    assert by_gid(ax2, "overflow")
+    with pytest.raises(ValueError, match="quantity"):
+        plots.plot_grad_norm(stats, quantity="nope")
+
+
+def test_unit_fractions_in_percent():
+    stats = fake_stats(5)
+    ax = plots.plot_unit_fractions(stats)
+    np.testing.assert_allclose(by_gid(ax, "fraction:saturated")[0].get_ydata(), np.linspace(0, 100, 5))
+    np.testing.assert_allclose(by_gid(ax, "fraction:dead")[0].get_ydata(), 25.0)
+    assert "%" in ax.get_ylabel()
+
+
+def _fake_history(loss, acc, diverged=False):
+    n = len(loss)
+    rec = np.arange(0, n + 1, 5)
+    return SimpleNamespace(step=np.arange(n), loss=np.asarray(loss, float), record_steps=rec,
+                           test_accuracy=np.full(len(rec), acc), train_accuracy=np.full(len(rec), acc),
+                           diverged=diverged, diverged_step=n - 1 if diverged else None)
+
+
+def test_training_curves_several_runs():
+    runs = {"good": _fake_history(np.linspace(2, 0.1, 20), 0.9),
+            "bad": _fake_history(list(np.linspace(2, 3, 19)) + [np.inf], 0.1, diverged=True)}
+    ax_loss, ax_acc = plots.plot_training_curves(runs, smooth=1)
+    (good,) = by_gid(ax_loss, "loss:good")
+    np.testing.assert_allclose(good.get_ydata(), np.linspace(2, 0.1, 20))
+    assert np.isnan(by_gid(ax_loss, "loss:bad")[0].get_ydata()[-1])
+    assert by_gid(ax_loss, "diverged:bad")
+    np.testing.assert_allclose(by_gid(ax_acc, "acc:good")[0].get_ydata(), 90.0)
+    assert ax_loss.get_xlabel() == "training step" and "%" in ax_acc.get_ylabel()
+    assert by_gid(ax_loss, "loss:good")[0].get_color() != by_gid(ax_loss, "loss:bad")[0].get_color()
+
+
+def test_layer_stat_over_steps_heatmap_and_lines():
+    steps = np.array([0, 10, 20])
+    values = np.array([[1e-3, 1e-2], [1e-4, np.nan], [1e-5, 1e-1]])
+    ax = plots.plot_layer_stat_over_steps(steps, values)
+    (mesh,) = by_gid(ax, "heatmap")
+    arr = mesh.get_array()
+    assert arr.shape == (3, 2) and arr.mask[1, 1]
+    np.testing.assert_allclose(arr[0], values[0])
+    assert "layer" in ax.get_xlabel() and ax.get_ylabel() == "training step"
+    ax2 = plots.plot_layer_stat_over_steps(steps, values, kind="lines")
+    np.testing.assert_allclose(by_gid(ax2, "layer:1")[0].get_ydata(), values[:, 0])
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_layer_stat_over_steps(steps, values[:2])
+    with pytest.raises(ValueError, match="kind"):
+        plots.plot_layer_stat_over_steps(steps, values, kind="pie")
+
+
+def test_explain_writes_and_removes_a_message():
+    fig, ax = plots.new_figure()
+    plots.explain(ax, "nothing to draw")
+    assert [t.get_text() for t in by_gid(ax, "explain")] == ["nothing to draw"]
+    plots.explain(ax, "")
+    assert by_gid(ax, "explain") == []
+    assert plt.get_fignums() == []  # new_figure does not go through pyplot

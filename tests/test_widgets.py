@@ -1,0 +1,217 @@
+"""The explorers driven as a learner would, without a browser: set controls, read the figure back."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from gradviz import widgets  # noqa: E402
+from gradviz.network import MLP  # noqa: E402
+from gradviz.stats import probe  # noqa: E402
+
+
+def line(ax, gid):
+    (ln,) = [x for x in ax.lines if x.get_gid() == gid]
+    return ln
+
+
+def gids(ax, gid):
+    return [a for a in list(ax.lines) + list(ax.patches) + list(ax.texts) if a.get_gid() == gid]
+
+
+@pytest.fixture
+def deep():
+    ex = widgets.DeepNetworkExplorer(canvas="none", max_depth=12, depth=4, width=16, batch_size=32)
+    ex.figure.canvas.draw()
+    return ex
+
+
+def test_deep_explorer_depth_changes_number_of_points(deep):
+    assert len(line(deep.ax_var, "measured:a").get_xdata()) == 4
+    deep.controls["depth"].value = 9
+    for gid in ("measured:a", "measured:da", "predicted:a", "predicted:da"):
+        np.testing.assert_array_equal(line(deep.ax_var, gid).get_xdata(), np.arange(1, 10))
+    assert len(line(deep.ax_frac, "fraction:saturated").get_xdata()) == 9
+    assert deep.ax_var.get_xlim() == (0.5, 9.5)
+    deep.figure.canvas.draw()
+
+
+def test_deep_explorer_matches_a_directly_built_network(deep):
+    deep.update(activation="relu", init="he_normal", weight_scale=0.7, seed=3)
+    net = MLP(16, depth=4, width=16, activation="relu", init="he_normal", weight_scale=0.7, n_outputs=None,
+              seed=3, dtype=np.float32)
+    ref = probe(net, batch_size=32, seed=3)
+    np.testing.assert_allclose(line(deep.ax_var, "measured:a").get_ydata(), ref.a_var, rtol=1e-4)
+    np.testing.assert_allclose(line(deep.ax_var, "measured:da").get_ydata(), ref.da_var, rtol=1e-4)
+
+
+def test_gradient_falls_when_weight_scale_falls(deep):
+    deep.update(activation="relu", init="auto", depth=8)
+    g1 = line(deep.ax_var, "measured:da").get_ydata()[0]
+    p1 = line(deep.ax_var, "predicted:da").get_ydata()[0]
+    deep.controls["weight_scale"].value = 0.5
+    g2 = line(deep.ax_var, "measured:da").get_ydata()[0]
+    p2 = line(deep.ax_var, "predicted:da").get_ydata()[0]
+    assert g2 < g1 * 1e-2 and p2 < p1 * 1e-2
+    assert "vanishes" in deep.readout.value
+
+
+def test_every_deep_control_changes_the_figure(deep):
+    def snapshot():
+        return np.concatenate([line(deep.ax_var, "measured:a").get_ydata(),
+                               line(deep.ax_var, "measured:da").get_ydata()])
+
+    new_values = {"width": 32, "activation": "sigmoid", "init": "lecun_normal", "weight_scale": 2.0,
+                  "seed": 7, "batch_size": 64, "batch_norm": "before", "depth": 5}
+    assert set(new_values) == set(deep.controls)
+    for name, value in new_values.items():
+        before = snapshot()
+        deep.controls[name].value = value
+        after = snapshot()
+        assert before.shape != after.shape or not np.allclose(before, after, equal_nan=True), name
+    # with batch norm there is no prediction, and the figure says why
+    assert np.isnan(line(deep.ax_var, "predicted:a").get_ydata()).all()
+    assert any("batch norm" in t.get_text() for t in gids(deep.ax_var, "note"))
+    deep.controls["batch_norm"].value = "after"
+    deep.controls["batch_norm"].value = "off"
+    assert np.isfinite(line(deep.ax_var, "predicted:a").get_ydata()).all()
+
+
+def test_zero_init_is_explained_not_raised(deep):
+    deep.controls["init"].value = "zeros"
+    assert any("symmetry" in t.get_text() for t in gids(deep.ax_var, "explain"))
+    deep.controls["init"].value = "auto"
+    assert gids(deep.ax_var, "explain") == []
+
+
+def test_overflow_is_marked():
+    # float32 overflows near 3.4e38: ReLU with 10x He weights grows the std ~10x per layer
+    deep = widgets.DeepNetworkExplorer(canvas="none", depth=45, width=16, batch_size=16, activation="relu",
+                                       init="he_normal", weight_scale=10.0)
+    assert deep.stats.first_nonfinite is not None
+    k = deep.stats.first_nonfinite
+    texts = [t.get_text() for t in gids(deep.ax_var, "overflow") if hasattr(t, "get_text")]
+    assert any(f"overflow at layer {k}" in t for t in texts)
+    assert np.isnan(line(deep.ax_var, "measured:a").get_ydata()[k - 1:]).all()
+    assert "Overflow" in deep.readout.value
+    deep.figure.canvas.draw()
+
+
+def test_results_are_cached_by_configuration(deep):
+    deep.controls["depth"].value = 6
+    assert deep.timings["cached"] is False
+    deep.controls["depth"].value = 4
+    assert deep.timings["cached"] is True
+
+
+def test_update_rejects_unknown_control(deep):
+    with pytest.raises(TypeError, match="no control"):
+        deep.update(dpeth=3)
+    with pytest.raises(ValueError, match="canvas"):
+        widgets.DeepNetworkExplorer(canvas="svg")
+
+
+def test_activation_explorer_every_control():
+    ex = widgets.ActivationExplorer(canvas="none")
+    assert ex.controls["alpha"].disabled  # sigmoid has no alpha
+    assert "0.997527" in ex.readout.value  # sigma(6)
+    phi = line(ex.ax, "phi")
+    ex.controls["activation"].value = "elu"
+    assert not ex.controls["alpha"].disabled and ex.controls["alpha"].value == 1.0
+    y1 = phi.get_ydata().copy()
+    ex.controls["alpha"].value = 2.0
+    assert phi.get_ydata().min() < y1.min()  # elu's negative saturation value is -alpha
+    ex.controls["x_range"].value = (-3.0, 2.0)
+    assert phi.get_xdata()[0] == -3.0 and phi.get_xdata()[-1] == 2.0
+    ex.controls["z1"].value = 1.0
+    ex.controls["z2"].value = -2.0
+    xs = line(ex.ax, "marks").get_xdata()
+    assert set(xs) == {1.0, -2.0}
+    ex.controls["activation"].value = "tanh"
+    assert ex.controls["alpha"].disabled
+    assert len(gids(ex.ax, "saturation")) == 1  # tanh saturates for |z| > 2.18: only the left tail is in (-3, 2)
+    ex.controls["x_range"].value = (-10.0, 10.0)
+    assert len(gids(ex.ax, "saturation")) == 2
+    ex.figure.canvas.draw()
+
+
+def test_activation_explorer_readout_sigmoid_6_vs_1000():
+    ex = widgets.ActivationExplorer(canvas="none", z1=6.0, z2=1000.0)
+    html = ex.readout.value
+    assert "z = 1000" in html and "0.00246651" in html
+
+
+def test_training_explorer_run_cache_overlay_clear(capsys):
+    ex = widgets.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
+    assert "not trained yet" in ex.status.value
+    ex.controls["run"].click()
+    assert len(ex.runs) == 1 and len(ex.cache) == 1
+    label = next(iter(ex.runs))
+    loss = line(ex.ax_loss, f"loss:{label}")
+    assert len(loss.get_xdata()) == 50
+    ex.controls["run"].click()  # same configuration: from the cache, no new run
+    assert len(ex.cache) == 1 and len(ex.runs) == 1
+    ex.update(lr=0.5, weight_scale=0.5, activation="tanh", init="glorot_normal", batch_norm="after", seed=1,
+              batch_size=16, width=32, depth=2, steps=50)
+    assert "not trained yet" in ex.status.value
+    ex.run()
+    assert len(ex.runs) == 2 and len(ex.cache) == 2
+    assert len([ln for ln in ex.ax_loss.lines if str(ln.get_gid()).startswith("loss:")]) == 2
+    assert ex.ax_grad.collections  # heatmap of the last run
+    ex.update(lr=0.1, weight_scale=1.0, activation="relu", init="auto", batch_norm="off", seed=0, batch_size=32,
+              width=16, depth=1)
+    assert "trained before" in ex.status.value
+    ex.controls["clear"].click()
+    assert ex.runs == {} and len(ex.cache) == 2
+    ex.figure.canvas.draw()
+    out = capsys.readouterr()
+    assert out.out == ""  # nothing printed: no stray reprs
+
+
+def test_display_and_registry():
+    ex = widgets.explorer("activation", canvas="image")
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert ex._view.value[:8] == b"\x89PNG\r\n\x1a\n"  # the PNG fallback was rendered
+    assert set(widgets.EXPLORERS) >= {"activation", "deep_network", "training"}
+    with pytest.raises(ValueError, match="name"):
+        widgets.explorer("nope")
+
+
+def test_ipympl_canvas_if_available():
+    pytest.importorskip("ipympl")
+    import matplotlib.pyplot as plt
+
+    ex = widgets.DeepNetworkExplorer(canvas="ipympl", max_depth=6, depth=3, width=8, batch_size=16)
+    assert ex.figure.canvas is ex._view
+    ex.controls["depth"].value = 5
+    assert len(line(ex.ax_var, "measured:a").get_xdata()) == 5
+    assert plt.get_fignums() == []  # not registered with pyplot: no figure pile-up
+
+
+def test_registering_a_small_explorer_takes_a_few_lines():
+    @widgets.register_explorer("_test_lr")
+    class LR(widgets.Explorer):
+        figsize = (4, 3)
+
+        def make_controls(self):
+            return {"lr": widgets.log_slider("learning rate", 1e-3, 1.0, 0.1)}
+
+        def setup_figure(self, fig):
+            self.ax = fig.subplots()
+            (self.line,) = self.ax.plot([], [])
+
+        def refresh(self, lr):
+            steps = np.arange(20)
+            self.line.set_data(steps, (1 - lr) ** steps)
+            self.autoscale(self.ax)
+
+    try:
+        ex = widgets.explorer("_test_lr", canvas="none")
+        ex.controls["lr"].value = 0.5
+        assert ex.line.get_ydata()[1] == pytest.approx(0.5)
+    finally:
+        widgets.EXPLORERS.pop("_test_lr")
