@@ -175,6 +175,10 @@ class Activation:
     dies : bool
         True when the slope is exactly 0 on the whole negative side (ReLU), so
         a unit whose z is negative for every input passes no gradient: "dead".
+    df_from_a : callable or None
+        The derivative written in terms of the output a = f(z), when that is
+        cheaper: a (1 - a) for sigmoid, 1 - a**2 for tanh. Gives the same bits
+        as ``df(z)`` and saves the backward pass one exp per element.
     """
 
     name: str
@@ -185,6 +189,7 @@ class Activation:
     max_slope: float = 1.0
     kinks: tuple = ()
     dies: bool = False
+    df_from_a: Callable | None = None
 
     def params(self, **overrides) -> dict:
         """Merge ``overrides`` into the defaults; raise for unknown names or bad values."""
@@ -208,8 +213,9 @@ class Activation:
 
 ACTIVATIONS: dict[str, Activation] = {
     "linear": Activation("linear", linear, linear_grad),
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_grad, saturating=True, max_slope=0.25),
-    "tanh": Activation("tanh", tanh, tanh_grad, saturating=True, max_slope=1.0),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_grad, saturating=True, max_slope=0.25,
+                          df_from_a=lambda a: a * (1.0 - a)),
+    "tanh": Activation("tanh", tanh, tanh_grad, saturating=True, max_slope=1.0, df_from_a=lambda a: 1.0 - a * a),
     "relu": Activation("relu", relu, relu_grad, kinks=(0.0,), dies=True),
     "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_grad, {"alpha": 0.01}, kinks=(0.0,)),
     "elu": Activation("elu", elu, elu_grad, {"alpha": 1.0}, kinks=(0.0,)),
