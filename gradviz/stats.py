@@ -228,3 +228,703 @@ def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
             total = counts.sum()
             density[i] = counts / (total * np.diff(edges)) if total else 0.0
     return edges, density
+
+
+# ============================================================================= chapter 02: the gradient as a product
+# Section owned by the chapter-02 author (notebooks/02_vanishing_and_exploding.ipynb).
+# The backward pass of a plain MLP (no batch norm, no skip connections) is, layer by layer,
+#     dL/dz^l = dL/da^l * phi'(z^l)          (element-wise)
+#     dL/da^{l-1} = dL/dz^l (W^l)^T
+# so the gradient that reaches layer 1 is the one at layer L times one factor phi'(z^l) W^l per layer.
+import functools  # noqa: E402
+
+from ._validate import check_choice, check_nonneg_int, check_probability  # noqa: E402
+from .activations import ACTIVATIONS  # noqa: E402
+
+__all__ += ["sigmoid_slope_log10", "slope_bound", "saturation_onset", "ScalarChain", "scalar_chain",
+            "GradientFlow", "gradient_flow", "probe_flow", "digits_flow", "depth_sweep", "digits_batch",
+            "weight_snapshot", "relative_weight_change"]
+
+def sigmoid_slope_log10(z):
+    """log10 of the sigmoid's slope sigma'(z), exact where float64 rounds sigma'(z) itself to 0.
+
+    sigma'(z) = sigma(z) (1 - sigma(z)) = e^{-|z|} / (1 + e^{-|z|})^2, so
+    ln sigma'(z) = -|z| - 2 ln(1 + e^{-|z|}); for z = 1000 this is about
+    -1000 (sigma'(1000) is about 10^-434, below the smallest positive float64,
+    about 4.9e-324, so ``sigmoid_grad(1000.0)`` returns exactly 0).
+
+    Parameters
+    ----------
+    z : float or ndarray, any shape
+        Pre-activations (finite).
+
+    Returns
+    -------
+    float64 ndarray shaped like ``z`` (a Python float for a scalar): log10 sigma'(z), at most log10(1/4).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        out = (-np.abs(z) - 2.0 * np.log1p(np.exp(-np.abs(z)))) / np.log(10.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def slope_bound(activation: str, n_factors: int) -> float:
+    """The largest value a product of ``n_factors`` slopes phi'(z) can take: (max phi')**n_factors.
+
+    For the sigmoid, sigma'(z) = sigma(z)(1 - sigma(z)) <= 1/4 (a product of two
+    numbers that add up to 1 is largest when both are 1/2, at z = 0), so the
+    slopes met by a gradient crossing ``n_factors`` sigmoid layers multiply it
+    by at most 4**-n_factors. This bounds the product of the phi' factors
+    only; the weight factors W^l multiply it (see :func:`gradient_flow`).
+
+    Parameters
+    ----------
+    activation : str
+        A name in :data:`gradviz.activations.ACTIVATIONS` (max slope: sigmoid 1/4, tanh 1, relu 1, ...).
+    n_factors : int >= 0
+
+    Raises
+    ------
+    ValueError
+        Unknown activation or negative ``n_factors``.
+    """
+    act = get_activation(activation)
+    n = check_nonneg_int("n_factors", n_factors)
+    return float(act.max_slope) ** n
+
+
+def saturation_onset(activation: str, threshold: float = SATURATION_THRESHOLD) -> float:
+    """The input z* > 0 beyond which a sigmoid or tanh unit counts as saturated: phi'(+-z*) = threshold x max phi'.
+
+    Units with |z| > z* have a slope below ``threshold`` times the largest
+    slope (:data:`gradviz.activations.SATURATION_THRESHOLD`, 5 %). Closed forms:
+    sigmoid, sigma(1 - sigma) = c/4 gives sigma = (1 + sqrt(1 - c)) / 2 and
+    z* = ln(sigma / (1 - sigma)); tanh, 1 - tanh^2 = c gives z* = artanh(sqrt(1 - c)).
+
+    Returns
+    -------
+    float: z* (4.36 for the sigmoid and 2.18 for tanh at the default threshold).
+
+    Raises
+    ------
+    ValueError
+        For an activation that does not saturate on both sides, or a threshold outside (0, 1).
+    """
+    act = get_activation(activation)
+    c = check_probability("threshold", threshold, inclusive_low=False)
+    if act.name == "sigmoid":
+        s = (1.0 + np.sqrt(1.0 - c)) / 2.0
+        return float(np.log(s / (1.0 - s)))
+    if act.name == "tanh":
+        return float(np.arctanh(np.sqrt(1.0 - c)))
+    raise ValueError(f"activation={activation!r} does not saturate; choose one of: sigmoid, tanh")
+
+
+@dataclass
+class ScalarChain:
+    """The chain rule of a network with one unit per layer, factor by factor.
+
+    Layer l computes z^l = w^l a^{l-1} + b^l and a^l = phi(z^l), with a^0 = x.
+    Arrays have shape (L,); index 0 is layer 1.
+
+    Attributes
+    ----------
+    z, slope, weight : pre-activation z^l, slope phi'(z^l), weight w^l
+    factor : phi'(z^l) w^l, the number that carries dL/da^l down to dL/da^{l-1}
+    product : dL/da^L x factor^L x ... x factor^l, i.e. dL/da^{l-1} by the chain rule
+    backprop : dL/da^{l-1} as the engine's backward pass computed it (``backprop[0]`` is dL/dx)
+    dout : dL/da^L, the gradient put in at the top
+    """
+
+    z: np.ndarray
+    slope: np.ndarray
+    weight: np.ndarray
+    factor: np.ndarray
+    product: np.ndarray
+    backprop: np.ndarray
+    dout: float
+    activation: str
+
+    @property
+    def depth(self) -> int:
+        return len(self.z)
+
+    def as_table(self) -> str:
+        """One row per layer, from the top (L) down to 1, as the backward pass visits them."""
+        rows = [f"{'l':>3} {'z^l':>8} {'phi_(z^l)':>10} {'w^l':>8} {'factor':>9}   "
+                f"{'dL/da^(l-1): chain':>18} {'backprop':>12}".replace("phi_", "phi'")]
+        for i in range(self.depth - 1, -1, -1):
+            rows.append(f"{i + 1:>3} {self.z[i]:>8.4f} {self.slope[i]:>10.4f} {self.weight[i]:>8.3f} "
+                        f"{self.factor[i]:>9.4f}   {self.product[i]:>18.6g} {self.backprop[i]:>12.6g}")
+        return "\n".join(rows)
+
+
+def scalar_chain(depth: int = 5, activation: str = "sigmoid", x: float = 1.0, weights=None, seed=0,
+                 init: str = "glorot_normal", weight_scale: float = 1.0, dout: float = 1.0) -> ScalarChain:
+    """Back-propagate through a chain of ``depth`` one-unit layers and write the gradient as a product.
+
+    Builds ``MLP(1, depth=depth, width=1, n_outputs=None)``, runs it on the
+    single input ``x``, back-propagates ``dout`` = dL/da^L, and returns both
+    the engine's gradients and the chain-rule product
+    dL/da^{l-1} = dL/da^L * prod_{k=l}^{L} phi'(z^k) w^k (biases are 0).
+
+    Parameters
+    ----------
+    depth : int >= 1
+    activation : str
+    x : float
+        The input a^0.
+    weights : sequence of ``depth`` floats or None
+        The weights w^1..w^L; None draws them with ``init``, ``weight_scale`` and ``seed``.
+    seed, init, weight_scale : as in :class:`gradviz.network.MLP`.
+    dout : float
+        dL/da^L.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` does not have ``depth`` finite entries, or for bad MLP arguments.
+    """
+    depth = check_positive_int("depth", depth)
+    net = MLP(1, depth=depth, width=1, activation=activation, init=init, weight_scale=weight_scale,
+              n_outputs=None, seed=seed)
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.shape != (depth,) or not np.isfinite(w).all():
+            raise ValueError(f"weights must be {depth} finite numbers (one per layer); got {weights!r}")
+        for block, wl in zip(net.blocks, w):
+            block.dense.params["W"][...] = wl
+    net.forward(np.array([[float(x)]]), training=True, record=True)
+    dx = net.backward(np.array([[float(dout)]]), param_grads=False, record=True)
+    act = get_activation(activation)
+    z = np.array([r["z"][0, 0] for r in net.records])
+    slope = act.grad(z, **net.activation_params)
+    weight = np.array([b.dense.params["W"][0, 0] for b in net.blocks])
+    factor = slope * weight
+    product = float(dout) * np.cumprod(factor[::-1])[::-1]
+    backprop = np.array([float(dx[0, 0])] + [r["da"][0, 0] for r in net.records[:-1]])
+    return ScalarChain(z=z, slope=slope, weight=weight, factor=factor, product=product, backprop=backprop,
+                       dout=float(dout), activation=activation)
+
+
+@dataclass
+class GradientFlow:
+    """How the back-propagated gradient changes size from layer to layer in one pass.
+
+    Arrays have shape (L,); index 0 is hidden layer 1 (next to the input).
+    Norms are Frobenius norms over the whole batch; NaN where a value was not
+    finite (see ``overflow``).
+
+    Attributes
+    ----------
+    a_norm : ||a^l||, the activations of layer l (forward pass)
+    da_norm : ||dL/da^l||, the gradient arriving at layer l's output
+    dz_norm : ||dL/dz^l|| = ||dL/da^l * phi'(z^l)||
+    dW_norm : ||dL/dW^l||, what an SGD step applies to layer l's weights
+    rms_slope : root mean square of phi'(z^l) over the batch and the units of layer l: with weights
+        that keep a vector's length on average, the factor by which layer l scales the gradient
+    weight_norm : spectral norm ||W^l||_2 (largest singular value): no vector is
+        stretched by more than this when multiplied by W^l (or its transpose)
+    weight_gain : ||W^l||_F / sqrt(n_l), n_l the width of layer l: how much (W^l)^T
+        stretches a vector of random direction on average (root mean square); 1 for
+        weights with fan_in x Var(W) = 1, as Glorot's init gives square layers
+    saturated_fraction : fraction of (example, unit) pairs of layer l with
+        slope below ``SATURATION_THRESHOLD`` x max slope (sigmoid and tanh)
+    max_slope : largest slope of the activation (1/4 for the sigmoid)
+    loss : the cross-entropy of the batch (NaN when the gradient was injected directly)
+    overflow : {'forward': int|None, 'backward': int|None}, as in :attr:`gradviz.network.MLP.overflow`
+    first_nonfinite : int or None, the first hidden layer whose values were not finite
+    activation : str
+    """
+
+    a_norm: np.ndarray
+    da_norm: np.ndarray
+    dz_norm: np.ndarray
+    dW_norm: np.ndarray
+    rms_slope: np.ndarray
+    weight_norm: np.ndarray
+    weight_gain: np.ndarray
+    saturated_fraction: np.ndarray
+    max_slope: float
+    loss: float
+    overflow: dict
+    first_nonfinite: int | None
+    activation: str
+
+    @property
+    def depth(self) -> int:
+        return len(self.da_norm)
+
+    @property
+    def layer(self) -> np.ndarray:
+        return np.arange(1, self.depth + 1)
+
+    def ratio(self, quantity: str = "da") -> float:
+        """Norm at layer 1 divided by the norm at layer L, for ``quantity`` in {'da', 'dz', 'dW'}.
+
+        Below 1: the gradient shrank on its way down (vanishing); above 1: it grew
+        (exploding); NaN if either norm is not finite; 0 if layer 1's underflowed to 0.
+        """
+        v = self._norms(quantity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(v[0] / v[-1])
+
+    def per_layer_factor(self, quantity: str = "da") -> float:
+        """The geometric-mean factor per layer: ``ratio(quantity) ** (1 / (L - 1))`` (NaN for L = 1)."""
+        r = self.ratio(quantity)
+        if self.depth < 2 or not np.isfinite(r) or r < 0:
+            return float("nan")
+        return float(r ** (1.0 / (self.depth - 1)))
+
+    @property
+    def slope_bound(self) -> float:
+        """(max phi')**(L-1): what the L-1 slope factors between layer L and layer 1 can multiply a gradient by, at most."""
+        return float(self.max_slope) ** (self.depth - 1)
+
+    @property
+    def weight_bound(self) -> float:
+        """prod_{l=2}^{L} ||W^l||_2: what the L-1 weight factors can multiply it by, at most."""
+        return float(np.prod(self.weight_norm[1:]))
+
+    @property
+    def typical_factor(self) -> float:
+        """prod_{l=2}^{L} rms_slope^l x weight_gain^l: the ratio ||dL/da^1|| / ||dL/da^L|| to expect
+        when each layer's slopes and weights act like independent random factors (not a bound)."""
+        return float(np.prod(self.rms_slope[1:] * self.weight_gain[1:]))
+
+    @property
+    def bound(self) -> float:
+        """slope_bound x weight_bound: ||dL/da^1|| <= bound x ||dL/da^L|| (and the same for dz)."""
+        return self.slope_bound * self.weight_bound
+
+    def _norms(self, quantity):
+        keys = {"da": self.da_norm, "dz": self.dz_norm, "dW": self.dW_norm}
+        return keys[check_choice("quantity", quantity, keys)]
+
+    def as_table(self) -> str:
+        """One row per layer: the three gradient norms, the rms slope, ||W||_2 and the saturated fraction."""
+        rows = [f"{'layer':>5} {'|dL/da|':>10} {'|dL/dz|':>10} {'|dL/dW|':>10} {'rms slope':>10} "
+                f"{'|W|_2':>7} {'saturated':>9}"]
+        for i in range(self.depth):
+            rows.append(f"{i + 1:>5} {self.da_norm[i]:>10.3g} {self.dz_norm[i]:>10.3g} {self.dW_norm[i]:>10.3g} "
+                        f"{self.rms_slope[i]:>10.3g} {self.weight_norm[i]:>7.3g} {self.saturated_fraction[i]:>9.1%}")
+        return "\n".join(rows)
+
+
+def _norm(x):
+    if not np.isfinite(x).all():
+        return np.nan
+    return float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
+
+
+def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = True,
+                  threshold: float = SATURATION_THRESHOLD, spectral_norms: bool = True) -> GradientFlow:
+    """One recorded forward/backward pass of ``net`` on ``x``, summarised as gradient norms per layer.
+
+    With labels ``y`` the gradient is that of the mean softmax cross-entropy
+    of the batch (``net`` needs an output layer); otherwise the upstream
+    gradient dL/d(output) is ``dout``, or when that is None too, standard-normal
+    numbers drawn from ``seed`` (:func:`probe_flow` draws x and dout as :func:`probe` does). Overflow does not raise: norms of non-finite layers are NaN
+    and ``overflow`` / ``first_nonfinite`` say where it started.
+
+    The ratio of norms between layer 1 and layer L obeys, for a plain MLP,
+    ||dL/da^1|| <= ||dL/da^L|| x prod_{l=2}^{L} max|phi'| ||W^l||_2
+    (each step dL/da^{l-1} = (dL/da^l * phi'(z^l)) (W^l)^T shrinks a row by at
+    most max|phi'| and stretches it by at most the spectral norm): see
+    :attr:`GradientFlow.bound`.
+
+    Parameters
+    ----------
+    net : MLP
+        Without batch norm or skip connections for the bound to hold (the norms are measured anyway).
+    x : array (batch, n_inputs)
+    y : int array (batch,) or None
+        Class labels for the cross-entropy.
+    dout : array shaped like the output, or None
+        The upstream gradient, when ``y`` is None.
+    seed : int or Generator
+        Draws the upstream gradient when ``y`` is None.
+    training : bool
+        Forward in training mode (matters only for batch norm and dropout).
+    threshold : float
+        Saturation threshold (fraction of the maximum slope).
+    spectral_norms : bool
+        Compute ``weight_norm`` (one SVD per layer, the costliest part for wide
+        layers); False leaves it NaN, and with it ``weight_bound`` and ``bound``.
+
+    Raises
+    ------
+    ValueError
+        For ``y`` given to a network without an output layer, or inputs of the wrong shape.
+    """
+    from .losses import softmax_cross_entropy
+
+    x = check_array_2d("x", x, net.n_inputs)
+    out = net.forward(x, training=training, record=True)
+    loss = float("nan")
+    if y is not None:
+        if net.n_outputs is None:
+            raise ValueError("y was given but net has no output layer (n_outputs=None); build it with n_outputs")
+        with np.errstate(all="ignore"):
+            loss, dout = softmax_cross_entropy(out, y) if np.isfinite(out).all() else (
+                float("nan"), np.full(out.shape, np.nan, dtype=out.dtype))
+    elif dout is None:
+        dout = get_rng(seed).standard_normal(out.shape).astype(net.dtype)
+    else:
+        dout = np.asarray(dout, dtype=net.dtype)
+        if dout.shape != out.shape:
+            raise ValueError(f"dout must have the output's shape {out.shape}; got {dout.shape}")
+    net.backward(dout, param_grads=True, record=True)
+    act_name = net.activation
+    act = get_activation(act_name) if act_name in ACTIVATIONS else None
+    L = net.depth
+    an, da, dz, dW, slope, wn, wg, sat = (np.full(L, np.nan) for _ in range(8))
+    with np.errstate(all="ignore"):
+        for i, (block, rec) in enumerate(zip(net.blocks, net.records)):
+            an[i], da[i], dz[i], dW[i] = _norm(rec["a"]), _norm(rec["da"]), _norm(rec["dz"]), _norm(rec["dW"])
+            W = block.dense.params["W"]
+            if np.isfinite(W).all():
+                if spectral_norms:
+                    wn[i] = float(np.linalg.svd(W.astype(np.float64), compute_uv=False)[0])
+                wg[i] = _norm(W) / np.sqrt(W.shape[1])
+            if act is not None and np.isfinite(rec["z"]).all():
+                slope[i] = float(np.sqrt(np.mean(np.square(act.grad(rec["z"], **net.activation_params)), dtype=np.float64)))
+                sat[i] = float(saturation_mask(act_name, rec["z"], threshold, **net.activation_params).mean())
+    fwd = net.overflow["forward"]
+    if fwd is not None:  # the loss is not finite: no gradient means anything (ReLU would even give 0s)
+        da[:], dz[:], dW[:] = np.nan, np.nan, np.nan
+        slope[fwd - 1:], sat[fwd - 1:] = np.nan, np.nan
+    return GradientFlow(a_norm=an, da_norm=da, dz_norm=dz, dW_norm=dW, rms_slope=slope, weight_norm=wn, weight_gain=wg,
+                        saturated_fraction=sat, max_slope=float(act.max_slope) if act is not None else float("nan"),
+                        loss=float(loss), overflow=dict(net.overflow), first_nonfinite=net.first_nonfinite,
+                        activation=act_name)
+
+
+def probe_flow(net: MLP, batch_size: int = 256, seed=0, spectral_norms: bool = True) -> GradientFlow:
+    """:func:`gradient_flow` for standard-normal input and upstream gradient, the same numbers :func:`probe` draws.
+
+    x ~ N(0, 1) of shape (batch_size, n_inputs), then dL/d(output) ~ N(0, 1),
+    both from one generator seeded with ``seed`` (Glorot & Bengio 2010, sec. 4.2).
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    rng = get_rng(seed)
+    x = rng.standard_normal((batch_size, net.n_inputs)).astype(net.dtype)
+    width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
+    dout = rng.standard_normal((batch_size, width)).astype(net.dtype)
+    return gradient_flow(net, x, dout=dout, spectral_norms=spectral_norms)
+
+
+def digits_flow(depth: int = 10, width: int = 64, activation: str = "sigmoid", init: str = "glorot_uniform",
+                weight_scale: float = 1.0, batch_size: int = 256, seed=0, dtype=np.float64):
+    """A fresh MLP on a batch of digits with the cross-entropy loss: one pass, summarised.
+
+    Builds ``MLP(64, depth=depth, width=width, activation=..., init=..., weight_scale=...,
+    n_outputs=10, seed=seed, dtype=dtype)`` (untrained) and runs :func:`gradient_flow` on
+    :func:`digits_batch` (``batch_size``, ``seed``) with its labels.
+
+    Returns
+    -------
+    (MLP, GradientFlow)
+    """
+    net = MLP(64, depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+              n_outputs=10, seed=seed, dtype=dtype)
+    X, y = digits_batch(batch_size, seed)
+    return net, gradient_flow(net, X.astype(net.dtype), y)
+
+
+def depth_sweep(depths, **kwargs) -> dict:
+    """:func:`digits_flow` for each depth in ``depths``; returns {depth: GradientFlow}.
+
+    ``kwargs`` go to :func:`digits_flow` (width, activation, init, weight_scale, ...).
+    Thanks to the MLP's per-layer seeding, the deeper networks share their first layers' weights.
+    """
+    out = {}
+    for d in depths:
+        d = check_positive_int("depth", d)
+        out[d] = digits_flow(d, **kwargs)[1]
+    return out
+
+
+def digits_batch(batch_size: int = 256, seed=0):
+    """A batch of ``batch_size`` training examples of :func:`gradviz.data.load_digits` (default split).
+
+    Returns
+    -------
+    (X, y): X float64 (batch_size, 64) standardised pixels, y int64 (batch_size,) labels,
+    drawn without replacement with ``numpy.random.default_rng(seed)``.
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` is not in 1..n_train (1347).
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    data = _digits()
+    n = data.X_train.shape[0]
+    if batch_size > n:
+        raise ValueError(f"batch_size must be at most {n} (the training examples); got {batch_size}")
+    idx = get_rng(seed).choice(n, size=batch_size, replace=False)
+    return data.X_train[idx], data.y_train[idx]
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from .data import load_digits
+
+    return load_digits()
+
+
+def weight_snapshot(net: MLP) -> list:
+    """Copies of the hidden layers' weight matrices W^1..W^L (to measure later how far training moved them)."""
+    return [block.dense.params["W"].copy() for block in net.blocks]
+
+
+def relative_weight_change(net: MLP, snapshot) -> np.ndarray:
+    """Per hidden layer, ||W^l_now - W^l_then|| / ||W^l_then|| (Frobenius), shape (L,).
+
+    ``snapshot`` is what :func:`weight_snapshot` returned for the same network.
+
+    Raises
+    ------
+    ValueError
+        If the snapshot does not match the network's layers.
+    """
+    if len(snapshot) != net.depth or any(s.shape != b.dense.params["W"].shape for s, b in zip(snapshot, net.blocks)):
+        raise ValueError("snapshot does not match net: take it with weight_snapshot(net) on the same network")
+    with np.errstate(all="ignore"):
+        return np.array([_norm(b.dense.params["W"] - s) / _norm(s) for s, b in zip(snapshot, net.blocks)])
+
+
+# ============================================================================= chapter 03: weight initialization
+# Section owned by the chapter-03 author (notebooks/03_weight_initialization.ipynb): how alike the units of
+# a layer are (the symmetry problem of zero init), and one probe of a fresh network beside what the
+# mean-field theory predicts for it.
+__all__ += ["UnitSymmetry", "unit_symmetry", "InitExperiment", "init_experiment"]
+
+
+def _max_abs_diff_to_first(M, axis):
+    """max |M - (first column or row)|, 0.0 for an empty or single-unit matrix; nan if not finite."""
+    M = np.asarray(M, dtype=np.float64)
+    if M.size == 0:
+        return 0.0
+    first = M[:, :1] if axis == 1 else M[:1, :]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(np.max(np.abs(M - first)))
+
+
+def _count_distinct(columns: np.ndarray, atol: float) -> int:
+    """Number of distinct columns of ``columns`` (fan_in + 1, width): a column joins the first
+    earlier one within ``atol`` (max-abs distance), else starts a new group."""
+    reps = []
+    for j in range(columns.shape[1]):
+        c = columns[:, j]
+        if not any(np.max(np.abs(c - r)) <= atol for r in reps):
+            reps.append(c)
+    return len(reps)
+
+
+@dataclass
+class UnitSymmetry:
+    """How alike the units of each hidden layer of a network are.
+
+    Unit j of hidden layer l is described by its incoming weights (column j
+    of W^l, shape (fan_in,)), its bias b^l_j and its outgoing weights (row j
+    of the next layer's weight matrix). Units whose three agree compute the
+    same function of the input and receive the same gradient: they are copies.
+    Every array has shape (L,), index 0 is hidden layer 1.
+
+    Attributes
+    ----------
+    width : int array
+        Units per hidden layer.
+    weight_max_abs : float array
+        max_ij |W^l_ij| (0: the layer's weights are all zero).
+    column_difference : float array
+        max_ij |W^l_ij - W^l_i1|: how far any unit's incoming weights are
+        from those of unit 1 (0: every column of W^l is the same).
+    bias_difference : float array
+        max_j |b^l_j - b^l_1|.
+    outgoing_difference : float array
+        max_jk |V_jk - V_1k| with V the weight matrix of the next layer
+        (the output layer for l = L): how far any unit's outgoing weights are
+        from those of unit 1.
+    distinct_units : int array
+        Number of different units in the layer: units whose incoming weights
+        and bias agree within ``atol`` count once.
+    atol : float
+        The tolerance used for ``distinct_units`` (0: exact equality).
+    """
+
+    width: np.ndarray
+    weight_max_abs: np.ndarray
+    column_difference: np.ndarray
+    bias_difference: np.ndarray
+    outgoing_difference: np.ndarray
+    distinct_units: np.ndarray
+    atol: float = 0.0
+
+    @property
+    def depth(self) -> int:
+        return len(self.width)
+
+    @property
+    def all_copies(self) -> bool:
+        """True if in every hidden layer all units are exact copies of unit 1 (in and out)."""
+        return bool(np.all(self.column_difference == 0) and np.all(self.bias_difference == 0)
+                    and np.all(self.outgoing_difference == 0))
+
+    def as_table(self) -> str:
+        """One row per hidden layer, for printing in a notebook."""
+        rows = [f"{'layer':>5} {'units':>5} {'distinct':>8} {'max |W|':>9} {'max col diff':>12} "
+                f"{'max bias diff':>13} {'max out diff':>12}"]
+        for i in range(self.depth):
+            rows.append(f"{i + 1:>5d} {self.width[i]:>5d} {self.distinct_units[i]:>8d} "
+                        f"{self.weight_max_abs[i]:>9.3g} {self.column_difference[i]:>12.3g} "
+                        f"{self.bias_difference[i]:>13.3g} {self.outgoing_difference[i]:>12.3g}")
+        return "\n".join(rows)
+
+
+def unit_symmetry(net: MLP, atol: float = 0.0) -> UnitSymmetry:
+    """Measure how alike the hidden units of ``net`` are, layer by layer (the symmetry problem).
+
+    With every weight and bias initialised to the same value (e.g. zero init),
+    all units of a layer compute the same activation for every input and,
+    because their outgoing weights are equal too, receive the same gradient;
+    gradient descent then changes them all by the same amount, so they stay
+    copies for ever (Rumelhart, Hinton & Williams 1986, "Learning internal
+    representations by error propagation", PDP vol. 1, ch. 8, on "symmetry
+    breaking"; Goodfellow, Bengio & Courville 2016, *Deep Learning*, sec. 8.4).
+    In floating point the copies stay bit-for-bit equal, because each unit's
+    numbers go through the same operations.
+
+    Parameters
+    ----------
+    net : MLP
+    atol : float >= 0
+        Two units count as the same in ``distinct_units`` if their incoming
+        weights and biases differ by at most ``atol`` (max-abs).
+
+    Returns
+    -------
+    UnitSymmetry
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an MLP.
+    ValueError
+        If ``atol`` is negative or not finite.
+    """
+    from ._validate import check_nonneg
+
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
+    atol = check_nonneg("atol", atol)
+    L = net.depth
+    out = {k: np.zeros(L) for k in ("weight_max_abs", "column_difference", "bias_difference", "outgoing_difference")}
+    distinct = np.zeros(L, dtype=np.int64)
+    for i, block in enumerate(net.blocks):
+        W = block.dense.params["W"]
+        b = block.dense.params["b"]
+        nxt = net.blocks[i + 1].dense if i + 1 < L else net.output
+        with np.errstate(invalid="ignore", over="ignore"):
+            out["weight_max_abs"][i] = float(np.max(np.abs(W))) if W.size else 0.0
+        out["column_difference"][i] = _max_abs_diff_to_first(W, axis=1)
+        out["bias_difference"][i] = _max_abs_diff_to_first(b[None, :], axis=1)
+        out["outgoing_difference"][i] = 0.0 if nxt is None else _max_abs_diff_to_first(nxt.params["W"], axis=0)
+        distinct[i] = _count_distinct(np.vstack([W, b[None, :]]).astype(np.float64), atol)
+    return UnitSymmetry(width=np.array(net.hidden, dtype=np.int64), distinct_units=distinct, atol=atol, **out)
+
+
+@dataclass
+class InitExperiment:
+    """A fresh network probed once, with the mean-field prediction for it (see :func:`init_experiment`).
+
+    Attributes
+    ----------
+    net : MLP
+        The probed network (no output layer); its records hold the probe's tensors.
+    measured : PassStats
+        :func:`probe` of ``net``.
+    predicted : gradviz.theory.VariancePrediction
+        :func:`gradviz.theory.predict_variances` for the same widths,
+        activation and weight variance.
+    label : str
+        E.g. ``"tanh, glorot_uniform"``.
+    """
+
+    net: MLP
+    measured: PassStats
+    predicted: object
+    label: str
+
+    def as_table(self) -> str:
+        """Per layer: measured and predicted Var(a) and Var(dL/da), and the saturated/dead fractions."""
+        m, p = self.measured, self.predicted
+        rows = [f"{'layer':>5} {'Var(a)':>10} {'predicted':>10} {'Var(dL/da)':>11} {'predicted':>10} "
+                f"{'saturated':>9} {'dead':>6}"]
+        for i in range(m.depth):
+            rows.append(f"{i + 1:>5d} {m.a_var[i]:>10.3g} {p.a_var[i]:>10.3g} {m.da_var[i]:>11.3g} "
+                        f"{p.da_var[i]:>10.3g} {m.saturated_fraction[i]:>9.1%} {m.dead_fraction[i]:>6.1%}")
+        return "\n".join(rows)
+
+
+def init_experiment(activation: str, init: str, depth: int = 10, width: int = 256, *, weight_scale: float = 1.0,
+                    batch_size: int = 256, seed=0, dtype=np.float64, init_kwargs=None,
+                    **activation_params) -> InitExperiment:
+    """Build a deep MLP, probe it once, and predict what the probe should measure.
+
+    The network is ``MLP(width, depth=depth, width=width, n_outputs=None)``
+    (``depth`` hidden layers of ``width`` units, no output layer, zero biases);
+    :func:`probe` feeds it standard-normal inputs of shape (batch_size, width)
+    and back-propagates a standard-normal gradient from its last hidden layer.
+    The prediction is :func:`gradviz.theory.predict_variances` for widths
+    ``[width] * (depth + 1)`` and the weight variance that ``init`` draws from
+    (:func:`gradviz.theory.init_weight_variances`), which is the derivation of
+    Glorot & Bengio (2010), eqs. 5-6, and He et al. (2015), eqs. 7 and 13,
+    carried out with the exact Gaussian moments of the activation.
+
+    Parameters
+    ----------
+    activation : str
+        Hidden activation (see :data:`gradviz.activations.ACTIVATIONS`).
+    init : str
+        Initializer name (see :mod:`gradviz.init`).
+    depth, width : int >= 1
+    weight_scale : float >= 0
+        Multiplies every initial weight.
+    batch_size : int >= 2
+        Examples in the probe.
+    seed : int
+        Seeds the weights (as :class:`MLP` does) and the probe's inputs.
+    dtype : numpy float dtype
+        float32 overflows at 3.4e38, float64 at 1.8e308.
+    init_kwargs : dict or None
+        Passed to the initializer, e.g. ``{"std": 1.0}`` for ``init="normal"``.
+    **activation_params
+        E.g. ``alpha=0.1`` for leaky_relu or elu.
+
+    Returns
+    -------
+    InitExperiment
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown activation or initializer, or sizes that are not positive integers.
+    """
+    from .theory import init_weight_variances, predict_variances
+
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    init_kwargs = dict(init_kwargs or {})
+    net = MLP(width, depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+              n_outputs=None, seed=seed, dtype=dtype, init_kwargs=init_kwargs, **activation_params)
+    measured = probe(net, batch_size=batch_size, seed=seed)
+    widths = [width] * (depth + 1)
+    wv = init_weight_variances(widths, init, weight_scale=weight_scale, **init_kwargs)
+    predicted = predict_variances(widths, activation, wv, **activation_params)
+    extra = ", ".join(f"{k}={v:g}" for k, v in init_kwargs.items() if isinstance(v, (int, float)))
+    scale = "" if weight_scale == 1 else f" x {weight_scale:g}"
+    label = f"{activation}, {init}{'(' + extra + ')' if extra else ''}{scale}"
+    return InitExperiment(net=net, measured=measured, predicted=predicted, label=label)
