@@ -12,7 +12,7 @@ NBVAL_TIMEOUT ?= 600
 LAB_ARGS      ?=
 SANITIZE      := notebooks/nbval_sanitize.cfg
 
-.PHONY: lab test setup benchmark figures clean distclean help
+.PHONY: lab test notebooks setup benchmark figures clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 lab: $(STAMP)
@@ -22,16 +22,22 @@ lab: $(STAMP)
 ## test: run the test suite, then execute and check every notebook with nbval
 # Tests run with HOME and every Jupyter/IPython/matplotlib config directory
 # inside a fresh temporary folder, so a developer's own settings (matplotlibrc,
-# IPython profile, Jupyter config) cannot change a result.
-test: $(STAMP)
-	@set -e; \
+# IPython profile, Jupyter config) cannot change a result. BLAS runs on one
+# thread: sums are then added in one fixed order, so the numbers the notebooks
+# print are the same on every machine, and a busy 2-core runner is not slowed
+# down by two BLAS threads fighting the test process.
+ISOLATED_ENV = set -e; \
 	home=$$(mktemp -d "$${TMPDIR:-/tmp}/gradviz-test-home.XXXXXX"); \
 	trap 'rm -rf "$$home"' EXIT; \
 	export HOME="$$home" GRADVIZ_TEST_HOME="$$home" \
 	       JUPYTER_CONFIG_DIR="$$home/.jupyter" JUPYTER_DATA_DIR="$$home/.local/share/jupyter" \
 	       JUPYTER_PLATFORM_DIRS=1 IPYTHONDIR="$$home/.ipython" \
 	       MPLCONFIGDIR="$$home/.config/matplotlib" MPLBACKEND=Agg \
-	       XDG_CONFIG_HOME="$$home/.config" XDG_CACHE_HOME="$$home/.cache" PYTHONHASHSEED=0; \
+	       XDG_CONFIG_HOME="$$home/.config" XDG_CACHE_HOME="$$home/.cache" PYTHONHASHSEED=0 \
+	       OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+test: $(STAMP)
+	@$(ISOLATED_ENV); \
 	echo "+ pytest $(PYTEST_ARGS)  (HOME=$$home)"; \
 	$(PY) -m pytest $(PYTEST_ARGS); \
 	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
@@ -43,6 +49,16 @@ test: $(STAMP)
 	else \
 	  echo "(no notebooks/*.ipynb yet: nbval skipped)"; \
 	fi
+
+## notebooks: re-execute every notebook (or NB=notebooks/NN_x.ipynb) in place, top to bottom, as the tests do
+NB ?= notebooks/*.ipynb
+notebooks: $(STAMP)
+	@$(ISOLATED_ENV); \
+	for nb in $(NB); do \
+	  echo "+ execute $$nb"; \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=$(NBVAL_TIMEOUT) "$$nb"; \
+	done
 
 ## setup: create .venv and install the project with its test extra
 setup: $(STAMP)
