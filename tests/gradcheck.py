@@ -3,9 +3,14 @@
 Rules (see ../shared PITFALLS: "Testing the math"):
 
 - Everything runs in float64 with central differences
-  (f(x + h) - f(x - h)) / (2h), h = 1e-6: the truncation error is O(h**2) and
-  the rounding error O(eps |f| / h), both far below the 1e-6 tolerance for
-  the small, well-scaled problems the tests build.
+  (f(x + h) - f(x - h)) / (2h). The truncation error is O(h**2), the rounding
+  error about eps * S / h, where S = sum |R * out| is the size of the terms
+  whose rounding errors add up in the loss. For a gradient array of size g the
+  rounding part of the relative error is about eps S / (h g): tiny for h = 1e-6
+  and g ~ 1, but a *vanishing* gradient (three leaky-ReLU slopes of 0.01 in a
+  row give g ~ 1e-5 with S ~ 1) needs a larger step. :func:`step_for` picks
+  h per array so that this rounding part stays below a tenth of the
+  tolerance, h in [1e-6, 1e-3]; the tolerance itself is never changed.
 - The error metric is max|a - n| / max(|a| + |n|, tiny), maxima taken over all
   entries, so that entries that are (nearly) zero cannot blow it up.
 - The loss is a *random* upstream weighting of the output, L = sum(R * out):
@@ -31,8 +36,19 @@ import numpy as np
 H = 1e-6
 #: Largest relative error accepted between analytic and numeric gradients.
 TOL = 1e-6
+#: Largest step :func:`step_for` may choose.
+H_MAX = 1e-3
 #: Floor of the denominator of the relative error.
 TINY = 1e-30
+EPS = float(np.finfo(np.float64).eps)
+
+
+def step_for(loss_scale: float, grad_scale: float, tol: float = TOL) -> float:
+    """Finite-difference step for a gradient of size ``grad_scale`` of a loss made of terms of total size
+    ``loss_scale``: rounding error eps * loss_scale / h at most tol / 10 of grad_scale, h in [H, H_MAX]."""
+    if not grad_scale > 0:
+        return H
+    return float(np.clip(10.0 * EPS * loss_scale / (tol * grad_scale), H, H_MAX))
 
 
 def rel_error(analytic, numeric) -> float:
@@ -160,10 +176,15 @@ def check_layer(layer, x, training=False, rng=None, kinks=None, params=True, tol
         loss = float(np.sum(run() * R))
         return (loss, None if kinks is None else kinks(x))
 
-    errors = {"x": assert_close(analytic["x"], numeric_grad(f, x), "dL/dx", tol)}
+    loss_scale = float(np.sum(np.abs(R * out)))
+
+    def h_for(g):
+        return step_for(loss_scale, float(np.max(np.abs(g))) if g.size else 0.0, tol)
+
+    errors = {"x": assert_close(analytic["x"], numeric_grad(f, x, h_for(analytic["x"])), "dL/dx", tol)}
     if params:
         for k, p in layer.params.items():
-            errors[k] = assert_close(analytic[k], numeric_grad(f, p), f"dL/d{k}", tol)
+            errors[k] = assert_close(analytic[k], numeric_grad(f, p, h_for(analytic[k])), f"dL/d{k}", tol)
     return errors
 
 
@@ -221,9 +242,17 @@ def check_network(net, x, training=False, rng=None, tol: float = TOL, min_checke
         return float(np.sum(out * R)), sides
 
     scale = max(float(np.max(np.abs(g))) for g in analytic.values() if g.size)
-    errors = {"x": assert_close(analytic[("x", None)], numeric_grad(f, x), "dL/dx", tol, min_checked, scale)}
+    loss_scale = float(np.sum(np.abs(R * out)))
+
+    def h_for(g):
+        # Negligible arrays (checked against `scale`, see assert_close) need no finer resolution than that.
+        return step_for(loss_scale, max(float(np.max(np.abs(g))) if g.size else 0.0, tol * scale), tol)
+
+    dxa = analytic[("x", None)]
+    errors = {"x": assert_close(dxa, numeric_grad(f, x, h_for(dxa)), "dL/dx", tol, min_checked, scale)}
     for i, (ly, k) in enumerate(net.parameters()):
         label = f"{i}:{type(ly).__name__}.{k}"
-        errors[label] = assert_close(analytic[(ly, k)], numeric_grad(f, ly.params[k]), f"dL/d{label}", tol,
+        g = analytic[(ly, k)]
+        errors[label] = assert_close(g, numeric_grad(f, ly.params[k], h_for(g)), f"dL/d{label}", tol,
                                      min_checked, scale)
     return errors

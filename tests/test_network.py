@@ -63,7 +63,7 @@ def test_network_gradients_with_dropout(activation, kind):
     check_network(net, np.random.default_rng(6).standard_normal((5, 4)), training=True)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     activation=st.sampled_from(sorted(NETWORK_ACTIVATIONS)),
     batch_norm=st.sampled_from([None, "before", "after"]),

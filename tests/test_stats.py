@@ -172,7 +172,7 @@ def test_exploding_network_statistics_nan_above_first_bad_layer():
     width = 256
     net = MLP(width, depth=40, width=width, activation="relu", init="normal", init_kwargs={"std": 1.0},
               dtype=np.float32, n_outputs=None, seed=0)
-    s = probe(net, batch_size=16, param_grads=True)
+    s = probe(net, batch_size=8, param_grads=True)
     first = s.first_nonfinite
     assert first is not None and first == s.overflow["forward"] == net.first_nonfinite
     assert np.isfinite(s.a_var[: first - 1]).all()
