@@ -77,6 +77,20 @@ def test_activation_layer_gradients(name, batch, features, seed, alpha):
     check_layer(layer, x, rng=rng, kinks=_sides if act.kinks else None)
 
 
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activation_layer_backward_is_dout_times_derivative_bit_for_bit(name, dtype):
+    # Sigmoid/tanh take the slope from the cached output (a(1-a), 1-a^2): it must be the same bits
+    # as the derivative function of gradviz.activations.
+    z = np.random.default_rng(0).normal(0.0, 4.0, size=(64, 16)).astype(dtype)
+    dout = np.random.default_rng(1).standard_normal((64, 16)).astype(dtype)
+    layer = ActivationLayer(name)
+    np.testing.assert_array_equal(layer.forward(z), ACTIVATIONS[name](z))
+    dz = layer.backward(dout)
+    assert dz.dtype == dtype
+    np.testing.assert_array_equal(dz, dout * ACTIVATIONS[name].grad(z))
+
+
 @FAST
 @given(batch=batch_s, features=feat_s, seed=seed_s, training=st.booleans())
 def test_rrelu_gradients(batch, features, seed, training):
