@@ -175,14 +175,24 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
         Usually built with ``n_outputs=None`` so the gradient enters at the last hidden layer.
     batch_size : int >= 2
     seed : int or Generator
-        Draws x and dout; same seed, same numbers.
+        Draws x and dout; same seed, same numbers. (RReLU and dropout layers draw
+        from the network's own generator, so on such a net two probes differ
+        unless the net is rebuilt with its seed.)
+
+    The network's moving statistics (batch norm) are left as they were.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     rng = get_rng(seed)
     x = rng.standard_normal((batch_size, net.n_inputs)).astype(net.dtype)
     width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
     dout = rng.standard_normal((batch_size, width)).astype(net.dtype)
-    return pass_statistics(net, x, dout, training=training, param_grads=param_grads)
+    # A probe observes; it does not train: batch norm's moving statistics are put back afterwards.
+    saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
+    try:
+        return pass_statistics(net, x, dout, training=training, param_grads=param_grads)
+    finally:
+        for ly, state in saved:
+            ly.state.update(state)
 
 
 def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
