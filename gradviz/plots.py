@@ -946,7 +946,7 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
     ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
     set_log_ylim(ax_cost, _find(ax_cost, "cost").get_ydata())
     note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
-    _note(ax_cost, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
+    _note(ax_cost, "diverged", note, color, x=0.98, y=0.03, ha="right", va="bottom")  # the empty corner
     ax_cost.set_title("excess cost per step")
 
 

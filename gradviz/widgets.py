@@ -865,7 +865,7 @@ class LearningRateExplorer(Explorer):
     rates : CriticalRates
     """
 
-    figsize = (11.0, 4.6)
+    figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
 
     def __init__(self, canvas="auto", *, data=None, start=(-1.5, 2.5), **values):
         from .data import linear_regression_data
@@ -912,7 +912,7 @@ class LearningRateExplorer(Explorer):
     def _readout_html(self):
         r, res = self.rates, self.result
         color = plots.REGIME_COLORS[res.regime]
-        lines = [f"<b style='color:{color}'>{html.escape(res.regime)}</b>: {html.escape(str(res))}",
+        lines = [f"<b style='color:{color}'>{html.escape(str(res))}</b>",
                  f"Critical rates from the Hessian (eigenvalues {r.lambda_min:.3g} and {r.lambda_max:.3g}): "
                  f"no overshoot up to 1/&lambda;<sub>max</sub> = {r.lr_monotone:.3g}; "
                  f"converges iff lr &lt; 2/&lambda;<sub>max</sub> = {r.lr_max:.3g}. "
