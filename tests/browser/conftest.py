@@ -28,7 +28,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+# GRADVIZ_BROWSER_NOTEBOOKS: another folder of notebooks to test instead (for trying things out).
+NOTEBOOKS_DIR = Path(os.environ.get("GRADVIZ_BROWSER_NOTEBOOKS", REPO_ROOT / "notebooks")).resolve()
 ARTIFACTS_DIR = Path(os.environ.get("GRADVIZ_BROWSER_ARTIFACTS", REPO_ROOT / "artifacts" / "browser"))
 
 CHROMIUM_FLAGS = [

@@ -34,13 +34,18 @@ import pytest
 # The same paths as conftest.py (not imported from it: "conftest" may name another module).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+# GRADVIZ_BROWSER_NOTEBOOKS: another folder of notebooks to test instead (for trying things out).
+NOTEBOOKS_DIR = Path(os.environ.get("GRADVIZ_BROWSER_NOTEBOOKS", REPO_ROOT / "notebooks")).resolve()
 ARTIFACTS_DIR = Path(os.environ.get("GRADVIZ_BROWSER_ARTIFACTS", REPO_ROOT / "artifacts" / "browser"))
 
 pytestmark = pytest.mark.browser
 
 RUN_ALL_TIMEOUT_S = 180  # restart and run all, per notebook
 PLOT_CHANGE_TIMEOUT_S = 45  # a callback may train a small network before it redraws
+OTHER_ATTEMPT_TIMEOUT_S = 10  # further sliders of an explorer whose first one did nothing
+RUN_BUTTON_TIMEOUT_S = 150  # a "Run" button may train a network
+MAX_SLIDERS_TRIED = 3
+FIRST_DRAW_TIMEOUT_S = 30  # ipympl figures draw after the kernel went idle
 VIEWPORT = {"width": 1400, "height": 1000}
 ARROW_PRESSES = 3
 
@@ -87,15 +92,19 @@ JS_CLOSE_ALL = """() => {
   if (!app) return;
   document.querySelectorAll('.jp-Dialog .jp-mod-reject').forEach((b) => b.click());
   for (const w of Array.from(app.shell.widgets('main'))) { w.dispose(); }
+  window.__gvPanel = null;
 }"""
 
+# The panel is kept as window.__gvPanel (shell.currentWidget depends on focus).
 JS_OPEN = """async ([path]) => {
-  await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  const app = window.jupyterapp;
+  const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  window.__gvPanel = panel;
+  app.shell.activateById(panel.id);
 }"""
 
 JS_PANEL_READY = """([path]) => {
-  const app = window.jupyterapp;
-  const panel = app && app.shell.currentWidget;
+  const panel = window.__gvPanel;
   return !!(panel && panel.context && panel.context.path === path && panel.content
             && panel.sessionContext && panel.sessionContext.isReady
             && panel.content.widgets.length > 0);
@@ -111,7 +120,7 @@ JS_START_RUN_ALL = """async () => {
 }"""
 
 JS_KERNEL_STATE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const panel = window.__gvPanel;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const running = Array.from(panel.content.node.querySelectorAll('.jp-InputPrompt'))
     .some((p) => p.textContent.includes('*'));
@@ -119,7 +128,7 @@ JS_KERNEL_STATE = """() => {
 }"""
 
 JS_CELLS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const panel = window.__gvPanel;
   const clip = (s, n) => (s.length > n ? s.slice(0, n) + ' ...' : s);
   return panel.content.widgets.map((cell, index) => {
     const m = cell.model;
@@ -146,7 +155,7 @@ JS_CELLS = """() => {
 
 # Rendered widget outputs: which ones failed or are still loading.
 JS_WIDGET_RENDER = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const panel = window.__gvPanel;
   const res = [];
   panel.content.widgets.forEach((cell, index) => {
     const area = cell.node.querySelector('.jp-Cell-outputArea');
@@ -164,12 +173,25 @@ JS_WIDGET_RENDER = """() => {
   return res;
 }"""
 
+# Cells holding an ipympl figure that has not drawn yet (its canvas is still 0 x 0).
+JS_EMPTY_CANVASES = """() => {
+  const res = [];
+  window.__gvPanel.content.widgets.forEach((cell, index) => {
+    cell.node.querySelectorAll('.jupyter-matplotlib-canvas-div').forEach((el) => {
+      if (!(el.offsetWidth > 0 && el.offsetHeight > 0) && !res.includes(index)) res.push(index);
+    });
+  });
+  return res;
+}"""
+
 # Find the explorers and tag their elements with data attributes for the locators.
 JS_TAG_EXPLORERS = """([plotSel]) => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const panel = window.__gvPanel;
   const cells = panel.content.widgets.map((c) => c.node);
+  const visible = (el) => el.offsetWidth > 0 && el.offsetHeight > 0
+    && getComputedStyle(el).visibility !== 'hidden';
   const innermost = (els) => els.filter((el) => !els.some((o) => o !== el && el.contains(o)));
-  const plotsIn = (root) => (root ? innermost(Array.from(root.querySelectorAll(plotSel))) : []);
+  const plotsIn = (root) => (root ? innermost(Array.from(root.querySelectorAll(plotSel)).filter(visible)) : []);
   const explorers = [];
   let plotId = 0;
   const tagPlot = (el) => {
@@ -203,8 +225,13 @@ JS_TAG_EXPLORERS = """([plotSel]) => {
       }
       const labels = Array.from(child.querySelectorAll('.widget-slider')).map(
         (s) => (s.querySelector('.widget-label') || {}).textContent || '');
+      // ipywidgets Buttons (not ipympl's toolbar), e.g. "Run"
+      const buttons = Array.from(child.querySelectorAll('button.widget-button'))
+        .filter((el) => !el.closest('.jupyter-matplotlib-toolbar') && !el.disabled && visible(el));
+      buttons.forEach((el, k) => { el.dataset.gvButton = id + '-' + k; });
       explorers.push({id, cell: cellIndex, child: childIndex, handles: handles.length,
-                      labels, plotIds, where});
+                      labels, plotIds, where,
+                      buttons: buttons.map((el) => el.textContent.trim() || el.title || 'button')});
     });
   });
   return explorers;
@@ -293,6 +320,67 @@ def move_slider(page, handle_id: str) -> tuple[str, str]:
     return before, after
 
 
+def wait_for_change(page, plot_ids, before, timeout_s, kernel_errors):
+    """The plots' screenshots once they differ from `before` and are stable, else None."""
+    errors_before = len(kernel_errors.seen)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.4)
+        if len(kernel_errors.seen) > errors_before:  # the callback raised: no point waiting
+            time.sleep(1.0)
+            now = [shot(page, p) for p in plot_ids]
+            return now if now != before else None
+        now = [shot(page, p) for p in plot_ids]
+        if now != before:
+            wait_kernel_idle(page, RUN_BUTTON_TIMEOUT_S, settle_s=0.5)
+            after = stable_shots(page, plot_ids)
+            return after if after != before else None
+    return None
+
+
+def try_explorer(page, ex, record, outdir: Path, kernel_errors) -> str | None:
+    """Move the explorer's sliders (then press its buttons) until its plot changes.
+
+    The first slider gets PLOT_CHANGE_TIMEOUT_S, the next ones (up to MAX_SLIDERS_TRIED) a
+    shorter wait. An explorer with a button (say "Run": the sliders choose, the button trains)
+    gets a short wait per slider and then its buttons are pressed, the first one with a long
+    wait. Returns a problem description, or None when the plot changed.
+    """
+    tag = f"explorer{int(ex['id']):02d}-cell{ex['cell']:02d}"
+    page.locator(f'[data-gv-explorer="{ex["id"]}"]').screenshot(path=str(outdir / f"{tag}.png"))
+    attempts = []
+    for k in range(min(ex["handles"], MAX_SLIDERS_TRIED)):
+        label = ex["labels"][k] if k < len(ex["labels"]) else str(k)
+        first = k == 0 and not ex["buttons"]
+        attempts.append(("slider", k, label, PLOT_CHANGE_TIMEOUT_S if first else OTHER_ATTEMPT_TIMEOUT_S))
+    for k, label in enumerate(ex["buttons"]):
+        attempts.append(("button", k, label, RUN_BUTTON_TIMEOUT_S if k == 0 else OTHER_ATTEMPT_TIMEOUT_S))
+
+    for n, (kind, k, label, timeout_s) in enumerate(attempts):
+        wait_kernel_idle(page, RUN_BUTTON_TIMEOUT_S, settle_s=0.5)
+        before = stable_shots(page, ex["plotIds"])
+        if kind == "slider":
+            old, new = move_slider(page, f"{ex['id']}-{k}")
+            record["tried"].append(f"slider {label!r} {old} -> {new}")
+        else:
+            page.locator(f'[data-gv-button="{ex["id"]}-{k}"]').click()
+            page.mouse.move(0, 0)
+            record["tried"].append(f"button {label!r}")
+        changed = wait_for_change(page, ex["plotIds"], before, timeout_s, kernel_errors)
+        after = changed or [shot(page, p) for p in ex["plotIds"]]
+        name = f"{tag}-try{n}-{kind}-{safe_name(label)}"
+        for i, (b, a) in enumerate(zip(before, after)):
+            (outdir / f"{name}-plot{i}-before.png").write_bytes(b)
+            (outdir / f"{name}-plot{i}-after.png").write_bytes(a)
+        if changed is not None:
+            record["changed_by"] = record["tried"][-1]
+            return None
+    return (
+        f"explorer in cell {ex['cell']} (plot: {ex['where']}): none of {record['tried']} "
+        f"changed the plot; see {outdir}/{tag}-*.png"
+    )
+
+
 def close_all(page, server):
     page.evaluate(JS_CLOSE_ALL)
     server.shutdown_kernels()
@@ -365,46 +453,24 @@ def check_notebook(page, server, relpath: str, outdir: Path, kernel_errors: Kern
             problems.append(f"cell {r['cell']}: a widget still shows 'Loading widget...' after 30 s")
     page.screenshot(path=str(outdir / "page-after-run-all.png"))
 
+    # -- ipympl figures drew something ------------------------------------------------------
+    deadline = time.monotonic() + FIRST_DRAW_TIMEOUT_S
+    while True:
+        empty = page.evaluate(JS_EMPTY_CANVASES)
+        if not empty or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for n in empty:
+        problems.append(f"cell {n}: an ipympl figure is still empty {FIRST_DRAW_TIMEOUT_S} s after run-all")
+
     # -- explorers: move a slider, the plot must change ----------------------------------------
     explorers = page.evaluate(JS_TAG_EXPLORERS, [PLOT_SELECTORS])
     for ex in explorers:
-        tag = f"explorer{int(ex['id']):02d}-cell{ex['cell']:02d}"
-        record = {**ex, "moved": [], "changed_by": None}
+        record = {**ex, "tried": [], "changed_by": None}
         summary["explorers"].append(record)
-        page.locator(f'[data-gv-explorer="{ex["id"]}"]').screenshot(path=str(outdir / f"{tag}.png"))
-        for k in range(ex["handles"]):
-            label = ex["labels"][k] if k < len(ex["labels"]) else str(k)
-            before = stable_shots(page, ex["plotIds"])
-            old, new = move_slider(page, f"{ex['id']}-{k}")
-            record["moved"].append({"slider": label, "from": old, "to": new})
-            changed = None
-            errors_before = len(kernel_errors.seen)
-            deadline = time.monotonic() + PLOT_CHANGE_TIMEOUT_S
-            while time.monotonic() < deadline:
-                time.sleep(0.4)
-                if len(kernel_errors.seen) > errors_before:  # the callback raised: no point waiting
-                    time.sleep(1.0)
-                    now = [shot(page, p) for p in ex["plotIds"]]
-                    changed = now if now != before else None
-                    break
-                now = [shot(page, p) for p in ex["plotIds"]]
-                if now != before:
-                    wait_kernel_idle(page, PLOT_CHANGE_TIMEOUT_S, settle_s=0.5)
-                    changed = stable_shots(page, ex["plotIds"])
-                    break
-            after = changed or [shot(page, p) for p in ex["plotIds"]]
-            for i, (b, a) in enumerate(zip(before, after)):
-                (outdir / f"{tag}-slider{k}-{safe_name(label)}-plot{i}-before.png").write_bytes(b)
-                (outdir / f"{tag}-slider{k}-{safe_name(label)}-plot{i}-after.png").write_bytes(a)
-            if changed is not None and changed != before:
-                record["changed_by"] = label
-                break
-        if record["changed_by"] is None:
-            problems.append(
-                f"explorer in cell {ex['cell']} ({ex['where']}): moving its sliders "
-                f"{[m['slider'] + ' ' + str(m['from']) + '->' + str(m['to']) for m in record['moved']]} "
-                f"did not change the plot within {PLOT_CHANGE_TIMEOUT_S} s; see {outdir}/{tag}-*.png"
-            )
+        problem = try_explorer(page, ex, record, outdir, kernel_errors)
+        if problem:
+            problems.append(problem)
 
     # -- errors raised in the kernel while the page was used --------------------------------
     if explorers:
@@ -490,7 +556,7 @@ def test_fixture_with_broken_callback_fails(jupyterlab, lab_page):
     with pytest.raises(AssertionError) as excinfo:
         run_check(lab_page, jupyterlab, "fixtures/broken_callback_fixture.ipynb")
     message = str(excinfo.value)
-    assert "did not change the plot" in message, message
+    assert "changed the plot" in message and "none of" in message, message
     assert "TypeError" in message, message
 
 
