@@ -212,7 +212,20 @@ class Explorer:
         for name, ctl in self.controls.items():
             if hasattr(ctl, "value"):
                 ctl.observe(self._on_change, names="value")
+        with plots.style():
+            self.refresh(**self.values)  # artists in place before the layout is computed
+        if self.freeze_layout:
+            self._freeze_layout()
         self.redraw()
+
+    #: Compute the constrained layout once, then keep it: re-running it at every
+    #: redraw cost about a third of the draw time (see benchmarks/bench_explorer.py).
+    freeze_layout = True
+
+    def _freeze_layout(self):
+        with plots.style():
+            self.figure.draw_without_rendering()
+        self.figure.set_layout_engine("none")
 
     # --- to implement ------------------------------------------------------
     def make_controls(self) -> dict:  # pragma: no cover - abstract
@@ -279,7 +292,7 @@ class Explorer:
             yield
         finally:
             self._holding = was
-        if not was:
+        if not was and hasattr(self, "figure"):
             self.redraw()
 
     def update(self, **values) -> None:
@@ -577,6 +590,13 @@ class DeepNetworkExplorer(Explorer):
         fa.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
         fa.set_title("saturated and dead units")
 
+    def _freeze_layout(self):
+        # lay out with the widest tick labels a log axis can get, so none is cut later
+        ylim = self.ax_var.get_ylim()
+        self.ax_var.set_ylim(1e-150, 1e150)
+        super()._freeze_layout()
+        self.ax_var.set_ylim(*ylim)
+
     # --- computing ---------------------------------------------------------
     def network(self, depth, width, activation, init, weight_scale, batch_norm, seed):
         """The MLP for these control values (no output layer), weights from the cache.
@@ -709,6 +729,7 @@ class TrainingExplorer(Explorer):
     """
 
     figsize = (12.0, 4.0)
+    freeze_layout = False  # the panels are rebuilt at each run
 
     def __init__(self, canvas="auto", *, progress=True, max_runs=6, **values):
         w = _w()

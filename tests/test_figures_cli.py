@@ -69,20 +69,28 @@ def test_out_must_be_a_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_every_figure_renders():
+# The seed figures of this module; chapters test the figures they append.
+SEEDS = ["activation_functions", "variance_sigmoid_vs_relu_he", "histograms_tanh_naive_vs_glorot",
+         "grad_norm_and_saturation_sigmoid", "training_digits_sigmoid_vs_relu"]
+
+
+def test_seed_figures_render_labelled():
     import matplotlib.pyplot as plt
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        rendered = {name: figures.render(name) for name in figures.FIGURES}
-    for name, spec in figures.FIGURES.items():
-        fig = rendered[name]
+        rendered = {name: figures.render(name) for name in SEEDS}
+    for name, fig in rendered.items():
         assert fig.axes, name
-        assert spec.description, name
         for ax in fig.axes:
             if ax.get_label() != "<colorbar>" and ax.axison and ax.lines:
-                assert ax.get_xlabel() and ax.get_ylabel() or ax.get_xlabel(), (name, ax)
+                assert ax.get_xlabel(), (name, ax)
     assert plt.get_fignums() == []  # figures do not go through pyplot
+
+
+def test_every_registered_figure_has_a_description():
+    for name, spec in figures.FIGURES.items():
+        assert callable(spec.func) and spec.description, name
 
 
 def test_register_figure_rejects_bad_and_duplicate_names():
