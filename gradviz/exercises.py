@@ -151,3 +151,92 @@ register(
         ),
     ),
 )
+
+
+# ============================================================================= chapter 02: vanishing and exploding
+# Section owned by the chapter-02 author. Answers come from gradviz.stats (chapter 02 section).
+def _ch02_overflow_layer(weight_scale=6.0, depth=60, width=128):
+    from .network import MLP
+    from .stats import probe_flow
+
+    net = MLP(width, depth=depth, width=width, activation="relu", init="he_normal", weight_scale=weight_scale,
+              n_outputs=None, seed=0, dtype=np.float32)
+    return probe_flow(net, batch_size=128, seed=0, spectral_norms=False).first_nonfinite
+
+
+def _ch02_slope_bound(n_layers):
+    from .stats import slope_bound
+
+    return slope_bound("sigmoid", n_layers)
+
+
+def _ch02_explain_scaled(f, weight_scale=4.0):
+    flow = _ch02_scaled_flow(weight_scale)
+    gain, slope = flow.weight_gain[1:], flow.rms_slope[1:]
+    return (
+        f"{weight_scale:g} times larger weights stretch a gradient by about {weight_scale:g} per layer (weight gain "
+        f"{np.mean(gain):.3g}), while the larger pre-activations push units onto the flat tails, lowering the rms "
+        f"slope to about {np.mean(slope):.3g}. Their product, about {np.mean(gain * slope):.3g}, is the factor per "
+        f"layer; measured: {f:.3g}. It is far above 1/4: the slope bound does not bound the whole product once the "
+        "weights are large.\nIn code: gv.stats.digits_flow(depth=10, weight_scale=4)[1].per_layer_factor()"
+    )
+
+
+def _ch02_scaled_flow(weight_scale=4.0):
+    from .stats import digits_flow
+
+    return digits_flow(depth=10, width=64, activation="sigmoid", init="glorot_uniform", weight_scale=weight_scale,
+                       seed=0)[1]
+
+
+register(
+    "02.1",
+    Exercise(
+        question="The slopes of 10 sigmoid layers can multiply a gradient by at most what number?",
+        answer=lambda: _ch02_slope_bound(10),
+        hint="Each sigmoid slope is at most sigma'(0) = 1/4, and the chain rule multiplies one slope per layer.",
+        explain=lambda b: (
+            "sigma'(z) = sigma(z) (1 - sigma(z)) is a product of two numbers that add up to 1, so it is at most "
+            "1/2 x 1/2 = 1/4 (at z = 0). Ten such factors multiply to at most (1/4)^10 = "
+            f"{b:.4g}: the slopes alone shrink the gradient about a million-fold.\n"
+            "This bounds the slopes only: the weights W^l are factors of the product too, and large weights can "
+            "outweigh it (Experiment 5).\nIn code: gv.stats.slope_bound('sigmoid', 10)"
+        ),
+        rtol=0.02,
+    ),
+)
+
+register(
+    "02.2",
+    Exercise(
+        question="A ReLU MLP of 60 layers x 128 units in float32, He init times 6 (seed 0), probed with "
+        "standard-normal numbers: at which hidden layer does it overflow first?",
+        answer=lambda: _ch02_overflow_layer(),
+        hint="Each layer multiplies the activations by about 6. The largest float32 is about 3.4e38 = 10^38.5; the "
+        "input's largest entries are about 4. Estimate, then measure: gv.stats.probe_flow(net, batch_size=128)"
+        ".first_nonfinite, or the explorer with explorer.update(activation='relu', weight_scale=6, depth=60).",
+        explain=lambda k: (
+            "With He init the ReLU layers keep the size of the activations on average; times 6, every layer "
+            "multiplies it by about 6. Starting from entries of about 4 (the largest of 128 x 128 standard-normal "
+            "numbers), float32's limit 3.4e38 is passed after about log(3.4e38 / 4) / log(6) = "
+            f"{np.log(3.4e38 / 4) / np.log(6):.1f} layers. Measured: the first non-finite layer is {k}.\n"
+            "In code: net = gv.network.MLP(128, depth=60, width=128, activation='relu', init='he_normal', "
+            "weight_scale=6, n_outputs=None, seed=0, dtype=np.float32); "
+            "gv.stats.probe_flow(net, batch_size=128).first_nonfinite"
+        ),
+        rtol=0.0,
+    ),
+)
+
+register(
+    "02.3",
+    Exercise(
+        question="The 10-layer sigmoid MLP on the digits with weights 4x Glorot: by what factor does the gradient "
+        "shrink per layer crossed (the geometric mean from layer 10 down to layer 1)?",
+        answer=lambda: _ch02_scaled_flow(4.0).per_layer_factor("da"),
+        hint="Per layer, the gradient is multiplied by about (rms slope) x (weight gain). Read both from the table "
+        "of Experiment 5, or take the 9th root of the printed ratio between layer 1 and layer 10.",
+        explain=_ch02_explain_scaled,
+        rtol=0.05,
+    ),
+)

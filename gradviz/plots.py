@@ -1024,3 +1024,102 @@ def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
         ax.set_title(f"{sweep.n_steps} steps from the same start at each learning rate")
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     return ax
+
+
+# ============================================================================= chapter 02: vanishing and exploding
+# Section owned by the chapter-02 author; used by gradviz.figures and the gradient-flow explorer.
+__all__ += ["gradient_ratio_curves", "plot_gradient_ratio", "plot_layer_norms", "RATIO_CURVES"]
+
+#: How each curve of :func:`plot_gradient_ratio` is drawn: label, colour, line style, marker.
+RATIO_CURVES = {
+    "measured": (r"measured $\|\partial L/\partial a^l\| \,/\, \|\partial L/\partial a^L\|$",
+                 COLORS["da"], "-", "o"),
+    "slope_bound": (r"slopes alone at their best: $(\max\varphi')^{L-l}$", "0.15", "--", None),
+    "typical": (r"typical: $\prod_{k>l}$ rms slope$^k$ $\times$ weight gain$^k$", OKABE_ITO["sky_blue"], ":", None),
+    "bound": (r"worst case: $\prod_{k>l} \max\varphi' \, \|W^k\|_2$", OKABE_ITO["purple"], "-.", None),
+}
+
+
+def gradient_ratio_curves(flow) -> dict:
+    """Per layer l (array index l-1), the gradient at layer l relative to the top layer L, measured and bounded.
+
+    Parameters
+    ----------
+    flow : :class:`gradviz.stats.GradientFlow`
+
+    Returns
+    -------
+    dict of float arrays, shape (L,), each 1 at layer L:
+    ``'measured'`` ||dL/da^l|| / ||dL/da^L||; ``'slope_bound'`` (max phi')^(L-l), the most the
+    slopes of layers l+1..L allow; ``'typical'`` the product of rms slope x weight gain of
+    layers l+1..L; ``'bound'`` the product of max phi' x ||W^k||_2 over the same layers, which
+    the measured curve can never exceed. NaN where the values were not finite.
+    """
+    L = flow.depth
+    with np.errstate(all="ignore"):
+        measured = np.asarray(flow.da_norm, float) / float(flow.da_norm[-1])
+        k = np.arange(L - 1, -1, -1, dtype=float)  # layers crossed from L down to l
+        slope_bound = float(flow.max_slope) ** k
+
+        def from_top(factors):
+            f = np.asarray(factors, float)[1:]  # layers 2..L carry da^L down to da^1
+            return np.append(np.cumprod(f[::-1])[::-1], 1.0)
+
+        typical = from_top(np.asarray(flow.rms_slope) * np.asarray(flow.weight_gain))
+        bound = from_top(float(flow.max_slope) * np.asarray(flow.weight_norm))
+    return {"measured": _finite(measured), "slope_bound": _finite(slope_bound), "typical": _finite(typical),
+            "bound": _finite(bound)}
+
+
+@_styled
+def plot_gradient_ratio(flow, ax=None, *, curves=("measured", "slope_bound", "typical", "bound"), legend=True,
+                        title=None):
+    """The gradient reaching each layer, relative to the top layer, against what slopes and weights allow.
+
+    Log scale; layer 1 on the left. Lines have gid ``'ratio:<curve>'`` (see :data:`RATIO_CURVES`);
+    an overflow is marked as in :func:`mark_overflow`. Returns the Axes.
+    """
+    ax = _axes(ax)
+    data = gradient_ratio_curves(flow)
+    layers = np.arange(1, flow.depth + 1)
+    for name in curves:
+        label, color, ls, marker = RATIO_CURVES[name]
+        y = _mask_overflowed(_positive_finite(data[name]), "da", flow.overflow) if name == "measured" \
+            else _positive_finite(data[name])
+        # the typical product follows the measurement closely: draw it on top, thin, so both stay visible
+        ax.plot(layers, y, ls=ls, marker=marker, color=color, label=label, gid=f"ratio:{name}",
+                lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=6,
+                zorder={"measured": 3, "typical": 4}.get(name, 2))
+    ax.set_yscale("log")
+    ax.set_ylabel("gradient relative to layer $L$ (log scale)")
+    layer_axis(ax, flow.depth)
+    mark_overflow(ax, flow.overflow, flow.depth)
+    if legend:
+        ax.legend(loc="lower right", fontsize=9)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@_styled
+def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legend=True):
+    """Norms per layer of the activations ||a^l|| and of the gradients ||dL/da^l|| (log scale).
+
+    Layers an overflow spoiled are not drawn; the band of :func:`mark_overflow` says where.
+    Lines have gid ``'norm:a'`` and ``'norm:da'``. Returns the Axes.
+    """
+    ax = _axes(ax)
+    layers = np.arange(1, flow.depth + 1)
+    labels = {"a": r"activations $\|a^l\|$ (forward)", "da": r"gradients $\|\partial L/\partial a^l\|$ (backward)"}
+    for q in quantities:
+        v = _mask_overflowed(_positive_finite(getattr(flow, f"{q}_norm")), q, flow.overflow)
+        ax.plot(layers, v, "o-", ms=4, color=COLORS[q], label=labels[q], gid=f"norm:{q}")
+    ax.set_yscale("log")
+    ax.set_ylabel("norm over the batch (log scale)")
+    layer_axis(ax, flow.depth)
+    mark_overflow(ax, flow.overflow, flow.depth)
+    if legend:
+        ax.legend(loc="lower left", fontsize=9)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -512,12 +512,14 @@ class GradientFlow:
         return keys[check_choice("quantity", quantity, keys)]
 
     def as_table(self) -> str:
-        """One row per layer: the three gradient norms, the rms slope, ||W||_2 and the saturated fraction."""
+        """One row per layer: the three gradient norms, the rms slope, the weight gain, ||W||_2 and the
+        saturated fraction."""
         rows = [f"{'layer':>5} {'|dL/da|':>10} {'|dL/dz|':>10} {'|dL/dW|':>10} {'rms slope':>10} "
-                f"{'|W|_2':>7} {'saturated':>9}"]
+                f"{'gain':>6} {'|W|_2':>7} {'saturated':>9}"]
         for i in range(self.depth):
             rows.append(f"{i + 1:>5} {self.da_norm[i]:>10.3g} {self.dz_norm[i]:>10.3g} {self.dW_norm[i]:>10.3g} "
-                        f"{self.rms_slope[i]:>10.3g} {self.weight_norm[i]:>7.3g} {self.saturated_fraction[i]:>9.1%}")
+                        f"{self.rms_slope[i]:>10.3g} {self.weight_gain[i]:>6.3g} {self.weight_norm[i]:>7.3g} "
+                        f"{self.saturated_fraction[i]:>9.1%}")
         return "\n".join(rows)
 
 

@@ -408,3 +408,62 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
                     clip_norm=clip_norm, seed=seed, record_every=record_every, loss=loss),
         seconds=seconds,
     )
+
+
+# ============================================================================= chapter 02: which layers learn
+# Section owned by the chapter-02 author (notebooks/02_vanishing_and_exploding.ipynb).
+__all__ += ["train_tracking_weights", "compare_depths"]
+
+
+def train_tracking_weights(net: MLP, data, **train_kwargs):
+    """:func:`train` ``net`` and measure how far each hidden layer's weights moved.
+
+    Parameters
+    ----------
+    net : MLP
+        Trained in place.
+    data : Dataset or tuple
+        As for :func:`train`.
+    **train_kwargs
+        Passed to :func:`train` (lr, steps, batch_size, seed, progress, ...).
+
+    Returns
+    -------
+    (History, ndarray of shape (L,))
+        The history, and per hidden layer l the relative change
+        ||W^l_after - W^l_before|| / ||W^l_before|| (Frobenius norms; see
+        :func:`gradviz.stats.relative_weight_change`). Where the gradient has
+        vanished, the change is tiny: the layer barely learned.
+    """
+    from .stats import relative_weight_change, weight_snapshot
+
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
+    before = weight_snapshot(net)
+    history = train(net, data, **train_kwargs)
+    return history, relative_weight_change(net, before)
+
+
+def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid", init: str = "glorot_uniform",
+                   lr: float = 0.5, steps: int = 200, batch_size: int = 64, seed=0, record_every: int = 20,
+                   progress=False) -> dict:
+    """Train one MLP per depth on the digits, the same way, and measure how far each layer moved.
+
+    Each network is ``MLP(64, depth=d, width=width, activation=..., init=..., n_outputs=10, seed=seed)``,
+    trained with :func:`train_tracking_weights` on :func:`gradviz.data.load_digits` (default split).
+
+    Returns
+    -------
+    dict ``"<d> <activation> layers"`` -> (History, relative weight change per layer, shape (d,))
+    """
+    from .data import load_digits
+
+    data = load_digits(seed=0)
+    runs = {}
+    for d in depths:
+        net = MLP(data.n_features, depth=check_positive_int("depth", d), width=width, activation=activation,
+                  init=init, n_outputs=data.n_classes, seed=seed)
+        runs[f"{d} {activation} layers"] = train_tracking_weights(
+            net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed, record_every=record_every,
+            progress=progress)
+    return runs

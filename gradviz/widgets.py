@@ -939,3 +939,165 @@ class LearningRateExplorer(Explorer):
                  f"converges iff lr &lt; 2/&lambda;<sub>max</sub> = {r.lr_max:.3g}. "
                  f"Here lr = {res.lr / r.lr_max:.3g} &times; 2/&lambda;<sub>max</sub>."]
         return "<br>".join(lines)
+
+
+# ============================================================================= chapter 02: gradient flow
+# Section owned by the chapter-02 author (notebooks/02_vanishing_and_exploding.ipynb).
+__all__ += ["GradientFlowExplorer"]
+
+
+@register_explorer("gradient_flow")
+class GradientFlowExplorer(DeepNetworkExplorer):
+    """The gradient on its way down a deep MLP, layer by layer, as depth, activation and weight scale change.
+
+    Left panel: ||dL/da^l|| / ||dL/da^L|| for every hidden layer l (log scale),
+    measured, beside what the slopes alone allow, (max phi')^(L-l), and the
+    typical product of rms slope x weight gain of the layers crossed
+    (:func:`gradviz.plots.gradient_ratio_curves`). An overflow is marked at
+    the first hidden layer whose values were not finite. Right panel: the
+    saturated units per layer (sigmoid and tanh; 0 for the others).
+
+    The network is probed as in :class:`DeepNetworkExplorer` (standard-normal
+    input of ``width`` features and standard-normal upstream gradient at the
+    last hidden layer, :func:`gradviz.stats.probe_flow`), in float32 by default,
+    with the same weights (same seed, same cache).
+
+    Controls: ``depth``, ``activation``, ``weight_scale`` (multiplies every
+    initial weight; 0.1 to 30), ``width``, ``init``, ``seed``.
+
+    Attributes
+    ----------
+    flow : GradientFlow
+        What is drawn now.
+    """
+
+    figsize = (11.0, 4.4)
+    batch_size = 128
+
+    def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=60, **values):
+        super().__init__(canvas, dtype=dtype, max_depth=max_depth, **values)
+
+    def make_controls(self):
+        return {
+            "depth": int_slider("depth (hidden layers)", 1, self.max_depth, 10),
+            "activation": choice("activation", list(ACTIVATIONS), "sigmoid"),
+            "weight_scale": log_slider("weight scale (x init)", 0.1, 30.0, 1.0),
+            "width": _values_slider("width (units per layer)", _WIDTHS, 128),
+            "init": choice("initializer", _INIT_OPTIONS, "auto"),
+            "seed": _w().BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
+        }
+
+    def setup_figure(self, fig):
+        self.ax_ratio, self.ax_sat = fig.subplots(1, 2, width_ratios=[2.1, 1])
+        for ax in (self.ax_ratio, self.ax_sat):
+            plots._tidy(ax)
+        ax = self.ax_ratio
+        self.lines = {}
+        for name in ("measured", "slope_bound", "typical"):
+            label, color, ls, marker = plots.RATIO_CURVES[name]
+            (self.lines[name],) = ax.plot([], [], ls=ls, marker=marker, color=color, label=label, gid=f"ratio:{name}",
+                                          lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=5,
+                                          zorder={"measured": 3, "typical": 4}.get(name, 2))
+        ax.set_yscale("log")
+        ax.set_ylabel("gradient relative to layer $L$ (log scale)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=9, frameon=False, ncols=2)
+        fa = self.ax_sat
+        (self.lines["saturated"],) = fa.plot([], [], "s-", ms=4, color=plots.COLORS["saturated"], gid="fraction:saturated")
+        fa.set_ylim(-3, 103)
+        fa.set_ylabel("saturated units (%)")
+        fa.set_title("saturated units (sigmoid, tanh)", fontsize=11)
+
+    def _freeze_layout(self):
+        # lay out with the widest tick labels the log axis can get (1e-150 ...), so none is cut later
+        ylim = self.ax_ratio.get_ylim()
+        self.ax_ratio.set_ylim(1e-150, 1e150)
+        Explorer._freeze_layout(self)
+        self.ax_ratio.set_ylim(*ylim)
+
+    def compute(self, depth, width, activation, init, weight_scale, seed):
+        """The :class:`gradviz.stats.GradientFlow` of these control values (cached)."""
+        from .stats import probe_flow
+
+        key = ("flow", depth, width, activation, init, float(weight_scale), seed)
+        hit = self._results.get(key)
+        if hit is not None:
+            self.timings.update(build=0.0, probe=0.0, cached=True)
+            return hit
+        t0 = time.perf_counter()
+        net = self.network(depth, width, activation, init, weight_scale, "off", seed)
+        t1 = time.perf_counter()
+        flow = probe_flow(net, batch_size=self.batch_size, seed=seed, spectral_norms=False)
+        self.timings.update(build=t1 - t0, probe=time.perf_counter() - t1, cached=False)
+        return self._results.put(key, flow)
+
+    def refresh(self, depth, width, activation, init, weight_scale, seed):
+        flow = self.compute(depth, width, activation, init, weight_scale, seed)
+        curves = plots.gradient_ratio_curves(flow)
+        layers = np.arange(1, depth + 1)
+        for name in ("measured", "slope_bound", "typical"):
+            y = plots._positive_finite(curves[name])
+            if name == "measured":
+                y = plots._mask_overflowed(y, "da", flow.overflow)
+            self.lines[name].set_data(layers, y)
+        ax = self.ax_ratio
+        plots.layer_axis(ax, depth)
+        plots.mark_overflow(ax, flow.overflow, depth)
+        self.autoscale(ax, x=False)
+        measured = self.lines["measured"].get_ydata()
+        message = ""
+        if flow.first_nonfinite is not None and not np.isfinite(measured).any():
+            message = (f"Overflow at hidden layer {flow.first_nonfinite}: no gradient to draw\n"
+                       "(the loss and every gradient are inf or nan).")
+        plots.explain(ax, message)
+        if message:
+            ax.set_ylim(1e-2, 1e2)
+        init_name = _resolve_init(init, activation)
+        ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}: {depth} x {width} units, {self.dtype.name}",
+                     fontsize=11)
+        sat = plots._mask_overflowed(plots._finite(flow.saturated_fraction) * 100, "a", flow.overflow)
+        self.lines["saturated"].set_data(layers, sat)
+        plots.layer_axis(self.ax_sat, depth)
+        plots.mark_overflow(self.ax_sat, flow.overflow, depth, text=False)
+        self.flow = flow
+        self.readout.value = self._flow_readout(flow, self.dtype)
+
+    @staticmethod
+    def _flow_summary(flow, dtype):
+        """(verdict, sentences) describing ``flow`` in plain words."""
+        L = flow.depth
+        if flow.first_nonfinite is not None:
+            big = float(np.finfo(dtype).max)
+            where = "forward" if flow.overflow.get("forward") is not None else "backward"
+            return "overflow", [
+                f"Overflow in the {where} pass at hidden layer {flow.first_nonfinite}: values passed the largest "
+                f"{np.dtype(dtype).name} number ({big:.3g}) and became inf or nan.",
+                "No error and no warning: the engine records the first layer that was not finite.",
+            ]
+        if L < 2:
+            return "one layer", ["With one hidden layer the gradient crosses no layer: add depth."]
+        r, f = flow.ratio("da"), flow.per_layer_factor("da")
+        if r == 0:
+            return "vanishes", ["The gradient reaching layer 1 underflowed to exactly 0: it vanished."]
+        verdict = "vanishes" if f < 0.9 else ("explodes" if f > 1.1 else "keeps its size")
+        sb = flow.slope_bound
+        return verdict, [
+            f"Layer 1 receives {r:.3g} x the gradient of layer {L}: about x{f:.3g} per layer crossed, so the "
+            f"gradient {verdict} on its way down.",
+            f"The slopes alone allow at most (max phi')^{L - 1} = {sb:.3g}; the typical product of "
+            f"rms slope x weight gain predicts {flow.typical_factor:.3g}.",
+        ]
+
+    @classmethod
+    def _flow_readout(cls, flow, dtype):
+        verdict, sentences = cls._flow_summary(flow, dtype)
+        text = "<br>".join(html.escape(s) for s in sentences).replace("phi'", "&phi;'")
+        return f"<b>{html.escape(verdict)}</b>: {text}"
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text (for printing in a notebook)."""
+        v = self.values
+        init_name = _resolve_init(v["init"], v["activation"])
+        verdict, sentences = self._flow_summary(self.flow, self.dtype)
+        head = (f"{v['activation']}, {init_name} x {v['weight_scale']:.3g}, {v['depth']} layers x {v['width']} units, "
+                f"{self.dtype.name}: {verdict}")
+        return "\n".join([head] + sentences)

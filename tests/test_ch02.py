@@ -214,3 +214,167 @@ def test_relative_weight_change():
     np.testing.assert_allclose(stats.relative_weight_change(net, snap), [0.0, 0.5])
     with pytest.raises(ValueError, match="snapshot"):
         stats.relative_weight_change(net, snap[:1])
+
+
+# ----------------------------------------------------------------------------- training
+def test_train_tracking_weights_and_compare_depths():
+    runs = gv.train.compare_depths(depths=(2, 6), steps=40, record_every=20, lr=0.5)
+    assert list(runs) == ["2 sigmoid layers", "6 sigmoid layers"]
+    hist, change = runs["6 sigmoid layers"]
+    assert change.shape == (6,) and hist.steps_run == 40
+    # vanishing: the first layer moves far less than the last
+    assert change[0] < 0.05 * change[-1]
+    again = gv.train.compare_depths(depths=(2,), steps=40, record_every=20, lr=0.5)
+    np.testing.assert_array_equal(again["2 sigmoid layers"][1], runs["2 sigmoid layers"][1])
+    with pytest.raises(TypeError, match="MLP"):
+        gv.train.train_tracking_weights("net", None)
+
+
+# ----------------------------------------------------------------------------- plots and figures
+def test_gradient_ratio_curves_by_hand():
+    _, flow = stats.digits_flow(depth=4, width=16, batch_size=32)
+    c = gv.plots.gradient_ratio_curves(flow)
+    assert c["measured"][-1] == c["slope_bound"][-1] == c["typical"][-1] == c["bound"][-1] == 1.0
+    np.testing.assert_allclose(c["slope_bound"], 0.25 ** np.array([3, 2, 1, 0]))
+    np.testing.assert_allclose(c["measured"], flow.da_norm / flow.da_norm[-1])
+    g = flow.rms_slope * flow.weight_gain
+    np.testing.assert_allclose(c["typical"], [g[1] * g[2] * g[3], g[2] * g[3], g[3], 1.0])
+    assert c["typical"][0] == pytest.approx(flow.typical_factor)
+    assert c["bound"][0] == pytest.approx(flow.bound)
+    assert np.all(c["measured"] <= c["bound"] * (1 + 1e-12))
+
+
+def _gids(fig):
+    out = set()
+    for ax in fig.axes:
+        for artist in list(ax.lines) + list(ax.patches) + list(ax.texts) + list(ax.collections):
+            if artist.get_gid():
+                out.add(artist.get_gid())
+    return out
+
+
+CH02_FIGURES = ["sigmoid_slope_and_saturation", "sigmoid_gradient_per_layer", "vanishing_with_depth",
+                "exploding_and_overflow", "sigmoid_saturation_by_scale", "sigmoid_training_first_layers"]
+
+
+def test_chapter_02_figures_are_registered():
+    for name in CH02_FIGURES:
+        assert gv.figures.FIGURES[name].chapter == 2
+
+
+def test_figures_draw_what_the_chapter_says():
+    fig = gv.figures.sigmoid_slope_and_saturation()
+    line = next(ln for ax in fig.axes for ln in ax.lines if ln.get_gid() == "log10_slope")
+    assert line.get_ydata()[-1] == pytest.approx(-1000 / np.log(10), rel=1e-9)
+
+    _, flow = stats.digits_flow()
+    fig = gv.figures.sigmoid_gradient_per_layer(flow)
+    assert {"bars", "ratio:measured", "ratio:slope_bound", "ratio:typical", "ratio:bound"} <= _gids(fig)
+
+    fig = gv.figures.vanishing_with_depth(stats.depth_sweep((3, 6), width=16, batch_size=64))
+    assert {"layer:3", "layer:6", "crossed:3", "crossed:6", "slope_bound"} <= _gids(fig)
+
+    fig = gv.figures.exploding_and_overflow()
+    gids = _gids(fig)
+    assert {"norm:a", "norm:da", "overflow", "no_gradient"} <= gids
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "overflow"]
+    assert any("overflow at layer 38" in t for t in texts)
+
+    flows = {s: stats.digits_flow(depth=4, width=16, weight_scale=s, batch_size=64)[1] for s in (1.0, 16.0)}
+    fig = gv.figures.sigmoid_saturation_by_scale(flows)
+    assert {"saturated:1", "saturated:16", "slope:1", "ratio:16"} <= _gids(fig)
+
+
+def test_training_figure_from_given_runs():
+    runs = gv.train.compare_depths(depths=(2, 5), steps=20, record_every=10)
+    fig = gv.figures.sigmoid_training_first_layers(runs)
+    gids = _gids(fig)
+    assert {"acc:2 sigmoid layers", "acc:5 sigmoid layers", "change", "heatmap"} <= gids
+
+
+# ----------------------------------------------------------------------------- exercises
+def test_chapter_02_exercises_are_computed_and_checked(capsys):
+    assert gv.exercises.EXERCISES["02.1"].answer() == 0.25 ** 10
+    assert gv.exercises.check("02.1", 9.54e-7)
+    k = gv.exercises.EXERCISES["02.2"].answer()
+    # float32's limit 3.4e38 passed at about log(3.4e38 / 4) / log(6) = 48.7 layers
+    assert isinstance(k, int) and 45 <= k <= 52
+    assert gv.exercises.check("02.2", k) and not gv.exercises.check("02.2", k + 1)
+    f = gv.exercises.EXERCISES["02.3"].answer()
+    flow4 = stats.digits_flow(weight_scale=4.0)[1]
+    assert f == flow4.per_layer_factor()
+    assert gv.exercises.check("02.3", float(np.mean(flow4.rms_slope[1:] * flow4.weight_gain[1:])))
+    assert not gv.exercises.check("02.3", 0.25)
+    for i in (1, 2, 3):
+        gv.exercises.solution(f"02.{i}")
+    out = capsys.readouterr().out
+    assert "9.537e-07" in out and f"first non-finite layer is {k}" in out
+
+
+# ----------------------------------------------------------------------------- the explorer
+@pytest.fixture
+def explorer():
+    pytest.importorskip("ipywidgets")
+    return gv.widgets.GradientFlowExplorer(canvas="none")
+
+
+def _line(ex, name):
+    return np.asarray(ex.lines[name].get_ydata(), float)
+
+
+def test_explorer_starts_on_the_vanishing_sigmoid(explorer):
+    assert gv.widgets.explorer("gradient_flow", canvas="none").values == explorer.values
+    assert explorer.values == {"depth": 10, "activation": "sigmoid", "weight_scale": 1.0, "width": 128,
+                               "init": "auto", "seed": 0}
+    measured = _line(explorer, "measured")
+    assert measured.shape == (10,) and measured[-1] == 1.0 and measured[0] < 0.25 ** 9
+    np.testing.assert_allclose(_line(explorer, "slope_bound"), 0.25 ** np.arange(9, -1, -1))
+    assert "vanishes" in explorer.readout.value and "vanishes" in explorer.summary()
+
+
+def test_explorer_every_control_changes_the_figure(explorer):
+    before = _line(explorer, "measured").copy()
+    explorer.controls["depth"].value = 20  # through the widget: the observer redraws
+    assert _line(explorer, "measured").shape == (20,)
+    assert _line(explorer, "measured")[0] < before[0]
+    explorer.controls["width"].value = 64
+    assert explorer.flow.depth == 20 and explorer.ax_ratio.get_title().endswith("20 x 64 units, float32")
+    explorer.controls["seed"].value = 3
+    a = _line(explorer, "measured").copy()
+    explorer.controls["init"].value = "lecun_normal"
+    assert "lecun_normal" in explorer.ax_ratio.get_title()
+    assert not np.array_equal(a, _line(explorer, "measured"))
+    explorer.controls["activation"].value = "tanh"
+    np.testing.assert_array_equal(_line(explorer, "slope_bound"), 1.0)  # tanh's slope reaches 1
+    explorer.update(activation="sigmoid", init="auto", weight_scale=16.0, depth=10)
+    sat = np.asarray(explorer.lines["saturated"].get_ydata(), float)
+    assert sat.mean() > 50  # percent
+    explorer.controls["weight_scale"].value = 1.0
+    assert np.asarray(explorer.lines["saturated"].get_ydata(), float).mean() < 5
+
+
+def test_explorer_marks_overflow_without_warnings(explorer):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explorer.update(activation="relu", weight_scale=10.0, depth=50)
+    assert explorer.flow.first_nonfinite == 38
+    assert not np.isfinite(_line(explorer, "measured")).any()
+    gids = {a.get_gid() for a in explorer.ax_ratio.patches + explorer.ax_ratio.texts + explorer.ax_ratio.lines}
+    assert "overflow" in gids and "explain" in gids
+    assert "Overflow" in explorer.readout.value and "hidden layer 38" in explorer.summary()
+    explorer.update(weight_scale=1.0)
+    gids = {a.get_gid() for a in explorer.ax_ratio.patches + explorer.ax_ratio.texts}
+    assert "overflow" not in gids and "explain" not in gids
+
+
+def test_explorer_exercise_02_2_agrees_with_the_engine(explorer):
+    explorer.update(activation="relu", weight_scale=6.0, depth=60, width=128)
+    assert explorer.flow.first_nonfinite == gv.exercises.EXERCISES["02.2"].answer()
+
+
+def test_explorer_one_layer_and_cache(explorer):
+    explorer.update(depth=1)
+    assert "one layer" in explorer.summary()
+    explorer.update(depth=10)
+    assert explorer.timings["cached"] is True
+    explorer.figure.canvas.draw()  # renders without error
