@@ -153,6 +153,87 @@ register(
 )
 
 
+# ============================================================================= chapter 03: weight initialization
+# Section owned by the chapter-03 author. Answers come from gradviz.init and gradviz.theory.
+def _ch03_glorot_limit(fan_in=784, fan_out=256):
+    from .init import weight_variance
+
+    return float(np.sqrt(3.0 * weight_variance("glorot_uniform", fan_in, fan_out)))
+
+
+def _ch03_relu_n_var_w():
+    """fan_in * Var(W) that keeps E[a^2] of a ReLU layer equal to that of its input: 1 / (E[relu(z)^2] / Var(z))."""
+    from .theory import activation_moments
+
+    return 1.0 / activation_moments("relu", 0.0, 1.0).second_moment
+
+
+def _ch03_relu_glorot_factor(n=256):
+    """E[(a^2)^2] / E[(a^1)^2] predicted for a ReLU net with Glorot init and fan_in = fan_out = n."""
+    from .init import weight_variance
+    from .theory import predict_variances
+
+    p = predict_variances([n] * 3, "relu", weight_variance("glorot_normal", n, n))
+    return float(p.a_second_moment[1] / p.a_second_moment[0])
+
+
+register(
+    "03.1",
+    Exercise(
+        question="Glorot (Xavier) uniform init draws W from U[-limit, limit]. What is the limit for a layer with "
+        "fan_in = 784 and fan_out = 256?",
+        answer=_ch03_glorot_limit,
+        hint="Glorot & Bengio (2010), eq. 12, ask for Var(W) = 2 / (fan_in + fan_out); U[-l, l] has variance "
+        "l^2 / 3. Check with gv.init.weight_variance('glorot_uniform', 784, 256).",
+        explain=lambda lim: (
+            "Var(W) = 2 / (784 + 256) = 2 / 1040 = "
+            f"{2 / 1040:.4g}; the uniform distribution U[-l, l] has variance l^2 / 3, so "
+            f"l = sqrt(3 x 2 / 1040) = sqrt(6 / 1040) = {lim:.4g} (Glorot & Bengio 2010, eq. 16).\n"
+            "For comparison, the same layer under LeCun init (1 / fan_in) would get l = "
+            f"{np.sqrt(3 / 784):.4g} and under He init (2 / fan_in) l = {np.sqrt(6 / 784):.4g}.\n"
+            "In code: np.sqrt(3 * gv.init.weight_variance('glorot_uniform', 784, 256))"
+        ),
+    ),
+)
+
+register(
+    "03.2",
+    Exercise(
+        question="In a ReLU net, what must fan_in x Var(W) be so that the second moment E[a^2] is the same in every "
+        "layer? (And which initializer draws exactly that?)",
+        answer=_ch03_relu_n_var_w,
+        hint="E[z^2] = fan_in Var(W) E[a_prev^2], and for z symmetric around 0, E[relu(z)^2] is a simple fraction of "
+        "E[z^2]. gv.theory.activation_moments('relu', 0, 1).second_moment gives that fraction.",
+        explain=lambda c: (
+            "Forward: E[(z^l)^2] = n_{l-1} Var(W^l) E[(a^{l-1})^2]. ReLU keeps the positive half of a zero-mean, "
+            "symmetric z and zeroes the rest, so E[relu(z)^2] = E[z^2] / 2 "
+            f"(gv.theory.activation_moments('relu', 0, 1).second_moment = {1 / c:.4g}). Hence "
+            "E[(a^l)^2] = n_{l-1} Var(W^l) E[(a^{l-1})^2] / 2, constant iff "
+            f"n_{{l-1}} Var(W^l) = {c:.4g}: He (Kaiming) init, Var(W) = 2 / fan_in (He et al. 2015, eq. 10)."
+        ),
+    ),
+)
+
+register(
+    "03.3",
+    Exercise(
+        question="A ReLU net whose layers all have the same width (fan_in = fan_out) is initialised with Glorot init. "
+        "By what factor is the second moment E[a^2] multiplied from one layer to the next?",
+        answer=_ch03_relu_glorot_factor,
+        hint="With fan_in = fan_out = n, Glorot's Var(W) = 2 / (n + n) = 1 / n. Put that into "
+        "E[(a^l)^2] = n Var(W) E[relu(z)^2] / E[z^2] x E[(a^{l-1})^2], or ask gv.theory.predict_variances.",
+        explain=lambda f: (
+            "Glorot with fan_in = fan_out = n gives Var(W) = 1 / n, so n Var(W) = 1, and ReLU halves the second "
+            f"moment: the factor is 1 x 1/2 = {f:.4g} per layer (He's init doubles Var(W) to undo exactly this). "
+            f"After 20 layers that is {f:.4g}^20 = {f ** 20:.3g}: the activations, and by the same argument the "
+            "gradients, shrink geometrically; compare the ReLU panel of the Glorot row in the grid figure.\n"
+            "In code: p = gv.theory.predict_variances([256] * 3, 'relu', 1 / 256); "
+            "p.a_second_moment[1] / p.a_second_moment[0]"
+        ),
+    ),
+)
+
+
 # ============================================================================= chapter 02: vanishing and exploding
 # Section owned by the chapter-02 author. Answers come from gradviz.stats (chapter 02 section).
 def _ch02_overflow_layer(weight_scale=6.0, depth=60, width=128):

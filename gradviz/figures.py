@@ -329,6 +329,240 @@ def gd_one_run(data=None, lr=3.0, n_steps=400):
     return fig
 
 
+# =============================================================================== chapter 03: weight initialization
+# Section owned by the chapter-03 author (notebooks/03_weight_initialization.ipynb). Every function
+# accepts the results it draws (from gradviz.stats.init_experiment or gradviz.train.compare_inits),
+# so the notebook computes them once; without them it computes the chapter's defaults (seed 0).
+#: Zero-init experiment: one sigmoid hidden layer of 16 units on the digits.
+CH03_ZERO_INIT = dict(hidden=(16,), lr=0.5, steps=400, record_every=40)
+#: Training comparison: 10 hidden layers of 64 units on the digits.
+CH03_TRAINING = dict(hidden=(64,) * 10, lr=0.05, steps=200, record_every=25)
+CH03_TRAINING_CONFIGS = (("tanh", "uniform"), ("tanh", "glorot_uniform"), ("relu", "glorot_uniform"),
+                         ("relu", "he_normal"))
+
+
+_CH03_INIT_NAMES = {"uniform": "naive U[-1/sqrt(n), 1/sqrt(n)]", "glorot_uniform": "Glorot uniform",
+                    "glorot_normal": "Glorot normal", "he_normal": "He normal", "he_uniform": "He uniform",
+                    "lecun_normal": "LeCun normal", "normal": "N(0, 0.01^2)", "zeros": "zero"}
+
+
+def ch03_zero_init_runs(progress=False):
+    """The zero-init experiment of chapter 03: sigmoid, one hidden layer of 16, zeros vs Glorot uniform."""
+    from .train import compare_inits
+
+    return compare_inits([("sigmoid", "zeros"), ("sigmoid", "glorot_uniform")], progress=progress, **CH03_ZERO_INIT)
+
+
+def _ch03_weight_panels(subfig, W, title, n_units=8):
+    """W^1 as a matrix (inputs x units) and the first units' incoming weights as 8x8 images, one colour scale."""
+    from matplotlib.colors import Normalize
+
+    m = float(np.max(np.abs(W))) if W.size else 0.0
+    norm = Normalize(-m, m) if m > 0 else Normalize(-1.0, 1.0)
+    ncols = n_units // 2
+    gs = subfig.add_gridspec(2, ncols + 1, width_ratios=[1.6] + [1] * ncols)
+    ax_w = subfig.add_subplot(gs[:, 0])
+    im = ax_w.imshow(W, cmap="RdBu_r", norm=norm, aspect="auto", interpolation="nearest", gid="W1")
+    ax_w.set_xlabel("hidden unit $j$")
+    ax_w.set_ylabel("input pixel $i$ (row of $W^1$)")
+    ax_w.set_title("$W^1$ (one column per unit)", fontsize=10)
+    ax_w.grid(False)
+    for k in range(min(n_units, W.shape[1])):
+        ax = subfig.add_subplot(gs[k // ncols, 1 + k % ncols])
+        ax.imshow(W[:, k].reshape(8, 8), cmap="RdBu_r", norm=norm, interpolation="nearest", gid=f"unit:{k + 1}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title(f"unit {k + 1}: column {k + 1} as 8x8", fontsize=9)
+    cb = subfig.colorbar(im, ax=subfig.axes, fraction=0.03, pad=0.01, aspect=25)
+    cb.set_label("weight")
+    subfig.suptitle(title, fontsize=11.5)
+
+
+@register_figure("zero_init_weights", chapter=3)
+def zero_init_weights(comparison=None):
+    """The first-layer weights after training on the digits: from zero init every unit is the same, from Glorot init each differs."""
+    from .stats import unit_symmetry
+
+    comparison = comparison if comparison is not None else ch03_zero_init_runs()
+    fig, _ = plots.new_figure(figsize=(12.5, 7.4))
+    fig.clear()
+    subfigs = fig.subfigures(len(comparison.nets), 1, hspace=0.04)
+    with plots.style():
+        for sf, (label, net) in zip(np.atleast_1d(subfigs), comparison.nets.items()):
+            W = net.blocks[0].dense.params["W"]
+            sym = unit_symmetry(net)
+            h = comparison.histories[label]
+            n = W.shape[1]
+            if sym.distinct_units[0] == 1:
+                what = f"all {n} columns identical (max difference {sym.column_difference[0]:.3g})"
+            else:
+                what = f"{sym.distinct_units[0]} different units out of {n}"
+            _ch03_weight_panels(sf, W, f"{label.replace('zeros', 'zero')} init, after {h.steps_run} SGD steps: {what}; "
+                                       f"test accuracy {h.test_accuracy[-1]:.1%}")
+    return fig
+
+
+@register_figure("init_too_small", chapter=3)
+def init_too_small(experiments=None):
+    """Weights drawn from N(0, 0.01^2): per-layer variance of activations and gradients collapses, measured and predicted."""
+    from .stats import init_experiment
+
+    if experiments is None:
+        experiments = [init_experiment(a, "normal", depth=10, width=256) for a in ("tanh", "relu")]
+    fig, axes = plots.new_figure(1, len(experiments), figsize=(6.3 * len(experiments), 4.8), sharey=True,
+                                 squeeze=False)
+    for ax, e in zip(axes[0], experiments):
+        n = e.net.hidden[0]
+        plots.plot_variances(e.measured, e.predicted, ax=ax,
+                             title=f"{e.net.activation}, N(0, 0.01²) weights, {e.net.depth} x {n} units")
+    with plots.style():
+        for ax in axes[0][1:]:
+            ax.set_ylabel("")
+    return fig
+
+
+def ch03_large_init_experiments():
+    """Chapter 03's large-init probes: sigmoid and tanh (10 x 256, float64) and ReLU (40 x 256, float32), weights N(0, 1)."""
+    from .stats import init_experiment
+
+    big = {"std": 1.0}
+    return {
+        "sigmoid": init_experiment("sigmoid", "normal", depth=10, width=256, init_kwargs=big),
+        "tanh": init_experiment("tanh", "normal", depth=10, width=256, init_kwargs=big),
+        "relu": init_experiment("relu", "normal", depth=40, width=256, batch_size=64, dtype=np.float32,
+                                init_kwargs=big),
+    }
+
+
+@register_figure("init_too_large", chapter=3)
+def init_too_large(experiments=None):
+    """Weights drawn from N(0, 1): sigmoid and tanh units saturate in every layer; a ReLU net overflows float32."""
+    experiments = experiments if experiments is not None else ch03_large_init_experiments()
+    fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(16.5, 4.9), width_ratios=[0.85, 1, 1.15])
+    with plots.style():
+        plots._tidy(a1)
+        colors = {"sigmoid": plots.OKABE_ITO["orange"], "tanh": plots.OKABE_ITO["vermillion"]}
+        depth = 1
+        for name in ("sigmoid", "tanh"):
+            m = experiments[name].measured
+            depth = max(depth, m.depth)
+            a1.plot(m.layer, 100 * m.saturated_fraction, "s-", ms=4, color=colors[name], label=name,
+                    gid=f"saturated:{name}")
+        a1.set_ylim(-3, 103)
+        a1.set_ylabel("saturated units (%)")
+        plots.layer_axis(a1, depth)
+        a1.legend(loc="lower right", fontsize=9)
+        a1.set_title("units on the flat tails (slope < 5% of max)", fontsize=11)
+    t = experiments["tanh"]
+    plots.plot_variances(t.measured, t.predicted, ax=a2, title=f"tanh: {t.net.depth} x {t.net.hidden[0]} units")
+    r = experiments["relu"]
+    plots.plot_variances(r.measured, r.predicted, ax=a3, quantities=("a",),
+                         title=f"ReLU: {r.net.depth} x {r.net.hidden[0]} units, {r.net.dtype.name} (activations)")
+    with plots.style():
+        fig.suptitle("weights drawn from N(0, 1) (std 1, as numpy's randn): far too large for 256 inputs per unit",
+                     fontsize=12)
+    return fig
+
+
+def ch03_theory_grid(depth=20, width=256):
+    """Chapter 03's measured-vs-predicted grid: {(init, activation): InitExperiment} for
+    init in (glorot_normal, he_normal) and activation in (tanh, relu, selu)."""
+    from .stats import init_experiment
+
+    return {(init, act): init_experiment(act, init, depth=depth, width=width)
+            for init in ("glorot_normal", "he_normal") for act in ("tanh", "relu", "selu")}
+
+
+@register_figure("init_theory_grid", chapter=3)
+def init_theory_grid(grid=None):
+    """Per-layer Var(a) and Var(dL/da), measured and predicted, for tanh, ReLU and SELU with Var(W) = 1/n and 2/n."""
+    grid = grid if grid is not None else ch03_theory_grid()
+    inits = list(dict.fromkeys(k[0] for k in grid))
+    acts = list(dict.fromkeys(k[1] for k in grid))
+    fig, axes = plots.new_figure(len(inits), len(acts), figsize=(5.0 * len(acts) + 0.6, 4.2 * len(inits) + 0.4),
+                                 sharey=True, squeeze=False)
+    row_name = {"glorot_normal": "Glorot normal = LeCun normal here: Var(W) = 1/n",
+                "lecun_normal": "LeCun normal: Var(W) = 1/n", "he_normal": "He normal: Var(W) = 2/n"}
+    recommended = {("glorot_normal", "tanh"), ("he_normal", "relu"), ("glorot_normal", "selu"),
+                   ("lecun_normal", "selu")}
+    for i, init in enumerate(inits):
+        for j, act in enumerate(acts):
+            e = grid[(init, act)]
+            ax = axes[i, j]
+            last = i == len(inits) - 1
+            plots.plot_variances(e.measured, e.predicted, ax=ax, legend=last and j == 1,
+                                 title=f"{act}, {row_name.get(init, init)}")
+            with plots.style():
+                if (init, act) in recommended:
+                    ax.set_title(ax.get_title() + "\n(the pair the literature recommends)", fontsize=10.5,
+                                 color=plots.OKABE_ITO["green"])
+                else:
+                    ax.set_title(ax.get_title() + "\n(mismatched)", fontsize=10.5)
+                if j:
+                    ax.set_ylabel("")
+                if not last:
+                    ax.set_xlabel("")
+    with plots.style():
+        e0 = next(iter(grid.values()))
+        fig.suptitle(f"{e0.net.depth} layers x {e0.net.hidden[0]} units, standard-normal input and upstream "
+                     "gradient: solid = measured, dashed = predicted", fontsize=12)
+    return fig
+
+
+def ch03_histogram_experiments(depth=5, width=256, batch_size=512):
+    """Chapter 03's tanh probes for the histograms: naive U[-1/sqrt(n), 1/sqrt(n)] and Glorot uniform."""
+    from .stats import init_experiment
+
+    return {init: init_experiment("tanh", init, depth=depth, width=width, batch_size=batch_size)
+            for init in ("uniform", "glorot_uniform")}
+
+
+@register_figure("histograms_naive_vs_glorot", chapter=3)
+def histograms_naive_vs_glorot(experiments=None):
+    """Per-layer histograms of tanh activations and back-propagated gradients, naive vs Glorot init (after Glorot & Bengio 2010, Figs. 6-7)."""
+    experiments = experiments if experiments is not None else ch03_histogram_experiments()
+    names = {"uniform": "naive init: U[-1/sqrt(n), 1/sqrt(n)]", "glorot_uniform": "Glorot (normalized) init"}
+    nets = {names.get(k, k): e.net for k, e in experiments.items()}
+    fig = plots.histogram_grid(nets, keys=("a", "da"), bins=60)
+    with plots.style():
+        e0 = next(iter(experiments.values()))
+        fig.suptitle(f"tanh, {e0.net.depth} hidden layers x {e0.net.hidden[0]} units, standard-normal input\n"
+                     "compare Glorot & Bengio (2010): Fig. 6 (activations), Fig. 7 (back-propagated gradients)",
+                     fontsize=12)
+    return fig
+
+
+def ch03_training_runs(progress=False):
+    """The training comparison of chapter 03: tanh naive vs Glorot, ReLU Glorot vs He, 10 x 64 units, digits."""
+    from .train import compare_inits
+
+    return compare_inits(CH03_TRAINING_CONFIGS, progress=progress, **CH03_TRAINING)
+
+
+@register_figure("init_training_curves", chapter=3)
+def init_training_curves(comparison=None):
+    """Training on the digits: a deep tanh net with naive vs Glorot init, a deep ReLU net with Glorot vs He init."""
+    comparison = comparison if comparison is not None else ch03_training_runs()
+    groups = {}
+    for label, h in comparison.histories.items():
+        act, init = (part.strip() for part in label.split(",", 1))
+        groups.setdefault(act, {})[f"{act}, {_CH03_INIT_NAMES.get(init, init)}"] = h
+    fig, axes = plots.new_figure(len(groups), 2, figsize=(12.5, 4.3 * len(groups) + 0.5), squeeze=False)
+    for (act, runs), (ax_loss, ax_acc) in zip(groups.items(), axes):
+        plots.plot_training_curves(runs, axes=(ax_loss, ax_acc), smooth=10)
+        with plots.style():
+            ax_loss.set_title(f"{act}: training loss (10-step moving average)")
+            ax_acc.set_title(f"{act}: test accuracy")
+    with plots.style():
+        net = next(iter(comparison.nets.values()))
+        cfg = next(iter(comparison.histories.values())).config
+        fig.suptitle(f"{net.depth} hidden layers x {net.hidden[0]} units, SGD lr {cfg['lr']:g}, batch "
+                     f"{cfg['batch_size']}, same minibatches for every run", fontsize=12)
+    return fig
+
+
 # =============================================================================== chapter 02: vanishing and exploding
 # Section owned by the chapter-02 author. Networks and data come from gradviz.stats
 # (digits_flow, probe_flow) with seed 0; every function accepts its results to avoid computing twice.

@@ -410,6 +410,93 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     )
 
 
+# ============================================================================= chapter 03: weight initialization
+# Section owned by the chapter-03 author (notebooks/03_weight_initialization.ipynb): the same network
+# trained from several initializations, on the same minibatches, so that only the init differs.
+__all__ += ["InitComparison", "compare_inits"]
+
+
+@dataclass(eq=False)
+class InitComparison:
+    """Networks that differ only in activation and initializer, each trained the same way.
+
+    Attributes
+    ----------
+    nets : dict label -> MLP
+        The trained networks (label ``"<activation>, <init>"``), in the order given.
+    histories : dict label -> History
+        What :func:`train` recorded for each.
+    """
+
+    nets: dict
+    histories: dict
+
+    def summary(self) -> str:
+        """One line per run: its label and how it ended (:attr:`History.status`)."""
+        width = max((len(k) for k in self.histories), default=0)
+        return "\n".join(f"{k:<{width}}  {h.status}" for k, h in self.histories.items())
+
+
+def compare_inits(configs, data=None, *, hidden=(64,) * 10, lr: float = 0.05, steps: int = 300,
+                  batch_size: int = 64, seed=0, record_every: int | None = None, progress="auto",
+                  init_kwargs=None) -> InitComparison:
+    """Train one MLP per (activation, init) pair on the same data, minibatches and seed.
+
+    Every network is ``MLP(n_features, hidden=hidden, activation=..., init=...,
+    n_outputs=n_classes, seed=seed)`` (the output layer uses the same init) and
+    is trained with plain SGD by :func:`train` with the same ``lr``, ``steps``,
+    ``batch_size`` and ``seed`` (hence the same sequence of minibatches), so
+    that any difference between the runs comes from the initialization.
+
+    Parameters
+    ----------
+    configs : iterable of (activation, init) pairs
+        E.g. ``[("tanh", "uniform"), ("tanh", "glorot_uniform")]``.
+    data : Dataset or None
+        None: :func:`gradviz.data.load_digits` (the handwritten digits).
+    hidden : sequence of int
+        Hidden widths (default: 10 layers of 64 units).
+    lr, steps, batch_size, seed, record_every, progress
+        As for :func:`train`.
+    init_kwargs : dict or None
+        Passed to every initializer (e.g. ``{"std": 0.1}`` for ``"normal"``).
+
+    Returns
+    -------
+    InitComparison
+
+    Raises
+    ------
+    ValueError, TypeError
+        A config that is not an (activation, init) pair, a repeated pair, or
+        any argument :class:`MLP` or :func:`train` rejects.
+    """
+    if data is None:
+        from .data import load_digits
+
+        data = load_digits()
+    pairs = []
+    for c in configs:
+        if isinstance(c, (str, bytes)) or len(c) != 2:
+            raise ValueError(f"configs must hold (activation, init) pairs, e.g. ('relu', 'he_normal'); got {c!r}")
+        pairs.append((str(c[0]), str(c[1])))
+    if not pairs:
+        raise ValueError("configs must hold at least one (activation, init) pair")
+    nets, histories = {}, {}
+    for activation, init in pairs:
+        label = f"{activation}, {init}"
+        if label in nets:
+            raise ValueError(f"configs holds ({activation!r}, {init!r}) twice")
+        n_features = data.n_features if hasattr(data, "n_features") else np.asarray(data[0]).shape[1]
+        n_classes = data.n_classes if hasattr(data, "n_classes") else int(np.max(data[1])) + 1
+        net = MLP(n_features, hidden=hidden, activation=activation, init=init, n_outputs=n_classes, seed=seed,
+                  init_kwargs=init_kwargs)
+        histories[label] = train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+                                 record_every=record_every, progress=progress)
+        nets[label] = net
+    return InitComparison(nets=nets, histories=histories)
+
+
 # ============================================================================= chapter 02: which layers learn
 # Section owned by the chapter-02 author (notebooks/02_vanishing_and_exploding.ipynb).
 __all__ += ["train_tracking_weights", "compare_depths"]

@@ -941,6 +941,126 @@ class LearningRateExplorer(Explorer):
         return "<br>".join(lines)
 
 
+# ============================================================================= chapter 03: weight initialization
+# Section owned by the chapter-03 author (notebooks/03_weight_initialization.ipynb).
+__all__ += ["InitializationExplorer", "init_formula"]
+
+#: Var(W_ij) of each initializer as a formula in n_in = fan_in and n_out = fan_out (chapter 03 readout).
+_INIT_FORMULAS = {
+    "zeros": "0",
+    "normal": "0.01^2",
+    "uniform": "(1/sqrt(n_in))^2 / 3 = 1 / (3 n_in)",
+    "glorot_uniform": "2 / (n_in + n_out)",
+    "glorot_normal": "2 / (n_in + n_out)",
+    "he_uniform": "2 / n_in",
+    "he_normal": "2 / n_in",
+    "lecun_uniform": "1 / n_in",
+    "lecun_normal": "1 / n_in",
+    "orthogonal": "1 / max(n_in, n_out)",
+}
+
+
+def init_formula(init: str) -> str:
+    """Var(W_ij) of initializer ``init`` as a formula in n_in (fan_in) and n_out (fan_out), at gain 1.
+
+    Raises
+    ------
+    ValueError
+        Unknown initializer (aliases such as ``xavier_uniform`` are accepted).
+    """
+    from .init import ALIASES, INITIALIZERS
+
+    name = check_choice("init", init, INITIALIZERS + tuple(ALIASES))
+    name = ALIASES.get(name, name)
+    return _INIT_FORMULAS.get(name, "value^2 (constant: variance 0)" if name == "constant" else "?")
+
+
+@register_explorer("initialization")
+class InitializationExplorer(DeepNetworkExplorer):
+    """Activation x initializer: per-layer Var(a) and Var(dL/da) of a deep MLP, measured and predicted.
+
+    The :class:`DeepNetworkExplorer` without its batch-norm control (chapter 03
+    is about the initial weights alone), starting from a deep tanh net with the
+    naive U[-1/sqrt(n), 1/sqrt(n)] init, and with a readout that shows the
+    initializer's formula for Var(W), the product n Var(W) that the derivation
+    of Glorot & Bengio (2010, eqs. 10-11) and He et al. (2015, eqs. 10, 14)
+    asks to be 1 (tanh, linear regime) or 2 (ReLU), and the per-layer factors
+    the mean-field theory predicts (:func:`gradviz.theory.predict_variances`):
+
+    - forward, E[(a^l)^2] / E[(a^{l-1})^2] (with E[(a^0)^2] = 1 for the probe's input);
+    - backward, Var(dL/da^{l-1}) / Var(dL/da^l) = n_l Var(W^l) E[phi'(z^l)^2].
+
+    Controls: ``depth``, ``width``, ``activation``, ``init``, ``weight_scale``,
+    ``seed``, ``batch_size``. Parameters as for :class:`DeepNetworkExplorer`.
+    """
+
+    #: Control values an InitializationExplorer starts from (any can be overridden by a keyword).
+    preset = {"depth": 20, "width": 256, "activation": "tanh", "init": "uniform"}
+
+    def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
+        super().__init__(canvas, dtype=dtype, max_depth=max_depth, **{**self.preset, **values})
+
+    def make_controls(self):
+        controls = super().make_controls()
+        controls.pop("batch_norm")
+        return controls
+
+    def refresh(self, depth, width, activation, init, weight_scale, seed, batch_size):
+        super().refresh(depth, width, activation, init, weight_scale, "off", seed, batch_size)
+        self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
+
+    def factors(self):
+        """Predicted per-layer factors (forward, backward), arrays of shape (L,), for the current controls.
+
+        ``forward[l-1]`` = E[(a^l)^2] / E[(a^{l-1})^2] (E[(a^0)^2] = 1, the probe's
+        standard-normal input); ``backward[l-1]`` = n_l Var(W^l) E[phi'(z^l)^2],
+        the factor by which Var(dL/da) is multiplied on its way from layer l
+        down to layer l - 1.
+        """
+        p = self.prediction
+        a2 = np.asarray(p.a_second_moment, float)
+        with np.errstate(all="ignore"):
+            forward = a2 / np.concatenate([[1.0], a2[:-1]])
+        return forward, np.asarray(p.grad_gain, float)
+
+    def _init_lines(self):
+        v = self.values
+        init = _resolve_init(v["init"], v["activation"])
+        n, s = v["width"], float(v["weight_scale"])
+        var_w = float(self.prediction.weight_var[0])
+        scale = "" if s == 1 else f" x {s:.3g}^2"
+        forward, backward = self.factors()
+        L = v["depth"]
+
+        def pair(x):
+            return f"{x[0]:.3g} at layer 1" + (f", {x[-1]:.3g} at layer {L}" if L > 1 else "")
+
+        if var_w == 0:
+            return [f"{init} x {s:.3g}: every weight is 0, so every unit of a layer computes the same value "
+                    f"phi(0) for every input and gets the same gradient: the units are copies (the symmetry problem)."]
+        return [
+            f"{init}: Var(W) = {init_formula(init)}{scale} = {var_w:.3g} for n_in = n_out = {n}; "
+            f"n Var(W) = {n * var_w:.3g}.",
+            f"Predicted per-layer factor of E[a^2] (forward): {pair(forward)}; "
+            f"of Var(dL/da) (backward, n Var(W) E[phi'(z)^2]): {pair(backward)}.",
+        ]
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text (for printing in a notebook cell)."""
+        v = self.values
+        init = _resolve_init(v["init"], v["activation"])
+        s = self.stats
+        head = (f"{v['activation']}, {init} x {v['weight_scale']:.3g}, {v['depth']} layers x {v['width']} units, "
+                f"{self.dtype.name}")
+        lines = [head] + self._init_lines()
+        if s.first_nonfinite is not None:
+            lines.append(f"overflow at hidden layer {s.first_nonfinite}")
+        else:
+            lines.append(f"measured Var(a): {s.a_var[0]:.3g} at layer 1, {s.a_var[-1]:.3g} at layer {v['depth']}; "
+                         f"Var(dL/da): {s.da_var[0]:.3g} at layer 1, {s.da_var[-1]:.3g} at layer {v['depth']}")
+        return "\n".join(lines)
+
+
 # ============================================================================= chapter 02: gradient flow
 # Section owned by the chapter-02 author (notebooks/02_vanishing_and_exploding.ipynb).
 __all__ += ["GradientFlowExplorer"]

@@ -1,0 +1,366 @@
+"""Chapter 03 (weight initialization): every number the chapter states, its figures and its explorer.
+
+notebooks/03_weight_initialization.ipynb prints what the package functions below compute; these
+tests pin them to hand-derived values (formulas of Glorot & Bengio 2010 and He et al. 2015) and to
+independent numpy computations.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import gradviz as gv  # noqa: E402
+from gradviz import figures, stats, theory, widgets  # noqa: E402
+from gradviz.data import load_digits  # noqa: E402
+from gradviz.network import MLP  # noqa: E402
+from gradviz.train import InitComparison, compare_inits  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def zero_runs(digits):
+    # the chapter's zero-init experiment (figures.CH03_ZERO_INIT), shortened
+    return compare_inits([("sigmoid", "zeros"), ("sigmoid", "glorot_uniform"), ("tanh", "zeros"), ("relu", "zeros")],
+                         digits, hidden=(16,), lr=0.5, steps=60, record_every=30)
+
+
+# ----------------------------------------------------------------------------- zero init: the symmetry problem
+def test_zero_init_sigmoid_units_stay_exact_copies_but_learn(zero_runs):
+    net = zero_runs.nets["sigmoid, zeros"]
+    sym = stats.unit_symmetry(net)
+    assert sym.all_copies
+    assert sym.distinct_units.tolist() == [1]
+    assert sym.column_difference.tolist() == [0.0] and sym.bias_difference.tolist() == [0.0]
+    assert sym.outgoing_difference.tolist() == [0.0]
+    W = net.blocks[0].dense.params["W"]
+    assert sym.weight_max_abs[0] == np.abs(W).max() > 1e-3  # the copies did move: sigmoid(0) = 1/2 is not 0
+    np.testing.assert_array_equal(W, np.repeat(W[:, :1], W.shape[1], axis=1))
+    # ...so on every input every hidden unit outputs the same number
+    out = net.forward(load_digits().X_test[:50], record=True)
+    a = net.records[0]["a"]
+    assert np.all(a == a[:, :1]) and np.isfinite(out).all()
+
+
+def test_random_init_units_differ(zero_runs):
+    sym = stats.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"])
+    assert sym.distinct_units.tolist() == [16]
+    assert not sym.all_copies and sym.column_difference[0] > 0.1
+    assert stats.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"], atol=1e9).distinct_units.tolist() == [1]
+
+
+@pytest.mark.parametrize("label", ["tanh, zeros", "relu, zeros"])
+def test_zero_init_with_phi_of_zero_equal_zero_freezes_every_weight(zero_runs, digits, label):
+    """tanh(0) = relu(0) = 0: every hidden activation is 0, the output weights get the gradient a^T dlogits = 0,
+    and the hidden layers get their gradient through those zero output weights. Only the output biases learn,
+    whatever the slope at 0 (tanh'(0) = 1, relu'(0) = 0 by convention)."""
+    net = zero_runs.nets[label]
+    for block in net.blocks:
+        assert not block.dense.params["W"].any() and not block.dense.params["b"].any()
+    assert not net.output.params["W"].any()
+    assert net.output.params["b"].any()
+    # the network predicts one class for every input: accuracy = that class's share of the test set
+    pred = net.predict(digits.X_test)
+    assert np.unique(pred).size == 1
+    share = np.mean(digits.y_test == pred[0])
+    assert zero_runs.histories[label].test_accuracy[-1] == pytest.approx(share)
+
+
+def test_unit_symmetry_on_a_deeper_net_and_errors():
+    net = MLP(8, hidden=(5, 3), activation="sigmoid", init="zeros", n_outputs=2)
+    sym = stats.unit_symmetry(net)
+    assert sym.width.tolist() == [5, 3] and sym.distinct_units.tolist() == [1, 1] and sym.all_copies
+    assert "distinct" in sym.as_table() and len(sym.as_table().splitlines()) == 3
+    net.blocks[1].dense.params["W"][0, 2] = 0.5
+    sym = stats.unit_symmetry(net)
+    assert sym.distinct_units.tolist() == [1, 2] and sym.column_difference[1] == 0.5
+    assert sym.outgoing_difference[0] == 0.5  # row 0 of W^2 is unit 1's outgoing weights
+    with pytest.raises(TypeError, match="net"):
+        stats.unit_symmetry("net")
+    with pytest.raises(ValueError, match="atol"):
+        stats.unit_symmetry(net, atol=-1)
+
+
+# ----------------------------------------------------------------------------- probes beside the theory
+def test_init_experiment_matches_a_direct_probe_and_the_theory():
+    e = stats.init_experiment("tanh", "glorot_uniform", depth=6, width=128, batch_size=256, seed=3)
+    net = MLP(128, depth=6, width=128, activation="tanh", init="glorot_uniform", n_outputs=None, seed=3)
+    ref = stats.probe(net, batch_size=256, seed=3)
+    np.testing.assert_array_equal(e.measured.a_var, ref.a_var)
+    np.testing.assert_array_equal(e.measured.da_var, ref.da_var)
+    widths = [128] * 7
+    p = theory.predict_variances(widths, "tanh", theory.init_weight_variances(widths, "glorot_uniform"))
+    np.testing.assert_allclose(e.predicted.a_var, p.a_var)
+    np.testing.assert_allclose(e.measured.a_var, e.predicted.a_var, rtol=0.15)
+    np.testing.assert_allclose(e.measured.da_var, e.predicted.da_var, rtol=0.25)
+    assert e.label == "tanh, glorot_uniform"
+    assert len(e.as_table().splitlines()) == 7
+
+
+def test_init_experiment_labels_and_kwargs():
+    e = stats.init_experiment("relu", "normal", depth=2, width=16, batch_size=8, init_kwargs={"std": 1.0},
+                              weight_scale=2.0)
+    assert e.label == "relu, normal(std=1) x 2"
+    assert e.predicted.weight_var[0] == pytest.approx(4.0)
+    e = stats.init_experiment("leaky_relu", "he_normal", depth=2, width=16, batch_size=8, alpha=0.2)
+    assert e.net.activation_params == {"alpha": 0.2}
+    with pytest.raises(ValueError, match="depth"):
+        stats.init_experiment("relu", "he_normal", depth=0)
+    with pytest.raises(ValueError, match="init"):
+        stats.init_experiment("relu", "he_normall")
+
+
+def test_small_init_shrinks_by_n_sigma_squared_per_layer():
+    """N(0, 0.01^2) weights, 256 inputs per unit: n Var(W) = 256 x 1e-4 = 0.0256 per layer, forward and back."""
+    for act, factor in (("tanh", 0.0256), ("relu", 0.0128)):
+        e = stats.init_experiment(act, "normal", depth=10, width=256)
+        np.testing.assert_allclose(e.predicted.a_var[1:] / e.predicted.a_var[:-1], factor, rtol=0.02)
+        np.testing.assert_allclose(e.predicted.grad_gain[1:], factor, rtol=0.02)  # layer 1: z has Var 0.0256
+        measured = e.measured.a_var[-1] / e.measured.a_var[-2]
+        assert measured == pytest.approx(factor, rel=0.2)
+        assert e.measured.da_var[0] / e.measured.da_var[-1] == pytest.approx(factor ** 9, rel=0.5)
+
+
+def test_large_init_saturation_and_overflow_as_the_chapter_states():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex = figures.ch03_large_init_experiments()
+    tanh = ex["tanh"]
+    # saturated: |z| > z* = artanh(sqrt(0.95)); z ~ N(0, q) with q the predicted variance: P = erfc(z* / sqrt(2q))
+    z_star = stats.saturation_onset("tanh")
+    expected = np.array([math.erfc(z_star / math.sqrt(2 * q)) for q in tanh.predicted.z_var])
+    np.testing.assert_allclose(tanh.measured.saturated_fraction, expected, atol=0.02)
+    assert tanh.measured.saturated_fraction.min() > 0.85
+    # the gradient grows on its way down although most units are saturated: n Var(W) E[tanh'^2] > 1
+    assert np.all(tanh.predicted.grad_gain > 5)
+    assert tanh.measured.da_var[0] > 1e7 * tanh.measured.da_var[-1]
+    assert np.all(ex["sigmoid"].measured.saturated_fraction > 0.5)
+    relu = ex["relu"]
+    k = relu.measured.first_nonfinite
+    assert relu.measured.overflow["forward"] == k
+    assert 30 <= k <= 40
+    # overflow where the predicted rms of a, times about 4 (the largest of 64 x 256 normal draws is ~4.5 rms),
+    # passes float32's largest number
+    big = float(np.finfo(np.float32).max)
+    rms = np.sqrt(relu.predicted.a_second_moment)
+    k_pred = int(np.argmax(4 * rms > big)) + 1
+    assert abs(k - k_pred) <= 1
+    assert np.all(np.isnan(relu.measured.a_var[k - 1:])) and np.all(np.isfinite(relu.measured.a_var[:k - 1]))
+
+
+@pytest.mark.parametrize("act, init", [("tanh", "glorot_normal"), ("relu", "he_normal"), ("selu", "lecun_normal")])
+def test_recommended_pairs_keep_variance_within_a_factor_over_20_layers(act, init):
+    e = stats.init_experiment(act, init, depth=20, width=256)
+    a, da = e.measured.a_var, e.measured.da_var
+    if act == "tanh":  # Glorot's linear-regime derivation: a slow, not geometric, decline
+        assert 0.02 < a[-1] / a[0] < 0.2 and 0.02 < da[0] / da[-1] < 0.2
+    else:
+        assert 0.5 < a[-1] / a[0] < 2 and 0.2 < da[0] / da[-1] < 5
+    # one network of width 256 fluctuates around the infinite-width prediction, more so for ReLU (whose
+    # per-layer log-variance performs a random walk at finite width)
+    np.testing.assert_allclose(a, e.predicted.a_var, rtol=0.5 if act == "relu" else 0.3)
+    np.testing.assert_allclose(da, e.predicted.da_var, rtol=0.5 if act == "relu" else 0.35)
+
+
+def test_glorot_equals_lecun_when_fan_in_equals_fan_out():
+    a = MLP(32, depth=3, width=32, init="glorot_normal", n_outputs=None, seed=1)
+    b = MLP(32, depth=3, width=32, init="lecun_normal", n_outputs=None, seed=1)
+    for x, y in zip(a.blocks, b.blocks):
+        np.testing.assert_array_equal(x.dense.params["W"], y.dense.params["W"])
+    assert gv.init.weight_variance("glorot_normal", 784, 256) != gv.init.weight_variance("lecun_normal", 784, 256)
+
+
+def test_naive_uniform_init_has_n_var_one_third():
+    # Glorot & Bengio (2010), eq. 1: U[-1/sqrt(n), 1/sqrt(n)] has variance 1/(3n)
+    for n in (64, 256, 784):
+        assert n * gv.init.weight_variance("uniform", n, 10) == pytest.approx(1 / 3)
+    e = figures.ch03_histogram_experiments()
+    naive, glorot = e["uniform"], e["glorot_uniform"]
+    assert np.all(np.diff(naive.measured.a_var) < 0) and np.all(np.diff(naive.measured.da_var) > 0)
+    assert naive.measured.a_var[-1] < 0.02 * naive.measured.a_var[0]
+    assert glorot.measured.a_var[-1] > 0.25 * glorot.measured.a_var[0]
+
+
+# ----------------------------------------------------------------------------- training comparison
+def test_compare_inits_same_minibatches_and_errors(digits):
+    r = compare_inits([("relu", "he_normal"), ("relu", "glorot_uniform")], digits, hidden=(8, 8), steps=5,
+                      record_every=5)
+    assert isinstance(r, InitComparison)
+    assert list(r.histories) == ["relu, he_normal", "relu, glorot_uniform"]
+    assert all(h.steps_run == 5 for h in r.histories.values())
+    assert len(r.summary().splitlines()) == 2 and "trained 5 steps" in r.summary()
+    assert r.nets["relu, he_normal"].hidden == (8, 8)
+    with pytest.raises(ValueError, match="pairs"):
+        compare_inits(["relu"], digits)
+    with pytest.raises(ValueError, match="twice"):
+        compare_inits([("relu", "he_normal")] * 2, digits, steps=1)
+    with pytest.raises(ValueError, match="at least one"):
+        compare_inits([], digits)
+
+
+def test_chapter_training_comparison_orders_as_stated():
+    r = figures.ch03_training_runs()
+    acc = {k: h.test_accuracy[-1] for k, h in r.histories.items()}
+    assert acc["tanh, uniform"] < 0.3 < 0.85 < acc["tanh, glorot_uniform"]
+    assert acc["relu, glorot_uniform"] + 0.05 < acc["relu, he_normal"]
+    assert r.nets["tanh, uniform"].depth == 10
+
+
+# ----------------------------------------------------------------------------- exercises
+def test_exercise_answers():
+    ex = gv.exercises.EXERCISES
+    assert ex["03.1"].answer() == pytest.approx(math.sqrt(6 / 1040), rel=1e-12)
+    assert ex["03.2"].answer() == pytest.approx(2.0, rel=1e-12)
+    assert ex["03.3"].answer() == pytest.approx(0.5, rel=1e-12)
+    assert gv.exercises.check("03.1", 0.0760)
+    assert not gv.exercises.check("03.1", math.sqrt(2 / 1040))
+    assert gv.exercises.check("03.2", 2) and not gv.exercises.check("03.2", 1)
+    assert gv.exercises.check("03.3", 0.5) and not gv.exercises.check("03.3", 1)
+    for k in ("03.1", "03.2", "03.3"):
+        gv.exercises.solution(k)
+
+
+# ----------------------------------------------------------------------------- figures
+def _image(ax, gid):
+    (im,) = [i for i in ax.images if i.get_gid() == gid]
+    return im
+
+
+def test_zero_init_figure_shows_the_trained_weights(zero_runs):
+    two = InitComparison(nets={k: zero_runs.nets[k] for k in ("sigmoid, zeros", "sigmoid, glorot_uniform")},
+                         histories={k: zero_runs.histories[k] for k in ("sigmoid, zeros", "sigmoid, glorot_uniform")})
+    fig = figures.zero_init_weights(two)
+    mats = [i for ax in fig.axes for i in ax.images if i.get_gid() == "W1"]
+    assert len(mats) == 2
+    np.testing.assert_array_equal(mats[0].get_array(), two.nets["sigmoid, zeros"].blocks[0].dense.params["W"])
+    units = [i for ax in fig.axes for i in ax.images if (i.get_gid() or "").startswith("unit:")]
+    assert len(units) == 16 and units[0].get_array().shape == (8, 8)
+    texts = [sf._suptitle.get_text() for sf in fig.subfigs]
+    assert "all 16 columns identical (max difference 0)" in texts[0] and "zero init" in texts[0]
+    assert "16 different units out of 16" in texts[1]
+
+
+def test_variance_figures_draw_measured_and_predicted():
+    small = [stats.init_experiment(a, "normal", depth=4, width=32, batch_size=32) for a in ("tanh", "relu")]
+    fig = figures.init_too_small(small)
+    ax = fig.axes[0]
+    (m,) = [ln for ln in ax.lines if ln.get_gid() == "measured:a"]
+    np.testing.assert_allclose(m.get_ydata(), small[0].measured.a_var)
+    grid = {(i, a): stats.init_experiment(a, i, depth=3, width=16, batch_size=16)
+            for i in ("glorot_normal", "he_normal") for a in ("tanh", "relu")}
+    fig = figures.init_theory_grid(grid)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert sum("recommends" in t for t in titles) == 2 and sum("mismatched" in t for t in titles) == 2
+    big = {"sigmoid": stats.init_experiment("sigmoid", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
+           "tanh": stats.init_experiment("tanh", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
+           "relu": stats.init_experiment("relu", "normal", depth=40, width=64, dtype=np.float32, batch_size=16,
+                                         init_kwargs={"std": 3.0})}
+    assert big["relu"].measured.first_nonfinite is not None
+    fig = figures.init_too_large(big)
+    a3 = fig.axes[2]
+    assert [t for t in a3.texts if t.get_gid() == "overflow"]
+    assert not [ln for ln in a3.lines if ln.get_gid() == "measured:da"]
+    (sat,) = [ln for ln in fig.axes[0].lines if ln.get_gid() == "saturated:tanh"]
+    np.testing.assert_allclose(sat.get_ydata(), 100 * big["tanh"].measured.saturated_fraction)
+    hist = {k: stats.init_experiment("tanh", k, depth=3, width=16, batch_size=32) for k in ("uniform", "glorot_uniform")}
+    fig = figures.histograms_naive_vs_glorot(hist)
+    assert "naive init" in fig.axes[0].get_title()
+
+
+def test_training_figure_groups_runs_by_activation(digits):
+    r = compare_inits([("tanh", "uniform"), ("tanh", "glorot_uniform"), ("relu", "he_normal")], digits,
+                      hidden=(8,), steps=4, record_every=2)
+    fig = figures.init_training_curves(r)
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(axes) == 4
+    gids = {ln.get_gid() for ln in axes[1].lines}
+    assert "acc:tanh, naive U[-1/sqrt(n), 1/sqrt(n)]" in gids and "acc:tanh, Glorot uniform" in gids
+
+
+# ----------------------------------------------------------------------------- the explorer
+@pytest.fixture
+def init_explorer():
+    ex = widgets.InitializationExplorer(canvas="none", depth=6, width=32, batch_size=32)
+    ex.figure.canvas.draw()
+    return ex
+
+
+def _line(ax, gid):
+    (ln,) = [x for x in ax.lines if x.get_gid() == gid]
+    return ln
+
+
+def test_explorer_preset_and_controls(init_explorer):
+    ex = init_explorer
+    assert "batch_norm" not in ex.controls
+    assert ex.values["activation"] == "tanh" and ex.values["init"] == "uniform"
+    assert widgets.explorer("initialization", canvas="none", depth=3, width=8).values["depth"] == 3
+    assert widgets.InitializationExplorer.preset["depth"] == 20
+    assert "1 / (3 n_in)" in ex.readout.value and "n Var(W) = 0.333" in ex.readout.value
+    with pytest.raises(TypeError, match="batch_norm"):
+        ex.update(batch_norm="before")
+
+
+def test_explorer_every_control_changes_the_figure(init_explorer):
+    ex = init_explorer
+    ax = ex.ax_var
+
+    def y(gid):
+        return np.array(_line(ax, gid).get_ydata(), dtype=float)
+
+    before = y("measured:a").copy()
+    ex.controls["init"].value = "glorot_uniform"
+    assert y("measured:a")[-1] > 10 * before[-1]
+    ex.controls["activation"].value = "relu"
+    f, b = ex.factors()
+    np.testing.assert_allclose(f[1:], 0.5, rtol=1e-9)  # Glorot, fan_in = fan_out, ReLU: halves (exercise 03.3)
+    np.testing.assert_allclose(b, 0.5, rtol=1e-9)
+    ex.controls["init"].value = "he_normal"
+    f, b = ex.factors()
+    np.testing.assert_allclose(f[1:], 1.0, rtol=1e-9)
+    np.testing.assert_allclose(b, 1.0, rtol=1e-9)
+    assert "n Var(W) = 2" in ex.readout.value
+    ex.controls["depth"].value = 9
+    assert len(_line(ax, "predicted:a").get_xdata()) == 9
+    ex.controls["width"].value = 64
+    assert ex.prediction.widths[0] == 64
+    w1 = ex.stats.a_var.copy()
+    ex.controls["weight_scale"].value = 2.0
+    assert np.all(ex.stats.a_var > 2 * w1)
+    assert "x 2^2" in ex.readout.value
+    s0 = ex.stats.a_var.copy()
+    ex.controls["seed"].value = 5
+    assert not np.array_equal(ex.stats.a_var, s0) and np.isfinite(ex.stats.a_var).all()
+    ex.controls["batch_size"].value = 64
+    assert ex.stats is not None and ex.values["batch_size"] == 64
+    ex.figure.canvas.draw()
+
+
+def test_explorer_zero_and_overflow_summaries(init_explorer):
+    ex = init_explorer
+    ex.update(init="zeros", activation="sigmoid")
+    s = ex.summary()
+    assert "copies" in s and "symmetry" in s
+    ex.update(init="he_normal", activation="relu", weight_scale=10.0, depth=45, width=64)
+    s = ex.summary()
+    assert ex.stats.first_nonfinite is not None and f"overflow at hidden layer {ex.stats.first_nonfinite}" in s
+    assert [t for t in ex.ax_var.texts if t.get_gid() == "overflow"]
+    ex.figure.canvas.draw()
+
+
+def test_init_formula():
+    assert widgets.init_formula("xavier_uniform") == "2 / (n_in + n_out)"
+    assert widgets.init_formula("kaiming_normal") == "2 / n_in"
+    assert widgets.init_formula("lecun_normal") == "1 / n_in"
+    with pytest.raises(ValueError, match="init"):
+        widgets.init_formula("nope")
