@@ -77,11 +77,22 @@ class PassStats:
 
 
 def _var(x):
-    # Two-pass variance in float64 accumulation; NaN for non-finite input, silently.
-    if not np.isfinite(x).all():
-        return np.nan, np.nan
+    """(mean, variance) of all entries of ``x``, accumulated in float64; (nan, nan) if any is not finite.
+
+    Two passes (mean, then the mean squared deviation as one dot product): no
+    separate finiteness pass is needed, since an inf or nan makes the mean non-finite.
+    """
     m = x.mean(dtype=np.float64)
-    return m, np.mean(np.square(x - m, dtype=np.float64))
+    if not np.isfinite(m):
+        return np.nan, np.nan
+    d = (x - m).ravel()
+    return m, float(np.dot(d, d)) / d.size
+
+
+def _norm(x):
+    """Frobenius norm of ``x`` (nan if any entry is not finite), as one dot product."""
+    v = x.ravel().astype(np.float64, copy=False)  # float32 squares overflow above 1.8e19
+    return float(np.sqrt(np.dot(v, v)))
 
 
 def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassStats:
@@ -116,8 +127,9 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
             if "da" in rec:
                 out["da_var"][i] = _var(rec["da"])[1]
                 out["dz_var"][i] = _var(rec["dz"])[1]
-            if "dW" in rec and np.isfinite(rec["dW"]).all():
-                out["grad_norm"][i] = np.sqrt(np.sum(np.square(rec["dW"], dtype=np.float64)))
+            if "dW" in rec:
+                norm = _norm(rec["dW"])
+                out["grad_norm"][i] = norm if np.isfinite(norm) else np.nan
             if act is not None and act.saturating:
                 sat[i] = saturation_mask(act_name, z, threshold).mean()
             if act is not None and act.dies:
