@@ -283,6 +283,9 @@ def jupyterlab(chromium_path):
         import jupyterlab  # noqa: F401
     except ImportError:
         skip_or_fail("JupyterLab is not installed in this Python")
+    # Screenshots of an earlier run (say of a notebook since renamed) would mislead.
+    for stale in ("notebooks", "fixtures"):
+        shutil.rmtree(ARTIFACTS_DIR / stale, ignore_errors=True)
     base = Path(tempfile.mkdtemp(prefix="gradviz-browser-"))
     server = JupyterLabServer(base, base / "jupyterlab-server.log")
     try:
