@@ -330,6 +330,12 @@ class Explorer:
         if y and not _has_drawable(ax):
             ax.set_ylim(*fallback)
             y = False
+        # set_xlim/set_ylim (the fallback above, a frozen layout, an explanatory message) switch autoscaling
+        # off, after which autoscale_view silently keeps the old limits: switch it back on for what we rescale.
+        if x:
+            ax.set_autoscalex_on(True)
+        if y:
+            ax.set_autoscaley_on(True)
         ax.autoscale_view(scalex=x, scaley=y)
 
     def _repr_mimebundle_(self, **kwargs):

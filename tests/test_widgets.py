@@ -215,3 +215,15 @@ def test_registering_a_small_explorer_takes_a_few_lines():
         assert ex.line.get_ydata()[1] == pytest.approx(0.5)
     finally:
         widgets.EXPLORERS.pop("_test_lr")
+
+
+def test_variance_axis_rescales_after_the_layout_is_frozen():
+    # Regression: freezing the layout (and the fallback/explanation limits) called set_ylim, which switched
+    # autoscaling off, so the log axis kept its first limits and deep sigmoid gradients fell off the plot.
+    ex = widgets.DeepNetworkExplorer(canvas="none", max_depth=30, depth=4, width=16, batch_size=32)
+    ex.update(activation="sigmoid", init="glorot_uniform", depth=30)
+    low = np.nanmin(line(ex.ax_var, "measured:da").get_ydata())
+    assert ex.ax_var.get_ylim()[0] <= low
+    ex.update(init="zeros")  # message: fixed limits
+    ex.update(init="glorot_uniform")
+    assert ex.ax_var.get_ylim()[0] <= low
