@@ -709,7 +709,7 @@ def exploding_and_overflow(grow=None, overflow=None):
         a2.set_ylabel("")
         a2.legend(loc="upper left", fontsize=9)
         if not np.isfinite(overflow.da_norm).any():
-            a2.text(0.30, 0.04, "no gradient drawn: the forward pass overflowed,\nso the loss and every gradient "
+            a2.text(0.38, 0.04, "no gradient drawn: the forward\npass overflowed, so the loss and\nevery gradient "
                     "are inf or nan", transform=a2.transAxes, fontsize=9, color="0.25", va="bottom", gid="no_gradient")
         fig.suptitle("ReLU MLPs, 128 units per layer, standard-normal input and upstream gradient", fontsize=12)
     return fig

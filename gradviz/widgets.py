@@ -1204,7 +1204,16 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         r, f = flow.ratio("da"), flow.per_layer_factor("da")
         if r == 0:
             return "vanishes", ["The gradient reaching layer 1 underflowed to exactly 0: it vanished."]
-        verdict = "vanishes" if f < 0.9 else ("explodes" if f > 1.1 else "keeps its size")
+        if r < 1e-2:
+            verdict = "vanishes"
+        elif r > 1e2:
+            verdict = "explodes"
+        elif r < 0.5:
+            verdict = "shrinks slowly"
+        elif r > 2:
+            verdict = "grows slowly"
+        else:
+            verdict = "keeps its size"
         sb = flow.slope_bound
         return verdict, [
             f"Layer 1 receives {r:.3g} x the gradient of layer {L}: about x{f:.3g} per layer crossed, so the "

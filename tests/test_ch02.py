@@ -346,6 +346,7 @@ def test_explorer_every_control_changes_the_figure(explorer):
     assert not np.array_equal(a, _line(explorer, "measured"))
     explorer.controls["activation"].value = "tanh"
     np.testing.assert_array_equal(_line(explorer, "slope_bound"), 1.0)  # tanh's slope reaches 1
+    assert "shrinks slowly" in explorer.summary()  # 20 tanh layers at Glorot scale: far from sigmoid's collapse
     explorer.update(activation="sigmoid", init="auto", weight_scale=16.0, depth=10)
     sat = np.asarray(explorer.lines["saturated"].get_ydata(), float)
     assert sat.mean() > 50  # percent
