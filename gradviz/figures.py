@@ -786,3 +786,224 @@ def sigmoid_training_first_layers(runs=None):
         fig.suptitle(f"{_CH02_WIDTH} units per layer, Glorot init, SGD lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
                      f"{cfg['steps']} steps", fontsize=12)
     return fig
+
+
+# =============================================================================== chapter 05: self-normalization
+# Section owned by the chapter-05 author (notebooks/05_selu_self_normalization.ipynb). Every network here is
+# gradviz.stats.digits_moments: 100 hidden layers of 100 units fed 256 standardised digits (seed 0).
+_CH05_SEEDS = (0, 1, 2)
+
+
+@register_figure("selu_activation", chapter=5)
+def selu_activation():
+    """SELU beside ELU and ReLU: the negative saturation value -lambda*alpha and the slope lambda > 1."""
+    from .activations import SELU_ALPHA, SELU_SCALE, elu, elu_grad, relu, relu_grad, selu, selu_grad
+
+    fig, (ax_f, ax_d) = plots.new_figure(1, 2, figsize=(11.0, 4.0))
+    z = np.linspace(-5, 3, 1601)
+    c_selu, c_elu, c_relu = plots.OKABE_ITO["blue"], plots.OKABE_ITO["green"], "0.55"
+    sat = -SELU_SCALE * SELU_ALPHA
+    with plots.style():
+        for ax in (ax_f, ax_d):
+            plots._tidy(ax)
+            ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+            ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+            ax.set_xlim(z[0], z[-1])
+            ax.set_xlabel("pre-activation $z$")
+        ax_f.plot(z, relu(z), color=c_relu, lw=1.5, label="ReLU", gid="relu")
+        ax_f.plot(z, elu(z, 1.0), color=c_elu, lw=1.5, ls="--", label=r"ELU ($\alpha$ = 1)", gid="elu")
+        ax_f.plot(z, selu(z), color=c_selu, lw=2.4, label="SELU", gid="selu")
+        ax_f.axhline(sat, color=c_selu, lw=1, ls=":", gid="saturation")
+        ax_f.text(2.9, sat + 0.12, rf"$-\lambda\alpha$ = {sat:.4f}", ha="right", va="bottom", color=c_selu, fontsize=10)
+        ax_f.set_ylim(-2.2, 3.3)
+        ax_f.set_ylabel(r"$\varphi(z)$")
+        ax_f.set_title(r"SELU: $\lambda z$ for $z > 0$, $\lambda\alpha(e^z - 1)$ for $z \leq 0$", fontsize=11)
+        ax_f.legend(loc="upper left", fontsize=9)
+        zl, zr = z[z <= 0], z[z > 0]  # draw each piece on its own side: the slopes jump at 0
+        for piece in (zl, zr):
+            ax_d.plot(piece, relu_grad(piece), color=c_relu, lw=1.5, label="ReLU" if piece is zl else None)
+            ax_d.plot(piece, elu_grad(piece, 1.0), color=c_elu, lw=1.5, ls="--",
+                      label=r"ELU ($\alpha$ = 1)" if piece is zl else None)
+            ax_d.plot(piece, selu_grad(piece), color=c_selu, lw=2.4, label="SELU" if piece is zl else None,
+                      gid="dselu")
+        ax_d.axhline(1.0, color="0.3", lw=0.8, ls=(0, (4, 3)), zorder=1)
+        ax_d.annotate(rf"$\lambda$ = {SELU_SCALE:.4f} > 1", xy=(1.5, SELU_SCALE), xytext=(0.6, 1.45),
+                      fontsize=10, color=c_selu, arrowprops=dict(arrowstyle="->", color=c_selu, lw=1))
+        ax_d.annotate(rf"$\lambda\alpha$ = {SELU_SCALE * SELU_ALPHA:.4f} just left of 0", xy=(-0.03, 1.74),
+                      xytext=(-4.8, 1.95), fontsize=10, color=c_selu,
+                      arrowprops=dict(arrowstyle="->", color=c_selu, lw=1))
+        ax_d.set_ylim(-0.1, 2.2)
+        ax_d.set_ylabel(r"slope $\varphi'(z)$")
+        ax_d.set_title("slopes: above 1 near 0, fading to 0 on the far left", fontsize=11)
+        ax_d.legend(loc="center left", fontsize=9)
+    return fig
+
+
+def ch05_seed_runs(seeds=_CH05_SEEDS):
+    """{'selu': [LayerMoments per seed], 'relu': [...]}: SELU + LeCun normal and ReLU + He normal, 100 layers."""
+    from .stats import digits_moments
+
+    return {"selu": [digits_moments("selu", "lecun_normal", seed=s) for s in seeds],
+            "relu": [digits_moments("relu", "he_normal", seed=s) for s in seeds]}
+
+
+@register_figure("selu_vs_relu_depth", chapter=5)
+def selu_vs_relu_depth(runs=None):
+    """Mean and std per layer of 100-layer SELU (LeCun) and ReLU (He) networks on the digits, five seeds each."""
+    runs = runs if runs is not None else ch05_seed_runs()
+    fig, axes = plots.new_figure(1, 2, figsize=(11.0, 4.0))
+    moments = runs["selu"] + runs["relu"]
+    n = len(runs["selu"])
+    colors = [plots.OKABE_ITO["blue"]] * n + [plots.OKABE_ITO["vermillion"]] * len(runs["relu"])
+    labels = (["SELU, LeCun normal"] + ["_"] * (n - 1) + ["ReLU, He normal"] + ["_"] * (len(runs["relu"]) - 1))
+    plots.plot_layer_moments(moments, axes, colors=colors, labels=labels, linewidths=[1.3] * len(moments))
+    with plots.style():
+        axes[0].set_title(f"mean of each layer's output ({n} networks of each kind)", fontsize=11)
+        axes[1].set_title("standard deviation of each layer's output", fontsize=11)
+        axes[1].legend(loc="lower left", fontsize=9)
+    return fig
+
+
+@register_figure("selu_moment_map", chapter=5)
+def selu_moment_map(measured=None):
+    """The (mean, variance) map of a SELU layer (Klambauer et al. 2017, Fig. 2) and how fast it converges."""
+    from .stats import digits_moments
+    from .theory import selu_fixed_point, selu_map_trajectory
+
+    m = measured if measured is not None else digits_moments("selu", "lecun_normal", seed=0)
+    fig, (ax_map, ax_conv) = plots.new_figure(1, 2, figsize=(12.0, 5.0), width_ratios=[1.35, 1])
+    starts = ((0.9, 2.8), (-0.9, 0.15), (-0.6, 2.0), (0.6, 0.5))
+    plots.plot_selu_map(ax_map, starts=starts, n_steps=12, measured=(m.mean, m.std**2),
+                        measured_label="digits network: its 100 layers (measured)")
+    fp = selu_fixed_point()
+    steps = 30
+    colors = [plots.OKABE_ITO[k] for k in ("vermillion", "blue", "green", "purple")]
+    with plots.style():
+        plots._tidy(ax_conv)
+        k = np.arange(steps + 1)
+        for i, (m0, v0) in enumerate(starts):
+            t = selu_map_trajectory(m0, v0, steps)
+            dist = np.hypot(t[:, 0] - fp.mean, t[:, 1] - fp.var)
+            ax_conv.plot(k, dist, "-o", ms=3, lw=1.3, color=colors[i], gid=f"distance:{i}",
+                         label=f"start ({m0:g}, {v0:g})")
+        d1 = np.hypot(*(selu_map_trajectory(*starts[0], 1)[1] - (fp.mean, fp.var)))
+        ax_conv.plot(k[1:], d1 * fp.spectral_norm ** (k[1:] - 1), color="black", lw=1.2, ls=(0, (4, 3)),
+                     gid="spectral_norm", label=f"x {fp.spectral_norm:.4f} per layer (spectral norm)")
+        ax_conv.set_yscale("log")
+        ax_conv.set_xlabel("layers (applications of $g$)")
+        ax_conv.set_ylabel(r"distance of $(\mu, \nu)$ from the fixed point (log)")
+        ax_conv.set_title("geometric convergence to (0, 1)", fontsize=11)
+        ax_conv.legend(loc="lower left", fontsize=8.5)
+    return fig
+
+
+def ch05_condition_runs():
+    """{'all kept': LayerMoments, condition name: LayerMoments with that one condition broken} (100 layers)."""
+    from .stats import SELU_CONDITIONS, selu_conditions
+
+    out = {"all kept": selu_conditions()}
+    for name in SELU_CONDITIONS:
+        out[name] = selu_conditions(**{name: False})
+    return out
+
+
+#: Short descriptions of each broken condition, for the figure panels.
+_CH05_BROKEN = {
+    "standardized": "inputs 2 + 3x: mean 2, std 3",
+    "lecun_normal": "He normal: Var(w) = 2 / fan_in",
+    "sequential": "skip connections: h$^l$ = h$^{l-1}$ + selu(z$^l$)",
+    "dense_only": "ordinary dropout 0.2 after each SELU",
+}
+
+
+@register_figure("selu_conditions", chapter=5)
+def selu_conditions_grid(runs=None):
+    """Each of the four conditions broken on its own: per-layer mean (top) and std (bottom) drift from (0, 1)."""
+    from .stats import SELU_CONDITIONS
+
+    runs = runs if runs is not None else ch05_condition_runs()
+    fig, axes = plots.new_figure(2, 4, figsize=(15.0, 6.6), sharex=True)
+    base = runs["all kept"]
+    for j, name in enumerate(SELU_CONDITIONS):
+        ax_mean, ax_std = axes[0, j], axes[1, j]
+        plots.plot_layer_moments([base, runs[name]], (ax_mean, ax_std), legend=False,
+                                 colors=[plots.OKABE_ITO["blue"], plots.OKABE_ITO["vermillion"]],
+                                 labels=["all four conditions hold", "this one condition broken"],
+                                 linewidths=[1.4, 1.9])
+        with plots.style():
+            title = SELU_CONDITIONS[name][0]
+            ax_mean.set_title(f"without: {title}\n({_CH05_BROKEN[name]})", fontsize=10.5)
+            if j:
+                ax_mean.set_ylabel("")
+                ax_std.set_ylabel("")
+            else:
+                ax_mean.set_ylabel("mean of $h^l$ (symlog)")
+                ax_std.set_ylabel("std of $h^l$ (log scale)")
+            ax_mean.set_xlabel("")
+    with plots.style():
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles[:2], labels[:2], loc="outside lower center", ncols=2, fontsize=10, frameon=False)
+    return fig
+
+
+def _wrap(text, width):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def ch05_dropout_runs(rate=0.2):
+    """LayerMoments of the 100-layer SELU network with ordinary / alpha dropout, training and inference mode."""
+    from .stats import digits_moments
+
+    return {
+        "ordinary dropout, training": digits_moments(dropout=rate, dropout_kind="standard", training=True,
+                                                     label=f"ordinary dropout {rate:g}, training mode"),
+        "alpha dropout, training": digits_moments(dropout=rate, dropout_kind="alpha", training=True,
+                                                  label=f"alpha dropout {rate:g}, training mode"),
+        "inference": digits_moments(training=False, label="either dropout, inference mode (= no dropout)"),
+    }
+
+
+@register_figure("selu_dropout", chapter=5)
+def selu_dropout(effect=None, runs=None):
+    """Ordinary vs alpha dropout on SELU outputs: where dropped units land, and the per-layer mean and std."""
+    from matplotlib.figure import Figure
+
+    from .stats import dropout_on_selu
+
+    effect = effect if effect is not None else dropout_on_selu(0.2)
+    runs = runs if runs is not None else ch05_dropout_runs(effect.rate)
+    c_std, c_alpha, c_inf = plots.OKABE_ITO["orange"], plots.OKABE_ITO["green"], plots.OKABE_ITO["blue"]
+    with plots.style():
+        fig = Figure(figsize=(15.0, 4.8), layout="constrained")
+        left, right = fig.subfigures(1, 2, width_ratios=[1, 2.1])
+        ax_hs = left.subplots(2, 1, sharex=True)
+        axes = right.subplots(1, 2)
+        bins = np.linspace(-2.4, 4.6, 141)
+        width = bins[1] - bins[0]
+        for ax, kind, c, name in ((ax_hs[0], "standard", c_std, "ordinary dropout"),
+                                  (ax_hs[1], "alpha", c_alpha, "alpha dropout")):
+            plots._tidy(ax)
+            ax.hist(effect.before, bins=bins, density=True, histtype="stepfilled", color="0.85",
+                    label="before dropout", gid="hist:before")
+            ax.hist(getattr(effect, kind), bins=bins, density=True, histtype="step", lw=1.6, color=c,
+                    label=f"after {name}", gid=f"hist:{kind}")
+            v = effect.dropped_value[kind]
+            ax.set_ylim(0, 0.75)
+            ax.annotate(f"{effect.rate:.0%} of the values\n(the dropped ones) at {v:.3g}", xy=(v, 0.74),
+                        xytext=(v + 0.35, 0.56), fontsize=8.5, color=c,
+                        arrowprops=dict(arrowstyle="->", color=c, lw=1))
+            ax.set_ylabel("density")
+            ax.legend(loc="center right", fontsize=8.5)
+        ax_hs[1].set_xlabel("value of a SELU output")
+        ax_hs[0].set_title(f"one dropout layer (rate {effect.rate:g}) on SELU outputs\n"
+                           f"(spikes cut off: their height is about {effect.rate / width:.0f})", fontsize=10)
+    moments = [runs["ordinary dropout, training"], runs["alpha dropout, training"], runs["inference"]]
+    plots.plot_layer_moments(moments, axes, colors=[c_std, c_alpha, c_inf], linestyles=["-", "-", "--"],
+                             linewidths=[1.8, 1.8, 1.3], legend=False)
+    with plots.style():
+        axes[0].set_title("mean of each layer's output (100-layer SELU network)", fontsize=11)
+        axes[1].set_title("standard deviation of each layer's output", fontsize=11)
+        axes[1].legend(loc="upper left", fontsize=8.5)
+    return fig

@@ -1123,3 +1123,204 @@ def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legen
     if title:
         ax.set_title(title)
     return ax
+
+
+# ============================================================================= chapter 05: self-normalization
+# Section owned by the chapter-05 author (notebooks/05_selu_self_normalization.ipynb): the per-layer mean and
+# standard deviation of a deep network's activations, and the (mean, variance) map of SELU (Klambauer et
+# al. 2017, Fig. 2) with its fixed point and iterated trajectories.
+__all__ += ["SELU_TARGET_COLOR", "moments_axes", "plot_layer_moments", "plot_selu_map"]
+
+#: Colour of the targets (mean 0, std 1) and of the fixed point.
+SELU_TARGET_COLOR = "0.35"
+
+
+def moments_axes(ax_mean, ax_std, depth, *, mean_lim=(-1.0, 1.0), std_lim=(0.3, 3.0)):
+    """Scales, targets and labels of the two panels of :func:`plot_layer_moments`.
+
+    The mean panel is linear between -1 and 1 and logarithmic beyond (symlog), so that a mean of
+    0.05 and one of 1e16 are both readable; the std panel is logarithmic. The y limits cover at least
+    ``mean_lim`` and ``std_lim`` and grow to fit the data already drawn (call it after drawing).
+    """
+    for ax in (ax_mean, ax_std):
+        _tidy(ax)
+        layer_axis(ax, depth)
+    ax_mean.set_yscale("symlog", linthresh=1.0, linscale=1.5)
+    ax_std.set_yscale("log")
+    for ax, target, lim in ((ax_mean, 0.0, mean_lim), (ax_std, 1.0, std_lim)):
+        _remove_gid(ax, "target")
+        ax.axhline(target, color=SELU_TARGET_COLOR, lw=1.2, ls=(0, (4, 3)), zorder=1, gid="target")
+        ys = [np.asarray(ln.get_ydata(), float) for ln in ax.lines if ln.get_gid() != "target" and ln.get_visible()]
+        ys = np.concatenate(ys) if ys else np.array([])
+        ys = ys[np.isfinite(ys)]
+        if ax is ax_std:
+            ys = ys[ys > 0]
+        lo, hi = lim
+        if ys.size:
+            lo, hi = min(lo, ys.min()), max(hi, ys.max())
+        if ax is ax_std:
+            ax.set_ylim(lo / 1.3, hi * 1.3)
+        else:
+            pad = 0.1 * (hi - lo) if hi - lo < 3 else 0.0
+            ax.set_ylim(lo - pad if lo > -1.5 else lo * 3, hi + pad if hi < 1.5 else hi * 3)
+    _symlog_ticks(ax_mean)
+    _log_ticks(ax_std)
+    ax_mean.set_ylabel("mean of $h^l$ (symlog scale)")
+    ax_std.set_ylabel("std of $h^l$ (log scale)")
+
+
+def _log_ticks(ax, max_ticks=6):
+    """Readable ticks on a log y axis: 0.3, 0.5, 1, 2, 3 when it spans little, else whole decades."""
+    lo, hi = ax.get_ylim()
+    if np.log10(hi / lo) < 1.6:
+        cand = np.array([0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 20, 30, 50])
+        ticks = cand[(cand >= lo) & (cand <= hi)]
+    else:
+        k0, k1 = int(np.ceil(np.log10(lo))), int(np.floor(np.log10(hi)))
+        step = max(1, int(np.ceil((k1 - k0 + 1) / max_ticks)))
+        ticks = 10.0 ** np.arange(k0, k1 + 1, step)
+    ax.yaxis.set_major_locator(mpl.ticker.FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
+        lambda v, _: f"{v:g}" if 1e-3 <= v < 1e4 else f"$10^{{{int(round(np.log10(v)))}}}$"))
+
+
+def _symlog_ticks(ax, max_ticks=5):
+    """Ticks of a symlog axis (linthresh 1): -1, 0, 1 and at most ``max_ticks`` decades each side."""
+    lo, hi = ax.get_ylim()
+    ticks = [0.0]
+    for sign, end in ((1, hi), (-1, -lo)):
+        if end < 1:
+            continue
+        top = int(np.floor(np.log10(end)))
+        step = max(1, int(np.ceil(top / max_ticks)))
+        ticks += [sign * 10.0**k for k in range(0, top + 1, step)]
+    ax.yaxis.set_major_locator(mpl.ticker.FixedLocator(sorted(ticks)))
+    ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
+        lambda v, _: "0" if v == 0 else (f"{v:g}" if abs(v) < 1e3 else
+                                         ("-" if v < 0 else "") + f"$10^{{{int(round(np.log10(abs(v))))}}}$")))
+
+
+@_styled
+def plot_layer_moments(moments, axes=None, *, colors=None, linestyles=None, linewidths=None, labels=None,
+                       band=False, legend=True, markers=False):
+    """Per-layer mean (left) and standard deviation (right) of hidden-block outputs, with targets 0 and 1.
+
+    Parameters
+    ----------
+    moments : LayerMoments or sequence of LayerMoments
+        From :func:`gradviz.stats.layer_moments` (pooled over examples and units).
+    axes : (Axes, Axes) or None
+        Where to draw the mean and the std; None makes a new figure.
+    colors, linestyles, linewidths, labels : sequences or None
+        One entry per element of ``moments`` (labels default to each ``.label``; a label
+        starting with ``_`` is left out of the legend).
+    band : bool
+        Also shade the spread over units (``unit_mean_low..high`` and ``unit_std_low..high``).
+    legend : bool
+    markers : bool
+        Small markers on the measured points.
+
+    Returns
+    -------
+    (Axes, Axes)
+        Lines of gid ``'mean:<i>'`` and ``'std:<i>'`` (i = position in ``moments``); targets of gid
+        ``'target'``. A layer whose output was not finite is not drawn.
+    """
+    from .stats import LayerMoments
+
+    if isinstance(moments, LayerMoments):
+        moments = [moments]
+    if axes is None:
+        _, axes = new_figure(1, 2, figsize=(10.0, 3.8), pyplot=True)
+    ax_mean, ax_std = axes
+    n = len(moments)
+    colors = colors or [_CYCLE[i % len(_CYCLE)] for i in range(n)]
+    linestyles = linestyles or ["-"] * n
+    linewidths = linewidths or [1.8] * n
+    labels = labels or [m.label for m in moments]
+    depth = max(m.depth for m in moments)
+    for i, m in enumerate(moments):
+        kw = dict(color=colors[i], ls=linestyles[i], lw=linewidths[i], marker="o" if markers else None, ms=3)
+        ax_mean.plot(m.layer, _finite(m.mean), label=labels[i], gid=f"mean:{i}", **kw)
+        ax_std.plot(m.layer, _positive_finite(m.std), label=labels[i], gid=f"std:{i}", **kw)
+        if band:
+            ax_mean.fill_between(m.layer, _finite(m.unit_mean_low), _finite(m.unit_mean_high), color=colors[i],
+                                 alpha=0.15, lw=0, gid=f"band:mean:{i}")
+            ax_std.fill_between(m.layer, _positive_finite(m.unit_std_low), _positive_finite(m.unit_std_high),
+                                color=colors[i], alpha=0.15, lw=0, gid=f"band:std:{i}")
+    moments_axes(ax_mean, ax_std, depth)
+    if legend:
+        ax_std.legend(loc="best", fontsize=9)
+    return ax_mean, ax_std
+
+
+@_styled
+def plot_selu_map(ax=None, *, omega=0.0, tau=1.0, mean_range=(-1.0, 1.0), var_range=(0.1, 3.0), grid=(7, 7),
+                  starts=((0.9, 2.8), (-0.9, 0.15), (-0.6, 2.0), (0.6, 0.5)), n_steps=10, measured=None,
+                  measured_label="measured, one dot per layer", legend=True):
+    """The moment map g: (mu, nu) -> (mu~, nu~) of a SELU layer as arrows, with trajectories and the fixed point.
+
+    Each grey arrow goes from a point (mu, nu) of a grid to g(mu, nu)
+    (:func:`gradviz.theory.selu_fixed_point_map`): where one layer takes the
+    mean and variance of its input. This is the picture of Klambauer et al.
+    (2017), Fig. 2 (there for omega = 0, tau = 1). Coloured polylines follow
+    ``n_steps`` applications of g from each of ``starts``
+    (:func:`gradviz.theory.selu_map_trajectory`); the star is the fixed point
+    (:func:`gradviz.theory.selu_fixed_point`).
+
+    Parameters
+    ----------
+    ax : Axes or None
+    omega, tau : float
+        Weight sums of the map.
+    mean_range, var_range : (low, high)
+        Extent of the arrow grid (var_range low > 0).
+    grid : (int, int)
+        Arrows along mu and along nu.
+    starts : sequence of (mu, nu)
+        Where the trajectories start.
+    n_steps : int
+    measured : (means, variances) or None
+        Points to overlay, e.g. a network's per-layer mean and variance.
+    measured_label : str
+    legend : bool
+
+    Returns
+    -------
+    Axes with the quiver (gid ``'arrows'``), trajectory lines (gid ``'trajectory:<i>'``), the
+    fixed point (gid ``'fixed_point'``) and the measured points (gid ``'measured'``).
+    """
+    from .theory import selu_fixed_point, selu_fixed_point_map, selu_map_trajectory
+
+    ax = _axes(ax, figsize=(6.4, 5.0))
+    mu = np.linspace(*mean_range, grid[0])
+    nu = np.linspace(*var_range, grid[1])
+    M, V = np.meshgrid(mu, nu)
+    M2, V2 = selu_fixed_point_map(M, V, omega, tau)
+    ax.quiver(M, V, M2 - M, V2 - V, angles="xy", scale_units="xy", scale=1.0, color="0.6", width=0.0032,
+              headwidth=4.5, headlength=5, alpha=0.8, zorder=2, gid="arrows")
+    traj_colors = [OKABE_ITO[k] for k in ("vermillion", "blue", "green", "purple", "orange", "sky_blue")]
+    for i, (m0, v0) in enumerate(starts):
+        t = selu_map_trajectory(m0, v0, n_steps, omega, tau)
+        c = traj_colors[i % len(traj_colors)]
+        ax.plot(t[:, 0], t[:, 1], "-o", color=c, ms=3.5, lw=1.3, zorder=4, gid=f"trajectory:{i}",
+                label=f"start ({m0:g}, {v0:g})")
+        ax.plot([m0], [v0], "o", ms=8, mfc="white", mec=c, mew=2, zorder=5)
+    if measured is not None:
+        ax.plot(np.asarray(measured[0], float), np.asarray(measured[1], float), ".", color="black", ms=4,
+                alpha=0.6, zorder=6, gid="measured", label=measured_label)
+    fp = selu_fixed_point(omega, tau)
+    if fp.converged:
+        ax.plot([fp.mean], [fp.var], "*", ms=17, color="gold", mec="black", mew=1.0, zorder=7, gid="fixed_point",
+                label=f"fixed point ({round(fp.mean, 2) + 0.0:.2f}, {fp.var:.2f})")
+    ax.set_xlim(mean_range[0] - 0.08, mean_range[1] + 0.08)
+    ax.set_ylim(0, var_range[1] + 0.15)
+    ax.set_xlabel(r"mean $\mu$ of the layer's input")
+    ax.set_ylabel(r"variance $\nu$ of the layer's input")
+    ax.set_title(rf"one SELU layer maps $(\mu, \nu)$ to $g(\mu, \nu)$  ($\omega$ = {omega:g}, $\tau$ = {tau:g})",
+                 fontsize=11)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=3, fontsize=8.5, frameon=False)
+    return ax
