@@ -1236,3 +1236,121 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         head = (f"{v['activation']}, {init_name} x {v['weight_scale']:.3g}, {v['depth']} layers x {v['width']} units, "
                 f"{self.dtype.name}: {verdict}")
         return "\n".join([head] + sentences)
+
+
+# ============================================================================= chapter 05: self-normalization
+# Section owned by the chapter-05 author (notebooks/05_selu_self_normalization.ipynb).
+__all__ += ["SeluConditionsExplorer"]
+
+#: What breaking each condition does, in one sentence (the readout under the figure).
+_CH05_WHY = {
+    "standardized": "Inputs of mean 2 and std 3 start layer 1 far from (0, 1). The SELU layers pull the pooled "
+                    "mean and std back within a few layers, but every unit keeps an offset of its own: "
+                    "each unit's weights do not sum to exactly 0, so the input's mean leaks into it.",
+    "lecun_normal": "He-normal weights have twice LeCun's variance (tau = 2): every layer feeds the next a larger "
+                    "variance and a positive mean, and SELU's linear positive side cannot undo it.",
+    "sequential": "A skip connection adds each block's input to its output: the variances add up, so the std "
+                  "grows by a constant factor per layer and nothing normalises the sum.",
+    "dense_only": "Ordinary dropout (training mode) zeroes 20 % of the values and divides the rest by 0.8, "
+                  "multiplying their second moment by 1.25 at every layer: the network settles at a new, larger "
+                  "std and a positive mean.",
+}
+
+
+@register_explorer("selu_conditions")
+class SeluConditionsExplorer(Explorer):
+    """Break the four conditions of a self-normalizing network one by one and watch the drift.
+
+    The network is :func:`gradviz.stats.selu_conditions`: up to 100 hidden layers of 100 SELU
+    units (no output layer) fed 256 standardised digits, every block's output h^l summarised by its
+    pooled mean and standard deviation. Each checkbox keeps one condition of Klambauer et al.
+    (2017); unticking it breaks that condition as :data:`gradviz.stats.SELU_CONDITIONS` says
+    (inputs 2 + 3x; He-normal init; a skip connection around every block; an ordinary dropout layer
+    after every SELU in training mode). The blue line is the network with all four conditions,
+    drawn for reference; the dashed grey lines are the targets, mean 0 and std 1.
+
+    Each combination of checkboxes is computed once for 100 layers (well under a second) and cached;
+    the depth slider shows its first ``depth`` layers, which are exactly the layers of the shallower
+    network (each layer is seeded on its own).
+
+    Controls: ``standardized``, ``lecun_normal``, ``sequential``, ``dense_only`` (checkboxes),
+    ``depth``.
+    """
+
+    figsize = (10.5, 4.2)
+    max_depth = 100
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        from .stats import SELU_CONDITIONS
+
+        w = _w()
+        boxes = {name: w.Checkbox(value=True, description=title, indent=False, style=_STYLE)
+                 for name, (title, _) in SELU_CONDITIONS.items()}
+        return {**boxes, "depth": int_slider("depth (hidden layers)", 2, self.max_depth, self.max_depth)}
+
+    def extra_views(self):
+        return [self.readout]
+
+    def setup_figure(self, fig):
+        self.ax_mean, self.ax_std = fig.subplots(1, 2)
+        self.lines = {}
+        for key, color, lw, label in (("base", plots.OKABE_ITO["blue"], 1.4, "all four conditions hold"),
+                                      ("now", plots.OKABE_ITO["vermillion"], 2.0, "your network")):
+            (self.lines[f"mean:{key}"],) = self.ax_mean.plot([], [], color=color, lw=lw, label=label,
+                                                             gid=f"mean:{key}")
+            (self.lines[f"std:{key}"],) = self.ax_std.plot([], [], color=color, lw=lw, label=label,
+                                                           gid=f"std:{key}")
+        self.ax_std.legend(loc="upper left", fontsize=9)
+        self.ax_mean.set_title("mean of each layer's output", fontsize=11)
+        self.ax_std.set_title("standard deviation of each layer's output", fontsize=11)
+
+    def compute(self, standardized, lecun_normal, sequential, dense_only):
+        """The :class:`gradviz.stats.LayerMoments` of these checkbox values, for 100 layers (cached)."""
+        from .stats import selu_conditions
+
+        t0 = time.perf_counter()
+        m = selu_conditions(standardized, lecun_normal, sequential, dense_only, depth=self.max_depth)
+        self.timings["compute"] = time.perf_counter() - t0
+        return m
+
+    def refresh(self, standardized, lecun_normal, sequential, dense_only, depth):
+        now = self.compute(standardized, lecun_normal, sequential, dense_only).head(depth)
+        base = self.compute(True, True, True, True).head(depth)
+        broken = not (standardized and lecun_normal and sequential and dense_only)
+        for key, m in (("base", base), ("now", now)):
+            self.lines[f"mean:{key}"].set_data(m.layer, plots._finite(m.mean))
+            self.lines[f"std:{key}"].set_data(m.layer, plots._positive_finite(m.std))
+        for q in ("mean", "std"):
+            self.lines[f"{q}:now"].set_visible(broken)
+        self.lines["std:now"].set_label(now.label if broken else "your network")
+        self.ax_std.legend(loc="upper left", fontsize=9)
+        plots.moments_axes(self.ax_mean, self.ax_std, depth)
+        self.moments = now
+        self.readout.value = self._readout(now, broken, dict(standardized=standardized, lecun_normal=lecun_normal,
+                                                             sequential=sequential, dense_only=dense_only))
+
+    @staticmethod
+    def _summary_lines(m, broken, flags):
+        L = m.depth
+        mean, std = m.at(L)
+        lines = [f"layer {L}: mean {mean:.3g}, std {std:.3g} (targets: 0 and 1)"]
+        if not broken:
+            lines.append("All four conditions hold: the mean stays near 0 and the std near 1 in every layer.")
+        else:
+            lines += [_CH05_WHY[k] for k, ok in flags.items() if not ok]
+        return lines
+
+    def _readout(self, m, broken, flags):
+        lines = self._summary_lines(m, broken, flags)
+        return f"<b>{html.escape(lines[0])}</b><br>" + "<br>".join(html.escape(s) for s in lines[1:])
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text (for printing in a notebook)."""
+        v = self.values
+        flags = {k: v[k] for k in ("standardized", "lecun_normal", "sequential", "dense_only")}
+        broken = not all(flags.values())
+        return "\n".join([self.moments.label] + self._summary_lines(self.moments, broken, flags))
