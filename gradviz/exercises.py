@@ -321,3 +321,98 @@ register(
         rtol=0.05,
     ),
 )
+
+
+# ============================================================================= chapter 05: self-normalization
+# Section owned by the chapter-05 author. Answers come from gradviz.activations, gradviz.layers.AlphaDropout
+# and gradviz.theory (chapter 05 section).
+def _ch05_saturation():
+    from .activations import selu
+
+    return float(selu(np.array([-800.0]))[0])  # exp(-800) underflows to 0: exactly the limit -lambda*alpha
+
+
+def _ch05_constants():
+    """(alpha, lambda) of SELU, for the worked solutions."""
+    from .activations import SELU_ALPHA, SELU_SCALE
+
+    return SELU_ALPHA, SELU_SCALE
+
+
+def _ch05_alpha_dropout(rate=0.1):
+    from .layers import AlphaDropout
+
+    return AlphaDropout(rate)
+
+
+def _ch05_fixed_point(tau=1.1):
+    from .theory import selu_fixed_point
+
+    return selu_fixed_point(omega=0.0, tau=tau)
+
+
+register(
+    "05.1",
+    Exercise(
+        question="What value does SELU approach for very negative z? (Its negative saturation value.)",
+        answer=_ch05_saturation,
+        hint="For z <= 0, selu(z) = lambda * alpha * (exp(z) - 1). What is exp(z) when z is very negative? Use "
+        "gv.activations.SELU_SCALE and gv.activations.SELU_ALPHA.",
+        explain=lambda v: (
+            "For z -> -infinity, exp(z) -> 0, so selu(z) = lambda alpha (exp(z) - 1) -> -lambda alpha = "
+            f"-{_ch05_constants()[1]:.6g} x {_ch05_constants()[0]:.6g} = {v:.6g}. This is the value a saturated SELU unit "
+            "outputs, whatever its input: a unit there passes on almost no variance, which is how SELU damps a "
+            "variance that is too large. Alpha dropout sets dropped units to this value (alpha' = -lambda alpha), "
+            "not to 0.\nIn code: -gv.activations.SELU_SCALE * gv.activations.SELU_ALPHA"
+        ),
+        rtol=1e-3,
+    ),
+)
+
+
+register(
+    "05.2",
+    Exercise(
+        question="Alpha dropout with rate 0.1: after the affine correction a x + b, what value does a dropped "
+        "unit take?",
+        answer=lambda: (lambda d: d.a * d.ALPHA_PRIME + d.b)(_ch05_alpha_dropout(0.1)),
+        hint="A dropped unit is first set to alpha' = -lambda alpha, then mapped to a alpha' + b, with q = 1 - rate, "
+        "a = (q + alpha'^2 q (1 - q))^(-1/2) and b = -a (1 - q) alpha' (Klambauer et al. 2017, sec. 'New dropout "
+        "technique'). gv.layers.AlphaDropout(0.1) has .a, .b and .ALPHA_PRIME.",
+        explain=lambda v: (
+            (lambda d: (
+                f"q = 0.9 and alpha' = -lambda alpha = {d.ALPHA_PRIME:.6g}, so a = (q + alpha'^2 q (1 - q))^(-1/2) = "
+                f"{d.a:.6g} and b = -a (1 - q) alpha' = {d.b:.6g}. A dropped unit lands on a alpha' + b = {v:.6g}: "
+                "the same value for every dropped unit, near SELU's own saturation value but not on it, because "
+                "the affine map a x + b also shrinks and shifts the kept values so that the output again has mean "
+                "0 and variance 1.\nIn code: d = gv.layers.AlphaDropout(0.1); d.a * d.ALPHA_PRIME + d.b"
+            ))(_ch05_alpha_dropout(0.1))
+        ),
+        rtol=1e-3,
+    ),
+)
+
+register(
+    "05.3",
+    Exercise(
+        question="Weights whose squares sum to tau = 1.1 instead of 1 (each weight about 5 % too large): at what "
+        "variance nu* does the moment map g (omega = 0) settle?",
+        answer=lambda: _ch05_fixed_point(1.1).var,
+        hint="Iterate the map from (0, 1) until it stops moving: m, v = gv.theory.selu_fixed_point_map(m, v, "
+        "omega=0.0, tau=1.1), a hundred times; or call gv.theory.selu_fixed_point(tau=1.1).",
+        explain=lambda v: (
+            (lambda fp: (
+                f"Iterating g with tau = 1.1 converges to (mu*, nu*) = ({fp.mean:.4g}, {v:.4g}) after "
+                f"{fp.iterations} steps; the Jacobian there has spectral norm {fp.spectral_norm:.4g} < 1, so the "
+                "fixed point still attracts. A 10 % error in tau moves the variance by about 40 %: every layer "
+                "multiplies the variance it receives by tau = 1.1 before SELU sees it, and SELU removes only part "
+                "of a deviation per layer (it keeps about 78 % of it, the entry d nu~ / d nu of the Jacobian at "
+                "(0, 1)), so the push accumulates over many layers before push and pull balance. The new point is "
+                "still inside the domain of Theorem 1 of Klambauer et al. (2017), nu in [0.8, 1.5]: the network "
+                "stays normalised, around a slightly different point.\n"
+                "In code: gv.theory.selu_fixed_point(omega=0.0, tau=1.1).var"
+            ))(_ch05_fixed_point(1.1))
+        ),
+        rtol=0.01,
+    ),
+)
