@@ -1,0 +1,388 @@
+"""Chapter 05 (SELU and self-normalizing networks): every number the chapter states, and its explorer.
+
+The package functions below compute what notebooks/05_selu_self_normalization.ipynb prints; these tests
+pin them to values derived by hand (closed-form derivatives of the moment map, the alpha-dropout algebra)
+and to independent numpy computations.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import gradviz as gv
+from gradviz import stats
+from gradviz import theory as T
+from gradviz.activations import SELU_ALPHA, SELU_SCALE, selu
+from gradviz.layers import AlphaDropout
+from gradviz.network import MLP
+
+LAM, ALPHA = SELU_SCALE, SELU_ALPHA
+
+
+def _Phi(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+# ----------------------------------------------------------------------------- SELU itself
+def test_selu_constants_and_saturation_value():
+    assert -LAM * ALPHA == pytest.approx(-1.7580993408473766, rel=1e-15)
+    assert float(selu(np.array([-800.0]))[0]) == -LAM * ALPHA  # exp(-800) underflows: exactly the limit
+    assert float(selu(np.array([2.0]))[0]) == pytest.approx(2 * LAM)
+    # the slope just left of 0 is lambda * alpha, right of 0 it is lambda
+    assert float(gv.activations.selu_grad(np.array([-1e-12]))[0]) == pytest.approx(LAM * ALPHA, rel=1e-9)
+    assert float(gv.activations.selu_grad(np.array([1e-12]))[0]) == pytest.approx(LAM)
+
+
+def test_selu_constants_solved_from_the_fixed_point_reproduce_eq_14():
+    a, s = T.selu_constants()
+    assert a == pytest.approx(SELU_ALPHA, abs=1e-12)
+    assert s == pytest.approx(SELU_SCALE, abs=1e-12)
+    # another target: the returned constants make it a fixed point
+    a2, s2 = T.selu_constants(0.0, 2.0, start=(1.5, 1.0))
+    m, v = T.selu_fixed_point_map(0.0, 2.0, 0.0, 1.0, alpha=a2, scale=s2)
+    assert abs(m) < 1e-12 and v == pytest.approx(2.0, abs=1e-12)
+    with pytest.raises(ValueError, match="var"):
+        T.selu_constants(0.0, -1.0)
+
+
+def test_selu_of_a_standard_normal_has_mean_0_and_variance_1():
+    m, v = T.selu_fixed_point_map(0.0, 1.0)
+    assert abs(m) < 1e-14 and v == pytest.approx(1.0, abs=1e-13)
+    z = np.random.default_rng(3).standard_normal(400_000)
+    a = selu(z)
+    assert abs(a.mean()) < 5 * a.std() / math.sqrt(z.size)
+    assert a.var() == pytest.approx(1.0, abs=0.01)
+
+
+# ----------------------------------------------------------------------------- the moment map
+def test_jacobian_at_the_fixed_point_matches_the_closed_form_derivatives():
+    """d/dq E[f(z)], z ~ N(0, q), is E[f''(z)] / 2 (heat equation), with a delta where f' jumps.
+
+    At q = 1: d mu~/d nu = (lam alpha e^{1/2} Phi(-1) + (lam - lam alpha) / sqrt(2 pi)) / 2 and
+    d nu~/d nu = lam^2 / 2 + lam^2 alpha^2 (2 e^2 Phi(-2) - e^{1/2} Phi(-1)); with omega = 0 nothing depends on mu.
+    """
+    J = T.selu_map_jacobian()
+    dmu = 0.5 * (LAM * ALPHA * math.exp(0.5) * _Phi(-1) + (LAM - LAM * ALPHA) / math.sqrt(2 * math.pi))
+    dnu = LAM**2 / 2 + LAM**2 * ALPHA**2 * (2 * math.exp(2) * _Phi(-2) - math.exp(0.5) * _Phi(-1))
+    assert J[0, 0] == 0.0 and J[1, 0] == 0.0  # omega = 0: the input mean is forgotten
+    assert J[0, 1] == pytest.approx(dmu, abs=1e-8)
+    assert J[1, 1] == pytest.approx(dnu, abs=1e-8)
+    # Klambauer et al. (2017), sec. 2: spectral norm 0.7877
+    assert np.linalg.norm(J, 2) == pytest.approx(0.7877, abs=5e-5)
+    assert math.hypot(dmu, dnu) == pytest.approx(0.78767336, abs=1e-7)
+
+
+def test_jacobian_with_nonzero_omega_and_errors():
+    J = T.selu_map_jacobian(0.0, 1.0, omega=0.1)
+    assert J[0, 0] != 0.0
+    with pytest.raises(ValueError, match="var"):
+        T.selu_map_jacobian(0.0, 1e-7)
+    with pytest.raises(ValueError, match="h"):
+        T.selu_map_jacobian(h=0.0)
+    with pytest.raises(ValueError, match="tau"):
+        T.selu_map_jacobian(tau=-1.0)
+
+
+def test_fixed_point_default_and_its_contraction():
+    fp = T.selu_fixed_point()
+    assert fp.converged
+    assert abs(fp.mean) < 1e-12 and fp.var == pytest.approx(1.0, abs=1e-12)
+    assert fp.spectral_norm == pytest.approx(0.7877, abs=5e-5)
+    assert fp.spectral_radius == pytest.approx(fp.jacobian[1, 1], rel=1e-12)  # triangular: eigenvalues 0, J11
+    assert fp.singular_values.shape == (2,)
+    # layers to shrink a deviation ten-fold, as the notebook prints
+    assert math.log(10) / -math.log(fp.spectral_radius) == pytest.approx(9.4, abs=0.1)
+
+
+@pytest.mark.parametrize("tau", [0.95, 1.1, 2.0])
+def test_fixed_point_matches_plain_iteration(tau):
+    m, v = 0.0, 1.0
+    for _ in range(600):
+        m, v = T.selu_fixed_point_map(m, v, 0.0, tau)
+    fp = T.selu_fixed_point(tau=tau)
+    assert fp.converged
+    assert fp.mean == pytest.approx(m, abs=1e-9) and fp.var == pytest.approx(v, rel=1e-9)
+    assert fp.spectral_norm < 1
+
+
+def test_fixed_point_for_tau_1_1_is_inside_theorem_1s_domain():
+    fp = T.selu_fixed_point(tau=1.1)
+    assert fp.var == pytest.approx(1.3993, abs=1e-4)
+    assert -0.1 <= fp.mean <= 0.1 and 0.8 <= fp.var <= 1.5
+    lo = T.selu_fixed_point(tau=0.95)
+    assert 0.8 <= lo.var <= 1.5
+
+
+def test_fixed_point_not_found_when_the_variance_runs_away():
+    fp = T.selu_fixed_point(tau=3.0)
+    assert not fp.converged
+    assert math.isnan(fp.mean) and math.isnan(fp.var) and np.isnan(fp.jacobian).all()
+    with pytest.raises(TypeError, match="start"):
+        T.selu_fixed_point(start="a")
+    with pytest.raises(ValueError, match="tol"):
+        T.selu_fixed_point(tol=0.0)
+
+
+def test_trajectory_rows_are_iterates_and_converge():
+    t = T.selu_map_trajectory(0.9, 2.8, 30)
+    assert t.shape == (31, 2)
+    assert tuple(t[0]) == (0.9, 2.8)
+    for k in range(5):
+        assert tuple(t[k + 1]) == T.selu_fixed_point_map(*t[k])
+    assert np.hypot(t[-1, 0], t[-1, 1] - 1) < 2e-3
+    assert T.selu_map_trajectory(0.0, 1.0, 0).shape == (1, 2)
+    with pytest.raises(ValueError, match="var"):
+        T.selu_map_trajectory(0.0, -1.0, 3)
+    with pytest.raises((TypeError, ValueError), match="n_steps"):
+        T.selu_map_trajectory(0.0, 1.0, -1)
+
+
+# ----------------------------------------------------------------------------- per-layer moments
+def test_layer_moments_agree_with_a_direct_numpy_forward():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 12))
+    net = MLP(12, depth=4, width=12, activation="selu", init="lecun_normal", n_outputs=None, seed=5)
+    m = stats.layer_moments(net, x, quantiles=(0.25, 0.75))
+    h = x
+    for l, block in enumerate(net.blocks):
+        h = selu(h @ block.dense.params["W"] + block.dense.params["b"])
+        assert m.mean[l] == pytest.approx(h.mean(), abs=1e-12)
+        assert m.std[l] == pytest.approx(h.std(), rel=1e-12)
+        um, us = h.mean(0), h.std(0)
+        assert m.unit_mean_low[l] == pytest.approx(np.quantile(um, 0.25), abs=1e-12)
+        assert m.unit_std_high[l] == pytest.approx(np.quantile(us, 0.75), rel=1e-12)
+        assert m.unit_mean_rms[l] == pytest.approx(np.sqrt(np.mean(um**2)), rel=1e-12)
+    assert m.first_nonfinite is None and m.training
+    assert m.input_mean == pytest.approx(x.mean()) and m.input_std == pytest.approx(x.std())
+    assert m.at(2) == (m.mean[1], m.std[1])
+    assert "layer" in m.as_table() and len(m.as_table([1, 4]).splitlines()) == 3
+
+
+def test_layer_moments_see_the_skip_path_and_dropout_output():
+    x = np.random.default_rng(1).standard_normal((32, 8))
+    net = MLP(8, depth=3, width=8, activation="selu", init="lecun_normal", residual=True, n_outputs=None, seed=2)
+    m = stats.layer_moments(net, x)
+    h = x
+    for l, block in enumerate(net.blocks):
+        h = h + selu(h @ block.dense.params["W"])
+        assert m.std[l] == pytest.approx(h.std(), rel=1e-12)
+    # dropout in inference mode is the identity
+    a = MLP(8, depth=3, width=8, activation="selu", dropout=0.3, n_outputs=None, seed=2)
+    b = MLP(8, depth=3, width=8, activation="selu", n_outputs=None, seed=2)
+    np.testing.assert_array_equal(stats.layer_moments(a, x, training=False).std, stats.layer_moments(b, x).std)
+
+
+def test_layer_moments_overflow_and_errors_and_batch_norm_state():
+    x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    net = MLP(8, depth=30, width=8, activation="relu", init="he_normal", weight_scale=30.0, n_outputs=None,
+              seed=0, dtype=np.float32)
+    m = stats.layer_moments(net, x)
+    assert m.first_nonfinite is not None
+    k = m.first_nonfinite
+    assert np.isnan(m.std[k - 1:]).all() and np.isfinite(m.std[: k - 1]).all()
+    assert m.head(k - 1).first_nonfinite is None and m.head(k).first_nonfinite == k
+    bn = MLP(8, depth=2, width=8, activation="selu", batch_norm="before", n_outputs=None, seed=0)
+    before = bn.blocks[0].bn_before.state["running_mean"].copy()
+    stats.layer_moments(bn, x.astype(np.float64))
+    np.testing.assert_array_equal(bn.blocks[0].bn_before.state["running_mean"], before)
+    with pytest.raises(ValueError, match="2 examples"):
+        stats.layer_moments(bn, x[:1].astype(np.float64))
+    with pytest.raises(ValueError, match="quantiles"):
+        stats.layer_moments(bn, x.astype(np.float64), quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match="depth"):
+        m.head(31)
+
+
+# ----------------------------------------------------------------------------- the chapter's networks
+@pytest.fixture(scope="module")
+def conditions():
+    out = {"all kept": stats.selu_conditions()}
+    for name in stats.SELU_CONDITIONS:
+        out[name] = stats.selu_conditions(**{name: False})
+    return out
+
+
+def test_selu_network_on_the_digits_stays_near_0_and_1(conditions):
+    base = conditions["all kept"]
+    assert base.depth == 100 and base.label == "all four conditions hold"
+    assert np.all(np.abs(base.mean) < 0.1)
+    assert np.all((base.std > 0.9) & (base.std < 1.1))
+
+
+def test_relu_he_drifts_across_seeds_while_selu_does_not():
+    selu_std = [stats.digits_moments("selu", "lecun_normal", seed=s).std[-1] for s in (0, 1, 2)]
+    relu_std = [stats.digits_moments("relu", "he_normal", seed=s).std[-1] for s in (0, 1, 2)]
+    assert max(selu_std) / min(selu_std) < 1.1
+    assert max(relu_std) / min(relu_std) > 5
+
+
+def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
+    base, inp, init = conditions["all kept"], conditions["standardized"], conditions["lecun_normal"]
+    res, drop = conditions["sequential"], conditions["dense_only"]
+    # unstandardised input: layer 1 far off, pooled stats back near (0, 1) by layer 10, units keep offsets
+    assert inp.std[0] > 2.5 and inp.mean[0] > 0.5
+    assert np.all(np.abs(inp.std[9:] - 1) < 0.15)
+    assert np.all(inp.unit_mean_rms[9:60] > 1.5 * base.unit_mean_rms[9:60])
+    # He init: mean and std run away
+    assert init.std[-1] > 30 and init.mean[-1] > 10 and init.std[-1] > init.std[49] > init.std[9]
+    # skip connections: geometric growth
+    assert res.std[-1] > 1e12 and (res.std[-1] / res.std[9]) ** (1 / 90) > 1.3
+    # ordinary dropout (training): a new, larger std and a positive mean
+    assert np.all((drop.std[20:] > 1.4) & (drop.std[20:] < 2.0)) and drop.mean[20:].mean() > 0.05
+
+
+def test_glorot_uniform_on_square_layers_is_lecun_in_disguise():
+    n = 100
+    assert gv.init.weight_variance("glorot_uniform", n, n) == pytest.approx(gv.init.weight_variance(
+        "lecun_normal", n, n))
+    assert gv.init.weight_variance("he_normal", n, n) == pytest.approx(2 / n)
+    m = stats.digits_moments("selu", "glorot_uniform")
+    assert np.all((m.std > 0.85) & (m.std < 1.15))
+
+
+def test_digits_moments_cache_labels_and_read_only_arrays():
+    a = stats.digits_moments(depth=5)
+    b = stats.digits_moments(depth=5, label="other")
+    assert a.std is b.std and b.label == "other"
+    assert not a.std.flags.writeable
+    c = stats.digits_moments(depth=5, dropout=0.3, dropout_kind="alpha", training=False)
+    assert c.std is a.std  # inference: dropout is the identity
+    assert "alpha dropout 0.3 (inference)" in c.label
+    # a shallower network is the head of a deeper one
+    deep = stats.digits_moments(depth=12)
+    np.testing.assert_array_equal(deep.head(5).std, a.std)
+    with pytest.raises(TypeError, match="seed"):
+        stats.digits_moments(depth=3, seed=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="dropout_kind"):
+        stats.digits_moments(depth=3, dropout=0.1, dropout_kind="gaussian")
+
+
+def test_dropout_kinds_on_a_deep_selu_network():
+    std = stats.digits_moments(dropout=0.2, dropout_kind="standard")
+    alp = stats.digits_moments(dropout=0.2, dropout_kind="alpha")
+    assert np.all(np.abs(alp.std - 1) < 0.06) and np.all(np.abs(alp.mean) < 0.05)
+    assert std.std[-1] > 1.4
+
+
+# ----------------------------------------------------------------------------- dropout on SELU outputs
+def test_alpha_dropout_constants_for_rate_0_1():
+    d = AlphaDropout(0.1)
+    ap = -LAM * ALPHA
+    # Keras writes the same constants as ((1 - rate) (1 + rate alpha'^2))^(-1/2): an independent algebraic form
+    assert d.a == pytest.approx((0.9 * (1 + 0.1 * ap**2)) ** -0.5, rel=1e-14)
+    assert d.b == pytest.approx(-d.a * 0.1 * ap, rel=1e-14)
+    assert d.a == pytest.approx(0.9212845, abs=1e-7) and d.b == pytest.approx(0.1619710, abs=1e-7)
+    # exact moments of the output for an input of mean 0 and variance 1
+    q = 0.9
+    mean = d.a * (1 - q) * ap + d.b
+    second = d.a**2 * (q * 1.0 + (1 - q) * ap**2) + 2 * d.a * d.b * (1 - q) * ap + d.b**2
+    assert abs(mean) < 1e-15 and second - mean**2 == pytest.approx(1.0, abs=1e-14)
+
+
+def test_dropout_on_selu_moments():
+    e = stats.dropout_on_selu(0.2, n_samples=200_000, seed=0)
+    mom = e.moments()
+    se = 1 / math.sqrt(200_000)
+    assert abs(mom["before"][0]) < 5 * se and mom["before"][1] == pytest.approx(1.0, abs=0.02)
+    assert mom["standard"][1] == pytest.approx(mom["before"][1] / 0.8, rel=0.02)
+    assert abs(mom["alpha"][0]) < 0.01 and mom["alpha"][1] == pytest.approx(1.0, abs=0.02)
+    assert e.dropped_value["standard"] == 0.0
+    assert e.dropped_value["alpha"] == pytest.approx(e.a * (-LAM * ALPHA) + e.b)
+    # a fifth of the values sit exactly on the dropped value
+    assert np.mean(e.standard == 0.0) == pytest.approx(0.2, abs=0.005)
+    assert np.mean(e.alpha == e.dropped_value["alpha"]) == pytest.approx(0.2, abs=0.005)
+    assert "alpha dropout" in e.as_table()
+    with pytest.raises(ValueError, match="rate"):
+        stats.dropout_on_selu(0.0)
+
+
+# ----------------------------------------------------------------------------- exercises
+def test_exercise_answers_and_checks(capsys):
+    ex = gv.exercises.EXERCISES
+    assert ex["05.1"].answer() == pytest.approx(-LAM * ALPHA, rel=1e-15)
+    d = AlphaDropout(0.1)
+    assert ex["05.2"].answer() == pytest.approx(d.a * (-LAM * ALPHA) + d.b, rel=1e-15)
+    assert ex["05.2"].answer() == pytest.approx(-1.45774, abs=1e-5)
+    assert ex["05.3"].answer() == pytest.approx(T.selu_fixed_point(tau=1.1).var)
+    assert gv.exercises.check("05.1", -1.758)
+    assert not gv.exercises.check("05.1", -1.6733)
+    assert gv.exercises.check("05.3", 1.40)
+    for k in ("05.1", "05.2", "05.3"):
+        gv.exercises.solution(k)
+    out = capsys.readouterr().out
+    assert "correct" in out and "not quite" in out and "In code" in out
+
+
+# ----------------------------------------------------------------------------- figures
+def _gids(fig):
+    return {a.get_gid() for ax in fig.axes for a in list(ax.lines) + list(ax.collections) + list(ax.patches)}
+
+
+def test_chapter_05_figures_are_registered_and_draw(conditions):
+    from gradviz import figures
+
+    names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 5}
+    assert names == {"selu_activation", "selu_vs_relu_depth", "selu_moment_map", "selu_conditions", "selu_dropout"}
+    fig = figures.selu_activation()
+    assert {"selu", "elu", "relu", "saturation"} <= _gids(fig)
+    fig = figures.selu_moment_map(conditions["all kept"])
+    ax_map = fig.axes[0]
+    (star,) = [ln for ln in ax_map.lines if ln.get_gid() == "fixed_point"]
+    assert star.get_xdata()[0] == pytest.approx(0.0, abs=1e-12) and star.get_ydata()[0] == pytest.approx(1.0)
+    (dots,) = [ln for ln in ax_map.lines if ln.get_gid() == "measured"]
+    np.testing.assert_allclose(dots.get_ydata(), conditions["all kept"].std ** 2)
+    assert "arrows" in _gids(fig) and "spectral_norm" in _gids(fig)
+    fig = figures.selu_conditions_grid(conditions)
+    assert len(fig.axes) == 8
+    fig = figures.selu_dropout(stats.dropout_on_selu(0.2, n_samples=2000),
+                               {"ordinary dropout, training": conditions["dense_only"],
+                                "alpha dropout, training": conditions["all kept"], "inference": conditions["all kept"]})
+    assert {"hist:standard", "hist:alpha", "mean:0", "std:2"} <= _gids(fig)
+    runs = {"selu": [conditions["all kept"]], "relu": [stats.digits_moments("relu", "he_normal")]}
+    fig = figures.selu_vs_relu_depth(runs)
+    np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), runs["relu"][0].std)
+
+
+def test_plot_layer_moments_scales_and_targets(conditions):
+    from gradviz import plots
+
+    fig, axes = plots.new_figure(1, 2)
+    plots.plot_layer_moments([conditions["all kept"], conditions["sequential"]], axes, band=True)
+    ax_mean, ax_std = axes
+    assert ax_mean.get_yscale() == "symlog" and ax_std.get_yscale() == "log"
+    assert ax_std.get_ylim()[1] > conditions["sequential"].std.max()
+    targets = [ln for ln in ax_std.lines if ln.get_gid() == "target"]
+    assert len(targets) == 1 and targets[0].get_ydata()[0] == 1.0
+    assert "band:std:1" in _gids(fig)
+
+
+# ----------------------------------------------------------------------------- the explorer
+def test_selu_conditions_explorer_every_control():
+    from gradviz.widgets import SeluConditionsExplorer
+
+    e = SeluConditionsExplorer(canvas="none")
+    assert set(e.controls) == {"standardized", "lecun_normal", "sequential", "dense_only", "depth"}
+    base_std = e.lines["std:base"].get_ydata().copy()
+    assert not e.lines["std:now"].get_visible()
+    assert "All four conditions hold" in e.summary()
+    for name in stats.SELU_CONDITIONS:
+        e.controls[name].value = False  # the callback redraws
+        assert e.lines["std:now"].get_visible()
+        expected = stats.selu_conditions(**{name: False})
+        np.testing.assert_allclose(e.lines["std:now"].get_ydata(), expected.std)
+        np.testing.assert_array_equal(e.lines["std:base"].get_ydata(), base_std)
+        assert stats.SELU_CONDITIONS[name][0] in e.summary()
+        assert "layer 100" in e.readout.value
+        e.figure.canvas.draw()
+        e.controls[name].value = True
+    e.update(depth=20, lecun_normal=False, sequential=False)
+    assert len(e.lines["std:now"].get_xdata()) == 20
+    np.testing.assert_allclose(e.lines["std:now"].get_ydata(),
+                               stats.selu_conditions(lecun_normal=False, sequential=False).std[:20])
+    assert e.ax_std.get_xlim()[1] == pytest.approx(20.5)
+    text = e.summary()
+    assert text.startswith("broken: LeCun-normal init, plain sequential stack") and "layer 20" in text
+    e.controls["depth"].value = 50
+    assert len(e.lines["mean:base"].get_xdata()) == 50
+    assert gv.widgets.explorer("selu_conditions", canvas="none").values["depth"] == 100
