@@ -109,6 +109,16 @@ def find_chromium() -> str | None:
     return None
 
 
+def _die_with_parent():
+    """In the server's process (Linux): get SIGTERM when pytest dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -166,8 +176,14 @@ class JupyterLabServer:
         # What a learner's JupyterLab would not have: a non-interactive matplotlib backend
         # (`make test` sets MPLBACKEND=Agg, which would hide every inline figure), or other
         # Jupyter paths and tokens.
-        for name in ("MPLBACKEND", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "JUPYTER_TOKEN",
-                     "JUPYTERLAB_DIR", "JUPYTER_PLATFORM_DIRS"):
+        for name in (
+            "MPLBACKEND",
+            "JUPYTER_PATH",
+            "JUPYTER_CONFIG_PATH",
+            "JUPYTER_TOKEN",
+            "JUPYTERLAB_DIR",
+            "JUPYTER_PLATFORM_DIRS",
+        ):
             env.pop(name, None)
         return env
 
@@ -175,7 +191,9 @@ class JupyterLabServer:
     def start(self, timeout: float = 90.0):
         self.prepare()
         cmd = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -195,8 +213,14 @@ class JupyterLabServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            cmd, cwd=self.root, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cmd,
+            cwd=self.root,
+            env=self.env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -288,10 +312,16 @@ def jupyterlab(chromium_path):
         shutil.rmtree(ARTIFACTS_DIR / stale, ignore_errors=True)
     base = Path(tempfile.mkdtemp(prefix="gradviz-browser-"))
     server = JupyterLabServer(base, base / "jupyterlab-server.log")
+
+    def on_sigterm(signum, frame):  # e.g. `timeout`: stop the server and kernels on the way out
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         server.start()
         yield server
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
         try:  # keep the server's log beside the screenshots
             ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
