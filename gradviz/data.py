@@ -289,3 +289,61 @@ def linear_regression_data(
     x = rng.uniform(low, high, size=n_samples)
     y = w * x + b + noise * rng.standard_normal(n_samples)
     return RegressionData(X=x.reshape(-1, 1).astype(dt), y=y.astype(dt), w=w, b=b)
+
+
+# ============================================================================= chapter 06: raw digits
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb): the same digits and
+# the same split as load_digits, but with the pixels left as they are (0..16), so that a batch-norm layer
+# placed first can do the standardising itself.
+__all__ += ["load_digits_raw"]
+
+
+def load_digits_raw(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
+    """The handwritten digits of :func:`load_digits`, split the same way but **not** standardised.
+
+    The features are the raw pixel intensities, integers 0..16 stored as
+    floats (mean about 4.9 over all pixels; some corner pixels are always 0).
+    With the same ``test_size`` and ``seed`` the split and the order of the
+    rows are exactly those of :func:`load_digits`, so
+    ``(raw.X_train - std.mean) / std.std`` reproduces ``std.X_train`` for
+    ``raw = load_digits_raw(seed=s)``, ``std = load_digits(seed=s)``.
+
+    Parameters
+    ----------
+    test_size : float, default 0.25
+        Fraction of each class put in the test part, in (0, 1).
+    seed : int or numpy.random.Generator, default 0
+        Seed of the (stratified) split and of the row order.
+    dtype : {'float64', 'float32'}, default float64
+
+    Returns
+    -------
+    Dataset
+        As :func:`load_digits`, with ``mean`` all zeros and ``std`` all ones
+        (no transform was applied: ``(x - mean) / std`` is ``x``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`load_digits`.
+    """
+    test_size = check_probability("test_size", test_size, inclusive_low=False, inclusive_high=False)
+    rng = get_rng(seed)
+    dt = _check_dtype(dtype)
+
+    from sklearn.datasets import load_digits as _sk_load_digits  # imported late: sklearn is slow to import
+
+    bunch = _sk_load_digits()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    train_idx, test_idx = _stratified_split(y, test_size, rng)
+    return Dataset(
+        X_train=X[train_idx].astype(dt),
+        y_train=y[train_idx],
+        X_test=X[test_idx].astype(dt),
+        y_test=y[test_idx],
+        n_classes=10,
+        n_features=X.shape[1],
+        mean=np.zeros(X.shape[1], dtype=dt),
+        std=np.ones(X.shape[1], dtype=dt),
+    )

@@ -416,3 +416,77 @@ register(
         rtol=0.01,
     ),
 )
+
+
+# ============================================================================= chapter 06: batch normalization
+# Section owned by the chapter-06 author. Answers come from a real gradviz.layers.BatchNorm (via
+# gradviz.stats.running_means / pytorch_momentum / parameter_counts) and the chapter's network.
+def _ch06_running_mean(batch_means=(10.0, 20.0), momentum=0.9):
+    from .stats import running_means
+
+    return float(running_means(batch_means, momentum)[-1])
+
+
+def _ch06_pytorch_momentum(keras=0.99):
+    from .stats import pytorch_momentum
+
+    return pytorch_momentum(keras)
+
+
+def _ch06_non_trainable():
+    from .network import bn_network
+    from .stats import parameter_counts
+
+    return parameter_counts(bn_network(batch_norm=True))["non_trainable"]
+
+
+register(
+    "06.1",
+    Exercise(
+        question="A batch-norm layer with momentum 0.9 (Keras convention) starts with running_mean = 0 and sees two "
+        "batches whose means are 10 and then 20. What is its running_mean after the second batch?",
+        answer=_ch06_running_mean,
+        hint="Keras convention: running_mean <- momentum * running_mean + (1 - momentum) * batch mean, once per "
+        "batch. Check with gv.stats.running_means([10, 20], 0.9).",
+        explain=lambda r: (
+            "After batch 1: 0.9 x 0 + 0.1 x 10 = 1. After batch 2: 0.9 x 1 + 0.1 x 20 = 0.9 + 2 = "
+            f"{r:.4g}.\nThe true mean of the batches is 15: after two steps the start value 0 still weighs "
+            "0.9^2 = 81%. In code (a real layer fed the batches): gv.stats.running_means([10, 20], 0.9)[-1]"
+        ),
+    ),
+)
+
+register(
+    "06.2",
+    Exercise(
+        question="Which PyTorch momentum gives the same moving averages as Keras's default momentum 0.99?",
+        answer=_ch06_pytorch_momentum,
+        hint="Keras's momentum is the weight the old average keeps; PyTorch's is the weight the new batch gets. "
+        "The two weights add up to 1.",
+        explain=lambda p: (
+            f"PyTorch momentum = 1 - 0.99 = {p:.2g}: ten times smaller than PyTorch's default 0.1, which is "
+            "0.9 in Keras's convention. Check that they agree: gv.stats.running_means(batch_means, 0.99) and "
+            "gv.stats.running_means(batch_means, 0.01, pytorch=True) give the same numbers.\n"
+            "In code: gv.stats.pytorch_momentum(0.99)"
+        ),
+    ),
+)
+
+register(
+    "06.3",
+    Exercise(
+        question="The chapter's network with batch norm has 6 hidden layers of 32 units, with a batch-norm layer "
+        "before every activation. How many non-trainable parameters does it hold (what Keras's model.summary() "
+        "calls 'Non-trainable params')?",
+        answer=_ch06_non_trainable,
+        hint="Which arrays does gradient descent never touch? Count them per batch-norm layer, then count the "
+        "batch-norm layers. Check with gv.stats.parameter_counts(gv.network.bn_network(batch_norm=True)).",
+        explain=lambda n: (
+            "Each batch-norm layer of width 32 keeps running_mean and running_var, 2 x 32 = 64 numbers that the "
+            "forward pass in training mode updates and gradient descent never touches (its gamma and beta, "
+            "another 64, are trainable). Six such layers: 6 x 64 = "
+            f"{n}. The output layer has no batch norm. A layer of width 64 would hold 128 non-trainable and 128 "
+            "trainable numbers.\nIn code: gv.stats.parameter_counts(gv.network.bn_network(batch_norm=True))"
+        ),
+    ),
+)

@@ -1007,3 +1007,108 @@ def selu_dropout(effect=None, runs=None):
         axes[1].set_title("standard deviation of each layer's output", fontsize=11)
         axes[1].legend(loc="upper left", fontsize=8.5)
     return fig
+
+
+# =============================================================================== chapter 06: batch normalization
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb). Training runs come from
+# gradviz.train (bn_run, bn_sweep, raw_input_runs: cached, seed 0); every function accepts their results.
+def ch06_pair(weight_scale=1.0, lr=None, momentum=0.9):
+    """{label: History} of the chapter's deep sigmoid net without and with batch norm (:func:`gradviz.train.bn_run`)."""
+    from .train import BN_TRAIN, bn_run
+
+    lr = BN_TRAIN["lr"] if lr is None else lr
+    return {"without batch norm": bn_run(False, weight_scale, lr, momentum)[1],
+            "with batch norm": bn_run(True, weight_scale, lr, momentum)[1]}
+
+
+@register_figure("bn_moving_averages", chapter=6)
+def bn_moving_averages(momenta=(0.99, 0.9), steps=200):
+    """Running mean of a batch-norm layer fed batches from N(3, 2^2): Keras's default momentum 0.99 vs 0.9 (PyTorch's 0.1)."""
+    from .stats import moving_average_run
+
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12, 4.2), width_ratios=[1.35, 1])
+    runs = [moving_average_run(m, steps) for m in momenta]
+    colors = [plots.OKABE_ITO[c] for c in ("vermillion", "blue", "green", "purple")]
+    with plots.style():
+        r0 = runs[0]
+        a1.plot(r0.step[1:], r0.batch_mean, "o", ms=2.5, color="0.6", alpha=0.7, label="batch means", gid="batch_mean")
+        a1.axhline(r0.true_mean, color="black", ls=":", lw=1.4, label="mean of the distribution")
+        t = r0.step
+        for r, c in zip(runs, colors):
+            label = f"momentum {r.momentum:g} (PyTorch: {1 - r.momentum:.2g})"
+            a1.plot(r.step, r.running_mean, color=c, lw=2.2, label=label, gid=f"running_mean:{r.momentum:g}")
+            a2.plot(t, r.remaining, color=c, lw=2.2, label=label, gid=f"weight:{r.momentum:g}")
+        a1.set_xlim(0, steps)
+        a1.set_xlabel("training step $t$")
+        a1.set_ylabel("running_mean")
+        a1.set_title("the running mean starts at 0 and creeps towards the batch means", fontsize=11)
+        a1.legend(loc="lower right", fontsize=9)
+        a2.axhline(0.01, color="0.4", ls=":", lw=1.2)
+        a2.text(0.98, 0.01, "1%", transform=a2.get_yaxis_transform(), ha="right", va="bottom", fontsize=8, color="0.3")
+        a2.set_yscale("log")
+        a2.set_ylim(1e-4, 1.5)
+        a2.set_xlim(0, steps)
+        a2.set_xlabel("training step $t$")
+        a2.set_ylabel(r"weight of the initial value, momentum$^t$")
+        a2.set_title("what is left of the start", fontsize=11)
+        a2.legend(loc="upper right", fontsize=9)
+    return fig
+
+
+@register_figure("bn_deep_sigmoid_training", chapter=6)
+def bn_deep_sigmoid_training(runs=None):
+    """The chapter's deep sigmoid net on the digits without and with batch norm: loss per step, and the
+    weight-gradient norm per layer at the start."""
+    from .network import BN_NET
+
+    runs = runs if runs is not None else ch06_pair()
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12, 4.3), width_ratios=[1.3, 1])
+    colors = [plots.BN_COLORS[False], plots.BN_COLORS[True]]
+    plots.plot_loss_per_step(runs, ax=a1, colors=colors, title="training loss")
+    with plots.style():
+        for (label, h), c in zip(runs.items(), colors):
+            layers = np.arange(1, h.depth + 1)
+            a2.plot(layers, plots._positive_finite(h.grad_norm[0]), "o-", color=c, label=label, gid=f"grad:{label}")
+        a2.set_yscale("log")
+        plots.layer_axis(a2, BN_NET["depth"])
+        a2.set_ylabel(r"$\|\partial L/\partial W^l\|$ at step 0 (log scale)")
+        a2.set_title("the gradient reaching each layer, before training", fontsize=11)
+        a2.legend(loc="lower right", fontsize=9)
+        h = next(iter(runs.values()))
+        cfg = h.config
+        fig.suptitle(f"sigmoid MLP, {BN_NET['depth']} hidden layers x {BN_NET['width']} units, Glorot init, "
+                     f"SGD lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['steps']} steps, digits", fontsize=12)
+    return fig
+
+
+@register_figure("bn_init_scale_and_lr_sweep", chapter=6)
+def bn_init_scale_and_lr_sweep(sweep=None):
+    """Test accuracy of the deep sigmoid net without and with batch norm, against the init scale and the learning rate."""
+    from .network import BN_NET
+    from .train import bn_sweep
+
+    sweep = sweep if sweep is not None else bn_sweep()
+    fig, axes = plots.new_figure(1, 2, figsize=(12, 4.3), sharey=True)
+    plots.plot_bn_sweep(sweep, axes=axes)
+    with plots.style():
+        fig.suptitle(f"sigmoid MLP, {BN_NET['depth']} hidden layers x {BN_NET['width']} units, "
+                     f"batch {sweep.batch_size}, digits", fontsize=12)
+    return fig
+
+
+@register_figure("bn_raw_pixels", chapter=6)
+def bn_raw_pixels(runs=None):
+    """Raw pixels (0..16) vs standardized pixels vs raw pixels with a batch-norm layer first: training curves."""
+    from .train import raw_input_runs
+
+    runs = runs if runs is not None else raw_input_runs()
+    hist = {label: h for label, (_, h) in runs.items()}
+    fig, axes = plots.new_figure(1, 2, figsize=(12, 4.6))
+    colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue")]
+    plots.plot_training_curves(hist, axes=axes, smooth=10, colors=colors)
+    with plots.style():
+        net, h = next(iter(runs.values()))
+        cfg = h.config
+        fig.suptitle(f"{net.activation} MLP {list(net.hidden)}, He init, SGD lr {cfg['lr']:g}, batch "
+                     f"{cfg['batch_size']}, digits", fontsize=12)
+    return fig

@@ -124,16 +124,13 @@ class ActivationLayer(Layer):
         self.activation = get_activation(name)
         self.name = self.activation.name
         self.act_params = self.activation.params(**params)
-        self._z = self._a = None
+        self._z = None
 
     def forward(self, x, training=False):
         self._z = x
-        self._a = self.activation.f(x, **self.act_params)
-        return self._a
+        return self.activation.f(x, **self.act_params)
 
     def backward(self, dout):
-        if self.activation.df_from_a is not None:  # sigmoid, tanh: the slope from the cached output
-            return dout * self.activation.df_from_a(self._a)
         return dout * self.activation.df(self._z, **self.act_params)
 
     def __repr__(self):

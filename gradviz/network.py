@@ -297,3 +297,104 @@ class MLP:
         return (f"MLP({self.n_inputs} -> {list(self.hidden)} -> {self.n_outputs}, activation={self.activation!r}, "
                 f"init={self.init!r}, weight_scale={self.weight_scale:g}{bn})")
 
+
+# ============================================================================= chapter 06: batch norm first
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb).
+__all__ += ["InputBatchNormMLP", "BN_NET", "bn_network"]
+
+
+class InputBatchNormMLP(MLP):
+    """An :class:`MLP` whose first layer is a batch-norm layer applied to the raw inputs.
+
+    ``x -> BatchNorm(n_inputs) -> [hidden blocks] -> Dense -> logits``. The
+    input layer normalises every input feature with the batch mean and
+    variance in training, and with its moving averages at inference, so the
+    network can be fed unstandardised data (e.g. raw pixels 0..16): the
+    moving averages learn the per-feature mean and variance that one would
+    otherwise compute beforehand (Ioffe & Szegedy 2015, Algorithm 2; Géron,
+    *Hands-On Machine Learning*, 2019, ch. 11, on BN as a network's first
+    layer). Its ``gamma`` and ``beta`` are trained like any other parameter.
+
+    Parameters
+    ----------
+    n_inputs, hidden, **kwargs
+        As :class:`MLP`. ``momentum`` and ``eps`` also configure the input
+        layer (Keras convention, see :class:`gradviz.layers.BatchNorm`);
+        ``batch_norm`` still controls the hidden layers (None: none there).
+
+    Attributes
+    ----------
+    input_bn : gradviz.layers.BatchNorm
+        The first layer, of width ``n_inputs``.
+
+    Raises
+    ------
+    ValueError
+        As :class:`MLP`; and in training mode on a batch of one example (see
+        :class:`gradviz.layers.BatchNorm`).
+    """
+
+    def __init__(self, n_inputs, hidden=None, **kwargs):
+        super().__init__(n_inputs, hidden, **kwargs)
+        self.input_bn = BatchNorm(self.n_inputs, kwargs.get("momentum", 0.99), kwargs.get("eps", 1e-3),
+                                  dtype=self.dtype)
+
+    @property
+    def layers(self):
+        """Every layer in forward order, starting with the input batch norm."""
+        return [self.input_bn] + super().layers
+
+    def forward(self, x, training=False, record=False):
+        """As :meth:`MLP.forward`, with the inputs batch-normalised first."""
+        x = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
+        return super().forward(self.input_bn.forward(x, training), training, record)
+
+    def backward(self, dout, param_grads=True, record=False):
+        """As :meth:`MLP.backward`; also fills the input layer's gamma/beta gradients. Returns dL/dx."""
+        dh = super().backward(dout, param_grads, record)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self.input_bn.backward(dh)
+
+    def __repr__(self):
+        return "InputBatchNormMLP(BatchNorm(%d) -> %s" % (self.n_inputs, super().__repr__()[len("MLP("):])
+
+
+#: The chapter's deep sigmoid network: hidden layers, activation, Glorot uniform init.
+BN_NET = dict(depth=6, width=32, activation="sigmoid", init="glorot_uniform")
+
+
+def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: float = 0.9, seed=0,
+               n_inputs: int = 64, n_outputs: int = 10) -> MLP:
+    """The chapter's deep sigmoid MLP (:data:`BN_NET`), with batch norm before every activation or without.
+
+    ``weight_scale`` multiplies the initial weights of the hidden layers only;
+    the output layer keeps its Glorot init (the one it has with
+    ``weight_scale=1``, same seed), because batch norm sits in the hidden
+    layers and the sweep asks what it does there.
+
+    Parameters
+    ----------
+    batch_norm : bool
+        Dense -> BatchNorm -> sigmoid in every hidden layer (Ioffe & Szegedy 2015 put it before the
+        nonlinearity, sec. 3.2), or Dense -> sigmoid.
+    weight_scale : float > 0
+    momentum : float in [0, 1)
+        Of the moving averages, Keras convention (0.9 here: see :func:`gradviz.train.bn_run`).
+    seed : int
+    n_inputs, n_outputs : int
+
+    Returns
+    -------
+    MLP
+    """
+    from ._validate import check_positive
+
+    weight_scale = check_positive("weight_scale", weight_scale)
+    net = MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=BN_NET["activation"],
+              init=BN_NET["init"], weight_scale=weight_scale, batch_norm="before" if batch_norm else None,
+              momentum=momentum, n_outputs=n_outputs, seed=seed)
+    L = net.depth
+    # The output layer exactly as MLP(weight_scale=1) would draw it (its own stream, see MLP._streams).
+    net.output = Dense(net.hidden[-1], n_outputs, init=BN_NET["init"], gain=1.0,
+                       rng=MLP._streams(seed, L + 2)[L + 1], dtype=net.dtype)
+    return net

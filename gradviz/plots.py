@@ -1324,3 +1324,141 @@ def plot_selu_map(ax=None, *, omega=0.0, tau=1.0, mean_range=(-1.0, 1.0), var_ra
     if legend:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=3, fontsize=8.5, frameon=False)
     return ax
+
+
+# ============================================================================= chapter 06: batch normalization
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb).
+__all__ += ["BN_COLORS", "draw_moving_average", "plot_bn_sweep", "plot_loss_per_step"]
+
+#: Without / with batch norm, on every chapter-06 figure.
+BN_COLORS = {False: OKABE_ITO["vermillion"], True: OKABE_ITO["blue"]}
+
+
+def _line(ax, gid, *args, **kwargs):
+    """The Line2D of ``gid`` on ``ax``, created with ``ax.plot(*args, **kwargs)`` the first time."""
+    line = _find(ax, gid)
+    if line is None:
+        (line,) = ax.plot(*args, gid=gid, **kwargs)
+    return line
+
+
+def draw_moving_average(ax_mean, ax_weight, run, references=()):
+    """Draw (or update in place) a moving-average run of :func:`gradviz.stats.moving_average_run`.
+
+    ``ax_mean``: the batch means (dots), the running mean after each step (line)
+    and the true mean (dotted). ``ax_weight``: the weight momentum**t that the
+    initial value (0) still has in the average after t steps, on a log axis,
+    with a 1% line; ``references`` are other momenta (Keras convention), a
+    sequence or a dict momentum -> legend label, drawn there as thin grey
+    curves for comparison.
+
+    Lines have gid ``'batch_mean'``, ``'running_mean'``, ``'true_mean'``,
+    ``'weight'`` and ``'weight:<momentum>'``. Returns (ax_mean, ax_weight).
+    """
+    for ax in (ax_mean, ax_weight):
+        _tidy(ax)
+    steps = run.step[-1]
+    _line(ax_mean, "batch_mean", [], [], "o", ms=2.5, color="0.6", alpha=0.7, label="batch means",
+          zorder=2).set_data(run.step[1:], run.batch_mean)
+    _line(ax_mean, "running_mean", [], [], "-", color=OKABE_ITO["blue"], lw=2.2, label="running_mean",
+          zorder=3).set_data(run.step, run.running_mean)
+    _line(ax_mean, "true_mean", [], [], ":", color=OKABE_ITO["black"], lw=1.4,
+          label="mean of the distribution", zorder=1).set_data([0, steps], [run.true_mean, run.true_mean])
+    ax_mean.set_xlim(0, steps)
+    lo = min(0.0, float(np.min(run.batch_mean)))
+    hi = max(run.true_mean, float(np.max(run.batch_mean)))
+    pad = 0.08 * (hi - lo)
+    ax_mean.set_ylim(lo - pad, hi + pad)
+    ax_mean.set_xlabel("training step $t$")
+    ax_mean.set_ylabel("mean of the feature")
+    ax_mean.set_title(f"running_mean, momentum {run.momentum:.3g} (Keras) = {1 - run.momentum:.3g} (PyTorch)",
+                      fontsize=11)
+    if ax_mean.get_legend() is None:
+        ax_mean.legend(loc="lower right", fontsize=9)
+
+    t = np.arange(steps + 1)
+    styles = ("--", ":", "-.")
+    for i, (m, text) in enumerate(references.items() if isinstance(references, dict) else
+                                  ((m, f"momentum {m:g}") for m in references)):
+        _line(ax_weight, f"weight:{m:g}", [], [], styles[i % 3], lw=1.4, color="0.45", label=text,
+              zorder=1).set_data(t, m ** t)
+    with np.errstate(under="ignore"):
+        w = run.momentum ** t
+    _line(ax_weight, "weight", [], [], "-", color=OKABE_ITO["blue"], lw=2.2, zorder=3,
+          label="the slider's momentum").set_data(t, np.maximum(w, 1e-300))
+    _line(ax_weight, "one_percent", [], [], ":", color=OKABE_ITO["vermillion"], lw=1.2,
+          zorder=2).set_data([0, steps], [0.01, 0.01])
+    note = _find(ax_weight, "one_percent_label")
+    if note is None:
+        note = ax_weight.text(0.98, 0.01, "1%", transform=ax_weight.get_yaxis_transform(), ha="right", va="bottom",
+                              fontsize=8, color=OKABE_ITO["vermillion"], gid="one_percent_label")
+    ax_weight.set_yscale("log")
+    ax_weight.set_xlim(0, steps)
+    ax_weight.set_ylim(1e-4, 1.5)
+    ax_weight.set_xlabel("training step $t$")
+    ax_weight.set_ylabel(r"weight of the initial value, momentum$^t$")
+    ax_weight.set_title("what is left of the start", fontsize=11)
+    if ax_weight.get_legend() is None and ax_weight.get_legend_handles_labels()[0]:
+        ax_weight.legend(loc="upper right", fontsize=8)
+    return ax_mean, ax_weight
+
+
+@_styled
+def plot_bn_sweep(sweep, axes=None):
+    """Test accuracy without and with batch norm, against the init scale and against the learning rate.
+
+    ``sweep`` is a :class:`gradviz.train.BatchNormSweep`. Lines of gid
+    ``'scale:bn'``, ``'scale:plain'``, ``'lr:bn'``, ``'lr:plain'``. Returns the two Axes.
+    """
+    if axes is None:
+        _, axes = new_figure(1, 2, figsize=(11, 4.2), pyplot=True, sharey=True)
+    ax_s, ax_l = axes
+    for ax, xs, acc, xlabel, key, fixed in (
+            (ax_s, sweep.scales, sweep.scale_accuracy, "weight scale (x Glorot init of the hidden layers)", "scale",
+             f"learning rate {sweep.lr:g}"),
+            (ax_l, sweep.lrs, sweep.lr_accuracy, "learning rate", "lr", f"weight scale {sweep.weight_scale:g}")):
+        _tidy(ax)
+        for bn, row in ((True, 1), (False, 0)):
+            name = "bn" if bn else "plain"
+            ax.plot(xs, 100 * acc[row], "o-", color=BN_COLORS[bn], gid=f"{key}:{name}",
+                    label="with batch norm" if bn else "without batch norm")
+        ax.set_xscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{x:g}" for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0, 100)
+        ax.axhline(10, color="0.5", lw=1, ls=":", zorder=1)
+        ax.text(0.99, 10, "chance", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
+                color="0.4")
+        ax.set_title(f"test accuracy after {sweep.steps} steps ({fixed})", fontsize=11)
+    ax_s.set_ylabel("test accuracy (%)")
+    ax_s.legend(loc="center left", fontsize=9)
+    return ax_s, ax_l
+
+
+@_styled
+def plot_loss_per_step(histories, ax=None, *, colors=None, smooth=10, title="training loss"):
+    """The minibatch loss at every step (faint) and its moving average (solid), one colour per run.
+
+    ``histories``: dict label -> History. Lines of gid ``'loss:<label>'``. Returns the Axes.
+    """
+    ax = _axes(ax)
+    _tidy(ax)
+    palette = colors or _CYCLE
+    for i, (label, h) in enumerate(histories.items()):
+        c = palette[i % len(palette)]
+        loss = _finite(h.loss)
+        ax.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
+        ax.plot(h.step, _smooth(loss, smooth), color=c, label=label, gid=f"loss:{label}")
+    ax.axhline(np.log(10), color="0.5", lw=1, ls=":", zorder=1)
+    ax.text(0.99, np.log(10), "ln 10: guessing", transform=ax.get_yaxis_transform(), ha="right", va="top",
+            fontsize=8, color="0.4")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel("training step")
+    ax.set_ylabel("minibatch loss (nats, log scale)")
+    ax.set_title(title + (f" ({smooth}-step moving average)" if smooth > 1 else ""), fontsize=11)
+    ax.legend(loc="lower left", fontsize=9)
+    return ax

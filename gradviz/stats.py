@@ -1330,3 +1330,444 @@ def dropout_on_selu(rate: float = 0.2, n_samples: int = 200_000, seed=0) -> Drop
     alp = ad.forward(before, training=True)
     return DropoutEffect(rate=rate, before=before[:, 0], standard=std[:, 0], alpha=alp[:, 0], a=ad.a, b=ad.b,
                          dropped_value={"standard": 0.0, "alpha": ad.a * ad.ALPHA_PRIME + ad.b})
+
+
+# ============================================================================= chapter 06: batch normalization
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb): the algorithm step by
+# step on a small batch, the moving averages and the two momentum conventions, parameter counts, and what a
+# network predicts in training mode (batch statistics) and in inference mode (moving statistics).
+__all__ += ["BatchNormSteps", "batch_norm_steps", "MovingAverageRun", "moving_average_run", "running_means",
+            "remaining_fraction", "steps_to_forget", "pytorch_momentum", "keras_momentum", "parameter_counts",
+            "kept_moving_statistics", "ModeAccuracy", "accuracy_by_mode", "SingleExamplePredictions",
+            "single_example_predictions", "batch_spread"]
+
+import contextlib as _contextlib  # noqa: E402  (chapter-06 section)
+import math as _math  # noqa: E402
+
+
+@dataclass
+class BatchNormSteps:
+    """The intermediate results of batch normalization on one batch (Ioffe & Szegedy 2015, Algorithm 1).
+
+    Attributes
+    ----------
+    x : ndarray (m, n)
+        The batch: m examples, n features.
+    mean : ndarray (n,)
+        Batch mean per feature, mu_B = (1/m) sum_i x_i.
+    var : ndarray (n,)
+        Biased batch variance per feature, sigma_B^2 = (1/m) sum_i (x_i - mu_B)^2 (divides by m, not m - 1).
+    x_hat : ndarray (m, n)
+        Normalised batch, (x - mu_B) / sqrt(sigma_B^2 + eps).
+    gamma, beta : ndarray (n,)
+        Scale and shift.
+    y : ndarray (m, n)
+        Output, gamma * x_hat + beta.
+    eps : float
+    layer_y : ndarray (m, n)
+        What :class:`gradviz.layers.BatchNorm` returns for the same batch,
+        gamma, beta and eps in training mode (equal to ``y`` to rounding).
+    """
+
+    x: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    x_hat: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+    y: np.ndarray
+    eps: float
+    layer_y: np.ndarray
+
+    @property
+    def max_difference(self) -> float:
+        """max |y - layer_y|: how far the step-by-step result is from the layer's."""
+        return float(np.max(np.abs(self.y - self.layer_y)))
+
+
+def batch_norm_steps(x, gamma=None, beta=None, eps: float = 1e-3) -> BatchNormSteps:
+    """Batch-normalise ``x`` step by step, as in Algorithm 1 of Ioffe & Szegedy (2015), and with the layer.
+
+    Steps: mu_B = mean over the batch; sigma_B^2 = biased variance over the
+    batch; x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps); y = gamma * x_hat + beta.
+    Each feature (column) is normalised on its own. The same batch is also
+    passed through a :class:`gradviz.layers.BatchNorm` in training mode
+    (``layer_y``), so the two can be compared.
+
+    Parameters
+    ----------
+    x : array (m, n), m >= 2
+        A batch of m examples with n features.
+    gamma, beta : array (n,) or None
+        Scale and shift; None: the layer's initial values (ones and zeros).
+    eps : float > 0
+        Added to the variance (Keras's default 1e-3, as the layer).
+
+    Returns
+    -------
+    BatchNormSteps
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-D with at least 2 rows, or gamma/beta do not have n entries.
+    """
+    from .layers import BatchNorm
+
+    x = check_array_2d("x", x).astype(np.float64, copy=False)
+    m, n = x.shape
+    if m < 2:
+        raise ValueError(f"x must hold at least 2 examples (rows) to have batch statistics; got shape {x.shape}")
+    gamma = np.ones(n) if gamma is None else np.asarray(gamma, dtype=np.float64)
+    beta = np.zeros(n) if beta is None else np.asarray(beta, dtype=np.float64)
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if v.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), one entry per feature of x; got {v.shape}")
+    mean = x.sum(axis=0) / m
+    var = ((x - mean) ** 2).sum(axis=0) / m
+    x_hat = (x - mean) / np.sqrt(var + eps)
+    y = gamma * x_hat + beta
+    layer = BatchNorm(n, eps=eps)
+    layer.params["gamma"][:] = gamma
+    layer.params["beta"][:] = beta
+    layer_y = layer.forward(x, training=True)
+    return BatchNormSteps(x=x, mean=mean, var=var, x_hat=x_hat, gamma=gamma, beta=beta, y=y, eps=float(eps),
+                          layer_y=layer_y)
+
+
+@dataclass
+class MovingAverageRun:
+    """The moving statistics of a one-feature batch-norm layer fed batches from N(true_mean, true_var).
+
+    Attributes
+    ----------
+    step : int array (steps + 1,)
+        0 (before any batch), 1, ..., steps.
+    batch_mean, batch_var : float arrays (steps,)
+        Mean and biased variance of the batch of step t (index t - 1).
+    running_mean, running_var : float arrays (steps + 1,)
+        The layer's moving averages after t batches (index 0: the initial values 0 and 1).
+    remaining : float array (steps + 1,)
+        momentum ** t: the weight the initial value still has after t updates.
+    momentum : float
+        Keras convention (weight kept by the old value).
+    true_mean, true_var : float
+        What the batches were drawn from.
+    batch_size : int
+    """
+
+    step: np.ndarray
+    batch_mean: np.ndarray
+    batch_var: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    remaining: np.ndarray
+    momentum: float
+    true_mean: float
+    true_var: float
+    batch_size: int
+
+    @property
+    def pytorch_momentum(self) -> float:
+        """The same update in PyTorch's convention (weight of the new batch)."""
+        return pytorch_momentum(self.momentum)
+
+
+def moving_average_run(momentum: float = 0.99, steps: int = 200, true_mean: float = 3.0, true_std: float = 2.0,
+                       batch_size: int = 32, seed=0) -> MovingAverageRun:
+    """Feed ``steps`` batches of one feature into a :class:`gradviz.layers.BatchNorm` and record its moving averages.
+
+    Every batch holds ``batch_size`` numbers drawn from N(true_mean, true_std^2).
+    After each batch (training mode) the layer updates, in the Keras convention,
+    ``running = momentum * running + (1 - momentum) * batch statistic``,
+    starting from running_mean = 0 and running_var = 1.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1)
+        Keras convention (Keras's default 0.99; PyTorch's default 0.1 is 0.9 here).
+    steps : int >= 1
+    true_mean : float
+    true_std : float > 0
+    batch_size : int >= 2
+    seed : int or Generator
+        The same seed draws the same batches for every momentum, so runs can be compared.
+
+    Returns
+    -------
+    MovingAverageRun
+
+    Raises
+    ------
+    ValueError
+        For a momentum outside [0, 1), a non-positive size, or batch_size < 2.
+    """
+    from .layers import BatchNorm
+
+    from ._validate import check_finite, check_positive, check_probability
+
+    momentum = check_probability("momentum", momentum)
+    steps = check_positive_int("steps", steps)
+    true_mean = check_finite("true_mean", true_mean)
+    true_std = check_positive("true_std", true_std)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 (batch statistics of one example are useless); got {batch_size}")
+    rng = get_rng(seed)
+    batches = true_mean + true_std * rng.standard_normal((steps, batch_size, 1))
+    layer = BatchNorm(1, momentum=momentum)
+    rm, rv = [layer.state["running_mean"][0]], [layer.state["running_var"][0]]
+    for b in batches:
+        layer.forward(b, training=True)
+        rm.append(layer.state["running_mean"][0])
+        rv.append(layer.state["running_var"][0])
+    t = np.arange(steps + 1)
+    return MovingAverageRun(step=t, batch_mean=batches.mean(axis=1)[:, 0], batch_var=batches.var(axis=1)[:, 0],
+                            running_mean=np.array(rm), running_var=np.array(rv), remaining=momentum ** t,
+                            momentum=momentum, true_mean=true_mean, true_var=true_std ** 2, batch_size=batch_size)
+
+
+def running_means(batch_means, momentum: float, pytorch: bool = False) -> np.ndarray:
+    """The running mean of a one-feature batch-norm layer after batches with the given means.
+
+    Each batch is the pair (m - 1, m + 1), whose mean is m, passed through a
+    :class:`gradviz.layers.BatchNorm` in training mode; the layer starts from
+    running_mean = 0.
+
+    Parameters
+    ----------
+    batch_means : sequence of float
+        The mean of each batch, in order.
+    momentum : float
+        Keras convention (weight kept), or PyTorch's (weight of the new batch) with ``pytorch=True``.
+    pytorch : bool
+        Build the layer with :meth:`gradviz.layers.BatchNorm.from_pytorch`.
+
+    Returns
+    -------
+    ndarray (len(batch_means) + 1,)
+        The running mean before any batch (0) and after each one.
+    """
+    from .layers import BatchNorm
+
+    means = np.asarray(batch_means, dtype=np.float64).reshape(-1)
+    layer = BatchNorm.from_pytorch(1, momentum) if pytorch else BatchNorm(1, momentum)
+    out = [layer.state["running_mean"][0]]
+    for m in means:
+        layer.forward(np.array([[m - 1.0], [m + 1.0]]), training=True)
+        out.append(layer.state["running_mean"][0])
+    return np.array(out)
+
+
+def remaining_fraction(momentum: float, steps: int) -> float:
+    """momentum ** steps: the weight the initial value keeps in a moving average after ``steps`` updates
+    (Keras convention). E.g. 0.99 ** 100 = 0.366: after 100 steps, 37% of the initial running statistic remain."""
+    from ._validate import check_nonneg_int, check_probability
+
+    return float(check_probability("momentum", momentum) ** check_nonneg_int("steps", steps))
+
+
+def steps_to_forget(momentum: float, fraction: float = 0.01) -> int:
+    """The fewest updates after which the initial value weighs at most ``fraction``: min t with momentum**t <= fraction.
+
+    For momentum 0.99 and 1%: 459 steps; for 0.9: 44 steps. (Keras convention.)
+    """
+    from ._validate import check_probability
+
+    momentum = check_probability("momentum", momentum)
+    fraction = check_probability("fraction", fraction, inclusive_low=False, inclusive_high=True)
+    if momentum == 0.0:
+        return 1
+    t = max(0, _math.ceil(_math.log(fraction) / _math.log(momentum)))
+    while t > 0 and momentum ** (t - 1) <= fraction:  # guard against rounding in the logarithms
+        t -= 1
+    while momentum ** t > fraction:
+        t += 1
+    return t
+
+
+def pytorch_momentum(keras_momentum: float) -> float:
+    """PyTorch's ``momentum`` (weight of the new batch) for a Keras ``momentum`` (weight kept): 1 - keras_momentum."""
+    from ._validate import check_probability
+
+    return 1.0 - check_probability("keras_momentum", keras_momentum)
+
+
+def keras_momentum(pytorch_momentum: float) -> float:
+    """Keras's ``momentum`` (weight kept) for a PyTorch ``momentum`` (weight of the new batch): 1 - pytorch_momentum."""
+    from ._validate import check_probability
+
+    return 1.0 - check_probability("pytorch_momentum", pytorch_momentum, inclusive_low=False, inclusive_high=True)
+
+
+def parameter_counts(obj) -> dict:
+    """How many numbers a layer or a network learns, split as Keras's ``model.summary()`` does.
+
+    Parameters
+    ----------
+    obj : Layer, or anything with ``.layers`` (an MLP)
+
+    Returns
+    -------
+    dict
+        ``trainable``: entries of every ``params`` array (updated by gradient
+        descent); ``non_trainable``: entries of every ``state`` array (batch
+        norm's moving averages, updated by the forward pass in training mode).
+    """
+    layers = obj.layers if hasattr(obj, "layers") and not hasattr(obj, "params") else [obj]
+    if not all(hasattr(ly, "params") and hasattr(ly, "state") for ly in layers):
+        raise TypeError(f"obj must be a layer or a network of layers; got {type(obj).__name__}")
+    return {"trainable": int(sum(p.size for ly in layers for p in ly.params.values())),
+            "non_trainable": int(sum(s.size for ly in layers for s in ly.state.values()))}
+
+
+@_contextlib.contextmanager
+def kept_moving_statistics(net):
+    """Context manager: forward passes inside it may run in training mode without changing the
+    network's moving statistics (batch norm's ``state``), which are put back on exit."""
+    layers = net.layers if hasattr(net, "layers") else [net]
+    saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in layers if getattr(ly, "state", None)]
+    try:
+        yield net
+    finally:
+        for ly, state in saved:
+            ly.state.update(state)
+
+
+@dataclass
+class ModeAccuracy:
+    """Accuracy of a batch-norm network in its two modes.
+
+    Attributes
+    ----------
+    inference : float
+        Fraction correct in inference mode (every batch-norm layer uses its moving averages).
+    batch_statistics : float
+        Fraction correct in training mode, each batch of ``batch_size`` examples
+        normalised with its own statistics (the moving averages are left unchanged).
+    batch_size : int
+    """
+
+    inference: float
+    batch_statistics: float
+    batch_size: int
+
+
+def accuracy_by_mode(net: MLP, X, y, batch_size: int | None = None) -> ModeAccuracy:
+    """Classify ``X`` in inference mode and in training mode (batch statistics), without changing ``net``.
+
+    Parameters
+    ----------
+    net : MLP (with an output layer)
+    X : array (n, n_inputs); y : int array (n,)
+    batch_size : int >= 2 or None
+        Size of the batches whose statistics normalise them in training mode;
+        None: all of X at once. A last batch of one example joins the one before.
+
+    Returns
+    -------
+    ModeAccuracy
+    """
+    X = check_array_2d("X", X, net.n_inputs)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},); got {y.shape}")
+    n = X.shape[0]
+    batch_size = n if batch_size is None else check_positive_int("batch_size", batch_size)
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 for batch statistics; got {batch_size}")
+    inference = float(np.mean(net.predict(X) == y))
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2:
+        starts.pop()
+    bounds = list(zip(starts, starts[1:] + [n]))
+    with kept_moving_statistics(net), np.errstate(all="ignore"):
+        pred = np.concatenate([np.argmax(net.forward(X[a:b], training=True), axis=1) for a, b in bounds])
+    return ModeAccuracy(inference=inference, batch_statistics=float(np.mean(pred == y)), batch_size=batch_size)
+
+
+@dataclass
+class SingleExamplePredictions:
+    """Predictions for examples classified one at a time.
+
+    Attributes
+    ----------
+    inference : int array (n,)
+        Class predicted for each example alone, in inference mode (moving averages).
+    own_statistics : int array (n,)
+        Class predicted when each example is normalised with its own
+        statistics: training mode on a batch of two copies of it (a batch of
+        one is refused), moving averages left unchanged.
+    own_statistics_logits : float array (n, n_outputs)
+        The logits behind ``own_statistics`` (first copy).
+    labels : int array (n,) or None
+    """
+
+    inference: np.ndarray
+    own_statistics: np.ndarray
+    own_statistics_logits: np.ndarray
+    labels: np.ndarray | None = None
+
+    @property
+    def logit_spread(self) -> float:
+        """Largest difference between the own-statistics logits of any two examples (0: same output for all)."""
+        L = self.own_statistics_logits
+        return float(np.max(L.max(axis=0) - L.min(axis=0)))
+
+
+def single_example_predictions(net: MLP, X, y=None) -> SingleExamplePredictions:
+    """Classify each row of ``X`` on its own: with the moving averages, and with its own batch statistics.
+
+    With its own statistics every batch-norm layer sees a batch whose rows are
+    equal, so the batch variance is 0 and x_hat = 0 / sqrt(eps) = 0 for every
+    feature: the layer outputs beta whatever the input, and so does everything
+    after it. The network's moving statistics are left as they were.
+
+    Parameters
+    ----------
+    net : MLP with batch norm (or :class:`gradviz.network.InputBatchNormMLP`)
+    X : array (n, n_inputs)
+    y : int array (n,) or None
+        Labels, kept for printing.
+    """
+    X = check_array_2d("X", X, net.n_inputs)
+    inference = net.predict(X)
+    with kept_moving_statistics(net), np.errstate(all="ignore"):
+        logits = np.stack([net.forward(np.repeat(X[i:i + 1], 2, axis=0), training=True)[0] for i in range(len(X))])
+    return SingleExamplePredictions(inference=inference, own_statistics=np.argmax(logits, axis=1),
+                                    own_statistics_logits=logits, labels=None if y is None else np.asarray(y))
+
+
+def batch_spread(net: MLP, X) -> np.ndarray:
+    """How much the examples of a batch differ at each hidden layer, before any batch norm there.
+
+    For hidden layer l: the standard deviation over the batch of each unit's
+    Dense output h^{l-1} W^l + b^l, averaged over the units. Where it is tiny,
+    every example produces nearly the same value: the layer passes on almost
+    nothing that tells the examples apart. A batch-norm layer placed after the
+    Dense divides by (nearly) this number. The forward pass runs in training
+    mode; the network's moving statistics are left unchanged.
+
+    Parameters
+    ----------
+    net : MLP
+    X : array (batch, n_inputs), batch >= 2
+
+    Returns
+    -------
+    ndarray (L,)
+        Index 0 is hidden layer 1.
+    """
+    X = check_array_2d("X", X, net.n_inputs)
+    if X.shape[0] < 2:
+        raise ValueError(f"X must hold at least 2 examples to have a spread; got shape {X.shape}")
+    out = []
+    with kept_moving_statistics(net), np.errstate(all="ignore"):
+        h = X.astype(net.dtype, copy=False)
+        if getattr(net, "input_bn", None) is not None:
+            h = net.input_bn.forward(h, training=True)
+        for block in net.blocks:
+            z = block.dense.forward(h, training=True)
+            out.append(float(np.mean(z.std(axis=0))))
+            h = block.forward(h, True, False)
+    return np.array(out)

@@ -554,3 +554,223 @@ def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid",
             net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed, record_every=record_every,
             progress=progress)
     return runs
+
+
+# ============================================================================= chapter 06: batch normalization
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb): the chapter's deep sigmoid
+# network with and without batch norm, trained on the digits; a sweep of init scales and learning rates;
+# raw (unstandardised) pixels with and without a batch-norm first layer.
+__all__ += ["BN_TRAIN", "bn_run", "BatchNormSweep", "bn_sweep", "raw_input_runs"]
+
+import functools as _functools  # noqa: E402  (chapter-06 section)
+
+from .network import bn_network  # noqa: E402
+
+#: ... and how it is trained: plain SGD, short runs.
+BN_TRAIN = dict(lr=0.5, steps=100, batch_size=32)
+
+
+def _one_blas_thread():
+    """One BLAS thread for the small matrices of these runs (threads spinning against each other on a busy
+    2-core machine made training several times slower); a no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+@_functools.lru_cache(maxsize=1)
+def _ch06_digits():
+    from .data import load_digits
+
+    return load_digits(seed=0)
+
+
+@_functools.lru_cache(maxsize=64)
+def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, seed, record_every):
+    net = bn_network(batch_norm, weight_scale, momentum, seed)
+    with _one_blas_thread():
+        hist = train(net, _ch06_digits(), lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+                     record_every=record_every, progress=False)
+    return net, hist
+
+
+def bn_run(batch_norm: bool = True, weight_scale: float = 1.0, lr: float = BN_TRAIN["lr"], momentum: float = 0.9,
+           steps: int = BN_TRAIN["steps"], batch_size: int = BN_TRAIN["batch_size"], seed: int = 0,
+           record_every: int | None = None):
+    """Train :func:`gradviz.network.bn_network` on the digits (:func:`gradviz.data.load_digits`, seed 0); cached.
+
+    The moving averages use ``momentum`` 0.9 by default, not Keras's 0.99: a
+    run of 100 steps leaves 0.99**100 = 37% of the initial running statistics
+    (mean 0, variance 1) in the averages, and inference with them fails, while
+    0.9**100 is 3e-5 (see :func:`gradviz.stats.remaining_fraction`).
+
+    Parameters
+    ----------
+    batch_norm, weight_scale, momentum
+        As :func:`gradviz.network.bn_network`.
+    lr, steps, batch_size, seed
+        As :func:`train` (``seed`` also seeds the network).
+    record_every : int or None
+        As :func:`train`; None: ``steps``, i.e. accuracy and layer statistics
+        only at the start and the end (each record evaluates the whole data
+        set, which costs more than the training steps in between); the
+        minibatch loss is in ``History.loss`` at every step anyway.
+
+    Returns
+    -------
+    (MLP, History)
+        The trained network and its history. Results are cached by their
+        arguments (a repeated call returns the same objects at once): treat
+        them as read-only; ``bn_run.cache_clear()`` empties the cache.
+    """
+    key = (bool(batch_norm), float(check_positive("weight_scale", weight_scale)), float(check_positive("lr", lr)),
+           float(check_probability("momentum", momentum)), check_positive_int("steps", steps),
+           check_positive_int("batch_size", batch_size), int(seed))
+    key += (key[4] if record_every is None else check_positive_int("record_every", record_every),)
+    return _bn_run_cached(*key)
+
+
+bn_run.cache_clear = _bn_run_cached.cache_clear
+bn_run.cache_info = _bn_run_cached.cache_info
+
+
+@dataclass(eq=False)
+class BatchNormSweep:
+    """Test accuracy of the chapter's network without and with batch norm, over init scales and learning rates.
+
+    Attributes
+    ----------
+    scales : float array (S,)
+        Weight scales of the first sweep, run at learning rate ``lr``.
+    scale_accuracy : float array (2, S)
+        Final test accuracy (inference mode), row 0 without batch norm, row 1 with it.
+    lrs : float array (R,)
+        Learning rates of the second sweep, run at weight scale ``weight_scale``.
+    lr_accuracy : float array (2, R)
+        Same, over the learning rates.
+    lr, weight_scale : float
+        The value held fixed in the other sweep.
+    diverged : dict
+        (batch_norm, weight_scale, lr) -> True for runs that stopped on a non-finite loss.
+    histories : dict
+        (batch_norm, weight_scale, lr) -> History of every run.
+    steps, batch_size : int
+    """
+
+    scales: np.ndarray
+    scale_accuracy: np.ndarray
+    lrs: np.ndarray
+    lr_accuracy: np.ndarray
+    lr: float
+    weight_scale: float
+    diverged: dict
+    histories: dict
+    steps: int
+    batch_size: int
+
+    def table(self) -> str:
+        """Both sweeps as plain-text tables (accuracy in %)."""
+        def rows(name, xs, acc):
+            head = f"{name:>14} " + " ".join(f"{x:>7.3g}" for x in xs)
+            lines = [head]
+            for label, a in zip(("without BN", "with BN"), acc):
+                lines.append(f"{label:>14} " + " ".join(f"{100 * v:>6.0f}%" for v in a))
+            return "\n".join(lines)
+
+        return (f"test accuracy after {self.steps} steps, learning rate {self.lr:g}:\n"
+                + rows("weight scale", self.scales, self.scale_accuracy)
+                + f"\n\ntest accuracy after {self.steps} steps, weight scale {self.weight_scale:g}:\n"
+                + rows("learning rate", self.lrs, self.lr_accuracy))
+
+
+def bn_sweep(scales=(0.1, 0.3, 1.0, 3.0, 10.0), lrs=(0.1, 0.5, 2.0, 8.0), *, lr: float = BN_TRAIN["lr"],
+             weight_scale: float = 1.0, momentum: float = 0.9, steps: int = BN_TRAIN["steps"],
+             batch_size: int = BN_TRAIN["batch_size"], seed: int = 0, progress=False) -> BatchNormSweep:
+    """Train the chapter's network without and with batch norm over init scales (at ``lr``) and learning
+    rates (at ``weight_scale``), via :func:`bn_run` (so runs already done are not repeated).
+
+    Parameters
+    ----------
+    scales : sequence of float > 0
+    lrs : sequence of float > 0
+    lr, weight_scale : float > 0
+        Held fixed in the other sweep.
+    momentum, steps, batch_size, seed
+        As :func:`bn_run`.
+    progress : bool
+        Show a tqdm progress bar over the runs (tqdm's notebook widget in Jupyter).
+
+    Returns
+    -------
+    BatchNormSweep
+    """
+    scales = np.array([check_positive("scales", s) for s in scales], dtype=np.float64)
+    lrs = np.array([check_positive("lrs", v) for v in lrs], dtype=np.float64)
+    configs = [(bn, float(s), float(lr)) for bn in (False, True) for s in scales]
+    configs += [(bn, float(weight_scale), float(v)) for bn in (False, True) for v in lrs]
+    configs = list(dict.fromkeys(configs))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(configs), desc="training runs", unit="run", leave=False)
+    histories = {}
+    try:
+        for bn, s, v in configs:
+            histories[(bn, s, v)] = bn_run(bn, s, v, momentum, steps, batch_size, seed)[1]
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    def acc(key):
+        return histories[key].test_accuracy[-1]
+
+    return BatchNormSweep(
+        scales=scales, lrs=lrs, lr=float(lr), weight_scale=float(weight_scale),
+        scale_accuracy=np.array([[acc((bn, float(s), float(lr))) for s in scales] for bn in (False, True)]),
+        lr_accuracy=np.array([[acc((bn, float(weight_scale), float(v))) for v in lrs] for bn in (False, True)]),
+        diverged={k: h.diverged for k, h in histories.items()}, histories=histories, steps=int(steps),
+        batch_size=int(batch_size),
+    )
+
+
+def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidden=(32, 32),
+                   activation: str = "relu", momentum: float = 0.9, seed: int = 0, record_every: int = 10) -> dict:
+    """The same small network trained on standardized pixels, on raw pixels (0..16), and on raw pixels
+    with a batch-norm layer first (:class:`gradviz.network.InputBatchNormMLP`).
+
+    Parameters
+    ----------
+    lr, steps, batch_size, seed, record_every
+        As :func:`train`; the same for the three runs.
+    hidden : sequence of int
+    activation : str
+        With its recommended init (He for ReLU).
+    momentum : float
+        Of the input layer's moving averages (Keras convention).
+
+    Returns
+    -------
+    dict
+        label -> (network, History) for ``'standardized pixels'``, ``'raw pixels'`` and
+        ``'raw pixels, batch norm first'``.
+    """
+    from .data import load_digits, load_digits_raw
+    from .network import InputBatchNormMLP
+
+    std, raw = load_digits(seed=0), load_digits_raw(seed=0)
+    runs = {}
+    with _one_blas_thread():
+        for label, cls, data in (("standardized pixels", MLP, std), ("raw pixels", MLP, raw),
+                                 ("raw pixels, batch norm first", InputBatchNormMLP, raw)):
+            net = cls(data.n_features, hidden=tuple(hidden), activation=activation, momentum=momentum,
+                      n_outputs=data.n_classes, seed=seed)
+            runs[label] = (net, train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+                                      record_every=record_every, progress=False))
+    return runs

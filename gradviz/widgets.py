@@ -1354,3 +1354,108 @@ class SeluConditionsExplorer(Explorer):
         flags = {k: v[k] for k in ("standardized", "lecun_normal", "sequential", "dense_only")}
         broken = not all(flags.values())
         return "\n".join([self.moments.label] + self._summary_lines(self.moments, broken, flags))
+
+
+# ============================================================================= chapter 06: batch normalization
+# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb).
+__all__ += ["MomentumExplorer"]
+
+
+@register_explorer("bn_momentum")
+class MomentumExplorer(Explorer):
+    """The moving averages of a batch-norm layer, with the momentum in both frameworks' conventions.
+
+    A one-feature :class:`gradviz.layers.BatchNorm` is fed batches drawn from
+    N(3, 2^2) (:func:`gradviz.stats.moving_average_run`, same batches for
+    every momentum). Left: the batch means and the layer's running_mean
+    after each step. Right: the weight momentum**t that the initial value 0
+    still has in the average, beside Keras's default 0.99 and PyTorch's
+    default 0.1 (= 0.9 in Keras's convention).
+
+    Controls: ``momentum`` (Keras convention: weight kept by the old
+    average) and ``pytorch_momentum`` (PyTorch convention: weight given to
+    the new batch), linked so that they always sum to 1; ``steps``;
+    ``batch_size``.
+
+    Attributes
+    ----------
+    run : MovingAverageRun
+        What is drawn now.
+    """
+
+    figsize = (11.0, 4.2)
+    true_mean, true_std = 3.0, 2.0
+    references = {0.99: "0.99: Keras default", 0.9: "0.9: PyTorch default 0.1"}
+
+    def __init__(self, canvas="auto", *, seed=0, **values):
+        self.seed = seed
+        self.readout = _w().HTML()
+        self._runs = _LRU(64)
+        self._linking = False
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        w = _w()
+        return {
+            "momentum": w.FloatSlider(value=0.99, min=0.0, max=0.999, step=0.001, readout_format=".3f",
+                                      description="momentum, Keras (weight kept)", style=_STYLE),
+            "pytorch_momentum": w.FloatSlider(value=0.01, min=0.001, max=1.0, step=0.001, readout_format=".3f",
+                                              description="momentum, PyTorch (weight of new batch)", style=_STYLE),
+            "steps": int_slider("steps", 10, 1000, 200, step=10),
+            "batch_size": _values_slider("batch size", (4, 8, 16, 32, 64, 128, 256), 32),
+        }
+
+    def extra_views(self):
+        return [self.readout]
+
+    def _on_change(self, change):
+        # Keep the two conventions linked: pytorch = 1 - keras. One redraw for both changes.
+        owner = change["owner"]
+        if self._linking or owner not in (self.controls["momentum"], self.controls["pytorch_momentum"]):
+            return super()._on_change(change)
+        other = "pytorch_momentum" if owner is self.controls["momentum"] else "momentum"
+        ctl = self.controls[other]
+        target = min(max(round(1.0 - change["new"], 6), ctl.min), ctl.max)
+        self._linking = True
+        try:
+            with self.hold():
+                ctl.value = target
+        finally:
+            self._linking = False
+
+    def setup_figure(self, fig):
+        self.ax_mean, self.ax_weight = fig.subplots(1, 2, width_ratios=[1.35, 1])
+
+    def compute(self, momentum, steps, batch_size):
+        """The moving-average run of these settings (cached)."""
+        from .stats import moving_average_run
+
+        key = (round(float(momentum), 6), int(steps), int(batch_size))
+        hit = self._runs.get(key)
+        if hit is None:
+            hit = self._runs.put(key, moving_average_run(key[0], key[1], self.true_mean, self.true_std, key[2],
+                                                         seed=self.seed))
+        return hit
+
+    def refresh(self, momentum, pytorch_momentum, steps, batch_size):
+        self.run = run = self.compute(momentum, steps, batch_size)
+        plots.draw_moving_average(self.ax_mean, self.ax_weight, run, references=self.references)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        from .stats import steps_to_forget
+
+        r = self.run
+        m = r.momentum
+        t = r.step[-1]
+        lines = [f"Keras momentum {m:.3f} = PyTorch momentum {1 - m:.3f}: each step keeps {m:.1%} of the old "
+                 f"average and adds {1 - m:.1%} of the new batch's statistic."]
+        if m > 0:
+            lines.append(f"After {t} steps the initial value (running_mean = 0) still weighs {m ** t:.3g}; "
+                         f"it weighs less than 1% after {steps_to_forget(m, 0.01)} steps. "
+                         f"The average spans roughly the last 1/(1 - momentum) = {1 / (1 - m):.3g} batches.")
+        lines.append(f"running_mean = {r.running_mean[-1]:.3f} (true mean {r.true_mean:g}), "
+                     f"running_var = {r.running_var[-1]:.3f} (true variance {r.true_var:g}), "
+                     f"batches of {r.batch_size}.")
+        return "\n".join(lines)
