@@ -12,7 +12,7 @@ NBVAL_TIMEOUT ?= 600
 LAB_ARGS      ?=
 SANITIZE      := notebooks/nbval_sanitize.cfg
 
-.PHONY: lab test notebooks setup benchmark figures clean distclean help
+.PHONY: lab test test-browser notebooks setup benchmark figures clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 lab: $(STAMP)
@@ -49,6 +49,11 @@ test: $(STAMP)
 	else \
 	  echo "(no notebooks/*.ipynb yet: nbval skipped)"; \
 	fi
+
+## test-browser: only the browser tests (every notebook in JupyterLab in headless Chromium; see README)
+test-browser: $(STAMP)
+	@$(ISOLATED_ENV); \
+	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 ## notebooks: re-execute every notebook (or NB=notebooks/NN_x.ipynb) in place, top to bottom, as the tests do
 NB ?= notebooks/*.ipynb
