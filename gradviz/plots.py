@@ -1455,8 +1455,9 @@ def plot_loss_per_step(histories, ax=None, *, colors=None, smooth=10, title="tra
     ax.text(0.99, np.log(10), "ln 10: guessing", transform=ax.get_yaxis_transform(), ha="right", va="top",
             fontsize=8, color="0.4")
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.set_xlabel("training step")
     ax.set_ylabel("minibatch loss (nats, log scale)")
     ax.set_title(title + (f" ({smooth}-step moving average)" if smooth > 1 else ""), fontsize=11)
