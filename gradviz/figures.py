@@ -334,9 +334,9 @@ def gd_one_run(data=None, lr=3.0, n_steps=400):
 # accepts the results it draws (from gradviz.stats.init_experiment or gradviz.train.compare_inits),
 # so the notebook computes them once; without them it computes the chapter's defaults (seed 0).
 #: Zero-init experiment: one sigmoid hidden layer of 16 units on the digits.
-CH03_ZERO_INIT = dict(hidden=(16,), lr=0.5, steps=400, record_every=40)
+CH03_ZERO_INIT = dict(hidden=(16,), lr=0.5, steps=400, record_every=50)
 #: Training comparison: 10 hidden layers of 64 units on the digits.
-CH03_TRAINING = dict(hidden=(64,) * 10, lr=0.05, steps=200, record_every=25)
+CH03_TRAINING = dict(hidden=(64,) * 10, lr=0.05, steps=200, record_every=40)
 CH03_TRAINING_CONFIGS = (("tanh", "uniform"), ("tanh", "glorot_uniform"), ("relu", "glorot_uniform"),
                          ("relu", "he_normal"))
 
@@ -346,6 +346,17 @@ _CH03_INIT_NAMES = {"uniform": "naive U[-1/sqrt(n), 1/sqrt(n)]", "glorot_uniform
                     "lecun_normal": "LeCun normal", "normal": "N(0, 0.01^2)", "zeros": "zero"}
 
 
+def _ch03_lean_log_axes(fig):
+    """No minor ticks on log-scaled y axes: a log axis over many decades draws hundreds of them, which
+    made these figures several times slower to render, for ticks too small to read."""
+    from matplotlib.ticker import NullLocator
+
+    for ax in fig.axes:
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_minor_locator(NullLocator())
+    return fig
+
+
 def ch03_zero_init_runs(progress=False):
     """The zero-init experiment of chapter 03: sigmoid, one hidden layer of 16, zeros vs Glorot uniform."""
     from .train import compare_inits
@@ -353,29 +364,51 @@ def ch03_zero_init_runs(progress=False):
     return compare_inits([("sigmoid", "zeros"), ("sigmoid", "glorot_uniform")], progress=progress, **CH03_ZERO_INIT)
 
 
-def _ch03_weight_panels(subfig, W, title, n_units=8):
-    """W^1 as a matrix (inputs x units) and the first units' incoming weights as 8x8 images, one colour scale."""
+def unit_tiles(W, n_units=8, ncols=4, side=8, gap=1):
+    """The incoming weights of the first ``n_units`` units (columns of W, each of ``side**2`` pixels) as one
+    image of ``side x side`` tiles, ``ncols`` per row, separated by ``gap`` NaN pixels (drawn blank).
+
+    Returns an array of shape (rows * (side + gap) - gap, ncols * (side + gap) - gap).
+    """
+    W = np.asarray(W)
+    if W.ndim != 2 or W.shape[0] != side * side:
+        raise ValueError(f"W must have shape ({side * side}, units) for {side}x{side} tiles; got {W.shape}")
+    n = min(n_units, W.shape[1])
+    rows = -(-n // ncols)
+    out = np.full((rows * (side + gap) - gap, ncols * (side + gap) - gap), np.nan)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        out[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = \
+            np.asarray(W[:, k], dtype=float).reshape(side, side)
+    return out
+
+
+def _ch03_weight_panels(subfig, W, title, n_units=8, ncols=4):
+    """W^1 as a matrix (inputs x units) beside the first units' incoming weights as 8x8 tiles, one colour scale."""
+    import matplotlib as mpl
     from matplotlib.colors import Normalize
 
     m = float(np.max(np.abs(W))) if W.size else 0.0
     norm = Normalize(-m, m) if m > 0 else Normalize(-1.0, 1.0)
-    ncols = n_units // 2
-    gs = subfig.add_gridspec(2, ncols + 1, width_ratios=[1.6] + [1] * ncols)
-    ax_w = subfig.add_subplot(gs[:, 0])
-    im = ax_w.imshow(W, cmap="RdBu_r", norm=norm, aspect="auto", interpolation="nearest", gid="W1")
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="white")
+    ax_w, ax_t = subfig.subplots(1, 2, width_ratios=[1, 1.75])
+    im = ax_w.imshow(W, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest", gid="W1",
+                     extent=(0.5, W.shape[1] + 0.5, W.shape[0] + 0.5, 0.5))  # units and pixels counted from 1
+    ax_w.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    ax_w.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     ax_w.set_xlabel("hidden unit $j$")
     ax_w.set_ylabel("input pixel $i$ (row of $W^1$)")
-    ax_w.set_title("$W^1$ (one column per unit)", fontsize=10)
+    ax_w.set_title("$W^1$: one column per unit", fontsize=10)
     ax_w.grid(False)
+    gap = 2
+    tiles = unit_tiles(W, n_units, ncols, gap=gap)
+    ax_t.imshow(tiles, cmap=cmap, norm=norm, interpolation="nearest", gid="tiles")
+    ax_t.set_axis_off()
     for k in range(min(n_units, W.shape[1])):
-        ax = subfig.add_subplot(gs[k // ncols, 1 + k % ncols])
-        ax.imshow(W[:, k].reshape(8, 8), cmap="RdBu_r", norm=norm, interpolation="nearest", gid=f"unit:{k + 1}")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_title(f"unit {k + 1}: column {k + 1} as 8x8", fontsize=9)
-    cb = subfig.colorbar(im, ax=subfig.axes, fraction=0.03, pad=0.01, aspect=25)
+        r, c = divmod(k, ncols)
+        ax_t.text(c * (8 + gap) + 3.5, r * (8 + gap) - 0.6, f"unit {k + 1}", ha="center", va="bottom", fontsize=9)
+    ax_t.set_title(f"columns 1-{min(n_units, W.shape[1])} of $W^1$, each as an 8x8 image", fontsize=10, pad=14)
+    cb = subfig.colorbar(im, ax=[ax_w, ax_t], fraction=0.03, pad=0.01, aspect=25)
     cb.set_label("weight")
     subfig.suptitle(title, fontsize=11.5)
 
@@ -386,7 +419,7 @@ def zero_init_weights(comparison=None):
     from .stats import unit_symmetry
 
     comparison = comparison if comparison is not None else ch03_zero_init_runs()
-    fig, _ = plots.new_figure(figsize=(12.5, 7.4))
+    fig, _ = plots.new_figure(figsize=(10.5, 7.2))
     fig.clear()
     subfigs = fig.subfigures(len(comparison.nets), 1, hspace=0.04)
     with plots.style():
@@ -399,7 +432,8 @@ def zero_init_weights(comparison=None):
                 what = f"all {n} columns identical (max difference {sym.column_difference[0]:.3g})"
             else:
                 what = f"{sym.distinct_units[0]} different units out of {n}"
-            _ch03_weight_panels(sf, W, f"{label.replace('zeros', 'zero')} init, after {h.steps_run} SGD steps: {what}; "
+            act, init = (part.strip() for part in label.split(",", 1))
+            _ch03_weight_panels(sf, W, f"{act}, {_CH03_INIT_NAMES.get(init, init)} init, after {h.steps_run} SGD steps: {what}; "
                                        f"test accuracy {h.test_accuracy[-1]:.1%}")
     return fig
 
@@ -420,7 +454,7 @@ def init_too_small(experiments=None):
     with plots.style():
         for ax in axes[0][1:]:
             ax.set_ylabel("")
-    return fig
+    return _ch03_lean_log_axes(fig)
 
 
 def ch03_large_init_experiments():
@@ -443,7 +477,7 @@ def init_too_large(experiments=None):
     fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(16.5, 4.9), width_ratios=[0.85, 1, 1.15])
     with plots.style():
         plots._tidy(a1)
-        colors = {"sigmoid": plots.OKABE_ITO["orange"], "tanh": plots.OKABE_ITO["vermillion"]}
+        colors = {"sigmoid": plots.OKABE_ITO["green"], "tanh": plots.OKABE_ITO["orange"]}
         depth = 1
         for name in ("sigmoid", "tanh"):
             m = experiments[name].measured
@@ -463,7 +497,7 @@ def init_too_large(experiments=None):
     with plots.style():
         fig.suptitle("weights drawn from N(0, 1) (std 1, as numpy's randn): far too large for 256 inputs per unit",
                      fontsize=12)
-    return fig
+    return _ch03_lean_log_axes(fig)
 
 
 def ch03_theory_grid(depth=20, width=256):
@@ -499,7 +533,7 @@ def init_theory_grid(grid=None):
                     ax.set_title(ax.get_title() + "\n(the pair the literature recommends)", fontsize=10.5,
                                  color=plots.OKABE_ITO["green"])
                 else:
-                    ax.set_title(ax.get_title() + "\n(mismatched)", fontsize=10.5)
+                    ax.set_title(ax.get_title() + "\n(not the recommended pair)", fontsize=10.5)
                 if j:
                     ax.set_ylabel("")
                 if not last:
@@ -508,7 +542,7 @@ def init_theory_grid(grid=None):
         e0 = next(iter(grid.values()))
         fig.suptitle(f"{e0.net.depth} layers x {e0.net.hidden[0]} units, standard-normal input and upstream "
                      "gradient: solid = measured, dashed = predicted", fontsize=12)
-    return fig
+    return _ch03_lean_log_axes(fig)
 
 
 def ch03_histogram_experiments(depth=5, width=256, batch_size=512):
@@ -560,7 +594,7 @@ def init_training_curves(comparison=None):
         cfg = next(iter(comparison.histories.values())).config
         fig.suptitle(f"{net.depth} hidden layers x {net.hidden[0]} units, SGD lr {cfg['lr']:g}, batch "
                      f"{cfg['batch_size']}, same minibatches for every run", fontsize=12)
-    return fig
+    return _ch03_lean_log_axes(fig)
 
 
 # =============================================================================== chapter 02: vanishing and exploding

@@ -955,7 +955,7 @@ __all__ += ["InitializationExplorer", "init_formula"]
 _INIT_FORMULAS = {
     "zeros": "0",
     "normal": "0.01^2",
-    "uniform": "(1/sqrt(n_in))^2 / 3 = 1 / (3 n_in)",
+    "uniform": "1 / (3 n_in)",  # U[-1/sqrt(n_in), 1/sqrt(n_in)]
     "glorot_uniform": "2 / (n_in + n_out)",
     "glorot_normal": "2 / (n_in + n_out)",
     "he_uniform": "2 / n_in",
@@ -1045,7 +1045,8 @@ class InitializationExplorer(DeepNetworkExplorer):
             return [f"{init} x {s:.3g}: every weight is 0, so every unit of a layer computes the same value "
                     f"phi(0) for every input and gets the same gradient: the units are copies (the symmetry problem)."]
         return [
-            f"{init}: Var(W) = {init_formula(init)}{scale} = {var_w:.3g} for n_in = n_out = {n}; "
+            f"{init}: Var(W) = {f'({init_formula(init)})' if scale else init_formula(init)}{scale} = {var_w:.3g} "
+            f"for n_in = n_out = {n}; "
             f"n Var(W) = {n * var_w:.3g}.",
             f"Predicted per-layer factor of E[a^2] (forward): {pair(forward)}; "
             f"of Var(dL/da) (backward, n Var(W) E[phi'(z)^2]): {pair(backward)}.",

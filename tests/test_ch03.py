@@ -243,8 +243,21 @@ def test_zero_init_figure_shows_the_trained_weights(zero_runs):
     mats = [i for ax in fig.axes for i in ax.images if i.get_gid() == "W1"]
     assert len(mats) == 2
     np.testing.assert_array_equal(mats[0].get_array(), two.nets["sigmoid, zeros"].blocks[0].dense.params["W"])
-    units = [i for ax in fig.axes for i in ax.images if (i.get_gid() or "").startswith("unit:")]
-    assert len(units) == 16 and units[0].get_array().shape == (8, 8)
+    tiles = [i for ax in fig.axes for i in ax.images if i.get_gid() == "tiles"]
+    assert len(tiles) == 2
+    W = two.nets["sigmoid, zeros"].blocks[0].dense.params["W"]
+    t = np.ma.filled(tiles[0].get_array(), np.nan)
+    assert t.shape == (18, 38)  # 2 rows x 4 columns of 8x8 tiles, 2 blank pixels between them
+    np.testing.assert_array_equal(t[:8, :8], W[:, 0].reshape(8, 8))
+    np.testing.assert_array_equal(t[10:18, 30:38], W[:, 7].reshape(8, 8))
+    assert np.isnan(t[8:10]).all()
+    small = figures.unit_tiles(np.arange(12.0).reshape(4, 3), n_units=3, ncols=2, side=2, gap=1)
+    assert small.shape == (5, 5)
+    np.testing.assert_array_equal(small[:2, :2], [[0, 3], [6, 9]])  # unit 1 = column 0
+    np.testing.assert_array_equal(small[3:, :2], [[2, 5], [8, 11]])  # unit 3 starts the second row
+    assert np.isnan(small[3:, 3:]).all() and np.isnan(small[2]).all()
+    with pytest.raises(ValueError, match="shape"):
+        figures.unit_tiles(np.zeros((5, 2)), side=2)
     texts = [sf._suptitle.get_text() for sf in fig.subfigs]
     assert "all 16 columns identical (max difference 0)" in texts[0] and "zero init" in texts[0]
     assert "16 different units out of 16" in texts[1]
@@ -260,7 +273,7 @@ def test_variance_figures_draw_measured_and_predicted():
             for i in ("glorot_normal", "he_normal") for a in ("tanh", "relu")}
     fig = figures.init_theory_grid(grid)
     titles = [ax.get_title() for ax in fig.axes]
-    assert sum("recommends" in t for t in titles) == 2 and sum("mismatched" in t for t in titles) == 2
+    assert sum("recommends" in t for t in titles) == 2 and sum("not the recommended" in t for t in titles) == 2
     big = {"sigmoid": stats.init_experiment("sigmoid", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
            "tanh": stats.init_experiment("tanh", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
            "relu": stats.init_experiment("relu", "normal", depth=40, width=64, dtype=np.float32, batch_size=16,
