@@ -490,3 +490,91 @@ register(
         ),
     ),
 )
+
+
+# ============================================================================= chapter 04: non-saturating activations
+# Section owned by the chapter-04 author. Each answer is computed by the package: the closed form of
+# gradviz.theory, and the RReLU and PReLU layers of gradviz.layers run on the exercise's numbers.
+_CH04_PRELU_Z = [[-2.0, 1.0, -0.5]]  # one example, three units sharing one slope
+_CH04_PRELU_DOUT = [[0.5, -1.0, 2.0]]
+
+
+def _ch04_dead_at_birth():
+    from .theory import dead_at_birth_probability
+
+    return dead_at_birth_probability(20, 4)
+
+
+def _ch04_rrelu_inference_slope():
+    from .layers import RReLU
+
+    out = RReLU(lower=1 / 8, upper=1 / 3, rng=0).forward(np.array([[-1.0]]), training=False)
+    return float(-out[0, 0])  # the output for z = -1 is minus the slope
+
+
+def _ch04_prelu_grad_alpha():
+    from .layers import PReLU
+
+    layer = PReLU(num_features=1, alpha_init=0.25)
+    layer.forward(np.array(_CH04_PRELU_Z), training=True)
+    layer.backward(np.array(_CH04_PRELU_DOUT))
+    return float(layer.grads["alpha"][0])
+
+
+register(
+    "04.1",
+    Exercise(
+        question="A ReLU network with 20 hidden layers of 4 units, zero biases and symmetric random weights: "
+        "what is the probability that it is dead at birth for a given (non-zero) input?",
+        answer=_ch04_dead_at_birth,
+        hint="One layer of 4 units is all silent with probability (1/2)^4, independently of the others. The "
+        "network survives only if none of its 20 layers is: compute 1 - P(no layer is all silent), or use "
+        "gv.theory.dead_at_birth_probability.",
+        explain=lambda p: (
+            "Given any non-zero input, each of the 4 units of a layer is silent (z <= 0) with probability 1/2, "
+            "independently, so the whole layer is silent with probability 2^-4 = 1/16, independently of the "
+            f"layers below. The network is dead at birth if at least one of 20 layers is: 1 - (15/16)^20 = {p:.4g}.\n"
+            "In code: gv.theory.dead_at_birth_probability(20, 4); check it with "
+            "gv.stats.simulate_dead_at_birth(20, 4).probability."
+        ),
+        rtol=0.01,
+    ),
+)
+
+register(
+    "04.2",
+    Exercise(
+        question="An RReLU layer with lower = 1/8 and upper = 1/3 (PyTorch's defaults): what slope does it use "
+        "for negative inputs at inference?",
+        answer=_ch04_rrelu_inference_slope,
+        hint="In training the slope is drawn from U[lower, upper]; at inference the layer uses the mean of that "
+        "distribution. Check with gv.layers.RReLU(1/8, 1/3).forward(np.array([[-1.0]]), training=False).",
+        explain=lambda s: (
+            f"The mean of U[1/8, 1/3] is (1/8 + 1/3) / 2 = 11/48 = {s:.4g}: inference replaces the random slope "
+            "by its expected value, so a negative input's output equals its average output in training. "
+            "(Xu et al. 2015 write the negative part as x / a with a ~ U(3, 8) and divide by the mean of a, "
+            f"(3 + 8)/2, at test time: slope 2/11 = {2 / 11:.4g}, a different rule for the same range of slopes.)\n"
+            "In code: gv.layers.RReLU(1/8, 1/3).mean_slope"
+        ),
+        rtol=0.005,
+    ),
+)
+
+register(
+    "04.3",
+    Exercise(
+        question="A PReLU layer with one shared slope alpha = 0.25 receives z = [[-2, 1, -0.5]] (one example, "
+        "three units) and, in the backward pass, the upstream gradient dL/da = [[0.5, -1, 2]]. What is dL/dalpha?",
+        answer=_ch04_prelu_grad_alpha,
+        hint="a = alpha * z where z < 0, and a = z elsewhere, so da/dalpha is z where z < 0 and 0 elsewhere. "
+        "Sum dL/da * da/dalpha over every element that shares the slope.",
+        explain=lambda g: (
+            "da/dalpha = min(z, 0), so dL/dalpha = sum of dL/da * min(z, 0) over the elements sharing alpha "
+            f"(He et al. 2015, eqs. 2-4): 0.5 * (-2) + (-1) * 0 + 2 * (-0.5) = {g:.4g}. The unit with z = 1 "
+            "contributes nothing: on the positive side the slope is 1 whatever alpha is.\n"
+            "In code: layer = gv.layers.PReLU(1, alpha_init=0.25); layer.forward(np.array([[-2.0, 1.0, -0.5]])); "
+            "layer.backward(np.array([[0.5, -1.0, 2.0]])); layer.grads['alpha']"
+        ),
+        rtol=1e-6,
+    ),
+)

@@ -1146,3 +1146,309 @@ def bn_raw_pixels(runs=None):
         fig.suptitle(f"{net.activation} MLP {list(net.hidden)}, He init, SGD lr {cfg['lr']:g}, batch "
                      f"{cfg['batch_size']}, digits", fontsize=12)
     return fig
+
+
+# =============================================================================== chapter 04: non-saturating activations
+# Section owned by the chapter-04 author (notebooks/04_nonsaturating_activations.ipynb). Runs on the digits
+# come from gradviz.train.digits_run (4 hidden layers x 64 units, SGD lr 0.1, 200 steps of 64, seed 0 unless
+# stated); every function accepts the runs the notebook already trained, to avoid training twice.
+CH04_ACTIVATIONS = ("relu", "leaky_relu", "rrelu", "prelu", "elu", "sigmoid")
+CH04_SHIFT = -2.0  # the negative bias shift of the chapter's "handicapped start"
+
+
+def ch04_runs(activations=CH04_ACTIVATIONS, *, bias=0.0, progress=False, **kwargs):
+    """Train one :func:`gradviz.train.digits_run` per activation (same network and budget); return {name: run}."""
+    from .data import load_digits
+    from .train import digits_run
+
+    data = load_digits(seed=0)
+    return {a: digits_run(a, bias=bias, data=data, progress=progress, label=a, **kwargs) for a in activations}
+
+
+def ch04_dying_runs(lrs=(0.1, 1.0, 50.0), *, progress=False):
+    """ReLU runs at the given learning rates (else the chapter's setup); return {'lr <lr>': run}."""
+    from .data import load_digits
+    from .train import digits_run
+
+    data = load_digits(seed=0)
+    return {f"lr {lr:g}": digits_run("relu", lr=lr, data=data, progress=progress, label=f"lr {lr:g}") for lr in lrs}
+
+
+def _rrelu_panel(ax, lower=1 / 8, upper=1 / 3, x_range=(-4.0, 3.0)):
+    z = np.linspace(*x_range, 701)
+    neg = z < 0
+    mean = (lower + upper) / 2
+    ax.fill_between(z[neg], lower * z[neg], upper * z[neg], color=plots.OKABE_ITO["sky_blue"], alpha=0.35, lw=0,
+                    gid="rrelu:band", label=f"training: slope drawn from U[{lower:.3g}, {upper:.3g}]")
+    ax.plot(z, np.where(neg, mean * z, z), color=plots.COLORS["phi"], gid="phi",
+            label=f"inference: mean slope {mean:.3g}")
+    ax.fill_between(z[neg], lower, upper, color=plots.OKABE_ITO["orange"], alpha=0.3, lw=0, gid="rrelu:slopes")
+    ax.plot(z, np.where(neg, mean, 1.0), color=plots.COLORS["dphi"], ls="--", gid="dphi", label=r"slope $\varphi'(z)$")
+    ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+    ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+    ax.set_xlim(*x_range)
+    ax.set_xlabel("pre-activation $z$")
+    ax.set_title("RReLU")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+@register_figure("relu_family", chapter=4)
+def relu_family():
+    """ReLU, leaky ReLU (and PReLU), RReLU and ELU with their slopes: all have slope exactly 1 for z > 0."""
+    fig, axes = plots.new_figure(1, 4, figsize=(16, 4.2), sharey=True)
+    x_range = (-4.0, 3.0)
+    plots.plot_activation("relu", ax=axes[0], x_range=x_range)
+    plots.plot_activation("leaky_relu", ax=axes[1], x_range=x_range, alpha=0.1)
+    _rrelu_panel(axes[2], x_range=x_range)
+    plots.plot_activation("elu", ax=axes[3], x_range=x_range, alpha=1.0)
+    with plots.style():
+        axes[0].set_title("ReLU: slope 0 for z < 0")
+        axes[1].set_title("leaky ReLU, alpha = 0.1\n(PReLU: the same, alpha learned)")
+        axes[2].set_title("RReLU: random slope in training")
+        axes[3].set_title("ELU, alpha = 1: smooth, tends to -alpha")
+        for ax in axes:
+            ax.set_ylim(-1.6, 3.1)
+            ax.axhline(1.0, color="0.55", lw=0.8, ls=":", zorder=1)
+            if ax is not axes[0]:
+                ax.set_ylabel("")
+        axes[0].text(2.9, 1.06, "slope 1", ha="right", va="bottom", fontsize=8, color="0.4")
+        fig.suptitle(r"The ReLU family: $\varphi(z) = z$ (slope exactly 1) for every $z > 0$; "
+                     "they differ only on the negative side", fontsize=12)
+    return fig
+
+
+@register_figure("dying_relu_training", chapter=4)
+def dying_relu_training(runs=None):
+    """ReLU MLPs on the digits at three learning rates: dead units per layer during training, and test accuracy."""
+    runs = runs if runs is not None else ch04_dying_runs()
+    runs = {k: r for k, r in runs.items() if not r.history.diverged}
+    n = len(runs)
+    fig, axes = plots.new_figure(1, n + 1, figsize=(4.2 * n + 5.0, 4.3),
+                                 width_ratios=[1.0] * (n - 1) + [1.22, 1.15])
+    for i, (ax, (label, run)) in enumerate(zip(axes[:n], runs.items())):
+        h = run.history
+        plots.plot_layer_stat_over_steps(h.record_steps, 100 * h.dead_fraction, ax=ax, kind="lines", log=False,
+                                         label="dead units on the minibatch (%)", colorbar=(i == n - 1),
+                                         title=f"ReLU, {label}")
+        if i == n - 1:
+            fig.axes[-1].set_ylabel("hidden layer")  # the colour bar just added: a short label, room for the next panel
+        with plots.style():
+            L = h.dead_fraction.shape[1]
+            for line in ax.lines:  # lower layers drawn wider, so lines lying on top of each other stay visible
+                if str(line.get_gid()).startswith("layer:"):
+                    l = int(line.get_gid().split(":")[1])
+                    line.set_linewidth(1.2 + 3.0 * (L - l) / max(L - 1, 1))
+            ax.set_ylim(-3, 103)
+            if i:
+                ax.set_ylabel("")
+    ax = axes[n]
+    with plots.style():
+        plots._tidy(ax)
+        colors = [plots.OKABE_ITO[c] for c in ("green", "orange", "vermillion", "blue", "purple")]
+        for (label, run), c in zip(runs.items(), colors):
+            h = run.history
+            ax.plot(h.record_steps, 100 * plots._finite(h.test_accuracy), color=c, label=label, gid=f"acc:{label}")
+        ax.axhline(10, color="0.5", lw=1, ls=":")
+        ax.text(0.99, 10, "chance", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
+                color="0.4")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title("learning the digits")
+        ax.legend(loc="center right", fontsize=9)
+        cfg = next(iter(runs.values())).history.config
+        fig.suptitle(f"ReLU MLP, 4 hidden layers x 64 units, He init, SGD, batch {cfg['batch_size']}: "
+                     "a unit is dead on a minibatch if z <= 0 for all of its examples", fontsize=12)
+    return fig
+
+
+def ch04_dead_at_birth_simulations(widths=(2, 3, 4, 6), depth=30, n_networks=5000, seed=0):
+    """{width: DeadAtBirthSimulation} for one digit image as input (the first training image)."""
+    from .data import load_digits
+    from .stats import simulate_dead_at_birth
+
+    x = load_digits(seed=0).X_train[0]
+    return {w: simulate_dead_at_birth(depth, w, n_networks, x=x, seed=seed) for w in widths}
+
+
+@register_figure("dead_at_birth", chapter=4)
+def dead_at_birth(sims=None):
+    """Probability that a narrow ReLU net is dead at birth for one input: formula vs simulation, by depth and width."""
+    from .theory import dead_at_birth_probability
+
+    sims = sims if sims is not None else ch04_dead_at_birth_simulations()
+    fig, ax = plots.new_figure(figsize=(9.5, 4.6))
+    with plots.style():
+        colors = [plots.OKABE_ITO[c] for c in ("vermillion", "orange", "green", "blue", "purple", "sky_blue")]
+        for (w, sim), c in zip(sorted(sims.items()), colors):
+            depths = np.arange(1, sim.depth + 1)
+            theory = [dead_at_birth_probability(int(d), w) for d in depths]
+            ax.plot(depths, theory, "-", color=c, lw=1.8, gid=f"theory:{w}",
+                    label=f"width {w}: $1 - (1 - 2^{{-{w}}})^L$")
+            ax.errorbar(depths, sim.dead_by_layer, yerr=2 * sim.standard_errors, fmt="o", ms=3.5, color=c,
+                        elinewidth=1, capsize=0, gid=f"simulated:{w}")
+        ax.plot([], [], "o", color="0.3", ms=3.5, label=f"simulated ({sim.n_networks} nets each, $\\pm$2 s.e.)")
+        ax.set_xlim(0, sim.depth + 0.5)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("depth $L$ (hidden ReLU layers)")
+        ax.set_ylabel("P(some layer outputs all zeros)")
+        ax.set_title("ReLU networks dead at birth for one input (a digit image), zero biases, He init", fontsize=11)
+        ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+@register_figure("leaky_alpha_gradient", chapter=4)
+def leaky_alpha_gradient(alphas=(0.0, 0.01, 0.1, 0.3), bias=-1.0, depth=10):
+    """A deep net with biases shifted to -1: the gradient that reaches each layer for several leaky-ReLU slopes."""
+    from .stats import shifted_gradient
+
+    fig, ax = plots.new_figure(figsize=(9.0, 4.6))
+    with plots.style():
+        cmap = _ch04_colormap("viridis")
+        for i, a in enumerate(alphas):
+            g = shifted_gradient("leaky_relu", bias, depth, alpha=a)
+            rel = plots._positive_finite(g.relative_gradient)
+            name = "ReLU (alpha = 0)" if a == 0 else f"alpha = {a:g}"
+            color = cmap(0.85 * i / max(len(alphas) - 1, 1))
+            layers = np.arange(1, depth + 1)
+            zero = g.relative_gradient == 0
+            ax.plot(layers, rel, "o-", ms=4, color=color, gid=f"alpha:{a:g}",
+                    label=name + (f": layer 1 gets {g.at_first_layer:.2g}" if not zero.any() else
+                                  f": exactly 0 in layers 1-{layers[zero].max()}"))
+            if zero.any():  # exact zeros have no place on a log axis: mark them on its floor
+                ax.plot(layers[zero], np.full(zero.sum(), 0.0), "v", ms=7, color=color, clip_on=False,
+                        transform=ax.get_xaxis_transform(), gid=f"zero:{a:g}")
+        ax.set_yscale("log")
+        ax.text(0.01, 0.04, "triangles on the floor: gradient exactly 0", transform=ax.transAxes, fontsize=8,
+                color="0.35", va="bottom")
+        plots.layer_axis(ax, depth)
+        ax.set_ylabel(r"rms $\partial L/\partial a^l$ / rms at layer $L$ (log)")
+        ax.set_title(f"leaky ReLU, {depth} layers x 64 units, He init, every bias {bias:g}: "
+                     "most units sit at z < 0", fontsize=11)
+        ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+def _ch04_colormap(name):
+    import matplotlib as mpl
+
+    return mpl.colormaps[name]
+
+
+def rrelu_draws(n=4000, lower=1 / 8, upper=1 / 3, seed=0):
+    """(z, training output, inference output) of an RReLU layer on ``n`` standard-normal inputs."""
+    from .layers import RReLU
+
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((1, n)) * 1.5
+    layer = RReLU(lower, upper, rng=seed)
+    return z[0], layer.forward(z, training=True)[0], layer.forward(z, training=False)[0]
+
+
+@register_figure("rrelu_train_vs_inference", chapter=4)
+def rrelu_train_vs_inference(lower=1 / 8, upper=1 / 3):
+    """RReLU: one random slope per element in training, the mean slope at inference; the slopes drawn."""
+    z, out_train, out_inf = rrelu_draws(lower=lower, upper=upper)
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12, 4.3), width_ratios=[1.2, 1])
+    with plots.style():
+        order = np.argsort(z)
+        a1.plot(z, out_train, ".", ms=2.5, color=plots.OKABE_ITO["sky_blue"], alpha=0.6, gid="train",
+                label="training mode: each element its own slope")
+        a1.plot(z[order], out_inf[order], color=plots.OKABE_ITO["blue"], lw=2, gid="inference",
+                label=f"inference mode: slope {(lower + upper) / 2:.4g} for every element")
+        a1.axhline(0, color="0.3", lw=0.8, zorder=1)
+        a1.axvline(0, color="0.3", lw=0.8, zorder=1)
+        a1.set_xlim(-4, 3)
+        a1.set_ylim(-1.5, 3)
+        a1.set_xlabel("input $z$")
+        a1.set_ylabel("output")
+        a1.set_title("the same inputs through one RReLU layer")
+        a1.legend(loc="upper left", fontsize=9)
+        neg = z < 0
+        slopes = out_train[neg] / z[neg]
+        a2.hist(slopes, bins=np.linspace(lower, upper, 21), color=plots.OKABE_ITO["orange"], alpha=0.85, gid="slopes")
+        a2.axvline((lower + upper) / 2, color=plots.OKABE_ITO["blue"], lw=2, gid="mean",
+                   label=f"inference slope (lower + upper) / 2 = {(lower + upper) / 2:.4g}")
+        a2.axvline(slopes.mean(), color="0.2", lw=1.2, ls="--", gid="sample_mean",
+                   label=f"mean of the {neg.sum()} slopes drawn: {slopes.mean():.4g}")
+        a2.set_xlim(0, 0.4)
+        a2.set_xlabel("slope used for a negative input (training mode)")
+        a2.set_ylabel("count")
+        a2.set_title(f"slopes drawn from U[{lower:.3g}, {upper:.3g}]")
+        a2.legend(loc="upper left", fontsize=9)
+    return fig
+
+
+@register_figure("prelu_slope_over_training", chapter=4)
+def prelu_slope_over_training(runs=None):
+    """PReLU on the digits: the learned slope alpha of each layer during training, from a normal and a shifted start."""
+    if runs is None:
+        runs = {"biases start at 0": ch04_runs(("prelu",))["prelu"],
+                f"biases start at {CH04_SHIFT:g}": ch04_runs(("prelu",), bias=CH04_SHIFT)["prelu"]}
+    fig, axes = plots.new_figure(1, len(runs), figsize=(5.6 * len(runs) + 0.8, 4.3), sharey=True)
+    axes = np.atleast_1d(axes)
+    for i, (ax, (label, run)) in enumerate(zip(axes, runs.items())):
+        h = run.history
+        plots.plot_layer_stat_over_steps(h.record_steps, h.prelu_alpha, ax=ax, kind="lines", log=False,
+                                         label=r"mean learned slope $\alpha$", colorbar=(i == len(runs) - 1),
+                                         title=f"PReLU, {label}: test accuracy {run.test_accuracy:.1%}")
+        with plots.style():
+            ax.axhline(0.25, color="0.4", lw=1, ls=":", zorder=1)
+            if i:
+                ax.set_ylabel("")
+    with plots.style():
+        axes[0].text(0.02, 0.25, r"start: $\alpha = 0.25$", transform=axes[0].get_yaxis_transform(), va="bottom",
+                     fontsize=8, color="0.35")
+        fig.suptitle("PReLU (one slope per unit, He et al. 2015): the slopes are trained by SGD with the weights",
+                     fontsize=12)
+    return fig
+
+
+@register_figure("activation_training_comparison", chapter=4)
+def activation_training_comparison(runs=None, title=None):
+    """The ReLU family and sigmoid trained on the digits with the same network and budget: loss and test accuracy."""
+    runs = runs if runs is not None else ch04_runs()
+    fig, axes = plots.new_figure(1, 2, figsize=(13.5, 4.2))
+    plots.plot_training_curves({k: r.history for k, r in runs.items()}, axes=axes, smooth=10)
+    with plots.style():
+        handles, labels = axes[1].get_legend_handles_labels()
+        axes[1].get_legend().remove()
+        fig.legend(handles, [f"{k}: test {runs[k].test_accuracy:.1%}" for k in labels], loc="outside right upper",
+                   fontsize=9, title="activation", title_fontsize=9)
+        cfg = next(iter(runs.values())).history.config
+        fig.suptitle(title or (f"4 hidden layers x 64 units, SGD lr {cfg['lr']:g}, {cfg['steps']} steps of "
+                               f"{cfg['batch_size']} digits, same seed"), fontsize=12)
+    return fig
+
+
+@register_figure("activation_training_shifted", chapter=4)
+def activation_training_shifted(runs=None):
+    """The same comparison from a handicapped start: every hidden bias begins at -2, so most units start silent."""
+    runs = runs if runs is not None else ch04_runs(CH04_ACTIVATIONS[:-1], bias=CH04_SHIFT)
+    return activation_training_comparison(runs, title=f"every hidden bias starts at {CH04_SHIFT:g}; otherwise "
+                                                      "the same network and budget")
+
+
+@register_figure("elu_alphas", chapter=4)
+def elu_alphas(alphas=(0.5, 1.0, 2.0)):
+    """ELU for several alpha: the negative side levels off at -alpha; the slope is continuous at 0 only for alpha = 1."""
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12, 4.2))
+    from .activations import elu, elu_grad
+
+    z = np.linspace(-5, 2.5, 751)
+    with plots.style():
+        colors = [plots.OKABE_ITO[c] for c in ("sky_blue", "blue", "purple", "green")]
+        for a, c in zip(alphas, colors):
+            a1.plot(z, elu(z, a), color=c, gid=f"elu:{a:g}", label=f"alpha = {a:g}")
+            a1.axhline(-a, color=c, lw=0.8, ls=":")
+            a2.plot(z, elu_grad(z, a), color=c, gid=f"slope:{a:g}", label=f"alpha = {a:g}: slope {a:g} just below 0")
+        for ax in (a1, a2):
+            ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+            ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+            ax.set_xlabel("pre-activation $z$")
+            ax.legend(loc="upper left", fontsize=9)
+        a1.set_ylabel(r"elu$(z)$")
+        a1.set_title(r"ELU: $z$ for $z > 0$, $\alpha\,(e^z - 1)$ below (dotted: $-\alpha$)")
+        a2.set_ylabel(r"slope elu$'(z)$")
+        a2.set_title(r"its slope: 1 for $z > 0$, $\alpha\,e^z$ below")
+    return fig

@@ -1771,3 +1771,485 @@ def batch_spread(net: MLP, X) -> np.ndarray:
             out.append(float(np.mean(z.std(axis=0))))
             h = block.forward(h, True, False)
     return np.array(out)
+
+
+# ============================================================================= chapter 04: non-saturating activations
+# Section owned by the chapter-04 author (notebooks/04_nonsaturating_activations.ipynb): which ReLU units are
+# silent or dead on a data set, the dead-at-birth probability checked by simulation, and the measured cost of
+# each activation.
+__all__ += ["ReluActivity", "relu_activity", "DeadAtBirthSimulation", "simulate_dead_at_birth",
+            "ActivationCost", "activation_cost", "COST_ACTIVATIONS"]
+
+
+@dataclass
+class ReluActivity:
+    """Which hidden units of a network are silent (z <= 0), per layer, on a set of examples.
+
+    For a ReLU unit, z <= 0 means output 0 *and* slope 0: no gradient passes
+    through the unit for that example. Every array has shape (L,), index 0 is
+    hidden layer 1.
+
+    Attributes
+    ----------
+    inactive_fraction : float array
+        Fraction of (example, unit) pairs with z <= 0. About one half in a
+        healthy ReLU layer at initialization: each unit is silent for some
+        examples and active for others.
+    dead_fraction : float array
+        Fraction of units with z <= 0 for *every* example: dead units, whose
+        incoming weights and bias get no gradient from any of these examples.
+    n_examples : int
+        Number of examples the fractions were measured on (a unit silent on a
+        small batch may still be active on other examples, so fractions
+        measured on a minibatch overestimate the dead ones).
+    """
+
+    inactive_fraction: np.ndarray
+    dead_fraction: np.ndarray
+    n_examples: int
+
+    @property
+    def depth(self) -> int:
+        return len(self.dead_fraction)
+
+    @property
+    def first_dead_layer(self):
+        """The first hidden layer (1-based) whose units are *all* dead, or None.
+
+        From that layer on, the network's output is the same for every example,
+        and no gradient reaches any layer below it.
+        """
+        full = np.flatnonzero(self.dead_fraction >= 1.0)
+        return int(full[0]) + 1 if full.size else None
+
+    def summary(self) -> str:
+        """One line: silent pairs and dead units per layer, in percent, layer 1 first."""
+        silent = " ".join(f"{f:6.1%}" for f in self.inactive_fraction)
+        dead = " ".join(f"{f:6.1%}" for f in self.dead_fraction)
+        return f"silent (example, unit) pairs: {silent}   dead units: {dead}"
+
+    def as_table(self) -> str:
+        """One row per hidden layer, for printing in a notebook."""
+        rows = [f"{'layer':>5} {'silent (example, unit) pairs':>29} {'dead units':>11}"]
+        for i in range(self.depth):
+            rows.append(f"{i + 1:>5d} {self.inactive_fraction[i]:>29.1%} {self.dead_fraction[i]:>11.1%}")
+        return "\n".join(rows)
+
+
+def relu_activity(net: MLP, X) -> ReluActivity:
+    """Measure, per hidden layer, how many units are silent (z <= 0) on the examples ``X``.
+
+    One forward pass in inference mode on all of ``X``; for each hidden layer
+    the pre-activations z^l (shape (n_examples, width)) are compared with 0.
+    Meaningful for the ReLU family (for ReLU, z <= 0 means slope 0); for other
+    activations it still reports where z <= 0. A layer whose values overflowed
+    (NaN) counts neither as silent nor as dead there.
+
+    Parameters
+    ----------
+    net : MLP
+    X : array (n_examples, n_inputs)
+        E.g. the whole training set: a unit is called dead only if it is silent
+        for every one of these examples.
+
+    Returns
+    -------
+    ReluActivity
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an MLP.
+    ValueError
+        If ``X`` is not 2-D with ``net.n_inputs`` columns.
+
+    Notes
+    -----
+    Dead units: Maas, Hannun & Ng (2013), "Rectifier nonlinearities improve
+    neural network acoustic models", point out that gradient descent does not
+    adjust the weights of a ReLU unit that is inactive for every input, so it
+    may never become active; their leaky ReLU was the remedy.
+    """
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
+    X = check_array_2d("X", X, net.n_inputs)
+    net.forward(X, training=False, record=True)
+    inactive, dead = [], []
+    with np.errstate(invalid="ignore"):
+        for rec in net.records:
+            silent = rec["z"] <= 0
+            inactive.append(float(silent.mean()))
+            dead.append(float(silent.all(axis=0).mean()))
+    return ReluActivity(np.array(inactive), np.array(dead), int(X.shape[0]))
+
+
+@dataclass
+class DeadAtBirthSimulation:
+    """Result of :func:`simulate_dead_at_birth`.
+
+    Attributes
+    ----------
+    depth, width, n_networks : int
+    dead_by_layer : float array (depth,)
+        Entry l - 1: fraction of the simulated networks in which one of the
+        hidden layers 1..l already has every unit silent on the input (so the
+        network's layers from there on output 0). The last entry is
+        :attr:`probability`.
+    probability : float
+        Fraction of networks dead at birth for this input.
+    standard_error : float
+        sqrt(p (1 - p) / n_networks): the standard error of ``probability`` as
+        an estimate (binomial count).
+    """
+
+    depth: int
+    width: int
+    n_networks: int
+    dead_by_layer: np.ndarray
+    probability: float
+    standard_error: float
+
+    @property
+    def standard_errors(self) -> np.ndarray:
+        """Standard error of every entry of :attr:`dead_by_layer`, shape (depth,)."""
+        p = self.dead_by_layer
+        return np.sqrt(p * (1.0 - p) / self.n_networks)
+
+
+def simulate_dead_at_birth(depth: int, width: int, n_networks: int = 20000, x=None, *, n_inputs: int = 64,
+                           init: str = "he_normal", bias: float = 0.0, seed=0) -> DeadAtBirthSimulation:
+    """Draw ``n_networks`` random ReLU networks and count those dead at birth for the input ``x``.
+
+    Each network has ``depth`` hidden ReLU layers of ``width`` units on top of
+    ``len(x)`` inputs, weights drawn as :class:`gradviz.network.MLP` draws them
+    (initializer ``init``, W of shape (fan_in, fan_out)) and every bias equal to
+    ``bias``. The network is *dead at birth for x* if some hidden layer has
+    z <= 0 in every unit, i.e. outputs all zeros: then every later layer sees
+    the input 0, the output no longer depends on x, and no gradient reaches
+    the layers below. (A network is followed only until it dies: its later
+    layers cannot change that.) This is the event
+    whose probability :func:`gradviz.theory.dead_at_birth_probability` gives
+    in closed form for zero biases, 1 - (1 - 2**-width)**depth.
+
+    All networks are propagated at once (weights of shape
+    (networks, fan_in, width), in chunks), so 20000 narrow networks take a
+    fraction of a second.
+
+    Parameters
+    ----------
+    depth, width : int >= 1
+        Hidden layers and units per hidden layer.
+    n_networks : int >= 1
+        Number of independent networks drawn.
+    x : array (n_inputs,) or None
+        The fixed input (e.g. one image of the digits); None: a standard-normal
+        vector of ``n_inputs`` entries drawn from ``seed``. Must not be all
+        zeros.
+    n_inputs : int >= 1
+        Length of the random input when ``x`` is None.
+    init : str
+        A normal or uniform initializer of :mod:`gradviz.init` (``he_normal``,
+        ``glorot_uniform``, ``lecun_normal``...). The probability does not
+        depend on the weights' scale, only on their symmetry about 0.
+    bias : float
+        Value of every hidden bias (0 in the closed form; a negative value
+        makes death more likely).
+    seed : int or numpy.random.Generator
+        Same seed, same networks, bit for bit.
+
+    Returns
+    -------
+    DeadAtBirthSimulation
+
+    Raises
+    ------
+    ValueError, TypeError
+        Non-positive sizes, an all-zero or non-finite ``x``, an initializer
+        that is not normal or uniform (orthogonal columns are not independent).
+
+    Examples
+    --------
+    >>> sim = simulate_dead_at_birth(10, 2, n_networks=4000, seed=0)
+    >>> abs(sim.probability - (1 - 0.75 ** 10)) < 4 * sim.standard_error
+    True
+    """
+    from ._validate import check_choice, check_finite
+    from .init import ALIASES, INITIALIZERS, weight_variance
+
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    n_networks = check_positive_int("n_networks", n_networks)
+    bias = check_finite("bias", bias)
+    allowed = [n for n in tuple(INITIALIZERS) + tuple(ALIASES) if n.endswith(("normal", "uniform"))]
+    init = check_choice("init", init, allowed)
+    init = ALIASES.get(init, init)
+    rng = get_rng(seed)
+    if x is None:
+        x = rng.standard_normal(check_positive_int("n_inputs", n_inputs))
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x must be a 1-D array (one input vector); got shape {x.shape}")
+    if not np.isfinite(x).all() or not np.any(x):
+        raise ValueError("x must be finite and not all zeros (a zero input gives z = bias in every unit)")
+
+    widths = [x.size] + [width] * depth
+    first_dead = np.full(n_networks, depth + 1)  # 1-based first all-silent layer; depth + 1 = never
+    # networks per chunk: keep one chunk's weight tensor near 2 million numbers
+    chunk = max(1, min(n_networks, 2_000_000 // max(widths[i] * widths[i + 1] for i in range(depth))))
+    for start in range(0, n_networks, chunk):
+        n = min(chunk, n_networks - start)
+        alive = np.arange(start, start + n)  # networks not dead yet: only these need their next layer
+        h = np.broadcast_to(x, (n, x.size))
+        for l in range(1, depth + 1):
+            fan_in, fan_out = widths[l - 1], widths[l]
+            var = weight_variance(init, fan_in, fan_out)
+            m = alive.size
+            if init.endswith("uniform"):
+                lim = np.sqrt(3.0 * var)
+                W = rng.uniform(-lim, lim, size=(m, fan_in, fan_out))
+            else:
+                W = np.sqrt(var) * rng.standard_normal((m, fan_in, fan_out))
+            z = np.matmul(h[:, None, :], W)[:, 0, :] + bias
+            all_silent = (z <= 0).all(axis=1)
+            first_dead[alive[all_silent]] = l
+            alive, h = alive[~all_silent], np.maximum(z[~all_silent], 0.0)
+            if not alive.size:
+                break
+    dead_by_layer = np.array([(first_dead <= l).mean() for l in range(1, depth + 1)])
+    p = float(dead_by_layer[-1])
+    return DeadAtBirthSimulation(depth=depth, width=width, n_networks=n_networks, dead_by_layer=dead_by_layer,
+                                 probability=p, standard_error=float(np.sqrt(p * (1.0 - p) / n_networks)))
+
+
+#: Activations :func:`activation_cost` times by default (the stateful RReLU and PReLU included).
+COST_ACTIVATIONS = ("relu", "leaky_relu", "rrelu", "prelu", "elu", "selu", "sigmoid", "tanh")
+
+
+@dataclass
+class ActivationCost:
+    """Measured time of one forward and one backward pass of each activation layer.
+
+    Attributes
+    ----------
+    names : tuple of str
+    seconds : dict name -> float
+        Median wall-clock time (seconds) of forward + backward on the array.
+    relative : dict name -> float
+        ``seconds[name] / seconds[reference]``.
+    reference : str
+        The activation the others are compared with (``'relu'``).
+    shape : tuple
+        Shape of the array, (batch, features).
+    dtype : str
+    repeats : int
+        Number of timed passes per activation (the median is taken).
+    """
+
+    names: tuple
+    seconds: dict
+    relative: dict
+    reference: str
+    shape: tuple
+    dtype: str
+    repeats: int
+
+    def ranking(self) -> list:
+        """Names from fastest to slowest."""
+        return sorted(self.names, key=lambda n: self.seconds[n])
+
+    def as_table(self) -> str:
+        """One row per activation: median time in microseconds and relative to the reference."""
+        rows = [f"{'activation':>11} {'median time (us)':>17} {'x ' + self.reference:>10}"]
+        for n in self.names:
+            rows.append(f"{n:>11} {1e6 * self.seconds[n]:>17.0f} {self.relative[n]:>10.2f}")
+        return "\n".join(rows)
+
+
+def _activation_layer(name, width, seed):
+    from .layers import ActivationLayer, PReLU, RReLU
+
+    if name == "rrelu":
+        return RReLU(rng=seed)
+    if name == "prelu":
+        return PReLU(width)
+    return ActivationLayer(name)
+
+
+def activation_cost(names=COST_ACTIVATIONS, shape=(256, 512), repeats: int = 20, *, dtype=np.float32,
+                    reference: str = "relu", seed=0) -> ActivationCost:
+    """Time the forward and backward pass of each activation layer on the same array.
+
+    For every name, the layer the networks use (:class:`gradviz.layers.ActivationLayer`,
+    or :class:`~gradviz.layers.RReLU` / :class:`~gradviz.layers.PReLU`) runs
+    ``forward(x, training=True)`` then ``backward(dout)`` on a fixed
+    standard-normal ``x`` and ``dout`` of ``shape``. After one untimed warm-up
+    pass each, the activations take turns (round-robin, ``repeats`` rounds),
+    so a slow moment of the machine hits all of them alike; the median of the
+    rounds is reported.
+
+    The numbers are wall-clock times of *this* numpy implementation on *this*
+    machine: they vary from run to run (other programs, CPU frequency) and
+    between machines, and a framework's fused GPU kernels rank differently.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Activations from :data:`COST_ACTIVATIONS`; must include ``reference``.
+    shape : (int, int)
+        (batch, features) of the array.
+    repeats : int >= 1
+        Timed passes per activation.
+    dtype : numpy float dtype
+    reference : str
+        The activation the others are divided by.
+    seed : int
+        Seeds the arrays and RReLU's slopes.
+
+    Returns
+    -------
+    ActivationCost
+
+    Raises
+    ------
+    ValueError
+        Unknown names, a reference not among them, a bad shape or repeats.
+    """
+    import time
+
+    from ._validate import check_choice
+
+    names = tuple(check_choice("names", n, COST_ACTIVATIONS) for n in names)
+    if not names:
+        raise ValueError("names must list at least one activation")
+    if reference not in names:
+        raise ValueError(f"reference={reference!r} must be one of names: {', '.join(names)}")
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (batch, features); got {shape!r}")
+    shape = (check_positive_int("shape[0]", shape[0]), check_positive_int("shape[1]", shape[1]))
+    repeats = check_positive_int("repeats", repeats)
+    rng = get_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    layers = {n: _activation_layer(n, shape[1], seed) for n in names}
+    times = {n: [] for n in names}
+    for n, layer in layers.items():  # warm-up: first-call costs are not the activation's
+        layer.forward(x, training=True)
+        layer.backward(dout)
+    for _ in range(repeats):
+        for n, layer in layers.items():
+            t0 = time.perf_counter()
+            layer.forward(x, training=True)
+            layer.backward(dout)
+            times[n].append(time.perf_counter() - t0)
+    seconds = {n: float(np.median(times[n])) for n in names}
+    relative = {n: seconds[n] / seconds[reference] for n in names}
+    return ActivationCost(names=names, seconds=seconds, relative=relative, reference=reference, shape=shape,
+                          dtype=np.dtype(dtype).name, repeats=repeats)
+
+
+__all__ += ["ShiftedGradient", "shifted_gradient"]
+
+
+@dataclass
+class ShiftedGradient:
+    """How much gradient gets back through a deep net whose biases push units below 0 (see :func:`shifted_gradient`).
+
+    Arrays have shape (L,), index 0 is hidden layer 1.
+
+    Attributes
+    ----------
+    activation : str
+    activation_params : dict
+    bias : float
+    relative_gradient : float array
+        rms of dL/da^l divided by rms of dL/da^L (the gradient arriving at the
+        top hidden layer): 1 at layer L; exactly 0 below a layer that passes no
+        gradient at all.
+    silent_fraction : float array
+        Fraction of (example, unit) pairs with z <= 0 (for ReLU: slope 0).
+    first_silent_layer : int or None
+        First hidden layer (1-based) whose units are all silent (z <= 0) for
+        every example of the probe, or None. For ReLU no gradient at all gets
+        below it; leaky ReLU and ELU still pass a (small) one.
+    """
+
+    activation: str
+    activation_params: dict
+    bias: float
+    relative_gradient: np.ndarray
+    silent_fraction: np.ndarray
+    first_silent_layer: int | None
+
+    @property
+    def depth(self) -> int:
+        return len(self.relative_gradient)
+
+    @property
+    def at_first_layer(self) -> float:
+        """The gradient reaching hidden layer 1, relative to layer L."""
+        return float(self.relative_gradient[0])
+
+    def factor_per_layer(self, lower: int, upper: int) -> float:
+        """Geometric-mean factor by which the gradient shrinks per layer from layer ``upper`` down to ``lower``.
+
+        (relative_gradient[lower] / relative_gradient[upper]) ** (1 / (upper - lower)),
+        with 1-based layers 1 <= lower < upper <= L; 0 if the gradient at ``lower`` is 0.
+        """
+        lower, upper = check_positive_int("lower", lower), check_positive_int("upper", upper)
+        if not lower < upper <= self.depth:
+            raise ValueError(f"need 1 <= lower < upper <= {self.depth}; got lower={lower}, upper={upper}")
+        r = self.relative_gradient
+        if r[lower - 1] == 0:
+            return 0.0
+        with np.errstate(all="ignore"):
+            return float((r[lower - 1] / r[upper - 1]) ** (1.0 / (upper - lower)))
+
+
+def shifted_gradient(activation: str = "leaky_relu", bias: float = -1.0, depth: int = 10, width: int = 64, *,
+                     batch_size: int = 256, seed=0, **activation_params) -> ShiftedGradient:
+    """Probe a deep MLP whose hidden biases all start at ``bias`` and measure the gradient per layer.
+
+    The network is ``MLP(width, depth=depth, width=width, activation=activation,
+    bias=bias, n_outputs=None)`` with the initializer recommended for the
+    activation (He normal for the ReLU family and ELU); :func:`probe` feeds it
+    standard-normal inputs and back-propagates a standard-normal gradient from
+    the last hidden layer. A negative bias puts most pre-activations below 0,
+    where ReLU's slope is exactly 0, leaky ReLU's is ``alpha`` and ELU's is
+    ``alpha * exp(z)``: the measured gradient shows what each of them lets
+    through.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`gradviz.network.NETWORK_ACTIVATIONS`.
+    bias : float
+        Initial value of every hidden bias.
+    depth, width, batch_size : int >= 1
+    seed : int
+        Seeds the weights and the probe.
+    **activation_params
+        E.g. ``alpha=0.1`` for leaky_relu or elu.
+
+    Returns
+    -------
+    ShiftedGradient
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown activation or parameters, sizes that are not positive integers.
+    """
+    from ._validate import check_finite
+
+    bias = check_finite("bias", bias)
+    net = MLP(check_positive_int("width", width), depth=check_positive_int("depth", depth), width=width,
+              activation=activation, bias=bias, n_outputs=None, seed=seed, **activation_params)
+    probe(net, batch_size=batch_size, seed=seed)
+    with np.errstate(all="ignore"):
+        rms = np.array([np.sqrt(np.mean(np.square(r["da"], dtype=np.float64))) for r in net.records])
+        rel = rms / rms[-1] if rms[-1] > 0 else np.full(len(rms), np.nan)
+        silent = [r["z"] <= 0 for r in net.records]
+    dead = [l for l, s in enumerate(silent, start=1) if s.all()]
+    return ShiftedGradient(activation=net.activation, activation_params=dict(activation_params), bias=bias,
+                           relative_gradient=rel, silent_fraction=np.array([float(s.mean()) for s in silent]),
+                           first_silent_layer=dead[0] if dead else None)

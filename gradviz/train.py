@@ -774,3 +774,236 @@ def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidd
             runs[label] = (net, train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed,
                                       record_every=record_every, progress=False))
     return runs
+
+
+# ============================================================================= chapter 04: non-saturating activations
+# Section owned by the chapter-04 author (notebooks/04_nonsaturating_activations.ipynb): one configured run
+# on the digits with its outcome (trained, dead or diverged), and the race between dying and diverging at
+# large learning rates.
+__all__ += ["DigitsRun", "digits_run", "OUTCOMES", "LrRace", "lr_race"]
+
+#: How a run can end: still alive (no hidden layer entirely dead; whether it learned is another
+#: matter), dead (a whole hidden layer is silent for every training example, so the output no longer
+#: depends on the input), or diverged (a number overflowed).
+OUTCOMES = ("alive", "dead", "diverged")
+
+
+@dataclass(eq=False)
+class DigitsRun:
+    """One training run on the digits (see :func:`digits_run`).
+
+    Attributes
+    ----------
+    label : str
+    history : History
+    net : MLP
+        The trained network.
+    activity : gradviz.stats.ReluActivity
+        Silent and dead units per hidden layer on the whole training set, after training.
+    """
+
+    label: str
+    history: History
+    net: MLP
+    activity: object
+
+    @property
+    def outcome(self) -> str:
+        """'diverged' if training overflowed, 'dead' if some hidden layer has every unit dead on the
+        whole training set, else 'alive' (see :data:`OUTCOMES`)."""
+        if self.history.diverged:
+            return "diverged"
+        return "dead" if self.activity.first_dead_layer is not None else "alive"
+
+    @property
+    def test_accuracy(self) -> float:
+        """Final test accuracy in [0, 1] (nan if the run diverged before any record)."""
+        return float(self.history.test_accuracy[-1])
+
+    @property
+    def summary(self) -> str:
+        """One line: the test accuracy and the dead units per layer (on all training examples), or the overflow."""
+        h = self.history
+        if self.outcome == "diverged":
+            return f"{self.label}: diverged, overflow at step {h.diverged_step}"
+        dead = " ".join(f"{d:.0%}" for d in self.activity.dead_fraction)
+        line = f"{self.label}: test accuracy {self.test_accuracy:.1%}, dead units per layer {dead}"
+        if self.outcome == "dead":
+            line += f" (layer {self.activity.first_dead_layer} entirely dead)"
+        return line
+
+
+def _one_blas_thread():
+    """One BLAS thread while training: the matrices are small (64 x 64), and on a busy 2-core machine two
+    OpenBLAS threads spinning against each other made a run about 4x slower (same approach as ``gradviz
+    figures``). Summing in one fixed order also gives the same bits in JupyterLab as under ``make test``."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def digits_run(activation: str = "relu", *, depth: int = 4, width: int = 64, lr: float = 0.1, steps: int = 200,
+               batch_size: int = 64, bias: float = 0.0, seed=0, data=None, progress=False, label=None,
+               record_every=20, **activation_params) -> DigitsRun:
+    """Train ``MLP(64, depth=depth, width=width, activation=activation, bias=bias)`` on the digits.
+
+    The network gets the initializer the literature pairs with the activation
+    (:func:`gradviz.init.recommended_init`: He normal for the ReLU family and
+    ELU, Glorot uniform for sigmoid/tanh), ``seed`` seeds both its weights and
+    the order of the minibatches, and plain SGD runs ``steps`` updates
+    (:func:`train`), with BLAS limited to one thread (faster for these small
+    matrices, and the same numbers everywhere). Afterwards the whole training
+    set is passed through once to see which hidden units are dead
+    (:func:`gradviz.stats.relu_activity`).
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`gradviz.network.NETWORK_ACTIVATIONS`.
+    depth, width : int >= 1
+        Hidden layers and units per hidden layer.
+    lr : float > 0
+        Learning rate.
+    steps, batch_size : int >= 1
+    bias : float
+        Initial value of every hidden bias (negative: many units start silent).
+    seed : int
+    data : Dataset or None
+        None: :func:`gradviz.data.load_digits` with seed 0.
+    progress : bool or 'auto'
+        Progress bar while training (see :func:`train`).
+    label : str or None
+        Name of the run in tables and legends; None builds one from the arguments.
+    record_every : int or None
+        Steps between record points (see :func:`train`; each one evaluates the
+        whole training and test sets).
+    **activation_params
+        E.g. ``alpha=0.1`` for leaky_relu or elu.
+
+    Returns
+    -------
+    DigitsRun
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :class:`MLP` and :func:`train` do, for unknown names or out-of-range values.
+    """
+    from .data import load_digits
+    from .stats import relu_activity
+
+    if data is None:
+        data = load_digits(seed=0)
+    net = MLP(data.n_features, depth=depth, width=width, activation=activation, bias=bias,
+              n_outputs=data.n_classes, seed=seed, **activation_params)
+    with _one_blas_thread():
+        history = train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed, progress=progress,
+                        record_every=record_every)
+        with np.errstate(all="ignore"):
+            activity = relu_activity(net, data.X_train)
+    if label is None:
+        extra = "".join(f", {k}={v:g}" for k, v in activation_params.items())
+        label = f"{activation}{extra}, lr {lr:g}" + (f", bias {bias:g}" if bias else "")
+    return DigitsRun(label=label, history=history, net=net, activity=activity)
+
+
+@dataclass(eq=False)
+class LrRace:
+    """Outcomes of short runs at several learning rates and seeds (see :func:`lr_race`).
+
+    Attributes
+    ----------
+    lrs : tuple of float
+    seeds : tuple of int
+    outcomes : dict lr -> tuple of str
+        One of :data:`OUTCOMES` per seed, in the order of ``seeds``.
+    steps : int
+    """
+
+    lrs: tuple
+    seeds: tuple
+    outcomes: dict
+    steps: int
+
+    def count(self, lr, outcome: str) -> int:
+        """How many seeds ended with ``outcome`` at learning rate ``lr``."""
+        return sum(o == outcome for o in self.outcomes[lr])
+
+    def as_table(self) -> str:
+        """One row per learning rate: how many seeds stayed alive, died, diverged, and the outcome of each seed."""
+        mark = {"alive": ".", "dead": "D", "diverged": "X"}
+        rows = [f"{'lr':>8} {'alive':>6} {'dead':>5} {'diverged':>8}   per seed ({', '.join(map(str, self.seeds))})"]
+        for lr in self.lrs:
+            per_seed = " ".join(mark[o] for o in self.outcomes[lr])
+            rows.append(f"{lr:>8g} {self.count(lr, 'alive'):>6d} {self.count(lr, 'dead'):>5d} "
+                        f"{self.count(lr, 'diverged'):>8d}   {per_seed}")
+        rows.append("(. alive, D a whole hidden layer dead on all training images, X overflow)")
+        return "\n".join(rows)
+
+
+def lr_race(lrs, seeds=range(6), *, steps: int = 30, activation: str = "relu", data=None, progress=False,
+            **run_kwargs) -> LrRace:
+    """Short runs on the digits at each learning rate and seed: did each stay alive, die or diverge?
+
+    At a very large learning rate the first updates are huge. Two things can
+    then happen first: a number overflows (the run *diverges*), or the units
+    of a whole hidden layer are pushed to z <= 0 for every input (the run is
+    *dead*: the loss stays finite, but nothing below that layer ever gets a
+    gradient again). Which comes first depends on the particular weights and
+    minibatches, i.e. on the seed; within a few tens of steps it is decided.
+
+    Parameters
+    ----------
+    lrs : sequence of float > 0
+    seeds : iterable of int
+    steps : int >= 1
+        Updates per run.
+    activation : str
+    data : Dataset or None
+        None: :func:`gradviz.data.load_digits` with seed 0.
+    progress : bool
+        One progress bar over all runs.
+    **run_kwargs
+        Passed to :func:`digits_run` (depth, width, bias, batch_size...).
+
+    Returns
+    -------
+    LrRace
+
+    Raises
+    ------
+    ValueError
+        An empty ``lrs`` or ``seeds``, or what :func:`digits_run` raises.
+    """
+    from .data import load_digits
+
+    lrs = tuple(float(check_positive("lr", lr)) for lr in lrs)
+    seeds = tuple(int(s) for s in seeds)
+    if not lrs or not seeds:
+        raise ValueError("lrs and seeds must each hold at least one value")
+    if data is None:
+        data = load_digits(seed=0)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(lrs) * len(seeds), desc="runs", unit="run", leave=False)
+    outcomes = {}
+    try:
+        for lr in lrs:
+            row = []
+            for s in seeds:
+                run = digits_run(activation, lr=lr, steps=steps, seed=s, data=data, progress=False,
+                                 record_every=steps, **run_kwargs)
+                row.append(run.outcome)
+                if bar is not None:
+                    bar.update(1)
+            outcomes[lr] = tuple(row)
+    finally:
+        if bar is not None:
+            bar.close()
+    return LrRace(lrs=lrs, seeds=seeds, outcomes=outcomes, steps=int(steps))

@@ -1460,3 +1460,140 @@ class MomentumExplorer(Explorer):
                      f"running_var = {r.running_var[-1]:.3f} (true variance {r.true_var:g}), "
                      f"batches of {r.batch_size}.")
         return "\n".join(lines)
+
+
+# ============================================================================= chapter 04: non-saturating activations
+# Section owned by the chapter-04 author (notebooks/04_nonsaturating_activations.ipynb).
+__all__ += ["LeakySlopeExplorer"]
+
+_CH04_Z = np.linspace(-4.0, 3.0, 701)
+
+
+@register_explorer("leaky_slope")
+class LeakySlopeExplorer(Explorer):
+    """How the slope alpha of leaky ReLU (or ELU) lets a gradient through units pushed below 0.
+
+    Left: the activation and its slope for the chosen ``alpha``, with ReLU in
+    grey. Right: a deep MLP (64 units per layer, He init) whose hidden biases
+    all start at ``bias``, probed with standard-normal inputs and a
+    standard-normal gradient at the top (:func:`gradviz.stats.shifted_gradient`):
+    the rms of dL/da^l relative to the top layer, for the chosen activation
+    and, in grey, for ReLU with the same biases (exact zeros are marked on the
+    floor of the log axis).
+
+    Controls: ``activation`` (leaky_relu or elu), ``alpha`` (0 to 1),
+    ``bias`` (the shift, -3 to 0.5), ``depth`` (2 to 30).
+
+    Attributes
+    ----------
+    result, relu : gradviz.stats.ShiftedGradient
+        What is drawn now (the chosen activation, and ReLU).
+    """
+
+    figsize = (11.5, 4.3)
+
+    def __init__(self, canvas="auto", *, width=64, seed=0, **values):
+        self.width = int(width)
+        self.seed = seed
+        self.readout = _w().HTML()
+        self._cache = _LRU(256)
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        w = _w()
+        return {
+            "activation": choice("activation", [("leaky ReLU", "leaky_relu"), ("ELU", "elu")], "leaky_relu",
+                                 buttons=True),
+            "alpha": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="alpha (slope for z < 0)",
+                                   readout_format=".2f", style=_STYLE),
+            "bias": w.FloatSlider(value=-1.0, min=-3.0, max=0.5, step=0.25, description="bias shift b",
+                                  readout_format=".2f", style=_STYLE),
+            "depth": int_slider("depth (hidden layers)", 2, 30, 10),
+        }
+
+    def extra_views(self):
+        return [self.readout]
+
+    def setup_figure(self, fig):
+        self.ax_phi, self.ax_grad = fig.subplots(1, 2, width_ratios=[1, 1.5])
+        for ax in (self.ax_phi, self.ax_grad):
+            plots._tidy(ax)
+        ax = self.ax_phi
+        ax.plot(_CH04_Z, np.maximum(_CH04_Z, 0.0), color="0.6", lw=1.2, gid="relu", label="ReLU")
+        (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$")
+        (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label=r"slope $\varphi'(z)$")
+        ax.axhline(0, color="0.3", lw=0.8, zorder=1)
+        ax.axvline(0, color="0.3", lw=0.8, zorder=1)
+        ax.set_xlim(_CH04_Z[0], _CH04_Z[-1])
+        ax.set_ylim(-3.2, 3.1)
+        ax.set_xlabel("pre-activation $z$")
+        ax.legend(loc="upper left", fontsize=9)
+        ax = self.ax_grad
+        (self.line,) = ax.plot([], [], "o-", ms=4, color=plots.COLORS["da"], gid="gradient", label="")
+        (self.relu_line,) = ax.plot([], [], "s--", ms=3, lw=1.2, color="0.55", gid="relu_gradient",
+                                    label="ReLU, same biases")
+        (self.relu_zero,) = ax.plot([], [], "v", ms=7, color="0.55", clip_on=False,
+                                    transform=ax.get_xaxis_transform(), gid="relu_zero",
+                                    label="ReLU: exactly 0 (on the floor)")
+        (self.zero,) = ax.plot([], [], "v", ms=7, color=plots.COLORS["da"], clip_on=False,
+                               transform=ax.get_xaxis_transform(), gid="zero")
+        for line in (self.relu_zero, self.zero):
+            line.set_in_layout(False)  # unclipped markers: an empty one would drag the layout to the origin
+        ax.set_yscale("log")
+        ax.set_ylabel(r"rms $\partial L/\partial a^l$ / rms at layer $L$ (log)")
+
+    def compute(self, activation, alpha, bias, depth):
+        """(ShiftedGradient of the chosen activation, ShiftedGradient of ReLU); cached."""
+        from .stats import shifted_gradient
+
+        key = (activation, round(float(alpha), 6), round(float(bias), 6), int(depth))
+        hit = self._cache.get(key)
+        if hit is None:
+            kw = dict(bias=float(bias), depth=int(depth), width=self.width, seed=self.seed)
+            relu_key = ("relu", key[2], key[3])
+            relu = self._cache.get(relu_key) or self._cache.put(relu_key, shifted_gradient("relu", **kw))
+            hit = self._cache.put(key, (shifted_gradient(activation, alpha=float(alpha), **kw), relu))
+        return hit
+
+    def refresh(self, activation, alpha, bias, depth):
+        act = get_activation(activation)
+        z = _CH04_Z
+        self.phi.set_data(z, act(z, alpha=alpha))
+        self.dphi.set_data(z, act.grad(z, alpha=alpha))
+        name = "leaky ReLU" if activation == "leaky_relu" else "ELU"
+        self.phi.set_label(rf"$\varphi(z)$ = {name}")
+        self.ax_phi.legend(loc="upper left", fontsize=9)
+        self.ax_phi.set_title(f"{name}, alpha = {alpha:.2f}")
+        self.result, self.relu = res, relu = self.compute(activation, alpha, bias, depth)
+        layers = np.arange(1, depth + 1)
+        for line, zero, r in ((self.line, self.zero, res), (self.relu_line, self.relu_zero, relu)):
+            rel = np.asarray(r.relative_gradient, float)
+            line.set_data(layers, plots._positive_finite(rel))
+            is_zero = rel == 0
+            zero.set_data(layers[is_zero], np.zeros(is_zero.sum()))
+        self.line.set_label(f"{name}, alpha = {alpha:.2f}")
+        ax = self.ax_grad
+        plots.layer_axis(ax, depth)
+        self.autoscale(ax, x=False)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, 0.3), max(hi, 3.0))
+        ax.legend(loc="lower right", fontsize=9)
+        ax.set_title(f"{depth} layers x {self.width} units, every bias = {bias:.2f}: "
+                     f"{res.silent_fraction.mean():.0%} of z < 0", fontsize=11)
+        self.readout.value = html.escape(self.summary())
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        r, relu = self.result, self.relu
+        name = "leaky ReLU" if r.activation == "leaky_relu" else "ELU"
+        alpha = r.activation_params.get("alpha")
+        mine = (f"{name} (alpha = {alpha:.2f}): layer 1 gets {r.at_first_layer:.3g} times the gradient of layer "
+                f"{r.depth}" if r.at_first_layer > 0 else
+                f"{name} (alpha = {alpha:.2f}): no gradient reaches layer 1 (exactly 0)")
+        if relu.at_first_layer > 0:
+            theirs = f"ReLU: {relu.at_first_layer:.3g}."
+        else:
+            theirs = ("ReLU: exactly 0 (layer "
+                      f"{relu.first_silent_layer} has every unit at z <= 0 for every input)."
+                      if relu.first_silent_layer is not None else "ReLU: exactly 0.")
+        return f"{mine}; {theirs}"
