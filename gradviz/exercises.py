@@ -578,3 +578,121 @@ register(
         rtol=1e-6,
     ),
 )
+
+
+# ============================================================================= chapter 07: playground
+# Section owned by the chapter-07 author. Answers come from gradviz.theory, gradviz.init and gradviz.train.
+import functools  # noqa: E402
+
+
+def _ch07_relu_glorot_gain(n=64):
+    """Weight scale that brings the per-layer factor of a square ReLU layer with Glorot init to 1."""
+    from .init import weight_variance
+    from .theory import predict_variances
+
+    p = predict_variances([n] * 3, "relu", weight_variance("glorot_uniform", n, n))
+    return float(1.0 / np.sqrt(p.grad_gain[-1]))
+
+
+def _ch07_sigmoid_deep_factor(gain):
+    """Per-layer factor of the gradient's size deep in a square sigmoid net with Glorot init x ``gain``.
+
+    With fan_in = fan_out = n, n Var(W) = gain^2; the forward variance settles at the fixed point
+    q* = gain^2 E[sigmoid(z)^2], z ~ N(0, q*) (Poole et al. 2016), where the factor is
+    sqrt(gain^2 E[sigmoid'(z)^2]) (Schoenholz et al. 2017, sec. 4).
+    """
+    from .theory import activation_moments
+
+    q = 1.0
+    for _ in range(500):
+        q_new = gain**2 * activation_moments("sigmoid", 0.0, q).second_moment
+        if abs(q_new - q) <= 1e-10 * q:
+            break
+        q = q_new
+    return float(np.sqrt(gain**2 * activation_moments("sigmoid", 0.0, q).grad_second_moment))
+
+
+@functools.lru_cache(maxsize=1)
+def _ch07_sigmoid_gain():
+    """The weight scale at which that factor is 1 (bisection on a log scale; the factor grows with the gain)."""
+    lo, hi = 1.0, 50.0
+    for _ in range(32):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if _ch07_sigmoid_deep_factor(mid) < 1.0 else (lo, mid)
+    return float((lo * hi) ** 0.5)
+
+
+def _ch07_raw_second_moment_ratio():
+    from .train import playground_data
+
+    raw, std = playground_data("digits_raw"), playground_data("digits")
+    return float(np.mean(np.square(raw.X_train)) / np.mean(np.square(std.X_train)))
+
+
+register(
+    "07.1",
+    Exercise(
+        question="A deep ReLU network of equal widths with Glorot init: by what weight scale (gain) must its "
+        "initial weights be multiplied so that the per-layer factor of the gradient's size is 1?",
+        answer=_ch07_relu_glorot_gain,
+        hint="The factor is sqrt(n Var(W) E[phi'(z)^2]). With fan_in = fan_out = n, Glorot gives n Var(W) = 1; "
+        "for ReLU, E[phi'(z)^2] is the fraction of positive z. A weight scale c multiplies Var(W) by c^2. Check it "
+        "in the playground: ReLU, Glorot uniform, and watch the readout as you move the weight scale.",
+        explain=lambda c: (
+            "Glorot with fan_in = fan_out = n draws Var(W) = 2 / (n + n) = 1 / n, so n Var(W) = 1. ReLU lets a "
+            "gradient through (slope 1) for half of the inputs and blocks it (slope 0) for the other half, so "
+            "E[phi'(z)^2] = 1/2 and the factor is sqrt(1 x 1/2) = 0.707: the playground's 'deep ReLU, Glorot' "
+            "experiment. A weight scale c multiplies Var(W) by c^2 and the factor by c, so c = 1 / 0.707 = "
+            f"sqrt(2) = {c:.4g}. That is He's init: Var(W) = 2 / fan_in (He et al. 2015, eq. 10), which is why "
+            "PyTorch's calculate_gain('relu') is sqrt(2).\n"
+            "In code: p = gv.theory.predict_variances([64] * 3, 'relu', 1 / 64); 1 / np.sqrt(p.grad_gain[-1])"
+        ),
+    ),
+)
+
+register(
+    "07.2",
+    Exercise(
+        question="A deep sigmoid network of equal widths with Glorot init: is there a weight scale at which the "
+        "gradient neither vanishes nor explodes deep inside the network? If so, give it (to about 10 %).",
+        answer=_ch07_sigmoid_gain,
+        hint="At weight scale 1 the factor is about 0.24. A larger scale multiplies the weights (the factor grows "
+        "with it) but also pushes z into the flat tails of the sigmoid (E[phi'(z)^2] shrinks). Move the weight "
+        "scale in the playground with depth 20 and width 256 and read the factor per layer; or iterate "
+        "gv.theory.activation_moments yourself.",
+        explain=lambda g: (
+            f"Yes: about {g:.3g}. With fan_in = fan_out, Glorot x c gives n Var(W) = c^2. Deep in the network the "
+            "variance of z settles where q = c^2 E[sigmoid(z)^2] (z ~ N(0, q)), and there the factor is "
+            "sqrt(c^2 E[sigmoid'(z)^2]). The weights win over the saturation: E[sigmoid'(z)^2] falls only like "
+            "1 / sqrt(q), while c^2 grows faster, so the factor climbs from "
+            f"{_ch07_sigmoid_deep_factor(1.0):.3g} at c = 1 through {_ch07_sigmoid_deep_factor(4.0):.3g} at c = 4 "
+            f"to 1 at c = {g:.3g}. The price: most units work far out on the flat tails (read the saturated "
+            "fraction in the playground), so the gradient keeps its size only on average, carried by the few "
+            "units whose z happens to be near 0. A gain can balance the factor on average; it cannot make most "
+            "sigmoid units useful again.\nIn code: the bisection in gradviz.exercises._ch07_sigmoid_gain"
+        ),
+        rtol=0.1,
+    ),
+)
+
+register(
+    "07.3",
+    Exercise(
+        question="By what factor is E[x^2], the mean of the squared inputs over all training examples and "
+        "pixels, larger for the raw digits (pixels 0..16) than for the standardised digits?",
+        answer=_ch07_raw_second_moment_ratio,
+        hint="raw = gv.train.playground_data('digits_raw'); std = gv.train.playground_data('digits'); compare "
+        "np.mean(raw.X_train ** 2) with np.mean(std.X_train ** 2). (The standardised value is a little below 1: "
+        "why?)",
+        explain=lambda r: (
+            f"E[x^2] is {r:.4g} times larger for the raw pixels. The first layer computes z = x W, so Var(z^1) = "
+            "n Var(W) E[x^2] grows by the same factor, and in a ReLU network with He init every later layer "
+            "carries it along (ReLU is homogeneous: relu(c z) = c relu(z)), up to the logits: their softmax "
+            "saturates, the gradients are that much larger, and with lr 0.1 the run of guide experiment 7a "
+            "overflows. The standardised value is a little below 1 because the pixels that are constant in the "
+            "training set (the corners) are set to 0, not to variance 1. Standardising the inputs, or a batch "
+            "norm after the first Dense (7b) or before it (chapter 06), removes the factor.\n"
+            "In code: np.mean(raw.X_train ** 2) / np.mean(std.X_train ** 2)"
+        ),
+    ),
+)

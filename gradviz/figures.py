@@ -1452,3 +1452,105 @@ def elu_alphas(alphas=(0.5, 1.0, 2.0)):
         a2.set_ylabel(r"slope elu$'(z)$")
         a2.set_title(r"its slope: 1 for $z > 0$, $\alpha\,e^z$ below")
     return fig
+
+
+# =============================================================================== chapter 07: playground
+# Section owned by the chapter-07 author (notebooks/07_playground.ipynb).
+#: The guide runs the first figure compares (keys of gradviz.train.PLAYGROUND_PRESETS).
+CH07_COMPARED = ("1. deep sigmoid, Glorot init", "2. deep ReLU, He init", "3. deep ReLU, Glorot init",
+                 "4. deep ReLU, He init x 1.5", "5. deep sigmoid, Glorot init, batch norm")
+
+#: Colour of each chapter's rows in the per-layer factor figure.
+_CH07_CHAPTER_COLORS = {2: "vermillion", 3: "blue", 4: "green", 5: "purple", 6: "orange"}
+_CH07_CHAPTER_NAMES = {2: "02 vanishing/exploding", 3: "03 initialization", 4: "04 non-saturating",
+                       5: "05 SELU", 6: "06 batch norm"}
+
+
+@register_figure("playground_guide_runs", chapter=7)
+def playground_guide_runs(names=CH07_COMPARED):
+    """Guide experiments 1-5: the gradient per layer at initialisation, then training loss and test accuracy."""
+    from .train import PLAYGROUND_PRESETS, playground_run
+
+    runs = {name: playground_run(**PLAYGROUND_PRESETS[name]) for name in names}
+    fig, axes = plots.new_figure(1, 3, figsize=(15.0, 5.0))
+    ax_grad, ax_loss, ax_acc = axes
+    plots._tidy(ax_grad)
+    depth = 1
+    with plots.style():
+        for i, (name, run) in enumerate(runs.items()):
+            da = plots._positive_finite(run.initial.stats.da_var)
+            depth = max(depth, len(da))
+            ax_grad.plot(np.arange(1, len(da) + 1), da, "o-", ms=4, color=plots._CYCLE[i % len(plots._CYCLE)],
+                         label=name, gid=f"grad:{name}")
+        ax_grad.set_yscale("log")
+        plots.layer_axis(ax_grad, depth)
+        ax_grad.set_ylabel(r"Var($\partial L/\partial a^l$) (log scale)")
+        ax_grad.set_title("the gradient on its way down, at initialisation", fontsize=11)
+    plots.plot_training_curves({name: run.history for name, run in runs.items()}, axes=(ax_loss, ax_acc), smooth=10)
+    with plots.style():
+        ax_acc.get_legend().remove()
+        ax_loss.set_ylim(0.2, 5.0)  # an overflowing run would stretch the axis to 1e300
+        ticks = [0.25, 0.5, 1, 2, 4]
+        ax_loss.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax_loss.set_yticks([], minor=True)
+        notes = [f"{name.split('.')[0]}: loss overflowed at step {run.history.diverged_step}, training stopped"
+                 for name, run in runs.items() if run.history.diverged]
+        if notes:
+            ax_loss.text(0.98, 0.97, "\n".join(notes), transform=ax_loss.transAxes, ha="right", va="top",
+                         fontsize=9, color="0.25", gid="diverged_note")
+        ax_loss.set_title("training loss (10-step moving average)", fontsize=11)
+        ax_acc.set_title("test accuracy", fontsize=11)
+        handles, labels = ax_grad.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9.5, frameon=False)
+        first = next(iter(runs.values())).settings
+        fig.suptitle(f"Guide experiments 1-5: {first['depth']} hidden layers x {first['width']} units, SGD lr "
+                     f"{first['lr']:g}, batch {first['batch_size']}, {first['steps']} steps on the digits", fontsize=12)
+    return fig
+
+
+@register_figure("per_layer_factors", chapter=7)
+def per_layer_factors(factors=None):
+    """Each cure of chapters 02-06 as what it does to one number: the per-layer factor of the gradient's size."""
+    from .stats import cure_factors
+
+    f = factors if factors is not None else cure_factors()
+    K = len(f.labels)
+    fig, ax = plots.new_figure(figsize=(11.0, 0.42 * K + 1.9))
+    plots._tidy(ax)
+    y = np.arange(K)[::-1]
+    lo, hi = 0.1, 2.0
+    with plots.style():
+        ax.axvspan(lo, 0.9, color=plots.OKABE_ITO["sky_blue"], alpha=0.12, lw=0)
+        ax.axvspan(1 / 0.9, hi, color=plots.OKABE_ITO["vermillion"], alpha=0.08, lw=0)
+        ax.axvline(1.0, color="0.3", lw=1.2, zorder=1)
+        ax.text(0.105, K - 0.45, "the gradient vanishes (factor < 1)", fontsize=9, color="0.3", va="bottom")
+        ax.text(1.97, K - 0.45, "explodes (> 1)", fontsize=9, color="0.3", va="bottom", ha="right")
+        seen = set()
+        for yi, label, c, m, p in zip(y, f.labels, f.chapters, f.measured, f.predicted):
+            color = plots.OKABE_ITO[_CH07_CHAPTER_COLORS.get(int(c), "black")]
+            name = _CH07_CHAPTER_NAMES.get(int(c), f"chapter {c}")
+            ax.plot([1.0, m], [yi, yi], color=color, lw=2.5, alpha=0.35, solid_capstyle="butt", zorder=2)
+            ax.plot([m], [yi], "o", ms=8, color=color, zorder=4, gid=f"measured:{label}",
+                    label=None if name in seen else name)
+            seen.add(name)
+            if np.isfinite(p):
+                ax.plot([p], [yi], "|", ms=16, mew=1.6, color="black", zorder=5, gid=f"predicted:{label}")
+            ax.text(hi * 1.04, yi, f"x{m:.2f}   {m ** (f.depth - 1):.2g}", va="center", fontsize=9, color="0.2",
+                    gid=f"value:{label}")
+        ax.plot([], [], "|", ms=12, mew=1.6, color="black",
+                label=r"theory: $\sqrt{n\,\mathrm{Var}(W)\,E[\varphi'(z)^2]}$;  with batch norm "
+                      r"$\sqrt{E[\varphi'(u)^2]\,/\,\mathrm{Var}(\varphi(u))}$, $u \sim N(0, 1)$")
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ticks = [0.1, 0.15, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_yticks(y, f.labels)
+        ax.set_ylim(-0.7, K + 0.1)
+        ax.text(hi * 1.04, K - 0.3, f"factor  factor$^{{{f.depth - 1}}}$", fontsize=9, color="0.2", va="center")
+        ax.set_xlabel("per-layer factor of the gradient's size at initialisation (log scale), measured")
+        ax.set_title(f"{f.depth} hidden layers x {f.width} units, probed with standard-normal numbers: "
+                     "what each cure does to the factor", fontsize=11.5)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    return fig

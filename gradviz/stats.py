@@ -2253,3 +2253,174 @@ def shifted_gradient(activation: str = "leaky_relu", bias: float = -1.0, depth: 
     return ShiftedGradient(activation=net.activation, activation_params=dict(activation_params), bias=bias,
                            relative_gradient=rel, silent_fraction=np.array([float(s.mean()) for s in silent]),
                            first_silent_layer=dead[0] if dead else None)
+
+
+# ============================================================================= chapter 07: the factor of each cure
+# Section owned by the chapter-07 author (notebooks/07_playground.ipynb). Going down one hidden layer, the
+# backward pass multiplies the gradient by (W^l)^T after phi'(z^l), element-wise; for a wide random network
+# the typical effect on its size is a factor sqrt(n Var(W) E[phi'(z)^2]) (Schoenholz et al. 2017, sec. 4).
+# Every cure of chapters 02-06 is a way of bringing that one factor close to 1.
+__all__ += ["CURES", "CureFactors", "cure_factors", "size_factor", "batch_norm_factor"]
+
+#: The configurations of the chapters, as (label, chapter, activation, init, weight_scale, batch_norm).
+CURES = (
+    ("sigmoid, naive U(+-1/sqrt(n))", 2, "sigmoid", "uniform", 1.0, None),
+    ("ReLU, He x 1.5 (large weights)", 2, "relu", "he_normal", 1.5, None),
+    ("sigmoid, Glorot", 3, "sigmoid", "glorot_uniform", 1.0, None),
+    ("tanh, naive U(+-1/sqrt(n))", 3, "tanh", "uniform", 1.0, None),
+    ("tanh, Glorot", 3, "tanh", "glorot_uniform", 1.0, None),
+    ("ReLU, Glorot", 3, "relu", "glorot_uniform", 1.0, None),
+    ("ReLU, He", 3, "relu", "he_normal", 1.0, None),
+    ("leaky ReLU (alpha 0.01), He", 4, "leaky_relu", "he_normal", 1.0, None),
+    ("ELU, He", 4, "elu", "he_normal", 1.0, None),
+    ("SELU, LeCun", 5, "selu", "lecun_normal", 1.0, None),
+    ("sigmoid, Glorot, batch norm", 6, "sigmoid", "glorot_uniform", 1.0, "before"),
+    ("sigmoid, Glorot x 5, batch norm", 6, "sigmoid", "glorot_uniform", 5.0, "before"),
+    ("ReLU, He, batch norm", 6, "relu", "he_normal", 1.0, "before"),
+)
+
+
+def size_factor(da_var) -> float:
+    """Typical per-layer factor of the gradient's size: ``(Var(dL/da^1) / Var(dL/da^L)) ** (1 / (2 (L - 1)))``.
+
+    Parameters
+    ----------
+    da_var : array of shape (L,), L >= 2
+        Var(dL/da^l) per hidden layer, index 0 = layer 1.
+
+    Returns
+    -------
+    float
+        The geometric mean, over the L - 1 layers the gradient crosses from layer L down to layer 1,
+        of the factor by which its standard deviation is multiplied; nan if a value is not finite or
+        not positive.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two layers.
+    """
+    da = np.asarray(da_var, dtype=float)
+    if da.ndim != 1 or da.size < 2:
+        raise ValueError(f"da_var must hold one variance per hidden layer, at least 2; got shape {da.shape}")
+    if not (np.isfinite(da[[0, -1]]).all() and da[0] > 0 and da[-1] > 0):
+        return float("nan")
+    return float((da[0] / da[-1]) ** (1.0 / (2 * (da.size - 1))))
+
+
+def batch_norm_factor(activation: str) -> float:
+    """Per-layer factor of the gradient's size in a deep net with batch norm before each activation (estimate).
+
+    A batch-norm layer divides z = h W by its batch standard deviation, sqrt(n Var(W) Var(h)) for a
+    wide layer, in the forward pass, and divides the gradient by the same number in the backward pass.
+    So n Var(W) cancels and, with gamma = 1 and beta = 0 (their initial values), the variance of
+    dL/dh is multiplied per layer by E[phi'(u)^2] / Var(phi(u)) with u ~ N(0, 1): the factor returned
+    is its square root. It is 1 for a linear activation and above 1 for every other, i.e. batch norm
+    itself makes the gradient grow towards the input, the less so the closer the activation is to
+    linear (Yang et al. 2019, "A mean field theory of batch normalization", ICLR). This large-batch,
+    wide-layer estimate ignores the corrections of order 1/batch size that their theory includes.
+
+    Parameters
+    ----------
+    activation : str
+        A name of :data:`gradviz.activations.ACTIVATIONS` (its default parameters).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Unknown activation, or one whose output has no variance at u ~ N(0, 1).
+    """
+    from .theory import activation_moments
+
+    m = activation_moments(check_choice("activation", activation, ACTIVATIONS), 0.0, 1.0)
+    if not m.variance > 0:
+        raise ValueError(f"activation={activation!r} has Var(phi(u)) = {m.variance} for u ~ N(0, 1)")
+    return float(np.sqrt(m.grad_second_moment / m.variance))
+
+
+@dataclass
+class CureFactors:
+    """The per-layer factor of the gradient's size for each configuration (see :func:`cure_factors`).
+
+    Attributes
+    ----------
+    labels : list of str
+    chapters : int array (K,)
+        The chapter that shows the configuration.
+    measured : float array (K,)
+        :func:`size_factor` of a probed network.
+    predicted : float array (K,)
+        The same quantity from :func:`gradviz.theory.predict_variances`, or from
+        :func:`batch_norm_factor` with batch norm before the activation (nan with it after).
+    depth, width : int
+    """
+
+    labels: list
+    chapters: np.ndarray
+    measured: np.ndarray
+    predicted: np.ndarray
+    depth: int
+    width: int
+
+    def as_table(self) -> str:
+        """One row per configuration: chapter, label, measured and predicted factor, and the measured
+        factor raised to the L - 1 layers crossed (the size of the gradient at layer 1 relative to layer L)."""
+        L = self.depth
+        w = max(len(s) for s in self.labels)
+        rows = [f"{'ch':>2}  {'configuration':<{w}}  {'measured':>8}  {'theory':>8}  {f'measured^{L - 1}':>13}"]
+        for c, s, m, p in zip(self.chapters, self.labels, self.measured, self.predicted):
+            theory = "-" if np.isnan(p) else f"{p:.3g}"
+            rows.append(f"{c:>02d}  {s:<{w}}  {m:>8.3g}  {theory:>8}  {m ** (L - 1):>13.3g}")
+        return "\n".join(rows)
+
+
+def cure_factors(cures=CURES, depth: int = 20, width: int = 128, batch_size: int = 128, seed=0) -> CureFactors:
+    """Measure, and predict, the per-layer factor of the gradient's size for each configuration.
+
+    Each network is ``MLP(width, depth=depth, width=width, activation, init, weight_scale,
+    batch_norm, n_outputs=None, seed=seed)`` probed as in :func:`probe` (standard-normal inputs and
+    upstream gradient, training mode); the factor is :func:`size_factor` of its Var(dL/da). The
+    prediction is the same function of :func:`gradviz.theory.predict_variances` (Poole et al. 2016;
+    Schoenholz et al. 2017), whose per-layer factor is sqrt(n Var(W) E[phi'(z)^2]); with batch norm
+    before the activation it is :func:`batch_norm_factor` (nan with batch norm after it).
+
+    Parameters
+    ----------
+    cures : sequence of (label, chapter, activation, init, weight_scale, batch_norm)
+        Default :data:`CURES`.
+    depth : int >= 2
+    width, batch_size : int >= 1
+    seed : int
+
+    Returns
+    -------
+    CureFactors
+    """
+    from .theory import init_weight_variances, predict_variances
+
+    depth = check_positive_int("depth", depth)
+    if depth < 2:
+        raise ValueError(f"depth must be at least 2 (the gradient must cross a layer); got {depth}")
+    width = check_positive_int("width", width)
+    labels, chapters, measured, predicted = [], [], [], []
+    for label, chapter, activation, init, weight_scale, batch_norm in cures:
+        net = MLP(width, depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+                  batch_norm=batch_norm, n_outputs=None, seed=seed)
+        stats = probe(net, batch_size=batch_size, seed=seed)
+        pred = float("nan")
+        if batch_norm is None:
+            widths = [width] * (depth + 1)
+            p = predict_variances(widths, activation, init_weight_variances(widths, init, weight_scale=weight_scale))
+            pred = size_factor(p.da_var)
+        elif batch_norm == "before":
+            pred = batch_norm_factor(activation)
+        labels.append(label)
+        chapters.append(int(chapter))
+        measured.append(size_factor(stats.da_var))
+        predicted.append(pred)
+    return CureFactors(labels=labels, chapters=np.array(chapters), measured=np.array(measured),
+                       predicted=np.array(predicted), depth=depth, width=width)

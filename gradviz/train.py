@@ -1007,3 +1007,458 @@ def lr_race(lrs, seeds=range(6), *, steps: int = 30, activation: str = "relu", d
         if bar is not None:
             bar.close()
     return LrRace(lrs=lrs, seeds=seeds, outcomes=outcomes, steps=int(steps))
+
+
+# ============================================================================= chapter 07: playground
+# Section owned by the chapter-07 author (notebooks/07_playground.ipynb): one function that takes every knob
+# of the playground (depth, width, activation, init, weight scale, batch norm, learning rate, steps, data
+# set, seed), measures the network at initialisation on real digits, trains it, and says how it ended. The
+# playground explorer and the notebook's guide both call it, so a guide experiment re-run in the explorer
+# comes from the same cache, and every number the guide prints is what the explorer shows.
+__all__ += ["PLAYGROUND_DATASETS", "PLAYGROUND_DEFAULTS", "PLAYGROUND_STEPS", "PLAYGROUND_OUTCOMES",
+            "PLAYGROUND_PRESETS", "playground_settings", "playground_data", "playground_label", "playground_network",
+            "InitialView", "initial_view", "PlaygroundRun", "playground_run", "playground_is_cached"]
+
+import collections as _collections  # noqa: E402  (chapter-07 section)
+import contextlib as _contextlib  # noqa: E402
+import functools as _functools  # noqa: E402
+
+#: Data sets of the playground: name -> description. Both are the 8x8 handwritten digits, same split.
+PLAYGROUND_DATASETS = {
+    "digits": "handwritten digits, pixels standardised to mean 0 and std 1 (gradviz.data.load_digits)",
+    "digits_raw": "the same digits with the raw pixel values 0..16, not standardised (gradviz.data.load_digits_raw)",
+}
+
+#: Every knob of the playground and its default value.
+PLAYGROUND_DEFAULTS = dict(depth=5, width=64, activation="relu", init="auto", weight_scale=1.0, batch_norm="off",
+                           bn_momentum=0.9, lr=0.1, steps=300, batch_size=64, dataset="digits", seed=0)
+
+#: Run lengths the playground offers.
+PLAYGROUND_STEPS = (50, 100, 150, 200, 300, 500, 1000)
+
+#: How a playground run can end (see :attr:`PlaygroundRun.outcome`).
+PLAYGROUND_OUTCOMES = ("above chance", "at chance", "dead", "diverged")
+
+#: The experiments of chapter 07's guide: name -> the knobs it sets (the others keep their defaults).
+#: The playground explorer offers them as presets; the notebook runs each with :func:`playground_run`.
+PLAYGROUND_PRESETS = {
+    "1. deep sigmoid, Glorot init": dict(depth=10, width=32, activation="sigmoid", init="glorot_uniform",
+                                         steps=150),
+    "2. deep ReLU, He init": dict(depth=10, width=32, activation="relu", init="he_normal", steps=150),
+    "3. deep ReLU, Glorot init": dict(depth=10, width=32, activation="relu", init="glorot_uniform", steps=150),
+    "4. deep ReLU, He init x 1.5": dict(depth=10, width=32, activation="relu", init="he_normal",
+                                        weight_scale=1.5, steps=150),
+    "5. deep sigmoid, Glorot init, batch norm": dict(depth=10, width=32, activation="sigmoid",
+                                                     init="glorot_uniform", batch_norm="before", steps=150),
+    "6a. ReLU, learning rate 5": dict(depth=4, width=64, activation="relu", init="he_normal", lr=5.0, steps=100),
+    "6b. ReLU, learning rate 20": dict(depth=4, width=64, activation="relu", init="he_normal", lr=20.0,
+                                       steps=100),
+    "7a. ReLU on raw pixels": dict(depth=5, width=32, activation="relu", init="he_normal", dataset="digits_raw",
+                                   steps=150),
+    "7b. ReLU on raw pixels, batch norm": dict(depth=5, width=32, activation="relu", init="he_normal",
+                                               dataset="digits_raw", batch_norm="before", steps=150),
+    "8a. batch norm, momentum 0.99, 50 steps": dict(depth=5, width=32, activation="relu", init="he_normal",
+                                                    batch_norm="before", bn_momentum=0.99, steps=50),
+    "8b. batch norm, momentum 0.9, 50 steps": dict(depth=5, width=32, activation="relu", init="he_normal",
+                                                   batch_norm="before", bn_momentum=0.9, steps=50),
+}
+
+#: Examples of the initial pass (:func:`initial_view`): the first rows of the (shuffled) training set.
+_INITIAL_EXAMPLES = 256
+
+
+def playground_settings(**settings) -> dict:
+    """Every playground knob, validated, with defaults filled in and ``init='auto'`` resolved.
+
+    Parameters
+    ----------
+    **settings
+        Any of the keys of :data:`PLAYGROUND_DEFAULTS`:
+
+        depth, width : int >= 1
+            Hidden layers, and units per hidden layer.
+        activation : str
+            One of :data:`gradviz.activations.ACTIVATIONS`.
+        init : str
+            An initializer of :mod:`gradviz.init`, or ``'auto'`` for the one the literature
+            pairs with the activation (:func:`gradviz.init.recommended_init`).
+        weight_scale : float > 0
+            Multiplies every initial weight (the "gain"; 1 keeps the initializer's variance).
+        batch_norm : {'off', 'before', 'after'}
+            Batch norm before or after each hidden activation.
+        bn_momentum : float in [0, 1)
+            Batch norm's moving-average momentum, Keras convention (0.99 there; 0.9 here because
+            the runs are short: see :func:`gradviz.stats.remaining_fraction`).
+        lr : float > 0
+        steps, batch_size : int >= 1
+        dataset : str
+            A key of :data:`PLAYGROUND_DATASETS`.
+        seed : int >= 0
+            Seeds the initial weights and the order of the minibatches.
+
+    Returns
+    -------
+    dict
+        All the keys of :data:`PLAYGROUND_DEFAULTS`, in that order; ``init`` is never ``'auto'``.
+
+    Raises
+    ------
+    TypeError
+        An unknown knob, or a value of the wrong type.
+    ValueError
+        A value out of range (the message names the knob and what is allowed).
+    """
+    from ._validate import check_nonneg_int
+    from .activations import ACTIVATIONS
+    from .init import ALIASES, INITIALIZERS, recommended_init
+
+    unknown = sorted(set(settings) - set(PLAYGROUND_DEFAULTS))
+    if unknown:
+        raise TypeError(f"the playground has no knob {', '.join(unknown)}; knobs: {', '.join(PLAYGROUND_DEFAULTS)}")
+    s = {**PLAYGROUND_DEFAULTS, **settings}
+    s["depth"] = check_positive_int("depth", s["depth"])
+    s["width"] = check_positive_int("width", s["width"])
+    s["activation"] = check_choice("activation", s["activation"], ACTIVATIONS)
+    init = check_choice("init", s["init"], ("auto",) + INITIALIZERS + tuple(ALIASES))
+    init = recommended_init(s["activation"]) if init == "auto" else init
+    s["init"] = ALIASES.get(init, init)
+    s["weight_scale"] = check_positive("weight_scale", s["weight_scale"])
+    s["batch_norm"] = check_choice("batch_norm", s["batch_norm"], ("off", "before", "after"))
+    s["bn_momentum"] = check_probability("bn_momentum", s["bn_momentum"])
+    s["lr"] = check_positive("lr", s["lr"])
+    s["steps"] = check_positive_int("steps", s["steps"])
+    s["batch_size"] = check_positive_int("batch_size", s["batch_size"])
+    if s["batch_size"] < 2 and s["batch_norm"] != "off":
+        raise ValueError(f"batch_size must be >= 2 with batch norm; got {s['batch_size']}")
+    s["dataset"] = check_choice("dataset", s["dataset"], PLAYGROUND_DATASETS)
+    s["seed"] = check_nonneg_int("seed", s["seed"])
+    return s
+
+
+@_functools.lru_cache(maxsize=2)
+def playground_data(name: str = "digits"):
+    """The data set ``name`` of :data:`PLAYGROUND_DATASETS` (split with seed 0; loaded once, then cached).
+
+    Returns
+    -------
+    gradviz.data.Dataset
+        Treat it as read-only: every playground run shares it.
+    """
+    from . import data as _data
+
+    name = check_choice("name", name, PLAYGROUND_DATASETS)
+    return _data.load_digits(seed=0) if name == "digits" else _data.load_digits_raw(seed=0)
+
+
+def playground_label(settings: dict) -> str:
+    """A short, readable name of a configuration (for legends and printed reports)."""
+    s = playground_settings(**settings)
+    ws = "" if s["weight_scale"] == 1 else f" x{s['weight_scale']:.3g}"
+    bn = "" if s["batch_norm"] == "off" else f", BN {s['batch_norm']} (momentum {s['bn_momentum']:g})"
+    data = "" if s["dataset"] == "digits" else ", raw pixels"
+    seed = "" if s["seed"] == 0 else f", seed {s['seed']}"
+    return (f"{s['activation']}, {s['init']}{ws}{bn}, {s['depth']}x{s['width']}, lr {s['lr']:.3g}, "
+            f"{s['steps']} steps, batch {s['batch_size']}{data}{seed}")
+
+
+def playground_network(**settings) -> MLP:
+    """The freshly initialised network of a playground configuration.
+
+    ``MLP(64, depth, width, activation, init, weight_scale, batch_norm, momentum=bn_momentum,
+    n_outputs=10, seed=seed)`` in float64: 64 pixel inputs, ``depth`` hidden blocks
+    ``Dense -> [BatchNorm] -> activation -> [BatchNorm]``, and a 10-way linear output layer
+    initialised like the hidden ones.
+
+    Parameters
+    ----------
+    **settings
+        As :func:`playground_settings` (the training knobs are accepted and ignored).
+    """
+    s = playground_settings(**settings)
+    data = playground_data(s["dataset"])
+    return MLP(data.n_features, depth=s["depth"], width=s["width"], activation=s["activation"], init=s["init"],
+               weight_scale=s["weight_scale"], batch_norm=None if s["batch_norm"] == "off" else s["batch_norm"],
+               momentum=s["bn_momentum"], n_outputs=data.n_classes, seed=s["seed"])
+
+
+@dataclass(eq=False)
+class InitialView:
+    """A playground network at initialisation, measured on real digits (see :func:`initial_view`).
+
+    Attributes
+    ----------
+    stats : gradviz.stats.PassStats
+        Per hidden layer: Var(a), Var(dL/da) (dL the loss of each example, not the batch mean),
+        ||dL/dW|| (of the batch-mean loss, what an SGD step uses), saturated and dead fractions.
+    prediction : gradviz.theory.VariancePrediction or None
+        The mean-field prediction for the same widths, activation and weight variance, fed with
+        the input's second moment and with the measured Var(dL/da^L) at the top (None with batch
+        norm, which the theory here does not model).
+    input_second_moment : float
+        E[x^2] over the examples and the 64 pixels (about 1 for standardised pixels).
+    n_examples : int
+    """
+
+    stats: object
+    prediction: object
+    input_second_moment: float
+    n_examples: int
+
+    @property
+    def gradient_ratio(self) -> float:
+        """Var(dL/da^1) / Var(dL/da^L): how much of the gradient's variance reaches layer 1 (1 if L = 1)."""
+        da = np.asarray(self.stats.da_var, float)
+        with np.errstate(all="ignore"):
+            return float(da[0] / da[-1])
+
+    @property
+    def size_factor(self) -> float:
+        """Typical factor by which the gradient's size (rms) is multiplied per layer crossed, going down:
+        ``gradient_ratio ** (1 / (2 (L - 1)))``; nan for a single hidden layer or after an overflow."""
+        L = len(self.stats.da_var)
+        r = self.gradient_ratio
+        if L < 2 or not np.isfinite(r) or r < 0:
+            return float("nan")
+        return float(r ** (1.0 / (2 * (L - 1))))
+
+    @property
+    def weight_grad_ratio(self) -> float:
+        """||dL/dW^1|| / ||dL/dW^L||: the first hidden layer's weight step relative to the last one's."""
+        g = np.asarray(self.stats.grad_norm, float)
+        with np.errstate(all="ignore"):
+            return float(g[0] / g[-1])
+
+
+def _single_blas_thread():
+    """One BLAS thread while training these small matrices (two threads fighting on a busy 2-core
+    machine are slower than one); a no-op without threadpoolctl (which scikit-learn brings)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return _contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+_INITIAL_CACHE = _collections.OrderedDict()
+_RUN_CACHE = _collections.OrderedDict()
+
+
+def _cache_put(cache, key, value, maxsize):
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > maxsize:
+        cache.popitem(last=False)
+    return value
+
+
+def _model_key(s):
+    return tuple(s[k] for k in ("depth", "width", "activation", "init", "weight_scale", "batch_norm", "dataset",
+                                "seed"))
+
+
+def initial_view(**settings) -> InitialView:
+    """Measure a playground network at initialisation, on a batch of the digits it will be trained on.
+
+    One recorded forward pass in training mode (batch norm uses the batch's statistics) on the first
+    256 training examples of the chosen data set, the softmax cross-entropy against their true labels,
+    and one backward pass. Unlike :func:`gradviz.stats.probe` (standard-normal inputs and gradients),
+    this is the real network on real data, so the data set matters: raw pixels (0..16) enter with a
+    second moment E[x^2] dozens of times larger than standardised ones.
+
+    The gradient injected at the output is that of each example's own loss,
+    ``softmax(z) - onehot(y)`` (Bishop 2006, eq. 4.109), i.e. N times the gradient of the batch mean,
+    so that Var(dL/da) does not depend on the batch size; the weight-gradient norms are those of the
+    batch-mean loss, as an SGD step uses them. Batch norm's moving averages are left as they were.
+    Results are cached by configuration (treat them as read-only).
+
+    Parameters
+    ----------
+    **settings
+        As :func:`playground_settings` (the training knobs are accepted and ignored).
+
+    Returns
+    -------
+    InitialView
+    """
+    from .init import weight_variance
+    from .stats import layer_statistics
+    from .theory import predict_variances
+
+    s = playground_settings(**settings)
+    key = _model_key(s)
+    hit = _INITIAL_CACHE.get(key)
+    if hit is not None:
+        _INITIAL_CACHE.move_to_end(key)
+        return hit
+    data = playground_data(s["dataset"])
+    net = playground_network(**s)
+    x = data.X_train[:_INITIAL_EXAMPLES]
+    y = data.y_train[:_INITIAL_EXAMPLES]
+    n = x.shape[0]
+    saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
+    try:
+        with np.errstate(all="ignore"):
+            logits = net.forward(x, training=True, record=True)
+            _, dlogits = softmax_cross_entropy(logits, y)
+            net.backward(dlogits, param_grads=True, record=True)  # dW of the batch-mean loss
+            for rec in net.records:  # dL/da, dL/dz of each example's own loss: N x the batch-mean gradient
+                rec["da"], rec["dz"] = rec["da"] * n, rec["dz"] * n
+            stats = layer_statistics(net)
+    finally:
+        for ly, state in saved:
+            ly.state.update(state)
+    second = float(np.mean(np.square(x, dtype=np.float64)))
+    prediction = None
+    if s["batch_norm"] == "off" and np.isfinite(stats.da_var[-1]):
+        widths = [data.n_features] + [s["width"]] * s["depth"]
+        wv = [weight_variance(s["init"], widths[i], widths[i + 1]) * s["weight_scale"] ** 2
+              for i in range(s["depth"])]
+        prediction = predict_variances(widths, s["activation"], wv, input_var=second,
+                                       output_grad_var=float(stats.da_var[-1]))
+    return _cache_put(_INITIAL_CACHE, key, InitialView(stats, prediction, second, n), 256)
+
+
+@dataclass(eq=False)
+class PlaygroundRun:
+    """One playground configuration: measured at initialisation, then trained on the digits.
+
+    Attributes
+    ----------
+    settings : dict
+        The complete, validated configuration (:func:`playground_settings`).
+    initial : InitialView
+        The network at initialisation.
+    history : History
+        What :func:`train` recorded (records every ``steps // 10`` steps).
+    final_dead_fraction : float array (L,)
+        Per hidden layer, the fraction of units whose pre-activation is <= 0 for every training
+        example after training (inference mode; ReLU only, 0 for other activations; NaN after an overflow).
+    net : MLP
+        The trained network.
+    """
+
+    settings: dict
+    initial: InitialView
+    history: History
+    final_dead_fraction: np.ndarray
+    net: MLP
+
+    @property
+    def label(self) -> str:
+        return playground_label(self.settings)
+
+    @property
+    def test_accuracy(self) -> float:
+        """Test accuracy at the end, in [0, 1] (inference mode)."""
+        return float(self.history.test_accuracy[-1])
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended, one of :data:`PLAYGROUND_OUTCOMES`:
+
+        'diverged' if a number overflowed (training stopped); 'dead' if a whole hidden layer
+        outputs 0 for every training example (every unit dead: the output no longer depends on
+        the input); 'at chance' if the test accuracy is below 20% (chance is 10% for ten
+        classes); 'above chance' otherwise (read the accuracy to see how far above).
+        """
+        if self.history.diverged:
+            return "diverged"
+        if np.any(np.asarray(self.final_dead_fraction) >= 1.0):
+            return "dead"
+        return "at chance" if self.test_accuracy < 0.2 else "above chance"
+
+    def summary(self) -> str:
+        """Plain text for a notebook: the settings, the numbers at initialisation, and how training ended."""
+        s, iv, h = self.settings, self.initial, self.history
+        st = iv.stats
+        L = s["depth"]
+        lines = [f"settings: {self.label}",
+                 f"data: {s['dataset']}, input E[x^2] = {iv.input_second_moment:.3g} (first {iv.n_examples} "
+                 f"training examples)"]
+        if st.first_nonfinite is not None:
+            lines.append(f"at init: overflow at hidden layer {st.first_nonfinite}")
+        else:
+            lines.append(f"at init: Var(a^1) = {st.a_var[0]:.3g}, Var(a^{L}) = {st.a_var[-1]:.3g}; "
+                         f"saturated {np.mean(st.saturated_fraction):.0%}, dead {np.mean(st.dead_fraction):.0%} "
+                         f"of units (mean over layers)")
+            if L > 1:
+                lines.append(f"at init: Var(dL/da^1) / Var(dL/da^{L}) = {iv.gradient_ratio:.3g}, i.e. x"
+                             f"{iv.size_factor:.3g} per layer in size; ||dL/dW^1|| / ||dL/dW^{L}|| = "
+                             f"{iv.weight_grad_ratio:.3g}")
+        lines.append(f"training: first minibatch loss {h.loss[0]:.3g} nats (a uniform guess over the 10 classes "
+                     f"scores ln 10 = {np.log(10):.3g})")
+        lines.append(f"training: {h.status}")
+        if not h.diverged:
+            dead = np.asarray(self.final_dead_fraction, float)
+            if s["activation"] == "relu":
+                lines.append("after training, dead units per layer: " + " ".join(f"{d:.0%}" for d in dead))
+        lines.append(f"outcome: {self.outcome}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"PlaygroundRun({self.label}: {self.outcome})"
+
+
+def playground_run(progress=False, **settings) -> PlaygroundRun:
+    """Build, measure and train one playground configuration on the digits; cached.
+
+    The network is :func:`playground_network`, measured at initialisation by :func:`initial_view`,
+    then trained by :func:`train` with plain SGD (``lr``, ``steps``, ``batch_size``; ``seed`` also
+    orders the minibatches), recording every ``max(1, steps // 10)`` steps. Afterwards the whole
+    training set is passed once in inference mode to count the dead ReLU units.
+
+    Parameters
+    ----------
+    progress : bool or 'auto'
+        Progress bar while training (:func:`train`).
+    **settings
+        Any knob of :func:`playground_settings`; the others keep their defaults
+        (:data:`PLAYGROUND_DEFAULTS`).
+
+    Returns
+    -------
+    PlaygroundRun
+        Cached by the complete configuration (the 64 most recent): a repeated call, from a
+        notebook cell or from the playground explorer, returns the same object at once.
+        Treat it as read-only.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`playground_settings`.
+    """
+    from .stats import layer_statistics
+
+    s = playground_settings(**settings)
+    key = tuple(s.values())
+    hit = _RUN_CACHE.get(key)
+    if hit is not None:
+        _RUN_CACHE.move_to_end(key)
+        return hit
+    initial = initial_view(**s)
+    data = playground_data(s["dataset"])
+    net = playground_network(**s)
+    with _single_blas_thread():
+        history = train(net, data, lr=s["lr"], steps=s["steps"], batch_size=s["batch_size"], seed=s["seed"],
+                        record_every=max(1, s["steps"] // 10), progress=progress)
+    dead = np.full(s["depth"], np.nan)
+    if not history.diverged:
+        with np.errstate(all="ignore"):
+            net.forward(data.X_train, training=False, record=True)
+        dead = layer_statistics(net).dead_fraction
+        for block in net.blocks:  # do not keep (n_train, width) arrays of every layer alive in the cache
+            block.record = type(block.record)()
+    return _cache_put(_RUN_CACHE, key, PlaygroundRun(s, initial, history, dead, net), 64)
+
+
+def playground_is_cached(**settings) -> bool:
+    """True if :func:`playground_run` has this configuration in its cache (it would return at once)."""
+    return tuple(playground_settings(**settings).values()) in _RUN_CACHE
+
+
+def _playground_cache_clear():
+    _INITIAL_CACHE.clear()
+    _RUN_CACHE.clear()
+
+
+playground_run.cache_clear = _playground_cache_clear

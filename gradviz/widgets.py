@@ -1597,3 +1597,370 @@ class LeakySlopeExplorer(Explorer):
                       f"{relu.first_silent_layer} has every unit at z <= 0 for every input)."
                       if relu.first_silent_layer is not None else "ReLU: exactly 0.")
         return f"{mine}; {theirs}"
+
+
+# ============================================================================= chapter 07: playground
+# Section owned by the chapter-07 author (notebooks/07_playground.ipynb): every knob at once, one set of
+# controls driving both views, the network at initialisation (the DeepNetworkExplorer's figure) and its
+# training on the digits (the TrainingExplorer's figure, Run button, progress bar and overlaid runs).
+__all__ += ["PlaygroundExplorer"]
+
+_PLAYGROUND_WIDTHS = (16, 32, 64, 128, 256)
+_PLAYGROUND_DATA_OPTIONS = [("digits, standardised pixels", "digits"), ("digits, raw pixels 0..16", "digits_raw")]
+_PLAYGROUND_CUSTOM = "(your own settings)"
+
+
+def _playground_knobs(max_depth):
+    """The controls of every playground knob (gradviz.train.PLAYGROUND_DEFAULTS), in display order."""
+    from .train import PLAYGROUND_DEFAULTS as d
+    from .train import PLAYGROUND_STEPS
+
+    w = _w()
+    return {
+        "depth": int_slider("depth (hidden layers)", 1, max_depth, d["depth"]),
+        "width": _values_slider("width (units per layer)", _PLAYGROUND_WIDTHS, d["width"]),
+        "activation": choice("activation", list(ACTIVATIONS), d["activation"]),
+        "init": choice("initializer", _INIT_OPTIONS, d["init"]),
+        "weight_scale": log_slider("weight scale (gain x init)", 0.1, 20.0, d["weight_scale"]),
+        "batch_norm": choice("batch norm", _BN_OPTIONS, d["batch_norm"], buttons=True),
+        "bn_momentum": choice("BN momentum (Keras)", [0.9, 0.99], d["bn_momentum"], buttons=True),
+        "lr": log_slider("learning rate", 1e-3, 100.0, d["lr"]),
+        "steps": _values_slider("training steps", PLAYGROUND_STEPS, d["steps"]),
+        "batch_size": _values_slider("batch size", (16, 32, 64, 128, 256), d["batch_size"]),
+        "dataset": choice("data", _PLAYGROUND_DATA_OPTIONS, d["dataset"]),
+        "seed": w.BoundedIntText(value=d["seed"], min=0, max=2**31 - 1, description="seed", style=_STYLE),
+    }
+
+
+class _PlaygroundTraining(TrainingExplorer):
+    """The training half of the playground.
+
+    A :class:`TrainingExplorer` (its three panels, status line, progress bar,
+    overlaid runs and Clear button) whose runs come from
+    :func:`gradviz.train.playground_run`, so that a configuration trained in a
+    notebook cell, or earlier in any playground, is shown at once. Its controls
+    are set by the :class:`PlaygroundExplorer` that owns it and are not shown;
+    changing them redraws nothing (only Run and Clear redraw its figure).
+    """
+
+    figsize = (9.6, 4.8)  # fits a JupyterLab notebook column at 100 dpi, like the figure above it
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30):
+        self.max_depth = int(max_depth)
+        super().__init__(canvas, progress=progress, max_runs=max_runs)
+        self._holding = True  # the owner sets the controls; only run() and clear() redraw
+
+    def make_controls(self):
+        w = _w()
+        return {**_playground_knobs(self.max_depth),
+                "run": w.Button(description="Run", button_style="primary", icon="play"),
+                "clear": w.Button(description="Clear runs", icon="trash")}
+
+    # The runs live in gradviz.train's cache, shared with notebook cells.
+    @property
+    def cache(self):
+        from .train import _RUN_CACHE
+
+        return _RUN_CACHE
+
+    @cache.setter
+    def cache(self, value):  # TrainingExplorer.__init__ assigns a dict: not needed here
+        pass
+
+    def key(self, **v):
+        from .train import playground_settings
+
+        return tuple(playground_settings(**v).values())
+
+    def label(self, **v):
+        from .train import playground_label
+
+        return playground_label(v)
+
+    def playground_run(self, **values):
+        """The :class:`gradviz.train.PlaygroundRun` of the controls (with ``values`` applied): from the
+        cache, or trained now with a progress bar."""
+        from .train import playground_is_cached, playground_run
+
+        v = {**self.values, **values}
+        if playground_is_cached(**v):
+            return playground_run(**v)
+        self.status.value = f"training {html.escape(self.label(**v))} ..."
+        with self.progress_area:
+            run = playground_run(progress=self.progress, **v)
+        if self.progress:
+            self.progress_area.clear_output()
+        return run
+
+    def history(self, **values):
+        return self.playground_run(**values).history
+
+    def status_html(self):
+        """The status line for the current controls: trained before or not, and how the last run ended."""
+        from .train import playground_is_cached
+
+        v = self.values
+        text = html.escape(self.label(**v))
+        if playground_is_cached(**v):
+            status = f"<b>{text}</b>: trained before; Run shows it at once."
+        else:
+            status = f"<b>{text}</b>: not trained yet; press Run."
+        if self.runs:
+            last_label, last = next(reversed(self.runs.items()))
+            status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
+        return status
+
+    def refresh(self, **v):
+        super().refresh(**v)
+        with plots.style():
+            # The runs' long labels go under all three panels, in two columns, instead of under one.
+            legend = self.ax_acc.get_legend()
+            if legend is not None:
+                handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+                legend.remove()
+                self.figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
+                                   frameon=False)
+            self._clip_loss_axis()
+        self.status.value = self.status_html()
+
+    def _clip_loss_axis(self):
+        """Keep the loss axis on the runs that did not overflow (one that did would stretch it to 1e300)."""
+        kept = [h.loss for h in self.runs.values() if not h.diverged] or [h.loss for h in self.runs.values()]
+        values = np.concatenate([np.asarray(x, float) for x in kept]) if kept else np.array([])
+        values = values[np.isfinite(values) & (values > 0)]
+        if not values.size:
+            return
+        lo, hi = values.min() / 1.5, min(max(values.max() * 1.5, 3.0), 50.0)
+        from matplotlib.ticker import FuncFormatter
+
+        ax = self.ax_loss
+        ax.set_ylim(lo, hi)
+        few_decades = hi / lo < 100
+        # plain numbers (0.5, 2) rather than 5 x 10^-1, 2 x 10^0; minor labels at 2 and 5 only, on short ranges
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda y, _: f"{y:g}" if few_decades and f"{y:.0e}"[0] in "25" else ""))
+        if any(h.diverged for h in self.runs.values()):
+            ax.text(0.98, 0.97, "X: overflow (may be off the axis)", transform=ax.transAxes, ha="right", va="top",
+                    fontsize=8, color="0.3", gid="overflow_note")
+
+
+@register_explorer("playground")
+class PlaygroundExplorer(DeepNetworkExplorer):
+    """Every knob at once: the network at initialisation and its training on the digits, one set of controls.
+
+    Top: what :class:`DeepNetworkExplorer` draws (per-layer Var(a) and
+    Var(dL/da), measured and, without batch norm, predicted; saturated and dead
+    units), but for the very network that will be trained, measured on 256
+    training digits with the real cross-entropy gradient
+    (:func:`gradviz.train.initial_view`). It follows every control at once.
+    Bottom: what :class:`TrainingExplorer` draws (loss, test accuracy, weight
+    gradient per layer over training) for the runs made with the Run button;
+    runs overlay (up to ``max_runs``), Clear removes them, and every run is
+    cached (:func:`gradviz.train.playground_run`), also across notebook cells.
+
+    Controls: ``preset`` (the guide's experiments, :data:`gradviz.train.PLAYGROUND_PRESETS`:
+    choosing one sets every knob), ``depth``, ``width``, ``activation``, ``init``,
+    ``weight_scale``, ``batch_norm``, ``bn_momentum``, ``lr``, ``steps``,
+    ``batch_size`` (of training), ``dataset``, ``seed``; buttons ``run`` and ``clear``.
+
+    Parameters
+    ----------
+    canvas : {'auto', 'ipympl', 'image', 'none'}
+        As :class:`Explorer`.
+    progress : bool
+        Show a progress bar while training.
+    max_runs : int
+        Runs kept on the training figure.
+    max_depth : int
+        Largest value of the depth slider.
+    preset : str or None
+        A key of :data:`gradviz.train.PLAYGROUND_PRESETS` to start from.
+    **values
+        Initial control values (applied after ``preset``).
+
+    Attributes
+    ----------
+    training : TrainingExplorer
+        The training half (its figure is shown under the first one).
+    initial : gradviz.train.InitialView
+        What the top figure shows now.
+    """
+
+    figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
+    #: Lay the figure out at every redraw: the log axis's tick labels change width with its range
+    #: (``6 x 10^-2``), and a layout frozen once would cut them off.
+    freeze_layout = False
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30, preset=None, **values):
+        from .train import PLAYGROUND_DEFAULTS, PLAYGROUND_PRESETS
+
+        if preset is not None:
+            check_choice("preset", preset, PLAYGROUND_PRESETS)
+            values = {**PLAYGROUND_DEFAULTS, **PLAYGROUND_PRESETS[preset], **values}
+        self._dataset = values.get("dataset", PLAYGROUND_DEFAULTS["dataset"])
+        self._applying_preset = False
+        self.training = _PlaygroundTraining(canvas, progress=progress, max_runs=max_runs, max_depth=max_depth)
+        self.heading_init = _w().HTML()
+        self.heading_training = _w().HTML(
+            "<b>Training on the digits</b>: press <b>Run</b> to train the settings above (runs overlay; "
+            "a run trained before, here or in a notebook cell, appears at once).")
+        super().__init__(canvas, dtype=np.float64, max_depth=max_depth, **values)
+        if preset is not None:
+            with self._preset_quietly():
+                self.controls["preset"].value = preset
+        self.controls["run"].on_click(self._on_run)
+        self.controls["clear"].on_click(self._on_clear)
+
+    # --- controls ------------------------------------------------------------
+    def make_controls(self):
+        from .train import PLAYGROUND_PRESETS
+
+        w = _w()
+        presets = [(_PLAYGROUND_CUSTOM, "custom")] + [(name, name) for name in PLAYGROUND_PRESETS]
+        return {"preset": choice("guide experiment", presets, "custom"),
+                **_playground_knobs(self.max_depth),
+                "run": w.Button(description="Run", button_style="primary", icon="play",
+                                tooltip="train these settings on the digits"),
+                "clear": w.Button(description="Clear runs", icon="trash")}
+
+    @property
+    def knobs(self) -> dict:
+        """The current value of every knob (the controls except ``preset``)."""
+        v = self.values
+        v.pop("preset")
+        return v
+
+    @contextlib.contextmanager
+    def _preset_quietly(self):
+        was, self._applying_preset = self._applying_preset, True
+        try:
+            yield
+        finally:
+            self._applying_preset = was
+
+    def apply_preset(self, name: str) -> None:
+        """Set every knob to the guide experiment ``name`` (a key of
+        :data:`gradviz.train.PLAYGROUND_PRESETS`; unset knobs take their defaults) and redraw once."""
+        from .train import PLAYGROUND_DEFAULTS, PLAYGROUND_PRESETS
+
+        check_choice("name", name, PLAYGROUND_PRESETS)
+        with self._preset_quietly():
+            self.update(preset=name, **{**PLAYGROUND_DEFAULTS, **PLAYGROUND_PRESETS[name]})
+
+    def _on_change(self, change):
+        if change.owner is self.controls["preset"]:  # the preset itself draws nothing: its knobs do
+            if not self._applying_preset and change.new != "custom":
+                self.apply_preset(change.new)
+            return
+        super()._on_change(change)
+
+    # --- layout ----------------------------------------------------------------
+    def layout(self):
+        w = _w()
+        ctl = [c for name, c in self.controls.items() if name != "preset"]
+        grid = w.GridBox(ctl, layout=w.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))",
+                                              grid_gap="2px 12px"))
+        self.controls["preset"].layout = w.Layout(width="520px")
+        return w.VBox([self.controls["preset"], grid, self.heading_init, self._view, self.readout,
+                       self.heading_training, self.training._view, self.training.status,
+                       self.training.progress_area])
+
+    # --- the two halves --------------------------------------------------------
+    def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+        """(PassStats, VariancePrediction or None, note) of the playground network at initialisation,
+        on the current data set (:func:`gradviz.train.initial_view`; ``batch_size`` is not used: the
+        initial pass always sees 256 examples)."""
+        from .train import initial_view
+
+        t0 = time.perf_counter()
+        self.initial = initial_view(depth=depth, width=width, activation=activation, init=init,
+                                    weight_scale=weight_scale, batch_norm=batch_norm, seed=seed,
+                                    dataset=self._dataset)
+        note = ""
+        if batch_norm != "off":
+            note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        self.timings.update(probe=time.perf_counter() - t0)
+        return self.initial.stats, self.initial.prediction, note
+
+    def refresh(self, preset, depth, width, activation, init, weight_scale, batch_norm, bn_momentum, lr, steps,
+                batch_size, dataset, seed):
+        from .train import PLAYGROUND_DEFAULTS, PLAYGROUND_PRESETS, playground_settings
+
+        self._dataset = dataset
+        super().refresh(depth, width, activation, init, weight_scale, batch_norm, seed, 256)
+        self.ax_frac.set_xlabel("hidden layer $l$")  # the long label does not fit under the narrow panel
+        iv = self.initial
+        title = self.ax_var.get_title().replace(", float64", "")
+        self.ax_var.set_title(title, fontsize=11)
+        data = "raw pixels 0..16" if dataset == "digits_raw" else "standardised pixels"
+        self.heading_init.value = (
+            f"<b>At initialisation</b>: one forward and backward pass of this network on {iv.n_examples} "
+            f"training digits ({html.escape(data)}, E[x<sup>2</sup>] = {iv.input_second_moment:.3g}); "
+            f"dashed: the mean-field prediction. Every control redraws it at once.")
+        self.readout.value = self._playground_readout(iv)
+        knobs = dict(depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+                     batch_norm=batch_norm, bn_momentum=bn_momentum, lr=lr, steps=steps, batch_size=batch_size,
+                     dataset=dataset, seed=seed)
+        self.training.update(**knobs)
+        self.training.status.value = self.training.status_html()
+        if preset != "custom" and playground_settings(**knobs) != playground_settings(
+                **{**PLAYGROUND_DEFAULTS, **PLAYGROUND_PRESETS[preset]}):
+            with self._preset_quietly():  # a knob moved away from the preset: say so, change nothing else
+                self.controls["preset"].value = "custom"
+
+    @staticmethod
+    def _playground_readout(iv):
+        st = iv.stats
+        L = len(st.da_var)
+        if st.first_nonfinite is not None:
+            return (f"<b>Overflow</b> at hidden layer {st.first_nonfinite}: values exceeded the largest float "
+                    f"(inf or nan from there on).")
+        if L < 2:
+            return "One hidden layer: the gradient crosses no layer on its way down. Add depth."
+        r, f = iv.gradient_ratio, iv.size_factor
+        if not np.isfinite(r) or r == 0:
+            return "The gradient reaching layer 1 is exactly 0: it vanished (or every unit is dead)."
+        verdict = "vanishes" if f < 0.9 else ("explodes" if f > 1.1 else "keeps its size")
+        return (f"Var(dL/da) at layer 1 / at layer {L} = {r:.3g}: the gradient's size is multiplied by about "
+                f"<b>x{f:.3g} per layer</b> on its way down, so it <b>{verdict}</b>. "
+                f"Weight gradients: ||dL/dW<sup>1</sup>|| / ||dL/dW<sup>{L}</sup>|| = {iv.weight_grad_ratio:.3g}. "
+                f"Saturated units: {np.mean(st.saturated_fraction):.0%}; dead units: "
+                f"{np.mean(st.dead_fraction):.0%} (mean over layers).")
+
+    def run(self, **values):
+        """Apply ``values`` to the controls, train (or take from the cache), add the run to the training
+        figure, and return its :class:`gradviz.train.PlaygroundRun`."""
+        if values:
+            self.update(**values)
+        self.training.run()
+        self.training.status.value = self.training.status_html()
+        return self.training.playground_run()
+
+    def clear(self) -> None:
+        """Remove every run from the training figure (the cache is kept)."""
+        self.training.clear()
+
+    def _on_run(self, button):
+        self.run()
+
+    def _on_clear(self, button):
+        self.clear()
+
+    def summary(self) -> str:
+        """What the playground shows now, as plain text: the settings, the initial pass, the last run."""
+        from .train import playground_label
+
+        iv = self.initial
+        lines = [f"settings: {playground_label(self.knobs)}", _html_to_text(self._playground_readout(iv))]
+        if self.training.runs:
+            label, last = next(reversed(self.training.runs.items()))
+            lines.append(f"last run ({label}): {last.status}")
+        return "\n".join(lines)
+
+
+def _html_to_text(markup: str) -> str:
+    """``markup`` as plain text: superscripts as ^, tags dropped, entities decoded."""
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<sup>(.*?)</sup>", r"^\1", markup)))
