@@ -1490,7 +1490,7 @@ class LeakySlopeExplorer(Explorer):
         What is drawn now (the chosen activation, and ReLU).
     """
 
-    figsize = (11.5, 4.3)
+    figsize = (10.0, 4.2)  # 1000 px at 100 dpi: fits the notebook column without a scroll bar
 
     def __init__(self, canvas="auto", *, width=64, seed=0, **values):
         self.width = int(width)
@@ -1578,8 +1578,8 @@ class LeakySlopeExplorer(Explorer):
         lo, hi = ax.get_ylim()
         ax.set_ylim(min(lo, 0.3), max(hi, 3.0))
         ax.legend(loc="lower right", fontsize=9)
-        ax.set_title(f"{depth} layers x {self.width} units, every bias = {bias:.2f}: "
-                     f"{res.silent_fraction.mean():.0%} of z < 0", fontsize=11)
+        ax.set_title(f"{depth} layers x {self.width} units, biases {bias:.2f}: "
+                     f"{res.silent_fraction.mean():.0%} of z <= 0", fontsize=10.5)
         self.readout.value = html.escape(self.summary())
 
     def summary(self) -> str:
