@@ -1414,9 +1414,9 @@ def plot_bn_sweep(sweep, axes=None):
         _, axes = new_figure(1, 2, figsize=(11, 4.2), pyplot=True, sharey=True)
     ax_s, ax_l = axes
     for ax, xs, acc, xlabel, key, fixed in (
-            (ax_s, sweep.scales, sweep.scale_accuracy, "weight scale (x Glorot init of the hidden layers)", "scale",
+            (ax_s, sweep.scales, sweep.scale_accuracy, "weight scale (x Glorot init of the hidden layers; log scale)", "scale",
              f"learning rate {sweep.lr:g}"),
-            (ax_l, sweep.lrs, sweep.lr_accuracy, "learning rate", "lr", f"weight scale {sweep.weight_scale:g}")):
+            (ax_l, sweep.lrs, sweep.lr_accuracy, "learning rate (log scale)", "lr", f"weight scale {sweep.weight_scale:g}")):
         _tidy(ax)
         for bn, row in ((True, 1), (False, 0)):
             name = "bn" if bn else "plain"
@@ -1452,8 +1452,10 @@ def plot_loss_per_step(histories, ax=None, *, colors=None, smooth=10, title="tra
         ax.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
         ax.plot(h.step, _smooth(loss, smooth), color=c, label=label, gid=f"loss:{label}")
     ax.axhline(np.log(10), color="0.5", lw=1, ls=":", zorder=1)
-    ax.text(0.99, np.log(10), "ln 10: guessing", transform=ax.get_yaxis_transform(), ha="right", va="top",
-            fontsize=8, color="0.4")
+    # Label mid-axis, below the line and on a white box: a run stuck at chance lies along the line itself.
+    ax.annotate("ln 10: guessing", xy=(0.5, np.log(10)), xycoords=ax.get_yaxis_transform(), xytext=(0, -4),
+                textcoords="offset points", ha="center", va="top", fontsize=8, color="0.4", zorder=5,
+                bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85))
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))

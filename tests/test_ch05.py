@@ -300,13 +300,14 @@ def test_dropout_on_selu_moments():
 # ----------------------------------------------------------------------------- exercises
 def test_exercise_answers_and_checks(capsys):
     ex = gv.exercises.EXERCISES
-    assert ex["05.1"].answer() == pytest.approx(-LAM * ALPHA, rel=1e-15)
+    assert ex["05.1"].answer() == pytest.approx(LAM * ALPHA * (np.exp(-2.0) - 1.0), rel=1e-15)
+    assert ex["05.1"].answer() == pytest.approx(-1.52017, abs=1e-5)
     d = AlphaDropout(0.1)
     assert ex["05.2"].answer() == pytest.approx(d.a * (-LAM * ALPHA) + d.b, rel=1e-15)
     assert ex["05.2"].answer() == pytest.approx(-1.45774, abs=1e-5)
     assert ex["05.3"].answer() == pytest.approx(T.selu_fixed_point(tau=1.1).var)
-    assert gv.exercises.check("05.1", -1.758)
-    assert not gv.exercises.check("05.1", -1.6733)
+    assert gv.exercises.check("05.1", -1.5202)
+    assert not gv.exercises.check("05.1", -LAM * ALPHA)
     assert gv.exercises.check("05.3", 1.40)
     for k in ("05.1", "05.2", "05.3"):
         gv.exercises.solution(k)
@@ -332,7 +333,11 @@ def test_chapter_05_figures_are_registered_and_draw(conditions):
     assert star.get_xdata()[0] == pytest.approx(0.0, abs=1e-12) and star.get_ydata()[0] == pytest.approx(1.0)
     (dots,) = [ln for ln in ax_map.lines if ln.get_gid() == "measured"]
     np.testing.assert_allclose(dots.get_ydata(), conditions["all kept"].std ** 2)
-    assert "arrows" in _gids(fig) and "spectral_norm" in _gids(fig)
+    assert "arrows" in _gids(fig) and "spectral_radius" in _gids(fig)
+    (line,) = [ln for ln in fig.axes[1].lines if ln.get_gid() == "spectral_radius"]
+    y = line.get_ydata()
+    np.testing.assert_allclose(y[1:] / y[:-1], T.selu_fixed_point().spectral_radius, rtol=1e-12)
+    assert "0.7826" in line.get_label()
     fig = figures.selu_conditions_grid(conditions)
     assert len(fig.axes) == 8
     fig = figures.selu_dropout(stats.dropout_on_selu(0.2, n_samples=2000),
