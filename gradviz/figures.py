@@ -740,7 +740,12 @@ def exploding_and_overflow(grow=None, overflow=None):
                            title=f"weights 10x He, float32 (largest number {big:.2g}): {overflow.depth} layers")
     with plots.style():
         a1.legend(loc="upper center", fontsize=9)
-        a2.set_ylabel("")
+        # The norms sum 128 x 128 entries (in float64), so they can pass float32's limit a layer or two before
+        # any single entry does: the dotted line marks the limit for one entry, not for the norm.
+        a2.axhline(big, color="0.3", ls=":", lw=1, label=f"largest float32 number, {big:.2g} (one entry)",
+                   gid="float32_max")
+        a2.set_ylabel("norm over the batch (log scale, float64 sum)")
+        a2.set_ylim(top=max(a2.get_ylim()[1], big * 1e14))  # room for the legend above the dotted line
         a2.legend(loc="upper left", fontsize=9)
         if not np.isfinite(overflow.da_norm).any():
             a2.text(0.38, 0.04, "no gradient drawn: the forward\npass overflowed, so the loss and\nevery gradient "
@@ -805,7 +810,7 @@ def sigmoid_training_first_layers(runs=None):
         a1.set_xlabel("training step")
         a1.set_ylabel("test accuracy (%)")
         a1.set_title("learning the digits", fontsize=11)
-        a1.legend(loc="center right", fontsize=9)
+        a1.legend(loc="upper left", fontsize=9)  # clear of both curves (the 3-layer one rises on the right)
         ok = np.isfinite(change) & (change > 0)
         layers = np.arange(1, len(change) + 1)
         a2.bar(layers[ok], change[ok], width=0.75, color=plots.OKABE_ITO["blue"], gid="change")
@@ -921,10 +926,8 @@ def selu_moment_map(measured=None):
             ax_conv.plot(k, dist, "-o", ms=3, lw=1.3, color=colors[i], gid=f"distance:{i}",
                          label=f"start ({m0:g}, {v0:g})")
         d1 = np.hypot(*(selu_map_trajectory(*starts[0], 1)[1] - (fp.mean, fp.var)))
-        # Past the first layer a deviation lies along J's eigenvector, so it shrinks by the spectral radius
-        # (largest |eigenvalue|); the spectral norm (0.7877, the paper's number) only bounds that factor.
-        ax_conv.plot(k[1:], d1 * fp.spectral_radius ** (k[1:] - 1), color="black", lw=1.2, ls=(0, (4, 3)),
-                     gid="spectral_radius", label=f"x {fp.spectral_radius:.4f} per layer (spectral radius)")
+        ax_conv.plot(k[1:], d1 * fp.spectral_norm ** (k[1:] - 1), color="black", lw=1.2, ls=(0, (4, 3)),
+                     gid="spectral_norm", label=f"x {fp.spectral_norm:.4f} per layer (spectral norm)")
         ax_conv.set_yscale("log")
         ax_conv.set_xlabel("layers (applications of $g$)")
         ax_conv.set_ylabel(r"distance of $(\mu, \nu)$ from the fixed point (log)")
