@@ -326,10 +326,10 @@ register(
 # ============================================================================= chapter 05: self-normalization
 # Section owned by the chapter-05 author. Answers come from gradviz.activations, gradviz.layers.AlphaDropout
 # and gradviz.theory (chapter 05 section).
-def _ch05_saturation():
+def _ch05_selu_at_minus_two():
     from .activations import selu
 
-    return float(selu(np.array([-800.0]))[0])  # exp(-800) underflows to 0: exactly the limit -lambda*alpha
+    return float(selu(np.array([-2.0]))[0])  # lambda * alpha * (exp(-2) - 1)
 
 
 def _ch05_constants():
@@ -354,16 +354,16 @@ def _ch05_fixed_point(tau=1.1):
 register(
     "05.1",
     Exercise(
-        question="What value does SELU approach for very negative z? (Its negative saturation value.)",
-        answer=_ch05_saturation,
-        hint="For z <= 0, selu(z) = lambda * alpha * (exp(z) - 1). What is exp(z) when z is very negative? Use "
-        "gv.activations.SELU_SCALE and gv.activations.SELU_ALPHA.",
+        question="What is selu(-2)? (How far down towards its floor -lambda alpha is SELU at z = -2?)",
+        answer=_ch05_selu_at_minus_two,
+        hint="For z <= 0, selu(z) = lambda * alpha * (exp(z) - 1). Use gv.activations.SELU_SCALE (lambda), "
+        "gv.activations.SELU_ALPHA (alpha) and np.exp.",
         explain=lambda v: (
-            "For z -> -infinity, exp(z) -> 0, so selu(z) = lambda alpha (exp(z) - 1) -> -lambda alpha = "
-            f"-{_ch05_constants()[1]:.6g} x {_ch05_constants()[0]:.6g} = {v:.6g}. This is the value a saturated SELU unit "
-            "outputs, whatever its input: a unit there passes on almost no variance, which is how SELU damps a "
-            "variance that is too large. Alpha dropout sets dropped units to this value (alpha' = -lambda alpha), "
-            "not to 0.\nIn code: -gv.activations.SELU_SCALE * gv.activations.SELU_ALPHA"
+            f"selu(-2) = lambda alpha (exp(-2) - 1) = {_ch05_constants()[1]:.6g} x {_ch05_constants()[0]:.6g} x "
+            f"({np.exp(-2.0):.6g} - 1) = {v:.6g}: already {1 - np.exp(-2.0):.1%} of the way down to the floor "
+            "-lambda alpha, because the part of the floor still to go shrinks like exp(z). Inputs below about -2 "
+            "therefore all come out close together, which is how SELU's saturation damps a variance that is too "
+            "large.\nIn code: gv.activations.selu(np.array([-2.0]))[0]"
         ),
         rtol=1e-3,
     ),
@@ -383,7 +383,7 @@ register(
             (lambda d: (
                 f"q = 0.9 and alpha' = -lambda alpha = {d.ALPHA_PRIME:.6g}, so a = (q + alpha'^2 q (1 - q))^(-1/2) = "
                 f"{d.a:.6g} and b = -a (1 - q) alpha' = {d.b:.6g}. A dropped unit lands on a alpha' + b = {v:.6g}: "
-                "the same value for every dropped unit, near SELU's own saturation value but not on it, because "
+                "the same value for every dropped unit, between 0 and SELU's saturation value (its floor), because "
                 "the affine map a x + b also shrinks and shifts the kept values so that the output again has mean "
                 "0 and variance 1.\nIn code: d = gv.layers.AlphaDropout(0.1); d.a * d.ALPHA_PRIME + d.b"
             ))(_ch05_alpha_dropout(0.1))
