@@ -29,16 +29,6 @@ def _parser():
     return p
 
 
-def _one_blas_thread():
-    """One BLAS thread while rendering: the figures' matrices are small, and on a busy
-    2-core machine OpenBLAS threads spinning against each other made training 4x slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _figures(args, parser) -> int:
@@ -71,7 +61,9 @@ def _figures(args, parser) -> int:
 
     written = []
     bar = tqdm(names, desc="figures", unit="fig", disable=args.quiet, file=sys.stderr)
-    with _one_blas_thread():
+    from .train import one_blas_thread
+
+    with one_blas_thread():
         for name in bar:
             bar.set_postfix_str(name)
             fig = figures.render(name)

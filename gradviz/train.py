@@ -30,10 +30,13 @@ Example
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from threadpoolctl import threadpool_limits
 
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
 from .losses import mean_squared_error, softmax_cross_entropy
@@ -224,6 +227,29 @@ def _progress_bar(progress, steps):
     return tqdm(total=steps, desc="training", unit="step", leave=False)
 
 
+def one_blas_thread():
+    """Context manager that runs BLAS (numpy's matrix products) on one thread inside it.
+
+    The networks of the lessons are small (tens to hundreds of units): one
+    thread multiplies their matrices faster than two that contend for a small
+    machine's cores (about 4x faster on a busy 2-core machine here), and one
+    thread adds every sum in one fixed order, so a run gives the same bits in
+    JupyterLab as under ``make test``. Used by :func:`train` and by the
+    ``python -m gradviz figures`` command.
+    """
+    return threadpool_limits(1)
+
+
+def _on_one_blas_thread(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with one_blas_thread():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_on_one_blas_thread
 def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 64, momentum: float = 0.0,
           clip_norm: float | None = None, seed=0, record_every: int | None = None, progress="auto",
           loss: str = "cross_entropy") -> History:
@@ -570,16 +596,6 @@ from .network import bn_network  # noqa: E402
 BN_TRAIN = dict(lr=0.5, steps=100, batch_size=32)
 
 
-def _one_blas_thread():
-    """One BLAS thread for the small matrices of these runs (threads spinning against each other on a busy
-    2-core machine made training several times slower); a no-op without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 @_functools.lru_cache(maxsize=1)
@@ -592,7 +608,7 @@ def _ch06_digits():
 @_functools.lru_cache(maxsize=64)
 def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, seed, record_every):
     net = bn_network(batch_norm, weight_scale, momentum, seed)
-    with _one_blas_thread():
+    with one_blas_thread():
         hist = train(net, _ch06_digits(), lr=lr, steps=steps, batch_size=batch_size, seed=seed,
                      record_every=record_every, progress=False)
     return net, hist
@@ -766,7 +782,7 @@ def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidd
 
     std, raw = load_digits(seed=0), load_digits_raw(seed=0)
     runs = {}
-    with _one_blas_thread():
+    with one_blas_thread():
         for label, cls, data in (("standardized pixels", MLP, std), ("raw pixels", MLP, raw),
                                  ("raw pixels, batch norm first", InputBatchNormMLP, raw)):
             net = cls(data.n_features, hidden=tuple(hidden), activation=activation, momentum=momentum,
@@ -833,17 +849,6 @@ class DigitsRun:
         return line
 
 
-def _one_blas_thread():
-    """One BLAS thread while training: the matrices are small (64 x 64), and on a busy 2-core machine two
-    OpenBLAS threads spinning against each other made a run about 4x slower (same approach as ``gradviz
-    figures``). Summing in one fixed order also gives the same bits in JupyterLab as under ``make test``."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def digits_run(activation: str = "relu", *, depth: int = 4, width: int = 64, lr: float = 0.1, steps: int = 200,
@@ -900,7 +905,7 @@ def digits_run(activation: str = "relu", *, depth: int = 4, width: int = 64, lr:
         data = load_digits(seed=0)
     net = MLP(data.n_features, depth=depth, width=width, activation=activation, bias=bias,
               n_outputs=data.n_classes, seed=seed, **activation_params)
-    with _one_blas_thread():
+    with one_blas_thread():
         history = train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed, progress=progress,
                         record_every=record_every)
         with np.errstate(all="ignore"):
@@ -1020,7 +1025,6 @@ __all__ += ["PLAYGROUND_DATASETS", "PLAYGROUND_DEFAULTS", "PLAYGROUND_STEPS", "P
             "InitialView", "initial_view", "PlaygroundRun", "playground_run", "playground_is_cached"]
 
 import collections as _collections  # noqa: E402  (chapter-07 section)
-import contextlib as _contextlib  # noqa: E402
 import functools as _functools  # noqa: E402
 
 #: Data sets of the playground: name -> description. Both are the 8x8 handwritten digits, same split.
@@ -1229,14 +1233,6 @@ class InitialView:
             return float(g[0] / g[-1])
 
 
-def _single_blas_thread():
-    """One BLAS thread while training these small matrices (two threads fighting on a busy 2-core
-    machine are slower than one); a no-op without threadpoolctl (which scikit-learn brings)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return _contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 _INITIAL_CACHE = _collections.OrderedDict()
@@ -1438,7 +1434,7 @@ def playground_run(progress=False, **settings) -> PlaygroundRun:
     initial = initial_view(**s)
     data = playground_data(s["dataset"])
     net = playground_network(**s)
-    with _single_blas_thread():
+    with one_blas_thread():
         history = train(net, data, lr=s["lr"], steps=s["steps"], batch_size=s["batch_size"], seed=s["seed"],
                         record_every=max(1, s["steps"] // 10), progress=progress)
     dead = np.full(s["depth"], np.nan)
