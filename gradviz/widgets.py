@@ -91,6 +91,10 @@ _CANVASES = ("auto", "ipympl", "image", "none")
 _STYLE = {"description_width": "initial"}
 
 
+#: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
+MAX_CANVAS_PX = 960
+
+
 def register_explorer(name):
     """Class decorator: make an :class:`Explorer` subclass available as ``explorer(name)``."""
 
@@ -246,8 +250,12 @@ class Explorer:
     def _make_figure(self, canvas):
         from matplotlib.figure import Figure
 
+        # A JupyterLab notebook column holds about 960 px beside the canvas toolbar: a wider figure
+        # gets a lower dpi (same layout, smaller pixels) instead of being clipped. Given to the
+        # constructor, it is also the dpi the canvas scales by a high-dpi screen's pixel ratio.
+        dpi = min(100.0, MAX_CANVAS_PX / self.figsize[0]) if canvas == "ipympl" else None
         with plots.style():
-            fig = Figure(figsize=self.figsize, layout="constrained")
+            fig = Figure(figsize=self.figsize, dpi=dpi, layout="constrained")
         if canvas == "ipympl":
             with warnings.catch_warnings():
                 # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
