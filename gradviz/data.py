@@ -99,6 +99,20 @@ def _stratified_split(y: np.ndarray, test_size: float, rng: np.random.Generator)
     return train_idx[rng.permutation(train_idx.size)], test_idx[rng.permutation(test_idx.size)]
 
 
+def _digits_split(test_size, seed):
+    """scikit-learn's bundled digits (pixels 0..16 as float64, labels as int64) and the indices of a
+    seeded stratified split; the one place both digits loaders read the data."""
+    test_size = check_probability("test_size", test_size, inclusive_low=False, inclusive_high=False)
+    rng = get_rng(seed)
+    from sklearn.datasets import load_digits as _sk_load_digits  # imported late: sklearn is slow to import
+
+    bunch = _sk_load_digits()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    train_idx, test_idx = _stratified_split(y, test_size, rng)
+    return X, y, train_idx, test_idx
+
+
 def load_digits(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
     """The handwritten digits shipped with scikit-learn, standardised and split.
 
@@ -137,17 +151,8 @@ def load_digits(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
     ValueError
         If ``test_size`` is not in (0, 1) or ``dtype`` is not float32/float64.
     """
-    test_size = check_probability("test_size", test_size, inclusive_low=False, inclusive_high=False)
-    rng = get_rng(seed)
     dt = _check_dtype(dtype)
-
-    from sklearn.datasets import load_digits as _sk_load_digits  # imported late: sklearn is slow to import
-
-    bunch = _sk_load_digits()
-    X = np.asarray(bunch.data, dtype=np.float64)
-    y = np.asarray(bunch.target, dtype=np.int64)
-
-    train_idx, test_idx = _stratified_split(y, test_size, rng)
+    X, y, train_idx, test_idx = _digits_split(test_size, seed)
     X_train, X_test = X[train_idx], X[test_idx]
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
@@ -327,16 +332,8 @@ def load_digits_raw(test_size: float = 0.25, seed=0, dtype=np.float64) -> Datase
     TypeError, ValueError
         As :func:`load_digits`.
     """
-    test_size = check_probability("test_size", test_size, inclusive_low=False, inclusive_high=False)
-    rng = get_rng(seed)
     dt = _check_dtype(dtype)
-
-    from sklearn.datasets import load_digits as _sk_load_digits  # imported late: sklearn is slow to import
-
-    bunch = _sk_load_digits()
-    X = np.asarray(bunch.data, dtype=np.float64)
-    y = np.asarray(bunch.target, dtype=np.int64)
-    train_idx, test_idx = _stratified_split(y, test_size, rng)
+    X, y, train_idx, test_idx = _digits_split(test_size, seed)
     return Dataset(
         X_train=X[train_idx].astype(dt),
         y_train=y[train_idx],
