@@ -15,9 +15,12 @@ SANITIZE      := notebooks/nbval_sanitize.cfg
 .PHONY: lab test test-browser notebooks setup benchmark figures clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
+# Jupyter refuses to start as root unless told; containers and fresh cloud machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
 	@mkdir -p notebooks
-	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 ## test: run the test suite, then execute and check every notebook with nbval
 # Tests run with HOME and every Jupyter/IPython/matplotlib config directory
