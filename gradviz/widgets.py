@@ -285,8 +285,9 @@ class Explorer:
         return w.VBox([grid, self._view] + self.extra_views())
 
     def extra_views(self) -> list:
-        """Widgets shown under the figure (readouts); none by default."""
-        return []
+        """Widgets shown under the figure: the explorer's ``readout`` (an HTML widget) if it has one."""
+        readout = getattr(self, "readout", None)
+        return [readout] if readout is not None else []
 
     def _on_change(self, change):
         if not self._holding:
@@ -411,9 +412,6 @@ class ActivationExplorer(Explorer):
                     self.controls["alpha"].value = act.defaults["alpha"]
             return
         super()._on_change(change)
-
-    def extra_views(self):
-        return [self.readout]
 
     def setup_figure(self, fig):
         self.ax = ax = fig.subplots()
@@ -575,9 +573,6 @@ class DeepNetworkExplorer(Explorer):
             "seed": _w().BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
             "batch_size": _values_slider("batch size", _BATCHES, 256),
         }
-
-    def extra_views(self):
-        return [self.readout]
 
     def setup_figure(self, fig):
         self.ax_var, self.ax_frac = fig.subplots(1, 2, width_ratios=[2.1, 1])
@@ -919,9 +914,6 @@ class LearningRateExplorer(Explorer):
             "lr": log_slider("learning rate lr", 1e-3, 5.0, 0.1, continuous_update=True),
             "steps": int_slider("steps", 5, 400, 50),
         }
-
-    def extra_views(self):
-        return [self.readout]
 
     def setup_figure(self, fig):
         self.ax_path, self.ax_cost = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
@@ -1301,9 +1293,6 @@ class SeluConditionsExplorer(Explorer):
                  for name, (title, _) in SELU_CONDITIONS.items()}
         return {**boxes, "depth": int_slider("depth (hidden layers)", 2, self.max_depth, self.max_depth)}
 
-    def extra_views(self):
-        return [self.readout]
-
     def setup_figure(self, fig):
         self.ax_mean, self.ax_std = fig.subplots(1, 2)
         self.lines = {}
@@ -1414,9 +1403,6 @@ class MomentumExplorer(Explorer):
             "batch_size": _values_slider("batch size", (4, 8, 16, 32, 64, 128, 256), 32),
         }
 
-    def extra_views(self):
-        return [self.readout]
-
     def _on_change(self, change):
         # Keep the two conventions linked: pytorch = 1 - keras. One redraw for both changes.
         owner = change["owner"]
@@ -1518,9 +1504,6 @@ class LeakySlopeExplorer(Explorer):
                                   readout_format=".2f", style=_STYLE),
             "depth": int_slider("depth (hidden layers)", 2, 30, 10),
         }
-
-    def extra_views(self):
-        return [self.readout]
 
     def setup_figure(self, fig):
         self.ax_phi, self.ax_grad = fig.subplots(1, 2, width_ratios=[1, 1.5])
