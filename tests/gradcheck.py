@@ -128,7 +128,9 @@ def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, mi
         checked = float(np.mean(~np.isnan(numeric)))
         assert checked >= min_checked, f"{what}: only {checked:.0%} of the coordinates were away from kinks"
     analytic = np.asarray(analytic, dtype=np.float64)
-    if scale is not None and analytic.size and np.max(np.abs(analytic)) <= tol * scale:
+    # scale == 0: the loss does not depend on any parameter (e.g. every ReLU unit dead); then the
+    # analytic and numeric gradients must both be 0, which rel_error below checks (against TINY).
+    if scale is not None and scale > 0 and analytic.size and np.max(np.abs(analytic)) <= tol * scale:
         diff = np.abs(analytic - numeric)
         err = float(np.nanmax(diff)) / scale if not np.isnan(diff).all() else 0.0
         assert err < tol, f"{what}: negligible gradient, but |analytic - numeric| is {err:.3g} x the gradient scale"
