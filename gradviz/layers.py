@@ -125,13 +125,16 @@ class ActivationLayer(Layer):
         self.name = self.activation.name
         self.act_params = self.activation.params(**params)
         self._z = None
+        self.slope = None  # phi'(z) of the last backward pass, shape of z
 
     def forward(self, x, training=False):
         self._z = x
         return self.activation.f(x, **self.act_params)
 
     def backward(self, dout):
-        return dout * self.activation.df(self._z, **self.act_params)
+        # the slope phi'(z) is kept: the statistics read saturation from it instead of computing it again
+        self.slope = self.activation.df(self._z, **self.act_params)
+        return dout * self.slope
 
     def __repr__(self):
         extra = "".join(f", {k}={v}" for k, v in self.act_params.items())

@@ -41,6 +41,7 @@ class LayerRecord(dict):
 
     ``z``, ``a`` (batch, width): pre-activation and activation;
     ``dz``, ``da`` (batch, width): dL/dz and dL/da (after a backward pass);
+    ``slope`` (batch, width): phi'(z) (after a backward pass, for an element-wise activation);
     ``dW`` (fan_in, width): dL/dW of the layer's Dense (when parameter gradients were asked for).
     """
 
@@ -86,6 +87,8 @@ class _HiddenBlock:
         dh = self.dense.backward(dz_dense, param_grads=param_grads)
         if record:
             self.record.update(da=da, dz=dz)
+            if getattr(self.act, "slope", None) is not None:
+                self.record["slope"] = self.act.slope
             if param_grads:
                 self.record["dW"] = self.dense.grads["W"]
         return dh if dh_skip is None else dh + dh_skip

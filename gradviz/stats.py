@@ -13,11 +13,12 @@ says where it started.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_array_2d, check_positive_int, get_rng
+from ._validate import check_array_2d, check_positive_int, check_probability, get_rng
 from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .network import MLP
 
@@ -110,6 +111,7 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
     ValueError
         If ``net`` has no recorded forward pass.
     """
+    threshold = check_probability("threshold", threshold, inclusive_low=False)
     records = net.records
     if not records or "z" not in records[0]:
         raise ValueError("net has no recorded pass: call net.forward(x, record=True) first")
@@ -131,7 +133,10 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
                 norm = _norm(rec["dW"])
                 out["grad_norm"][i] = norm if np.isfinite(norm) else np.nan
             if act is not None and act.saturating:
-                sat[i] = saturation_mask(act_name, z, threshold).mean()
+                # the slope the backward pass computed is exactly what saturation_mask would compute again
+                slope = rec.get("slope")
+                mask = slope < threshold * act.max_slope if slope is not None else saturation_mask(act_name, z, threshold)
+                sat[i] = mask.mean()
             if act is not None and act.dies:
                 dead[i] = (z <= 0).all(axis=0).mean()
     return PassStats(
@@ -172,6 +177,21 @@ def pass_statistics(net: MLP, x, dout=None, training: bool = True, param_grads: 
     return layer_statistics(net, threshold)
 
 
+def _draw_probe_inputs(rng, batch_size, n_inputs, width, dtype):
+    x = rng.standard_normal((batch_size, n_inputs)).astype(dtype)
+    dout = rng.standard_normal((batch_size, width)).astype(dtype)
+    return x, dout
+
+
+@functools.lru_cache(maxsize=16)
+def _probe_inputs(seed, batch_size, n_inputs, width, dtype):
+    """The probe's x and dout for an integer seed, drawn once (a slider explorer probes the same seed again
+    and again); read-only, so that no caller can change them for the next one."""
+    x, dout = _draw_probe_inputs(get_rng(seed), batch_size, n_inputs, width, np.dtype(dtype))
+    x.flags.writeable = dout.flags.writeable = False
+    return x, dout
+
+
 def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, training: bool = True) -> PassStats:
     """Statistics of ``net`` for standard-normal input and a standard-normal upstream gradient.
 
@@ -194,10 +214,11 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
     The network's moving statistics (batch norm) are left as they were.
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    rng = get_rng(seed)
-    x = rng.standard_normal((batch_size, net.n_inputs)).astype(net.dtype)
     width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
-    dout = rng.standard_normal((batch_size, width)).astype(net.dtype)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        x, dout = _probe_inputs(int(seed), batch_size, net.n_inputs, width, np.dtype(net.dtype).str)
+    else:
+        x, dout = _draw_probe_inputs(get_rng(seed), batch_size, net.n_inputs, width, net.dtype)
     # A probe observes; it does not train: batch norm's moving statistics are put back afterwards.
     saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
     try:

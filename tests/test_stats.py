@@ -196,3 +196,35 @@ def test_errors():
         probe(net, batch_size=0)
     with pytest.raises(ValueError, match="threshold"):
         pass_statistics(MLP(4, depth=2, width=4, activation="sigmoid"), np.zeros((2, 4)), threshold=2.0)
+
+
+def test_saturation_read_from_the_backward_slope_equals_the_mask_of_z():
+    # layer_statistics takes the saturated fraction from the slope phi'(z) that the backward pass kept;
+    # it must be exactly what saturation_mask(z) gives (the forward-only path).
+    from gradviz.stats import layer_statistics
+
+    for activation in ("sigmoid", "tanh"):
+        net = MLP(32, depth=6, width=32, activation=activation, init="glorot_normal", weight_scale=4.0, n_outputs=None,
+                  seed=1, dtype=np.float32)
+        stats = probe(net, batch_size=64, seed=2)
+        assert "slope" in net.records[0]
+        assert 0 < stats.saturated_fraction.max() < 1
+        for rec in net.records:
+            del rec["slope"]
+        np.testing.assert_array_equal(layer_statistics(net).saturated_fraction, stats.saturated_fraction)
+    with pytest.raises(ValueError, match="threshold"):
+        layer_statistics(net, threshold=1.5)
+
+
+def test_probe_inputs_are_drawn_once_per_seed_and_cannot_be_changed():
+    net = MLP(16, depth=3, width=16, activation="tanh", n_outputs=None, seed=0)
+    first = probe(net, batch_size=32, seed=5)
+    x = net.blocks[0].dense._x
+    assert not x.flags.writeable
+    with pytest.raises(ValueError):
+        x[0, 0] = 1.0
+    again = probe(net, batch_size=32, seed=5)
+    np.testing.assert_array_equal(first.a_var, again.a_var)
+    # a Generator draws afresh, the same numbers as the integer seed would
+    from_rng = probe(net, batch_size=32, seed=np.random.default_rng(5))
+    np.testing.assert_array_equal(first.da_var, from_rng.da_var)
