@@ -54,6 +54,7 @@ __all__ = [
     "variance_legend",
     "mark_overflow",
     "layer_axis",
+    "sticky_log_limits",
     "plot_histograms",
     "histogram_grid",
     "plot_grad_norm",
@@ -230,6 +231,61 @@ def _finite(values):
     v = np.array(values, dtype=float)
     v[~np.isfinite(v)] = np.nan
     return v
+
+
+def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=0.05):
+    """Limits of a log axis for data in [``low``, ``high``] that stay put while the data moves a little.
+
+    An explorer redraws its figure at every slider step. Rescaling the axis at
+    every step hides the motion (the curve stays where it is and the tick labels
+    change), and it forces matplotlib to redraw every tick. So the current
+    limits are kept as long as they still show the data well: the data (with a
+    margin of ``pad`` of its span) fits inside them, and the data spans at least
+    ``min_fill`` of them. Otherwise new limits are chosen: the data plus the
+    margin, rounded outwards to a grid of 1/4, 1/2, 1, 2 or 5 decades (coarser
+    for a wider span), so that they do not change again at the next small step.
+
+    Parameters
+    ----------
+    current : (float, float) or None
+        The axis' limits now (None: choose afresh).
+    low, high : float
+        Smallest and largest positive finite value to show (``0 < low <= high``).
+    min_decades : float
+        Narrowest span shown, in decades (flat data gets this much room).
+    min_fill : float in (0, 1]
+        Keep ``current`` only while the data spans at least this fraction of it.
+    pad : float >= 0
+        Margin above and below the data, as a fraction of its span in decades.
+
+    Returns
+    -------
+    (float, float): the new limits, ``0 < lo < hi``.
+
+    Raises
+    ------
+    ValueError
+        If ``low``/``high`` are not positive finite numbers with ``low <= high``.
+    """
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise ValueError(f"low and high must be positive finite numbers with low <= high; got {low!r}, {high!r}")
+    d0, d1 = np.log10(low), np.log10(high)
+    span = max(d1 - d0, min_decades)
+    mid = 0.5 * (d0 + d1)
+    need0, need1 = min(d0, mid - span / 2) - pad * span, max(d1, mid + span / 2) + pad * span
+    if current is not None:
+        c0, c1 = (float(v) for v in current)
+        if 0 < c0 < c1 and np.isfinite(c1):
+            l0, l1 = np.log10(c0), np.log10(c1)
+            if l0 <= d0 - pad * span and d1 + pad * span <= l1 and span >= min_fill * (l1 - l0):
+                return c0, c1
+    width = need1 - need0
+    step = next((q for q in (0.25, 0.5, 1.0, 2.0, 5.0) if width <= 8 * q), 10.0)
+    # exponents kept inside float64's range: a variance near 1e308 still gets finite limits
+    e0 = max(float(np.floor(need0 / step) * step), -307.0)
+    e1 = min(float(np.ceil(need1 / step) * step), 307.0)
+    return 10.0 ** e0, 10.0 ** max(e1, e0 + step)
 
 
 def _remove_gid(ax, gid):

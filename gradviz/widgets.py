@@ -176,6 +176,118 @@ class _LRU(OrderedDict):
 
 
 # ----------------------------------------------------------------------------- base class
+class _Blitter:
+    """Redraw an ipympl figure by blitting: cached pictures of what did not change, plus what did.
+
+    matplotlib redraws a whole figure at every ``draw``, and for an explorer
+    most of that time goes to text that does not change (legends, axis labels,
+    tick labels). Following matplotlib's "Faster rendering by using blitting"
+    guide, the figure is drawn in layers, each on top of the one before:
+
+    1. background: everything that stays as set up (axes faces, spines,
+       legends): a full draw in which the artists of the other layers are
+       ``animated`` (skipped);
+    2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick labels,
+       label), one layer per Axes;
+    3. 'y': the y axis of each, one layer per Axes;
+    4. 'data': every line, patch, text and collection of those Axes, and their
+       titles (except the ``static`` artists, which stay in the background).
+
+    Layers 1-3 are kept as pixel copies, each with the state it was drawn
+    from (limits, scale, ticks, label). A change redraws from the first layer
+    whose state changed: a new weight scale usually redraws the data only, or
+    the last Axes' y axis and the data when its limits move; a new depth
+    redraws every axis. Give the Axes whose y axis moves most often last. Anything else (first draw, resize, zoom, a new dpi) is a full
+    draw by ipympl, which refills the copies. ``last`` says where the latest
+    :meth:`update` started: 'data', 'y', 'x' or 'full'.
+
+    The explorer promises that, after ``setup_figure``, it changes nothing
+    outside layers 2-4 (no new legend, no figure-level text).
+    """
+
+    def __init__(self, figure, axes, static=()):
+        self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
+        self.static = set(static)
+        self._layers = [("x", ax, ax.xaxis, self._x_state) for ax in self.axes] + \
+                       [("y", ax, ax.yaxis, self._y_state) for ax in self.axes]
+        self._background = None  # pixel copy of layer 1
+        self._cached = []  # per layer 2, 3: (state, pixel copy with that layer drawn)
+        self._figure_state = None
+        self.last = None
+        self._cid = self.canvas.mpl_connect("draw_event", self._on_draw)
+
+    @staticmethod
+    def _x_state(ax):
+        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks()), ax.get_xlabel()
+
+    @staticmethod
+    def _y_state(ax):
+        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), ax.get_ylabel()
+
+    def _state(self, layer):
+        _, ax, _, state = self._layers[layer]
+        return state(ax)
+
+    def _data_artists(self):
+        artists = []
+        for ax in self.axes:
+            artists += [*ax.patches, *ax.collections, *ax.lines, *ax.texts, ax.title]
+        return sorted((a for a in artists if a not in self.static), key=lambda a: a.get_zorder())
+
+    def _animate(self):
+        # new artists (an overflow band, an explanation) join the data layer before anything is drawn
+        for _, _, axis, _ in self._layers:
+            axis.set_animated(True)
+        for a in self._data_artists():
+            a.set_animated(True)
+
+    def _draw(self, artists):
+        for a in artists:
+            a.axes.draw_artist(a)
+
+    def _copy(self):
+        # the renderer's whole buffer: figure.bbox can fall short of it by a rounding error (959.99 px),
+        # which would leave a column of stale pixels at the edge
+        from matplotlib.transforms import Bbox
+
+        renderer = self.canvas.get_renderer()
+        return self.canvas.copy_from_bbox(Bbox.from_extents(0, 0, renderer.width, renderer.height))
+
+    def _redraw_from(self, first):
+        """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
+        del self._cached[first:]
+        for i in range(first, len(self._layers)):
+            self._draw([self._layers[i][2]])
+            self._cached.append((self._state(i), self._copy()))
+        self._draw(self._data_artists())
+
+    def _figure_key(self):
+        return self.figure.bbox.bounds, self.figure.dpi, tuple(ax.bbox.bounds for ax in self.axes)
+
+    def _on_draw(self, event):
+        # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others
+        if self.canvas.is_saving():  # savefig draws every artist, on a renderer of its own dpi
+            self._background = None
+            return
+        self._background = self._copy()
+        self._figure_state = self._figure_key()
+        self._redraw_from(0)
+
+    def update(self):
+        """Show the artists' current state: blit if the cached layers allow it, else ask for a full draw."""
+        self._animate()
+        if self._background is None or self._figure_key() != self._figure_state:
+            self._background = None
+            self.last = "full"
+            self.canvas.draw_idle()
+            return
+        first = next((i for i, (state, _) in enumerate(self._cached) if state != self._state(i)), len(self._layers))
+        self.canvas.restore_region(self._background if first == 0 else self._cached[first - 1][1])
+        self._redraw_from(first)
+        self.canvas.blit(self.figure.bbox)
+        self.last = self._layers[first][0] if first < len(self._layers) else "data"
+
+
 class Explorer:
     """Base class of the explorers: controls, one figure, redraw in place.
 
@@ -194,6 +306,11 @@ class Explorer:
 
     figsize = (9.0, 4.0)
     registry_name = None
+    #: On an ipympl canvas, redraw by blitting (:class:`_Blitter`) the Axes that :meth:`blit_axes` returns.
+    #: Only for explorers whose layout is frozen and which change, after ``setup_figure``, only
+    #: the limits, lines, patches, texts and titles of those Axes.
+    blit = False
+    _blitter = None
 
     def __init__(self, canvas="auto", **values):
         canvas = check_choice("canvas", canvas, _CANVASES)
@@ -220,7 +337,21 @@ class Explorer:
             self.refresh(**self.values)  # artists in place before the layout is computed
         if self.freeze_layout:
             self._freeze_layout()
+        self._blitter = None
+        if self.blit and self.freeze_layout and canvas == "ipympl":
+            self._pin_axis_labels(self.blit_axes())
+            self._blitter = _Blitter(self.figure, self.blit_axes(), static=self.blit_static())
         self.redraw()
+
+    def blit_axes(self) -> list:
+        """The Axes redrawn by blitting when :attr:`blit` is set (default: all of the figure's).
+
+        The last one should be the Axes whose y limits change most often (see :class:`_Blitter`)."""
+        return list(self.figure.axes)
+
+    def blit_static(self) -> list:
+        """Artists of :meth:`blit_axes` that never change after ``setup_figure`` (e.g. a fixed title)."""
+        return []
 
     #: Compute the constrained layout once, then keep it: re-running it at every
     #: redraw cost about a third of the draw time (see benchmarks/bench_explorer.py).
@@ -230,6 +361,20 @@ class Explorer:
         with plots.style():
             self.figure.draw_without_rendering()
         self.figure.set_layout_engine("none")
+
+    @staticmethod
+    def _pin_axis_labels(axes):
+        """Keep each axis label where the (frozen) layout put it.
+
+        Otherwise every draw measures every tick label again to place the axis
+        labels, and a label moves as its axis' tick labels change width.
+        """
+        for ax in axes:
+            to_axes = ax.transAxes.inverted()
+            x, y = ax.xaxis.label.get_position()  # x in axes fraction, y in pixels
+            ax.xaxis.set_label_coords(x, to_axes.transform((0.0, y))[1])
+            x, y = ax.yaxis.label.get_position()  # x in pixels, y in axes fraction
+            ax.yaxis.set_label_coords(to_axes.transform((x, 0.0))[0], y)
 
     # --- to implement ------------------------------------------------------
     def make_controls(self) -> dict:  # pragma: no cover - abstract
@@ -325,7 +470,9 @@ class Explorer:
         self.timings["request_draw"] = time.perf_counter() - t1
 
     def request_draw(self) -> None:
-        if self.canvas_kind == "ipympl":
+        if self._blitter is not None:
+            self._blitter.update()
+        elif self.canvas_kind == "ipympl":
             self.figure.canvas.draw_idle()
         elif self.canvas_kind == "image":
             buf = io.BytesIO()
@@ -333,11 +480,19 @@ class Explorer:
             self._view.value = buf.getvalue()
 
     @staticmethod
-    def autoscale(ax, x=True, y=True, fallback=(1e-3, 1e3)):
-        """Rescale ``ax`` to the data of its lines; a log axis with no positive finite data gets ``fallback``."""
+    def autoscale(ax, x=True, y=True, fallback=(1e-3, 1e3), sticky=False):
+        """Rescale ``ax`` to the data of its lines; a log axis with no positive finite data gets ``fallback``.
+
+        ``sticky=True`` (log y axis only): keep the current y limits while they
+        still show the data well (:func:`gradviz.plots.sticky_log_limits`), so a
+        slider step moves the curves rather than the axis.
+        """
         ax.relim(visible_only=True)
         if y and not _has_drawable(ax):
             ax.set_ylim(*fallback)
+            y = False
+        if y and sticky and ax.get_yscale() == "log":
+            ax.set_ylim(*plots.sticky_log_limits(ax.get_ylim(), *_positive_range(ax)))
             y = False
         # set_xlim/set_ylim (the fallback above, a frozen layout, an explanatory message) switch autoscaling
         # off, after which autoscale_view silently keeps the old limits: switch it back on for what we rescale.
@@ -353,6 +508,13 @@ class Explorer:
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return f"{type(self).__name__}({vals})"
+
+
+def _positive_range(ax):
+    """(smallest, largest) positive finite y value of the visible lines of ``ax`` (there must be one)."""
+    ys = [np.asarray(ln.get_ydata(), float) for ln in ax.lines if ln.get_visible()]
+    y = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in ys])
+    return float(y.min()), float(y.max())
 
 
 def _has_drawable(ax):
@@ -553,6 +715,7 @@ class DeepNetworkExplorer(Explorer):
     """
 
     figsize = (10.0, 4.3)
+    blit = True
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
         self.dtype = np.dtype(dtype)
@@ -598,6 +761,12 @@ class DeepNetworkExplorer(Explorer):
         fa.set_ylabel("units (%)")
         fa.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
         fa.set_title("saturated and dead units")
+
+    def blit_axes(self):
+        return [self.ax_frac, self.ax_var]  # the variance axis moves most often: last
+
+    def blit_static(self):
+        return [self.ax_frac.title]
 
     def _freeze_layout(self):
         # lay out with the widest tick labels a log axis can get, so none is cut later
@@ -660,7 +829,7 @@ class DeepNetworkExplorer(Explorer):
         ax = self.ax_var
         plots.layer_axis(ax, depth)
         plots.mark_overflow(ax, stats.overflow, depth)
-        self.autoscale(ax, x=False)
+        self.autoscale(ax, x=False, sticky=True)
         init_name = _resolve_init(init, activation)
         bn = "" if batch_norm == "off" else f", batch norm {batch_norm} phi"
         ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}{bn}: {depth} x {width} units, "
@@ -1134,6 +1303,12 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         fa.set_ylabel("saturated units (%)")
         fa.set_title("saturated units (sigmoid, tanh)", fontsize=11)
 
+    def blit_axes(self):
+        return [self.ax_sat, self.ax_ratio]  # the ratio axis moves most often: last
+
+    def blit_static(self):
+        return [self.ax_sat.title]
+
     def _freeze_layout(self):
         # lay out with the widest tick labels the log axis can get (1e-150 ...), so none is cut later
         ylim = self.ax_ratio.get_ylim()
@@ -1169,7 +1344,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         ax = self.ax_ratio
         plots.layer_axis(ax, depth)
         plots.mark_overflow(ax, flow.overflow, depth)
-        self.autoscale(ax, x=False)
+        self.autoscale(ax, x=False, sticky=True)
         measured = self.lines["measured"].get_ydata()
         message = ""
         if flow.first_nonfinite is not None and not np.isfinite(measured).any():

@@ -225,3 +225,34 @@ def test_explain_writes_and_removes_a_message():
     plots.explain(ax, "")
     assert by_gid(ax, "explain") == []
     assert plt.get_fignums() == []  # new_figure does not go through pyplot
+
+
+# ----------------------------------------------------------------------------- sticky log limits
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_exponent = st.floats(-200, 200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_exponent, st.floats(0, 40), st.one_of(st.none(), st.tuples(_exponent, st.floats(0.01, 60))))
+def test_sticky_log_limits_show_the_data_and_stay_put(e_low, decades, current):
+    from gradviz.plots import sticky_log_limits
+
+    low, high = 10.0 ** e_low, 10.0 ** (e_low + decades)
+    if current is not None:
+        current = (10.0 ** current[0], 10.0 ** (current[0] + current[1]))
+    lo, hi = sticky_log_limits(current, low, high)
+    assert 0 < lo < hi and lo <= low and high <= hi
+    # the data fills at least half of the axis (or of its narrowest span, one decade)
+    assert max(np.log10(high / low), 1.0) >= 0.5 * np.log10(hi / lo) - 1e-9
+    # asked again with the limits it chose, it keeps them: no change without a reason
+    assert sticky_log_limits((lo, hi), low, high) == (lo, hi)
+
+
+def test_sticky_log_limits_rejects_bad_data():
+    from gradviz.plots import sticky_log_limits
+
+    for low, high in [(0.0, 1.0), (2.0, 1.0), (1.0, np.inf), (np.nan, 1.0)]:
+        with pytest.raises(ValueError, match="low and high"):
+            sticky_log_limits(None, low, high)

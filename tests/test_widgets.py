@@ -227,3 +227,72 @@ def test_variance_axis_rescales_after_the_layout_is_frozen():
     ex.update(init="zeros")  # message: fixed limits
     ex.update(init="glorot_uniform")
     assert ex.ax_var.get_ylim()[0] <= low
+
+
+# ----------------------------------------------------------------------------- blitting (ipympl canvas)
+def _pixels(canvas):
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+@pytest.mark.parametrize("cls", [widgets.DeepNetworkExplorer, widgets.GradientFlowExplorer])
+def test_blitted_frames_equal_full_draws(cls):
+    # Every way the blitter can redraw (data only; the last y axis; every axis; a full draw) must give
+    # exactly the pixels of a full draw of the same state, including an overflow band and an explanation.
+    pytest.importorskip("ipympl")
+    ex = cls(canvas="ipympl", max_depth=40, depth=4, width=16)
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False  # as once a browser has shown the canvas
+    canvas.draw()  # what ipympl does when the browser asks for the first frame
+    changes = [dict(weight_scale=1.02), dict(weight_scale=0.98), dict(weight_scale=0.3), dict(depth=6),
+               dict(seed=3), dict(activation="relu"), dict(weight_scale=8.0, depth=40), dict(init="zeros"),
+               dict(init="auto", weight_scale=1.0, depth=5)]
+    seen = set()
+    for change in changes:
+        ex.update(**change)
+        seen.add(ex._blitter.last)
+        if ex._blitter.last == "full":
+            canvas.draw()
+        blitted = _pixels(canvas)
+        canvas.draw()
+        np.testing.assert_array_equal(blitted, _pixels(canvas), err_msg=f"after {change}")
+    assert {"data", "y", "x"} <= seen
+
+
+def test_blitting_still_sends_frames_and_saves_every_artist(tmp_path):
+    pytest.importorskip("ipympl")
+    ex = widgets.DeepNetworkExplorer(canvas="ipympl", depth=4, width=16)
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False
+    sent = []
+    canvas.send_binary = sent.append  # a frame to the browser
+    canvas.draw()
+    n = len(sent)
+    ex.controls["weight_scale"].value = 1.05
+    assert ex._blitter.last == "data" and len(sent) == n + 1  # a blit sends a frame at once
+    # savefig (the toolbar's download, or a notebook cell) draws the animated artists too
+    ex.figure.savefig(tmp_path / "a.png")
+    for ln in ex.lines.values():
+        ln.set_visible(False)
+    ex.figure.savefig(tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "b.png").read_bytes()
+    # after a savefig, the next change asks for a full draw instead of blitting on stale copies
+    ex.controls["weight_scale"].value = 1.1
+    assert ex._blitter.last == "full"
+
+
+def test_no_blitting_without_ipympl_or_with_a_live_layout():
+    ex = widgets.DeepNetworkExplorer(canvas="none", depth=3, width=8)
+    assert ex._blitter is None
+    assert not any(ln.get_animated() for ln in ex.ax_var.lines)
+
+
+def test_variance_axis_holds_still_for_a_small_step_and_follows_a_large_one():
+    ex = widgets.DeepNetworkExplorer(canvas="none", depth=10, width=64, batch_size=64)
+    ylim = ex.ax_var.get_ylim()
+    ex.controls["weight_scale"].value = 1.02
+    assert ex.ax_var.get_ylim() == ylim  # the curves move, the axis does not
+    ex.update(activation="relu", init="he_normal", weight_scale=2.0)
+    da = line(ex.ax_var, "measured:da").get_ydata()
+    a = line(ex.ax_var, "measured:a").get_ydata()
+    lo, hi = ex.ax_var.get_ylim()
+    assert lo <= min(np.nanmin(a), np.nanmin(da)) and max(np.nanmax(a), np.nanmax(da)) <= hi
