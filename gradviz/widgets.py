@@ -21,7 +21,11 @@ The figure is a plain Figure (not registered with pyplot, so explorers do not
 pile up figures and do not depend on the notebook's ``%matplotlib`` backend).
 With ``canvas='auto'`` it is drawn on an ipympl canvas widget when ipympl is
 installed; every change updates the existing artists (``set_data``) and asks
-the canvas for a redraw (``draw_idle``): no flicker. Without ipympl
+the canvas for a redraw (``draw_idle``): no flicker. Explorers with
+``blit = True`` (the deep-network ones) instead redraw only what changed over
+cached pixels of the rest (:class:`_Blitter`): a slider step then costs a few
+tens of milliseconds of drawing instead of a full redraw
+(``benchmarks/bench_explorer.py`` measures it). Without ipympl
 (``canvas='image'``) the figure is rendered to PNG into an
 :class:`ipywidgets.Image` that is updated in place. ``canvas='none'`` draws
 nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
@@ -185,8 +189,9 @@ class _Blitter:
     guide, the figure is drawn in layers, each on top of the one before:
 
     1. background: everything that stays as set up (axes faces, spines,
-       legends): a full draw in which the artists of the other layers are
-       ``animated`` (skipped);
+       legends, axis labels): a full draw in which the artists of the other
+       layers are ``animated`` (skipped), plus the axis labels (pinned where the
+       frozen layout put them);
     2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick labels,
        label), one layer per Axes;
     3. 'y': the y axis of each, one layer per Axes;
@@ -194,11 +199,12 @@ class _Blitter:
        titles (except the ``static`` artists, which stay in the background).
 
     Layers 1-3 are kept as pixel copies, each with the state it was drawn
-    from (limits, scale, ticks, label). A change redraws from the first layer
-    whose state changed: a new weight scale usually redraws the data only, or
-    the last Axes' y axis and the data when its limits move; a new depth
-    redraws every axis. Give the Axes whose y axis moves most often last. Anything else (first draw, resize, zoom, a new dpi) is a full
-    draw by ipympl, which refills the copies. ``last`` says where the latest
+    from (limits, scale, ticks). A change redraws from the first layer whose
+    state changed: a new weight scale usually redraws the data only, or the
+    last Axes' y axis and the data when its limits move; a new depth redraws
+    every axis. (So give the Axes whose y axis moves most often last.) Anything
+    else (first draw, resize, zoom, a new dpi or axis label) is a full draw by
+    ipympl, which refills the copies. ``last`` says where the latest
     :meth:`update` started: 'data', 'y', 'x' or 'full'.
 
     The explorer promises that, after ``setup_figure``, it changes nothing
@@ -218,11 +224,11 @@ class _Blitter:
 
     @staticmethod
     def _x_state(ax):
-        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks()), ax.get_xlabel()
+        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks())
 
     @staticmethod
     def _y_state(ax):
-        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), ax.get_ylabel()
+        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks())
 
     def _state(self, layer):
         _, ax, _, state = self._layers[layer]
@@ -242,8 +248,19 @@ class _Blitter:
             a.set_animated(True)
 
     def _draw(self, artists):
+        renderer = self.canvas.get_renderer()
         for a in artists:
-            a.axes.draw_artist(a)
+            a.draw(renderer)
+
+    @staticmethod
+    def _draw_axis(axis):
+        # the axis label is pinned (Explorer._pin_axis_labels) and lives in the background: drawn once,
+        # not at every change of the axis (text is the slow part of a matplotlib draw)
+        axis.label.set_visible(False)
+        try:
+            axis.draw(axis.axes.get_figure(root=True).canvas.get_renderer())
+        finally:
+            axis.label.set_visible(True)
 
     def _copy(self):
         # the renderer's whole buffer: figure.bbox can fall short of it by a rounding error (959.99 px),
@@ -257,18 +274,21 @@ class _Blitter:
         """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
         del self._cached[first:]
         for i in range(first, len(self._layers)):
-            self._draw([self._layers[i][2]])
+            self._draw_axis(self._layers[i][2])
             self._cached.append((self._state(i), self._copy()))
         self._draw(self._data_artists())
 
     def _figure_key(self):
-        return self.figure.bbox.bounds, self.figure.dpi, tuple(ax.bbox.bounds for ax in self.axes)
+        # what the background shows: a change here needs a full draw
+        return (self.figure.bbox.bounds, self.figure.dpi,
+                tuple((ax.bbox.bounds, ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes))
 
     def _on_draw(self, event):
         # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others
         if self.canvas.is_saving():  # savefig draws every artist, on a renderer of its own dpi
             self._background = None
             return
+        self._draw([label for _, _, axis, _ in self._layers for label in [axis.label]])
         self._background = self._copy()
         self._figure_state = self._figure_key()
         self._redraw_from(0)
@@ -492,7 +512,14 @@ class Explorer:
             ax.set_ylim(*fallback)
             y = False
         if y and sticky and ax.get_yscale() == "log":
-            ax.set_ylim(*plots.sticky_log_limits(ax.get_ylim(), *_positive_range(ax)))
+            lo, hi = plots.sticky_log_limits(ax.get_ylim(), *_positive_range(ax))
+            ax.set_ylim(lo, hi)
+            # minor ticks (2, 3, ... 9 x 10^k) help to read a value off a few decades; over many they are
+            # a grey comb that also costs a tick line each to draw
+            from matplotlib.ticker import LogLocator, NullLocator
+
+            few = np.log10(hi / lo) <= _MINOR_TICK_DECADES
+            ax.yaxis.set_minor_locator(LogLocator(subs="auto") if few else NullLocator())
             y = False
         # set_xlim/set_ylim (the fallback above, a frozen layout, an explanatory message) switch autoscaling
         # off, after which autoscale_view silently keeps the old limits: switch it back on for what we rescale.
@@ -508,6 +535,10 @@ class Explorer:
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return f"{type(self).__name__}({vals})"
+
+
+#: A sticky log axis spanning at most this many decades gets minor ticks.
+_MINOR_TICK_DECADES = 4
 
 
 def _positive_range(ax):

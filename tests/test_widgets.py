@@ -296,3 +296,8 @@ def test_variance_axis_holds_still_for_a_small_step_and_follows_a_large_one():
     a = line(ex.ax_var, "measured:a").get_ydata()
     lo, hi = ex.ax_var.get_ylim()
     assert lo <= min(np.nanmin(a), np.nanmin(da)) and max(np.nanmax(a), np.nanmax(da)) <= hi
+    # many decades: no minor ticks (a grey comb, and slow to draw); a few decades: minor ticks
+    assert np.log10(hi / lo) > widgets._MINOR_TICK_DECADES and len(ex.ax_var.yaxis.get_minorticklocs()) == 0
+    ex.update(activation="tanh", init="auto", weight_scale=1.0)
+    lo, hi = ex.ax_var.get_ylim()
+    assert np.log10(hi / lo) <= widgets._MINOR_TICK_DECADES and len(ex.ax_var.yaxis.get_minorticklocs()) > 0
