@@ -101,7 +101,8 @@ def bench(setting, scenario, n_changes, dtype, rng, canvas):
             parts[k].append(tm[k])
         parts["artists"].append(tm["refresh"] - compute)
         parts["frame"].append(t1 - t0 - tm["refresh"])
-        how[ex._blitter.last if ex._blitter is not None and not requested else "full"] += 1
+        blitter = getattr(ex, "_blitter", None)  # None: an explorer that never blits
+        how[blitter.last if blitter is not None and not requested else "full"] += 1
     return wall, cpu, parts, how
 
 
