@@ -183,10 +183,11 @@ def _draw_probe_inputs(rng, batch_size, n_inputs, width, dtype):
     return x, dout
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def _probe_inputs(seed, batch_size, n_inputs, width, dtype):
     """The probe's x and dout for an integer seed, drawn once (a slider explorer probes the same seed again
-    and again); read-only, so that no caller can change them for the next one."""
+    and again: copying them is several times cheaper than drawing them); read-only, so that they stay
+    what the seed gives. Holds the last 4 (seed, shape, dtype) combinations."""
     x, dout = _draw_probe_inputs(get_rng(seed), batch_size, n_inputs, width, np.dtype(dtype))
     x.flags.writeable = dout.flags.writeable = False
     return x, dout
@@ -216,7 +217,9 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
     batch_size = check_positive_int("batch_size", batch_size)
     width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        x, dout = _probe_inputs(int(seed), batch_size, net.n_inputs, width, np.dtype(net.dtype).str)
+        # copies: the records alias them (the last layer's da is dout), and a learner may change those
+        x, dout = (v.copy() for v in _probe_inputs(int(seed), batch_size, net.n_inputs, width,
+                                                     np.dtype(net.dtype).str))
     else:
         x, dout = _draw_probe_inputs(get_rng(seed), batch_size, net.n_inputs, width, net.dtype)
     # A probe observes; it does not train: batch norm's moving statistics are put back afterwards.

@@ -52,6 +52,12 @@ Subclass :class:`Explorer`, give it ``make_controls``, ``setup_figure`` and
             self.autoscale(self.ax)
 
 ``explorer("learning_rate")`` then builds it by name.
+
+If, after ``setup_figure``, ``refresh`` changes only the limits and the lines,
+patches, texts and titles of the Axes (no new legend or label), and the layout
+is frozen, set ``blit = True`` (and list any fixed title in ``blit_static``):
+on an ipympl canvas only what changed is then drawn again. Check it with the
+pixel test in ``tests/test_widgets.py`` (every blitted frame must equal a full draw).
 """
 
 from __future__ import annotations
@@ -224,11 +230,11 @@ class _Blitter:
 
     @staticmethod
     def _x_state(ax):
-        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks())
+        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks()), tuple(ax.get_xticks(minor=True))
 
     @staticmethod
     def _y_state(ax):
-        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks())
+        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), tuple(ax.get_yticks(minor=True))
 
     def _state(self, layer):
         _, ax, _, state = self._layers[layer]
@@ -253,12 +259,12 @@ class _Blitter:
             a.draw(renderer)
 
     @staticmethod
-    def _draw_axis(axis):
+    def _draw_axis(axis, renderer):
         # the axis label is pinned (Explorer._pin_axis_labels) and lives in the background: drawn once,
         # not at every change of the axis (text is the slow part of a matplotlib draw)
         axis.label.set_visible(False)
         try:
-            axis.draw(axis.axes.get_figure(root=True).canvas.get_renderer())
+            axis.draw(renderer)
         finally:
             axis.label.set_visible(True)
 
@@ -274,7 +280,7 @@ class _Blitter:
         """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
         del self._cached[first:]
         for i in range(first, len(self._layers)):
-            self._draw_axis(self._layers[i][2])
+            self._draw_axis(self._layers[i][2], self.canvas.get_renderer())
             self._cached.append((self._state(i), self._copy()))
         self._draw(self._data_artists())
 
@@ -285,7 +291,11 @@ class _Blitter:
 
     def _on_draw(self, event):
         # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others
-        if self.canvas.is_saving():  # savefig draws every artist, on a renderer of its own dpi
+        if (event.canvas is not self.canvas or self.canvas.is_saving()
+                or "draw_path" in vars(event.renderer)):
+            # savefig (on this canvas, or on an SVG/PDF one it swaps in) draws every artist itself, and
+            # figure.draw_without_rendering() (matplotlib's _draw_disabled puts no-op draw_* methods on the
+            # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
             self._background = None
             return
         self._draw([label for _, _, axis, _ in self._layers for label in [axis.label]])
@@ -512,14 +522,7 @@ class Explorer:
             ax.set_ylim(*fallback)
             y = False
         if y and sticky and ax.get_yscale() == "log":
-            lo, hi = plots.sticky_log_limits(ax.get_ylim(), *_positive_range(ax))
-            ax.set_ylim(lo, hi)
-            # minor ticks (2, 3, ... 9 x 10^k) help to read a value off a few decades; over many they are
-            # a grey comb that also costs a tick line each to draw
-            from matplotlib.ticker import LogLocator, NullLocator
-
-            few = np.log10(hi / lo) <= _MINOR_TICK_DECADES
-            ax.yaxis.set_minor_locator(LogLocator(subs="auto") if few else NullLocator())
+            ax.set_ylim(*plots.sticky_log_limits(ax.get_ylim(), *_positive_range(ax)))
             y = False
         # set_xlim/set_ylim (the fallback above, a frozen layout, an explanatory message) switch autoscaling
         # off, after which autoscale_view silently keeps the old limits: switch it back on for what we rescale.
@@ -537,23 +540,25 @@ class Explorer:
         return f"{type(self).__name__}({vals})"
 
 
-#: A sticky log axis spanning at most this many decades gets minor ticks.
-_MINOR_TICK_DECADES = 4
+def _data_lines(ax):
+    """The visible lines of ``ax`` drawn in data coordinates (not markers such as an axvline, whose y
+    is a fraction of the axes)."""
+    return [ln for ln in ax.lines if ln.get_visible() and ln.get_transform() == ax.transData]
 
 
 def _positive_range(ax):
-    """(smallest, largest) positive finite y value of the visible lines of ``ax`` (there must be one)."""
-    ys = [np.asarray(ln.get_ydata(), float) for ln in ax.lines if ln.get_visible()]
+    """(smallest, largest) positive finite y value of the data lines of ``ax`` (there must be one)."""
+    ys = [np.asarray(ln.get_ydata(), float) for ln in _data_lines(ax)]
     y = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in ys])
     return float(y.min()), float(y.max())
 
 
 def _has_drawable(ax):
     log = ax.get_yscale() == "log"
-    for ln in ax.lines:
+    for ln in _data_lines(ax):
         y = np.asarray(ln.get_ydata(), float)
         ok = np.isfinite(y) & (y > 0) if log else np.isfinite(y)
-        if ln.get_visible() and np.any(ok):
+        if np.any(ok):
             return True
     return False
 
@@ -781,6 +786,7 @@ class DeepNetworkExplorer(Explorer):
             (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.4, alpha=0.75, dashes=(3, 2), zorder=4,
                                                       color=plots.COLORS[q], gid=f"predicted:{q}")
         ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(plots.FewDecadesLogLocator())
         ax.set_ylabel("variance (log scale)")
         plots.variance_legend(ax)
         fa = self.ax_frac
@@ -800,11 +806,17 @@ class DeepNetworkExplorer(Explorer):
         return [self.ax_frac.title]
 
     def _freeze_layout(self):
-        # lay out with the widest tick labels a log axis can get, so none is cut later
-        ylim = self.ax_var.get_ylim()
-        self.ax_var.set_ylim(1e-150, 1e150)
-        super()._freeze_layout()
-        self.ax_var.set_ylim(*ylim)
+        # Lay out with the widest tick labels the axes can get, so that none is cut off later: 1e-150 on
+        # the log axis, and the deepest network's layer numbers (two digits, the last one at the right edge).
+        log_axis = self.blit_axes()[-1]
+        ylim = log_axis.get_ylim()
+        log_axis.set_ylim(1e-150, 1e150)
+        for ax in self.blit_axes():
+            plots.layer_axis(ax, self.max_depth)
+        Explorer._freeze_layout(self)
+        log_axis.set_ylim(*ylim)
+        for ax in self.blit_axes():
+            plots.layer_axis(ax, self.controls["depth"].value)
 
     # --- computing ---------------------------------------------------------
     def network(self, depth, width, activation, init, weight_scale, batch_norm, seed):
@@ -1326,6 +1338,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
                                           lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=5,
                                           zorder={"measured": 3, "typical": 4}.get(name, 2))
         ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(plots.FewDecadesLogLocator())
         ax.set_ylabel("gradient relative to layer $L$ (log scale)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=9, frameon=False, ncols=2)
         fa = self.ax_sat
@@ -1339,13 +1352,6 @@ class GradientFlowExplorer(DeepNetworkExplorer):
 
     def blit_static(self):
         return [self.ax_sat.title]
-
-    def _freeze_layout(self):
-        # lay out with the widest tick labels the log axis can get (1e-150 ...), so none is cut later
-        ylim = self.ax_ratio.get_ylim()
-        self.ax_ratio.set_ylim(1e-150, 1e150)
-        Explorer._freeze_layout(self)
-        self.ax_ratio.set_ylim(*ylim)
 
     def compute(self, depth, width, activation, init, weight_scale, seed):
         """The :class:`gradviz.stats.GradientFlow` of these control values (cached)."""
