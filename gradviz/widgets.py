@@ -785,8 +785,7 @@ class DeepNetworkExplorer(Explorer):
                                                      gid=f"measured:{q}", zorder=3)
             (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.4, alpha=0.75, dashes=(3, 2), zorder=4,
                                                       color=plots.COLORS[q], gid=f"predicted:{q}")
-        ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(plots.FewDecadesLogLocator())
+        plots.fast_log_yaxis(ax)
         ax.set_ylabel("variance (log scale)")
         plots.variance_legend(ax)
         fa = self.ax_frac
@@ -1337,8 +1336,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
             (self.lines[name],) = ax.plot([], [], ls=ls, marker=marker, color=color, label=label, gid=f"ratio:{name}",
                                           lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=5,
                                           zorder={"measured": 3, "typical": 4}.get(name, 2))
-        ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(plots.FewDecadesLogLocator())
+        plots.fast_log_yaxis(ax)
         ax.set_ylabel("gradient relative to layer $L$ (log scale)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=9, frameon=False, ncols=2)
         fa = self.ax_sat

@@ -258,3 +258,29 @@ def test_sticky_log_limits_rejects_bad_data():
     for low, high in [(0.0, 1.0), (2.0, 1.0), (1.0, np.inf), (np.nan, 1.0)]:
         with pytest.raises(ValueError, match="low and high"):
             sticky_log_limits(None, low, high)
+
+
+def test_superscript_log_labels_match_matplotlibs_without_mathtext():
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    from gradviz.plots import SuperscriptLogFormatter
+
+    fmt, ref = SuperscriptLogFormatter(labelOnlyBase=False), LogFormatterSciNotation(labelOnlyBase=False)
+    expected = {1e-7: "10⁻⁷", 1.0: "10⁰", 10.0: "10¹", 1e15: "10¹⁵", 0.3: "3×10⁻¹", 2e5: "2×10⁵"}
+    for x, label in expected.items():
+        assert fmt(x) == label and "$" in ref(x)
+
+
+def test_fast_log_yaxis_labels_few_decades_and_no_mathtext():
+    fig, ax = plots.new_figure()
+    plots.fast_log_yaxis(ax)
+    ax.plot([1, 2], [1e-3, 1e9])
+    ax.set_ylim(1e-3, 1e9)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.yaxis.get_ticklabels() if t.get_text()]
+    shown = [y for y in ax.get_yticks() if 1e-3 <= y <= 1e9]
+    assert 2 <= len(shown) <= 7 and labels and not any("$" in s for s in labels)
+    assert len(ax.yaxis.get_minorticklocs()) == 0  # 12 decades: no minor ticks
+    ax.set_ylim(0.1, 10)
+    fig.canvas.draw()
+    assert len(ax.yaxis.get_minorticklocs()) > 0
