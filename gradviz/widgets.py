@@ -198,8 +198,8 @@ class _Blitter:
        legends, axis labels): a full draw in which the artists of the other
        layers are ``animated`` (skipped), plus the axis labels (pinned where the
        frozen layout put them);
-    2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick labels,
-       label), one layer per Axes;
+    2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick
+       labels), one layer per Axes;
     3. 'y': the y axis of each, one layer per Axes;
     4. 'data': every line, patch, text and collection of those Axes, and their
        titles (except the ``static`` artists, which stay in the background).
@@ -226,7 +226,7 @@ class _Blitter:
         self._cached = []  # per layer 2, 3: (state, pixel copy with that layer drawn)
         self._figure_state = None
         self.last = None
-        self._cid = self.canvas.mpl_connect("draw_event", self._on_draw)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
 
     @staticmethod
     def _x_state(ax):
@@ -298,7 +298,7 @@ class _Blitter:
             # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
             self._background = None
             return
-        self._draw([label for _, _, axis, _ in self._layers for label in [axis.label]])
+        self._draw([axis.label for _, _, axis, _ in self._layers])
         self._background = self._copy()
         self._figure_state = self._figure_key()
         self._redraw_from(0)
