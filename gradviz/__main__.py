@@ -29,14 +29,13 @@ def _parser():
     return p
 
 
-
-
 def _figures(args, parser) -> int:
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # headless and identical everywhere
-    from . import figures
+    from . import chapters, figures
 
+    chapters.load_all()  # each chapter module registers its figures on import
     names = figures.list_names()
     if args.list:
         width = max(len(n) for n in names)

@@ -10,7 +10,13 @@ the code or the data changes. A notebook's exercise cell looks like::
 ``check`` prints one line: not answered yet, correct, or not quite (with a
 hint). ``solution(id)`` prints the worked answer for a learner who is stuck.
 
-Chapters register their exercises with :func:`register`.
+Each chapter module registers its exercises with the :func:`exercise`
+decorator, on the function that computes the answer::
+
+    @exercise("01.1", question="...", hint="...",
+              explain=lambda lr: f"... {lr:.4g} ...")
+    def largest_stable_lr():
+        return critical_learning_rates(linear_regression_data().X).lr_max
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Exercise", "register", "check", "solution", "EXERCISES"]
+__all__ = ["Exercise", "exercise", "register", "check", "solution", "EXERCISES"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,30 @@ def register(exercise_id: str, exercise: Exercise) -> None:
     EXERCISES[exercise_id] = exercise
 
 
+def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[object], str], rtol: float = 0.02):
+    """Decorator: register the decorated function as the answer of exercise ``exercise_id``.
+
+    The function takes no argument and computes the expected answer; it is
+    returned unchanged, so a chapter can call it too.
+
+    Raises
+    ------
+    ValueError
+        If ``exercise_id`` is already registered.
+    """
+
+    def deco(answer):
+        register(exercise_id, Exercise(question=question, answer=answer, hint=hint, explain=explain, rtol=rtol))
+        return answer
+
+    return deco
+
+
 def _get(exercise_id: str) -> Exercise:
     if exercise_id not in EXERCISES:
-        raise ValueError(f"exercise_id={exercise_id!r} is not known; choose one of: {', '.join(sorted(EXERCISES))}")
+        raise ValueError(f"exercise_id={exercise_id!r} is not known; choose one of: {', '.join(sorted(EXERCISES))} "
+                         "(a chapter's exercises are registered when its module, gradviz.chapters.chNN_..., "
+                         "is imported)")
     return EXERCISES[exercise_id]
 
 

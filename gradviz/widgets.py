@@ -32,10 +32,10 @@ nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
 
 Adding an explorer
 ------------------
-Subclass :class:`Explorer`, give it ``make_controls``, ``setup_figure`` and
-``refresh``, and register it::
+Subclass :class:`Explorer` in the chapter module that shows it (or here, if
+several chapters do), and give it ``make_controls``, ``setup_figure`` and
+``refresh``::
 
-    @register_explorer("learning_rate")
     class LearningRateExplorer(Explorer):
         figsize = (6, 3.5)
 
@@ -50,8 +50,6 @@ Subclass :class:`Explorer`, give it ``make_controls``, ``setup_figure`` and
             steps = np.arange(50)
             self.line.set_data(steps, (1 - lr) ** steps)
             self.autoscale(self.ax)
-
-``explorer("learning_rate")`` then builds it by name.
 
 If, after ``setup_figure``, ``refresh`` changes only the limits and the lines,
 patches, texts and titles of the Axes (no new legend or label), and the layout
@@ -82,9 +80,6 @@ from .theory import init_weight_variances, predict_variances
 
 __all__ = [
     "Explorer",
-    "EXPLORERS",
-    "register_explorer",
-    "explorer",
     "log_slider",
     "int_slider",
     "choice",
@@ -94,31 +89,12 @@ __all__ = [
     "LearningRateExplorer",  # chapter 01
 ]
 
-#: Registry of explorers: name -> class (see :func:`register_explorer`).
-EXPLORERS: dict[str, type] = {}
-
 _CANVASES = ("auto", "ipympl", "image", "none")
 _STYLE = {"description_width": "initial"}
 
 
 #: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
 MAX_CANVAS_PX = 960
-
-
-def register_explorer(name):
-    """Class decorator: make an :class:`Explorer` subclass available as ``explorer(name)``."""
-
-    def deco(cls):
-        EXPLORERS[name] = cls
-        cls.registry_name = name
-        return cls
-
-    return deco
-
-
-def explorer(name, **kwargs):
-    """Build the registered explorer ``name`` (see :data:`EXPLORERS`)."""
-    return EXPLORERS[check_choice("name", name, EXPLORERS)](**kwargs)
 
 
 # ----------------------------------------------------------------------------- control helpers
@@ -335,7 +311,6 @@ class Explorer:
     """
 
     figsize = (9.0, 4.0)
-    registry_name = None
     #: On an ipympl canvas, redraw by blitting (:class:`_Blitter`) the Axes that :meth:`blit_axes` returns.
     #: Only for explorers whose layout is frozen and which change, after ``setup_figure``, only
     #: the limits, lines, patches, texts and titles of those Axes.
@@ -574,7 +549,6 @@ def _fmt(x):
 
 
 # ----------------------------------------------------------------------------- activation explorer
-@register_explorer("activation")
 class ActivationExplorer(Explorer):
     """An activation phi, its slope phi', the saturated inputs shaded, and phi, phi' at two inputs.
 
@@ -725,7 +699,6 @@ def _prediction(depth, width, activation, init, weight_scale):
     return predict_variances(widths, activation, wv)
 
 
-@register_explorer("deep_network")
 class DeepNetworkExplorer(Explorer):
     """Per-layer Var(a) and Var(dL/da) of a deep MLP, measured and predicted, as sliders move.
 
@@ -931,7 +904,6 @@ def _digits(seed=0):
     return load_digits(seed=seed)
 
 
-@register_explorer("training")
 class TrainingExplorer(Explorer):
     """Train an MLP on the handwritten digits and overlay the runs.
 
@@ -1075,7 +1047,6 @@ class TrainingExplorer(Explorer):
 
 # ============================================================================= chapter 01: learning rate
 # Section owned by the chapter-01 author: gradient descent on the linear-regression bowl.
-@register_explorer("learning_rate")
 class LearningRateExplorer(Explorer):
     """Batch gradient descent on the convex cost of a linear regression, with a learning-rate slider.
 
@@ -1192,7 +1163,6 @@ def init_formula(init: str) -> str:
     return _INIT_FORMULAS.get(name, "value^2 (constant: variance 0)" if name == "constant" else "?")
 
 
-@register_explorer("initialization")
 class InitializationExplorer(DeepNetworkExplorer):
     """Activation x initializer: per-layer Var(a) and Var(dL/da) of a deep MLP, measured and predicted.
 
@@ -1284,7 +1254,6 @@ class InitializationExplorer(DeepNetworkExplorer):
 __all__ += ["GradientFlowExplorer"]
 
 
-@register_explorer("gradient_flow")
 class GradientFlowExplorer(DeepNetworkExplorer):
     """The gradient on its way down a deep MLP, layer by layer, as depth, activation and weight scale change.
 
@@ -1468,7 +1437,6 @@ _CH05_WHY = {
 }
 
 
-@register_explorer("selu_conditions")
 class SeluConditionsExplorer(Explorer):
     """Break the four conditions of a self-normalizing network one by one and watch the drift.
 
@@ -1569,7 +1537,6 @@ class SeluConditionsExplorer(Explorer):
 __all__ += ["MomentumExplorer"]
 
 
-@register_explorer("bn_momentum")
 class MomentumExplorer(Explorer):
     """The moving averages of a batch-norm layer, with the momentum in both frameworks' conventions.
 
@@ -1673,7 +1640,6 @@ __all__ += ["LeakySlopeExplorer"]
 _CH04_Z = np.linspace(-4.0, 3.0, 701)
 
 
-@register_explorer("leaky_slope")
 class LeakySlopeExplorer(Explorer):
     """How the slope alpha of leaky ReLU (or ELU) lets a gradient through units pushed below 0.
 
@@ -1946,7 +1912,6 @@ class _PlaygroundTraining(TrainingExplorer):
                     fontsize=8, color="0.3", gid="overflow_note")
 
 
-@register_explorer("playground")
 class PlaygroundExplorer(DeepNetworkExplorer):
     """Every knob at once: the network at initialisation and its training on the digits, one set of controls.
 

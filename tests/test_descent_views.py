@@ -13,7 +13,7 @@ pytest.importorskip("ipywidgets")
 from gradviz import plots  # noqa: E402
 from gradviz.data import linear_regression_data  # noqa: E402
 from gradviz.descent import critical_learning_rates, sweep_learning_rates  # noqa: E402
-from gradviz.widgets import EXPLORERS, LearningRateExplorer  # noqa: E402
+from gradviz.widgets import LearningRateExplorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,7 @@ def test_overflow_is_shown(explorer):
     assert not any("overflow" in t or "above its start" in t for t in texts)
 
 
-def test_registered_and_takes_its_data(explorer):
-    assert EXPLORERS["learning_rate"] is LearningRateExplorer
+def test_takes_its_data(explorer):
     data = linear_regression_data(n_samples=30, seed=3, x_range=(0.0, 3.0))
     e = LearningRateExplorer(canvas="none", data=data, lr=0.05)
     assert e.rates == critical_learning_rates(data.X)

@@ -12,12 +12,14 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 
-from gradviz import figures  # noqa: E402
+from gradviz import chapters, figures  # noqa: E402
 from gradviz.__main__ import main  # noqa: E402
+
+chapters.load_all()  # every chapter registers its figures on import
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # quick figures for the file tests; every figure is rendered once in test_every_figure_renders
-QUICK = ["activation_functions"]
+QUICK = ["gd_cost_bowl"]
 
 
 def test_list_prints_every_figure(capsys):
@@ -44,7 +46,7 @@ def test_writes_png_and_svg_identical_bytes_twice(tmp_path, capsys):
     assert main(["figures", "--out", str(out), "--only", *QUICK, "--format", "both", "--quiet"]) == 0
     assert {f: (out / f).read_bytes() for f in files} == first
     printed = capsys.readouterr().out.split()
-    assert str(out / "activation_functions.png") in printed
+    assert str(out / f"{QUICK[0]}.png") in printed
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -69,38 +71,29 @@ def test_out_must_be_a_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-# The seed figures of this module; chapters test the figures they append.
-SEEDS = ["activation_functions", "variance_sigmoid_vs_relu_he", "histograms_tanh_naive_vs_glorot",
-         "grad_norm_and_saturation_sigmoid", "training_digits_sigmoid_vs_relu"]
-
-
-def test_seed_figures_render_labelled():
-    import matplotlib.pyplot as plt
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        rendered = {name: figures.render(name) for name in SEEDS}
-    for name, fig in rendered.items():
-        assert fig.axes, name
-        for ax in fig.axes:
-            if ax.get_label() != "<colorbar>" and ax.axison and ax.lines:
-                assert ax.get_xlabel(), (name, ax)
-    assert plt.get_fignums() == []  # figures do not go through pyplot
-
-
 def test_every_registered_figure_has_a_description():
     for name, spec in figures.FIGURES.items():
         assert callable(spec.func) and spec.description, name
 
 
-def test_register_figure_rejects_bad_and_duplicate_names():
+def test_figure_decorator_rejects_bad_and_duplicate_names():
     with pytest.raises(ValueError, match="file-name-safe"):
-        figures.register_figure("a/b")
+        figures.figure("a/b")
     with pytest.raises(ValueError, match="already registered"):
-        figures.register_figure(next(iter(figures.FIGURES)))(lambda: None)
+        figures.figure(next(iter(figures.FIGURES)))(lambda: None)
+
+
+def test_every_figure_knows_its_chapter():
+    for name, spec in figures.FIGURES.items():
+        assert spec.chapter in range(1, 9), (name, spec.func.__module__)
+
+
+def test_chapter_is_read_from_the_module_name():
+    assert figures._chapter_of("gradviz.chapters.ch04_nonsaturating") == 4
+    assert figures._chapter_of("gradviz.plots") is None
 
 
 def test_module_entry_point(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gradviz", "figures", "--list"], capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120)
-    assert r.returncode == 0 and "activation_functions" in r.stdout
+    assert r.returncode == 0 and QUICK[0] in r.stdout

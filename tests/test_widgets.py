@@ -171,14 +171,11 @@ def test_training_explorer_run_cache_overlay_clear(capsys):
     assert out.out == ""  # nothing printed: no stray reprs
 
 
-def test_display_and_registry():
-    ex = widgets.explorer("activation", canvas="image")
+def test_display():
+    ex = widgets.ActivationExplorer(canvas="image")
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert ex._view.value[:8] == b"\x89PNG\r\n\x1a\n"  # the PNG fallback was rendered
-    assert set(widgets.EXPLORERS) >= {"activation", "deep_network", "training"}
-    with pytest.raises(ValueError, match="name"):
-        widgets.explorer("nope")
 
 
 def test_ipympl_canvas_if_available():
@@ -192,8 +189,7 @@ def test_ipympl_canvas_if_available():
     assert plt.get_fignums() == []  # not registered with pyplot: no figure pile-up
 
 
-def test_registering_a_small_explorer_takes_a_few_lines():
-    @widgets.register_explorer("_test_lr")
+def test_a_small_explorer_takes_a_few_lines():
     class LR(widgets.Explorer):
         figsize = (4, 3)
 
@@ -209,12 +205,9 @@ def test_registering_a_small_explorer_takes_a_few_lines():
             self.line.set_data(steps, (1 - lr) ** steps)
             self.autoscale(self.ax)
 
-    try:
-        ex = widgets.explorer("_test_lr", canvas="none")
-        ex.controls["lr"].value = 0.5
-        assert ex.line.get_ydata()[1] == pytest.approx(0.5)
-    finally:
-        widgets.EXPLORERS.pop("_test_lr")
+    ex = LR(canvas="none")
+    ex.controls["lr"].value = 0.5
+    assert ex.line.get_ydata()[1] == pytest.approx(0.5, rel=1e-12, abs=0)
 
 
 def test_variance_axis_rescales_after_the_layout_is_frozen():
