@@ -80,6 +80,11 @@ __all__ = [
     "predict_variances",
     "VariancePrediction",
     "selu_fixed_point_map",
+    "selu_map_jacobian",
+    "SeluFixedPoint",
+    "selu_fixed_point",
+    "selu_map_trajectory",
+    "selu_constants",
     "dead_at_birth_probability",
 ]
 
@@ -861,11 +866,10 @@ def dead_at_birth_probability(depth: int, width: int) -> float:
     return float(-math.expm1(depth * math.log1p(-(2.0**-width))))
 
 
-# ============================================================================= chapter 05: the SELU fixed point
-# Section owned by the chapter-05 author (notebooks/05_selu_self_normalization.ipynb): the Jacobian of
-# the moment map g of Klambauer et al. (2017), its fixed point found by iterating g, trajectories of g,
-# and the SELU constants solved from the requirement that (0, 1) be the fixed point.
-__all__ += ["selu_map_jacobian", "SeluFixedPoint", "selu_fixed_point", "selu_map_trajectory", "selu_constants"]
+# ---------------------------------------------------------------------------
+# SELU: the Jacobian of the moment map, its fixed point found by iterating it,
+# trajectories, and the constants that make (0, 1) the fixed point (chapter 05)
+# ---------------------------------------------------------------------------
 
 
 def _check_selu_map_args(omega, tau, alpha, scale):
