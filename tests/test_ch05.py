@@ -1,8 +1,8 @@
 """Chapter 05 (SELU and self-normalizing networks): every number the chapter states, and its explorer.
 
-The package functions below compute what notebooks/05_selu_self_normalization.ipynb prints; these tests
-pin them to values derived by hand (closed-form derivatives of the moment map, the alpha-dropout algebra)
-and to independent numpy computations.
+The functions below (gradviz.chapters.ch05_selu and gradviz.theory) compute what
+notebooks/05_selu_self_normalization.ipynb prints; these tests pin them to values derived by hand
+(closed-form derivatives of the moment map, the alpha-dropout algebra) and to independent numpy computations.
 """
 
 import math
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import gradviz as gv
-from gradviz import stats
 from gradviz import theory as T
 from gradviz.activations import SELU_ALPHA, SELU_SCALE, selu
+from gradviz.chapters import ch05_selu as ch
 from gradviz.layers import AlphaDropout
 from gradviz.network import MLP
 
@@ -143,7 +143,7 @@ def test_layer_moments_agree_with_a_direct_numpy_forward():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 12))
     net = MLP(12, depth=4, width=12, activation="selu", init="lecun_normal", n_outputs=None, seed=5)
-    m = stats.layer_moments(net, x, quantiles=(0.25, 0.75))
+    m = ch.layer_moments(net, x, quantiles=(0.25, 0.75))
     h = x
     for l, block in enumerate(net.blocks):
         h = selu(h @ block.dense.params["W"] + block.dense.params["b"])
@@ -162,7 +162,7 @@ def test_layer_moments_agree_with_a_direct_numpy_forward():
 def test_layer_moments_see_the_skip_path_and_dropout_output():
     x = np.random.default_rng(1).standard_normal((32, 8))
     net = MLP(8, depth=3, width=8, activation="selu", init="lecun_normal", residual=True, n_outputs=None, seed=2)
-    m = stats.layer_moments(net, x)
+    m = ch.layer_moments(net, x)
     h = x
     for l, block in enumerate(net.blocks):
         h = h + selu(h @ block.dense.params["W"])
@@ -170,26 +170,26 @@ def test_layer_moments_see_the_skip_path_and_dropout_output():
     # dropout in inference mode is the identity
     a = MLP(8, depth=3, width=8, activation="selu", dropout=0.3, n_outputs=None, seed=2)
     b = MLP(8, depth=3, width=8, activation="selu", n_outputs=None, seed=2)
-    np.testing.assert_array_equal(stats.layer_moments(a, x, training=False).std, stats.layer_moments(b, x).std)
+    np.testing.assert_array_equal(ch.layer_moments(a, x, training=False).std, ch.layer_moments(b, x).std)
 
 
 def test_layer_moments_overflow_and_errors_and_batch_norm_state():
     x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
     net = MLP(8, depth=30, width=8, activation="relu", init="he_normal", weight_scale=30.0, n_outputs=None,
               seed=0, dtype=np.float32)
-    m = stats.layer_moments(net, x)
+    m = ch.layer_moments(net, x)
     assert m.first_nonfinite is not None
     k = m.first_nonfinite
     assert np.isnan(m.std[k - 1:]).all() and np.isfinite(m.std[: k - 1]).all()
     assert m.head(k - 1).first_nonfinite is None and m.head(k).first_nonfinite == k
     bn = MLP(8, depth=2, width=8, activation="selu", batch_norm="before", n_outputs=None, seed=0)
     before = bn.blocks[0].bn_before.state["running_mean"].copy()
-    stats.layer_moments(bn, x.astype(np.float64))
+    ch.layer_moments(bn, x.astype(np.float64))
     np.testing.assert_array_equal(bn.blocks[0].bn_before.state["running_mean"], before)
     with pytest.raises(ValueError, match="2 examples"):
-        stats.layer_moments(bn, x[:1].astype(np.float64))
+        ch.layer_moments(bn, x[:1].astype(np.float64))
     with pytest.raises(ValueError, match="quantiles"):
-        stats.layer_moments(bn, x.astype(np.float64), quantiles=(0.9, 0.1))
+        ch.layer_moments(bn, x.astype(np.float64), quantiles=(0.9, 0.1))
     with pytest.raises(ValueError, match="depth"):
         m.head(31)
 
@@ -197,9 +197,9 @@ def test_layer_moments_overflow_and_errors_and_batch_norm_state():
 # ----------------------------------------------------------------------------- the chapter's networks
 @pytest.fixture(scope="module")
 def conditions():
-    out = {"all kept": stats.selu_conditions()}
-    for name in stats.SELU_CONDITIONS:
-        out[name] = stats.selu_conditions(**{name: False})
+    out = {"all kept": ch.selu_conditions()}
+    for name in ch.SELU_CONDITIONS:
+        out[name] = ch.selu_conditions(**{name: False})
     return out
 
 
@@ -211,8 +211,8 @@ def test_selu_network_on_the_digits_stays_near_0_and_1(conditions):
 
 
 def test_relu_he_drifts_across_seeds_while_selu_does_not():
-    selu_std = [stats.digits_moments("selu", "lecun_normal", seed=s).std[-1] for s in (0, 1, 2)]
-    relu_std = [stats.digits_moments("relu", "he_normal", seed=s).std[-1] for s in (0, 1, 2)]
+    selu_std = [ch.digits_moments("selu", "lecun_normal", seed=s).std[-1] for s in (0, 1, 2)]
+    relu_std = [ch.digits_moments("relu", "he_normal", seed=s).std[-1] for s in (0, 1, 2)]
     assert max(selu_std) / min(selu_std) < 1.1
     assert max(relu_std) / min(relu_std) > 5
 
@@ -237,30 +237,30 @@ def test_glorot_uniform_on_square_layers_is_lecun_in_disguise():
     assert gv.init.weight_variance("glorot_uniform", n, n) == pytest.approx(gv.init.weight_variance(
         "lecun_normal", n, n))
     assert gv.init.weight_variance("he_normal", n, n) == pytest.approx(2 / n)
-    m = stats.digits_moments("selu", "glorot_uniform")
+    m = ch.digits_moments("selu", "glorot_uniform")
     assert np.all((m.std > 0.85) & (m.std < 1.15))
 
 
 def test_digits_moments_cache_labels_and_read_only_arrays():
-    a = stats.digits_moments(depth=5)
-    b = stats.digits_moments(depth=5, label="other")
+    a = ch.digits_moments(depth=5)
+    b = ch.digits_moments(depth=5, label="other")
     assert a.std is b.std and b.label == "other"
     assert not a.std.flags.writeable
-    c = stats.digits_moments(depth=5, dropout=0.3, dropout_kind="alpha", training=False)
+    c = ch.digits_moments(depth=5, dropout=0.3, dropout_kind="alpha", training=False)
     assert c.std is a.std  # inference: dropout is the identity
     assert "alpha dropout 0.3 (inference)" in c.label
     # a shallower network is the head of a deeper one
-    deep = stats.digits_moments(depth=12)
+    deep = ch.digits_moments(depth=12)
     np.testing.assert_array_equal(deep.head(5).std, a.std)
     with pytest.raises(TypeError, match="seed"):
-        stats.digits_moments(depth=3, seed=np.random.default_rng(0))
+        ch.digits_moments(depth=3, seed=np.random.default_rng(0))
     with pytest.raises(ValueError, match="dropout_kind"):
-        stats.digits_moments(depth=3, dropout=0.1, dropout_kind="gaussian")
+        ch.digits_moments(depth=3, dropout=0.1, dropout_kind="gaussian")
 
 
 def test_dropout_kinds_on_a_deep_selu_network():
-    std = stats.digits_moments(dropout=0.2, dropout_kind="standard")
-    alp = stats.digits_moments(dropout=0.2, dropout_kind="alpha")
+    std = ch.digits_moments(dropout=0.2, dropout_kind="standard")
+    alp = ch.digits_moments(dropout=0.2, dropout_kind="alpha")
     assert np.all(np.abs(alp.std - 1) < 0.06) and np.all(np.abs(alp.mean) < 0.05)
     assert std.std[-1] > 1.4
 
@@ -281,7 +281,7 @@ def test_alpha_dropout_constants_for_rate_0_1():
 
 
 def test_dropout_on_selu_moments():
-    e = stats.dropout_on_selu(0.2, n_samples=200_000, seed=0)
+    e = ch.dropout_on_selu(0.2, n_samples=200_000, seed=0)
     mom = e.moments()
     se = 1 / math.sqrt(200_000)
     assert abs(mom["before"][0]) < 5 * se and mom["before"][1] == pytest.approx(1.0, abs=0.02)
@@ -294,7 +294,7 @@ def test_dropout_on_selu_moments():
     assert np.mean(e.alpha == e.dropped_value["alpha"]) == pytest.approx(0.2, abs=0.005)
     assert "alpha dropout" in e.as_table()
     with pytest.raises(ValueError, match="rate"):
-        stats.dropout_on_selu(0.0)
+        ch.dropout_on_selu(0.0)
 
 
 # ----------------------------------------------------------------------------- exercises
@@ -325,9 +325,9 @@ def test_chapter_05_figures_are_registered_and_draw(conditions):
 
     names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 5}
     assert names == {"selu_activation", "selu_vs_relu_depth", "selu_moment_map", "selu_conditions", "selu_dropout"}
-    fig = figures.selu_activation()
+    fig = ch.selu_activation()
     assert {"selu", "elu", "relu", "saturation"} <= _gids(fig)
-    fig = figures.selu_moment_map(conditions["all kept"])
+    fig = ch.selu_moment_map(conditions["all kept"])
     ax_map = fig.axes[0]
     (star,) = [ln for ln in ax_map.lines if ln.get_gid() == "fixed_point"]
     assert star.get_xdata()[0] == pytest.approx(0.0, abs=1e-12) and star.get_ydata()[0] == pytest.approx(1.0)
@@ -338,14 +338,14 @@ def test_chapter_05_figures_are_registered_and_draw(conditions):
     y = line.get_ydata()
     np.testing.assert_allclose(y[1:] / y[:-1], T.selu_fixed_point().spectral_radius, rtol=1e-12)
     assert "0.7826" in line.get_label()
-    fig = figures.selu_conditions_grid(conditions)
+    fig = ch.selu_conditions_grid(conditions)
     assert len(fig.axes) == 8
-    fig = figures.selu_dropout(stats.dropout_on_selu(0.2, n_samples=2000),
+    fig = ch.selu_dropout(ch.dropout_on_selu(0.2, n_samples=2000),
                                {"ordinary dropout, training": conditions["dense_only"],
                                 "alpha dropout, training": conditions["all kept"], "inference": conditions["all kept"]})
     assert {"hist:standard", "hist:alpha", "mean:0", "std:2"} <= _gids(fig)
-    runs = {"selu": [conditions["all kept"]], "relu": [stats.digits_moments("relu", "he_normal")]}
-    fig = figures.selu_vs_relu_depth(runs)
+    runs = {"selu": [conditions["all kept"]], "relu": [ch.digits_moments("relu", "he_normal")]}
+    fig = ch.selu_vs_relu_depth(runs)
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), runs["relu"][0].std)
 
 
@@ -353,7 +353,7 @@ def test_plot_layer_moments_scales_and_targets(conditions):
     from gradviz import plots
 
     fig, axes = plots.new_figure(1, 2)
-    plots.plot_layer_moments([conditions["all kept"], conditions["sequential"]], axes, band=True)
+    ch.plot_layer_moments([conditions["all kept"], conditions["sequential"]], axes, band=True)
     ax_mean, ax_std = axes
     assert ax_mean.get_yscale() == "symlog" and ax_std.get_yscale() == "log"
     assert ax_std.get_ylim()[1] > conditions["sequential"].std.max()
@@ -364,30 +364,28 @@ def test_plot_layer_moments_scales_and_targets(conditions):
 
 # ----------------------------------------------------------------------------- the explorer
 def test_selu_conditions_explorer_every_control():
-    from gradviz.widgets import SeluConditionsExplorer
-
-    e = SeluConditionsExplorer(canvas="none")
+    e = ch.SeluConditionsExplorer(canvas="none")
     assert set(e.controls) == {"standardized", "lecun_normal", "sequential", "dense_only", "depth"}
     base_std = e.lines["std:base"].get_ydata().copy()
     assert not e.lines["std:now"].get_visible()
     assert "All four conditions hold" in e.summary()
-    for name in stats.SELU_CONDITIONS:
+    for name in ch.SELU_CONDITIONS:
         e.controls[name].value = False  # the callback redraws
         assert e.lines["std:now"].get_visible()
-        expected = stats.selu_conditions(**{name: False})
+        expected = ch.selu_conditions(**{name: False})
         np.testing.assert_allclose(e.lines["std:now"].get_ydata(), expected.std)
         np.testing.assert_array_equal(e.lines["std:base"].get_ydata(), base_std)
-        assert stats.SELU_CONDITIONS[name][0] in e.summary()
+        assert ch.SELU_CONDITIONS[name][0] in e.summary()
         assert "layer 100" in e.readout.value
         e.figure.canvas.draw()
         e.controls[name].value = True
     e.update(depth=20, lecun_normal=False, sequential=False)
     assert len(e.lines["std:now"].get_xdata()) == 20
     np.testing.assert_allclose(e.lines["std:now"].get_ydata(),
-                               stats.selu_conditions(lecun_normal=False, sequential=False).std[:20])
+                               ch.selu_conditions(lecun_normal=False, sequential=False).std[:20])
     assert e.ax_std.get_xlim()[1] == pytest.approx(20.5)
     text = e.summary()
     assert text.startswith("broken: LeCun-normal init, plain sequential stack") and "layer 20" in text
     e.controls["depth"].value = 50
     assert len(e.lines["mean:base"].get_xdata()) == 50
-    assert gv.widgets.explorer("selu_conditions", canvas="none").values["depth"] == 100
+    assert ch.SeluConditionsExplorer(canvas="none").values["depth"] == ch.SeluConditionsExplorer.max_depth == 100
