@@ -303,7 +303,7 @@ class MLP:
 
 # ============================================================================= chapter 06: batch norm first
 # Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb).
-__all__ += ["InputBatchNormMLP", "BN_NET", "bn_network"]
+__all__ += ["InputBatchNormMLP"]
 
 
 class InputBatchNormMLP(MLP):
@@ -360,44 +360,3 @@ class InputBatchNormMLP(MLP):
 
     def __repr__(self):
         return "InputBatchNormMLP(BatchNorm(%d) -> %s" % (self.n_inputs, super().__repr__()[len("MLP("):])
-
-
-#: The chapter's deep sigmoid network: hidden layers, activation, Glorot uniform init.
-BN_NET = dict(depth=6, width=32, activation="sigmoid", init="glorot_uniform")
-
-
-def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: float = 0.9, seed=0,
-               n_inputs: int = 64, n_outputs: int = 10) -> MLP:
-    """The chapter's deep sigmoid MLP (:data:`BN_NET`), with batch norm before every activation or without.
-
-    ``weight_scale`` multiplies the initial weights of the hidden layers only;
-    the output layer keeps its Glorot init (the one it has with
-    ``weight_scale=1``, same seed), because batch norm sits in the hidden
-    layers and the sweep asks what it does there.
-
-    Parameters
-    ----------
-    batch_norm : bool
-        Dense -> BatchNorm -> sigmoid in every hidden layer (Ioffe & Szegedy 2015 put it before the
-        nonlinearity, sec. 3.2), or Dense -> sigmoid.
-    weight_scale : float > 0
-    momentum : float in [0, 1)
-        Of the moving averages, Keras convention (0.9 here: see :func:`gradviz.train.bn_run`).
-    seed : int
-    n_inputs, n_outputs : int
-
-    Returns
-    -------
-    MLP
-    """
-    from ._validate import check_positive
-
-    weight_scale = check_positive("weight_scale", weight_scale)
-    net = MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=BN_NET["activation"],
-              init=BN_NET["init"], weight_scale=weight_scale, batch_norm="before" if batch_norm else None,
-              momentum=momentum, n_outputs=n_outputs, seed=seed)
-    L = net.depth
-    # The output layer exactly as MLP(weight_scale=1) would draw it (its own stream, see MLP._streams).
-    net.output = Dense(net.hidden[-1], n_outputs, init=BN_NET["init"], gain=1.0,
-                       rng=MLP._streams(seed, L + 2)[L + 1], dtype=net.dtype)
-    return net

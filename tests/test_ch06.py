@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import gradviz as gv
-from gradviz import stats
+from gradviz.chapters import ch06_batch_norm as ch
 from gradviz.layers import BatchNorm
-from gradviz.network import MLP, InputBatchNormMLP, bn_network
+from gradviz.network import MLP, InputBatchNormMLP
 
 from gradcheck import check_network
 
@@ -23,7 +23,7 @@ X = np.array([[1.0, 100.0, 0.50],
 
 # ----------------------------------------------------------------------------- the algorithm step by step
 def test_batch_norm_steps_hand_computed():
-    s = stats.batch_norm_steps(X)
+    s = ch.batch_norm_steps(X)
     np.testing.assert_allclose(s.mean, [3.0, 130.0, 0.0], atol=1e-15)
     np.testing.assert_allclose(s.var, [3.5, 500.0, 0.15625], rtol=1e-15)
     # x_hat by hand for the first column: (1 - 3) / sqrt(3.5 + 1e-3) etc.
@@ -38,12 +38,12 @@ def test_batch_norm_steps_hand_computed():
 
 
 def test_batch_norm_steps_gamma_beta_undo_and_match_the_layer():
-    s = stats.batch_norm_steps(X)
-    undo = stats.batch_norm_steps(X, gamma=np.sqrt(s.var + s.eps), beta=s.mean)
+    s = ch.batch_norm_steps(X)
+    undo = ch.batch_norm_steps(X, gamma=np.sqrt(s.var + s.eps), beta=s.mean)
     np.testing.assert_allclose(undo.y, X, rtol=1e-14, atol=1e-13)
     assert undo.max_difference < 1e-12
     g, b = np.array([0.5, 2.0, -1.0]), np.array([1.0, -2.0, 0.3])
-    s2 = stats.batch_norm_steps(X, gamma=g, beta=b, eps=1e-5)
+    s2 = ch.batch_norm_steps(X, gamma=g, beta=b, eps=1e-5)
     layer = BatchNorm(3, eps=1e-5)
     layer.params["gamma"][:], layer.params["beta"][:] = g, b
     np.testing.assert_allclose(s2.y, layer.forward(X, training=True), rtol=1e-13)
@@ -52,16 +52,16 @@ def test_batch_norm_steps_gamma_beta_undo_and_match_the_layer():
 
 def test_batch_norm_steps_errors():
     with pytest.raises(ValueError, match="at least 2"):
-        stats.batch_norm_steps(X[:1])
+        ch.batch_norm_steps(X[:1])
     with pytest.raises(ValueError, match="gamma must have shape"):
-        stats.batch_norm_steps(X, gamma=[1.0, 2.0])
+        ch.batch_norm_steps(X, gamma=[1.0, 2.0])
     with pytest.raises(ValueError, match="beta must have shape"):
-        stats.batch_norm_steps(X, beta=np.zeros(4))
+        ch.batch_norm_steps(X, beta=np.zeros(4))
 
 
 def test_two_copies_give_beta_whatever_the_input():
     for row in X:
-        c = stats.batch_norm_steps(np.repeat(row[None], 2, axis=0), gamma=[1.0, 2.0, 3.0], beta=[0.1, 0.2, 0.3])
+        c = ch.batch_norm_steps(np.repeat(row[None], 2, axis=0), gamma=[1.0, 2.0, 3.0], beta=[0.1, 0.2, 0.3])
         np.testing.assert_array_equal(c.var, 0.0)
         np.testing.assert_array_equal(c.x_hat, 0.0)
         np.testing.assert_array_equal(c.y, [[0.1, 0.2, 0.3]] * 2)
@@ -74,16 +74,16 @@ def test_one_example_in_training_mode_raises_a_clear_error():
 
 # ----------------------------------------------------------------------------- four vectors per layer
 def test_parameter_counts_of_layers_and_networks():
-    assert stats.parameter_counts(BatchNorm(3)) == {"trainable": 6, "non_trainable": 6}
-    assert stats.parameter_counts(BatchNorm(64)) == {"trainable": 128, "non_trainable": 128}
-    assert stats.parameter_counts(gv.layers.Dense(4, 5)) == {"trainable": 25, "non_trainable": 0}
-    net = bn_network(batch_norm=True)
-    plain = bn_network(batch_norm=False)
-    assert stats.parameter_counts(net)["non_trainable"] == 6 * 2 * 32 == 384
-    assert stats.parameter_counts(plain)["non_trainable"] == 0
-    assert stats.parameter_counts(net)["trainable"] - stats.parameter_counts(plain)["trainable"] == 384
+    assert ch.parameter_counts(BatchNorm(3)) == {"trainable": 6, "non_trainable": 6}
+    assert ch.parameter_counts(BatchNorm(64)) == {"trainable": 128, "non_trainable": 128}
+    assert ch.parameter_counts(gv.layers.Dense(4, 5)) == {"trainable": 25, "non_trainable": 0}
+    net = ch.bn_network(batch_norm=True)
+    plain = ch.bn_network(batch_norm=False)
+    assert ch.parameter_counts(net)["non_trainable"] == 6 * 2 * 32 == 384
+    assert ch.parameter_counts(plain)["non_trainable"] == 0
+    assert ch.parameter_counts(net)["trainable"] - ch.parameter_counts(plain)["trainable"] == 384
     with pytest.raises(TypeError, match="layer or a network"):
-        stats.parameter_counts(object())
+        ch.parameter_counts(object())
 
 
 def test_one_training_pass_moves_the_state_not_the_params():
@@ -109,47 +109,47 @@ def test_from_pytorch_equals_keras_momentum_bit_for_bit():
 
 
 def test_running_means_hand_computed_and_both_conventions():
-    np.testing.assert_allclose(stats.running_means([10, 20], 0.9), [0.0, 1.0, 2.9], rtol=1e-14)
-    np.testing.assert_allclose(stats.running_means([4, 6], 0.9), [0.0, 0.4, 0.96], rtol=1e-14)
+    np.testing.assert_allclose(ch.running_means([10, 20], 0.9), [0.0, 1.0, 2.9], rtol=1e-14)
+    np.testing.assert_allclose(ch.running_means([4, 6], 0.9), [0.0, 0.4, 0.96], rtol=1e-14)
     means = [3.0, -1.0, 7.5, 2.0]
-    np.testing.assert_allclose(stats.running_means(means, 0.99), stats.running_means(means, 0.01, pytorch=True),
+    np.testing.assert_allclose(ch.running_means(means, 0.99), ch.running_means(means, 0.01, pytorch=True),
                                rtol=1e-12)
     # momentum 0 keeps only the last batch
-    np.testing.assert_allclose(stats.running_means(means, 0.0)[1:], means)
+    np.testing.assert_allclose(ch.running_means(means, 0.0)[1:], means)
 
 
 def test_remaining_fraction_and_steps_to_forget():
-    assert stats.remaining_fraction(0.99, 100) == pytest.approx(0.366032, rel=1e-5)
-    assert stats.remaining_fraction(0.9, 100) == pytest.approx(2.656e-5, rel=1e-3)
-    assert stats.remaining_fraction(0.5, 0) == 1.0
-    assert stats.steps_to_forget(0.99, 0.01) == 459
-    assert stats.steps_to_forget(0.9, 0.01) == 44
-    assert stats.steps_to_forget(0.99, 0.05) == 299
+    assert ch.remaining_fraction(0.99, 100) == pytest.approx(0.366032, rel=1e-5)
+    assert ch.remaining_fraction(0.9, 100) == pytest.approx(2.656e-5, rel=1e-3)
+    assert ch.remaining_fraction(0.5, 0) == 1.0
+    assert ch.steps_to_forget(0.99, 0.01) == 459
+    assert ch.steps_to_forget(0.9, 0.01) == 44
+    assert ch.steps_to_forget(0.99, 0.05) == 299
     for m in (0.5, 0.9, 0.99, 0.999):
         for f in (0.5, 0.01, 1e-3):
-            t = stats.steps_to_forget(m, f)
+            t = ch.steps_to_forget(m, f)
             assert m ** t <= f < m ** (t - 1) if t > 0 else m ** t <= f
-    assert stats.steps_to_forget(0.0, 0.01) == 1
-    assert stats.steps_to_forget(0.9, 1.0) == 0
+    assert ch.steps_to_forget(0.0, 0.01) == 1
+    assert ch.steps_to_forget(0.9, 1.0) == 0
     with pytest.raises(ValueError, match="momentum"):
-        stats.steps_to_forget(1.0)
+        ch.steps_to_forget(1.0)
     with pytest.raises(ValueError, match="fraction"):
-        stats.steps_to_forget(0.9, 0.0)
+        ch.steps_to_forget(0.9, 0.0)
 
 
 def test_momentum_conversions():
-    assert stats.pytorch_momentum(0.99) == pytest.approx(0.01, rel=1e-12)
-    assert stats.pytorch_momentum(0.9) == pytest.approx(0.1, rel=1e-12)
-    assert stats.keras_momentum(0.1) == 0.9
-    assert stats.keras_momentum(1.0) == 0.0
+    assert ch.pytorch_momentum(0.99) == pytest.approx(0.01, rel=1e-12)
+    assert ch.pytorch_momentum(0.9) == pytest.approx(0.1, rel=1e-12)
+    assert ch.keras_momentum(0.1) == 0.9
+    assert ch.keras_momentum(1.0) == 0.0
     with pytest.raises(ValueError, match="keras_momentum"):
-        stats.pytorch_momentum(1.0)
+        ch.pytorch_momentum(1.0)
     with pytest.raises(ValueError, match="pytorch_momentum"):
-        stats.keras_momentum(0.0)
+        ch.keras_momentum(0.0)
 
 
 def test_moving_average_run_follows_the_recursion():
-    r = stats.moving_average_run(0.95, steps=50, true_mean=3.0, true_std=2.0, batch_size=16, seed=1)
+    r = ch.moving_average_run(0.95, steps=50, true_mean=3.0, true_std=2.0, batch_size=16, seed=1)
     assert r.step.shape == (51,) and r.batch_mean.shape == (50,)
     rm, rv = [0.0], [1.0]
     for bm, bv in zip(r.batch_mean, r.batch_var):
@@ -160,29 +160,29 @@ def test_moving_average_run_follows_the_recursion():
     np.testing.assert_allclose(r.remaining, 0.95 ** np.arange(51), rtol=1e-14)
     assert r.pytorch_momentum == pytest.approx(0.05)
     # same seed, same batches for every momentum
-    r2 = stats.moving_average_run(0.5, steps=50, batch_size=16, seed=1)
+    r2 = ch.moving_average_run(0.5, steps=50, batch_size=16, seed=1)
     np.testing.assert_array_equal(r.batch_mean, r2.batch_mean)
 
 
 def test_moving_average_run_chapter_numbers():
-    slow, fast = stats.moving_average_run(0.99, 200), stats.moving_average_run(0.9, 200)
+    slow, fast = ch.moving_average_run(0.99, 200), ch.moving_average_run(0.9, 200)
     # the figure's claim: with 0.99 the running mean is far below the batch means at step 100, short at 200
     assert slow.running_mean[100] < 0.7 * 3.0
     assert slow.running_mean[200] < 0.92 * 3.0
     assert abs(fast.running_mean[100] - 3.0) < 0.3
     with pytest.raises(ValueError, match="batch_size"):
-        stats.moving_average_run(0.9, 10, batch_size=1)
+        ch.moving_average_run(0.9, 10, batch_size=1)
     with pytest.raises(ValueError, match="momentum"):
-        stats.moving_average_run(1.5)
+        ch.moving_average_run(1.5)
     with pytest.raises(ValueError, match="true_std"):
-        stats.moving_average_run(0.9, true_std=0.0)
+        ch.moving_average_run(0.9, true_std=0.0)
 
 
 # ----------------------------------------------------------------------------- modes, single examples
 def test_kept_moving_statistics_restores_state():
-    net = bn_network(batch_norm=True)
+    net = ch.bn_network(batch_norm=True)
     before = [{k: v.copy() for k, v in ly.state.items()} for ly in net.layers]
-    with stats.kept_moving_statistics(net):
+    with ch.kept_moving_statistics(net):
         net.forward(np.random.default_rng(0).standard_normal((8, 64)), training=True)
         assert any(not np.array_equal(ly.state["running_mean"], b["running_mean"])
                    for ly, b in zip(net.layers, before) if ly.state)
@@ -194,8 +194,8 @@ def test_kept_moving_statistics_restores_state():
 @pytest.fixture(scope="module")
 def trained():
     """The chapter's networks of section 4 and 5 (bn_run is cached: one training each per session)."""
-    return {m: gv.train.bn_run(batch_norm=True, momentum=m) for m in (0.9, 0.99)} | {
-        "plain": gv.train.bn_run(batch_norm=False)}
+    return {m: ch.bn_run(batch_norm=True, momentum=m) for m in (0.9, 0.99)} | {
+        "plain": ch.bn_run(batch_norm=False)}
 
 
 def test_deep_sigmoid_net_trains_only_with_batch_norm(trained):
@@ -215,14 +215,14 @@ def test_momentum_changes_only_the_moving_averages(trained):
             np.testing.assert_array_equal(a.params[k], b.params[k])
     np.testing.assert_array_equal(h9.loss, h99.loss)
     data = gv.data.load_digits()
-    a9 = stats.accuracy_by_mode(n9, data.X_test, data.y_test, batch_size=32)
-    a99 = stats.accuracy_by_mode(n99, data.X_test, data.y_test, batch_size=32)
+    a9 = ch.accuracy_by_mode(n9, data.X_test, data.y_test, batch_size=32)
+    a99 = ch.accuracy_by_mode(n99, data.X_test, data.y_test, batch_size=32)
     assert a9.batch_statistics == a99.batch_statistics > 0.85
     assert a9.inference == pytest.approx(h9.test_accuracy[-1])
     assert a99.inference < 0.2 < 0.85 < a9.inference
     # 37% of the initial running statistics remain in the 0.99 run
     bn99 = [ly for ly in n99.layers if isinstance(ly, BatchNorm)][0]
-    assert stats.remaining_fraction(0.99, h99.steps_run) == pytest.approx(0.366, abs=1e-3)
+    assert ch.remaining_fraction(0.99, h99.steps_run) == pytest.approx(0.366, abs=1e-3)
     assert bn99.momentum == 0.99
 
 
@@ -231,28 +231,28 @@ def test_accuracy_by_mode_leaves_state_and_merges_a_last_batch_of_one(trained):
     data = gv.data.load_digits()
     X, y = data.X_test[:65], data.y_test[:65]
     before = [ly.state["running_mean"].copy() for ly in net.layers if ly.state]
-    acc = stats.accuracy_by_mode(net, X, y, batch_size=32)  # batches 32, 33 (the last 1 joins)
+    acc = ch.accuracy_by_mode(net, X, y, batch_size=32)  # batches 32, 33 (the last 1 joins)
     after = [ly.state["running_mean"] for ly in net.layers if ly.state]
     for b, a in zip(before, after):
         np.testing.assert_array_equal(a, b)
     assert acc.inference == np.mean(net.predict(X) == y)
-    with stats.kept_moving_statistics(net):
+    with ch.kept_moving_statistics(net):
         manual = np.concatenate([np.argmax(net.forward(X[:32], training=True), 1),
                                  np.argmax(net.forward(X[32:], training=True), 1)])
     assert acc.batch_statistics == np.mean(manual == y)
-    whole = stats.accuracy_by_mode(net, X, y)
+    whole = ch.accuracy_by_mode(net, X, y)
     assert whole.batch_size == 65
     with pytest.raises(ValueError, match="batch_size"):
-        stats.accuracy_by_mode(net, X, y, batch_size=1)
+        ch.accuracy_by_mode(net, X, y, batch_size=1)
     with pytest.raises(ValueError, match="y must have shape"):
-        stats.accuracy_by_mode(net, X, y[:3])
+        ch.accuracy_by_mode(net, X, y[:3])
 
 
 def test_single_example_predictions_do_not_depend_on_the_input(trained):
     net = trained[0.9][0]
     data = gv.data.load_digits()
     before = [ly.state["running_var"].copy() for ly in net.layers if ly.state]
-    one = stats.single_example_predictions(net, data.X_test[:12], data.y_test[:12])
+    one = ch.single_example_predictions(net, data.X_test[:12], data.y_test[:12])
     assert one.logit_spread == 0.0
     assert len(set(one.own_statistics.tolist())) == 1
     np.testing.assert_array_equal(one.inference, net.predict(data.X_test[:12]))
@@ -268,62 +268,62 @@ def test_single_example_predictions_do_not_depend_on_the_input(trained):
 
 def test_batch_spread_shrinks_without_and_stays_with_batch_norm():
     batch = gv.data.load_digits().X_train[:32]
-    plain = stats.batch_spread(bn_network(batch_norm=False), batch)
-    with_bn = stats.batch_spread(bn_network(batch_norm=True), batch)
+    plain = ch.batch_spread(ch.bn_network(batch_norm=False), batch)
+    with_bn = ch.batch_spread(ch.bn_network(batch_norm=True), batch)
     assert plain[0] == with_bn[0]  # same first layer, same input
     factors = plain[:-1] / plain[1:]
     assert np.all(factors > 4.0) and plain[-1] < 1e-3
     assert np.all(np.abs(with_bn[1:] / with_bn[1] - 1) < 0.15)
     # by hand for layer 1: std over the batch of each unit of x W + b, averaged
-    net = bn_network(batch_norm=False)
+    net = ch.bn_network(batch_norm=False)
     z = batch @ net.blocks[0].dense.params["W"] + net.blocks[0].dense.params["b"]
     assert plain[0] == pytest.approx(z.std(axis=0).mean(), rel=1e-12)
     with pytest.raises(ValueError, match="at least 2"):
-        stats.batch_spread(net, batch[:1])
+        ch.batch_spread(net, batch[:1])
 
 
 # ----------------------------------------------------------------------------- the chapter's network
 def test_bn_network_scales_only_the_hidden_layers():
     ref = MLP(64, depth=6, width=32, activation="sigmoid", init="glorot_uniform", n_outputs=10, seed=0)
     for s in (0.1, 1.0, 10.0):
-        net = bn_network(batch_norm=False, weight_scale=s)
+        net = ch.bn_network(batch_norm=False, weight_scale=s)
         for b, rb in zip(net.blocks, ref.blocks):
             np.testing.assert_allclose(b.dense.params["W"], s * rb.dense.params["W"], rtol=1e-12)
         np.testing.assert_array_equal(net.output.params["W"], ref.output.params["W"])
-    bn = bn_network(batch_norm=True, momentum=0.8)
+    bn = ch.bn_network(batch_norm=True, momentum=0.8)
     assert all(b.bn_before is not None and b.bn_before.momentum == 0.8 for b in bn.blocks)
     with pytest.raises(ValueError, match="weight_scale"):
-        bn_network(weight_scale=0.0)
+        ch.bn_network(weight_scale=0.0)
 
 
 def test_scale_invariance_of_the_forward_pass_and_gradient_ratio():
     digits = gv.data.load_digits().X_test[:256]
     diffs = {}
     for bn in (False, True):
-        a = bn_network(batch_norm=bn, weight_scale=1.0).forward(digits, training=True)
-        b = bn_network(batch_norm=bn, weight_scale=10.0).forward(digits, training=True)
+        a = ch.bn_network(batch_norm=bn, weight_scale=1.0).forward(digits, training=True)
+        b = ch.bn_network(batch_norm=bn, weight_scale=10.0).forward(digits, training=True)
         diffs[bn] = np.abs(a - b).max()
     assert diffs[False] > 0.5 and diffs[True] < 0.05
-    g1 = gv.train.bn_run(True, 1.0)[1].grad_norm[0]
-    g10 = gv.train.bn_run(True, 10.0)[1].grad_norm[0]
+    g1 = ch.bn_run(True, 1.0)[1].grad_norm[0]
+    g10 = ch.bn_run(True, 10.0)[1].grad_norm[0]
     np.testing.assert_allclose(g1 / g10, 10.0, rtol=0.05)
     assert np.all(g1 / g10 < 10.0)  # eps: a little less than ten
 
 
 def test_bn_run_is_cached_and_validates():
-    a = gv.train.bn_run(True, 1.0)
-    b = gv.train.bn_run(batch_norm=True, weight_scale=1, lr=0.5, momentum=0.9, steps=100, batch_size=32)
+    a = ch.bn_run(True, 1.0)
+    b = ch.bn_run(batch_norm=True, weight_scale=1, lr=0.5, momentum=0.9, steps=100, batch_size=32)
     assert a is b
     assert list(a[1].record_steps) == [0, 100]
     with pytest.raises(ValueError, match="lr"):
-        gv.train.bn_run(True, lr=-1.0)
+        ch.bn_run(True, lr=-1.0)
     with pytest.raises(ValueError, match="momentum"):
-        gv.train.bn_run(True, momentum=1.0)
+        ch.bn_run(True, momentum=1.0)
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    return gv.train.bn_sweep()
+    return ch.bn_sweep()
 
 
 def test_bn_sweep_shapes_and_the_chapters_claims(sweep):
@@ -337,17 +337,17 @@ def test_bn_sweep_shapes_and_the_chapters_claims(sweep):
     assert np.all(bn_l[:3] > 0.8) and bn_l[3] < 0.6  # 0.1 .. 2 work, 8 hurts
     assert not any(sweep.diverged.values())
     # the shared runs are the section-4 runs
-    assert sweep.histories[(True, 1.0, 0.5)] is gv.train.bn_run(True)[1]
+    assert sweep.histories[(True, 1.0, 0.5)] is ch.bn_run(True)[1]
     assert sweep.scale_accuracy[1, 2] == sweep.lr_accuracy[1, 1]
     t = sweep.table()
     assert "weight scale" in t and "learning rate" in t and t.count("with BN") == 2
 
 
 def test_bn_sweep_progress_bar_and_errors(sweep, capsys):
-    again = gv.train.bn_sweep(scales=(1.0,), lrs=(0.5,), progress=True)
+    again = ch.bn_sweep(scales=(1.0,), lrs=(0.5,), progress=True)
     assert again.histories[(False, 1.0, 0.5)] is sweep.histories[(False, 1.0, 0.5)]
     with pytest.raises(ValueError, match="scales"):
-        gv.train.bn_sweep(scales=(0.0,))
+        ch.bn_sweep(scales=(0.0,))
 
 
 # ----------------------------------------------------------------------------- raw pixels, batch norm first
@@ -371,10 +371,10 @@ def test_load_digits_raw_is_the_same_split_unstandardised():
 def test_input_batch_norm_mlp_forward_backward_and_layers():
     net = InputBatchNormMLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1, momentum=0.8)
     assert net.layers[0] is net.input_bn and net.input_bn.momentum == 0.8
-    assert stats.parameter_counts(net)["non_trainable"] == 10
+    assert ch.parameter_counts(net)["non_trainable"] == 10
     x = 3.0 + 4.0 * np.random.default_rng(0).standard_normal((7, 5))
     plain = MLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1)
-    with stats.kept_moving_statistics(net):
+    with ch.kept_moving_statistics(net):
         xn = BatchNorm(5).forward(x, training=True)
         np.testing.assert_allclose(net.forward(x, training=True), plain.forward(xn), rtol=1e-12)
     errors = check_network(net, x, training=True)
@@ -386,7 +386,7 @@ def test_input_batch_norm_mlp_forward_backward_and_layers():
 
 
 def test_raw_input_runs_chapter_claims():
-    runs = gv.train.raw_input_runs()
+    runs = ch.raw_input_runs()
     assert list(runs) == ["standardized pixels", "raw pixels", "raw pixels, batch norm first"]
     acc = {k: h.test_accuracy[-1] for k, (_, h) in runs.items()}
     assert acc["raw pixels"] < 0.2
@@ -420,13 +420,13 @@ def test_draw_moving_average_updates_in_place():
     from gradviz import plots
 
     fig, (a1, a2) = plots.new_figure(1, 2)
-    r = stats.moving_average_run(0.9, 50)
-    plots.draw_moving_average(a1, a2, r, references={0.99: "Keras"})
+    r = ch.moving_average_run(0.9, 50)
+    ch.draw_moving_average(a1, a2, r, references={0.99: "Keras"})
     n_lines = len(a1.lines) + len(a2.lines)
     line = plots._find(a1, "running_mean")
     np.testing.assert_array_equal(line.get_ydata(), r.running_mean)
-    r2 = stats.moving_average_run(0.5, 80)
-    plots.draw_moving_average(a1, a2, r2, references={0.99: "Keras"})
+    r2 = ch.moving_average_run(0.5, 80)
+    ch.draw_moving_average(a1, a2, r2, references={0.99: "Keras"})
     assert len(a1.lines) + len(a2.lines) == n_lines  # updated, not added
     np.testing.assert_array_equal(plots._find(a1, "running_mean").get_ydata(), r2.running_mean)
     np.testing.assert_allclose(plots._find(a2, "weight:0.99").get_ydata(), 0.99 ** np.arange(81))
@@ -437,23 +437,23 @@ def test_plot_bn_sweep_and_figures(sweep):
     from gradviz import figures, plots
 
     fig, axes = plots.new_figure(1, 2)
-    plots.plot_bn_sweep(sweep, axes=axes)
+    ch.plot_bn_sweep(sweep, axes=axes)
     np.testing.assert_allclose(plots._find(axes[0], "scale:bn").get_ydata(), 100 * sweep.scale_accuracy[1])
     np.testing.assert_allclose(plots._find(axes[1], "lr:plain").get_xdata(), sweep.lrs)
     ch6 = [n for n, spec in figures.FIGURES.items() if spec.chapter == 6]
     assert set(ch6) == {"bn_moving_averages", "bn_deep_sigmoid_training", "bn_init_scale_and_lr_sweep",
                         "bn_raw_pixels"}
-    f = figures.bn_init_scale_and_lr_sweep(sweep)
+    f = ch.bn_init_scale_and_lr_sweep(sweep)
     assert len(f.axes) == 2
-    f = figures.bn_deep_sigmoid_training()
+    f = ch.bn_deep_sigmoid_training()
     gids = [ln.get_gid() for ln in f.axes[1].lines]
     assert "grad:with batch norm" in gids and "grad:without batch norm" in gids
-    assert len(figures.bn_moving_averages().axes) == 2
+    assert len(ch.bn_moving_averages().axes) == 2
 
 
 @pytest.fixture
 def explorer():
-    return gv.widgets.MomentumExplorer(canvas="none")
+    return ch.MomentumExplorer(canvas="none")
 
 
 def test_momentum_explorer_links_the_two_conventions(explorer):
@@ -484,7 +484,7 @@ def test_momentum_explorer_every_control_changes_the_figure(explorer):
     s = explorer.summary()
     assert "after 44 steps" in s and "batches of 4" in s
     # the run drawn is the package's, same seed
-    ref = stats.moving_average_run(0.9, 500, 3.0, 2.0, 4, seed=0)
+    ref = ch.moving_average_run(0.9, 500, 3.0, 2.0, 4, seed=0)
     np.testing.assert_array_equal(explorer.run.running_mean, ref.running_mean)
     explorer.redraw()
     explorer.figure.canvas.draw()
@@ -498,4 +498,3 @@ def test_momentum_explorer_readout_and_cache(explorer):
     explorer.update(steps=200)
     assert explorer.run is first
     assert "running_mean" in explorer.readout.value
-    assert gv.widgets.explorer("bn_momentum", canvas="none").values["momentum"] == 0.99
