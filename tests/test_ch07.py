@@ -14,12 +14,13 @@ import pytest
 matplotlib.use("Agg")
 
 import gradviz as gv  # noqa: E402
-from gradviz import exercises, figures, stats, train, widgets  # noqa: E402
+from gradviz import exercises, figures  # noqa: E402
+from gradviz.chapters import ch07_playground as ch  # noqa: E402
 from gradviz.losses import softmax_cross_entropy  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "07_playground.ipynb"
-P = train.PLAYGROUND_PRESETS
+P = ch.PRESETS
 
 
 def line(ax, gid):
@@ -29,12 +30,12 @@ def line(ax, gid):
 
 # ----------------------------------------------------------------------------- settings
 def test_settings_fill_defaults_and_resolve_auto():
-    s = train.playground_settings()
-    assert list(s) == list(train.PLAYGROUND_DEFAULTS)
+    s = ch.settings()
+    assert list(s) == list(ch.DEFAULTS)
     assert s["init"] == "he_normal"  # recommended for relu
-    assert train.playground_settings(activation="sigmoid")["init"] == "glorot_uniform"
-    assert train.playground_settings(activation="selu")["init"] == "lecun_normal"
-    assert train.playground_settings(init="kaiming_normal")["init"] == "he_normal"
+    assert ch.settings(activation="sigmoid")["init"] == "glorot_uniform"
+    assert ch.settings(activation="selu")["init"] == "lecun_normal"
+    assert ch.settings(init="kaiming_normal")["init"] == "he_normal"
 
 
 @pytest.mark.parametrize("bad, err, words", [
@@ -53,16 +54,16 @@ def test_settings_fill_defaults_and_resolve_auto():
 ])
 def test_settings_reject_bad_knobs_by_name(bad, err, words):
     with pytest.raises(err, match=words):
-        train.playground_settings(**bad)
+        ch.settings(**bad)
 
 
 def test_label_and_network():
     s = dict(depth=3, width=16, activation="tanh", weight_scale=2.0, batch_norm="after", bn_momentum=0.99,
              dataset="digits_raw", seed=4)
-    label = train.playground_label(s)
+    label = ch.label(s)
     for part in ("tanh", "glorot_uniform x2", "BN after (momentum 0.99)", "3x16", "raw pixels", "seed 4"):
         assert part in label
-    net = train.playground_network(**s)
+    net = ch.network(**s)
     assert isinstance(net, MLP) and net.hidden == (16,) * 3 and net.n_inputs == 64 and net.n_outputs == 10
     assert net.dtype == np.float64 and net.batch_norm == "after"
     assert all(b.bn_after.momentum == 0.99 for b in net.blocks)
@@ -72,19 +73,19 @@ def test_label_and_network():
 
 
 def test_datasets_are_the_same_digits_raw_and_standardised():
-    std, raw = train.playground_data("digits"), train.playground_data("digits_raw")
+    std, raw = ch.dataset("digits"), ch.dataset("digits_raw")
     np.testing.assert_array_equal(std.y_train, raw.y_train)
     np.testing.assert_allclose((raw.X_train - std.mean) / std.std, std.X_train, atol=1e-12)
     assert raw.X_train.min() == 0 and raw.X_train.max() == 16
-    assert train.playground_data("digits") is std  # loaded once
+    assert ch.dataset("digits") is std  # loaded once
 
 
 # ----------------------------------------------------------------------------- the initial view
 def test_initial_view_is_one_pass_of_the_real_network_on_real_digits():
     s = dict(depth=4, width=16, activation="tanh", init="glorot_normal", weight_scale=1.3, seed=2)
-    iv = train.initial_view(**s)
-    data = train.playground_data("digits")
-    net = train.playground_network(**s)
+    iv = ch.initial_view(**s)
+    data = ch.dataset("digits")
+    net = ch.network(**s)
     x, y = data.X_train[:256], data.y_train[:256]
     logits = net.forward(x, training=True, record=True)
     _, dlogits = softmax_cross_entropy(logits, y)
@@ -101,49 +102,49 @@ def test_initial_view_is_one_pass_of_the_real_network_on_real_digits():
     assert p.da_var[-1] == pytest.approx(iv.stats.da_var[-1])
     assert iv.gradient_ratio == pytest.approx(iv.stats.da_var[0] / iv.stats.da_var[-1])
     assert iv.size_factor == pytest.approx(iv.gradient_ratio ** (1 / 6))
-    assert iv.size_factor == pytest.approx(stats.size_factor(iv.stats.da_var))
+    assert iv.size_factor == pytest.approx(ch.size_factor(iv.stats.da_var))
     assert iv.weight_grad_ratio == pytest.approx(iv.stats.grad_norm[0] / iv.stats.grad_norm[-1])
-    assert train.initial_view(**s) is iv  # cached
-    assert train.initial_view(**s, lr=5.0, steps=50) is iv  # training knobs do not matter
+    assert ch.initial_view(**s) is iv  # cached
+    assert ch.initial_view(**s, lr=5.0, steps=50) is iv  # training knobs do not matter
 
 
 def test_initial_view_with_batch_norm_has_no_prediction_and_leaves_no_trace():
-    iv = train.initial_view(depth=3, width=16, activation="relu", batch_norm="before")
+    iv = ch.initial_view(depth=3, width=16, activation="relu", batch_norm="before")
     assert iv.prediction is None
-    assert np.isnan(train.initial_view(depth=1, width=16).size_factor)
+    assert np.isnan(ch.initial_view(depth=1, width=16).size_factor)
     # raw pixels: the same first-layer weights see inputs with a much larger second moment
-    raw = train.initial_view(depth=3, width=16, activation="relu", dataset="digits_raw")
-    std = train.initial_view(depth=3, width=16, activation="relu")
+    raw = ch.initial_view(depth=3, width=16, activation="relu", dataset="digits_raw")
+    std = ch.initial_view(depth=3, width=16, activation="relu")
     assert raw.input_second_moment > 30 * std.input_second_moment
     assert raw.stats.a_var[0] > 30 * std.stats.a_var[0]
 
 
 # ----------------------------------------------------------------------------- the cures
 def test_size_factor():
-    assert stats.size_factor([4.0, 1.0]) == pytest.approx(2.0)
-    assert stats.size_factor([1.0, 2.0, 4.0]) == pytest.approx(0.5 ** 0.5)
-    assert np.isnan(stats.size_factor([np.nan, 1.0])) and np.isnan(stats.size_factor([0.0, 1.0]))
+    assert ch.size_factor([4.0, 1.0]) == pytest.approx(2.0)
+    assert ch.size_factor([1.0, 2.0, 4.0]) == pytest.approx(0.5 ** 0.5)
+    assert np.isnan(ch.size_factor([np.nan, 1.0])) and np.isnan(ch.size_factor([0.0, 1.0]))
     with pytest.raises(ValueError, match="da_var"):
-        stats.size_factor([1.0])
+        ch.size_factor([1.0])
 
 
 def test_batch_norm_factor():
-    assert stats.batch_norm_factor("linear") == pytest.approx(1.0)
-    assert stats.batch_norm_factor("relu") == pytest.approx(np.sqrt(np.pi / (np.pi - 1)), rel=1e-6)
-    assert 1.0 < stats.batch_norm_factor("sigmoid") < 1.05 < stats.batch_norm_factor("tanh") < 1.15
+    assert ch.batch_norm_factor("linear") == pytest.approx(1.0)
+    assert ch.batch_norm_factor("relu") == pytest.approx(np.sqrt(np.pi / (np.pi - 1)), rel=1e-6)
+    assert 1.0 < ch.batch_norm_factor("sigmoid") < 1.05 < ch.batch_norm_factor("tanh") < 1.15
     with pytest.raises(ValueError, match="activation"):
-        stats.batch_norm_factor("relux")
+        ch.batch_norm_factor("relux")
 
 
 @pytest.fixture(scope="module")
 def cures():
-    return stats.cure_factors()
+    return ch.cure_factors()
 
 
 def test_cure_factors_the_chapter_prints(cures):
     f = dict(zip(cures.labels, cures.measured))
     theory = dict(zip(cures.labels, cures.predicted))
-    assert cures.depth == 20 and cures.width == 128 and len(cures.labels) == len(stats.CURES)
+    assert cures.depth == 20 and cures.width == 128 and len(cures.labels) == len(ch.CURES)
     for label in cures.labels:  # every measurement within 5 % of its prediction
         assert f[label] == pytest.approx(theory[label], rel=0.05), label
     assert 0.2 < f["sigmoid, Glorot"] < 0.26 and f["sigmoid, naive U(+-1/sqrt(n))"] < 0.16
@@ -161,7 +162,7 @@ def test_cure_factors_the_chapter_prints(cures):
 # ----------------------------------------------------------------------------- the guide's claims
 @pytest.fixture(scope="module")
 def guide():
-    return {name: train.playground_run(**settings) for name, settings in P.items()}
+    return {name: ch.run(**settings) for name, settings in P.items()}
 
 
 def test_every_guide_run_is_a_preset_and_the_notebook_runs_exactly_the_presets(guide):
@@ -171,10 +172,10 @@ def test_every_guide_run_is_a_preset_and_the_notebook_runs_exactly_the_presets(g
         if cell["cell_type"] != "code":
             continue
         for node in ast.walk(ast.parse("".join(cell["source"]))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "playground_run":
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "run":
                 kw = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg != "progress"}
-                calls.append(train.playground_settings(**kw))
-    presets = [train.playground_settings(**s) for s in P.values()]
+                calls.append(ch.settings(**kw))
+    presets = [ch.settings(**s) for s in P.values()]
     assert sorted(map(str, calls)) == sorted(map(str, presets))
 
 
@@ -212,21 +213,21 @@ def test_guide_claims(guide):
 def test_runs_are_cached_and_summarised(guide):
     name = "2. deep ReLU, He init"
     run = guide[name]
-    assert train.playground_run(**P[name]) is run and train.playground_is_cached(**P[name])
-    assert not train.playground_is_cached(**P[name], seed=12345)
+    assert ch.run(**P[name]) is run and ch.is_cached(**P[name])
+    assert not ch.is_cached(**P[name], seed=12345)
     text = run.summary()
     for part in ("settings: relu, he_normal, 10x32", "input E[x^2]", "per layer in size", "test accuracy",
                  "dead units per layer", "outcome: above chance"):
         assert part in text
     assert repr(run).startswith("PlaygroundRun(relu")
-    assert run.outcome in train.PLAYGROUND_OUTCOMES
+    assert run.outcome in ch.OUTCOMES
     assert all(not b.record for b in run.net.blocks)  # no (n_train, width) arrays kept alive in the cache
 
 
 # ----------------------------------------------------------------------------- the explorer
 @pytest.fixture
 def pg():
-    ex = widgets.PlaygroundExplorer(canvas="none", progress=False, max_depth=12, depth=3, width=16)
+    ex = ch.PlaygroundExplorer(canvas="none", progress=False, max_depth=12, depth=3, width=16)
     ex.figure.canvas.draw()
     return ex
 
@@ -236,7 +237,7 @@ def snapshot(ex):
 
 
 def test_every_knob_changes_the_initial_view_or_the_training_settings(pg):
-    assert set(pg.controls) == {"preset", "run", "clear"} | set(train.PLAYGROUND_DEFAULTS)
+    assert set(pg.controls) == {"preset", "run", "clear"} | set(ch.DEFAULTS)
     init_knobs = {"width": 32, "activation": "sigmoid", "init": "lecun_normal", "weight_scale": 2.0, "seed": 7,
                   "dataset": "digits_raw", "batch_norm": "before", "depth": 5}
     for name, value in init_knobs.items():
@@ -256,7 +257,7 @@ def test_every_knob_changes_the_initial_view_or_the_training_settings(pg):
 
 def test_initial_view_matches_the_package_and_rescales(pg):
     pg.update(activation="sigmoid", init="glorot_uniform", depth=12, width=32)
-    iv = train.initial_view(depth=12, width=32, activation="sigmoid")
+    iv = ch.initial_view(depth=12, width=32, activation="sigmoid")
     np.testing.assert_allclose(line(pg.ax_var, "measured:da").get_ydata(), iv.stats.da_var)
     assert pg.ax_var.get_ylim()[0] <= iv.stats.da_var.min()
     assert "vanishes" in pg.readout.value and f"x{iv.size_factor:.3g} per layer" in pg.readout.value
@@ -268,8 +269,8 @@ def test_initial_view_matches_the_package_and_rescales(pg):
 def test_presets_set_every_knob_and_a_moved_knob_says_custom(pg):
     name = "5. deep sigmoid, Glorot init, batch norm"
     pg.controls["preset"].value = name
-    want = train.playground_settings(**{**train.PLAYGROUND_DEFAULTS, **P[name]})
-    assert train.playground_settings(**pg.knobs) == want and pg.values["preset"] == name
+    want = ch.settings(**{**ch.DEFAULTS, **P[name]})
+    assert ch.settings(**pg.knobs) == want and pg.values["preset"] == name
     pg.controls["width"].value = 64
     assert pg.values["preset"] == "custom"
     pg.apply_preset("4. deep ReLU, He init x 1.5")
@@ -278,7 +279,7 @@ def test_presets_set_every_knob_and_a_moved_knob_says_custom(pg):
     assert pg.values["preset"] == "custom"
     with pytest.raises(ValueError, match="name"):
         pg.apply_preset("9. nothing")
-    ex = widgets.PlaygroundExplorer(canvas="none", progress=False, preset=name)
+    ex = ch.PlaygroundExplorer(canvas="none", progress=False, preset=name)
     assert ex.values["preset"] == name and ex.knobs["batch_norm"] == "before"
 
 
@@ -289,12 +290,12 @@ def test_run_and_clear_buttons_share_the_package_cache(pg, capsys):
     assert len(runs) == 1
     label = next(iter(runs))
     assert len(line(pg.training.ax_loss, f"loss:{label}").get_xdata()) == 50
-    run = train.playground_run(**pg.knobs)
+    run = ch.run(**pg.knobs)
     assert runs[label] is run.history  # the same object: trained once, shared
     assert "trained before" in pg.training.status.value and "last run" in pg.training.status.value
     assert "last run" in pg.summary()
     pg.update(lr=0.3)
-    assert pg.run() is train.playground_run(**pg.knobs) and len(pg.training.runs) == 2
+    assert pg.run() is ch.run(**pg.knobs) and len(pg.training.runs) == 2
     assert pg.training.ax_grad.collections  # the heat map of the last run
     pg.controls["clear"].click()
     assert not pg.training.runs
@@ -303,25 +304,25 @@ def test_run_and_clear_buttons_share_the_package_cache(pg, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_registry_display_and_summary():
-    ex = widgets.explorer("playground", canvas="image", progress=False, depth=2, width=16)
+def test_image_canvas_display_and_summary():
+    ex = ch.PlaygroundExplorer(canvas="image", progress=False, depth=2, width=16)
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert ex._view.value[:8] == b"\x89PNG\r\n\x1a\n"
     text = ex.summary()
     assert text.startswith("settings: relu, he_normal, 2x16") and "<" not in text
-    assert widgets._html_to_text("a<sup>2</sup> &amp; <b>b</b>") == "a^2 & b"
+    assert ch._html_to_text("a<sup>2</sup> &amp; <b>b</b>") == "a^2 & b"
 
 
 # ----------------------------------------------------------------------------- figures and exercises
 def test_figures(guide, cures):
     assert figures.FIGURES["playground_guide_runs"].chapter == 7 and figures.FIGURES["per_layer_factors"].chapter == 7
-    fig = figures.playground_guide_runs()
+    fig = ch.guide_runs()
     ax_grad, ax_loss, _ = fig.axes[:3]
-    for name in figures.CH07_COMPARED:
+    for name in ch.COMPARED_PRESETS:
         np.testing.assert_allclose(line(ax_grad, f"grad:{name}").get_ydata(), guide[name].initial.stats.da_var)
     assert any(t.get_gid() == "diverged_note" and "4:" in t.get_text() for t in ax_loss.texts)
-    fig = figures.per_layer_factors(cures)
+    fig = ch.per_layer_factors(cures)
     ax = fig.axes[0]
     for label, m, p in zip(cures.labels, cures.measured, cures.predicted):
         assert line(ax, f"measured:{label}").get_xdata()[0] == m
@@ -332,9 +333,9 @@ def test_figures(guide, cures):
 def test_exercises(capsys):
     assert exercises.EXERCISES["07.1"].answer() == pytest.approx(np.sqrt(2))
     g = exercises.EXERCISES["07.2"].answer()
-    assert 9 < g < 11.5 and exercises._ch07_sigmoid_deep_factor(g) == pytest.approx(1.0, abs=1e-6)
-    assert exercises._ch07_sigmoid_deep_factor(1.0) == pytest.approx(0.236, abs=0.002)
-    std, raw = train.playground_data("digits"), train.playground_data("digits_raw")
+    assert 9 < g < 11.5 and ch.sigmoid_deep_factor(g) == pytest.approx(1.0, abs=1e-6)
+    assert ch.sigmoid_deep_factor(1.0) == pytest.approx(0.236, abs=0.002)
+    std, raw = ch.dataset("digits"), ch.dataset("digits_raw")
     r = exercises.EXERCISES["07.3"].answer()
     assert r == pytest.approx(np.mean(raw.X_train ** 2) / np.mean(std.X_train ** 2)) and r > 30
     assert gv.exercises.check("07.1", 1.414) and not gv.exercises.check("07.1", 1.0)
