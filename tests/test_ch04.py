@@ -18,7 +18,8 @@ import pytest
 matplotlib.use("Agg")
 
 import gradviz as gv  # noqa: E402
-from gradviz import exercises, figures, stats, theory, train, widgets  # noqa: E402
+from gradviz import exercises, figures, stats, theory, widgets  # noqa: E402
+from gradviz.chapters import ch04_nonsaturating as ch  # noqa: E402
 from gradviz.activations import elu, elu_grad, relu, relu_grad, sigmoid_grad  # noqa: E402
 from gradviz.layers import PReLU, RReLU  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
@@ -52,7 +53,7 @@ def _tiny_net():
 
 def test_relu_activity_on_a_hand_made_network():
     X = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0]])
-    act = stats.relu_activity(_tiny_net(), X)
+    act = ch.relu_activity(_tiny_net(), X)
     # layer 1: z = [x0, -x0, -x1 - 0.5] -> unit 3 silent for all three examples (dead)
     z1 = np.array([[1, -1, -0.5], [-1, 1, -0.5], [2, -2, -1.5]])
     np.testing.assert_allclose(act.inactive_fraction[0], (z1 <= 0).mean())
@@ -67,21 +68,21 @@ def test_relu_activity_on_a_hand_made_network():
 def test_a_layer_with_every_unit_dead_is_reported():
     net = _tiny_net()
     net.blocks[1].dense.params["b"][:] = -100.0
-    act = stats.relu_activity(net, np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    act = ch.relu_activity(net, np.array([[1.0, 0.0], [-1.0, 0.0]]))
     assert act.dead_fraction[1] == 1.0 and act.first_dead_layer == 2
 
 
 def test_relu_activity_checks_its_arguments():
     with pytest.raises(TypeError, match="net"):
-        stats.relu_activity("net", np.zeros((2, 2)))
+        ch.relu_activity("net", np.zeros((2, 2)))
     with pytest.raises(ValueError, match="X"):
-        stats.relu_activity(_tiny_net(), np.zeros((2, 5)))
+        ch.relu_activity(_tiny_net(), np.zeros((2, 5)))
 
 
 def test_negative_bias_silences_units_as_the_chapter_prints(data):
     for b in (0.0, -1.0, -2.0):
         net = MLP(64, depth=4, width=64, activation="relu", bias=b, seed=0)
-        act = stats.relu_activity(net, data.X_train)
+        act = ch.relu_activity(net, data.X_train)
         z = [r["z"] for r in net.records]  # relu_activity's own forward pass, recorded
         np.testing.assert_allclose(act.inactive_fraction, [(zz <= 0).mean() for zz in z])
         np.testing.assert_allclose(act.dead_fraction, [(zz <= 0).all(axis=0).mean() for zz in z])
@@ -92,13 +93,13 @@ def test_negative_bias_silences_units_as_the_chapter_prints(data):
 
 # ----------------------------------------------------------------------------- experiments 2-4: training
 def test_digits_run_defaults_are_the_chapters_setup():
-    sig = inspect.signature(train.digits_run).parameters
+    sig = inspect.signature(ch.digits_run).parameters
     assert {k: sig[k].default for k in ("depth", "width", "lr", "steps", "batch_size", "bias", "seed")} == dict(
         depth=4, width=64, lr=0.1, steps=200, batch_size=64, bias=0.0, seed=0)
 
 
 def test_relu_at_lr_50_dies_instead_of_diverging(data):
-    run = train.digits_run("relu", lr=50.0, data=data, label="lr 50")
+    run = ch.digits_run("relu", lr=50.0, data=data, label="lr 50")
     assert run.outcome == "dead" and not run.history.diverged
     assert run.activity.first_dead_layer == 2
     np.testing.assert_array_equal(run.activity.dead_fraction[1:], 1.0)
@@ -110,39 +111,39 @@ def test_relu_at_lr_50_dies_instead_of_diverging(data):
 
 
 def test_healthy_run_and_diverged_run(data):
-    ok = train.digits_run("relu", data=data, steps=60)
+    ok = ch.digits_run("relu", data=data, steps=60)
     assert ok.outcome == "alive" and ok.test_accuracy > 0.8
-    boom = train.digits_run("relu", lr=1e4, data=data, steps=60)
+    boom = ch.digits_run("relu", lr=1e4, data=data, steps=60)
     assert boom.outcome == "diverged" and "diverged" in boom.summary
 
 
 def test_lr_race_table(data):
-    race = train.lr_race([0.1, 1e4], seeds=range(2), steps=5, data=data)
+    race = ch.lr_race([0.1, 1e4], seeds=range(2), steps=5, data=data)
     assert race.outcomes[0.1] == ("alive", "alive")
     assert race.outcomes[1e4] == ("diverged", "diverged")
     assert race.count(1e4, "diverged") == 2 and race.count(0.1, "dead") == 0
     table = race.as_table()
     assert ". ." in table and "X X" in table and "per seed (0, 1)" in table
     with pytest.raises(ValueError):
-        train.lr_race([], data=data)
+        ch.lr_race([], data=data)
     with pytest.raises(ValueError, match="lr"):
-        train.lr_race([-1.0], data=data)
+        ch.lr_race([-1.0], data=data)
 
 
 def test_race_at_lr_50_ends_both_ways_depending_on_the_seed(data):
-    race = train.lr_race([50.0], seeds=range(6), steps=20, data=data)
+    race = ch.lr_race([50.0], seeds=range(6), steps=20, data=data)
     assert set(race.outcomes[50.0]) == {"dead", "diverged"}
     assert race.outcomes[50.0][0] == "dead"  # the seed of the chapter's Experiment 2
 
 
 def test_shifted_start_separates_the_activations(data):
-    acc = {a: train.digits_run(a, bias=-2.0, data=data).test_accuracy for a in ("relu", "prelu", "elu")}
+    acc = {a: ch.digits_run(a, bias=-2.0, data=data).test_accuracy for a in ("relu", "prelu", "elu")}
     assert acc["relu"] < 0.15
     assert acc["prelu"] > 0.7 and acc["elu"] > 0.7
 
 
 def test_prelu_slopes_climb_from_a_shifted_start(data):
-    run = train.digits_run("prelu", bias=-2.0, data=data)
+    run = ch.digits_run("prelu", bias=-2.0, data=data)
     alpha = run.history.prelu_alpha
     np.testing.assert_array_equal(alpha[0], 0.25)
     assert np.all(alpha[-1] > 0.3)
@@ -158,7 +159,7 @@ def test_dead_at_birth_numbers_of_the_chapter():
 
 @pytest.mark.parametrize("depth, width", [(10, 3), (5, 2), (20, 4)])
 def test_simulation_agrees_with_the_formula(depth, width, data):
-    sim = stats.simulate_dead_at_birth(depth, width, 8000, x=data.X_train[0], seed=1)
+    sim = ch.simulate_dead_at_birth(depth, width, 8000, x=data.X_train[0], seed=1)
     p = theory.dead_at_birth_probability(depth, width)
     assert abs(sim.probability - p) < 4 * math.sqrt(p * (1 - p) / 8000)
     expected = [theory.dead_at_birth_probability(l, width) for l in range(1, depth + 1)]
@@ -180,30 +181,30 @@ def test_simulation_counts_the_same_event_as_the_real_mlp(data):
     p = theory.dead_at_birth_probability(depth, width)
     se = math.sqrt(p * (1 - p) / n)
     assert abs(dead / n - p) < 4 * se
-    sim = stats.simulate_dead_at_birth(depth, width, 20000, x=x[0], seed=0)
+    sim = ch.simulate_dead_at_birth(depth, width, 20000, x=x[0], seed=0)
     assert abs(dead / n - sim.probability) < 4 * se + 4 * sim.standard_error
 
 
 def test_simulation_is_reproducible_and_checks_arguments():
-    a = stats.simulate_dead_at_birth(8, 3, 3000, seed=5)
-    b = stats.simulate_dead_at_birth(8, 3, 3000, seed=5)
+    a = ch.simulate_dead_at_birth(8, 3, 3000, seed=5)
+    b = ch.simulate_dead_at_birth(8, 3, 3000, seed=5)
     np.testing.assert_array_equal(a.dead_by_layer, b.dead_by_layer)
-    u = stats.simulate_dead_at_birth(8, 3, 3000, init="glorot_uniform", seed=5)
+    u = ch.simulate_dead_at_birth(8, 3, 3000, init="glorot_uniform", seed=5)
     assert abs(u.probability - theory.dead_at_birth_probability(8, 3)) < 4 * u.standard_error + 1e-9
-    assert stats.simulate_dead_at_birth(3, 4, 500, bias=-50.0).probability == 1.0
-    assert stats.simulate_dead_at_birth(1, 4, 500, bias=+50.0).probability == 0.0  # z > 0 in every unit
+    assert ch.simulate_dead_at_birth(3, 4, 500, bias=-50.0).probability == 1.0
+    assert ch.simulate_dead_at_birth(1, 4, 500, bias=+50.0).probability == 0.0  # z > 0 in every unit
     with pytest.raises(ValueError, match="x"):
-        stats.simulate_dead_at_birth(3, 2, 10, x=np.zeros(5))
+        ch.simulate_dead_at_birth(3, 2, 10, x=np.zeros(5))
     with pytest.raises(ValueError, match="init"):
-        stats.simulate_dead_at_birth(3, 2, 10, init="orthogonal")
+        ch.simulate_dead_at_birth(3, 2, 10, init="orthogonal")
     with pytest.raises(ValueError, match="depth"):
-        stats.simulate_dead_at_birth(0, 2, 10)
+        ch.simulate_dead_at_birth(0, 2, 10)
 
 
 # ----------------------------------------------------------------------------- experiment 6: leaky ReLU
 @pytest.mark.parametrize("alpha", [0.01, 0.1])
 def test_gradient_through_silent_layers_shrinks_by_sqrt2_alpha(alpha):
-    g = stats.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=alpha)
+    g = ch.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=alpha)
     assert g.relative_gradient[-1] == 1.0
     assert np.all(g.silent_fraction[3:] > 0.99)
     assert g.factor_per_layer(4, 9) == pytest.approx(math.sqrt(2) * alpha, rel=0.05)
@@ -211,7 +212,7 @@ def test_gradient_through_silent_layers_shrinks_by_sqrt2_alpha(alpha):
 
 
 def test_relu_passes_exactly_no_gradient_through_a_silent_layer():
-    g = stats.shifted_gradient("relu", bias=-1.0, depth=10)
+    g = ch.shifted_gradient("relu", bias=-1.0, depth=10)
     assert g.first_silent_layer is not None
     np.testing.assert_array_equal(g.relative_gradient[:-1], 0.0)
     with warnings.catch_warnings():
@@ -222,7 +223,7 @@ def test_relu_passes_exactly_no_gradient_through_a_silent_layer():
 
 
 def test_shifted_gradient_matches_a_direct_probe():
-    g = stats.shifted_gradient("elu", bias=-0.5, depth=5, width=16, alpha=1.0, seed=3)
+    g = ch.shifted_gradient("elu", bias=-0.5, depth=5, width=16, alpha=1.0, seed=3)
     net = MLP(16, depth=5, width=16, activation="elu", bias=-0.5, n_outputs=None, seed=3, alpha=1.0)
     stats.probe(net, seed=3)
     rms = np.array([np.sqrt(np.mean(r["da"] ** 2)) for r in net.records])
@@ -247,7 +248,7 @@ def test_rrelu_training_draws_fresh_slopes_inference_uses_the_mean():
 
 
 def test_rrelu_draws_of_the_figure():
-    z, tr, inf = figures.rrelu_draws(n=1000)
+    z, tr, inf = ch.rrelu_draws(n=1000)
     neg = z < 0
     s = tr[neg] / z[neg]
     assert s.min() >= 1 / 8 - 1e-15 and s.max() <= 1 / 3 + 1e-15
@@ -288,8 +289,8 @@ def test_elu_values_the_chapter_prints():
 
 # ----------------------------------------------------------------------------- experiment 10: cost
 def test_activation_cost_returns_sane_numbers():
-    cost = stats.activation_cost(shape=(32, 64), repeats=3)
-    assert cost.names == stats.COST_ACTIVATIONS and cost.reference == "relu"
+    cost = ch.activation_cost(shape=(32, 64), repeats=3)
+    assert cost.names == ch.COST_ACTIVATIONS and cost.reference == "relu"
     for n in cost.names:
         assert np.isfinite(cost.seconds[n]) and 0 < cost.seconds[n] < 1.0
         assert cost.relative[n] == pytest.approx(cost.seconds[n] / cost.seconds["relu"])
@@ -301,13 +302,13 @@ def test_activation_cost_returns_sane_numbers():
 
 def test_activation_cost_checks_its_arguments():
     with pytest.raises(ValueError, match="names"):
-        stats.activation_cost(names=("relu", "swish"), repeats=1)
+        ch.activation_cost(names=("relu", "swish"), repeats=1)
     with pytest.raises(ValueError, match="reference"):
-        stats.activation_cost(names=("elu",), repeats=1)
+        ch.activation_cost(names=("elu",), repeats=1)
     with pytest.raises(ValueError, match="shape"):
-        stats.activation_cost(shape=(8,), repeats=1)
+        ch.activation_cost(shape=(8,), repeats=1)
     with pytest.raises(ValueError, match="repeats"):
-        stats.activation_cost(repeats=0)
+        ch.activation_cost(repeats=0)
 
 
 # ----------------------------------------------------------------------------- exercises
@@ -326,29 +327,29 @@ def test_exercise_answers(capsys):
 
 # ----------------------------------------------------------------------------- figures
 def _short_runs(data, activations, **kw):
-    return {a: train.digits_run(a, data=data, steps=20, label=a, **kw) for a in activations}
+    return {a: ch.digits_run(a, data=data, steps=20, label=a, **kw) for a in activations}
 
 
 def test_training_figures_draw_the_runs_they_are_given(data):
     import matplotlib.pyplot as plt
 
-    dying = {"lr 0.1": train.digits_run("relu", data=data, steps=20, label="lr 0.1"),
-             "lr 50": train.digits_run("relu", lr=50.0, data=data, steps=20, label="lr 50")}
-    fig = figures.dying_relu_training(dying)
+    dying = {"lr 0.1": ch.digits_run("relu", data=data, steps=20, label="lr 0.1"),
+             "lr 50": ch.digits_run("relu", lr=50.0, data=data, steps=20, label="lr 50")}
+    fig = ch.dying_relu_training(dying)
     acc = [ln for ln in fig.axes[2].lines if ln.get_gid() == "acc:lr 50"][0]
     np.testing.assert_allclose(acc.get_ydata(), 100 * dying["lr 50"].history.test_accuracy)
     layer2 = [ln for ln in fig.axes[1].lines if ln.get_gid() == "layer:2"][0]
     np.testing.assert_allclose(layer2.get_ydata(), 100 * dying["lr 50"].history.dead_fraction[:, 1])
 
     runs = _short_runs(data, ("relu", "prelu", "sigmoid"))
-    fig = figures.activation_training_comparison(runs)
+    fig = ch.activation_training_comparison(runs)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0].startswith("relu: test") and len(labels) == 3
-    prelu = {"a": runs["prelu"], "b": train.digits_run("prelu", bias=-2.0, data=data, steps=20)}
-    fig = figures.prelu_slope_over_training(prelu)
+    prelu = {"a": runs["prelu"], "b": ch.digits_run("prelu", bias=-2.0, data=data, steps=20)}
+    fig = ch.prelu_slope_over_training(prelu)
     lines = [ln for ln in fig.axes[1].lines if str(ln.get_gid()).startswith("layer:")]
     np.testing.assert_allclose(lines[0].get_ydata(), prelu["b"].history.prelu_alpha[:, 0])
-    fig = figures.activation_training_shifted(_short_runs(data, ("relu", "elu"), bias=-2.0))
+    fig = ch.activation_training_shifted(_short_runs(data, ("relu", "elu"), bias=-2.0))
     assert "-2" in fig._suptitle.get_text()
     assert plt.get_fignums() == []
 
@@ -356,12 +357,12 @@ def test_training_figures_draw_the_runs_they_are_given(data):
 def test_static_figures_render_with_their_data():
     fig = figures.render("relu_family")
     assert len(fig.axes) == 4
-    sims = figures.ch04_dead_at_birth_simulations(widths=(2, 4), depth=8, n_networks=500)
-    fig = figures.dead_at_birth(sims)
+    sims = ch.dead_at_birth_simulations(widths=(2, 4), depth=8, n_networks=500)
+    fig = ch.dead_at_birth(sims)
     ax = fig.axes[0]
     theory_line = [ln for ln in ax.lines if ln.get_gid() == "theory:4"][0]
     np.testing.assert_allclose(theory_line.get_ydata(), [theory.dead_at_birth_probability(l, 4) for l in range(1, 9)])
-    fig = figures.leaky_alpha_gradient(alphas=(0.0, 0.1), depth=6)
+    fig = ch.leaky_alpha_gradient(alphas=(0.0, 0.1), depth=6)
     ax = fig.axes[0]
     zeros = [ln for ln in ax.lines if ln.get_gid() == "zero:0"][0]
     np.testing.assert_array_equal(zeros.get_xdata(), np.arange(1, 6))  # ReLU: exactly 0 in layers 1-5
@@ -380,12 +381,11 @@ def _line(ax, gid):
 
 
 def test_leaky_slope_explorer_every_control():
-    ex = widgets.explorer("leaky_slope", canvas="none")
-    assert isinstance(ex, widgets.LeakySlopeExplorer)
+    ex = ch.LeakySlopeExplorer(canvas="none")
     ex.figure.canvas.draw()
     # initial state: leaky 0.1, bias -1, depth 10 -> the chapter's numbers
     np.testing.assert_allclose(_line(ex.ax_grad, "gradient").get_ydata(),
-                               stats.shifted_gradient("leaky_relu", -1.0, 10, alpha=0.1).relative_gradient)
+                               ch.shifted_gradient("leaky_relu", -1.0, 10, alpha=0.1).relative_gradient)
     assert len(_line(ex.ax_grad, "relu_zero").get_xdata()) == 9  # ReLU: exactly 0 below the top layer
     assert "exactly 0" in ex.summary()
 
@@ -421,7 +421,7 @@ def test_leaky_slope_explorer_every_control():
 
 
 def test_leaky_slope_explorer_caches_results():
-    ex = widgets.LeakySlopeExplorer(canvas="none", depth=3)
+    ex = ch.LeakySlopeExplorer(canvas="none", depth=3)
     first = ex.result
     ex.controls["alpha"].value = 0.5
     ex.controls["alpha"].value = 0.1
