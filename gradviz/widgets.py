@@ -86,7 +86,6 @@ __all__ = [
     "ActivationExplorer",
     "DeepNetworkExplorer",
     "TrainingExplorer",
-    "LearningRateExplorer",  # chapter 01
 ]
 
 _CANVASES = ("auto", "ipympl", "image", "none")
@@ -1043,90 +1042,6 @@ class TrainingExplorer(Explorer):
             last_label, last = next(reversed(self.runs.items()))
             status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
         self.status.value = status
-
-
-# ============================================================================= chapter 01: learning rate
-# Section owned by the chapter-01 author: gradient descent on the linear-regression bowl.
-class LearningRateExplorer(Explorer):
-    """Batch gradient descent on the convex cost of a linear regression, with a learning-rate slider.
-
-    Left: the contours of the cost J(w, b) with the path of the run (it leaves
-    the plot when the run diverges, and a note says at which step). Right: the
-    excess cost ``J - J*`` per step on a log axis (straight lines: geometric
-    decay or growth; an overflow is marked). The readout names the regime
-    (:func:`gradviz.descent.classify_run`) and the critical learning rates
-    from the Hessian (:func:`gradviz.descent.critical_learning_rates`).
-
-    Controls: ``lr`` (log slider, 0.001 to 5: crawl, converge, oscillate,
-    diverge) and ``steps`` (5 to 400).
-
-    Parameters
-    ----------
-    data : RegressionData or (X, y) or None
-        The regression problem; None means ``gradviz.data.linear_regression_data()``
-        (the chapter's data).
-    start : (float, float)
-        The initial ``(w, b)``.
-
-    Attributes
-    ----------
-    run : DescentRun
-        The run drawn now.
-    result : RunClass
-        Its classification.
-    rates : CriticalRates
-    """
-
-    figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
-
-    def __init__(self, canvas="auto", *, data=None, start=(-1.5, 2.5), **values):
-        from .data import linear_regression_data
-        from .descent import critical_learning_rates
-
-        if data is None:
-            data = linear_regression_data()
-        self.X, self.y = data[0], data[1]
-        self.start = tuple(start)
-        self.rates = critical_learning_rates(self.X)
-        self.readout = _w().HTML()
-        super().__init__(canvas, **values)
-
-    def make_controls(self):
-        return {
-            "lr": log_slider("learning rate lr", 1e-3, 5.0, 0.1, continuous_update=True),
-            "steps": int_slider("steps", 5, 400, 50),
-        }
-
-    def setup_figure(self, fig):
-        self.ax_path, self.ax_cost = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
-        for ax in (self.ax_path, self.ax_cost):
-            plots._tidy(ax)
-        plots.plot_cost_contours(self.X, self.y, self.ax_path, **plots.DESCENT_WINDOW)
-
-    def refresh(self, lr, steps):
-        from .descent import classify_run, gradient_descent
-
-        self.run = gradient_descent(self.X, self.y, lr, n_steps=steps, start=self.start)
-        self.result = classify_run(self.run, self.X, self.y)
-        plots.draw_descent_run(self.ax_path, self.ax_cost, self.run, self.result, self.X, self.y)
-        self.readout.value = self._readout_html()
-
-    def summary(self) -> str:
-        """Plain text of what the explorer shows now: the regime of the run and the critical rates."""
-        r = self.rates
-        return (f"{self.result}\n"
-                f"critical rates from the Hessian: 1/lambda_max = {r.lr_monotone:.3g} (largest without "
-                f"overshoot), 2/lambda_max = {r.lr_max:.3g} (converges iff lr is below)")
-
-    def _readout_html(self):
-        r, res = self.rates, self.result
-        color = plots.REGIME_COLORS[res.regime]
-        lines = [f"<b style='color:{color}'>{html.escape(str(res))}</b>",
-                 f"Critical rates from the Hessian (eigenvalues {r.lambda_min:.3g} and {r.lambda_max:.3g}): "
-                 f"no overshoot up to 1/&lambda;<sub>max</sub> = {r.lr_monotone:.3g}; "
-                 f"converges iff lr &lt; 2/&lambda;<sub>max</sub> = {r.lr_max:.3g}. "
-                 f"Here lr = {res.lr / r.lr_max:.3g} &times; 2/&lambda;<sub>max</sub>."]
-        return "<br>".join(lines)
 
 
 # ============================================================================= chapter 03: weight initialization

@@ -255,21 +255,3 @@ def test_sweep_finds_the_theoretical_boundaries(data, rates):
         sweep_learning_rates(X, y, [])
     with pytest.raises(ValueError, match="start=.* gives a cost that is not a finite"):
         gradient_descent(X, y, 0.1, 3, start=(1e200, 0.0))
-
-
-def test_chapter_01_exercises_accept_the_measured_answers(data, rates, capsys):
-    from gradviz import exercises
-
-    X, y = data
-    j_opt = mse_cost(*least_squares(X, y), X, y)
-    run = gradient_descent(X, y, 1.5, 60)
-    measured = {
-        "01.1": rates.lr_max,
-        "01.2": critical_learning_rates(2 * X).lr_max,
-        "01.3": (run.cost[-1] - j_opt) / (run.cost[-2] - j_opt),
-    }
-    for key, value in measured.items():
-        assert exercises.check(key, value), key
-        assert not exercises.check(key, 2 * value), key
-        exercises.solution(key)
-    assert "2 / lambda_max" in capsys.readouterr().out

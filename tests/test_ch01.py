@@ -1,5 +1,5 @@
-"""Chapter 01's drawing and explorer: every regime draws without a warning, redraws in place,
-and the readout says what the run did."""
+"""Chapter 01 (gradviz.chapters.ch01_gradient_descent): its drawing and explorer (every regime draws
+without a warning, redraws in place, and the readout says what the run did), its figures and its exercises."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from gradviz import plots  # noqa: E402
+from gradviz import exercises, figures, plots  # noqa: E402
+from gradviz.chapters import ch01_gradient_descent as ch  # noqa: E402
 from gradviz.data import linear_regression_data  # noqa: E402
-from gradviz.descent import critical_learning_rates, sweep_learning_rates  # noqa: E402
-from gradviz.widgets import LearningRateExplorer  # noqa: E402
+from gradviz.descent import (  # noqa: E402
+    critical_learning_rates,
+    gradient_descent,
+    least_squares,
+    mse_cost,
+    sweep_learning_rates,
+)
 
 
 @pytest.fixture(scope="module")
 def explorer():
-    return LearningRateExplorer(canvas="none")
+    return ch.LearningRateExplorer(canvas="none")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +59,7 @@ def test_overflow_is_shown(explorer):
 
 def test_takes_its_data(explorer):
     data = linear_regression_data(n_samples=30, seed=3, x_range=(0.0, 3.0))
-    e = LearningRateExplorer(canvas="none", data=data, lr=0.05)
+    e = ch.LearningRateExplorer(canvas="none", data=data, lr=0.05)
     assert e.rates == critical_learning_rates(data.X)
     assert e.values["lr"] == pytest.approx(0.05, rel=0.1)
 
@@ -65,8 +71,30 @@ def test_lr_sweep_plot_marks_the_critical_rates():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fig, ax = plots.new_figure()
-        plots.plot_lr_sweep(sweep, rates, ax)
+        ch.plot_lr_sweep(sweep, rates, ax)
         fig.canvas.draw()
     xs = sorted(line.get_xdata()[0] for line in ax.lines if line.get_gid() == "critical")
     assert xs == pytest.approx(sorted([rates.lr_monotone, rates.lr_best, rates.lr_max]))
     assert {line.get_gid() for line in ax.lines} >= {"sweep:crawls", "sweep:converges", "sweep:oscillates"}
+
+
+def test_figures_keep_their_names_and_chapter():
+    names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 1}
+    assert names == {"gd_cost_bowl", "gd_four_learning_rates", "gd_lr_sweep", "gd_one_run"}
+    assert figures.FIGURES["gd_cost_bowl"].func is ch.cost_bowl
+
+
+def test_exercises_accept_the_measured_answers(capsys):
+    X, y = linear_regression_data(n_samples=100, seed=0)[:2]
+    j_opt = mse_cost(*least_squares(X, y), X, y)
+    run = gradient_descent(X, y, 1.5, 60)
+    measured = {
+        "01.1": critical_learning_rates(X).lr_max,
+        "01.2": critical_learning_rates(2 * X).lr_max,
+        "01.3": (run.cost[-1] - j_opt) / (run.cost[-2] - j_opt),
+    }
+    for key, value in measured.items():
+        assert exercises.check(key, value), key
+        assert not exercises.check(key, 2 * value), key
+        exercises.solution(key)
+    assert "2 / lambda_max" in capsys.readouterr().out
