@@ -42,7 +42,7 @@ __all__ = ["cost_bowl", "four_learning_rates", "lr_sweep", "one_run", "LearningR
 
 
 # ---- experiments
-#: Where every run of the chapter starts, ``(w, b)``: up and to the left of the minimum, on the bowl's long slope.
+#: Where every run of the chapter starts, ``(w, b)``, inside :data:`DESCENT_WINDOW` with the minimum.
 START = (-1.5, 2.5)
 
 
