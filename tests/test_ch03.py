@@ -17,10 +17,10 @@ import pytest
 matplotlib.use("Agg")
 
 import gradviz as gv  # noqa: E402
-from gradviz import figures, stats, theory, widgets  # noqa: E402
+from gradviz import stats, theory  # noqa: E402
+from gradviz.chapters import ch03_initialization as ch  # noqa: E402
 from gradviz.data import load_digits  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
-from gradviz.train import InitComparison, compare_inits  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +30,15 @@ def digits():
 
 @pytest.fixture(scope="module")
 def zero_runs(digits):
-    # the chapter's zero-init experiment (figures.CH03_ZERO_INIT), shortened
-    return compare_inits([("sigmoid", "zeros"), ("sigmoid", "glorot_uniform"), ("tanh", "zeros"), ("relu", "zeros")],
-                         digits, hidden=(16,), lr=0.5, steps=60, record_every=30)
+    # the chapter's zero-init experiment (ch.ZERO_INIT), shortened
+    return ch.compare_inits([("sigmoid", "zeros"), ("sigmoid", "glorot_uniform"), ("tanh", "zeros"), ("relu", "zeros")],
+                            digits, hidden=(16,), lr=0.5, steps=60, record_every=30)
 
 
 # ----------------------------------------------------------------------------- zero init: the symmetry problem
 def test_zero_init_sigmoid_units_stay_exact_copies_but_learn(zero_runs):
     net = zero_runs.nets["sigmoid, zeros"]
-    sym = stats.unit_symmetry(net)
+    sym = ch.unit_symmetry(net)
     assert sym.all_copies
     assert sym.distinct_units.tolist() == [1]
     assert sym.column_difference.tolist() == [0.0] and sym.bias_difference.tolist() == [0.0]
@@ -53,10 +53,10 @@ def test_zero_init_sigmoid_units_stay_exact_copies_but_learn(zero_runs):
 
 
 def test_random_init_units_differ(zero_runs):
-    sym = stats.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"])
+    sym = ch.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"])
     assert sym.distinct_units.tolist() == [16]
     assert not sym.all_copies and sym.column_difference[0] > 0.1
-    assert stats.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"], atol=1e9).distinct_units.tolist() == [1]
+    assert ch.unit_symmetry(zero_runs.nets["sigmoid, glorot_uniform"], atol=1e9).distinct_units.tolist() == [1]
 
 
 @pytest.mark.parametrize("label", ["tanh, zeros", "relu, zeros"])
@@ -78,22 +78,22 @@ def test_zero_init_with_phi_of_zero_equal_zero_freezes_every_weight(zero_runs, d
 
 def test_unit_symmetry_on_a_deeper_net_and_errors():
     net = MLP(8, hidden=(5, 3), activation="sigmoid", init="zeros", n_outputs=2)
-    sym = stats.unit_symmetry(net)
+    sym = ch.unit_symmetry(net)
     assert sym.width.tolist() == [5, 3] and sym.distinct_units.tolist() == [1, 1] and sym.all_copies
     assert "distinct" in sym.as_table() and len(sym.as_table().splitlines()) == 3
     net.blocks[1].dense.params["W"][0, 2] = 0.5
-    sym = stats.unit_symmetry(net)
+    sym = ch.unit_symmetry(net)
     assert sym.distinct_units.tolist() == [1, 2] and sym.column_difference[1] == 0.5
     assert sym.outgoing_difference[0] == 0.5  # row 0 of W^2 is unit 1's outgoing weights
     with pytest.raises(TypeError, match="net"):
-        stats.unit_symmetry("net")
+        ch.unit_symmetry("net")
     with pytest.raises(ValueError, match="atol"):
-        stats.unit_symmetry(net, atol=-1)
+        ch.unit_symmetry(net, atol=-1)
 
 
 # ----------------------------------------------------------------------------- probes beside the theory
 def test_init_experiment_matches_a_direct_probe_and_the_theory():
-    e = stats.init_experiment("tanh", "glorot_uniform", depth=6, width=128, batch_size=256, seed=3)
+    e = ch.init_experiment("tanh", "glorot_uniform", depth=6, width=128, batch_size=256, seed=3)
     net = MLP(128, depth=6, width=128, activation="tanh", init="glorot_uniform", n_outputs=None, seed=3)
     ref = stats.probe(net, batch_size=256, seed=3)
     np.testing.assert_array_equal(e.measured.a_var, ref.a_var)
@@ -108,22 +108,22 @@ def test_init_experiment_matches_a_direct_probe_and_the_theory():
 
 
 def test_init_experiment_labels_and_kwargs():
-    e = stats.init_experiment("relu", "normal", depth=2, width=16, batch_size=8, init_kwargs={"std": 1.0},
-                              weight_scale=2.0)
+    e = ch.init_experiment("relu", "normal", depth=2, width=16, batch_size=8, init_kwargs={"std": 1.0},
+                           weight_scale=2.0)
     assert e.label == "relu, normal(std=1) x 2"
     assert e.predicted.weight_var[0] == pytest.approx(4.0)
-    e = stats.init_experiment("leaky_relu", "he_normal", depth=2, width=16, batch_size=8, alpha=0.2)
+    e = ch.init_experiment("leaky_relu", "he_normal", depth=2, width=16, batch_size=8, alpha=0.2)
     assert e.net.activation_params == {"alpha": 0.2}
     with pytest.raises(ValueError, match="depth"):
-        stats.init_experiment("relu", "he_normal", depth=0)
+        ch.init_experiment("relu", "he_normal", depth=0)
     with pytest.raises(ValueError, match="init"):
-        stats.init_experiment("relu", "he_normall")
+        ch.init_experiment("relu", "he_normall")
 
 
 def test_small_init_shrinks_by_n_sigma_squared_per_layer():
     """N(0, 0.01^2) weights, 256 inputs per unit: n Var(W) = 256 x 1e-4 = 0.0256 per layer, forward and back."""
     for act, factor in (("tanh", 0.0256), ("relu", 0.0128)):
-        e = stats.init_experiment(act, "normal", depth=10, width=256)
+        e = ch.init_experiment(act, "normal", depth=10, width=256)
         np.testing.assert_allclose(e.predicted.a_var[1:] / e.predicted.a_var[:-1], factor, rtol=0.02)
         np.testing.assert_allclose(e.predicted.grad_gain[1:], factor, rtol=0.02)  # layer 1: z has Var 0.0256
         measured = e.measured.a_var[-1] / e.measured.a_var[-2]
@@ -134,7 +134,7 @@ def test_small_init_shrinks_by_n_sigma_squared_per_layer():
 def test_large_init_saturation_and_overflow_as_the_chapter_states():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ex = figures.ch03_large_init_experiments()
+        ex = ch.large_init_experiments()
     tanh = ex["tanh"]
     # saturated: |z| > z* = artanh(sqrt(0.95)); z ~ N(0, q) with q the predicted variance: P = erfc(z* / sqrt(2q))
     z_star = stats.saturation_onset("tanh")
@@ -160,7 +160,7 @@ def test_large_init_saturation_and_overflow_as_the_chapter_states():
 
 @pytest.mark.parametrize("act, init", [("tanh", "glorot_normal"), ("relu", "he_normal"), ("selu", "lecun_normal")])
 def test_recommended_pairs_keep_variance_within_a_factor_over_20_layers(act, init):
-    e = stats.init_experiment(act, init, depth=20, width=256)
+    e = ch.init_experiment(act, init, depth=20, width=256)
     a, da = e.measured.a_var, e.measured.da_var
     if act == "tanh":  # Glorot's linear-regime derivation: a slow, not geometric, decline
         assert 0.02 < a[-1] / a[0] < 0.2 and 0.02 < da[0] / da[-1] < 0.2
@@ -184,7 +184,7 @@ def test_naive_uniform_init_has_n_var_one_third():
     # Glorot & Bengio (2010), eq. 1: U[-1/sqrt(n), 1/sqrt(n)] has variance 1/(3n)
     for n in (64, 256, 784):
         assert n * gv.init.weight_variance("uniform", n, 10) == pytest.approx(1 / 3)
-    e = figures.ch03_histogram_experiments()
+    e = ch.histogram_experiments()
     naive, glorot = e["uniform"], e["glorot_uniform"]
     assert np.all(np.diff(naive.measured.a_var) < 0) and np.all(np.diff(naive.measured.da_var) > 0)
     assert naive.measured.a_var[-1] < 0.02 * naive.measured.a_var[0]
@@ -193,23 +193,23 @@ def test_naive_uniform_init_has_n_var_one_third():
 
 # ----------------------------------------------------------------------------- training comparison
 def test_compare_inits_same_minibatches_and_errors(digits):
-    r = compare_inits([("relu", "he_normal"), ("relu", "glorot_uniform")], digits, hidden=(8, 8), steps=5,
-                      record_every=5)
-    assert isinstance(r, InitComparison)
+    r = ch.compare_inits([("relu", "he_normal"), ("relu", "glorot_uniform")], digits, hidden=(8, 8), steps=5,
+                         record_every=5)
+    assert isinstance(r, ch.InitComparison)
     assert list(r.histories) == ["relu, he_normal", "relu, glorot_uniform"]
     assert all(h.steps_run == 5 for h in r.histories.values())
     assert len(r.summary().splitlines()) == 2 and "trained 5 steps" in r.summary()
     assert r.nets["relu, he_normal"].hidden == (8, 8)
     with pytest.raises(ValueError, match="pairs"):
-        compare_inits(["relu"], digits)
+        ch.compare_inits(["relu"], digits)
     with pytest.raises(ValueError, match="twice"):
-        compare_inits([("relu", "he_normal")] * 2, digits, steps=1)
+        ch.compare_inits([("relu", "he_normal")] * 2, digits, steps=1)
     with pytest.raises(ValueError, match="at least one"):
-        compare_inits([], digits)
+        ch.compare_inits([], digits)
 
 
 def test_chapter_training_comparison_orders_as_stated():
-    r = figures.ch03_training_runs()
+    r = ch.training_runs()
     acc = {k: h.test_accuracy[-1] for k, h in r.histories.items()}
     assert acc["tanh, uniform"] < 0.3 < 0.85 < acc["tanh, glorot_uniform"]
     assert acc["relu, glorot_uniform"] + 0.05 < acc["relu, he_normal"]
@@ -237,9 +237,10 @@ def _image(ax, gid):
 
 
 def test_zero_init_figure_shows_the_trained_weights(zero_runs):
-    two = InitComparison(nets={k: zero_runs.nets[k] for k in ("sigmoid, zeros", "sigmoid, glorot_uniform")},
-                         histories={k: zero_runs.histories[k] for k in ("sigmoid, zeros", "sigmoid, glorot_uniform")})
-    fig = figures.zero_init_weights(two)
+    keep = ("sigmoid, zeros", "sigmoid, glorot_uniform")
+    two = ch.InitComparison(nets={k: zero_runs.nets[k] for k in keep},
+                            histories={k: zero_runs.histories[k] for k in keep})
+    fig = ch.zero_init_weights(two)
     mats = [i for ax in fig.axes for i in ax.images if i.get_gid() == "W1"]
     assert len(mats) == 2
     np.testing.assert_array_equal(mats[0].get_array(), two.nets["sigmoid, zeros"].blocks[0].dense.params["W"])
@@ -251,49 +252,49 @@ def test_zero_init_figure_shows_the_trained_weights(zero_runs):
     np.testing.assert_array_equal(t[:8, :8], W[:, 0].reshape(8, 8))
     np.testing.assert_array_equal(t[10:18, 30:38], W[:, 7].reshape(8, 8))
     assert np.isnan(t[8:10]).all()
-    small = figures.unit_tiles(np.arange(12.0).reshape(4, 3), n_units=3, ncols=2, side=2, gap=1)
+    small = ch.unit_tiles(np.arange(12.0).reshape(4, 3), n_units=3, ncols=2, side=2, gap=1)
     assert small.shape == (5, 5)
     np.testing.assert_array_equal(small[:2, :2], [[0, 3], [6, 9]])  # unit 1 = column 0
     np.testing.assert_array_equal(small[3:, :2], [[2, 5], [8, 11]])  # unit 3 starts the second row
     assert np.isnan(small[3:, 3:]).all() and np.isnan(small[2]).all()
     with pytest.raises(ValueError, match="shape"):
-        figures.unit_tiles(np.zeros((5, 2)), side=2)
+        ch.unit_tiles(np.zeros((5, 2)), side=2)
     texts = [sf._suptitle.get_text() for sf in fig.subfigs]
     assert "all 16 columns identical (max difference 0)" in texts[0] and "zero init" in texts[0]
     assert "16 different units out of 16" in texts[1]
 
 
 def test_variance_figures_draw_measured_and_predicted():
-    small = [stats.init_experiment(a, "normal", depth=4, width=32, batch_size=32) for a in ("tanh", "relu")]
-    fig = figures.init_too_small(small)
+    small = [ch.init_experiment(a, "normal", depth=4, width=32, batch_size=32) for a in ("tanh", "relu")]
+    fig = ch.init_too_small(small)
     ax = fig.axes[0]
     (m,) = [ln for ln in ax.lines if ln.get_gid() == "measured:a"]
     np.testing.assert_allclose(m.get_ydata(), small[0].measured.a_var)
-    grid = {(i, a): stats.init_experiment(a, i, depth=3, width=16, batch_size=16)
+    grid = {(i, a): ch.init_experiment(a, i, depth=3, width=16, batch_size=16)
             for i in ("glorot_normal", "he_normal") for a in ("tanh", "relu")}
-    fig = figures.init_theory_grid(grid)
+    fig = ch.init_theory_grid(grid)
     titles = [ax.get_title() for ax in fig.axes]
     assert sum("recommends" in t for t in titles) == 2 and sum("not the recommended" in t for t in titles) == 2
-    big = {"sigmoid": stats.init_experiment("sigmoid", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
-           "tanh": stats.init_experiment("tanh", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
-           "relu": stats.init_experiment("relu", "normal", depth=40, width=64, dtype=np.float32, batch_size=16,
-                                         init_kwargs={"std": 3.0})}
+    big = {"sigmoid": ch.init_experiment("sigmoid", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
+           "tanh": ch.init_experiment("tanh", "normal", depth=3, width=16, init_kwargs={"std": 1.0}),
+           "relu": ch.init_experiment("relu", "normal", depth=40, width=64, dtype=np.float32, batch_size=16,
+                                      init_kwargs={"std": 3.0})}
     assert big["relu"].measured.first_nonfinite is not None
-    fig = figures.init_too_large(big)
+    fig = ch.init_too_large(big)
     a3 = fig.axes[2]
     assert [t for t in a3.texts if t.get_gid() == "overflow"]
     assert not [ln for ln in a3.lines if ln.get_gid() == "measured:da"]
     (sat,) = [ln for ln in fig.axes[0].lines if ln.get_gid() == "saturated:tanh"]
     np.testing.assert_allclose(sat.get_ydata(), 100 * big["tanh"].measured.saturated_fraction)
-    hist = {k: stats.init_experiment("tanh", k, depth=3, width=16, batch_size=32) for k in ("uniform", "glorot_uniform")}
-    fig = figures.histograms_naive_vs_glorot(hist)
+    hist = {k: ch.init_experiment("tanh", k, depth=3, width=16, batch_size=32) for k in ("uniform", "glorot_uniform")}
+    fig = ch.histograms_naive_vs_glorot(hist)
     assert "naive init" in fig.axes[0].get_title()
 
 
 def test_training_figure_groups_runs_by_activation(digits):
-    r = compare_inits([("tanh", "uniform"), ("tanh", "glorot_uniform"), ("relu", "he_normal")], digits,
-                      hidden=(8,), steps=4, record_every=2)
-    fig = figures.init_training_curves(r)
+    r = ch.compare_inits([("tanh", "uniform"), ("tanh", "glorot_uniform"), ("relu", "he_normal")], digits,
+                         hidden=(8,), steps=4, record_every=2)
+    fig = ch.init_training_curves(r)
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(axes) == 4
     gids = {ln.get_gid() for ln in axes[1].lines}
@@ -303,7 +304,7 @@ def test_training_figure_groups_runs_by_activation(digits):
 # ----------------------------------------------------------------------------- the explorer
 @pytest.fixture
 def init_explorer():
-    ex = widgets.InitializationExplorer(canvas="none", depth=6, width=32, batch_size=32)
+    ex = ch.InitializationExplorer(canvas="none", depth=6, width=32, batch_size=32)
     ex.figure.canvas.draw()
     return ex
 
@@ -317,8 +318,8 @@ def test_explorer_preset_and_controls(init_explorer):
     ex = init_explorer
     assert "batch_norm" not in ex.controls
     assert ex.values["activation"] == "tanh" and ex.values["init"] == "uniform"
-    assert widgets.explorer("initialization", canvas="none", depth=3, width=8).values["depth"] == 3
-    assert widgets.InitializationExplorer.preset["depth"] == 20
+    assert ch.InitializationExplorer(canvas="none", depth=3, width=8).values["depth"] == 3
+    assert ch.InitializationExplorer.preset["depth"] == 20
     assert "1 / (3 n_in)" in ex.readout.value and "n Var(W) = 0.333" in ex.readout.value
     with pytest.raises(TypeError, match="batch_norm"):
         ex.update(batch_norm="before")
@@ -372,8 +373,8 @@ def test_explorer_zero_and_overflow_summaries(init_explorer):
 
 
 def test_init_formula():
-    assert widgets.init_formula("xavier_uniform") == "2 / (n_in + n_out)"
-    assert widgets.init_formula("kaiming_normal") == "2 / n_in"
-    assert widgets.init_formula("lecun_normal") == "1 / n_in"
+    assert ch.init_formula("xavier_uniform") == "2 / (n_in + n_out)"
+    assert ch.init_formula("kaiming_normal") == "2 / n_in"
+    assert ch.init_formula("lecun_normal") == "1 / n_in"
     with pytest.raises(ValueError, match="init"):
-        widgets.init_formula("nope")
+        ch.init_formula("nope")

@@ -9,6 +9,7 @@ import pytest
 matplotlib.use("Agg")
 
 from gradviz import widgets  # noqa: E402
+from gradviz.chapters import ch03_initialization  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import probe  # noqa: E402
 
@@ -228,7 +229,7 @@ def _pixels(canvas):
 
 
 @pytest.mark.parametrize("cls", [widgets.DeepNetworkExplorer, widgets.GradientFlowExplorer,
-                                 widgets.InitializationExplorer])
+                                 ch03_initialization.InitializationExplorer])
 def test_blitted_frames_equal_full_draws(cls):
     # Every way the blitter can redraw (data only; the last y axis; every axis; a full draw) must give
     # exactly the pixels of a full draw of the same state, including an overflow band and an explanation.
