@@ -17,7 +17,7 @@ import pytest
 matplotlib.use("Agg")
 
 import gradviz as gv  # noqa: E402
-from gradviz import stats, theory  # noqa: E402
+from gradviz import figures, stats, theory  # noqa: E402
 from gradviz.chapters import ch03_initialization as ch  # noqa: E402
 from gradviz.data import load_digits  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
@@ -262,6 +262,13 @@ def test_zero_init_figure_shows_the_trained_weights(zero_runs):
     texts = [sf._suptitle.get_text() for sf in fig.subfigs]
     assert "all 16 columns identical (max difference 0)" in texts[0] and "zero init" in texts[0]
     assert "16 different units out of 16" in texts[1]
+
+
+def test_figures_are_registered_under_their_names_for_chapter_03():
+    for name in ("zero_init_weights", "init_too_small", "init_too_large", "init_theory_grid",
+                 "histograms_naive_vs_glorot", "init_training_curves"):
+        spec = figures.FIGURES[name]
+        assert spec.func is getattr(ch, name) and spec.chapter == 3
 
 
 def test_variance_figures_draw_measured_and_predicted():
