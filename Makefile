@@ -1,7 +1,8 @@
 # gradviz: two commands for a newcomer, `make lab` and `make test`.
 # Both need nothing but python3 and make: the first run creates .venv and
-# installs the project into it; later runs reinstall only when pyproject.toml
-# has changed (the stamp file .venv/.installed records the last install).
+# installs the project into it, with the exact versions of constraints.txt
+# (what a green CI last used); later runs reinstall only when pyproject.toml or
+# constraints.txt has changed (the stamp file .venv/.installed records the last install).
 
 PYTHON        ?= python3
 VENV          ?= .venv
@@ -11,8 +12,14 @@ PYTEST_ARGS   ?=
 NBVAL_TIMEOUT ?= 600
 LAB_ARGS      ?=
 SANITIZE      := notebooks/nbval_sanitize.cfg
+CONSTRAINTS   := constraints.txt
+# pip options of the install; `make test-latest` drops the constraints
+PIP_INSTALL_ARGS ?= -c $(CONSTRAINTS)
+# OpenBLAS kernels that `make test-kernels` checks the stored outputs under (besides the machine's own)
+KERNELS       ?= Sandybridge Prescott
+LATEST_VENV   := .venv-latest
 
-.PHONY: lab test test-browser notebooks setup benchmark figures clean distclean help
+.PHONY: lab test test-kernels test-latest constraints test-browser notebooks setup benchmark figures clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 # Jupyter refuses to start as root unless told; containers and fresh cloud machines often are root.
@@ -39,19 +46,55 @@ ISOLATED_ENV = set -e; \
 	       XDG_CONFIG_HOME="$$home/.config" XDG_CACHE_HOME="$$home/.cache" PYTHONHASHSEED=0 \
 	       OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
+NBVAL = $(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
+	  --nbval-sanitize-with $(SANITIZE) notebooks/
+
 test: $(STAMP)
 	@$(ISOLATED_ENV); \
 	echo "+ pytest $(PYTEST_ARGS)  (HOME=$$home)"; \
 	$(PY) -m pytest $(PYTEST_ARGS); \
-	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  sanitize=""; \
-	  if [ -f $(SANITIZE) ]; then sanitize="--nbval-sanitize-with $(SANITIZE)"; fi; \
-	  echo "+ pytest --nbval notebooks/ $$sanitize"; \
-	  $(PY) -m pytest --nbval --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
-	    $$sanitize notebooks/; \
-	else \
-	  echo "(no notebooks/*.ipynb yet: nbval skipped)"; \
-	fi
+	echo "+ pytest --nbval notebooks/"; \
+	$(NBVAL)
+
+## test-kernels: check every stored notebook output under other OpenBLAS kernels (KERNELS=...) and on 2 BLAS threads
+# A stored output must not depend on the BLAS kernel or thread count (README, "Reproducibility").
+# threadpoolctl confirms that each kernel is really the one in use before nbval runs.
+test-kernels: $(STAMP)
+	@$(ISOLATED_ENV); \
+	for kernel in $(KERNELS); do \
+	  export OPENBLAS_CORETYPE=$$kernel; \
+	  $(PY) -c "import sys, numpy, threadpoolctl; \
+	    found = [i.get('architecture') for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas']; \
+	    print('OpenBLAS kernel in use:', found); \
+	    sys.exit(0 if [str(a).lower() for a in found] == ['$$kernel'.lower()] else 'not the kernel asked for')"; \
+	  echo "+ pytest --nbval notebooks/  (OPENBLAS_CORETYPE=$$kernel, 1 thread)"; \
+	  $(NBVAL); \
+	done; \
+	unset OPENBLAS_CORETYPE; \
+	export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2; \
+	echo "+ pytest --nbval notebooks/  (2 BLAS threads)"; \
+	$(NBVAL)
+
+## test-latest: the whole suite on the newest release of every dependency (in .venv-latest): an upgrade is a deliberate step
+test-latest:
+	@test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
+	@rm -f $(LATEST_VENV)/.installed
+	$(MAKE) test VENV=$(LATEST_VENV) PIP_INSTALL_ARGS="--upgrade --upgrade-strategy eager"
+
+## constraints: after a green `make test-latest`, pin the versions it used into constraints.txt (commit it once CI is green)
+CONSTRAINTS_FROM ?= $(LATEST_VENV)
+constraints:
+	@test -x $(CONSTRAINTS_FROM)/bin/python || { echo "no $(CONSTRAINTS_FROM): run make test-latest first"; exit 1; }
+	@pyver=$$($(CONSTRAINTS_FROM)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	{ echo "# Exact versions of every package a green run of the test suite used (make constraints)."; \
+	  echo "# make lab / make test install with them (pip -c). They hold for Python $$pyver only:"; \
+	  echo "# on another Python, pip ignores these lines and installs the newest releases."; \
+	  echo "# Upgrade deliberately: make test-latest, then make constraints, then commit."; \
+	  $(CONSTRAINTS_FROM)/bin/python -m pip freeze --exclude-editable --all \
+	    | grep -v -E '^(pip|setuptools|wheel)==' \
+	    | sed "s/\$$/ ; python_version == \"$$pyver\"/"; \
+	} > $(CONSTRAINTS).tmp && mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	@echo "wrote $(CONSTRAINTS) ($$(grep -c '==' $(CONSTRAINTS)) packages)"
 
 ## test-browser: only the browser tests (every notebook in JupyterLab in headless Chromium; see README)
 test-browser: $(STAMP)
@@ -74,8 +117,8 @@ setup: $(STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e ".[test]"
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install $(PIP_INSTALL_ARGS) -e ".[test]"
 	@touch $@
 
 ## benchmark: run every script in benchmarks/
@@ -94,7 +137,7 @@ clean:
 	find . -name __pycache__ -type d -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LATEST_VENV)
 
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  make /'

@@ -1,8 +1,10 @@
-"""pyproject.toml and environment.yml must list the same dependencies (no drift).
+"""pyproject.toml, constraints.txt and environment.yml agree (no drift).
 
-pyproject.toml is the source of truth (pip route, `make lab` / `make test`);
-environment.yml is the conda/mamba/Binder route. When you add a dependency to
-one, add it to the other; this test tells you which name is missing where.
+pyproject.toml names the dependencies and their bounds; constraints.txt pins
+the exact versions a green CI used (`make constraints`), for one Python
+version; environment.yml (conda/mamba/Binder) installs the same pins with pip
+for that Python. When you add a dependency, run `make test-latest` and
+`make constraints`; these tests say what is missing where.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Entries of environment.yml that conda needs but that are not Python packages
 # of ours (the interpreter itself, the installer for the `pip:` section).
 CONDA_ONLY = {"python", "pip"}
-
-# PyPI name -> conda-forge name, for the few packages whose names differ.
-PYPI_TO_CONDA: dict[str, str] = {}
-
 
 def normalize(name: str) -> str:
     """PEP 503 normalisation: case-insensitive, runs of -_. are the same."""
@@ -76,36 +74,51 @@ def environment_entries(environment: dict) -> tuple[dict[str, str], list[str]]:
     return conda, pip
 
 
-def test_environment_installs_the_package_itself(environment):
+def read_constraints() -> tuple[dict[str, str], set[str]]:
+    """constraints.txt -> ({normalized name: pinned version}, {python versions named by the markers})."""
+    pins, pythons = {}, set()
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        req = Requirement(line)
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"constraints.txt: {line!r} is not an exact pin"
+        assert req.marker is not None, f"constraints.txt: {line!r} has no python_version marker"
+        pythons.add(str(req.marker).split('"')[1])
+        pins[normalize(req.name)] = spec.version
+    return pins, pythons
+
+
+def test_environment_installs_the_package_with_the_constraints(environment):
     conda, pip = environment_entries(environment)
     assert "pip" in conda, "environment.yml needs `pip` to run its `pip:` section"
-    assert "-e ." in pip, "environment.yml must install gradviz from the checkout with `pip: [-e .]`"
+    assert "-c constraints.txt" in pip, "environment.yml must install under the pins: `-c constraints.txt`"
+    assert "-e .[test]" in pip, "environment.yml must install gradviz from the checkout: `-e .[test]`"
+    assert set(conda) == CONDA_ONLY, f"environment.yml: let pip install {sorted(set(conda) - CONDA_ONLY)}"
     assert "conda-forge" in environment["channels"]
 
 
-def test_same_dependency_names(pyproject, environment):
-    wanted = {PYPI_TO_CONDA.get(name, name) for name in pyproject_requirements(pyproject)}
-    conda, pip = environment_entries(environment)
-    pip_names = {normalize(Requirement(p).name) for p in pip if not p.startswith("-")}
-    listed = (set(conda) - CONDA_ONLY) | pip_names
-    missing = sorted(wanted - listed)
-    extra = sorted(listed - wanted)
-    assert not missing, f"in pyproject.toml but not in environment.yml: {missing}"
-    assert not extra, f"in environment.yml but not in pyproject.toml: {extra}"
-
-
-def test_same_version_bounds(pyproject, environment):
-    conda, _ = environment_entries(environment)
+def test_every_dependency_is_pinned_within_its_bounds(pyproject):
+    pins, pythons = read_constraints()
     for name, req in pyproject_requirements(pyproject).items():
-        conda_spec = conda.get(PYPI_TO_CONDA.get(name, name), "")
-        assert SpecifierSet(conda_spec) == req.specifier, (
-            f"{name}: pyproject.toml says {str(req.specifier)!r}, environment.yml says {conda_spec!r}"
+        if req.marker is not None and not any(req.marker.evaluate({"python_version": v}) for v in pythons):
+            continue  # e.g. tomli, only for Python 3.10
+        assert name in pins, f"{name} is in pyproject.toml but not pinned in constraints.txt (make constraints)"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{name}: constraints.txt pins {pins[name]}, outside pyproject.toml's {str(req.specifier)!r}"
         )
 
 
-def test_same_python_floor(pyproject, environment):
+def test_one_python_for_the_pins_and_the_conda_environment(pyproject, environment):
+    _, pythons = read_constraints()
+    assert len(pythons) == 1, f"constraints.txt names several Python versions: {sorted(pythons)}"
+    (python,) = pythons
     conda, _ = environment_entries(environment)
-    assert SpecifierSet(conda["python"]) == SpecifierSet(pyproject["project"]["requires-python"])
+    assert conda["python"] in (f"={python}", f"=={python}"), (
+        f"environment.yml pins python {conda['python']!r}; constraints.txt was made on Python {python}"
+    )
+    assert SpecifierSet(pyproject["project"]["requires-python"]).contains(python)
 
 
 def test_pyproject_basics(pyproject):
