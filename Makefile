@@ -58,22 +58,24 @@ test: $(STAMP)
 
 ## test-kernels: check every stored notebook output under other OpenBLAS kernels (KERNELS=...) and on 2 BLAS threads
 # A stored output must not depend on the BLAS kernel or thread count (README, "Reproducibility").
-# threadpoolctl confirms that each kernel is really the one in use before nbval runs.
+# threadpoolctl reports the kernel in use, so a kernel that OpenBLAS did not switch to fails loudly.
+BLAS_KERNEL = $(PY) -c "import numpy, threadpoolctl; \
+	print(' '.join(str(i.get('architecture')) for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'))"
+
 test-kernels: $(STAMP)
 	@$(ISOLATED_ENV); \
+	own=$$(env -u OPENBLAS_CORETYPE $(BLAS_KERNEL)); \
+	echo "this machine's own OpenBLAS kernel: $$own"; \
 	for kernel in $(KERNELS); do \
-	  export OPENBLAS_CORETYPE=$$kernel; \
-	  $(PY) -c "import sys, numpy, threadpoolctl; \
-	    found = [i.get('architecture') for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas']; \
-	    print('OpenBLAS kernel in use:', found); \
-	    sys.exit(0 if [str(a).lower() for a in found] == ['$$kernel'.lower()] else 'not the kernel asked for')"; \
-	  echo "+ pytest --nbval notebooks/  (OPENBLAS_CORETYPE=$$kernel, 1 thread)"; \
-	  $(NBVAL); \
+	  found=$$(OPENBLAS_CORETYPE=$$kernel $(BLAS_KERNEL)); \
+	  if [ -z "$$found" ] || [ "$$found" = "$$own" ]; then \
+	    echo "OPENBLAS_CORETYPE=$$kernel: OpenBLAS still runs '$$found', not another kernel" >&2; exit 1; \
+	  fi; \
+	  echo "+ pytest --nbval notebooks/  (OPENBLAS_CORETYPE=$$kernel: kernel $$found, 1 thread)"; \
+	  OPENBLAS_CORETYPE=$$kernel $(NBVAL); \
 	done; \
-	unset OPENBLAS_CORETYPE; \
-	export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2; \
-	echo "+ pytest --nbval notebooks/  (2 BLAS threads)"; \
-	$(NBVAL)
+	echo "+ pytest --nbval notebooks/  (kernel $$own, 2 BLAS threads)"; \
+	env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $(NBVAL)
 
 ## test-latest: the whole suite on the newest release of every dependency (in .venv-latest): an upgrade is a deliberate step
 test-latest:

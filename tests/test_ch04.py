@@ -110,6 +110,35 @@ def test_relu_at_lr_50_dies_instead_of_diverging(data):
     assert np.all(run.history.grad_norm[-5:, :2] == 0.0)
 
 
+# Experiment 2 pins only what holds on any machine. The run at lr 1 is chaotic: measured across the OpenBLAS
+# kernels Haswell, Sandybridge and Prescott (one thread), seed 0 gave test accuracy 84.7-86.0 %, and a report
+# from another CPU gave 93.3-95.3 %; the dead share of layer 2 was 27-38 %, of layer 3 3-8 %, of layer 4
+# 25-31 %. Over seeds 0-5 the accuracy ranged from 22 % to 97 %. The bands below hold with a margin.
+def test_lr_1_survives_with_scars_on_any_machine(data):
+    run = ch.digits_run("relu", lr=1.0, data=data, label="lr 1")
+    assert run.outcome == "alive"
+    assert 0.6 < run.test_accuracy < 1.0
+    assert run.activity.dead_fraction[1] > 0.2 and run.activity.dead_fraction[3] > 0.2
+    assert run.verdict() == ("lr 1: alive; test accuracy above 50%: yes; "
+                             "a hidden layer with more than 15% of its units dead: yes")
+
+
+def test_lr_1_is_at_the_edge_where_the_seed_decides(data):
+    accuracies = [ch.digits_run("relu", lr=1.0, data=data, seed=s).test_accuracy for s in range(6)]
+    finite = [a for a in accuracies if np.isfinite(a)]
+    assert max(finite) > 0.9 and min(finite) < 0.5
+
+
+def test_verdict_of_healthy_dead_and_diverged_runs(data):
+    assert ch.digits_run("relu", data=data, steps=60, label="ok").verdict().startswith(
+        "ok: alive; test accuracy above 50%: yes; a hidden layer with more than 15% of its units dead: no")
+    assert ch.digits_run("relu", lr=50.0, data=data, label="lr 50").verdict().startswith(
+        "lr 50: dead; test accuracy above 50%: no; a hidden layer with more than 15% of its units dead: yes")
+    assert ch.digits_run("relu", lr=1e4, data=data, steps=60, label="x").verdict() == "x: diverged"
+    with pytest.raises(ValueError, match="dead_threshold"):
+        ch.digits_run("relu", data=data, steps=5).verdict(dead_threshold=2.0)
+
+
 def test_healthy_run_and_diverged_run(data):
     ok = ch.digits_run("relu", data=data, steps=60)
     assert ok.outcome == "alive" and ok.test_accuracy > 0.8
@@ -134,6 +163,21 @@ def test_race_at_lr_50_ends_both_ways_depending_on_the_seed(data):
     race = ch.lr_race([50.0], seeds=range(6), steps=20, data=data)
     assert set(race.outcomes[50.0]) == {"dead", "diverged"}
     assert race.outcomes[50.0][0] == "dead"  # the seed of the chapter's Experiment 2
+
+
+def test_survivors_table_of_the_chapter_race(data):
+    """What Experiment 3 pins: every seed survives lr 1, none survives lr 3 and above (on any machine)."""
+    race = ch.lr_race([1, 3, 10, 50, 1e4], seeds=range(6), steps=20, data=data)
+    assert race.count(1, "alive") == 6
+    assert all(race.count(lr, "alive") == 0 for lr in (3, 10, 50, 1e4))
+    assert race.survivors_table().splitlines() == [
+        "      lr  alive  wrecked   (of 6 seeds)",
+        "       1      6        0",
+        "       3      0        6",
+        "      10      0        6",
+        "      50      0        6",
+        "   10000      0        6",
+    ]
 
 
 def test_shifted_start_separates_the_activations(data):

@@ -27,7 +27,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import plots
-from .._validate import check_array_2d, check_choice, check_finite, check_positive, check_positive_int, get_rng
+from .._validate import (check_array_2d, check_choice, check_finite, check_positive, check_positive_int,
+                         check_probability, get_rng)
 from ..activations import elu, elu_grad, get_activation
 from ..data import load_digits
 from ..exercises import exercise
@@ -558,6 +559,32 @@ class DigitsRun:
             line += f" (layer {self.activity.first_dead_layer} entirely dead)"
         return line
 
+    def verdict(self, accuracy_floor: float = 0.5, dead_threshold: float = 0.15) -> str:
+        """One line that holds on any machine: the outcome, and two yes/no facts with a wide margin.
+
+        A run at a learning rate near the edge of stability is chaotic: the last
+        bit of one matrix product, which differs between BLAS kernels and thread
+        counts, grows into a different network, so its exact accuracy and dead
+        fractions differ from machine to machine (:attr:`summary` prints them).
+        This line states only what the lesson needs: whether the test accuracy
+        is above ``accuracy_floor`` (chance is 0.1) and whether some hidden layer
+        has more than ``dead_threshold`` of its units dead on the whole
+        training set.
+
+        Raises
+        ------
+        ValueError
+            If ``accuracy_floor`` or ``dead_threshold`` is outside [0, 1].
+        """
+        check_probability("accuracy_floor", accuracy_floor)
+        check_probability("dead_threshold", dead_threshold)
+        if self.outcome == "diverged":
+            return f"{self.label}: diverged"
+        learned = "yes" if self.test_accuracy > accuracy_floor else "no"
+        scarred = "yes" if np.max(self.activity.dead_fraction) > dead_threshold else "no"
+        return (f"{self.label}: {self.outcome}; test accuracy above {accuracy_floor:.0%}: {learned}; "
+                f"a hidden layer with more than {dead_threshold:.0%} of its units dead: {scarred}")
+
 
 
 
@@ -654,6 +681,19 @@ class LrRace:
             rows.append(f"{lr:>8g} {self.count(lr, 'alive'):>6d} {self.count(lr, 'dead'):>5d} "
                         f"{self.count(lr, 'diverged'):>8d}   {per_seed}")
         rows.append("(. alive, D a whole hidden layer dead on all training images, X overflow)")
+        return "\n".join(rows)
+
+    def survivors_table(self) -> str:
+        """One row per learning rate: how many seeds stayed alive and how many were wrecked (dead or diverged).
+
+        Unlike :meth:`as_table`, this holds on any machine: whether a wrecked run
+        died or overflowed first is a race decided by the last bits of the
+        arithmetic, and can differ between BLAS kernels.
+        """
+        rows = [f"{'lr':>8} {'alive':>6} {'wrecked':>8}   (of {len(self.seeds)} seeds)"]
+        for lr in self.lrs:
+            alive = self.count(lr, "alive")
+            rows.append(f"{lr:>8g} {alive:>6d} {len(self.seeds) - alive:>8d}")
         return "\n".join(rows)
 
 
