@@ -17,10 +17,27 @@ decorator, on the function that computes the answer::
               explain=lambda lr: f"... {lr:.4g} ...")
     def largest_stable_lr():
         return critical_learning_rates(linear_regression_data().X).lr_max
+
+A *code* exercise asks for a function. Its registered function is the
+reference implementation, and ``inputs`` lists the argument tuples on which
+the learner's function must agree with it::
+
+    @exercise("03.4", question="Write he_std(fan_in) ...", hint="...",
+              explain=lambda ref: "std = sqrt(2 / fan_in)", inputs=[(64,), (256,), (784,)])
+    def he_std(fan_in):
+        return math.sqrt(2.0 / fan_in)
+
+    def my_he_std(fan_in): ...          # in the notebook
+    gv.exercises.check("03.4", my_he_std)
+
+Where comparing outputs is not the right test (a backward pass checked by
+finite differences, say), pass ``checker=``: a function of the learner's
+answer that returns ``(ok, message)``.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,13 +50,24 @@ __all__ = ["Exercise", "exercise", "register", "check", "solution", "EXERCISES"]
 class Exercise:
     """An exercise: ``answer()`` computes the expected value; ``rtol`` is the accepted relative error
     for numbers (exact comparison for strings and booleans); ``hint`` is shown after a wrong answer;
-    ``explain(expected)`` returns the worked solution as text."""
+    ``explain(expected)`` returns the worked solution as text.
+
+    For a code exercise, ``answer`` is the reference function, ``inputs`` the argument tuples to
+    compare it on (``explain`` then receives the reference function); ``checker(given)``, if set,
+    replaces the comparison and returns ``(ok, message)``."""
 
     question: str
-    answer: Callable[[], object]
+    answer: Callable[..., object]
     hint: str
     explain: Callable[[object], str]
     rtol: float = 0.02
+    inputs: tuple | None = None
+    checker: Callable[[object], tuple] | None = None
+
+    @property
+    def wants_code(self) -> bool:
+        """True if the learner answers with a function rather than a value."""
+        return self.inputs is not None or self.checker is not None
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -52,11 +80,17 @@ def register(exercise_id: str, exercise: Exercise) -> None:
     EXERCISES[exercise_id] = exercise
 
 
-def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[object], str], rtol: float = 0.02):
+def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[object], str], rtol: float = 0.02,
+             inputs=None, checker=None):
     """Decorator: register the decorated function as the answer of exercise ``exercise_id``.
 
-    The function takes no argument and computes the expected answer; it is
-    returned unchanged, so a chapter can call it too.
+    Without ``inputs`` and ``checker`` the function takes no argument and computes
+    the expected answer. With ``inputs`` (a sequence of argument tuples) it is the
+    reference implementation of a code exercise: the learner's function must
+    return the same values on those inputs, within ``rtol``. With ``checker``
+    (a function of the learner's answer returning ``(ok, message)``) that function
+    judges the answer. The decorated function is returned unchanged, so a chapter
+    can call it too.
 
     Raises
     ------
@@ -64,8 +98,14 @@ def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[o
         If ``exercise_id`` is already registered.
     """
 
+    if inputs is not None:
+        inputs = tuple(tuple(args) if isinstance(args, (tuple, list)) else (args,) for args in inputs)
+        if not inputs:
+            raise ValueError(f"inputs must hold at least one argument tuple; got {inputs!r}")
+
     def deco(answer):
-        register(exercise_id, Exercise(question=question, answer=answer, hint=hint, explain=explain, rtol=rtol))
+        register(exercise_id, Exercise(question=question, answer=answer, hint=hint, explain=explain, rtol=rtol,
+                                       inputs=inputs, checker=checker))
         return answer
 
     return deco
@@ -91,6 +131,34 @@ def _matches(given, expected, rtol) -> bool:
     return bool(np.isclose(g, e, rtol=rtol, atol=0.0)) if e != 0 else abs(g) <= rtol
 
 
+def _same_values(given, expected, rtol) -> bool:
+    try:
+        g = np.asarray(given, dtype=float)
+        e = np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return g.shape == e.shape and bool(np.allclose(g, e, rtol=rtol, atol=0.0, equal_nan=True))
+
+
+def _check_code(ex: Exercise, func) -> tuple:
+    """Judge a learner's function: (ok, message)."""
+    if not callable(func):
+        return False, f"this exercise wants a function (def ...), not a {type(func).__name__}."
+    if ex.checker is not None:
+        return ex.checker(func)
+    for args in ex.inputs:
+        shown = ", ".join(np.array2string(np.asarray(a), threshold=6) if isinstance(a, np.ndarray) else repr(a)
+                          for a in args)
+        try:
+            got = func(*args)
+        except Exception as err:  # the learner's code: report what went wrong instead of a traceback
+            return False, f"calling it with ({shown}) raised {type(err).__name__}: {err}"
+        want = ex.answer(*args)
+        if not _same_values(got, want, ex.rtol):
+            return False, f"for ({shown}) it returned {got!r}; expected {want!r}."
+    return True, ""
+
+
 def check(exercise_id: str, answer) -> bool:
     """Print whether ``answer`` is right for exercise ``exercise_id``; return True if it is.
 
@@ -100,18 +168,27 @@ def check(exercise_id: str, answer) -> bool:
     if answer is None:
         print(f"Exercise {exercise_id}: not answered yet. Replace None with your answer and run the cell again.")
         return False
-    ok = _matches(answer, ex.answer(), ex.rtol)
+    if ex.wants_code:
+        ok, detail = _check_code(ex, answer)
+        detail = f" ({detail})" if detail and not ok else ""
+    else:
+        ok, detail = _matches(answer, ex.answer(), ex.rtol), ""
     if ok:
         print(f"Exercise {exercise_id}: correct.")
     else:
-        print(f"Exercise {exercise_id}: not quite. Hint: {ex.hint}")
+        print(f"Exercise {exercise_id}: not quite{detail}. Hint: {ex.hint}")
     return ok
 
 
 def solution(exercise_id: str) -> None:
     """Print the worked solution of exercise ``exercise_id``."""
     ex = _get(exercise_id)
-    print(ex.explain(ex.answer()))
+    if ex.wants_code:
+        print(ex.explain(ex.answer))
+        print("\nOne way to write it:\n")
+        print(inspect.getsource(ex.answer))
+    else:
+        print(ex.explain(ex.answer()))
 
 
 # ============================================================================= chapter 02: vanishing and exploding
