@@ -203,7 +203,7 @@ def _ch02_overflow_layer(weight_scale=6.0, depth=60, width=128):
 
 
 def _ch02_slope_bound(n_layers):
-    from .stats import slope_bound
+    from .theory import slope_bound
 
     return slope_bound("sigmoid", n_layers)
 
@@ -238,7 +238,7 @@ register(
             "1/2 x 1/2 = 1/4 (at z = 0). Ten such factors multiply to at most (1/4)^10 = "
             f"{b:.4g}: the slopes alone shrink the gradient about a million-fold.\n"
             "This bounds the slopes only: the weights W^l are factors of the product too, and large weights can "
-            "outweigh it (section 6).\nIn code: gv.stats.slope_bound('sigmoid', 10)"
+            "outweigh it (section 6).\nIn code: gv.theory.slope_bound('sigmoid', 10)"
         ),
         rtol=0.02,
     ),

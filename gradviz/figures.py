@@ -183,7 +183,7 @@ _CH02_DEPTH, _CH02_WIDTH = 10, 64
 def sigmoid_slope_and_saturation():
     """The sigmoid and its slope (never above 1/4), the saturated tails, and how small the slope gets at z = 1000."""
     from .activations import sigmoid, sigmoid_grad
-    from .stats import saturation_onset, sigmoid_slope_log10
+    from .theory import saturation_onset, sigmoid_slope_log10
 
     fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12.5, 4.4), width_ratios=[1.15, 1])
     with plots.style():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gradviz as gv
-from gradviz import stats
+from gradviz import stats, theory
 from gradviz.activations import SATURATION_THRESHOLD, sigmoid, sigmoid_grad
 from gradviz.network import MLP
 
@@ -26,12 +26,12 @@ def test_sigmoid_values_and_slopes_at_6_and_1000():
 def test_sigmoid_slope_log10_is_exact_where_float64_underflows():
     z = np.array([-30.0, -6.0, 0.0, 1.0, 6.0, 30.0])
     exact = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2  # no 1 - sigma(z) cancellation
-    np.testing.assert_allclose(stats.sigmoid_slope_log10(z), np.log10(exact), rtol=1e-13)
+    np.testing.assert_allclose(theory.sigmoid_slope_log10(z), np.log10(exact), rtol=1e-13)
     # ln sigma'(1000) = -1000 - 2 ln(1 + e^-1000) = -1000 to double precision
-    assert stats.sigmoid_slope_log10(1000.0) == pytest.approx(-1000 / np.log(10), rel=1e-15)
-    assert stats.sigmoid_slope_log10(-1000.0) == stats.sigmoid_slope_log10(1000.0)
-    assert isinstance(stats.sigmoid_slope_log10(0.0), float)
-    assert stats.sigmoid_slope_log10(0.0) == pytest.approx(np.log10(0.25), rel=1e-15)
+    assert theory.sigmoid_slope_log10(1000.0) == pytest.approx(-1000 / np.log(10), rel=1e-15)
+    assert theory.sigmoid_slope_log10(-1000.0) == theory.sigmoid_slope_log10(1000.0)
+    assert isinstance(theory.sigmoid_slope_log10(0.0), float)
+    assert theory.sigmoid_slope_log10(0.0) == pytest.approx(np.log10(0.25), rel=1e-15)
 
 
 def test_sigmoid_slope_maximum_is_a_quarter_at_zero():
@@ -42,19 +42,19 @@ def test_sigmoid_slope_maximum_is_a_quarter_at_zero():
 
 
 def test_slope_bound():
-    assert stats.slope_bound("sigmoid", 10) == 0.25 ** 10 == pytest.approx(9.5367431640625e-07)
-    assert stats.slope_bound("sigmoid", 0) == 1.0
-    assert stats.slope_bound("tanh", 7) == 1.0
+    assert theory.slope_bound("sigmoid", 10) == 0.25 ** 10 == pytest.approx(9.5367431640625e-07)
+    assert theory.slope_bound("sigmoid", 0) == 1.0
+    assert theory.slope_bound("tanh", 7) == 1.0
     with pytest.raises(ValueError, match="n_factors"):
-        stats.slope_bound("sigmoid", -1)
+        theory.slope_bound("sigmoid", -1)
     with pytest.raises(ValueError, match="activation"):
-        stats.slope_bound("sigmoidd", 3)
+        theory.slope_bound("sigmoidd", 3)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 def test_saturation_onset_is_where_the_slope_is_5_percent_of_the_maximum(name):
     act = gv.activations.get_activation(name)
-    z = stats.saturation_onset(name)
+    z = theory.saturation_onset(name)
     assert act.grad(z) == pytest.approx(SATURATION_THRESHOLD * act.max_slope, rel=1e-10)
     assert act.grad(-z) == pytest.approx(SATURATION_THRESHOLD * act.max_slope, rel=1e-10)
     # and the package's saturation mask switches there
@@ -63,12 +63,12 @@ def test_saturation_onset_is_where_the_slope_is_5_percent_of_the_maximum(name):
 
 
 def test_saturation_onset_values_and_errors():
-    assert stats.saturation_onset("sigmoid") == pytest.approx(4.3565, abs=1e-4)
-    assert stats.saturation_onset("tanh") == pytest.approx(2.1783, abs=1e-4)
+    assert theory.saturation_onset("sigmoid") == pytest.approx(4.3565, abs=1e-4)
+    assert theory.saturation_onset("tanh") == pytest.approx(2.1783, abs=1e-4)
     with pytest.raises(ValueError, match="does not saturate"):
-        stats.saturation_onset("relu")
+        theory.saturation_onset("relu")
     with pytest.raises(ValueError, match="threshold"):
-        stats.saturation_onset("sigmoid", 1.5)
+        theory.saturation_onset("sigmoid", 1.5)
 
 
 # ----------------------------------------------------------------------------- the chain rule

@@ -137,7 +137,7 @@ def test_large_init_saturation_and_overflow_as_the_chapter_states():
         ex = ch.large_init_experiments()
     tanh = ex["tanh"]
     # saturated: |z| > z* = artanh(sqrt(0.95)); z ~ N(0, q) with q the predicted variance: P = erfc(z* / sqrt(2q))
-    z_star = stats.saturation_onset("tanh")
+    z_star = theory.saturation_onset("tanh")
     expected = np.array([math.erfc(z_star / math.sqrt(2 * q)) for q in tanh.predicted.z_var])
     np.testing.assert_allclose(tanh.measured.saturated_fraction, expected, atol=0.02)
     assert tanh.measured.saturated_fraction.min() > 0.85

@@ -37,7 +37,7 @@ def test_relu_slope_is_exactly_one_for_every_positive_input_and_zero_below():
     assert np.all(relu(z) == z)
     assert np.all(relu_grad(np.array([-0.5, -6.0, -1e300, 0.0])) == 0.0)
     assert relu_grad(np.full(10, 3.0)).prod() == 1.0
-    assert sigmoid_grad(1000.0) == 0.0 and stats.slope_bound("sigmoid", 10) == 0.25 ** 10
+    assert sigmoid_grad(1000.0) == 0.0 and theory.slope_bound("sigmoid", 10) == 0.25 ** 10
 
 
 # ----------------------------------------------------------------------------- silent and dead units
