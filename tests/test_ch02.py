@@ -12,6 +12,7 @@ import pytest
 import gradviz as gv
 from gradviz import stats, theory
 from gradviz.activations import SATURATION_THRESHOLD, sigmoid, sigmoid_grad
+from gradviz.chapters import ch02_vanishing_exploding as ch
 from gradviz.network import MLP
 
 
@@ -74,7 +75,7 @@ def test_saturation_onset_values_and_errors():
 # ----------------------------------------------------------------------------- the chain rule
 def test_scalar_chain_product_equals_backprop_and_hand_computation():
     w = [1.5, -2.0, 0.8, 2.5, -1.2]
-    chain = stats.scalar_chain(5, weights=w, x=1.0)
+    chain = ch.scalar_chain(5, weights=w, x=1.0)
     # by hand: forward, then the product of phi'(z) w from the top
     a, zs = 1.0, []
     for wl in w:
@@ -92,13 +93,13 @@ def test_scalar_chain_product_equals_backprop_and_hand_computation():
 
 
 def test_scalar_chain_random_weights_and_errors():
-    chain = stats.scalar_chain(8, activation="tanh", seed=3, dout=2.0)
+    chain = ch.scalar_chain(8, activation="tanh", seed=3, dout=2.0)
     np.testing.assert_allclose(chain.backprop, chain.product, rtol=1e-12)
     assert chain.product[-1] == pytest.approx(2.0 * chain.factor[-1])
     with pytest.raises(ValueError, match="weights"):
-        stats.scalar_chain(3, weights=[1.0, 2.0])
+        ch.scalar_chain(3, weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="depth"):
-        stats.scalar_chain(0)
+        ch.scalar_chain(0)
 
 
 # ----------------------------------------------------------------------------- gradient flow
@@ -124,7 +125,7 @@ def _direct_norms(net, X, dlogits):
 
 
 def test_gradient_flow_on_digits_matches_direct_numpy():
-    net, flow = stats.digits_flow(depth=4, width=16, batch_size=32, seed=1)
+    net, flow = ch.digits_flow(depth=4, width=16, batch_size=32, seed=1)
     X, y = stats.digits_batch(32, seed=1)
     _, dlogits = gv.losses.softmax_cross_entropy(net.forward(X), y)
     da, dW = _direct_norms(net, X, dlogits)
@@ -137,7 +138,7 @@ def test_gradient_flow_on_digits_matches_direct_numpy():
 
 def test_the_bound_holds_and_the_typical_factor_predicts_the_ratio():
     for ws in (1.0, 4.0, 16.0):
-        _, flow = stats.digits_flow(depth=10, width=64, weight_scale=ws)
+        _, flow = ch.digits_flow(depth=10, width=64, weight_scale=ws)
         assert flow.ratio("da") <= flow.bound
         assert flow.ratio("dz") <= flow.bound
         assert flow.ratio("da") == pytest.approx(flow.typical_factor, rel=0.15)
@@ -146,7 +147,7 @@ def test_the_bound_holds_and_the_typical_factor_predicts_the_ratio():
 
 
 def test_deep_sigmoid_gradient_vanishes_below_the_slope_bound_with_glorot_weights():
-    _, flow = stats.digits_flow(depth=10, width=64)
+    _, flow = ch.digits_flow(depth=10, width=64)
     # with weights that keep lengths on average (gain ~1), the slopes set the pace: <= 1/4 per layer
     np.testing.assert_allclose(flow.weight_gain, 1.0, atol=0.05)
     assert flow.ratio("da") < flow.slope_bound
@@ -155,8 +156,8 @@ def test_deep_sigmoid_gradient_vanishes_below_the_slope_bound_with_glorot_weight
 
 
 def test_large_weights_saturate_and_the_product_tilts_to_exploding():
-    _, small = stats.digits_flow(depth=10, width=64, weight_scale=1.0)
-    _, big = stats.digits_flow(depth=10, width=64, weight_scale=16.0)
+    _, small = ch.digits_flow(depth=10, width=64, weight_scale=1.0)
+    _, big = ch.digits_flow(depth=10, width=64, weight_scale=16.0)
     assert big.saturated_fraction.mean() > 0.5 > small.saturated_fraction.mean()
     assert big.rms_slope.mean() < small.rms_slope.mean()
     assert big.ratio("da") > 1 > small.ratio("da")
@@ -167,7 +168,7 @@ def test_overflow_is_reported_without_warnings_and_gradients_are_nan():
               dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        flow = stats.probe_flow(net, batch_size=64, spectral_norms=False)
+        flow = ch.probe_flow(net, batch_size=64, spectral_norms=False)
     k = flow.first_nonfinite
     assert k is not None and flow.overflow["forward"] == k
     # float32 overflows near 3.4e38 = 10^38.5: with x10 per layer, around layer 38
@@ -179,7 +180,7 @@ def test_overflow_is_reported_without_warnings_and_gradients_are_nan():
 
 def test_probe_flow_draws_what_probe_draws():
     net = MLP(32, depth=3, width=32, activation="tanh", n_outputs=None, seed=0)
-    flow = stats.probe_flow(net, batch_size=50, seed=4)
+    flow = ch.probe_flow(net, batch_size=50, seed=4)
     ps = stats.probe(net, batch_size=50, seed=4)
     # Var over all entries vs squared norm / count (the mean of dL/da is ~0 but not exactly)
     np.testing.assert_allclose(flow.da_norm ** 2 / (50 * 32), ps.da_var + 0 * ps.da_var, rtol=0.05)
@@ -189,51 +190,51 @@ def test_probe_flow_draws_what_probe_draws():
 def test_gradient_flow_errors():
     net = MLP(8, depth=2, width=4, activation="sigmoid", n_outputs=None)
     with pytest.raises(ValueError, match="no output layer"):
-        stats.gradient_flow(net, np.zeros((3, 8)), y=np.zeros(3, int))
+        ch.gradient_flow(net, np.zeros((3, 8)), y=np.zeros(3, int))
     with pytest.raises(ValueError, match="dout"):
-        stats.gradient_flow(net, np.zeros((3, 8)), dout=np.zeros((3, 5)))
+        ch.gradient_flow(net, np.zeros((3, 8)), dout=np.zeros((3, 5)))
     with pytest.raises(ValueError, match="quantity"):
-        stats.probe_flow(net, 4).ratio("dq")
+        ch.probe_flow(net, 4).ratio("dq")
     with pytest.raises(ValueError, match="batch_size"):
         stats.digits_batch(100000)
 
 
 def test_depth_sweep_shares_layers_and_is_reproducible():
-    sweep = stats.depth_sweep((3, 6), width=16, batch_size=64)
+    sweep = ch.depth_sweep((3, 6), width=16, batch_size=64)
     assert list(sweep) == [3, 6]
-    again = stats.depth_sweep((6,), width=16, batch_size=64)
+    again = ch.depth_sweep((6,), width=16, batch_size=64)
     np.testing.assert_array_equal(sweep[6].da_norm, again[6].da_norm)
     assert sweep[6].ratio() < sweep[3].ratio() < 1
 
 
 def test_relative_weight_change():
     net = MLP(4, depth=2, width=3, activation="sigmoid", seed=0)
-    snap = stats.weight_snapshot(net)
-    np.testing.assert_array_equal(stats.relative_weight_change(net, snap), [0.0, 0.0])
+    snap = ch.weight_snapshot(net)
+    np.testing.assert_array_equal(ch.relative_weight_change(net, snap), [0.0, 0.0])
     net.blocks[1].dense.params["W"] *= 1.5
-    np.testing.assert_allclose(stats.relative_weight_change(net, snap), [0.0, 0.5])
+    np.testing.assert_allclose(ch.relative_weight_change(net, snap), [0.0, 0.5])
     with pytest.raises(ValueError, match="snapshot"):
-        stats.relative_weight_change(net, snap[:1])
+        ch.relative_weight_change(net, snap[:1])
 
 
 # ----------------------------------------------------------------------------- training
 def test_train_tracking_weights_and_compare_depths():
-    runs = gv.train.compare_depths(depths=(2, 6), steps=40, record_every=20, lr=0.5)
+    runs = ch.compare_depths(depths=(2, 6), steps=40, record_every=20, lr=0.5)
     assert list(runs) == ["2 sigmoid layers", "6 sigmoid layers"]
     hist, change = runs["6 sigmoid layers"]
     assert change.shape == (6,) and hist.steps_run == 40
     # vanishing: the first layer moves far less than the last
     assert change[0] < 0.05 * change[-1]
-    again = gv.train.compare_depths(depths=(2,), steps=40, record_every=20, lr=0.5)
+    again = ch.compare_depths(depths=(2,), steps=40, record_every=20, lr=0.5)
     np.testing.assert_array_equal(again["2 sigmoid layers"][1], runs["2 sigmoid layers"][1])
     with pytest.raises(TypeError, match="MLP"):
-        gv.train.train_tracking_weights("net", None)
+        ch.train_tracking_weights("net", None)
 
 
 # ----------------------------------------------------------------------------- plots and figures
 def test_gradient_ratio_curves_by_hand():
-    _, flow = stats.digits_flow(depth=4, width=16, batch_size=32)
-    c = gv.plots.gradient_ratio_curves(flow)
+    _, flow = ch.digits_flow(depth=4, width=16, batch_size=32)
+    c = ch.gradient_ratio_curves(flow)
     assert c["measured"][-1] == c["slope_bound"][-1] == c["typical"][-1] == c["bound"][-1] == 1.0
     np.testing.assert_allclose(c["slope_bound"], 0.25 ** np.array([3, 2, 1, 0]))
     np.testing.assert_allclose(c["measured"], flow.da_norm / flow.da_norm[-1])
@@ -263,31 +264,31 @@ def test_chapter_02_figures_are_registered():
 
 
 def test_figures_draw_what_the_chapter_says():
-    fig = gv.figures.sigmoid_slope_and_saturation()
+    fig = ch.sigmoid_slope_and_saturation()
     line = next(ln for ax in fig.axes for ln in ax.lines if ln.get_gid() == "log10_slope")
     assert line.get_ydata()[-1] == pytest.approx(-1000 / np.log(10), rel=1e-9)
 
-    _, flow = stats.digits_flow()
-    fig = gv.figures.sigmoid_gradient_per_layer(flow)
+    _, flow = ch.digits_flow()
+    fig = ch.sigmoid_gradient_per_layer(flow)
     assert {"bars", "ratio:measured", "ratio:slope_bound", "ratio:typical", "ratio:bound"} <= _gids(fig)
 
-    fig = gv.figures.vanishing_with_depth(stats.depth_sweep((3, 6), width=16, batch_size=64))
+    fig = ch.vanishing_with_depth(ch.depth_sweep((3, 6), width=16, batch_size=64))
     assert {"layer:3", "layer:6", "crossed:3", "crossed:6", "slope_bound"} <= _gids(fig)
 
-    fig = gv.figures.exploding_and_overflow()
+    fig = ch.exploding_and_overflow()
     gids = _gids(fig)
     assert {"norm:a", "norm:da", "overflow", "no_gradient"} <= gids
     texts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "overflow"]
     assert any("overflow at layer 38" in t for t in texts)
 
-    flows = {s: stats.digits_flow(depth=4, width=16, weight_scale=s, batch_size=64)[1] for s in (1.0, 16.0)}
-    fig = gv.figures.sigmoid_saturation_by_scale(flows)
+    flows = {s: ch.digits_flow(depth=4, width=16, weight_scale=s, batch_size=64)[1] for s in (1.0, 16.0)}
+    fig = ch.sigmoid_saturation_by_scale(flows)
     assert {"saturated:1", "saturated:16", "slope:1", "ratio:16"} <= _gids(fig)
 
 
 def test_training_figure_from_given_runs():
-    runs = gv.train.compare_depths(depths=(2, 5), steps=20, record_every=10)
-    fig = gv.figures.sigmoid_training_first_layers(runs)
+    runs = ch.compare_depths(depths=(2, 5), steps=20, record_every=10)
+    fig = ch.sigmoid_training_first_layers(runs)
     gids = _gids(fig)
     assert {"acc:2 sigmoid layers", "acc:5 sigmoid layers", "change", "heatmap"} <= gids
 
@@ -301,7 +302,7 @@ def test_chapter_02_exercises_are_computed_and_checked(capsys):
     assert isinstance(k, int) and 45 <= k <= 52
     assert gv.exercises.check("02.2", k) and not gv.exercises.check("02.2", k + 1)
     f = gv.exercises.EXERCISES["02.3"].answer()
-    flow4 = stats.digits_flow(weight_scale=4.0)[1]
+    flow4 = ch.digits_flow(weight_scale=4.0)[1]
     assert f == flow4.per_layer_factor()
     assert gv.exercises.check("02.3", float(np.mean(flow4.rms_slope[1:] * flow4.weight_gain[1:])))
     assert not gv.exercises.check("02.3", 0.25)
@@ -315,7 +316,7 @@ def test_chapter_02_exercises_are_computed_and_checked(capsys):
 @pytest.fixture
 def explorer():
     pytest.importorskip("ipywidgets")
-    return gv.widgets.GradientFlowExplorer(canvas="none")
+    return ch.GradientFlowExplorer(canvas="none")
 
 
 def _line(ex, name):
@@ -323,7 +324,6 @@ def _line(ex, name):
 
 
 def test_explorer_starts_on_the_vanishing_sigmoid(explorer):
-    assert gv.widgets.explorer("gradient_flow", canvas="none").values == explorer.values
     assert explorer.values == {"depth": 10, "activation": "sigmoid", "weight_scale": 1.0, "width": 128,
                                "init": "auto", "seed": 0}
     measured = _line(explorer, "measured")

@@ -9,6 +9,7 @@ import pytest
 matplotlib.use("Agg")
 
 from gradviz import widgets  # noqa: E402
+from gradviz.chapters import ch02_vanishing_exploding as ch02  # noqa: E402
 from gradviz.chapters import ch03_initialization  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import probe  # noqa: E402
@@ -228,7 +229,7 @@ def _pixels(canvas):
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
-@pytest.mark.parametrize("cls", [widgets.DeepNetworkExplorer, widgets.GradientFlowExplorer,
+@pytest.mark.parametrize("cls", [widgets.DeepNetworkExplorer, ch02.GradientFlowExplorer,
                                  ch03_initialization.InitializationExplorer])
 def test_blitted_frames_equal_full_draws(cls):
     # Every way the blitter can redraw (data only; the last y axis; every axis; a full draw) must give
