@@ -63,11 +63,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import importlib.util
 import io
 import time
 import warnings
 from collections import OrderedDict
 
+import matplotlib as mpl
 import numpy as np
 
 from . import plots
@@ -132,11 +134,28 @@ def _values_slider(description, options, value, continuous_update=True):
 
 
 def _have_ipympl():
+    # find_spec, not import: importing ipympl switches pyplot's backend (see _ipympl_canvas_classes)
+    return importlib.util.find_spec("ipympl") is not None
+
+
+def _ipympl_canvas_classes():
+    """ipympl's Canvas and FigureManager, imported without switching the learner's pyplot backend.
+
+    ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")``
+    whenever matplotlib is loaded, which would turn every later ``plt.figure()``
+    of the notebook into a widget (and close the open pyplot figures). The
+    explorers need only the canvas classes, so that one call is skipped.
+    """
+    use = mpl.use
+    mpl.use = lambda *args, **kwargs: None
     try:
-        import ipympl  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        with warnings.catch_warnings():
+            # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from ipympl.backend_nbagg import Canvas, FigureManager
+    finally:
+        mpl.use = use
+    return Canvas, FigureManager
 
 
 class _LRU(OrderedDict):
@@ -406,11 +425,9 @@ class Explorer:
         with plots.style():
             fig = Figure(figsize=self.figsize, dpi=dpi, layout="constrained")
         if canvas == "ipympl":
+            Canvas, FigureManager = _ipympl_canvas_classes()
             with warnings.catch_warnings():
-                # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                from ipympl.backend_nbagg import Canvas, FigureManager
-
+                warnings.simplefilter("ignore", DeprecationWarning)  # as in _ipympl_canvas_classes
                 view = Canvas(fig)
                 FigureManager(view, id(self) % 100000)  # not registered with pyplot: no figure pile-up
             view.header_visible = False

@@ -15,6 +15,12 @@ from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import probe  # noqa: E402
 
 
+def need_ipympl():
+    """Skip without ipympl. Not pytest.importorskip: importing ipympl switches pyplot's backend."""
+    if not widgets._have_ipympl():
+        pytest.skip("ipympl is not installed")
+
+
 def line(ax, gid):
     (ln,) = [x for x in ax.lines if x.get_gid() == gid]
     return ln
@@ -181,7 +187,7 @@ def test_display():
 
 
 def test_ipympl_canvas_if_available():
-    pytest.importorskip("ipympl")
+    need_ipympl()
     import matplotlib.pyplot as plt
 
     ex = widgets.DeepNetworkExplorer(canvas="ipympl", max_depth=6, depth=3, width=8, batch_size=16)
@@ -234,7 +240,7 @@ def _pixels(canvas):
 def test_blitted_frames_equal_full_draws(cls):
     # Every way the blitter can redraw (data only; the last y axis; every axis; a full draw) must give
     # exactly the pixels of a full draw of the same state, including an overflow band and an explanation.
-    pytest.importorskip("ipympl")
+    need_ipympl()
     ex = cls(canvas="ipympl", max_depth=40, depth=4, width=16)
     canvas = ex.figure.canvas
     canvas.syncing_data_url = False  # as once a browser has shown the canvas
@@ -257,7 +263,7 @@ def test_blitted_frames_equal_full_draws(cls):
 
 
 def test_blitting_still_sends_frames_and_saves_every_artist(tmp_path):
-    pytest.importorskip("ipympl")
+    need_ipympl()
     ex = widgets.DeepNetworkExplorer(canvas="ipympl", depth=4, width=16)
     canvas = ex.figure.canvas
     canvas.syncing_data_url = False
@@ -311,3 +317,14 @@ def test_variance_axis_holds_still_for_a_small_step_and_follows_a_large_one():
     ex.update(activation="tanh", init="auto", weight_scale=1.0)
     lo, hi = ex.ax_var.get_ylim()
     assert np.log10(hi / lo) <= 4 and len(ex.ax_var.yaxis.get_minorticklocs()) > 0
+
+
+def test_an_ipympl_explorer_leaves_the_pyplot_backend_alone():
+    # Importing ipympl calls matplotlib.use(ipympl); an explorer must not switch a learner's inline plots.
+    need_ipympl()
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    widgets.DeepNetworkExplorer(canvas="ipympl", max_depth=4, depth=3, width=8, batch_size=16)
+    assert matplotlib.get_backend() == before
+    assert plt.get_fignums() == []
