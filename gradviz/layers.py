@@ -3,14 +3,20 @@
 Every layer follows one protocol, in the manner of the CS231n assignments:
 
 - ``forward(x, training=False)`` takes ``x`` of shape ``(batch, features)``,
-  keeps what the backward pass will need, and returns the output.
+  keeps in ``cache`` what the backward pass will need, and returns the output.
 - ``backward(dout)`` takes the upstream gradient dL/d(output), same shape as
-  the output, fills ``grads`` (same keys as ``params``) and returns dL/dx.
+  the output, reads ``cache``, fills ``grads`` (same keys as ``params``) and
+  returns dL/dx, shaped like ``x``.
 - ``params``: trainable arrays by name; ``grads``: their gradients after a
   backward pass; ``state``: arrays that are learned but not by gradient
   descent (batch norm's moving statistics).
 
 ``training`` matters for RReLU, batch norm and dropout; the others ignore it.
+
+A layer checks its arguments when it is built; ``forward`` and ``backward`` are
+the bare math and do not check ``x`` or ``dout`` (a network checks its input
+once, in :meth:`gradviz.network.MLP.forward`). Give them floating arrays of
+the shapes their docstrings state.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ import math
 import numpy as np
 
 from ._validate import (
-    check_array_2d,
     check_nonneg,
     check_positive,
     check_positive_int,
@@ -43,12 +48,13 @@ __all__ = [
 
 
 class Layer:
-    """Base class: no parameters, no state."""
+    """Base class: no parameters, no state; ``cache`` holds what the last ``forward`` kept for ``backward``."""
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
+        self.cache = None
 
     def forward(self, x, training: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -78,9 +84,7 @@ class Dense(Layer):
     init_kwargs
         Passed to :func:`gradviz.init.initialize` (``std``, ``limit``, ``mode``, ``negative_slope``...).
 
-    Backward: dW = x^T dout (fan_in, fan_out), db = sum over the batch of dout,
-    dx = dout W^T. ``param_grads=False`` skips dW and db (the explorers only
-    need dx, and dW costs one matrix product).
+    ``cache``: the input ``x`` of the last forward pass.
     """
 
     def __init__(self, fan_in, fan_out, init="glorot_uniform", gain=1.0, bias=0.0, rng=None,
@@ -91,16 +95,22 @@ class Dense(Layer):
         self.init = init
         self.params["W"] = initialize(init, (fan_in, fan_out), rng=rng, gain=gain, dtype=dtype, **init_kwargs)
         self.params["b"] = np.full(fan_out, float(bias), dtype=dtype)
-        self._x = None
 
     def forward(self, x, training=False):
-        x = check_array_2d("x", x, self.fan_in)
-        self._x = x
+        """x (batch, fan_in) -> z = x W + b (batch, fan_out)."""
+        self.cache = x
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, dout, param_grads=True):
+        """dout = dL/dz (batch, fan_out) -> dL/dx = dout W^T (batch, fan_in).
+
+        Fills ``grads``: dW = x^T dout (fan_in, fan_out) and db = dout summed over
+        the batch (fan_out,). ``param_grads=False`` skips them (the explorers only
+        need dx, and dW costs one matrix product).
+        """
         if param_grads:
-            self.grads["W"] = self._x.T @ dout
+            x = self.cache
+            self.grads["W"] = x.T @ dout
             self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T
 
@@ -117,6 +127,10 @@ class ActivationLayer(Layer):
         One of :data:`gradviz.activations.ACTIVATIONS`.
     **params
         The activation's parameters, e.g. ``alpha`` for ``leaky_relu`` and ``elu``.
+
+    ``cache``: the input ``z`` of the last forward pass. ``slope``: phi'(z) of
+    the last backward pass (the statistics read saturation from it instead of
+    computing it again).
     """
 
     def __init__(self, name, **params):
@@ -124,16 +138,17 @@ class ActivationLayer(Layer):
         self.activation = get_activation(name)
         self.name = self.activation.name
         self.act_params = self.activation.params(**params)
-        self._z = None
-        self.slope = None  # phi'(z) of the last backward pass, shape of z
+        self.slope = None
 
     def forward(self, x, training=False):
-        self._z = x
+        """z (batch, width) -> a = phi(z) (batch, width)."""
+        self.cache = x
         return self.activation.f(x, **self.act_params)
 
     def backward(self, dout):
-        # the slope phi'(z) is kept: the statistics read saturation from it instead of computing it again
-        self.slope = self.activation.df(self._z, **self.act_params)
+        """dout = dL/da (batch, width) -> dL/dz = dout * phi'(z) (batch, width)."""
+        z = self.cache
+        self.slope = self.activation.df(z, **self.act_params)
         return dout * self.slope
 
     def __repr__(self):
@@ -149,6 +164,8 @@ class RReLU(Layer):
     mean (lower + upper) / 2. Defaults 1/8 and 1/3 as in PyTorch (the paper
     writes slopes as 1/a with a ~ U(3, 8)).
 
+    ``cache``: the slope of every element in the last forward pass, shaped like ``x``.
+
     Raises
     ------
     ValueError
@@ -162,23 +179,26 @@ class RReLU(Layer):
         if self.upper < self.lower:
             raise ValueError(f"upper must be >= lower; got lower={lower!r}, upper={upper!r}")
         self.rng = get_rng(rng)
-        self._slope = None
 
     @property
     def mean_slope(self):
         return (self.lower + self.upper) / 2.0
 
     def forward(self, x, training=False):
-        x = check_array_2d("x", x)  # integers -> float64, else the slopes would truncate to 0
+        """z (batch, width) -> a = z * slope (batch, width), slope 1 where z > 0."""
+        dtype = np.result_type(x, np.float32)  # integers -> float64, else the slopes would truncate to 0
         if training:
-            alpha = self.rng.uniform(self.lower, self.upper, size=x.shape).astype(x.dtype)
+            alpha = self.rng.uniform(self.lower, self.upper, size=x.shape).astype(dtype)
         else:
-            alpha = np.asarray(self.mean_slope, dtype=x.dtype)
-        self._slope = np.where(x > 0, 1.0, alpha).astype(x.dtype, copy=False)
-        return x * self._slope
+            alpha = np.asarray(self.mean_slope, dtype=dtype)
+        slope = np.where(x > 0, 1.0, alpha).astype(dtype, copy=False)
+        self.cache = slope
+        return x * slope
 
     def backward(self, dout):
-        return dout * self._slope
+        """dout = dL/da (batch, width) -> dL/dz = dout * slope (batch, width)."""
+        slope = self.cache
+        return dout * slope
 
     def __repr__(self):
         return f"RReLU(lower={self.lower:g}, upper={self.upper:g})"
@@ -191,23 +211,23 @@ class PReLU(Layer):
     ``num_features=1``) is a trainable parameter, initialised to 0.25 as in the
     paper. Its gradient (their eq. 2-3) sums over the batch:
     dL/dalpha_j = sum_i dout_ij * min(z_ij, 0).
+
+    ``cache``: the input ``z`` of the last forward pass.
     """
 
     def __init__(self, num_features=1, alpha_init=0.25, dtype=np.float64):
         super().__init__()
         self.num_features = check_positive_int("num_features", num_features)
         self.params["alpha"] = np.full(self.num_features, check_nonneg("alpha_init", alpha_init), dtype=dtype)
-        self._z = None
 
     def forward(self, x, training=False):
-        x = check_array_2d("x", x)
-        if self.num_features not in (1, x.shape[1]):
-            raise ValueError(f"x must have {self.num_features} features; got shape {x.shape}")
-        self._z = x
+        """z (batch, num_features) -> a (batch, num_features); with ``num_features=1``, z of any width."""
+        self.cache = x
         return np.where(x > 0, x, self.params["alpha"] * x)
 
     def backward(self, dout):
-        z = self._z
+        """dout = dL/da (batch, width) -> dL/dz (batch, width); fills ``grads['alpha']`` (num_features,)."""
+        z = self.cache
         grad_alpha = (dout * np.minimum(z, 0.0)).sum(axis=0)
         self.grads["alpha"] = grad_alpha.sum(keepdims=True) if self.num_features == 1 else grad_alpha
         return dout * np.where(z > 0, 1.0, self.params["alpha"])
@@ -243,6 +263,7 @@ class BatchNorm(Layer):
 
     ``params``: gamma (ones), beta (zeros), shape (num_features,).
     ``state``: running_mean (zeros), running_var (ones): learned, not trained.
+    ``cache``: (x_hat, inv_std, training) of the last forward pass.
 
     Raises
     ------
@@ -260,7 +281,6 @@ class BatchNorm(Layer):
         self.params["beta"] = np.zeros(num_features, dtype=dtype)
         self.state["running_mean"] = np.zeros(num_features, dtype=dtype)
         self.state["running_var"] = np.ones(num_features, dtype=dtype)
-        self._cache = None
 
     @classmethod
     def from_pytorch(cls, num_features, momentum=0.1, eps=1e-5, dtype=np.float64):
@@ -269,7 +289,10 @@ class BatchNorm(Layer):
                                                           inclusive_high=True), eps, dtype)
 
     def forward(self, x, training=False):
-        x = check_array_2d("x", x, self.num_features)
+        """x (batch, num_features) -> y = gamma * x_hat + beta (batch, num_features).
+
+        Raises ValueError in training mode for a batch of one example.
+        """
         if training:
             if x.shape[0] < 2:
                 raise ValueError(
@@ -285,11 +308,15 @@ class BatchNorm(Layer):
             mu, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
         x_hat = (x - mu) * inv_std
-        self._cache = (x_hat, inv_std, training)
+        self.cache = (x_hat, inv_std, training)
         return self.params["gamma"] * x_hat + self.params["beta"]
 
     def backward(self, dout):
-        x_hat, inv_std, training = self._cache
+        """dout = dL/dy (batch, num_features) -> dL/dx (batch, num_features).
+
+        Fills ``grads``: gamma and beta, shape (num_features,).
+        """
+        x_hat, inv_std, training = self.cache
         self.grads["gamma"] = (dout * x_hat).sum(axis=0)
         self.grads["beta"] = dout.sum(axis=0)
         dx_hat = dout * self.params["gamma"]
@@ -306,24 +333,31 @@ class BatchNorm(Layer):
 
 class Dropout(Layer):
     """Inverted dropout (Srivastava et al., 2014): in training keep each unit with
-    probability 1 - rate and divide by 1 - rate; identity at inference."""
+    probability 1 - rate and divide by 1 - rate; identity at inference.
+
+    ``cache``: the factor (0 or 1 / (1 - rate)) of every element in the last
+    forward pass, shaped like ``x``; None when that pass was the identity.
+    """
 
     def __init__(self, rate=0.5, rng=None):
         super().__init__()
         self.rate = check_probability("rate", rate)
         self.rng = get_rng(rng)
-        self._scale = None
 
     def forward(self, x, training=False):
+        """x (batch, width) -> x * scale (batch, width)."""
         if not training or self.rate == 0.0:
-            self._scale = None
+            self.cache = None
             return x
         keep = self.rng.random(x.shape) >= self.rate
-        self._scale = keep.astype(x.dtype) / (1.0 - self.rate)
-        return x * self._scale
+        scale = keep.astype(x.dtype) / (1.0 - self.rate)
+        self.cache = scale
+        return x * scale
 
     def backward(self, dout):
-        return dout if self._scale is None else dout * self._scale
+        """dout (batch, width) -> dL/dx = dout * scale (batch, width)."""
+        scale = self.cache
+        return dout if scale is None else dout * scale
 
 
 class AlphaDropout(Layer):
@@ -334,6 +368,9 @@ class AlphaDropout(Layer):
     and variance 1 of standardised inputs, with q = 1 - rate:
     a = (q + alpha'^2 q (1 - q))^(-1/2), b = -a (1 - q) alpha'.
     Identity at inference.
+
+    ``cache``: the boolean mask of kept elements in the last forward pass,
+    shaped like ``x``; None when that pass was the identity.
     """
 
     ALPHA_PRIME = -SELU_SCALE * SELU_ALPHA
@@ -345,14 +382,17 @@ class AlphaDropout(Layer):
         q, ap = 1.0 - self.rate, self.ALPHA_PRIME
         self.a = 1.0 / math.sqrt(q + ap * ap * q * (1.0 - q))
         self.b = -self.a * (1.0 - q) * ap
-        self._keep = None
 
     def forward(self, x, training=False):
+        """x (batch, width) -> a * (x where kept, else alpha') + b (batch, width)."""
         if not training or self.rate == 0.0:
-            self._keep = None
+            self.cache = None
             return x
-        self._keep = self.rng.random(x.shape) >= self.rate
-        return self.a * np.where(self._keep, x, self.ALPHA_PRIME) + self.b
+        keep = self.rng.random(x.shape) >= self.rate
+        self.cache = keep
+        return self.a * np.where(keep, x, self.ALPHA_PRIME) + self.b
 
     def backward(self, dout):
-        return dout if self._keep is None else dout * self.a * self._keep
+        """dout (batch, width) -> dL/dx = dout * a where kept, 0 elsewhere (batch, width)."""
+        keep = self.cache
+        return dout if keep is None else dout * self.a * keep

@@ -2,7 +2,7 @@
 
 The network is a stack of ``L`` hidden blocks and an optional output layer::
 
-    x -> [Dense -> (BatchNorm) -> activation -> (BatchNorm) -> (Dropout)] x L -> Dense -> logits
+    x -> (BatchNorm) -> [Dense -> (BatchNorm) -> activation -> (BatchNorm) -> (Dropout)] x L -> Dense -> logits
 
 Hidden layer ``l`` (1-based, counted from the input) computes the
 pre-activation ``z^l = h^{l-1} W^l + b^l`` (batch-normalised when
@@ -10,9 +10,15 @@ pre-activation ``z^l = h^{l-1} W^l + b^l`` (batch-normalised when
 pass is the chain rule read from the top: ``dz^l = da^l * phi'(z^l)`` and
 ``da^{l-1} = dz^l (W^l)^T``, so the gradient reaching layer 1 is a product of
 one factor per layer; that product is what vanishes or explodes.
+
+Batch norm and dropout are configured by :class:`BatchNormOptions` and
+:class:`DropoutOptions` (or their shorthands, ``batch_norm='before'`` and
+``dropout=0.1``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +28,7 @@ from ._validate import (
     check_finite,
     check_nonneg,
     check_nonneg_int,
+    check_positive,
     check_positive_int,
     check_probability,
     get_rng,
@@ -30,10 +37,79 @@ from .activations import ACTIVATIONS, get_activation
 from .init import ALIASES, INITIALIZERS, recommended_init
 from .layers import ActivationLayer, AlphaDropout, BatchNorm, Dense, Dropout, PReLU, RReLU
 
-__all__ = ["MLP", "NETWORK_ACTIVATIONS", "LayerRecord"]
+__all__ = ["MLP", "BatchNormOptions", "DropoutOptions", "HiddenBlock", "LayerRecord", "NETWORK_ACTIVATIONS"]
 
 #: Activations a network accepts: the element-wise ones plus the stateful RReLU and PReLU.
 NETWORK_ACTIVATIONS = tuple(ACTIVATIONS) + ("rrelu", "prelu")
+
+
+@dataclass(frozen=True)
+class BatchNormOptions:
+    """Where an :class:`MLP` batch-normalises (Ioffe & Szegedy 2015), and with which constants.
+
+    Parameters
+    ----------
+    hidden : {'before', 'after', None}
+        A :class:`gradviz.layers.BatchNorm` layer before or after each hidden
+        activation; None: none in the hidden layers.
+    inputs : bool
+        A batch-norm layer of width ``n_inputs`` on the raw inputs, first:
+        ``x -> BatchNorm(n_inputs) -> [hidden blocks] -> Dense -> logits``. It
+        normalises every input feature with the batch mean and variance in
+        training, and with its moving averages at inference, so the network can
+        be fed unstandardised data (e.g. raw pixels 0..16): the moving averages
+        learn the per-feature mean and variance that one would otherwise compute
+        beforehand (Ioffe & Szegedy 2015, Algorithm 2; Géron, *Hands-On Machine
+        Learning*, 2019, ch. 11, on BN as a network's first layer). Its ``gamma``
+        and ``beta`` are trained like any other parameter.
+    momentum : float in [0, 1)
+    eps : float > 0
+        Of every batch-norm layer of the network (Keras convention, see
+        :class:`gradviz.layers.BatchNorm`).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown ``hidden`` or constants outside their range.
+    """
+
+    hidden: str | None = "before"
+    inputs: bool = False
+    momentum: float = 0.99
+    eps: float = 1e-3
+
+    def __post_init__(self):
+        if self.hidden is not None:
+            check_choice("hidden", self.hidden, ("before", "after"))
+        if not isinstance(self.inputs, (bool, np.bool_)):
+            raise TypeError(f"inputs must be True or False; got {self.inputs!r}")
+        object.__setattr__(self, "momentum", check_probability("momentum", self.momentum))
+        object.__setattr__(self, "eps", check_positive("eps", self.eps))
+
+
+@dataclass(frozen=True)
+class DropoutOptions:
+    """Dropout after each hidden block of an :class:`MLP`.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        Fraction of the units dropped in training (0: no dropout layers).
+    kind : {'standard', 'alpha'}
+        Inverted dropout (:class:`gradviz.layers.Dropout`) or alpha dropout for
+        SELU (:class:`gradviz.layers.AlphaDropout`).
+    """
+
+    rate: float = 0.5
+    kind: str = "standard"
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate", check_probability("rate", self.rate))
+        check_choice("kind", self.kind, ("standard", "alpha"))
+
+    def layer(self, rng):
+        """A new dropout layer of this kind and rate, drawing its masks from ``rng``."""
+        return (AlphaDropout if self.kind == "alpha" else Dropout)(self.rate, rng=rng)
 
 
 class LayerRecord(dict):
@@ -46,20 +122,27 @@ class LayerRecord(dict):
     """
 
 
-class _HiddenBlock:
-    """Dense -> [BatchNorm] -> activation -> [BatchNorm] -> [Dropout], with an optional skip connection."""
+class HiddenBlock:
+    """Hidden layer l: Dense -> [BatchNorm] -> activation -> [BatchNorm] -> [Dropout], with an optional skip.
+
+    ``cache``: (z, a) of the last forward pass; ``dcache``: (da, dz) of the last
+    backward pass; each (batch, width). ``record``: the :class:`LayerRecord` of
+    the last recorded passes (see :attr:`MLP.records`).
+    """
 
     def __init__(self, dense, act, bn_before=None, bn_after=None, dropout=None, residual=False):
         self.dense, self.act = dense, act
         self.bn_before, self.bn_after, self.dropout = bn_before, bn_after, dropout
         self.residual = residual
+        self.cache = self.dcache = None
         self.record = LayerRecord()
 
     @property
     def layers(self):
         return [ly for ly in (self.dense, self.bn_before, self.act, self.bn_after, self.dropout) if ly is not None]
 
-    def forward(self, h, training, record):
+    def forward(self, h, training=False):
+        """h^{l-1} (batch, fan_in) -> h^l (batch, width): h^l = a^l, or h^{l-1} + a^l with the skip."""
         z = self.dense.forward(h, training)
         if self.bn_before is not None:
             z = self.bn_before.forward(z, training)
@@ -71,11 +154,11 @@ class _HiddenBlock:
             out = self.dropout.forward(out, training)
         if self.residual:
             out = h + out
-        if record:
-            self.record = LayerRecord(z=z, a=a)
+        self.cache = (z, a)
         return out
 
-    def backward(self, dout, param_grads, record):
+    def backward(self, dout, param_grads=True):
+        """dL/dh^l (batch, width) -> dL/dh^{l-1} (batch, fan_in), through dz^l = da^l * phi'(z^l)."""
         dh_skip = dout if self.residual else None
         if self.dropout is not None:
             dout = self.dropout.backward(dout)
@@ -85,13 +168,16 @@ class _HiddenBlock:
         dz = self.act.backward(da)
         dz_dense = self.bn_before.backward(dz) if self.bn_before is not None else dz
         dh = self.dense.backward(dz_dense, param_grads=param_grads)
-        if record:
-            self.record.update(da=da, dz=dz)
-            if getattr(self.act, "slope", None) is not None:
-                self.record["slope"] = self.act.slope
-            if param_grads:
-                self.record["dW"] = self.dense.grads["W"]
+        self.dcache = (da, dz)
         return dh if dh_skip is None else dh + dh_skip
+
+
+def _layer_rngs(seed, n):
+    """One generator per layer 0..n-1: ``default_rng([seed, l])`` for an int seed, the given one for a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return [seed] * n
+    get_rng(seed)  # validates the type
+    return [np.random.default_rng([0 if seed is None else int(seed), i]) for i in range(n)]
 
 
 class MLP:
@@ -115,26 +201,37 @@ class MLP:
         Multiplies the standard deviation of every initial weight ("gain").
     bias : float
         Initial value of the hidden biases (a negative value provokes dead ReLUs).
-    batch_norm : {None, 'before', 'after'}
-        Batch norm before or after each hidden activation.
-    momentum, eps : float
-        Batch-norm parameters (Keras convention, see :class:`gradviz.layers.BatchNorm`).
+    batch_norm : {None, 'before', 'after'} or BatchNormOptions
+        Batch norm before or after each hidden activation (Keras's momentum 0.99
+        and eps 1e-3), or :class:`BatchNormOptions` for other constants and for
+        a batch-norm layer on the inputs.
     n_outputs : int or None
         Units of the output Dense layer (logits, no activation); None: no output
         layer, the last hidden activation is the output (used to probe variances).
-    dropout : float in [0, 1)
-        Dropout rate after each hidden block (0: none).
-    dropout_kind : {'standard', 'alpha'}
-        Inverted dropout or alpha dropout (for SELU).
+    dropout : float in [0, 1) or DropoutOptions
+        Rate of inverted dropout after each hidden block (0: none), or
+        :class:`DropoutOptions` for alpha dropout (for SELU).
     residual : bool
         Add a skip connection h^l = h^{l-1} + block(h^{l-1}) wherever widths match.
     seed : int or Generator
         Layer ``l``'s weights come from ``default_rng([seed, l])``, so a deeper
         network with the same seed shares its first layers with a shallower one.
     dtype : numpy floating dtype
+    init_kwargs : dict or None
+        Passed to :func:`gradviz.init.initialize` (``std``, ``limit``, ``mode``, ...).
     **activation_params
         E.g. ``alpha=0.1`` for ``leaky_relu``/``elu``; ``lower``/``upper`` for
         ``rrelu``; ``alpha_init`` for ``prelu``.
+
+    Attributes
+    ----------
+    blocks : list of HiddenBlock
+        Hidden layers 1..L.
+    input_bn : gradviz.layers.BatchNorm or None
+        The batch-norm layer on the inputs (``BatchNormOptions(inputs=True)``).
+    output : gradviz.layers.Dense or None
+    batch_norm : {None, 'before', 'after'}
+        Where the hidden layers batch-normalise; ``batch_norm_options`` holds all the options.
 
     Raises
     ------
@@ -143,9 +240,8 @@ class MLP:
     """
 
     def __init__(self, n_inputs, hidden=None, *, depth=None, width=None, activation="relu", init=None,
-                 weight_scale=1.0, bias=0.0, batch_norm=None, momentum=0.99, eps=1e-3, n_outputs=10,
-                 dropout=0.0, dropout_kind="standard", residual=False, seed=0, dtype=np.float64,
-                 init_kwargs=None, **activation_params):
+                 weight_scale=1.0, bias=0.0, batch_norm=None, n_outputs=10, dropout=0.0, residual=False, seed=0,
+                 dtype=np.float64, init_kwargs=None, **activation_params):
         self.n_inputs = check_positive_int("n_inputs", n_inputs)
         if hidden is None:
             if depth is None or width is None:
@@ -162,12 +258,14 @@ class MLP:
         self.init = check_choice("init", init, INITIALIZERS + tuple(ALIASES))
         self.weight_scale = check_nonneg("weight_scale", weight_scale)
         self.bias = check_finite("bias", bias)
-        if batch_norm is not None:
-            check_choice("batch_norm", batch_norm, ("before", "after"))
-        self.batch_norm = batch_norm
+        if batch_norm is not None and not isinstance(batch_norm, BatchNormOptions):
+            batch_norm = BatchNormOptions(hidden=check_choice("batch_norm", batch_norm, ("before", "after")))
+        self.batch_norm_options = batch_norm
+        self.batch_norm = None if batch_norm is None else batch_norm.hidden
         self.n_outputs = None if n_outputs is None else check_positive_int("n_outputs", n_outputs)
-        self.dropout = check_probability("dropout", dropout)
-        self.dropout_kind = check_choice("dropout_kind", dropout_kind, ("standard", "alpha"))
+        if not isinstance(dropout, DropoutOptions):
+            dropout = DropoutOptions(check_probability("dropout", dropout))
+        self.dropout, self.dropout_kind = dropout.rate, dropout.kind
         self.residual = bool(residual)
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
@@ -185,37 +283,34 @@ class MLP:
                 raise TypeError(f"activation {self.activation!r} takes no parameter {', '.join(unknown)}; "
                                 f"allowed: {', '.join(allowed)}")
 
-        streams = self._streams(seed, len(self.hidden) + 2)
+        def bn(width, where):
+            if batch_norm is None or batch_norm.hidden != where:
+                return None
+            return BatchNorm(width, batch_norm.momentum, batch_norm.eps, dtype=self.dtype)
+
+        rngs = _layer_rngs(seed, len(self.hidden) + 2)
         widths = (self.n_inputs,) + self.hidden
-        self.blocks: list[_HiddenBlock] = []
+        self.blocks: list[HiddenBlock] = []
         for l, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
-            rng = streams[l]
+            rng = rngs[l]
             dense = Dense(fan_in, fan_out, init=self.init, gain=self.weight_scale, bias=self.bias,
                           rng=rng, dtype=self.dtype, **init_kwargs)
             act = self._make_activation(fan_out, rng)
-            bn = (lambda: BatchNorm(fan_out, momentum, eps, dtype=self.dtype)) if batch_norm else None
-            drop = None
-            if self.dropout > 0:
-                drop = (AlphaDropout if self.dropout_kind == "alpha" else Dropout)(self.dropout, rng=rng)
-            self.blocks.append(_HiddenBlock(
+            self.blocks.append(HiddenBlock(
                 dense, act,
-                bn_before=bn() if batch_norm == "before" else None,
-                bn_after=bn() if batch_norm == "after" else None,
-                dropout=drop,
+                bn_before=bn(fan_out, "before"),
+                bn_after=bn(fan_out, "after"),
+                dropout=dropout.layer(rng) if dropout.rate > 0 else None,
                 residual=self.residual and fan_in == fan_out,
             ))
         self.output = None
         if self.n_outputs is not None:
             self.output = Dense(widths[-1], self.n_outputs, init=self.init, gain=self.weight_scale,
-                                rng=streams[len(self.hidden) + 1], dtype=self.dtype, **init_kwargs)
+                                rng=rngs[len(self.hidden) + 1], dtype=self.dtype, **init_kwargs)
+        self.input_bn = None
+        if batch_norm is not None and batch_norm.inputs:
+            self.input_bn = BatchNorm(self.n_inputs, batch_norm.momentum, batch_norm.eps, dtype=self.dtype)
         self.overflow = {"forward": None, "backward": None}
-
-    @staticmethod
-    def _streams(seed, n):
-        if isinstance(seed, np.random.Generator):
-            return [seed] * n
-        get_rng(seed)  # validates the type
-        return [np.random.default_rng([0 if seed is None else int(seed), i]) for i in range(n)]
 
     def _make_activation(self, width, rng):
         p = self.activation_params
@@ -228,8 +323,9 @@ class MLP:
     # ------------------------------------------------------------------ passes
     @property
     def layers(self):
-        """Every layer in forward order (Dense, BatchNorm, activation, ..., output Dense)."""
-        out = [ly for block in self.blocks for ly in block.layers]
+        """Every layer in forward order ([input BatchNorm], Dense, BatchNorm, activation, ..., output Dense)."""
+        out = [self.input_bn] if self.input_bn is not None else []
+        out += [ly for block in self.blocks for ly in block.layers]
         return out + ([self.output] if self.output is not None else [])
 
     @property
@@ -240,29 +336,42 @@ class MLP:
         """Run the network on ``x`` of shape (batch, n_inputs); return logits (batch, n_outputs)
         or, without an output layer, the last hidden activation (batch, width).
 
-        Overflow does not raise: the pass finishes (with inf/nan) and
-        ``overflow['forward']`` holds the first hidden layer (1-based) whose z or a
-        was not finite. With ``record=True`` each block keeps z and a for :attr:`records`.
+        ``x`` is checked here, once: the layers trust what they receive. Overflow
+        does not raise: the pass finishes (with inf/nan) and ``overflow['forward']``
+        holds the first hidden layer (1-based) whose output was not finite. With
+        ``record=True`` each hidden layer's z and a are kept in :attr:`records`.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For ``x`` that is not a real 2-D array with ``n_inputs`` columns; in
+            training mode with batch norm, for a batch of one example.
         """
         h = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
         self.overflow = {"forward": None, "backward": None}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            if self.input_bn is not None:
+                h = self.input_bn.forward(h, training)
             for l, block in enumerate(self.blocks, start=1):
-                h = block.forward(h, training, record)
+                h = block.forward(h, training)
                 if self.overflow["forward"] is None and not np.isfinite(h).all():
                     self.overflow["forward"] = l
             if self.output is not None:
                 h = self.output.forward(h, training)
+        if record:
+            for block in self.blocks:
+                z, a = block.cache
+                block.record = LayerRecord(z=z, a=a)
         return h
 
     def backward(self, dout, param_grads=True, record=False):
-        """Back-propagate ``dout`` = dL/d(output), shape (batch, n_outputs); return dL/dx.
+        """Back-propagate ``dout`` = dL/d(output), shape (batch, n_outputs); return dL/dx (batch, n_inputs).
 
         Fills every layer's ``grads`` (unless ``param_grads=False``, which skips
         dW and db). ``overflow['backward']`` holds the first hidden layer, reading
         from the top, whose gradient dL/dh^l (what reaches it from above, hence
-        dL/da^l and dL/dz^l) is not finite. With ``record=True`` each block
-        keeps dz, da (and dW) for :attr:`records`.
+        dL/da^l and dL/dz^l) is not finite. With ``record=True`` each hidden
+        layer's dz, da (phi'(z), and dW) are added to :attr:`records`.
         """
         dout = np.asarray(dout, dtype=self.dtype)
         self.overflow["backward"] = None
@@ -274,7 +383,17 @@ class MLP:
                 # would blame layer l for the overflow of layer l - 1.
                 if self.overflow["backward"] is None and not np.isfinite(dout).all():
                     self.overflow["backward"] = l
-                dout = self.blocks[l - 1].backward(dout, param_grads, record)
+                dout = self.blocks[l - 1].backward(dout, param_grads)
+            if self.input_bn is not None:
+                dout = self.input_bn.backward(dout)
+        if record:
+            for block in self.blocks:
+                da, dz = block.dcache
+                block.record.update(da=da, dz=dz)
+                if getattr(block.act, "slope", None) is not None:
+                    block.record["slope"] = block.act.slope
+                if param_grads:
+                    block.record["dW"] = block.dense.grads["W"]
         return dout
 
     @property
@@ -297,66 +416,6 @@ class MLP:
 
     def __repr__(self):
         bn = f", batch_norm={self.batch_norm!r}" if self.batch_norm else ""
-        return (f"MLP({self.n_inputs} -> {list(self.hidden)} -> {self.n_outputs}, activation={self.activation!r}, "
-                f"init={self.init!r}, weight_scale={self.weight_scale:g}{bn})")
-
-
-# ============================================================================= chapter 06: batch norm first
-# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb).
-__all__ += ["InputBatchNormMLP"]
-
-
-class InputBatchNormMLP(MLP):
-    """An :class:`MLP` whose first layer is a batch-norm layer applied to the raw inputs.
-
-    ``x -> BatchNorm(n_inputs) -> [hidden blocks] -> Dense -> logits``. The
-    input layer normalises every input feature with the batch mean and
-    variance in training, and with its moving averages at inference, so the
-    network can be fed unstandardised data (e.g. raw pixels 0..16): the
-    moving averages learn the per-feature mean and variance that one would
-    otherwise compute beforehand (Ioffe & Szegedy 2015, Algorithm 2; Géron,
-    *Hands-On Machine Learning*, 2019, ch. 11, on BN as a network's first
-    layer). Its ``gamma`` and ``beta`` are trained like any other parameter.
-
-    Parameters
-    ----------
-    n_inputs, hidden, **kwargs
-        As :class:`MLP`. ``momentum`` and ``eps`` also configure the input
-        layer (Keras convention, see :class:`gradviz.layers.BatchNorm`);
-        ``batch_norm`` still controls the hidden layers (None: none there).
-
-    Attributes
-    ----------
-    input_bn : gradviz.layers.BatchNorm
-        The first layer, of width ``n_inputs``.
-
-    Raises
-    ------
-    ValueError
-        As :class:`MLP`; and in training mode on a batch of one example (see
-        :class:`gradviz.layers.BatchNorm`).
-    """
-
-    def __init__(self, n_inputs, hidden=None, **kwargs):
-        super().__init__(n_inputs, hidden, **kwargs)
-        self.input_bn = BatchNorm(self.n_inputs, kwargs.get("momentum", 0.99), kwargs.get("eps", 1e-3),
-                                  dtype=self.dtype)
-
-    @property
-    def layers(self):
-        """Every layer in forward order, starting with the input batch norm."""
-        return [self.input_bn] + super().layers
-
-    def forward(self, x, training=False, record=False):
-        """As :meth:`MLP.forward`, with the inputs batch-normalised first."""
-        x = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
-        return super().forward(self.input_bn.forward(x, training), training, record)
-
-    def backward(self, dout, param_grads=True, record=False):
-        """As :meth:`MLP.backward`; also fills the input layer's gamma/beta gradients. Returns dL/dx."""
-        dh = super().backward(dout, param_grads, record)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self.input_bn.backward(dh)
-
-    def __repr__(self):
-        return "InputBatchNormMLP(BatchNorm(%d) -> %s" % (self.n_inputs, super().__repr__()[len("MLP("):])
+        first = f"BatchNorm({self.n_inputs}) -> " if self.input_bn is not None else ""
+        return (f"MLP({first}{self.n_inputs} -> {list(self.hidden)} -> {self.n_outputs}, "
+                f"activation={self.activation!r}, init={self.init!r}, weight_scale={self.weight_scale:g}{bn})")

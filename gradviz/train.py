@@ -337,7 +337,7 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     n_train = X_train.shape[0]
     if batch_size > n_train:
         raise ValueError(f"batch_size must be at most the number of training examples ({n_train}); got {batch_size}")
-    if net.batch_norm and batch_size < 2:
+    if (net.batch_norm or net.input_bn is not None) and batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 for a network with batch norm; got {batch_size}")
 
     loss_fn = _loss_fn(loss, net.n_outputs)

@@ -10,7 +10,7 @@ import pytest
 import gradviz as gv
 from gradviz.chapters import ch06_batch_norm as ch
 from gradviz.layers import BatchNorm
-from gradviz.network import MLP, InputBatchNormMLP
+from gradviz.network import MLP, BatchNormOptions
 
 from gradcheck import check_network
 
@@ -369,7 +369,8 @@ def test_load_digits_raw_is_the_same_split_unstandardised():
 
 
 def test_input_batch_norm_mlp_forward_backward_and_layers():
-    net = InputBatchNormMLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1, momentum=0.8)
+    net = MLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1,
+              batch_norm=BatchNormOptions(hidden=None, inputs=True, momentum=0.8))
     assert net.layers[0] is net.input_bn and net.input_bn.momentum == 0.8
     assert ch.parameter_counts(net)["non_trainable"] == 10
     x = 3.0 + 4.0 * np.random.default_rng(0).standard_normal((7, 5))
@@ -379,7 +380,7 @@ def test_input_batch_norm_mlp_forward_backward_and_layers():
         np.testing.assert_allclose(net.forward(x, training=True), plain.forward(xn), rtol=1e-12)
     errors = check_network(net, x, training=True)
     assert max(errors.values()) < 1e-6
-    assert repr(net).startswith("InputBatchNormMLP(BatchNorm(5) -> 5 -> [4, 3] -> 2")
+    assert repr(net).startswith("MLP(BatchNorm(5) -> 5 -> [4, 3] -> 2")
     with pytest.raises(ValueError, match="at least 2 examples"):
         net.forward(x[:1], training=True)
     assert net.forward(x[:1]).shape == (1, 2)  # inference on one example is fine

@@ -68,7 +68,7 @@ def test_label_and_network():
     assert net.dtype == np.float64 and net.batch_norm == "after"
     assert all(b.bn_after.momentum == 0.99 for b in net.blocks)
     ref = MLP(64, depth=3, width=16, activation="tanh", init="glorot_uniform", weight_scale=2.0, batch_norm="after",
-              momentum=0.99, seed=4)
+              seed=4)
     np.testing.assert_array_equal(net.blocks[2].dense.params["W"], ref.blocks[2].dense.params["W"])
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gradcheck import check_network
 from gradviz.layers import AlphaDropout, BatchNorm, Dense, Dropout, PReLU, RReLU
-from gradviz.network import MLP, NETWORK_ACTIVATIONS
+from gradviz.network import MLP, NETWORK_ACTIVATIONS, BatchNormOptions, DropoutOptions
 
 
 def test_network_activations_list():
@@ -47,7 +47,8 @@ def test_network_gradients(activation, batch_norm, n_outputs, residual):
 def test_network_gradients_inference_mode(activation, batch_norm):
     # Inference: batch norm uses its (non-trivial, after a few training passes) moving statistics,
     # RReLU its mean slope.
-    net = MLP(3, hidden=(4, 4), activation=activation, batch_norm=batch_norm, n_outputs=2, seed=3, momentum=0.5)
+    net = MLP(3, hidden=(4, 4), activation=activation, n_outputs=2, seed=3,
+              batch_norm=None if batch_norm is None else BatchNormOptions(batch_norm, momentum=0.5))
     rng = np.random.default_rng(4)
     for _ in range(3):
         net.forward(rng.normal(0.5, 2.0, size=(8, 3)), training=True)
@@ -58,7 +59,7 @@ def test_network_gradients_inference_mode(activation, batch_norm):
                                               ("rrelu", "standard")])
 def test_network_gradients_with_dropout(activation, kind):
     # The masks (and RReLU slopes) are re-drawn identically before every evaluation.
-    net = MLP(4, hidden=(6, 6), activation=activation, dropout=0.3, dropout_kind=kind, n_outputs=2, seed=5)
+    net = MLP(4, hidden=(6, 6), activation=activation, dropout=DropoutOptions(0.3, kind), n_outputs=2, seed=5)
     assert any(isinstance(ly, (Dropout, AlphaDropout)) for ly in net.layers)
     check_network(net, np.random.default_rng(6).standard_normal((5, 4)), training=True)
 
@@ -273,7 +274,6 @@ def test_backward_overflow_reports_first_layer_from_the_top():
         (dict(weight_scale=float("inf")), ValueError, r"weight_scale must be finite"),
         (dict(dropout=1.0), ValueError, r"dropout must lie in \[0, 1\); got 1.0"),
         (dict(dropout=-0.1), ValueError, r"dropout must lie in \[0, 1\)"),
-        (dict(dropout_kind="gaussian"), ValueError, r"dropout_kind='gaussian' is not known; choose one of: alpha"),
         (dict(n_outputs=0), ValueError, r"n_outputs must be a positive integer"),
         (dict(seed="a"), TypeError, r"seed/rng must be an int, None or a numpy.random.Generator"),
         (dict(seed=-1), ValueError, r"seed must be a non-negative integer"),
@@ -289,6 +289,36 @@ def test_backward_overflow_reports_first_layer_from_the_top():
 def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         MLP(4, hidden=(3,), **kwargs)
+
+
+def test_options_are_checked_when_built():
+    with pytest.raises(ValueError, match=r"kind='gaussian' is not known; choose one of: alpha, standard"):
+        DropoutOptions(0.1, "gaussian")
+    with pytest.raises(ValueError, match=r"rate must lie in \[0, 1\)"):
+        DropoutOptions(1.0)
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\)"):
+        BatchNormOptions(momentum=1.0)
+    with pytest.raises(ValueError, match=r"eps must be > 0"):
+        BatchNormOptions(eps=0.0)
+    with pytest.raises(ValueError, match=r"hidden='middle' is not known; choose one of: after, before"):
+        BatchNormOptions("middle")
+    with pytest.raises(TypeError, match=r"inputs must be True or False"):
+        BatchNormOptions(inputs="yes")
+
+
+def test_batch_norm_options_reach_every_batch_norm_layer():
+    net = MLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1,
+              batch_norm=BatchNormOptions("after", inputs=True, momentum=0.8, eps=1e-5))
+    bns = [ly for ly in net.layers if isinstance(ly, BatchNorm)]
+    assert net.layers[0] is net.input_bn and len(bns) == 3
+    assert all(bn.momentum == 0.8 and bn.eps == 1e-5 for bn in bns)
+    assert net.batch_norm == "after" and repr(net).startswith("MLP(BatchNorm(5) -> 5 -> [4, 3] -> 2")
+    # MLP(batch_norm='before') is BatchNormOptions('before') with Keras's constants.
+    short, full = MLP(3, hidden=(4,), batch_norm="before"), MLP(3, hidden=(4,), batch_norm=BatchNormOptions())
+    assert short.batch_norm_options == full.batch_norm_options
+    assert (short.blocks[0].bn_before.momentum, short.blocks[0].bn_before.eps) == (0.99, 1e-3)
+    x = np.random.default_rng(0).standard_normal((6, 5)) * 3 + 2
+    check_network(net, x, training=True)
 
 
 def test_bad_sizes():

@@ -221,7 +221,7 @@ def test_probe_inputs_are_drawn_once_per_seed_and_cannot_be_changed():
     first = probe(net, batch_size=32, seed=5)
     # what the records hold is the learner's to change (the last layer's da is the injected gradient) ...
     net.records[-1]["da"] *= 2
-    net.blocks[0].dense._x[0, 0] = 1.0
+    net.blocks[0].dense.cache[0, 0] = 1.0
     # ... without changing what the seed gives next time
     again = probe(net, batch_size=32, seed=5)
     np.testing.assert_array_equal(first.a_var, again.a_var)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradviz.data import load_digits
-from gradviz.network import MLP
+from gradviz.network import MLP, BatchNormOptions
 from gradviz.train import History, train
 
 STEPS = 300  # the same budget for every "does it learn" comparison below
@@ -176,7 +176,8 @@ def test_mse_loss_float32_and_batch_norm(digits):
     # after 300 steps. The running averages need momentum 0.9 here: with the Keras default 0.99,
     # 0.99**100 = 37% of their initial value is still left after 100 steps and inference-mode
     # accuracy is 0.13.
-    bn_net = MLP(64, depth=6, width=32, activation="sigmoid", batch_norm="before", momentum=0.9, seed=0)
+    bn_net = MLP(64, depth=6, width=32, activation="sigmoid", batch_norm=BatchNormOptions("before", momentum=0.9),
+                 seed=0)
     hbn = _train(bn_net, digits, steps=100, record_every=100)
     assert hbn.test_accuracy[-1] > 0.7
 

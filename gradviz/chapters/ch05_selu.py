@@ -29,7 +29,7 @@ from ..activations import SELU_ALPHA, SELU_SCALE, elu, elu_grad, relu, relu_grad
 from ..exercises import exercise
 from ..figures import figure
 from ..layers import AlphaDropout, Dropout
-from ..network import MLP
+from ..network import MLP, DropoutOptions
 from ..stats import digits_batch
 from ..theory import selu_fixed_point, selu_fixed_point_map, selu_map_trajectory
 from ..widgets import Explorer
@@ -181,7 +181,7 @@ def layer_moments(net: MLP, x, training: bool = True, quantiles=(0.1, 0.9), labe
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for i, block in enumerate(net.blocks):
-                h = block.forward(h, training, False)
+                h = block.forward(h, training)
                 if not np.isfinite(h).all():
                     first_nonfinite = i + 1
                     break
@@ -216,7 +216,7 @@ def _digits_moments_cached(activation, init, depth, width, standardized, input_m
     if not standardized:
         x = input_mean + input_std * x
     net = MLP(x.shape[1], depth=depth, width=width, activation=activation, init=init, residual=residual,
-              dropout=dropout, dropout_kind=dropout_kind if dropout else "standard", n_outputs=None, seed=seed)
+              dropout=DropoutOptions(dropout, dropout_kind if dropout else "standard"), n_outputs=None, seed=seed)
     return _freeze(layer_moments(net, x, training=training))
 
 
@@ -227,7 +227,7 @@ def digits_moments(activation: str = "selu", init: str = "lecun_normal", *, dept
     """:func:`layer_moments` of a fresh deep MLP fed a batch of the handwritten digits.
 
     The network is ``MLP(64, depth=depth, width=width, activation=..., init=..., residual=...,
-    dropout=..., dropout_kind=..., n_outputs=None, seed=seed)`` (hidden layer 1 is 64 -> width, the
+    dropout=DropoutOptions(dropout, dropout_kind), n_outputs=None, seed=seed)`` (hidden layer 1 is 64 -> width, the
     others width -> width; with ``residual=True`` every block but the first, whose widths differ, adds
     its input to its output). The batch is :func:`gradviz.stats.digits_batch` (``batch_size`` training images,
     pixels standardised to mean 0 and std 1 over the training set); with ``standardized=False`` each

@@ -17,7 +17,8 @@ The notebook imports this module as ``ch``::
     from gradviz.chapters import ch06_batch_norm as ch
 
 The layer itself is :class:`gradviz.layers.BatchNorm`; the network with a
-batch-norm layer first is :class:`gradviz.network.InputBatchNormMLP` and the
+batch-norm layer first is an :class:`gradviz.network.MLP` built with
+``batch_norm=BatchNormOptions(hidden=None, inputs=True)`` and the
 raw digits are :func:`gradviz.data.load_digits_raw` (chapter 07 uses both).
 """
 
@@ -39,8 +40,8 @@ from .._validate import (check_array_2d, check_finite, check_nonneg_int, check_p
 from ..data import load_digits, load_digits_raw
 from ..exercises import exercise
 from ..figures import figure
-from ..layers import BatchNorm, Dense
-from ..network import MLP, InputBatchNormMLP
+from ..layers import BatchNorm
+from ..network import MLP, BatchNormOptions
 from ..plots import OKABE_ITO, _axes, _CYCLE, _find, _finite, _smooth, _styled, _tidy, new_figure
 from ..train import one_blas_thread, train
 from ..widgets import _LRU, _STYLE, Explorer, _values_slider, _w, int_slider
@@ -397,13 +398,15 @@ def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: flo
         If ``weight_scale`` is not > 0, or as :class:`gradviz.network.MLP`.
     """
     weight_scale = check_positive("weight_scale", weight_scale)
-    net = MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=BN_NET["activation"],
-              init=BN_NET["init"], weight_scale=weight_scale, batch_norm="before" if batch_norm else None,
-              momentum=momentum, n_outputs=n_outputs, seed=seed)
-    L = net.depth
-    # The output layer exactly as MLP(weight_scale=1) would draw it (its own stream, see MLP._streams).
-    net.output = Dense(net.hidden[-1], n_outputs, init=BN_NET["init"], gain=1.0,
-                       rng=MLP._streams(seed, L + 2)[L + 1], dtype=net.dtype)
+    options = BatchNormOptions(hidden="before" if batch_norm else None, momentum=momentum)
+
+    def build(scale):
+        return MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=BN_NET["activation"],
+                   init=BN_NET["init"], weight_scale=scale, batch_norm=options, n_outputs=n_outputs, seed=seed)
+
+    net = build(weight_scale)
+    # The output layer exactly as MLP(weight_scale=1) draws it (each layer has its own random stream).
+    net.output = build(1.0).output
     return net
 
 
@@ -581,7 +584,7 @@ def single_example_predictions(net: MLP, X, y=None) -> SingleExamplePredictions:
 
     Parameters
     ----------
-    net : MLP with batch norm (or :class:`gradviz.network.InputBatchNormMLP`)
+    net : MLP with batch norm (in its hidden layers or on its inputs)
     X : array (n, n_inputs)
     y : int array (n,) or None
         Labels, kept for printing.
@@ -634,12 +637,12 @@ def batch_spread(net: MLP, X) -> np.ndarray:
     out = []
     with kept_moving_statistics(net), np.errstate(all="ignore"):
         h = X.astype(net.dtype, copy=False)
-        if getattr(net, "input_bn", None) is not None:
+        if net.input_bn is not None:
             h = net.input_bn.forward(h, training=True)
         for block in net.blocks:
             z = block.dense.forward(h, training=True)
             out.append(float(np.mean(z.std(axis=0))))
-            h = block.forward(h, True, False)
+            h = block.forward(h, training=True)
     return np.array(out)
 
 
@@ -647,7 +650,7 @@ def batch_spread(net: MLP, X) -> np.ndarray:
 def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidden=(32, 32),
                    activation: str = "relu", momentum: float = 0.9, seed: int = 0, record_every: int = 10) -> dict:
     """The same small network trained on standardized pixels, on raw pixels (0..16), and on raw pixels
-    with a batch-norm layer first (:class:`gradviz.network.InputBatchNormMLP`).
+    with a batch-norm layer first (``BatchNormOptions(hidden=None, inputs=True)``).
 
     Parameters
     ----------
@@ -673,9 +676,10 @@ def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidd
     std, raw = load_digits(seed=0), load_digits_raw(seed=0)
     runs = {}
     with one_blas_thread():
-        for label, cls, data in (("standardized pixels", MLP, std), ("raw pixels", MLP, raw),
-                                 ("raw pixels, batch norm first", InputBatchNormMLP, raw)):
-            net = cls(data.n_features, hidden=tuple(hidden), activation=activation, momentum=momentum,
+        for label, inputs_bn, data in (("standardized pixels", False, std), ("raw pixels", False, raw),
+                                       ("raw pixels, batch norm first", True, raw)):
+            net = MLP(data.n_features, hidden=tuple(hidden), activation=activation,
+                      batch_norm=BatchNormOptions(hidden=None, inputs=inputs_bn, momentum=momentum),
                       n_outputs=data.n_classes, seed=seed)
             runs[label] = (net, train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed,
                                       record_every=record_every, progress=False))

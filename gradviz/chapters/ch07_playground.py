@@ -40,7 +40,7 @@ from ..exercises import exercise
 from ..figures import figure
 from ..init import ALIASES, INITIALIZERS, recommended_init, weight_variance
 from ..losses import softmax_cross_entropy
-from ..network import MLP
+from ..network import MLP, BatchNormOptions
 from ..stats import layer_statistics, probe
 from ..theory import activation_moments, init_weight_variances, predict_variances
 from ..train import History, one_blas_thread, train
@@ -198,8 +198,8 @@ def label(knobs: dict) -> str:
 def network(**knobs) -> MLP:
     """The freshly initialised network of a playground configuration.
 
-    ``MLP(64, depth, width, activation, init, weight_scale, batch_norm, momentum=bn_momentum,
-    n_outputs=10, seed=seed)`` in float64: 64 pixel inputs, ``depth`` hidden blocks
+    ``MLP(64, depth, width, activation, init, weight_scale, BatchNormOptions(batch_norm,
+    momentum=bn_momentum), n_outputs=10, seed=seed)`` in float64: 64 pixel inputs, ``depth`` hidden blocks
     ``Dense -> [BatchNorm] -> activation -> [BatchNorm]``, and a 10-way linear output layer
     initialised like the hidden ones.
 
@@ -211,8 +211,10 @@ def network(**knobs) -> MLP:
     s = settings(**knobs)
     data = dataset(s["dataset"])
     return MLP(data.n_features, depth=s["depth"], width=s["width"], activation=s["activation"], init=s["init"],
-               weight_scale=s["weight_scale"], batch_norm=None if s["batch_norm"] == "off" else s["batch_norm"],
-               momentum=s["bn_momentum"], n_outputs=data.n_classes, seed=s["seed"])
+               weight_scale=s["weight_scale"],
+               batch_norm=BatchNormOptions(None if s["batch_norm"] == "off" else s["batch_norm"],
+                                           momentum=s["bn_momentum"]),
+               n_outputs=data.n_classes, seed=s["seed"])
 
 
 @dataclass(eq=False)
