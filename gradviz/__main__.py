@@ -12,6 +12,12 @@ import argparse
 import os
 import sys
 
+import matplotlib
+from tqdm import tqdm
+
+from . import chapters, figures
+from .train import one_blas_thread
+
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m gradviz", description="gradviz command line")
@@ -30,11 +36,7 @@ def _parser():
 
 
 def _figures(args, parser) -> int:
-    import matplotlib
-
     matplotlib.use("Agg", force=True)  # headless and identical everywhere
-    from . import chapters, figures
-
     chapters.load_all()  # each chapter module registers its figures on import
     names = figures.list_names()
     if args.list:
@@ -56,12 +58,8 @@ def _figures(args, parser) -> int:
     os.makedirs(args.out, exist_ok=True)
     formats = ("png", "svg") if args.format == "both" else (args.format,)
 
-    from tqdm import tqdm
-
     written = []
     bar = tqdm(names, desc="figures", unit="fig", disable=args.quiet, file=sys.stderr)
-    from .train import one_blas_thread
-
     with one_blas_thread():
         for name in bar:
             bar.set_postfix_str(name)

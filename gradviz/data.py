@@ -2,7 +2,9 @@
 
 - :func:`load_digits`: the 8x8 handwritten digits that scikit-learn ships
   inside its package (1797 images, 10 classes; read from disk, never
-  downloaded), standardised and split with a seed.
+  downloaded), standardised and split with a seed; :func:`load_digits_raw`,
+  the same split with the raw pixels 0..16; :func:`digits`, either one loaded
+  once and shared (read-only) by the experiments and explorers.
 - :func:`standard_normal`: inputs with mean 0 and variance 1 per feature, the
   assumption under which the initialisation formulas are derived.
 - :func:`linear_regression_data`: a noisy line for the gradient-descent chapter.
@@ -13,6 +15,7 @@ Every function that draws random numbers takes ``seed`` (an int, or a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,12 +24,14 @@ import numpy as np
 from gradviz._validate import (
     check_finite,
     check_nonneg,
+    check_nonneg_int,
     check_positive_int,
     check_probability,
     get_rng,
 )
 
-__all__ = ["Dataset", "RegressionData", "load_digits", "standard_normal", "linear_regression_data"]
+__all__ = ["Dataset", "RegressionData", "load_digits", "load_digits_raw", "digits", "standard_normal",
+           "linear_regression_data"]
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -171,6 +176,80 @@ def load_digits(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
     )
 
 
+def load_digits_raw(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
+    """The handwritten digits of :func:`load_digits`, split the same way but **not** standardised,
+    so that a batch-norm layer placed first can do the standardising itself (chapter 06).
+
+    The features are the raw pixel intensities, integers 0..16 stored as
+    floats (mean about 4.9 over all pixels; some corner pixels are always 0).
+    With the same ``test_size`` and ``seed`` the split and the order of the
+    rows are exactly those of :func:`load_digits`, so
+    ``(raw.X_train - std.mean) / std.std`` reproduces ``std.X_train`` for
+    ``raw = load_digits_raw(seed=s)``, ``std = load_digits(seed=s)``.
+
+    Parameters
+    ----------
+    test_size : float, default 0.25
+        Fraction of each class put in the test part, in (0, 1).
+    seed : int or numpy.random.Generator, default 0
+        Seed of the (stratified) split and of the row order.
+    dtype : {'float64', 'float32'}, default float64
+
+    Returns
+    -------
+    Dataset
+        As :func:`load_digits`, with ``mean`` all zeros and ``std`` all ones
+        (no transform was applied: ``(x - mean) / std`` is ``x``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`load_digits`.
+    """
+    dt = _check_dtype(dtype)
+    X, y, train_idx, test_idx = _digits_split(test_size, seed)
+    return Dataset(
+        X_train=X[train_idx].astype(dt),
+        y_train=y[train_idx],
+        X_test=X[test_idx].astype(dt),
+        y_test=y[test_idx],
+        n_classes=10,
+        n_features=X.shape[1],
+        mean=np.zeros(X.shape[1], dtype=dt),
+        std=np.ones(X.shape[1], dtype=dt),
+    )
+
+@functools.lru_cache(maxsize=4)
+def _digits_cached(seed: int, raw: bool) -> Dataset:
+    data = (load_digits_raw if raw else load_digits)(seed=seed)
+    for a in (data.X_train, data.y_train, data.X_test, data.y_test, data.mean, data.std):
+        a.flags.writeable = False  # shared by every caller: nobody may change it for the others
+    return data
+
+
+def digits(seed: int = 0, raw: bool = False) -> Dataset:
+    """:func:`load_digits` (or, with ``raw=True``, :func:`load_digits_raw`) with the default split, loaded once.
+
+    The experiments and explorers train on the same digits again and again:
+    this returns the same :class:`Dataset` object for the same arguments
+    (the 4 most recent are kept), with read-only arrays. Call
+    :func:`load_digits` for arrays of your own.
+
+    Parameters
+    ----------
+    seed : int >= 0, default 0
+        Seed of the split (a Generator is not accepted: its state would change).
+    raw : bool, default False
+        Raw pixels 0..16 instead of standardised ones.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a seed that is not a non-negative integer.
+    """
+    return _digits_cached(check_nonneg_int("seed", seed), bool(raw))
+
+
 def standard_normal(n_samples: int, n_features: int, seed=0, dtype=np.float64) -> np.ndarray:
     """Inputs drawn independently from the standard normal distribution N(0, 1).
 
@@ -294,53 +373,3 @@ def linear_regression_data(
     x = rng.uniform(low, high, size=n_samples)
     y = w * x + b + noise * rng.standard_normal(n_samples)
     return RegressionData(X=x.reshape(-1, 1).astype(dt), y=y.astype(dt), w=w, b=b)
-
-
-# ============================================================================= chapter 06: raw digits
-# Section owned by the chapter-06 author (notebooks/06_batch_normalization.ipynb): the same digits and
-# the same split as load_digits, but with the pixels left as they are (0..16), so that a batch-norm layer
-# placed first can do the standardising itself.
-__all__ += ["load_digits_raw"]
-
-
-def load_digits_raw(test_size: float = 0.25, seed=0, dtype=np.float64) -> Dataset:
-    """The handwritten digits of :func:`load_digits`, split the same way but **not** standardised.
-
-    The features are the raw pixel intensities, integers 0..16 stored as
-    floats (mean about 4.9 over all pixels; some corner pixels are always 0).
-    With the same ``test_size`` and ``seed`` the split and the order of the
-    rows are exactly those of :func:`load_digits`, so
-    ``(raw.X_train - std.mean) / std.std`` reproduces ``std.X_train`` for
-    ``raw = load_digits_raw(seed=s)``, ``std = load_digits(seed=s)``.
-
-    Parameters
-    ----------
-    test_size : float, default 0.25
-        Fraction of each class put in the test part, in (0, 1).
-    seed : int or numpy.random.Generator, default 0
-        Seed of the (stratified) split and of the row order.
-    dtype : {'float64', 'float32'}, default float64
-
-    Returns
-    -------
-    Dataset
-        As :func:`load_digits`, with ``mean`` all zeros and ``std`` all ones
-        (no transform was applied: ``(x - mean) / std`` is ``x``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`load_digits`.
-    """
-    dt = _check_dtype(dtype)
-    X, y, train_idx, test_idx = _digits_split(test_size, seed)
-    return Dataset(
-        X_train=X[train_idx].astype(dt),
-        y_train=y[train_idx],
-        X_test=X[test_idx].astype(dt),
-        y_test=y[test_idx],
-        n_classes=10,
-        n_features=X.shape[1],
-        mean=np.zeros(X.shape[1], dtype=dt),
-        std=np.ones(X.shape[1], dtype=dt),
-    )

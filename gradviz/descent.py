@@ -171,20 +171,16 @@ def mse_gradient(w, b, X, y) -> tuple[float, float]:
     """
     X, y = _check_data(X, y)
     w, b = _check_real_or_nonfinite("w", w), _check_real_or_nonfinite("b", b)
-    return _gradient(w, b, X[:, 0], y)
+    x, n = X[:, 0], X.shape[0]
+    with np.errstate(all="ignore"):
+        resid = w * x + b - y  # the same expressions as in gradient_descent's loop
+        return float(resid @ x) / n, float(resid.sum()) / n
 
 
 def _check_real_or_nonfinite(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}")
     return float(value)
-
-
-# The same expressions as in gradient_descent's loop, so a run can be checked step by step.
-def _gradient(w: float, b: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    with np.errstate(all="ignore"):
-        resid = w * x + b - y
-        return float(resid @ x) / x.shape[0], float(resid.sum()) / x.shape[0]
 
 
 def _cost(w: float, b: float, x: np.ndarray, y: np.ndarray) -> float:

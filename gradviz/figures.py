@@ -28,12 +28,15 @@ The first line of the docstring is the description ``--list`` prints.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
 from typing import Callable
 
+import matplotlib as mpl
 import numpy as np
+from IPython.display import display
 
 from . import plots
 from ._validate import check_choice
@@ -124,8 +127,6 @@ def save(fig, path: str, fmt: str = "png", dpi: int = 150) -> str:
     PNG: the 'Software' text chunk is dropped; SVG: no 'Date', a fixed
     ``svg.hashsalt`` (element ids) and text as paths. Returns the path.
     """
-    import matplotlib as mpl
-
     fmt = check_choice("fmt", fmt, FORMATS)
     if fmt == "png":
         metadata = {"Software": None}
@@ -153,10 +154,6 @@ def show(fig, dpi: int = 100) -> None:
     dpi : int, default 100
         Resolution of the PNG.
     """
-    import io
-
-    from IPython.display import display
-
     if isinstance(fig, str):
         fig = render(fig)
     buf = io.BytesIO()

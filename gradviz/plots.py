@@ -37,10 +37,14 @@ import functools
 import re
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .activations import SATURATION_THRESHOLD, get_activation
+from .stats import histograms
 
 __all__ = [
     "OKABE_ITO",
@@ -161,12 +165,8 @@ def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.0), pyplot=False, **subplot_kw)
     squeeze = subplot_kw.pop("squeeze", True)
     with style():
         if pyplot:
-            import matplotlib.pyplot as plt
-
             fig, axes = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=squeeze, **subplot_kw)
         else:
-            from matplotlib.figure import Figure
-
             fig = Figure(figsize=figsize, layout="constrained")
             axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
     return fig, axes
@@ -543,8 +543,6 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
 def variance_legend(ax, measured=True, predicted=True):
     """Legend under the axes (never over the data): one entry per quantity, plus
     "solid: measured / dashed: predicted" when both are drawn."""
-    from matplotlib.lines import Line2D
-
     handles = [ln for ln in ax.lines if ln.get_label() and not ln.get_label().startswith("_")]
     if measured and predicted:
         handles += [Line2D([], [], color="0.3", marker="o", label="measured (one network)"),
@@ -558,8 +556,6 @@ def variance_legend(ax, measured=True, predicted=True):
 def _as_hist(source, key, bins, value_range):
     if isinstance(source, tuple) and len(source) == 2:
         return source
-    from .stats import histograms  # lazily: needs a recorded network
-
     return histograms(source, key=key, bins=bins, value_range=value_range)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._validate import check_array_2d, check_positive_int, check_probability, get_rng
 from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
+from .data import digits
 from .network import MLP
 
 __all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "histograms", "digits_batch"]
@@ -290,16 +291,9 @@ def digits_batch(batch_size: int = 256, seed=0):
         If ``batch_size`` is not in 1..n_train (1347).
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    data = _digits()
+    data = digits()
     n = data.X_train.shape[0]
     if batch_size > n:
         raise ValueError(f"batch_size must be at most {n} (the training examples); got {batch_size}")
     idx = get_rng(seed).choice(n, size=batch_size, replace=False)
     return data.X_train[idx], data.y_train[idx]
-
-
-@functools.lru_cache(maxsize=1)
-def _digits():
-    from .data import load_digits
-
-    return load_digits()

@@ -1110,8 +1110,6 @@ def selu_map_trajectory(
     ValueError, TypeError
         Bad numbers, negative ``var``, ``n_steps`` not a non-negative integer.
     """
-    from ._validate import check_nonneg_int
-
     n_steps = check_nonneg_int("n_steps", n_steps)
     m, v = check_finite("mean", mean), check_nonneg("var", var)
     omega, tau, alpha, scale = _check_selu_map_args(omega, tau, alpha, scale)

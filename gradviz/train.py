@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
 
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
 from .losses import mean_squared_error, softmax_cross_entropy
@@ -222,8 +223,6 @@ def _progress_bar(progress, steps):
         progress = steps >= PROGRESS_AUTO_STEPS
     if not progress:
         return None
-    from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
-
     return tqdm(total=steps, desc="training", unit="step", leave=False)
 
 

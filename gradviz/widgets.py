@@ -71,14 +71,19 @@ from collections import OrderedDict
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from . import plots
 from ._validate import check_choice
 from .activations import ACTIVATIONS, get_activation
+from .data import digits
 from .init import initialize, recommended_init
 from .network import MLP
 from .stats import probe
 from .theory import init_weight_variances, predict_variances
+from .train import train
 
 __all__ = [
     "Explorer",
@@ -265,8 +270,6 @@ class _Blitter:
     def _copy(self):
         # the renderer's whole buffer: figure.bbox can fall short of it by a rounding error (959.99 px),
         # which would leave a column of stale pixels at the edge
-        from matplotlib.transforms import Bbox
-
         renderer = self.canvas.get_renderer()
         return self.canvas.copy_from_bbox(Bbox.from_extents(0, 0, renderer.width, renderer.height))
 
@@ -416,8 +419,6 @@ class Explorer:
         return {k: c.value for k, c in self.controls.items() if hasattr(c, "value")}
 
     def _make_figure(self, canvas):
-        from matplotlib.figure import Figure
-
         # A JupyterLab notebook column holds about 960 px beside the canvas toolbar: a wider figure
         # gets a lower dpi (same layout, smaller pixels) instead of being clipped. Given to the
         # constructor, it is also the dpi the canvas scales by a high-dpi screen's pixel ratio.
@@ -435,8 +436,6 @@ class Explorer:
             view.resizable = False
             view.toolbar_position = "right"
             return fig, view
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         FigureCanvasAgg(fig)
         if canvas == "image":
             return fig, _w().Image(format="png", layout=_w().Layout(width=f"{int(self.figsize[0] * 100)}px"))
@@ -913,13 +912,6 @@ class DeepNetworkExplorer(Explorer):
 
 
 # ----------------------------------------------------------------------------- training explorer
-@functools.lru_cache(maxsize=2)
-def _digits(seed=0):
-    from .data import load_digits
-
-    return load_digits(seed=seed)
-
-
 class TrainingExplorer(Explorer):
     """Train an MLP on the handwritten digits and overlay the runs.
 
@@ -992,15 +984,13 @@ class TrainingExplorer(Explorer):
     def history(self, **values):
         """The History of the configuration of the controls (with ``values`` applied): from the cache,
         or trained now (with a progress bar) and cached."""
-        from .train import train
-
         v = {**self.values, **values}
         key = self.key(**v)
         hist = self.cache.get(key)
         if hist is None:
             init = _resolve_init(v["init"], v["activation"])
             bn = None if v["batch_norm"] == "off" else v["batch_norm"]
-            data = _digits()
+            data = digits()
             net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
                       weight_scale=v["weight_scale"], batch_norm=bn, n_outputs=data.n_classes, seed=v["seed"])
             self.status.value = f"training {html.escape(self.label(**v))} ..."

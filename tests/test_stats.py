@@ -228,3 +228,17 @@ def test_probe_inputs_are_drawn_once_per_seed_and_cannot_be_changed():
     # a Generator draws afresh, the same numbers as the integer seed would
     from_rng = probe(net, batch_size=32, seed=np.random.default_rng(5))
     np.testing.assert_array_equal(first.da_var, from_rng.da_var)
+
+
+def test_grad_norm_is_the_one_dot_product_norm_in_float64():
+    # stats once defined _norm twice and layer_statistics ran the second one (a sum of squares):
+    # grad_norm is ||dW||_F as sqrt(v . v) of the float64 entries, bit for bit. Seed 1 is a case where
+    # the sum of squares rounds differently in the last bit, so the test tells the two apart.
+    for dtype in (np.float64, np.float32):
+        net = MLP(32, depth=4, width=48, activation="tanh", n_outputs=None, seed=1, dtype=dtype)
+        stats = probe(net, batch_size=64, seed=1, param_grads=True)
+        v = [r["dW"].ravel().astype(np.float64) for r in net.records]
+        dot = [float(np.sqrt(np.dot(x, x))) for x in v]
+        assert list(stats.grad_norm) == dot
+        if dtype is np.float64:
+            assert dot != [float(np.sqrt(np.sum(np.square(x)))) for x in v]

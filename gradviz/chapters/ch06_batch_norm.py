@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from .._validate import (check_array_2d, check_finite, check_nonneg_int, check_positive, check_positive_int,
                          check_probability, get_rng)
-from ..data import load_digits, load_digits_raw
+from ..data import digits, load_digits, load_digits_raw
 from ..exercises import exercise
 from ..figures import figure
 from ..layers import BatchNorm
@@ -410,16 +410,11 @@ def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: flo
     return net
 
 
-@functools.lru_cache(maxsize=1)
-def _digits():
-    return load_digits(seed=0)
-
-
 @functools.lru_cache(maxsize=64)
 def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, seed, record_every):
     net = bn_network(batch_norm, weight_scale, momentum, seed)
     with one_blas_thread():
-        hist = train(net, _digits(), lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+        hist = train(net, digits(seed=0), lr=lr, steps=steps, batch_size=batch_size, seed=seed,
                      record_every=record_every, progress=False)
     return net, hist
 

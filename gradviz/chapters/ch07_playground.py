@@ -35,7 +35,7 @@ from matplotlib.ticker import FuncFormatter
 from .. import plots
 from .._validate import check_choice, check_nonneg_int, check_positive, check_positive_int, check_probability
 from ..activations import ACTIVATIONS
-from ..data import load_digits, load_digits_raw
+from ..data import digits
 from ..exercises import exercise
 from ..figures import figure
 from ..init import ALIASES, INITIALIZERS, recommended_init, weight_variance
@@ -165,15 +165,14 @@ def settings(**knobs) -> dict:
     return s
 
 
-@functools.lru_cache(maxsize=2)
 def dataset(name: str = "digits"):
-    """The data set ``name`` of :data:`DATASETS` (split with seed 0; loaded once, then cached).
+    """The data set ``name`` of :data:`DATASETS` (split with seed 0; loaded once: :func:`gradviz.data.digits`).
 
     Returns
     -------
     gradviz.data.Dataset
-        ``X_train`` (1347, 64) and ``X_test`` (450, 64) float64 pixels, labels 0..9.
-        Treat it as read-only: every playground run shares it.
+        ``X_train`` (1347, 64) and ``X_test`` (450, 64) float64 pixels, labels 0..9;
+        read-only: every playground run shares it.
 
     Raises
     ------
@@ -181,7 +180,7 @@ def dataset(name: str = "digits"):
         ``name`` is not a key of :data:`DATASETS`.
     """
     name = check_choice("name", name, DATASETS)
-    return load_digits(seed=0) if name == "digits" else load_digits_raw(seed=0)
+    return digits(seed=0, raw=name == "digits_raw")
 
 
 def label(knobs: dict) -> str:
