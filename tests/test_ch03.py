@@ -7,8 +7,10 @@ independent numpy computations.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -191,6 +193,108 @@ def test_naive_uniform_init_has_n_var_one_third():
     assert glorot.measured.a_var[-1] > 0.25 * glorot.measured.a_var[0]
 
 
+# ----------------------------------------------------------------------------- the numbers the chapter states
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_weight_initialization.ipynb"
+
+
+def _cell_source(cell_id):
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    (cell,) = [c for c in cells if c.get("id") == cell_id]
+    return "".join(cell["source"])
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_numpy_probe_cell_agrees_with_the_package(activation):
+    """Experiment 2 shows the probe in plain numpy and prints the package's numbers beside it: they agree
+    (for the cell as shipped, and for the ReLU edit its comment suggests)."""
+    ns = {"np": np}
+    src = _cell_source("b7e1c0a1")
+    tanh_line = "phi, dphi = np.tanh, lambda z: 1 - np.tanh(z) ** 2"
+    assert tanh_line in src and "lambda z: np.maximum(z, 0);  dphi = lambda z: (z > 0) * 1.0" in src
+    if activation == "relu":
+        src = src.replace(tanh_line, "phi, dphi = lambda z: np.maximum(z, 0), lambda z: (z > 0) * 1.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(compile(src, "numpy-probe-cell", "exec"), ns)
+    e = ch.init_experiment(activation, "normal", depth=ns["L"], width=ns["n"], batch_size=ns["batch"],
+                           init_kwargs={"std": ns["std"]})
+    np.testing.assert_allclose(ns["var_a"], e.measured.a_var, rtol=1e-9)
+    np.testing.assert_allclose(ns["var_da"], e.measured.da_var, rtol=1e-9)
+
+
+def test_experiment_2_orders_of_magnitude_and_level_weight_gradients():
+    small = {a: ch.init_experiment(a, "normal", depth=10, width=256) for a in ("tanh", "relu")}
+    for act, (lo, hi) in (("tanh", (13.5, 15.0)), ("relu", (16.5, 17.9))):
+        m = small[act].measured
+        assert lo < np.log10(m.a_var[0] / m.a_var[-1]) < hi and lo < np.log10(m.da_var[-1] / m.da_var[0]) < hi
+        g = small[act].gradient_sizes()
+        # level across layers: the entering activations and the arriving gradient shrink at the same rate
+        assert g["dW_norm"].max() / g["dW_norm"].min() < 1.3
+        # |dL/dW| is roughly sqrt(batch) * n = 4096 times std(a^(l-1)) * std(dL/dz^l)
+        np.testing.assert_allclose(g["dW_norm"] / (g["a_in_std"] * g["dz_std"]), 4096, rtol=0.35)
+    tanh_dw = small["tanh"].measured.grad_norm
+    assert np.all((2e-4 < tanh_dw) & (tanh_dw < 4e-4))  # "about 3e-4 in every layer"
+    ref = ch.init_experiment("tanh", "glorot_normal", depth=10, width=256).measured.grad_norm
+    assert np.all((700 < ref) & (ref < 1400))  # "about 1000 with Glorot's init"
+    assert "std of dL/dz^l" in small["tanh"].gradient_table([1, 10])
+    assert len(small["tanh"].gradient_table().splitlines()) == 11
+
+
+def test_experiment_3_numbers_as_the_chapter_states():
+    ex = ch.large_init_experiments()
+    t, s, r = ex["tanh"], ex["sigmoid"], ex["relu"]
+    assert np.sqrt(t.measured.z_var[1]) == pytest.approx(15.7, abs=0.3)
+    assert np.sqrt(s.measured.z_var[1]) == pytest.approx(11.1, abs=0.3)
+    assert np.all((0.86 < t.measured.saturated_fraction) & (t.measured.saturated_fraction < 0.92))  # about 89 %
+    assert np.all((0.6 < s.measured.saturated_fraction) & (s.measured.saturated_fraction < 0.8))  # about 70 %
+    assert t.predicted.grad_gain[-1] == pytest.approx(8.7, abs=0.05)
+    assert s.predicted.grad_gain[-1] == pytest.approx(1.55, abs=0.01)
+    k = r.measured.first_nonfinite
+    assert k == 37
+    peak = ch.largest_abs(r.net)
+    assert r.measured.a_std[k - 2] == pytest.approx(3.7e37, rel=0.03)
+    assert peak[k - 2] == pytest.approx(3.1e38, rel=0.03) and peak[k - 2] < float(np.finfo(np.float32).max)
+    assert np.all(np.isnan(peak[k - 1:]))
+    # weight gradients: tanh's follow dL/dz (bounded activations), ReLU's stay level
+    tg = t.gradient_sizes()
+    assert np.all((0.95 < tg["a_in_std"]) & (tg["a_in_std"] < 1.01))
+    assert t.measured.grad_norm[0] / t.measured.grad_norm[-1] == pytest.approx(17000, rel=0.1)
+    assert np.all(np.diff(t.measured.grad_norm) < 0) and np.all(np.diff(s.measured.grad_norm) < 0)
+    relu64 = ch.init_experiment("relu", "normal", depth=10, width=256, init_kwargs={"std": 1.0})
+    g = relu64.measured.grad_norm
+    assert g.max() / g.min() < 1.3 and np.all((6e12 < g) & (g < 1e13))  # about 8e12 at every layer
+    a_in = relu64.gradient_sizes()["a_in_std"]
+    np.testing.assert_allclose(a_in[2:] / a_in[1:-1], np.sqrt(128), rtol=0.15)  # about 11 per layer
+    W = np.linalg.norm(relu64.net.blocks[0].dense.params["W"])
+    assert 1e10 < g[0] / W < 1e11  # "some 1e10 times larger than the weights"
+
+
+def test_experiment_4_and_5_numbers_as_the_chapter_states():
+    grid = ch.theory_grid()
+    m = grid[("glorot_normal", "relu")].measured
+    assert 2.0 ** -19 == pytest.approx(1.9e-6, rel=0.01)
+    assert m.a_var[-1] / m.a_var[0] == pytest.approx(1.8e-6, rel=0.05)
+    assert m.da_var[0] / m.da_var[-1] == pytest.approx(1.7e-6, rel=0.05)
+    m = grid[("he_normal", "tanh")].measured
+    assert m.a_var[-1] / m.a_var[0] == pytest.approx(0.6, abs=0.03)
+    assert m.da_var[0] / m.da_var[-1] == pytest.approx(4.3, abs=0.3)
+    m = grid[("glorot_normal", "selu")].measured
+    assert m.da_var[0] / m.da_var[-1] == pytest.approx(3.5, abs=0.1)
+    m = grid[("he_normal", "selu")].measured
+    assert m.a_var[-1] / m.a_var[0] == pytest.approx(35, rel=0.05)
+    assert m.da_var[0] / m.da_var[-1] == pytest.approx(300, rel=0.1)
+    naive = ch.histogram_experiments()["uniform"].measured
+    np.testing.assert_allclose(np.sqrt(naive.da_var)[::-1], [1.0, 0.58, 0.33, 0.18, 0.10], atol=0.01)
+    ratios = naive.a_std[1:] / naive.a_std[:-1]
+    assert np.all(ratios < 1 / np.sqrt(3))  # the activations' shrink a little faster than 0.58 per layer
+
+
+def test_zero_init_learns_one_feature_to_about_a_third(digits):
+    runs = ch.zero_init_runs()
+    acc = runs.histories["sigmoid, zeros"].test_accuracy[-1]
+    assert 0.25 < acc < 0.42
+
+
 # ----------------------------------------------------------------------------- training comparison
 def test_compare_inits_same_minibatches_and_errors(digits):
     r = ch.compare_inits([("relu", "he_normal"), ("relu", "glorot_uniform")], digits, hidden=(8, 8), steps=5,
@@ -210,10 +314,29 @@ def test_compare_inits_same_minibatches_and_errors(digits):
 
 def test_chapter_training_comparison_orders_as_stated():
     r = ch.training_runs()
-    acc = {k: h.test_accuracy[-1] for k, h in r.histories.items()}
+    h = r.histories
+    acc = {k: v.test_accuracy[-1] for k, v in h.items()}
     assert acc["tanh, uniform"] < 0.3 < 0.85 < acc["tanh, glorot_uniform"]
     assert acc["relu, glorot_uniform"] + 0.05 < acc["relu, he_normal"]
     assert r.nets["tanh, uniform"].depth == 10
+    # the numbers the chapter states (rounded), with bands wide enough for any BLAS
+    assert 0.88 < acc["relu, he_normal"] < 0.97 and 0.88 < acc["tanh, glorot_uniform"] < 0.97  # about 93 %
+    assert 0.65 < acc["relu, glorot_uniform"] < 0.85  # about 75 %
+    first = {k: v.test_accuracy[1] for k, v in h.items()}
+    assert h["tanh, glorot_uniform"].record_steps[1] == 40
+    assert 0.7 < first["tanh, glorot_uniform"] < 0.9 and first["tanh, glorot_uniform"] == max(first.values())
+    last_loss = {k: v.loss[-20:].mean() for k, v in h.items()}
+    assert min(last_loss, key=last_loss.get) == "relu, he_normal"
+    assert last_loss["tanh, uniform"] == pytest.approx(math.log(10), abs=0.05)
+    # weight gradients of the first step: level within each network, 100x smaller for the naive init
+    g0 = {k: v.grad_norm[0] for k, v in h.items()}
+    assert np.all((0.003 < g0["tanh, uniform"]) & (g0["tanh, uniform"] < 0.008))  # about 0.005
+    assert np.all((0.4 < g0["tanh, glorot_uniform"]) & (g0["tanh, glorot_uniform"] < 0.7))  # about 0.5
+    assert np.all((0.03 < g0["relu, glorot_uniform"]) & (g0["relu, glorot_uniform"] < 0.06))  # about 0.04
+    assert np.all((3 < g0["relu, he_normal"]) & (g0["relu, he_normal"] < 9.5))  # 3 to 9
+    widths = [64] * 11
+    p = theory.predict_variances(widths, "tanh", theory.init_weight_variances(widths, "uniform"))
+    assert p.da_var[0] / p.da_var[-1] == pytest.approx(4e-5, rel=0.1)
 
 
 # ----------------------------------------------------------------------------- exercises
@@ -226,8 +349,20 @@ def test_exercise_answers():
     assert not gv.exercises.check("03.1", math.sqrt(2 / 1040))
     assert gv.exercises.check("03.2", 2) and not gv.exercises.check("03.2", 1)
     assert gv.exercises.check("03.3", 0.5) and not gv.exercises.check("03.3", 1)
-    for k in ("03.1", "03.2", "03.3"):
+    for k in ("03.1", "03.2", "03.3", "03.4"):
         gv.exercises.solution(k)
+
+
+def test_code_exercise_he_std(capsys):
+    assert gv.exercises.EXERCISES["03.4"].wants_code
+    assert gv.exercises.check("03.4", lambda fan_in: math.sqrt(2 / fan_in))
+    assert gv.exercises.check("03.4", lambda fan_in: np.sqrt(gv.init.weight_variance("he_normal", fan_in, 10)))
+    assert not gv.exercises.check("03.4", lambda fan_in: math.sqrt(1 / fan_in))  # LeCun's, not He's
+    assert not gv.exercises.check("03.4", lambda fan_in: 2 / fan_in)  # the variance, not the std
+    assert not gv.exercises.check("03.4", None)
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "Hint" in out
+    assert ch.he_std(256) == pytest.approx(0.0883883, rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -291,6 +426,15 @@ def test_variance_figures_draw_measured_and_predicted():
     a3 = fig.axes[2]
     assert [t for t in a3.texts if t.get_gid() == "overflow"]
     assert not [ln for ln in a3.lines if ln.get_gid() == "measured:da"]
+    # the float32 panel draws standard deviations (taken in float64) beside float32's largest number
+    (std_line,) = [ln for ln in a3.lines if ln.get_gid() == "measured:a"]
+    k = big["relu"].measured.first_nonfinite
+    np.testing.assert_allclose(std_line.get_ydata()[:k - 1], big["relu"].measured.a_std[:k - 1])
+    (limit,) = [ln for ln in a3.lines if ln.get_gid() == "dtype_max"]
+    assert limit.get_ydata()[0] == pytest.approx(float(np.finfo(np.float32).max))
+    assert "float64" in a3.get_title() and "float32" in a3.get_title()
+    (peak,) = [ln for ln in a3.lines if ln.get_gid() == "largest_abs"]
+    assert np.nanmax(peak.get_ydata()) < float(np.finfo(np.float32).max)
     (sat,) = [ln for ln in fig.axes[0].lines if ln.get_gid() == "saturated:tanh"]
     np.testing.assert_allclose(sat.get_ydata(), 100 * big["tanh"].measured.saturated_fraction)
     hist = {k: ch.init_experiment("tanh", k, depth=3, width=16, batch_size=32) for k in ("uniform", "glorot_uniform")}

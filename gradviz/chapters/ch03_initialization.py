@@ -23,6 +23,7 @@ them, as the command line does.
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 
 import matplotlib as mpl
@@ -53,6 +54,7 @@ __all__ = [
     "histograms_naive_vs_glorot",
     "init_training_curves",
     "InitializationExplorer",
+    "largest_abs",
 ]
 
 
@@ -215,6 +217,36 @@ class InitExperiment:
     predicted: object
     label: str
 
+    def gradient_sizes(self) -> dict:
+        """What the weight gradient of each layer is made of, measured; arrays of shape (L,).
+
+        The weight gradient of hidden layer l is dL/dW^l = (a^{l-1})^T dL/dz^l (a^0 = x, the
+        probe's input): the activations entering the layer times the gradient arriving at it.
+
+        Returns
+        -------
+        dict with
+            ``'a_in_std'``: std of a^{l-1} (the input x for l = 1);
+            ``'dz_std'``: std of dL/dz^l;
+            ``'dW_norm'``: ||dL/dW^l||, the root of the sum of squares of its entries (Frobenius norm).
+        """
+        m = self.measured
+        x = self.net.blocks[0].dense._x  # the probe's input, cached by layer 1's forward pass
+        x_std = float(np.std(x, dtype=np.float64)) if x is not None else np.nan
+        with np.errstate(invalid="ignore"):
+            return {"a_in_std": np.concatenate([[x_std], m.a_std[:-1]]), "dz_std": np.sqrt(m.dz_var),
+                    "dW_norm": np.asarray(m.grad_norm, dtype=float)}
+
+    def gradient_table(self, layers=None) -> str:
+        """One row per layer (all, or the 1-based ``layers`` given): std of a^{l-1}, std of dL/dz^l and
+        ||dL/dW^l|| (see :meth:`gradient_sizes`), for printing in a notebook."""
+        g = self.gradient_sizes()
+        idx = range(self.measured.depth) if layers is None else [check_positive_int("layer", k) - 1 for k in layers]
+        rows = [f"{'layer':>5} {'std of a^(l-1)':>15} {'std of dL/dz^l':>15} {'|dL/dW^l|':>11}"]
+        for i in idx:
+            rows.append(f"{i + 1:>5d} {g['a_in_std'][i]:>15.3g} {g['dz_std'][i]:>15.3g} {g['dW_norm'][i]:>11.3g}")
+        return "\n".join(rows)
+
     def as_table(self) -> str:
         """Per layer: measured and predicted Var(a) and Var(dL/da), and the saturated/dead fractions."""
         m, p = self.measured, self.predicted
@@ -233,8 +265,9 @@ def init_experiment(activation: str, init: str, depth: int = 10, width: int = 25
 
     The network is ``MLP(width, depth=depth, width=width, n_outputs=None)``
     (``depth`` hidden layers of ``width`` units, no output layer, zero biases);
-    :func:`gradviz.stats.probe` feeds it standard-normal inputs of shape (batch_size, width)
-    and back-propagates a standard-normal gradient from its last hidden layer.
+    :func:`gradviz.stats.probe` feeds it standard-normal inputs of shape (batch_size, width),
+    back-propagates a standard-normal gradient from its last hidden layer, and records the
+    weight gradients too (``measured.grad_norm``; :meth:`InitExperiment.gradient_sizes`).
     The prediction is :func:`gradviz.theory.predict_variances` for widths
     ``[width] * (depth + 1)`` and the weight variance that ``init`` draws from
     (:func:`gradviz.theory.init_weight_variances`), which is the derivation of
@@ -275,7 +308,7 @@ def init_experiment(activation: str, init: str, depth: int = 10, width: int = 25
     init_kwargs = dict(init_kwargs or {})
     net = MLP(width, depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
               n_outputs=None, seed=seed, dtype=dtype, init_kwargs=init_kwargs, **activation_params)
-    measured = probe(net, batch_size=batch_size, seed=seed)
+    measured = probe(net, batch_size=batch_size, seed=seed, param_grads=True)
     widths = [width] * (depth + 1)
     wv = init_weight_variances(widths, init, weight_scale=weight_scale, **init_kwargs)
     predicted = predict_variances(widths, activation, wv, **activation_params)
@@ -533,12 +566,44 @@ def init_too_large(experiments=None):
     t = experiments["tanh"]
     plots.plot_variances(t.measured, t.predicted, ax=a2, title=f"tanh: {t.net.depth} x {t.net.hidden[0]} units")
     r = experiments["relu"]
-    plots.plot_variances(r.measured, r.predicted, ax=a3, quantities=("a",),
-                         title=f"ReLU: {r.net.depth} x {r.net.hidden[0]} units, {r.net.dtype.name} (activations)")
+    _overflow_panel(a3, r)
     with plots.style():
         fig.suptitle("weights drawn from N(0, 1) (std 1, as numpy's randn): far too large for 256 inputs per unit",
                      fontsize=12)
     return _lean_log_axes(fig)
+
+
+def largest_abs(net) -> np.ndarray:
+    """max |a^l| of each hidden layer of ``net``'s last recorded pass, shape (L,); nan where a^l is not finite."""
+    out = np.full(net.depth, np.nan)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i, rec in enumerate(net.records):
+            a = rec.get("a")
+            if a is not None and np.isfinite(a).all():
+                out[i] = float(np.max(np.abs(a)))
+    return out
+
+
+def _overflow_panel(ax, e):
+    """The ReLU net of init_too_large in its own dtype: std of a^l (predicted dashed) and the largest |a^l|,
+    beside the largest number that dtype holds. The statistics themselves are computed in float64 (a float32
+    variance of numbers near 1e37 would overflow by itself), so the panel draws standard deviations, in the
+    units of the network's own values."""
+    big = float(np.finfo(e.net.dtype).max)
+    plots.plot_variances(e.measured, e.predicted, ax=ax, quantities=("a",), std=True, legend=False)
+    with plots.style():
+        peak = largest_abs(e.net)
+        ax.plot(e.measured.layer, plots._positive_finite(peak), "^", ms=4, color=plots.OKABE_ITO["vermillion"],
+                ls="none", label=r"largest $|a^l|$", gid="largest_abs", zorder=3)
+        ax.axhline(big, color="0.25", lw=1.2, ls=(0, (5, 3)), gid="dtype_max")
+        ax.text(1.0, big * 3, f"largest {e.net.dtype.name} number, {big:.2g}", fontsize=9, color="0.25",
+                va="bottom", ha="left", gid="dtype_max_label")
+        ax.set_ylim(0.3, big * 1e12)  # headroom for the overflow label above the line
+        ax.set_ylabel("size of the activations (log scale)")
+        ax.set_title(f"ReLU: {e.net.depth} x {e.net.hidden[0]} units computing in {e.net.dtype.name}\n"
+                     "(std taken in float64, so that it can be computed at all)", fontsize=10.5)
+        plots.variance_legend(ax, measured=True, predicted=True)
+    return ax
 
 
 @figure("init_theory_grid")
@@ -788,3 +853,23 @@ def relu_glorot_factor(n=256):
     """E[(a^2)^2] / E[(a^1)^2] predicted for a ReLU net with Glorot init and fan_in = fan_out = n."""
     p = predict_variances([n] * 3, "relu", weight_variance("glorot_normal", n, n))
     return float(p.a_second_moment[1] / p.a_second_moment[0])
+
+
+@exercise(
+    "03.4",
+    question="Write he_std(fan_in): the standard deviation of He (Kaiming) normal init for a layer with fan_in "
+    "inputs, so that a ReLU layer keeps E[a^2] the same from layer to layer.",
+    hint="He et al. (2015), eq. 10: Var(W) = 2 / fan_in, and a standard deviation is the square root of a "
+    "variance. Use math.sqrt or np.sqrt; the function must return a number for fan_in = 64, 256 or 784.",
+    explain=lambda f: (
+        "ReLU zeroes the negative half of a symmetric z, so E[relu(z)^2] = Var(z) / 2, and "
+        "Var(z) = fan_in Var(W) E[a_prev^2]. Keeping E[a^2] constant asks for fan_in Var(W) / 2 = 1, so "
+        f"Var(W) = 2 / fan_in and std = sqrt(2 / fan_in): {f(64):.4g} for fan_in = 64, {f(256):.4g} for 256, "
+        f"{f(784):.4g} for 784.\nIn code: np.sqrt(gv.init.weight_variance('he_normal', fan_in, fan_out)) "
+        "(fan_out plays no role)."
+    ),
+    inputs=[(64,), (256,), (784,), (1,)],
+    rtol=1e-9,
+)
+def he_std(fan_in):
+    return math.sqrt(2.0 / fan_in)
