@@ -86,6 +86,7 @@ def test_jacobian_with_nonzero_omega_and_errors():
 
 def test_fixed_point_default_and_its_contraction():
     fp = T.selu_fixed_point()
+    assert fp.spectral_radius == pytest.approx(0.7826, abs=5e-5)  # as the chapter states it
     assert fp.converged
     assert abs(fp.mean) < 1e-12 and fp.var == pytest.approx(1.0, abs=1e-12)
     assert fp.spectral_norm == pytest.approx(0.7877, abs=5e-5)
@@ -215,6 +216,9 @@ def test_relu_he_drifts_across_seeds_while_selu_does_not():
     relu_std = [ch.digits_moments("relu", "he_normal", seed=s).std[-1] for s in (0, 1, 2)]
     assert max(selu_std) / min(selu_std) < 1.1
     assert max(relu_std) / min(relu_std) > 5
+    # the chapter states them: about 0.09, 1.7 and 0.14, twenty times apart
+    np.testing.assert_allclose(relu_std, [0.09, 1.7, 0.14], rtol=0.06)
+    assert 15 < max(relu_std) / min(relu_std) < 25
 
 
 def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
@@ -224,8 +228,15 @@ def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
     assert inp.std[0] > 2.5 and inp.mean[0] > 0.5
     assert np.all(np.abs(inp.std[9:] - 1) < 0.15)
     assert np.all(inp.unit_mean_rms[9:60] > 1.5 * base.unit_mean_rms[9:60])
-    # He init: mean and std run away
+    # the rms of the units' means, as the chapter states it: 0.53 against 0.11 at layer 10, 0.40 against 0.17 at 50
+    np.testing.assert_allclose([inp.unit_mean_rms[9], base.unit_mean_rms[9]], [0.53, 0.11], atol=0.006)
+    np.testing.assert_allclose([inp.unit_mean_rms[49], base.unit_mean_rms[49]], [0.40, 0.17], atol=0.006)
+    # He init: mean and std run away, the std by about 4 % per layer from layer 50 to 100
     assert init.std[-1] > 30 and init.mean[-1] > 10 and init.std[-1] > init.std[49] > init.std[9]
+    assert (init.std[-1] / init.std[49]) ** (1 / 50) == pytest.approx(1.04, abs=0.005)
+    # the moment map's own fixed point for tau = 2 exists, at a positive mean (the chapter's aside)
+    fp2 = T.selu_fixed_point(tau=2.0)
+    assert fp2.converged and fp2.mean > 0.5
     # skip connections: geometric growth
     assert res.std[-1] > 1e12 and (res.std[-1] / res.std[9]) ** (1 / 90) > 1.3
     # ordinary dropout (training): a new, larger std and a positive mean
@@ -293,6 +304,11 @@ def test_dropout_on_selu_moments():
     assert np.mean(e.standard == 0.0) == pytest.approx(0.2, abs=0.005)
     assert np.mean(e.alpha == e.dropped_value["alpha"]) == pytest.approx(0.2, abs=0.005)
     assert "alpha dropout" in e.as_table()
+    # the chapter states the table's variances (1.001 before, 1.250 after ordinary dropout) and a, b for rate 0.2
+    assert mom["before"][1] == pytest.approx(1.001, abs=5e-4) and mom["standard"][1] == pytest.approx(1.250, abs=5e-4)
+    d = AlphaDropout(0.2)
+    assert (d.a, d.b) == (pytest.approx(0.8789, abs=5e-5), pytest.approx(0.3090, abs=5e-5))
+    assert d.a * d.ALPHA_PRIME + d.b == pytest.approx(-1.2362, abs=5e-5)
     with pytest.raises(ValueError, match="rate"):
         ch.dropout_on_selu(0.0)
 
@@ -309,10 +325,25 @@ def test_exercise_answers_and_checks(capsys):
     assert gv.exercises.check("05.1", -1.5202)
     assert not gv.exercises.check("05.1", -LAM * ALPHA)
     assert gv.exercises.check("05.3", 1.40)
-    for k in ("05.1", "05.2", "05.3"):
+    for k in ("05.1", "05.2", "05.3", "05.4"):
         gv.exercises.solution(k)
     out = capsys.readouterr().out
     assert "correct" in out and "not quite" in out and "In code" in out
+
+
+def test_code_exercise_selu(capsys):
+    ex = gv.exercises.EXERCISES["05.4"]
+    assert ex.wants_code
+    z = np.linspace(-30.0, 10.0, 401)
+    np.testing.assert_allclose(ch.selu_function(z), selu(z), rtol=1e-15, atol=1e-15)  # the reference is SELU
+    assert gv.exercises.check("05.4", selu)
+    # constants rounded to four decimals pass
+    assert gv.exercises.check("05.4", lambda z: 1.0507 * np.where(z > 0, z, 1.6733 * (np.exp(z) - 1)))
+    assert not gv.exercises.check("05.4", lambda z: gv.activations.elu(z, 1.0))  # ELU is not SELU
+    assert not gv.exercises.check("05.4", lambda z: LAM * np.maximum(z, 0))  # no negative part
+    assert not gv.exercises.check("05.4", None)
+    out = capsys.readouterr().out
+    assert "not answered yet" in out and "Hint" in out
 
 
 # ----------------------------------------------------------------------------- figures
@@ -389,3 +420,31 @@ def test_selu_conditions_explorer_every_control():
     e.controls["depth"].value = 50
     assert len(e.lines["mean:base"].get_xdata()) == 50
     assert ch.SeluConditionsExplorer(canvas="none").values["depth"] == ch.SeluConditionsExplorer.max_depth == 100
+
+
+def test_selu_map_explorer_every_control():
+    e = ch.SeluMapExplorer(canvas="none")
+    assert set(e.controls) == {"omega", "tau", "start_mean", "start_var"}
+    e.figure.canvas.draw()
+    text = e.summary()
+    assert "fixed point (mean, variance) = (0, 1)" in text and "0.783" in text and "inside" in text
+    np.testing.assert_allclose(e.var_line.get_ydata(), T.selu_map_trajectory(0.9, 2.8, e.n_steps)[:, 1])
+    e.controls["tau"].value = 1.1
+    assert e.fixed_point.var == pytest.approx(T.selu_fixed_point(tau=1.1).var)
+    assert e.fp_line.get_ydata()[0] == pytest.approx(e.fixed_point.var)
+    e.controls["omega"].value = 0.15
+    assert "outside" in e.summary()
+    assert e.fixed_point.mean == pytest.approx(T.selu_fixed_point(omega=0.15, tau=1.1).mean)
+    e.controls["start_mean"].value = -0.5
+    (path,) = [ln for ln in e.ax_map.lines if ln.get_gid() == "trajectory:0"]
+    assert path.get_xdata()[0] == -0.5
+    e.controls["start_var"].value = 0.5
+    assert e.trajectory[0, 1] == 0.5 and e.var_line.get_ydata()[0] == 0.5
+    e.update(tau=2.5, omega=0.15)
+    assert not e.fixed_point.converged and not e.fp_line.get_visible()
+    assert "no fixed point" in e.summary() and "runs away" in e.readout.value
+    e.figure.canvas.draw()
+    e.update(tau=2.0, omega=0.2)
+    assert e.fixed_point.converged and e.fixed_point.spectral_norm > 1 > e.fixed_point.spectral_radius
+    assert "spectral norm is above 1" in e.summary()
+    e.figure.canvas.draw()

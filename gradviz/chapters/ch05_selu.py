@@ -49,6 +49,7 @@ __all__ = [
     "selu_dropout",
     # explorers
     "SeluConditionsExplorer",
+    "SeluMapExplorer",
 ]
 
 
@@ -922,6 +923,115 @@ class SeluConditionsExplorer(Explorer):
         return "\n".join([self.moments.label] + self._summary_lines(self.moments, broken, flags))
 
 
+#: Theorem 1 of Klambauer et al. (2017) holds for weights with omega and tau in these ranges.
+THEOREM_1_WEIGHTS = {"omega": (-0.1, 0.1), "tau": (0.95, 1.1)}
+
+
+class SeluMapExplorer(Explorer):
+    """One SELU layer as a map g of (mean, variance): move the weight sums and watch the fixed point move.
+
+    The left panel is :func:`plot_selu_map` for the current ``omega`` (sum of a unit's weights) and
+    ``tau`` (sum of their squares): arrows from (mu, nu) to g(mu, nu), the path of a starting point
+    through 12 layers, and the fixed point (:func:`gradviz.theory.selu_fixed_point`) when one is found.
+    The right panel follows the variance of that path through :attr:`n_steps` layers, beside the fixed
+    point's variance. The readout gives the fixed point, the spectral radius and the spectral norm of
+    the Jacobian there, and whether (omega, tau) lies in the range of Theorem 1 of Klambauer et al. (2017).
+
+    Controls: ``omega``, ``tau``, ``start_mean``, ``start_var``.
+    """
+
+    figsize = (11.0, 4.6)
+    #: Layers followed in the right panel.
+    n_steps = 30
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = widgets._w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        w = widgets._w()
+
+        def slider(description, low, high, value, step):
+            return w.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                                 readout_format=".2f", style=widgets._STYLE)
+
+        return {"omega": slider("omega (sum of weights)", -0.2, 0.2, 0.0, 0.01),
+                "tau": slider("tau (sum of squared weights)", 0.7, 2.5, 1.0, 0.05),
+                "start_mean": slider("start: mean", -1.0, 1.0, 0.9, 0.05),
+                "start_var": slider("start: variance", 0.1, 3.0, 2.8, 0.05)}
+
+    def setup_figure(self, fig):
+        self.ax_map, self.ax_var = fig.subplots(1, 2, width_ratios=[1.25, 1])
+        ax = self.ax_var
+        plots._tidy(ax)
+        (self.var_line,) = ax.plot([], [], "-o", ms=3, lw=1.3, color=plots.OKABE_ITO["vermillion"], gid="variance",
+                                   label="variance after each layer")
+        self.fp_line = ax.axhline(1.0, color=TARGET_COLOR, lw=1.2, ls=(0, (4, 3)), gid="fixed_point_var",
+                                  label="the fixed point's variance")
+        ax.set_yscale("log")
+        ax.set_xlabel("layers (applications of $g$)")
+        ax.set_ylabel(r"variance $\nu$ (log scale)")
+        ax.set_title("the variance, layer after layer", fontsize=11)
+
+    def refresh(self, omega, tau, start_mean, start_var):
+        fp = selu_fixed_point(omega=omega, tau=tau)
+        traj = selu_map_trajectory(start_mean, start_var, self.n_steps, omega, tau)
+        # the map shows the first 12 steps of the path and the fixed point, and at least [-1, 1] x [0.1, 3]
+        shown = traj[:13]
+        means, variances = list(shown[:, 0]), list(shown[:, 1])
+        if fp.converged:
+            means.append(fp.mean)
+            variances.append(fp.var)
+        mean_range = (min(-1.0, 1.1 * min(means)), max(1.0, 1.1 * max(means)))
+        var_top = float(min(max(3.0, 1.1 * max(variances)), 100.0))
+        self.ax_map.clear()
+        plot_selu_map(self.ax_map, omega=omega, tau=tau, mean_range=mean_range, var_range=(0.1, var_top),
+                      starts=((start_mean, start_var),), n_steps=12, legend=False)
+        self.var_line.set_data(np.arange(self.n_steps + 1), traj[:, 1])
+        self.fp_line.set_visible(fp.converged)
+        self.fp_line.set_label("the fixed point's variance" if fp.converged else "_no fixed point")
+        if fp.converged:
+            self.fp_line.set_ydata([fp.var, fp.var])
+        self.autoscale(self.ax_var)
+        lo, hi = self.ax_var.get_ylim()
+        if fp.converged:
+            self.ax_var.set_ylim(min(lo, fp.var / 1.5), max(hi, fp.var * 1.5))
+        _log_ticks(self.ax_var)
+        self.ax_var.legend(loc="best", fontsize=9)
+        self.fixed_point, self.trajectory = fp, traj
+        lines = self._summary_lines(omega, tau, fp, traj)
+        self.readout.value = f"<b>{html.escape(lines[0])}</b><br>" + "<br>".join(html.escape(x) for x in lines[1:])
+
+    @staticmethod
+    def _summary_lines(omega, tau, fp, traj):
+        (o_lo, o_hi), (t_lo, t_hi) = THEOREM_1_WEIGHTS["omega"], THEOREM_1_WEIGHTS["tau"]
+        inside = o_lo <= omega <= o_hi and t_lo <= tau <= t_hi
+        m, v = traj[-1]
+        lines = []
+        if fp.converged:
+            lines.append(f"omega = {omega:.2f}, tau = {tau:.2f}: fixed point (mean, variance) = "
+                         f"({round(fp.mean, 4) + 0.0:.4g}, {fp.var:.4g})")
+            lines.append(f"Jacobian there: spectral radius {fp.spectral_radius:.3f} (the factor per layer in the "
+                         f"long run), spectral norm {fp.spectral_norm:.3f} (the most one layer can stretch a small "
+                         "deviation).")
+            if fp.spectral_radius < 1 <= fp.spectral_norm:
+                lines.append("The spectral norm is above 1: one layer can stretch some deviations; the spectral "
+                             "radius is below 1, so over many layers they still shrink.")
+            elif fp.spectral_norm < 1:
+                lines.append("Both are below 1: the fixed point attracts, and a deviation shrinks at every layer.")
+        else:
+            lines.append(f"omega = {omega:.2f}, tau = {tau:.2f}: no fixed point found; the variance runs away.")
+        lines.append(f"The path from the start is at mean {m:.3g}, variance {v:.3g} after {len(traj) - 1} layers.")
+        lines.append(f"(omega, tau) is {'inside' if inside else 'outside'} the range of Theorem 1 of Klambauer et "
+                     f"al. (2017): omega in [{o_lo}, {o_hi}], tau in [{t_lo}, {t_hi}].")
+        return lines
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text (for printing in a notebook)."""
+        v = self.values
+        return "\n".join(self._summary_lines(v["omega"], v["tau"], self.fixed_point, self.trajectory))
+
+
 # ---- exercises
 # Answers come from gradviz.activations, gradviz.layers.AlphaDropout and gradviz.theory.
 def _explain_selu_at_minus_two(v):
@@ -998,3 +1108,25 @@ def _explain_fixed_point_variance(v):
 )
 def fixed_point_variance():
     return selu_fixed_point(omega=0.0, tau=1.1).var
+
+
+@exercise(
+    "05.4",
+    question="Write selu(z) in numpy: lambda z for z > 0 and lambda alpha (exp(z) - 1) for z <= 0, element by "
+    "element, for an array z.",
+    hint="np.where(z > 0, a, b) picks a where z > 0 and b elsewhere. lambda is gv.activations.SELU_SCALE "
+    "(1.0507...), alpha is gv.activations.SELU_ALPHA (1.6733...); four decimals are enough.",
+    explain=lambda f: (
+        "selu(z) = lambda z for z > 0 and lambda alpha (exp(z) - 1) for z <= 0 (Klambauer et al. 2017, eq. 2, "
+        f"with the constants of their eq. 14): selu(-2) = {f(np.array([-2.0]))[0]:.6g}, selu(1) = "
+        f"{f(np.array([1.0]))[0]:.6g}. In the solution below, exp is taken of min(z, 0) only: np.where "
+        "computes both branches for every z, and exp of a large positive z would overflow (with a warning) in "
+        "the branch it then throws away; expm1(x) is exp(x) - 1 computed without losing digits near 0.\n"
+        "In code: gv.activations.selu(z)"
+    ),
+    inputs=[(np.array([-800.0, -10.0, -2.0, -0.5, 0.0, 0.5, 1.0, 3.0]),), (np.linspace(-5.0, 5.0, 21),)],
+    rtol=1e-4,
+)
+def selu_function(z):
+    z = np.asarray(z, dtype=float)
+    return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
