@@ -216,6 +216,11 @@ def test_relu_he_drifts_across_seeds_while_selu_does_not():
     relu_std = [ch.digits_moments("relu", "he_normal", seed=s).std[-1] for s in (0, 1, 2)]
     assert max(selu_std) / min(selu_std) < 1.1
     assert max(relu_std) / min(relu_std) > 5
+    # every layer of all three SELU networks: mean within 0.1 of 0, std between 0.88 and 1.09, no drift
+    for s in (0, 1, 2):
+        m = ch.digits_moments("selu", "lecun_normal", seed=s)
+        assert np.abs(m.mean).max() < 0.1 and 0.88 < m.std.min() and m.std.max() < 1.09
+        assert abs(np.polyfit(m.layer, m.std, 1)[0]) < 1e-3  # std changes by less than 0.1 per 100 layers
     # the chapter states them: about 0.09, 1.7 and 0.14, twenty times apart
     np.testing.assert_allclose(relu_std, [0.09, 1.7, 0.14], rtol=0.06)
     assert 15 < max(relu_std) / min(relu_std) < 25
