@@ -231,7 +231,7 @@ class InitExperiment:
             ``'dW_norm'``: ||dL/dW^l||, the root of the sum of squares of its entries (Frobenius norm).
         """
         m = self.measured
-        x = self.net.blocks[0].dense._x  # the probe's input, cached by layer 1's forward pass
+        x = self.net.blocks[0].dense.cache  # the probe's input, kept by layer 1's forward pass
         x_std = float(np.std(x, dtype=np.float64)) if x is not None else np.nan
         with np.errstate(invalid="ignore"):
             return {"a_in_std": np.concatenate([[x_std], m.a_std[:-1]]), "dz_std": np.sqrt(m.dz_var),
