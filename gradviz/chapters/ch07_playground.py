@@ -4,9 +4,12 @@ Depth, width, activation, initializer, weight scale, batch norm, learning rate, 
 batch size, data set and seed all move together, on one network that is measured at
 initialisation on real digits and then trained on them. The chapter teaches how to read
 a network's health before training from one number, the **per-layer factor** of the
-gradient's size, sqrt(n Var(W) E[phi'(z)^2]) (Schoenholz et al. 2017, sec. 4); how each
-failure looks during training (vanishing, overflow, dead units, unstandardised inputs,
-lagging moving averages); and how every cure of chapters 02-06 acts on that one factor.
+gradient's size, sqrt(chi_1) with chi_1 = n Var(W) E[phi'(z)^2] (Schoenholz et al. 2017 call
+chi_1 the factor of the gradient's *variance*); how each failure looks during training
+(vanishing, overflow, dead units, unstandardised inputs, lagging moving averages); why an
+exploding network fails in every layer at once (the weight gradient a^(l-1)^T dL/dz^l stays
+level across layers while its two factors grow in opposite directions); and how every cure of
+chapters 02-06 acts on that one factor.
 
 A notebook cell calls :func:`run` with the knobs of a guide experiment; the
 :class:`PlaygroundExplorer` calls the same function, so a configuration trained in a
@@ -47,15 +50,17 @@ from ..train import History, one_blas_thread, train
 from ..widgets import (_BN_OPTIONS, _INIT_OPTIONS, _STYLE, DeepNetworkExplorer, TrainingExplorer, _values_slider, _w,
                        choice, int_slider, log_slider)
 
-__all__ = ["PlaygroundExplorer", "run", "guide_runs", "cure_factors", "per_layer_factors", "dataset"]
+__all__ = ["PlaygroundExplorer", "run", "guide_runs", "weight_gradients", "cure_factors", "per_layer_factors",
+           "dataset"]
 
 
 # ---- experiments
 # One function takes every knob of the playground, measures the network at initialisation on real digits,
 # trains it, and says how it ended (run). Then the factor of each cure: going down one hidden layer, the
 # backward pass multiplies the gradient by (W^l)^T after phi'(z^l), element-wise; for a wide random network
-# the typical effect on its size is a factor sqrt(n Var(W) E[phi'(z)^2]) (Schoenholz et al. 2017, sec. 4).
-# Every cure of chapters 02-06 is a way of bringing that one factor close to 1 (cure_factors).
+# the typical effect on its variance is a factor chi_1 = n Var(W) E[phi'(z)^2] (Schoenholz et al. 2017), on
+# its size sqrt(chi_1). Every cure of chapters 02-06 is a way of bringing that one factor close to 1
+# (cure_factors).
 
 #: Data sets of the playground: name -> description. Both are the 8x8 handwritten digits, same split.
 DATASETS = {
@@ -232,12 +237,20 @@ class InitialView:
     input_second_moment : float
         E[x^2] over the examples and the 64 pixels (about 1 for standardised pixels).
     n_examples : int
+    a_norm, da_norm : float arrays (L,)
+        Per hidden layer, the Frobenius norms over the batch of the activations a^l and of the
+        gradient dL/da^l of the batch-mean loss (the gradient an SGD step uses); NaN where not finite.
+    weight_norm : float array (L,)
+        ||W^l||, the Frobenius norm of each hidden layer's initial weights.
     """
 
     stats: object
     prediction: object
     input_second_moment: float
     n_examples: int
+    a_norm: np.ndarray
+    da_norm: np.ndarray
+    weight_norm: np.ndarray
 
     @property
     def gradient_ratio(self) -> float:
@@ -262,6 +275,19 @@ class InitialView:
         g = np.asarray(self.stats.grad_norm, float)
         with np.errstate(all="ignore"):
             return float(g[0] / g[-1])
+
+    def relative_step(self, lr: float) -> np.ndarray:
+        """Per hidden layer, ``lr ||dL/dW^l|| / ||W^l||``: by what fraction of its own size the first SGD
+        step at learning rate ``lr`` would change each layer's weights (shape (L,)).
+
+        Raises
+        ------
+        ValueError
+            ``lr`` is not > 0.
+        """
+        lr = check_positive("lr", lr)
+        with np.errstate(all="ignore"):
+            return lr * np.asarray(self.stats.grad_norm, float) / self.weight_norm
 
 
 _INITIAL_CACHE = collections.OrderedDict()
@@ -322,11 +348,14 @@ def initial_view(**knobs) -> InitialView:
     y = data.y_train[:_INITIAL_EXAMPLES]
     n = x.shape[0]
     saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
+    weight_norm = np.array([_frobenius(block.dense.params["W"]) for block in net.blocks])
     try:
         with np.errstate(all="ignore"):
             logits = net.forward(x, training=True, record=True)
             _, dlogits = softmax_cross_entropy(logits, y)
             net.backward(dlogits, param_grads=True, record=True)  # dW of the batch-mean loss
+            a_norm = np.array([_frobenius(rec["a"]) for rec in net.records])
+            da_norm = np.array([_frobenius(rec["da"]) for rec in net.records])  # of the batch-mean loss
             for rec in net.records:  # dL/da, dL/dz of each example's own loss: N x the batch-mean gradient
                 rec["da"], rec["dz"] = rec["da"] * n, rec["dz"] * n
             stats = layer_statistics(net)
@@ -341,7 +370,15 @@ def initial_view(**knobs) -> InitialView:
               for i in range(s["depth"])]
         prediction = predict_variances(widths, s["activation"], wv, input_var=second,
                                        output_grad_var=float(stats.da_var[-1]))
-    return _cache_put(_INITIAL_CACHE, key, InitialView(stats, prediction, second, n), 256)
+    return _cache_put(_INITIAL_CACHE, key, InitialView(stats, prediction, second, n, a_norm, da_norm, weight_norm),
+                      256)
+
+
+def _frobenius(x) -> float:
+    """Frobenius norm of ``x`` accumulated in float64; NaN if any entry is not finite."""
+    with np.errstate(all="ignore"):
+        v = float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
+    return v if np.isfinite(v) else float("nan")
 
 
 @dataclass(eq=False)
@@ -393,8 +430,13 @@ class PlaygroundRun:
             return "dead"
         return "at chance" if self.test_accuracy < 0.2 else "above chance"
 
-    def summary(self) -> str:
-        """Plain text for a notebook: the settings, the numbers at initialisation, and how training ended."""
+    def summary(self, training: bool = True) -> str:
+        """Plain text for a notebook: the settings, the numbers at initialisation, and how training ended.
+
+        With ``training=False`` only what the initial network determines (the settings, the numbers at
+        initialisation and the loss of the first minibatch): how a run at a large learning rate or scale
+        ends is chaotic (another seed, or another BLAS rounding one product differently, can change it),
+        while these lines are not."""
         s, iv, h = self.settings, self.initial, self.history
         st = iv.stats
         L = s["depth"]
@@ -411,8 +453,10 @@ class PlaygroundRun:
                 lines.append(f"at init: Var(dL/da^1) / Var(dL/da^{L}) = {iv.gradient_ratio:.3g}, i.e. x"
                              f"{iv.size_factor:.3g} per layer in size; ||dL/dW^1|| / ||dL/dW^{L}|| = "
                              f"{iv.weight_grad_ratio:.3g}")
-        lines.append(f"training: first minibatch loss {h.loss[0]:.3g} nats (a uniform guess over the 10 classes "
-                     f"scores ln 10 = {np.log(10):.3g})")
+        lines.append(f"at init: loss on the first minibatch {h.loss[0]:.3g} nats (a uniform guess over the 10 "
+                     f"classes scores ln 10 = {np.log(10):.3g})")
+        if not training:
+            return "\n".join(lines)
         lines.append(f"training: {h.status}")
         if not h.diverged:
             dead = np.asarray(self.final_dead_fraction, float)
@@ -420,6 +464,20 @@ class PlaygroundRun:
                 lines.append("after training, dead units per layer: " + " ".join(f"{d:.0%}" for d in dead))
         lines.append(f"outcome: {self.outcome}")
         return "\n".join(lines)
+
+    def layer_table(self) -> str:
+        """The network at initialisation, one row per hidden layer: the sizes (Frobenius norms over the
+        batch) of the activations a^l, of the gradient dL/da^l and of the weight gradient dL/dW^l, and
+        the first SGD step relative to the weights, ``lr ||dL/dW^l|| / ||W^l||`` (:meth:`InitialView.relative_step`).
+
+        The weight gradient of a dense layer is ``a^(l-1)^T dL/dz^l``: the activations entering the layer
+        times the gradient arriving at it, so the table shows both of its factors next to it."""
+        iv = self.initial
+        step = iv.relative_step(self.settings["lr"])
+        rows = [f"{'layer':>5}  {'|a^l|':>9}  {'|dL/da^l|':>10}  {'|dL/dW^l|':>10}  {'lr |dL/dW^l| / |W^l|':>21}"]
+        for l, (a, da, dw, r) in enumerate(zip(iv.a_norm, iv.da_norm, iv.stats.grad_norm, step), start=1):
+            rows.append(f"{l:>5}  {a:>9.3g}  {da:>10.3g}  {dw:>10.3g}  {r:>21.3g}")
+        return "\n".join(rows)
 
     def __repr__(self) -> str:
         return f"PlaygroundRun({self.label}: {self.outcome})"
@@ -487,11 +545,15 @@ def _cache_clear():
 run.cache_clear = _cache_clear
 
 
-#: The configurations of the chapters, as (label, chapter, activation, init, weight_scale, batch_norm).
+#: The configurations of the chapters, as (label, chapter, activation, init, weight_scale, batch_norm):
+#: each is one that its chapter's notebook builds (with its own depth and width; here all are probed
+#: at the same size). 02: its deep sigmoid network on the digits and its 30-layer ReLU network with weights
+#: 2 x He; 03: its training comparison; 04: leaky ReLU and ELU, which it trains with He init; 05:
+#: SELU with LeCun init; 06: its sigmoid network with batch norm, at weight scale 1 and 10; 07: this
+#: chapter's ReLU network with batch norm (guide experiments 7b and 8).
 CURES = (
-    ("sigmoid, naive U(+-1/sqrt(n))", 2, "sigmoid", "uniform", 1.0, None),
-    ("ReLU, He x 1.5 (large weights)", 2, "relu", "he_normal", 1.5, None),
-    ("sigmoid, Glorot", 3, "sigmoid", "glorot_uniform", 1.0, None),
+    ("sigmoid, Glorot", 2, "sigmoid", "glorot_uniform", 1.0, None),
+    ("ReLU, He x 2 (large weights)", 2, "relu", "he_normal", 2.0, None),
     ("tanh, naive U(+-1/sqrt(n))", 3, "tanh", "uniform", 1.0, None),
     ("tanh, Glorot", 3, "tanh", "glorot_uniform", 1.0, None),
     ("ReLU, Glorot", 3, "relu", "glorot_uniform", 1.0, None),
@@ -500,8 +562,8 @@ CURES = (
     ("ELU, He", 4, "elu", "he_normal", 1.0, None),
     ("SELU, LeCun", 5, "selu", "lecun_normal", 1.0, None),
     ("sigmoid, Glorot, batch norm", 6, "sigmoid", "glorot_uniform", 1.0, "before"),
-    ("sigmoid, Glorot x 5, batch norm", 6, "sigmoid", "glorot_uniform", 5.0, "before"),
-    ("ReLU, He, batch norm", 6, "relu", "he_normal", 1.0, "before"),
+    ("sigmoid, Glorot x 10, batch norm", 6, "sigmoid", "glorot_uniform", 10.0, "before"),
+    ("ReLU, He, batch norm", 7, "relu", "he_normal", 1.0, "before"),
 )
 
 
@@ -608,8 +670,9 @@ def cure_factors(cures=CURES, depth: int = 20, width: int = 128, batch_size: int
     batch_norm, n_outputs=None, seed=seed)`` probed as in :func:`gradviz.stats.probe` (standard-normal
     inputs and upstream gradient, training mode); the factor is :func:`size_factor` of its Var(dL/da).
     The prediction is the same function of :func:`gradviz.theory.predict_variances` (Poole et al. 2016;
-    Schoenholz et al. 2017), whose per-layer factor is sqrt(n Var(W) E[phi'(z)^2]); with batch norm
-    before the activation it is :func:`batch_norm_factor` (nan with batch norm after it).
+    Schoenholz et al. 2017), whose per-layer factor is sqrt(chi_1), chi_1 = n Var(W) E[phi'(z)^2] (its
+    ``grad_gain``); with batch norm before the activation it is :func:`batch_norm_factor` (nan with batch
+    norm after it).
 
     Parameters
     ----------
@@ -658,16 +721,43 @@ COMPARED_PRESETS = ("1. deep sigmoid, Glorot init", "2. deep ReLU, He init", "3.
                     "4. deep ReLU, He init x 1.5", "5. deep sigmoid, Glorot init, batch norm")
 
 #: Colour of each chapter's rows in the per-layer factor figure.
-_CHAPTER_COLORS = {2: "vermillion", 3: "blue", 4: "green", 5: "purple", 6: "orange"}
+_CHAPTER_COLORS = {2: "vermillion", 3: "blue", 4: "green", 5: "purple", 6: "orange", 7: "black"}
 _CHAPTER_NAMES = {2: "02 vanishing/exploding", 3: "03 initialization", 4: "04 non-saturating",
-                  5: "05 SELU", 6: "06 batch norm"}
+                  5: "05 SELU", 6: "06 batch norm", 7: "07 this chapter"}
+
+
+def mark_overflow_accuracy(ax_acc, histories) -> None:
+    """On accuracy axes drawn by :func:`gradviz.plots.plot_training_curves`, end the accuracy line of each
+    run that overflowed at its last record point before the overflow, and mark that point with an X.
+
+    After an overflow the network outputs nan or inf, and the "accuracy" recorded at the failing step
+    (an argmax over nan) means nothing: it is not drawn. A note in the lower right corner says what
+    the X means (gid ``'acc_overflow_note'``, upper left, where early low accuracies leave room); the
+    markers have gid ``'acc_overflow:<label>'``.
+    Runs without a line on ``ax_acc`` are skipped.
+    """
+    marked = False
+    for label, h in histories.items():
+        line = plots._find(ax_acc, f"acc:{label}")
+        if not h.diverged or line is None:
+            continue
+        keep = np.asarray(h.record_steps) < h.diverged_step
+        x, y = np.asarray(line.get_xdata(), float)[keep], np.asarray(line.get_ydata(), float)[keep]
+        line.set_data(x, y)
+        if x.size:
+            ax_acc.plot(x[-1:], y[-1:], "X", ms=10, color=line.get_color(), zorder=5, gid=f"acc_overflow:{label}")
+            marked = True
+    if marked:
+        ax_acc.text(0.02, 0.98, "X: last accuracy before an overflow\n(none exists after it)",
+                    transform=ax_acc.transAxes, ha="left", va="top", fontsize=8, color="0.3",
+                    gid="acc_overflow_note")
 
 
 @figure("playground_guide_runs")
 def guide_runs(names=COMPARED_PRESETS):
     """Guide experiments 1-5: the gradient per layer at initialisation, then training loss and test accuracy."""
     runs = {name: run(**PRESETS[name]) for name in names}
-    fig, axes = plots.new_figure(1, 3, figsize=(15.0, 5.0))
+    fig, axes = plots.new_figure(1, 3, figsize=(12.5, 4.8))
     ax_grad, ax_loss, ax_acc = axes
     plots._tidy(ax_grad)
     depth = 1
@@ -680,15 +770,20 @@ def guide_runs(names=COMPARED_PRESETS):
         ax_grad.set_yscale("log")
         plots.layer_axis(ax_grad, depth)
         ax_grad.set_ylabel(r"Var($\partial L/\partial a^l$) (log scale)")
-        ax_grad.set_title("the gradient on its way down, at initialisation", fontsize=11)
-    plots.plot_training_curves({name: r.history for name, r in runs.items()}, axes=(ax_loss, ax_acc), smooth=10)
+        ax_grad.set_title("the gradient at initialisation", fontsize=11)
+    histories = {name: r.history for name, r in runs.items()}
+    plots.plot_training_curves(histories, axes=(ax_loss, ax_acc), smooth=10)
     with plots.style():
+        mark_overflow_accuracy(ax_acc, histories)
+        for text in ax_acc.texts:  # a run at chance lies on the dotted line: its label goes below it
+            if text.get_text().startswith("chance"):
+                text.set_verticalalignment("top")
         ax_acc.get_legend().remove()
         ax_loss.set_ylim(0.2, 5.0)  # an overflowing run would stretch the axis to 1e300
         ticks = [0.25, 0.5, 1, 2, 4]
         ax_loss.set_yticks(ticks, [f"{t:g}" for t in ticks])
         ax_loss.set_yticks([], minor=True)
-        notes = [f"{name.split('.')[0]}: loss overflowed at step {r.history.diverged_step}, training stopped"
+        notes = [f"{name.split('.')[0]}: loss far above this scale, overflow at step {r.history.diverged_step}"
                  for name, r in runs.items() if r.history.diverged]
         if notes:
             ax_loss.text(0.98, 0.97, "\n".join(notes), transform=ax_loss.transAxes, ha="right", va="top",
@@ -703,6 +798,48 @@ def guide_runs(names=COMPARED_PRESETS):
     return fig
 
 
+#: The guide runs whose layers the weight-gradient figure compares: vanishing, healthy, exploding.
+STEP_PRESETS = ("1. deep sigmoid, Glorot init", "2. deep ReLU, He init", "4. deep ReLU, He init x 1.5")
+
+
+@figure("playground_weight_gradients")
+def weight_gradients(names=STEP_PRESETS):
+    """Per hidden layer at initialisation: ||a^l||, ||dL/da^l|| and the weight gradient ||dL/dW^l|| they make.
+
+    One panel per guide experiment in ``names`` (keys of :data:`PRESETS`), log scale; the panel's title
+    gives the range over the layers of the first SGD step relative to the weights,
+    lr ||dL/dW^l|| / ||W^l|| (:meth:`InitialView.relative_step`). Lines have gids ``'a:<name>'``,
+    ``'da:<name>'`` and ``'dW:<name>'``.
+    """
+    runs = {name: run(**PRESETS[name]) for name in names}
+    fig, axes = plots.new_figure(1, len(runs), figsize=(4.1 * len(runs), 4.3))
+    axes = np.atleast_1d(axes)
+    series = ((r"activations $\|a^l\|$", "a", plots.COLORS["a"], "o"),
+              (r"gradient $\|\partial L/\partial a^l\|$", "da", plots.COLORS["da"], "s"),
+              (r"weight gradient $\|\partial L/\partial W^l\|$", "dW", plots.OKABE_ITO["black"], "D"))
+    with plots.style():
+        for ax, (name, r) in zip(axes, runs.items()):
+            plots._tidy(ax)
+            iv = r.initial
+            values = {"a": iv.a_norm, "da": iv.da_norm, "dW": iv.stats.grad_norm}
+            layers = np.arange(1, len(iv.a_norm) + 1)
+            for text, key, color, marker in series:
+                ax.plot(layers, plots._positive_finite(values[key]), marker=marker, ms=4, color=color,
+                        lw=2.4 if key == "dW" else 1.5, label=text, gid=f"{key}:{name}")
+            ax.set_yscale("log")
+            plots.layer_axis(ax, len(layers))
+            ax.set_xlabel("hidden layer $l$")
+            step = iv.relative_step(r.settings["lr"])
+            ax.set_title(f"{name}\nfirst step changes $W^l$ by {np.nanmin(step):.2g} to {np.nanmax(step):.2g} "
+                         "of its size", fontsize=10)
+        axes[0].set_ylabel("norm over the batch (log scale)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9.5, frameon=False)
+        fig.suptitle(f"At initialisation, {r.settings['depth']} hidden layers x {r.settings['width']} units, "
+                     f"256 digits, SGD lr {r.settings['lr']:g}", fontsize=11.5)
+    return fig
+
+
 @figure("per_layer_factors")
 def per_layer_factors(factors=None):
     """Each cure of chapters 02-06 as what it does to one number: the per-layer factor of the gradient's size."""
@@ -711,13 +848,13 @@ def per_layer_factors(factors=None):
     fig, ax = plots.new_figure(figsize=(11.0, 0.42 * K + 1.9))
     plots._tidy(ax)
     y = np.arange(K)[::-1]
-    lo, hi = 0.1, 2.0
+    lo, hi = 0.1, 2.6
     with plots.style():
         ax.axvspan(lo, 0.9, color=plots.OKABE_ITO["sky_blue"], alpha=0.12, lw=0)
         ax.axvspan(1 / 0.9, hi, color=plots.OKABE_ITO["vermillion"], alpha=0.08, lw=0)
         ax.axvline(1.0, color="0.3", lw=1.2, zorder=1)
         ax.text(0.105, K - 0.45, "the gradient vanishes (factor < 1)", fontsize=9, color="0.3", va="bottom")
-        ax.text(1.97, K - 0.45, "explodes (> 1)", fontsize=9, color="0.3", va="bottom", ha="right")
+        ax.text(hi * 0.985, K - 0.45, "explodes (> 1)", fontsize=9, color="0.3", va="bottom", ha="right")
         seen = set()
         for yi, cure, c, m, p in zip(y, f.labels, f.chapters, f.measured, f.predicted):
             color = plots.OKABE_ITO[_CHAPTER_COLORS.get(int(c), "black")]
@@ -731,17 +868,18 @@ def per_layer_factors(factors=None):
             ax.text(hi * 1.04, yi, f"x{m:.2f}   {m ** (f.depth - 1):.2g}", va="center", fontsize=9, color="0.2",
                     gid=f"value:{cure}")
         ax.plot([], [], "|", ms=12, mew=1.6, color="black",
-                label=r"theory: $\sqrt{n\,\mathrm{Var}(W)\,E[\varphi'(z)^2]}$;  with batch norm "
+                label=r"theory: $\sqrt{\chi_1} = \sqrt{n\,\mathrm{Var}(W)\,E[\varphi'(z)^2]}$;  with batch norm "
                       r"$\sqrt{E[\varphi'(u)^2]\,/\,\mathrm{Var}(\varphi(u))}$, $u \sim N(0, 1)$")
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
-        ticks = [0.1, 0.15, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0]
+        ticks = [0.1, 0.15, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0, 2.5]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         ax.set_yticks(y, f.labels)
         ax.set_ylim(-0.7, K + 0.1)
         ax.text(hi * 1.04, K - 0.3, f"factor  factor$^{{{f.depth - 1}}}$", fontsize=9, color="0.2", va="center")
-        ax.set_xlabel("per-layer factor of the gradient's size at initialisation (log scale), measured")
+        ax.set_xlabel("per-layer factor of the gradient's size at initialisation (log scale): dot measured, "
+                      "bar theory")
         ax.set_title(f"{f.depth} hidden layers x {f.width} units, probed with standard-normal numbers: "
                      "what each cure does to the factor", fontsize=11.5)
         handles, labels = ax.get_legend_handles_labels()
@@ -857,6 +995,13 @@ class _PlaygroundTraining(TrainingExplorer):
                 self.figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
                                    frameon=False)
             self._clip_loss_axis()
+            mark_overflow_accuracy(self.ax_acc, self.runs)
+            last = next(reversed(self.runs.values()), None)
+            if last is not None:  # the heat map's cells are centred on record steps: no step below 0
+                self.ax_grad.set_ylim(max(self.ax_grad.get_ylim()[0], 0.0), self.ax_grad.get_ylim()[1])
+                if last.diverged:
+                    self.ax_grad.set_title(f"gradient norm per layer (last run;\noverflow at step "
+                                           f"{last.diverged_step}: blank from there)", fontsize=10)
         self.status.value = self.status_html()
 
     def _clip_loss_axis(self):
@@ -1118,8 +1263,8 @@ def sigmoid_deep_factor(gain):
     """Per-layer factor of the gradient's size deep in a square sigmoid net with Glorot init x ``gain``.
 
     With fan_in = fan_out = n, n Var(W) = gain^2; the forward variance settles at the fixed point
-    q* = gain^2 E[sigmoid(z)^2], z ~ N(0, q*) (Poole et al. 2016), where the factor is
-    sqrt(gain^2 E[sigmoid'(z)^2]) (Schoenholz et al. 2017, sec. 4).
+    q* = gain^2 E[sigmoid(z)^2], z ~ N(0, q*) (the value one more layer maps to itself; Poole et al.
+    2016), where the factor is sqrt(chi_1) = sqrt(gain^2 E[sigmoid'(z)^2]) (Schoenholz et al. 2017).
     """
     q = 1.0
     for _ in range(500):
@@ -1140,7 +1285,8 @@ def sigmoid_deep_factor(gain):
     "gv.theory.activation_moments yourself.",
     explain=lambda g: (
         f"Yes: about {g:.3g}. With fan_in = fan_out, Glorot x c gives n Var(W) = c^2. Deep in the network the "
-        "variance of z settles where q = c^2 E[sigmoid(z)^2] (z ~ N(0, q)), and there the factor is "
+        "variance q of z settles at a fixed point, a value that one more layer maps to itself: "
+        "q = c^2 E[sigmoid(z)^2] with z ~ N(0, q). There the factor is "
         "sqrt(c^2 E[sigmoid'(z)^2]). The weights win over the saturation: E[sigmoid'(z)^2] falls only like "
         "1 / sqrt(q), while c^2 grows faster, so the factor climbs from "
         f"{sigmoid_deep_factor(1.0):.3g} at c = 1 through {sigmoid_deep_factor(4.0):.3g} at c = 4 "
@@ -1183,3 +1329,42 @@ def raw_second_moment_ratio():
     """E[x^2] of the raw training digits over E[x^2] of the standardised ones."""
     raw, std = dataset("digits_raw"), dataset("digits")
     return float(np.mean(np.square(raw.X_train)) / np.mean(np.square(std.X_train)))
+
+
+def _weight_gradient_inputs():
+    """Argument tuples ``(a_prev, delta)`` on which 07.4 compares the learner's function with the reference:
+    shapes (batch, fan_in) and (batch, fan_out), fan_in != fan_out so that a transposed answer fails."""
+    rng = np.random.default_rng(7)
+    return [(rng.standard_normal((4, 3)), rng.standard_normal((4, 2))),
+            (rng.standard_normal((16, 5)), rng.standard_normal((16, 8))),
+            (np.abs(rng.standard_normal((8, 6))), 0.1 * rng.standard_normal((8, 4)))]
+
+
+@exercise(
+    "07.4",
+    question="Write weight_gradient(a_prev, delta): the gradient dL/dW of a dense layer z = a_prev @ W + b, "
+    "given its input a_prev of shape (batch, fan_in) and delta = dL/dz of shape (batch, fan_out) (the loss "
+    "summed over the batch). It returns an array shaped like W, (fan_in, fan_out).",
+    hint="z[k, j] = sum_i a_prev[k, i] W[i, j] + b[j], so W[i, j] moves z[k, j] by a_prev[k, i] for every "
+    "example k. Sum delta[k, j] * a_prev[k, i] over the batch: that is one matrix product. Check the shape.",
+    explain=lambda ref: (
+        "dL/dW[i, j] = sum over examples k of a_prev[k, i] * delta[k, j], i.e. dL/dW = a_prev.T @ delta "
+        "(gv.layers.Dense.backward computes the same). Its size is at most ||a_prev|| x ||delta||: the "
+        "activations entering the layer times the gradient arriving at it. That is why, in guide experiment 4, "
+        "the weight gradients stay level across layers: going up the activations grow by the same factor per "
+        "layer as the gradient grows going down, and the product of the two does not change with depth, "
+        "while both are far too large. In a deep sigmoid network (experiment 1) the activations stay near "
+        "0.5, so the weight gradients shrink with delta.\n"
+        "Check it on the playground's network: net = ch.network(**ch.PRESETS['4. deep ReLU, He init x 1.5']); "
+        "d = ch.dataset('digits'); out = net.forward(d.X_train[:256], training=True, record=True); "
+        "net.backward(gv.losses.softmax_cross_entropy(out, d.y_train[:256])[1], record=True); then "
+        "weight_gradient(net.records[0]['a'], net.records[1]['dz']) equals net.records[1]['dW'], layer 2's "
+        "weight gradient."
+    ),
+    inputs=_weight_gradient_inputs(),
+    rtol=1e-9,
+)
+def weight_gradient(a_prev, delta):
+    """dL/dW = a_prev^T delta for a dense layer z = a_prev W + b: shape (fan_in, fan_out) from a_prev
+    (batch, fan_in) and delta = dL/dz (batch, fan_out)."""
+    return a_prev.T @ delta
