@@ -14,6 +14,7 @@ from gradviz import exercises, figures, plots  # noqa: E402
 from gradviz.chapters import ch01_gradient_descent as ch  # noqa: E402
 from gradviz.data import linear_regression_data  # noqa: E402
 from gradviz.descent import (  # noqa: E402
+    classify_run,
     critical_learning_rates,
     gradient_descent,
     least_squares,
@@ -98,3 +99,82 @@ def test_exercises_accept_the_measured_answers(capsys):
         assert not exercises.check(key, 2 * value), key
         exercises.solution(key)
     assert "2 / lambda_max" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- numbers the notebook's prose states
+@pytest.fixture(scope="module")
+def data():
+    return linear_regression_data(n_samples=100, noise=0.5, seed=0)
+
+
+def test_the_numbers_the_prose_states(data):
+    X, y = data.X, data.y
+    rates = critical_learning_rates(X)
+    assert rates.lambda_min == pytest.approx(0.93, abs=0.005) and rates.lambda_max == pytest.approx(1.57, abs=0.005)
+    assert rates.lr_monotone == pytest.approx(0.64, abs=0.005) and rates.lr_max == pytest.approx(1.27, abs=0.005)
+    assert rates.lr_best == pytest.approx(0.80, abs=0.005)
+    sweep = sweep_learning_rates(X, y, np.geomspace(0.005, 5.0, 61), n_steps=50)
+    assert sweep.lrs[1] / sweep.lrs[0] == pytest.approx(1.12, abs=0.005)  # "steps of 12 %"
+    assert sweep.first_lr("oscillates") == pytest.approx(0.71, abs=0.005)
+    assert sweep.first_lr("diverges") == pytest.approx(1.41, abs=0.005)
+    run = gradient_descent(X, y, 3.0, n_steps=400, start=ch.START)
+    excess = run.cost - mse_cost(*least_squares(X, y), X, y)
+    assert excess[-1] / excess[-2] == pytest.approx(13.8, abs=0.05)
+    assert (1 - 3.0 * rates.lambda_max) ** 2 == pytest.approx(13.8, abs=0.05)
+    assert run.overflow_step == 268
+    assert 1e152 < np.abs(run.params[-1]).max() < 1e153
+
+
+def test_frameworks_without_the_half_halve_every_critical_rate(data):
+    """The PyTorch/Keras box: their mean squared error is 2J, so gradient descent with lr on it is ours with 2 lr,
+    and it diverges above 1/lambda_max instead of 2/lambda_max."""
+    X, y = data.X, data.y
+    rates = critical_learning_rates(X)
+    below, above = 0.97 * rates.lr_monotone, 1.03 * rates.lr_monotone
+    assert classify_run(gradient_descent(X, y, 2 * below, 300), X, y).regime != "diverges"
+    assert classify_run(gradient_descent(X, y, 2 * above, 300), X, y).regime == "diverges"
+
+
+def test_layer_steps_tell_the_true_exploding_story():
+    vanishing = ch.layer_steps("sigmoid", "glorot_uniform")
+    exploding = ch.layer_steps("relu", "he_normal", weight_scale=1.5)
+    healthy = ch.layer_steps("relu", "he_normal")
+    # vanishing: the weight gradients shrink with the gradient; the lower layers' steps are tiny
+    assert vanishing.da_norm[0] / vanishing.da_norm[-1] < 1e-5
+    assert vanishing.dW_norm[0] / vanishing.dW_norm[-1] < 1e-5
+    assert vanishing.relative_step[-1] == pytest.approx(0.004, abs=0.0005)  # "0.4 %"
+    assert 5e-9 < vanishing.relative_step[0] < 5e-8  # "about 1e-8"
+    # exploding: the gradient grows ~70-fold going down, the weight gradients do not; every step is too large
+    assert 60 < exploding.da_norm[0] / exploding.da_norm[-1] < 75
+    assert exploding.dW_norm[0] / exploding.dW_norm[-1] == pytest.approx(0.25, abs=0.02)  # "a quarter"
+    assert exploding.relative_step.min() == pytest.approx(0.8, abs=0.06)
+    assert exploding.relative_step.max() == pytest.approx(3.5, abs=0.06)
+    assert exploding.loss == pytest.approx(412, abs=1)
+    assert healthy.relative_step.min() == pytest.approx(0.02, abs=0.002)
+    assert healthy.relative_step.max() == pytest.approx(0.07, abs=0.003)
+    table = ch.steps_table(vanishing, exploding)
+    lines = table.splitlines()
+    assert len(lines) == 2 + 10 + 1 and lines[2].split()[0] == "10" and lines[-2].split()[0] == "1"
+    assert "sigmoid, glorot_uniform" in lines[0] and "he_normal x 1.5" in lines[0]
+    with pytest.raises(ValueError, match="lr"):
+        ch.layer_steps(lr=0.0)
+
+
+def test_gd_step_exercise(data, capsys):
+    X, y = data.X, data.y
+    w, b = ch.START
+    for _ in range(50):
+        w, b = ch.gd_step(w, b, X, y, 0.3)
+    np.testing.assert_allclose([w, b], gradient_descent(X, y, 0.3, 50, start=ch.START).params[-1], rtol=1e-12)
+
+    def sequential(w, b, X, y, lr):  # updates w first, then uses the new w for b: a different algorithm
+        x = X[:, 0]
+        w = w - lr * np.mean((w * x + b - y) * x)
+        return w, b - lr * np.mean(w * x + b - y)
+
+    assert exercises.check("01.4", ch.gd_step)
+    assert not exercises.check("01.4", sequential)
+    assert not exercises.check("01.4", 1.0)
+    exercises.solution("01.4")
+    out = capsys.readouterr().out
+    assert "not quite" in out and "def gd_step" in out

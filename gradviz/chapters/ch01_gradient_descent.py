@@ -9,11 +9,16 @@ that is too small crawls, one below ``1 / lambda_max`` converges, one between
 ``1 / lambda_max`` and ``2 / lambda_max`` oscillates and one above
 ``2 / lambda_max`` diverges until float64 overflows (LeCun, Bottou, Orr and
 Mueller, "Efficient BackProp", 1998, section 5). The later chapters lean on
-this analogy: vanishing gradients are tiny steps, exploding ones huge steps.
+this analogy, which the chapter's last section measures in two deep networks
+(:func:`layer_steps`): when gradients vanish, the lower layers' steps are tiny
+(they crawl); when they explode, every layer's step is too large at once (the
+whole network diverges), because the weight gradient a^(l-1)^T dL/dz^l grows
+with the activations going up as the gradient grows going down.
 
-Sections: experiments (the start of every run), figures (the drawing of a run
-on the bowl and its cost, and the four figures the notebook shows), explorers
-(the learning-rate slider), exercises (01.1-01.3).
+Sections: experiments (the start of every run, the per-layer steps of a deep
+network), figures (the drawing of a run on the bowl and its cost, and the four
+figures the notebook shows), explorers (the learning-rate slider), exercises
+(01.1-01.4).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import html
 import matplotlib as mpl
 import numpy as np
 
+from dataclasses import dataclass
+
 from .. import plots, widgets
+from .._validate import check_positive
 from ..data import linear_regression_data
 from ..descent import (
     classify_run,
@@ -37,8 +45,10 @@ from ..descent import (
 )
 from ..exercises import exercise
 from ..figures import figure
+from ..stats import digits_flow
 
-__all__ = ["cost_bowl", "four_learning_rates", "lr_sweep", "one_run", "LearningRateExplorer"]
+__all__ = ["cost_bowl", "four_learning_rates", "lr_sweep", "one_run", "LearningRateExplorer", "layer_steps",
+           "steps_table"]
 
 
 # ---- experiments
@@ -50,6 +60,70 @@ def _xy(data):
     """``(X, y)`` of ``data`` (a RegressionData or an ``(X, y)`` pair), or of the chapter's data if None."""
     d = linear_regression_data() if data is None else data
     return d[0], d[1]
+
+
+@dataclass(frozen=True)
+class LayerSteps:
+    """What one SGD step would do to each hidden layer of an untrained deep network (see :func:`layer_steps`).
+
+    Arrays have shape (L,); index 0 is hidden layer 1 (next to the input).
+
+    Attributes
+    ----------
+    label : str
+    da_norm : ||dL/da^l||, the gradient arriving at layer l's output (Frobenius norm over the batch)
+    dW_norm : ||dL/dW^l||, the gradient of layer l's weights
+    relative_step : lr ||dL/dW^l|| / ||W^l||, the first SGD step as a fraction of the weights' own size
+    loss : the cross-entropy of the batch, nats
+    lr : the learning rate of that step
+    """
+
+    label: str
+    da_norm: np.ndarray
+    dW_norm: np.ndarray
+    relative_step: np.ndarray
+    loss: float
+    lr: float
+
+
+def layer_steps(activation: str = "sigmoid", init: str = "glorot_uniform", weight_scale: float = 1.0, *,
+                depth: int = 10, width: int = 64, lr: float = 0.1, seed=0) -> LayerSteps:
+    """Per hidden layer of an untrained MLP on 256 digits: the gradient, the weight gradient, and the step.
+
+    The network and the pass are those of :func:`gradviz.stats.digits_flow` (chapter 02's digits
+    network: ``MLP(64, depth, width, activation, init, weight_scale, n_outputs=10, seed)``, softmax
+    cross-entropy of a batch of 256 training digits). The weight gradient of a dense layer is
+    ``a^(l-1)^T dL/dz^l``, the activations entering it times the gradient arriving at it, so it need
+    not follow ``dL/da^l`` from layer to layer; ``relative_step`` says how large the first SGD step
+    ``lr dL/dW^l`` is next to the weights ``W^l``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`gradviz.stats.digits_flow`, or ``lr`` not > 0.
+    """
+    lr = check_positive("lr", lr)
+    net, flow = digits_flow(depth=depth, width=width, activation=activation, init=init,
+                            weight_scale=weight_scale, seed=seed)
+    w_norm = np.array([np.linalg.norm(block.dense.params["W"]) for block in net.blocks])
+    scale = "" if weight_scale == 1 else f" x {weight_scale:g}"
+    return LayerSteps(label=f"{activation}, {init}{scale}", da_norm=flow.da_norm, dW_norm=flow.dW_norm,
+                      relative_step=lr * flow.dW_norm / w_norm, loss=float(flow.loss), lr=lr)
+
+
+def steps_table(*networks: LayerSteps) -> str:
+    """Side by side, one block of columns per :class:`LayerSteps`, one row per hidden layer, the top
+    layer first (the order in which the backward pass visits them): ||dL/da^l||, ||dL/dW^l|| and the
+    step relative to the weights."""
+    cols = "  ".join(f"{'|dL/da|':>9} {'|dL/dW|':>9} {'step':>8}" for _ in networks)
+    head = "  ".join(f"{n.label:^28.28}" for n in networks)
+    rows = [f"{'':>5}  {head}", f"{'layer':>5}  {cols}"]
+    for l in range(len(networks[0].da_norm) - 1, -1, -1):
+        cells = "  ".join(f"{n.da_norm[l]:>9.2g} {n.dW_norm[l]:>9.2g} {n.relative_step[l]:>8.2g}" for n in networks)
+        rows.append(f"{l + 1:>5}  {cells}")
+    rows.append(f"step = lr |dL/dW^l| / |W^l| with lr = {networks[0].lr:g}: the first SGD step as a fraction of the "
+                "weights")
+    return "\n".join(rows)
 
 
 # ---- figures
@@ -237,7 +311,8 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
     ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
     set_log_ylim(ax_cost, plots._find(ax_cost, "cost").get_ydata())
     note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
-    _note(ax_cost, "diverged", note, color, x=0.98, y=0.03, ha="right", va="bottom")  # the empty corner
+    # a diverging cost rises from the lower left to the upper right: the upper left corner is empty
+    _note(ax_cost, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
     ax_cost.set_title("excess cost per step")
 
 
@@ -531,3 +606,36 @@ def excess_cost_factor():
     """(1 - 1.5 lambda_max)^2: the factor by which the excess cost at lr = 1.5 grows per step once the steepest
     axis dominates (LeCun et al. 1998, section 5)."""
     return (1.0 - 1.5 * _critical_rates().lambda_max) ** 2
+
+
+def _gd_step_inputs():
+    """Argument tuples ``(w, b, X, y, lr)`` for 01.4: the chapter's data from the chapter's start, and a
+    small made-up data set whose mean x is far from 0 (so that a step mixing up w and b fails)."""
+    d = linear_regression_data()
+    X_small = np.array([[1.0], [2.0], [4.0], [5.0]])
+    y_small = np.array([2.0, 2.5, 5.0, 4.5])
+    return [(*START, d.X, d.y, 0.3), (0.5, -1.0, d.X, d.y, 1.2), (0.0, 0.0, X_small, y_small, 0.05)]
+
+
+@exercise(
+    "01.4",
+    question="Write gd_step(w, b, X, y, lr): one step of gradient descent on J(w, b) = (1/2N) sum_i "
+    "(w x_i + b - y_i)^2, returning the new (w, b). X has shape (N, 1) (x = X[:, 0]), y shape (N,).",
+    hint="First the residuals r_i = w x_i + b - y_i (one numpy expression for all i). Then dJ/dw is the mean "
+    "of r_i x_i and dJ/db the mean of r_i (the formulas of Experiment 2). Step both against their gradient, "
+    "computed at the old (w, b), and return the pair.",
+    explain=lambda ref: (
+        "With x = X[:, 0] and the residuals r = w x + b - y: dJ/dw = mean(r x), dJ/db = mean(r), and the step "
+        "is (w - lr dJ/dw, b - lr dJ/db). Both derivatives use the old w and b: updating w first and then "
+        "computing dJ/db with the new w is a different (and wrong) algorithm. Repeat it n_steps times and you "
+        "have gv.descent.gradient_descent; check it: after 50 steps at lr 0.3 from (-1.5, 2.5) your (w, b) "
+        "should equal gv.descent.gradient_descent(X, y, 0.3, 50).params[-1]."
+    ),
+    inputs=_gd_step_inputs(),
+    rtol=1e-9,
+)
+def gd_step(w, b, X, y, lr):
+    """One batch gradient-descent step on :func:`gradviz.descent.mse_cost`: the new ``(w, b)``."""
+    x = X[:, 0]
+    residual = w * x + b - y
+    return w - lr * np.mean(residual * x), b - lr * np.mean(residual)
