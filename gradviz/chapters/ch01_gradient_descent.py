@@ -45,7 +45,9 @@ from ..descent import (
 )
 from ..exercises import exercise
 from ..figures import figure
-from ..stats import digits_flow
+from ..losses import softmax_cross_entropy
+from ..network import MLP
+from ..stats import digits_batch
 
 __all__ = ["cost_bowl", "four_learning_rates", "lr_sweep", "one_run", "LearningRateExplorer", "layer_steps",
            "steps_table"]
@@ -90,9 +92,10 @@ def layer_steps(activation: str = "sigmoid", init: str = "glorot_uniform", weigh
                 depth: int = 10, width: int = 64, lr: float = 0.1, seed=0) -> LayerSteps:
     """Per hidden layer of an untrained MLP on 256 digits: the gradient, the weight gradient, and the step.
 
-    The network and the pass are those of :func:`gradviz.stats.digits_flow` (chapter 02's digits
-    network: ``MLP(64, depth, width, activation, init, weight_scale, n_outputs=10, seed)``, softmax
-    cross-entropy of a batch of 256 training digits). The weight gradient of a dense layer is
+    One recorded forward and backward pass of ``MLP(64, depth, width, activation, init, weight_scale,
+    n_outputs=10, seed)`` (the digits network of chapter 02) on :func:`gradviz.stats.digits_batch`
+    ``(256, seed)``, with the softmax cross-entropy of the batch (mean over its examples); norms are
+    Frobenius norms over the batch. The weight gradient of a dense layer is
     ``a^(l-1)^T dL/dz^l``, the activations entering it times the gradient arriving at it, so it need
     not follow ``dL/da^l`` from layer to layer; ``relative_step`` says how large the first SGD step
     ``lr dL/dW^l`` is next to the weights ``W^l``.
@@ -100,15 +103,21 @@ def layer_steps(activation: str = "sigmoid", init: str = "glorot_uniform", weigh
     Raises
     ------
     ValueError, TypeError
-        As :func:`gradviz.stats.digits_flow`, or ``lr`` not > 0.
+        As :class:`gradviz.network.MLP`, or ``lr`` not > 0.
     """
     lr = check_positive("lr", lr)
-    net, flow = digits_flow(depth=depth, width=width, activation=activation, init=init,
-                            weight_scale=weight_scale, seed=seed)
-    w_norm = np.array([np.linalg.norm(block.dense.params["W"]) for block in net.blocks])
+    net = MLP(64, depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+              n_outputs=10, seed=seed)
+    x, y = digits_batch(256, seed)
+    with np.errstate(all="ignore"):  # an exploding network may overflow: its norms are then inf or nan
+        loss, dlogits = softmax_cross_entropy(net.forward(x, training=True, record=True), y)
+        net.backward(dlogits, param_grads=True, record=True)
+        da = np.array([np.linalg.norm(rec["da"]) for rec in net.records])
+        dW = np.array([np.linalg.norm(rec["dW"]) for rec in net.records])
+        w_norm = np.array([np.linalg.norm(block.dense.params["W"]) for block in net.blocks])
     scale = "" if weight_scale == 1 else f" x {weight_scale:g}"
-    return LayerSteps(label=f"{activation}, {init}{scale}", da_norm=flow.da_norm, dW_norm=flow.dW_norm,
-                      relative_step=lr * flow.dW_norm / w_norm, loss=float(flow.loss), lr=lr)
+    return LayerSteps(label=f"{activation}, {init}{scale}", da_norm=da, dW_norm=dW, relative_step=lr * dW / w_norm,
+                      loss=float(loss), lr=lr)
 
 
 def steps_table(*networks: LayerSteps) -> str:
