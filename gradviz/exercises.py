@@ -186,6 +186,7 @@ def solution(exercise_id: str) -> None:
     if ex.wants_code:
         print(ex.explain(ex.answer))
         print("\nOne way to write it:\n")
-        print(inspect.getsource(ex.answer))
+        source = inspect.getsource(ex.answer)
+        print(source[source.index("def "):])  # the function, without its @exercise(...) decorator
     else:
         print(ex.explain(ex.answer()))

@@ -46,7 +46,7 @@ def test_code_exercise_compares_the_function_on_every_input(registry, capsys):
     assert "wants a function" in out
     exercises.solution("T.2")
     out = capsys.readouterr().out
-    assert "sqrt(2/fan_in)" in out and "def he_std" in out
+    assert "sqrt(2/fan_in)" in out and "def he_std" in out and "@exercises.exercise" not in out
 
 
 def test_custom_checker(registry, capsys):
