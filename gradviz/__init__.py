@@ -21,6 +21,7 @@ _SUBMODULES = (
     "descent",
     "exercises",
     "figures",
+    "gradcheck",
     "init",
     "layers",
     "losses",
