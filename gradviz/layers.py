@@ -240,53 +240,77 @@ class BatchNorm(Layer):
     """Batch normalization (Ioffe & Szegedy, 2015, Algorithm 1 and 2).
 
     Training: with the mean mu_B and the biased variance var_B of the batch
-    (per feature), x_hat = (x - mu_B) / sqrt(var_B + eps) and
-    y = gamma * x_hat + beta. Inference: the same with the moving statistics.
+    (per feature; divides by the batch size m), x_hat = (x - mu_B) / sqrt(var_B + eps)
+    and y = gamma * x_hat + beta. Inference: the same with the moving statistics.
 
     Moving statistics (exponential moving averages), Keras convention:
 
         running_mean <- momentum * running_mean + (1 - momentum) * mu_B
-        running_var  <- momentum * running_var  + (1 - momentum) * var_B
+        running_var  <- momentum * running_var  + (1 - momentum) * v_B
 
     so ``momentum`` is the weight kept by the old value (Keras default 0.99).
-    PyTorch's ``momentum`` is the weight given to the new batch (default 0.1):
-    ``momentum_pytorch = 1 - momentum``; :meth:`from_pytorch` converts. (PyTorch
-    also feeds the unbiased batch variance into ``running_var``; we use the
-    biased one, as Keras does.)
+    v_B is var_B (Keras) or, with ``unbiased_running_var=True``, the unbiased
+    estimate m / (m - 1) * var_B (PyTorch; Ioffe & Szegedy's Algorithm 2 also
+    uses the unbiased estimate for inference). Batches are always normalised
+    with var_B. PyTorch's ``momentum`` is the weight given to the new batch
+    (default 0.1): ``momentum_pytorch = 1 - momentum``. :meth:`from_pytorch`
+    takes PyTorch's arguments and conventions.
 
     Parameters
     ----------
     num_features : int
-    momentum : float in [0, 1)
+    momentum : float in [0, 1], or None
+        Keras convention. 1 keeps the initial statistics forever; None gives
+        the cumulative average instead, running <- running + (s_t - running) / t
+        for the t-th training batch (the plain mean of every batch's statistic).
     eps : float > 0
         Added to the variance for numerical safety (Keras 1e-3, PyTorch 1e-5).
+    dtype : floating dtype
+    unbiased_running_var : bool
+        Feed m / (m - 1) * var_B, not var_B, into ``running_var``.
 
     ``params``: gamma (ones), beta (zeros), shape (num_features,).
     ``state``: running_mean (zeros), running_var (ones): learned, not trained.
+    ``num_batches_tracked``: training batches seen (the t of ``momentum=None``).
     ``cache``: (x_hat, inv_std, training) of the last forward pass.
 
     Raises
     ------
     ValueError
         In training mode on a batch of one example: its variance is 0, so it
-        cannot be normalised by its own statistics.
+        cannot be normalised by its own statistics; for a momentum outside [0, 1].
     """
 
-    def __init__(self, num_features, momentum=0.99, eps=1e-3, dtype=np.float64):
+    def __init__(self, num_features, momentum=0.99, eps=1e-3, dtype=np.float64, unbiased_running_var=False):
         super().__init__()
         self.num_features = check_positive_int("num_features", num_features)
-        self.momentum = check_probability("momentum", momentum)
+        self.momentum = None if momentum is None else check_probability("momentum", momentum, inclusive_high=True)
         self.eps = check_positive("eps", eps)
+        if not isinstance(unbiased_running_var, (bool, np.bool_)):
+            raise TypeError(f"unbiased_running_var must be True or False; got {unbiased_running_var!r}")
+        self.unbiased_running_var = bool(unbiased_running_var)
         self.params["gamma"] = np.ones(num_features, dtype=dtype)
         self.params["beta"] = np.zeros(num_features, dtype=dtype)
         self.state["running_mean"] = np.zeros(num_features, dtype=dtype)
         self.state["running_var"] = np.ones(num_features, dtype=dtype)
+        self.num_batches_tracked = 0
 
     @classmethod
     def from_pytorch(cls, num_features, momentum=0.1, eps=1e-5, dtype=np.float64):
-        """Build a layer from PyTorch's arguments (``momentum`` weights the new batch)."""
-        return cls(num_features, 1.0 - check_probability("momentum", momentum, inclusive_low=False,
-                                                          inclusive_high=True), eps, dtype)
+        """Build a layer that behaves like ``torch.nn.BatchNorm1d(num_features, eps, momentum)``.
+
+        ``momentum`` weights the new batch (PyTorch's default 0.1; 0 freezes the
+        initial statistics; None: cumulative average), and ``running_var``
+        receives the unbiased batch variance m / (m - 1) * var_B, as in PyTorch.
+
+        Raises
+        ------
+        ValueError
+            For a momentum outside [0, 1].
+        """
+        if momentum is not None:
+            momentum = 1.0 - check_probability("momentum", momentum, inclusive_high=True)
+        return cls(num_features, momentum, eps, dtype, unbiased_running_var=True)
 
     def forward(self, x, training=False):
         """x (batch, num_features) -> y = gamma * x_hat + beta (batch, num_features).
@@ -300,10 +324,18 @@ class BatchNorm(Layer):
                     "A single example's variance is 0: use training=False to normalise it with the moving statistics."
                 )
             mu = x.mean(axis=0)
-            var = x.var(axis=0)
-            m = self.momentum
-            self.state["running_mean"] = m * self.state["running_mean"] + (1.0 - m) * mu
-            self.state["running_var"] = m * self.state["running_var"] + (1.0 - m) * var
+            var = x.var(axis=0)  # biased: divides by m, for the normalisation in both conventions
+            self.num_batches_tracked += 1
+            if self.momentum is None:  # cumulative average: the t-th batch gets weight 1/t
+                new = 1.0 / self.num_batches_tracked
+                kept = 1.0 - new
+            else:
+                kept = self.momentum
+                new = 1.0 - kept
+            n = x.shape[0]
+            var_tracked = var * (n / (n - 1)) if self.unbiased_running_var else var
+            self.state["running_mean"] = kept * self.state["running_mean"] + new * mu
+            self.state["running_var"] = kept * self.state["running_var"] + new * var_tracked
         else:
             mu, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
@@ -328,7 +360,8 @@ class BatchNorm(Layer):
         return (inv_std / n) * (n * dx_hat - dx_hat.sum(axis=0) - x_hat * (dx_hat * x_hat).sum(axis=0))
 
     def __repr__(self):
-        return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps})"
+        extra = ", unbiased_running_var=True" if self.unbiased_running_var else ""
+        return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}{extra})"
 
 
 class Dropout(Layer):

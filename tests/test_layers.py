@@ -237,20 +237,69 @@ def test_batchnorm_moving_averages_hand_computed_keras():
 def test_batchnorm_pytorch_momentum_maps_to_keras():
     torch_style = BatchNorm.from_pytorch(1, momentum=0.1)
     assert torch_style.momentum == pytest.approx(0.9, abs=1e-15)
-    assert torch_style.eps == 1e-5
-    torch_style.forward(np.array([[1.0], [3.0]]), training=True)
-    torch_style.forward(np.array([[0.0], [4.0]]), training=True)
-    # PyTorch: running <- (1 - 0.1) * running + 0.1 * batch.
+    assert torch_style.eps == 1e-5 and torch_style.unbiased_running_var
+    torch_style.forward(np.array([[1.0], [3.0]]), training=True)  # mean 2, biased var 1, unbiased var 2
+    torch_style.forward(np.array([[0.0], [4.0]]), training=True)  # mean 2, biased var 4, unbiased var 8
+    # PyTorch: running <- (1 - 0.1) * running + 0.1 * batch statistic, with the unbiased variance.
     assert torch_style.state["running_mean"][0] == pytest.approx(0.38, abs=1e-15)  # 0.9*0.2 + 0.1*2
-    assert torch_style.state["running_var"][0] == pytest.approx(1.3, abs=1e-15)  # 0.9*1 + 0.1*4
+    assert torch_style.state["running_var"][0] == pytest.approx(1.79, abs=1e-15)  # 0.9*(0.9*1 + 0.1*2) + 0.1*8
+    # The same momentum in Keras's convention stores the biased variance: 0.9*(0.9*1 + 0.1*1) + 0.1*4 = 1.3.
+    keras_style = BatchNorm(1, momentum=0.9, eps=1e-5)
+    keras_style.forward(np.array([[1.0], [3.0]]), training=True)
+    keras_style.forward(np.array([[0.0], [4.0]]), training=True)
+    assert keras_style.state["running_var"][0] == pytest.approx(1.3, abs=1e-15)
+    # ... so inference differs: (2.5 - 0.38) / sqrt(1.79 + 1e-5) against (2.5 - 0.38) / sqrt(1.3 + 1e-5).
+    x = np.array([[2.5]])
+    assert torch_style.forward(x)[0, 0] == pytest.approx(2.12 / np.sqrt(1.79001), rel=1e-14)
+    assert keras_style.forward(x)[0, 0] == pytest.approx(2.12 / np.sqrt(1.30001), rel=1e-14)
+    # Training batches are normalised with the biased variance in both conventions: same outputs, bit for bit,
+    # and the same running mean; the running variances differ by the factor m / (m - 1) of every batch.
     torch_style = BatchNorm.from_pytorch(1, momentum=0.1)
     keras_style = BatchNorm(1, momentum=0.9, eps=1e-5)
     rng = np.random.default_rng(0)
+    expected_var = 1.0
     for _ in range(4):
         xb = rng.standard_normal((5, 1))
         np.testing.assert_array_equal(torch_style.forward(xb, training=True), keras_style.forward(xb, training=True))
-    np.testing.assert_allclose(torch_style.state["running_mean"], keras_style.state["running_mean"], rtol=1e-15)
-    np.testing.assert_allclose(torch_style.state["running_var"], keras_style.state["running_var"], rtol=1e-15)
+        expected_var = 0.9 * expected_var + 0.1 * xb.var(ddof=1)
+    np.testing.assert_array_equal(torch_style.state["running_mean"], keras_style.state["running_mean"])
+    assert torch_style.state["running_var"][0] == pytest.approx(expected_var, rel=1e-14)
+    assert torch_style.state["running_var"][0] > keras_style.state["running_var"][0]
+
+
+def test_batchnorm_pytorch_momentum_none_is_the_cumulative_average():
+    # PyTorch's momentum=None: the t-th batch gets weight 1/t, so the running statistics are the plain
+    # means of the batch statistics seen so far (the initial 0 and 1 are forgotten at the first batch).
+    bn = BatchNorm.from_pytorch(1, momentum=None)
+    assert bn.momentum is None and bn.num_batches_tracked == 0
+    batches = [np.array([[1.0], [3.0]]), np.array([[0.0], [4.0]]), np.array([[-1.0], [-1.0], [2.0]])]
+    # means 2, 2, 0; unbiased variances 2, 8, 3
+    expected = [(2.0, 2.0), (2.0, 5.0), (4.0 / 3.0, 13.0 / 3.0)]
+    for t, (xb, (m, v)) in enumerate(zip(batches, expected), start=1):
+        bn.forward(xb, training=True)
+        assert bn.num_batches_tracked == t
+        assert bn.state["running_mean"][0] == pytest.approx(m, abs=1e-15)
+        assert bn.state["running_var"][0] == pytest.approx(v, abs=1e-14)
+    # Keras convention with momentum=None: the same average of the biased variances 1, 4, 2.
+    keras_style = BatchNorm(1, momentum=None)
+    for xb in batches:
+        keras_style.forward(xb, training=True)
+    assert keras_style.state["running_var"][0] == pytest.approx(7.0 / 3.0, abs=1e-14)
+    assert "momentum=None" in repr(bn) and "unbiased_running_var=True" in repr(bn)
+
+
+def test_batchnorm_pytorch_momentum_zero_freezes_the_initial_statistics():
+    bn = BatchNorm.from_pytorch(2, momentum=0.0)
+    assert bn.momentum == 1.0  # Keras convention: the old value keeps all the weight
+    for _ in range(3):
+        bn.forward(np.random.default_rng(0).normal(5.0, 3.0, size=(4, 2)), training=True)
+    np.testing.assert_array_equal(bn.state["running_mean"], 0.0)
+    np.testing.assert_array_equal(bn.state["running_var"], 1.0)
+    # PyTorch's momentum 1 keeps only the last batch, with its unbiased variance.
+    last = BatchNorm.from_pytorch(1, momentum=1.0)
+    last.forward(np.array([[1.0], [3.0]]), training=True)
+    last.forward(np.array([[0.0], [4.0]]), training=True)
+    assert (last.state["running_mean"][0], last.state["running_var"][0]) == (2.0, 8.0)
 
 
 def test_batchnorm_inference_uses_running_statistics():
@@ -291,10 +340,14 @@ def test_batchnorm_no_nans():
 
 
 def test_batchnorm_errors():
-    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\)"):
-        BatchNorm(3, momentum=1.0)
-    with pytest.raises(ValueError, match=r"momentum must lie in \(0, 1\]"):
-        BatchNorm.from_pytorch(3, momentum=0.0)
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\]; got 1.5"):
+        BatchNorm(3, momentum=1.5)
+    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\]; got -0.1"):
+        BatchNorm.from_pytorch(3, momentum=-0.1)
+    with pytest.raises(TypeError, match="momentum must be a real number"):
+        BatchNorm(3, momentum="0.9")
+    with pytest.raises(TypeError, match="unbiased_running_var must be True or False"):
+        BatchNorm(3, unbiased_running_var="yes")
     with pytest.raises(ValueError, match="eps must be > 0"):
         BatchNorm(3, eps=0.0)
     with pytest.raises(ValueError, match="num_features must be a positive integer"):
