@@ -2,14 +2,18 @@
 
 The chapter teaches batch normalization (Ioffe & Szegedy 2015) step by step:
 the four steps of Algorithm 1 on a small batch (mean, biased variance,
-normalize, scale by gamma and shift by beta); the two trainable and two
-non-trainable vectors of a layer; the moving averages used at inference and
-the two opposite meanings of ``momentum`` (Keras 0.99 = weight kept, PyTorch
-0.1 = weight of the new batch); training mode against inference mode, and why
-a single example cannot be normalized with its own statistics; a batch-norm
-layer placed first instead of standardizing the data; and a deep sigmoid
-network that learns only with batch norm, over a wide range of init scales
-and learning rates.
+normalize, scale by gamma and shift by beta); the backward pass, written out
+and checked by finite differences (:func:`gradient_check`, exercise 06.4); the
+two trainable and two non-trainable vectors of a layer; the moving averages
+used at inference, the two opposite meanings of ``momentum`` (Keras 0.99 =
+weight kept, PyTorch 0.1 = weight of the new batch) and which variance each
+framework stores; training mode against inference mode, the noise of batch
+statistics (:func:`batch_noise`) and why a single example cannot be normalized
+with its own statistics; a batch-norm layer placed first instead of
+standardizing the data; a deep sigmoid network that learns only with batch
+norm; and, on a ReLU baseline that trains without it, the wider range of init
+scales and learning rates that batch norm tolerates (:func:`scale_sweep`,
+:func:`lr_sweep`).
 
 The notebook imports this module as ``ch``::
 
@@ -34,9 +38,9 @@ import matplotlib as mpl
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import plots
-from .._validate import (check_array_2d, check_finite, check_nonneg_int, check_positive, check_positive_int,
-                         check_probability, get_rng)
+from .. import gradcheck, plots
+from .._validate import (check_array_2d, check_choice, check_finite, check_nonneg_int, check_positive,
+                         check_positive_int, check_probability, get_rng)
 from ..data import digits, load_digits, load_digits_raw
 from ..exercises import exercise
 from ..figures import figure
@@ -44,17 +48,17 @@ from ..layers import BatchNorm
 from ..network import MLP, BatchNormOptions
 from ..plots import OKABE_ITO, _axes, _CYCLE, _find, _finite, _smooth, _styled, _tidy, new_figure
 from ..train import one_blas_thread, train
-from ..widgets import _LRU, _STYLE, Explorer, _values_slider, _w, int_slider
+from ..widgets import _LRU, _STYLE, Explorer, _values_slider, _w, choice, int_slider
 
 __all__ = [
     # experiments
-    "batch_norm_steps", "parameter_counts", "pytorch_momentum", "remaining_fraction", "steps_to_forget",
-    "bn_run", "batch_spread", "bn_network", "accuracy_by_mode", "single_example_predictions", "raw_input_runs",
-    "bn_sweep",
+    "batch_norm_steps", "gradient_check", "parameter_counts", "pytorch_momentum", "remaining_fraction",
+    "steps_to_forget", "bn_network", "bn_run", "batch_spread", "accuracy_by_mode", "batch_noise",
+    "single_example_predictions", "raw_input_runs", "lr_sweep", "scale_sweep",
     # figures
     "bn_deep_sigmoid_training", "bn_raw_pixels", "bn_init_scale_and_lr_sweep",
     # explorers
-    "MomentumExplorer",
+    "MomentumExplorer", "BatchNoiseExplorer", "BatchNormExplorer",
 ]
 
 
@@ -147,6 +151,124 @@ def batch_norm_steps(x, gamma=None, beta=None, eps: float = 1e-3) -> BatchNormSt
     layer_y = layer.forward(x, training=True)
     return BatchNormSteps(x=x, mean=mean, var=var, x_hat=x_hat, gamma=gamma, beta=beta, y=y, eps=float(eps),
                           layer_y=layer_y)
+
+
+# -- the backward pass, checked by finite differences
+@dataclass
+class GradientCheck:
+    """A backward pass of batch norm compared with finite differences (:mod:`gradviz.gradcheck`).
+
+    Attributes
+    ----------
+    errors : dict
+        'dx', 'dgamma', 'dbeta' -> entry-wise relative error (:func:`gradviz.gradcheck.relative_error`,
+        with the finite differences' rounding noise as floor); NaN for a missing or misshapen array.
+    tol : float
+        The largest error accepted.
+    shape : (int, int)
+        The batch that was checked: (examples, features).
+    problem : str
+        Empty, or why the backward pass could not be checked (it raised, or returned the wrong thing).
+    """
+
+    errors: dict
+    tol: float
+    shape: tuple
+    problem: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True if every gradient agrees with finite differences to within ``tol``."""
+        return not self.problem and all(e < self.tol for e in self.errors.values())
+
+    def summary(self) -> str:
+        """One line per gradient: agrees (below ``tol``) or not; the verdict only, no digits that vary
+        between machines."""
+        if self.problem:
+            return self.problem
+        return "\n".join(f"{k:7s} {'agrees with' if e < self.tol else 'DIFFERS from'} finite differences "
+                         f"(entry-wise relative error {'below ' + format(self.tol, 'g') if e < self.tol else f'{e:.2g}'})"
+                         for k, e in self.errors.items())
+
+
+def gradient_check(backward, batch: int = 8, features: int = 3, eps: float = 1e-3, seed=0,
+                   tol: float = 1e-6) -> GradientCheck:
+    """Check a hand-written backward pass of batch norm (training mode) against finite differences.
+
+    A random batch x (``batch`` x ``features``, mean 2, std 3), random gamma
+    and beta, and a random upstream gradient R are drawn. The loss is
+    L = sum(R * y) with y = :class:`gradviz.layers.BatchNorm`'s training-mode
+    output, whose gradients central differences estimate
+    (:func:`gradviz.gradcheck.numerical_gradient`). A random R, not sum(y):
+    the sum of batch norm's output does not depend on x, so every backward
+    pass whose dx is 0 would pass.
+
+    Parameters
+    ----------
+    backward : callable (dy, x, gamma, eps) -> (dx, dgamma, dbeta)
+        ``dy`` (m, n) is dL/dy; returns dL/dx (m, n), dL/dgamma (n,), dL/dbeta (n,).
+    batch : int >= 3
+        Examples. (With 2, x_hat is +-1 whatever x is, and dx is too small to check.)
+    features : int >= 1
+    eps : float > 0
+    seed : int or Generator
+    tol : float > 0
+        Largest entry-wise relative error accepted.
+
+    Returns
+    -------
+    GradientCheck
+
+    Raises
+    ------
+    TypeError
+        If ``backward`` is not callable.
+    ValueError
+        For batch < 3 or a non-positive size, eps or tol.
+    """
+    if not callable(backward):
+        raise TypeError(f"backward must be a function (dy, x, gamma, eps) -> (dx, dgamma, dbeta); "
+                        f"got {type(backward).__name__}")
+    batch = check_positive_int("batch", batch)
+    if batch < 3:
+        raise ValueError(f"batch must be >= 3 (with 2 examples dx is below what finite differences resolve); "
+                         f"got {batch}")
+    features = check_positive_int("features", features)
+    eps, tol = check_positive("eps", eps), check_positive("tol", tol)
+    rng = get_rng(seed)
+    x = rng.normal(2.0, 3.0, size=(batch, features))
+    gamma = rng.uniform(0.5, 2.0, features) * rng.choice([-1.0, 1.0], features)
+    beta = rng.standard_normal(features)
+    R = rng.standard_normal((batch, features))
+    layer = BatchNorm(features, eps=eps)
+    layer.params["gamma"], layer.params["beta"] = gamma, beta  # the arrays themselves: perturbed in place below
+
+    def loss():
+        return float(np.sum(R * layer.forward(x, training=True)))
+
+    scale = float(np.sum(np.abs(R * layer.forward(x, training=True))))
+    floor = gradcheck.rounding_noise(scale, gradcheck.H) / tol
+    shape = (batch, features)
+    try:
+        got = backward(R.copy(), x.copy(), gamma.copy(), eps)
+    except Exception as err:  # the learner's code: report it instead of a traceback
+        return GradientCheck({}, tol, shape, f"calling backward(dy, x, gamma, eps) raised {type(err).__name__}: {err}")
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        return GradientCheck({}, tol, shape, "backward must return three arrays, (dx, dgamma, dbeta); got "
+                             f"{type(got).__name__}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
+    errors = {}
+    wanted = {"dx": (x, shape), "dgamma": (gamma, (features,)), "dbeta": (beta, (features,))}
+    for (name, (arr, want)), g in zip(wanted.items(), got):
+        try:
+            g = np.asarray(g, dtype=np.float64)
+        except (TypeError, ValueError):
+            return GradientCheck(errors, tol, shape, f"{name} must be an array of numbers; got {type(g).__name__}")
+        if g.shape != want:
+            return GradientCheck(errors, tol, shape, f"{name} must have shape {want}; got {g.shape}")
+        if not np.isfinite(g).all():
+            return GradientCheck(errors, tol, shape, f"{name} holds non-finite entries (inf or nan)")
+        errors[name] = gradcheck.relative_error(g, gradcheck.numerical_gradient(loss, arr), floor)
+    return GradientCheck(errors, tol, shape)
 
 
 # -- four vectors per layer
@@ -359,33 +481,40 @@ def keras_momentum(pytorch_momentum: float) -> float:
     return 1.0 - check_probability("pytorch_momentum", pytorch_momentum, inclusive_low=False, inclusive_high=True)
 
 
-# -- the chapter's deep sigmoid network, with and without batch norm
+# -- the chapter's networks, with and without batch norm
 #: The chapter's deep sigmoid network: hidden layers, activation, Glorot uniform init.
 BN_NET = dict(depth=6, width=32, activation="sigmoid", init="glorot_uniform")
 
 #: ... and how it is trained: plain SGD, short runs.
 BN_TRAIN = dict(lr=0.5, steps=100, batch_size=32)
 
+#: The initializer of each activation the chapter trains: Glorot for the sigmoid net, He for the ReLU
+#: baseline (the same shape, which trains without batch norm: section 8).
+INITS = {"sigmoid": "glorot_uniform", "relu": "he_normal"}
+
 
 def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: float = 0.9, seed=0,
-               n_inputs: int = 64, n_outputs: int = 10) -> MLP:
-    """The chapter's deep sigmoid MLP (:data:`BN_NET`), with batch norm before every activation or without.
+               n_inputs: int = 64, n_outputs: int = 10, activation: str = "sigmoid") -> MLP:
+    """The chapter's deep MLP (:data:`BN_NET`: 6 hidden layers of 32 units), with batch norm before every
+    activation or without.
 
     ``weight_scale`` multiplies the initial weights of the hidden layers only;
-    the output layer keeps its Glorot init (the one it has with
-    ``weight_scale=1``, same seed), because batch norm sits in the hidden
-    layers and the sweep asks what it does there.
+    the output layer keeps its init (the one it has with ``weight_scale=1``,
+    same seed), because batch norm sits in the hidden layers and the sweeps
+    ask what it does there.
 
     Parameters
     ----------
     batch_norm : bool
-        Dense -> BatchNorm -> sigmoid in every hidden layer (Ioffe & Szegedy 2015 put it before the
-        nonlinearity, sec. 3.2), or Dense -> sigmoid.
+        Dense -> BatchNorm -> activation in every hidden layer (Ioffe & Szegedy 2015 put it before the
+        nonlinearity, sec. 3.2), or Dense -> activation.
     weight_scale : float > 0
     momentum : float in [0, 1)
         Of the moving averages, Keras convention (0.9 here: see :func:`bn_run`).
     seed : int
     n_inputs, n_outputs : int
+    activation : {'sigmoid', 'relu'}
+        With its initializer (:data:`INITS`): the sigmoid net of sections 4-6, or the ReLU baseline.
 
     Returns
     -------
@@ -395,14 +524,16 @@ def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: flo
     Raises
     ------
     ValueError
-        If ``weight_scale`` is not > 0, or as :class:`gradviz.network.MLP`.
+        If ``weight_scale`` is not > 0, ``activation`` is not one of :data:`INITS`, or as
+        :class:`gradviz.network.MLP`.
     """
     weight_scale = check_positive("weight_scale", weight_scale)
+    init = INITS[check_choice("activation", activation, INITS)]
     options = BatchNormOptions(hidden="before" if batch_norm else None, momentum=momentum)
 
     def build(scale):
-        return MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=BN_NET["activation"],
-                   init=BN_NET["init"], weight_scale=scale, batch_norm=options, n_outputs=n_outputs, seed=seed)
+        return MLP(n_inputs, depth=BN_NET["depth"], width=BN_NET["width"], activation=activation,
+                   init=init, weight_scale=scale, batch_norm=options, n_outputs=n_outputs, seed=seed)
 
     net = build(weight_scale)
     # The output layer exactly as MLP(weight_scale=1) draws it (each layer has its own random stream).
@@ -410,9 +541,9 @@ def bn_network(batch_norm: bool = True, weight_scale: float = 1.0, momentum: flo
     return net
 
 
-@functools.lru_cache(maxsize=64)
-def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, seed, record_every):
-    net = bn_network(batch_norm, weight_scale, momentum, seed)
+@functools.lru_cache(maxsize=256)
+def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, seed, record_every, activation):
+    net = bn_network(batch_norm, weight_scale, momentum, seed, activation=activation)
     with one_blas_thread():
         hist = train(net, digits(seed=0), lr=lr, steps=steps, batch_size=batch_size, seed=seed,
                      record_every=record_every, progress=False)
@@ -421,7 +552,7 @@ def _bn_run_cached(batch_norm, weight_scale, lr, momentum, steps, batch_size, se
 
 def bn_run(batch_norm: bool = True, weight_scale: float = 1.0, lr: float = BN_TRAIN["lr"], momentum: float = 0.9,
            steps: int = BN_TRAIN["steps"], batch_size: int = BN_TRAIN["batch_size"], seed: int = 0,
-           record_every: int | None = None):
+           record_every: int | None = None, activation: str = "sigmoid"):
     """Train :func:`bn_network` on the digits (:func:`gradviz.data.load_digits`, seed 0); cached.
 
     The moving averages use ``momentum`` 0.9 by default, not Keras's 0.99: a
@@ -431,7 +562,7 @@ def bn_run(batch_norm: bool = True, weight_scale: float = 1.0, lr: float = BN_TR
 
     Parameters
     ----------
-    batch_norm, weight_scale, momentum
+    batch_norm, weight_scale, momentum, activation
         As :func:`bn_network`.
     lr, steps, batch_size, seed
         As :func:`gradviz.train.train` (``seed`` also seeds the network).
@@ -452,12 +583,13 @@ def bn_run(batch_norm: bool = True, weight_scale: float = 1.0, lr: float = BN_TR
     ------
     ValueError
         For a non-positive weight_scale, lr, steps, batch_size or record_every,
-        or a momentum outside [0, 1).
+        a momentum outside [0, 1), or an unknown activation.
     """
     key = (bool(batch_norm), float(check_positive("weight_scale", weight_scale)), float(check_positive("lr", lr)),
            float(check_probability("momentum", momentum)), check_positive_int("steps", steps),
            check_positive_int("batch_size", batch_size), int(seed))
-    key += (key[4] if record_every is None else check_positive_int("record_every", record_every),)
+    key += (key[4] if record_every is None else check_positive_int("record_every", record_every),
+            check_choice("activation", activation, INITS))
     return _bn_run_cached(*key)
 
 
@@ -474,12 +606,15 @@ def kept_moving_statistics(net):
     ``net`` is a layer or anything with ``.layers`` (an MLP); it is yielded.
     """
     layers = net.layers if hasattr(net, "layers") else [net]
-    saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in layers if getattr(ly, "state", None)]
+    saved = [(ly, {k: v.copy() for k, v in ly.state.items()}, getattr(ly, "num_batches_tracked", None))
+             for ly in layers if getattr(ly, "state", None)]
     try:
         yield net
     finally:
-        for ly, state in saved:
+        for ly, state, count in saved:
             ly.state.update(state)
+            if count is not None:
+                ly.num_batches_tracked = count
 
 
 @dataclass
@@ -641,6 +776,136 @@ def batch_spread(net: MLP, X) -> np.ndarray:
     return np.array(out)
 
 
+# -- the noise of batch statistics
+@dataclass
+class BatchNoise:
+    """One pixel of one digit, normalized with the statistics of many random batches it could share.
+
+    Attributes
+    ----------
+    batch_size : int
+    feature, example : int
+        The pixel (0..63) and the training digit followed.
+    value : float
+        That digit's pixel (standardized digits: over the training set, mean 0 and std 1).
+    batch_mean, batch_std : float arrays (n_batches,)
+        Mean and (biased) standard deviation of the pixel over each batch: the digit and
+        ``batch_size - 1`` other training digits, drawn without replacement.
+    x_hat : float array (n_batches,)
+        The digit's normalized pixel in each batch, as :class:`gradviz.layers.BatchNorm` computes it in
+        training mode (eps 1e-3).
+    population_mean, population_std : float
+        Over the whole training set (n_train digits).
+    population_x_hat : float
+        The digit's pixel normalized with them: what inference mode computes once the moving averages
+        have converged.
+    n_train : int
+    """
+
+    batch_size: int
+    feature: int
+    example: int
+    value: float
+    batch_mean: np.ndarray
+    batch_std: np.ndarray
+    x_hat: np.ndarray
+    population_mean: float
+    population_std: float
+    population_x_hat: float
+    n_train: int
+
+    @property
+    def mean_spread(self) -> float:
+        """Standard deviation of the batch means over the batches drawn."""
+        return float(self.batch_mean.std())
+
+    #: Standard deviation of the pixel over the other n_train - 1 training digits (those a batch draws).
+    others_std: float = float("nan")
+
+    @property
+    def predicted_mean_spread(self) -> float:
+        """The same from sampling theory, about sigma / sqrt(B) for a batch of B.
+
+        Precisely: the batch holds the followed digit and n = B - 1 of the M = N - 1 other digits, drawn
+        without replacement, so the batch mean varies with standard deviation
+        sqrt(n) * s * sqrt((M - n) / (M - 1)) / B, where s is the spread of the other digits and the last
+        factor (the finite-population correction) is near 1 for B << N.
+        """
+        n, M = self.batch_size - 1, self.n_train - 1
+        return float(np.sqrt(n) * self.others_std * np.sqrt((M - n) / (M - 1)) / self.batch_size)
+
+    @property
+    def x_hat_spread(self) -> float:
+        """Standard deviation of the digit's normalized pixel over the batches: the noise training mode adds."""
+        return float(self.x_hat.std())
+
+
+@functools.lru_cache(maxsize=32)
+def _batch_noise_cached(batch_size, n_batches, feature, example, seed):
+    X = digits(seed=0).X_train
+    col = X[:, feature]
+    N = len(col)
+    rng = get_rng(seed)
+    rest = np.delete(np.arange(N), example)
+    # batch_size - 1 other digits per batch, drawn without replacement
+    others = np.array([rng.choice(rest, batch_size - 1, replace=False) for _ in range(n_batches)]).reshape(
+        n_batches, batch_size - 1)
+    # one batch per column, the followed digit in row 0: a BatchNorm layer normalizes every column at once
+    batches = np.concatenate([np.full((1, n_batches), col[example]), col[others].T], axis=0)
+    x_hat = BatchNorm(n_batches).forward(batches, training=True)[0]
+    mu, sd = float(col.mean()), float(col.std())
+    return BatchNoise(batch_size=batch_size, feature=feature, example=example, value=float(col[example]),
+                      batch_mean=batches.mean(axis=0), batch_std=batches.std(axis=0), x_hat=x_hat,
+                      population_mean=mu, population_std=sd,
+                      population_x_hat=float((col[example] - mu) / np.sqrt(sd ** 2 + 1e-3)), n_train=N,
+                      others_std=float(col[rest].std()))
+
+
+def batch_noise(batch_size: int = 32, n_batches: int = 2000, feature: int = 36, example: int = 0,
+                seed=0) -> BatchNoise:
+    """Normalize one pixel of one training digit with the statistics of ``n_batches`` random batches.
+
+    In training mode a batch-norm layer normalizes an example with the mean
+    and variance of its batch, so the same example gets a different x_hat in
+    every batch: noise, which shrinks as the batch grows (the spread of batch
+    means is about sigma / sqrt(batch_size)). Each batch holds the digit and
+    ``batch_size - 1`` other training digits (:func:`gradviz.data.load_digits`,
+    standardized, seed 0). Pixel 36 (row 4, column 4) is lit in most digits.
+    Cached.
+
+    Parameters
+    ----------
+    batch_size : int >= 2
+    n_batches : int >= 2
+    feature : int in [0, 64)
+    example : int, a training digit's index
+    seed : int
+
+    Returns
+    -------
+    BatchNoise
+
+    Raises
+    ------
+    ValueError
+        For a batch_size below 2 or above the training set, n_batches < 2, or a feature or example out of range.
+    """
+    n_train, n_features = digits(seed=0).X_train.shape
+    batch_size = check_positive_int("batch_size", batch_size)
+    if not 2 <= batch_size <= n_train:
+        raise ValueError(f"batch_size must lie in [2, {n_train}] (a batch has statistics from 2 examples on, "
+                         f"and the training set holds {n_train}); got {batch_size}")
+    n_batches = check_positive_int("n_batches", n_batches)
+    if n_batches < 2:
+        raise ValueError(f"n_batches must be >= 2 to measure a spread; got {n_batches}")
+    feature, example = check_nonneg_int("feature", feature), check_nonneg_int("example", example)
+    if feature >= n_features:
+        raise ValueError(f"feature must lie in [0, {n_features}); got {feature}")
+    if example >= n_train:
+        raise ValueError(f"example must lie in [0, {n_train}); got {example}")
+    return _batch_noise_cached(batch_size, n_batches, feature, example, int(seed))
+
+
 # -- batch norm as the first layer
 def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidden=(32, 32),
                    activation: str = "relu", momentum: float = 0.9, seed: int = 0, record_every: int = 10) -> dict:
@@ -681,108 +946,163 @@ def raw_input_runs(lr: float = 0.1, steps: int = 100, batch_size: int = 32, hidd
     return runs
 
 
-# -- init scale and learning rate
+# -- init scale and learning rate, on a baseline that trains without batch norm
+#: A run *learns* when it reaches this test accuracy; it *fails* when it diverges or stays below
+#: :data:`FAILS`. The gap between the two keeps every verdict the chapter prints far from a threshold.
+LEARNS = 0.75
+FAILS = 0.5
+
+
 @dataclass(eq=False)
-class BatchNormSweep:
-    """Test accuracy of the chapter's network without and with batch norm, over init scales and learning rates.
+class Sweep:
+    """Test accuracy of the chapter's network without and with batch norm, over one setting and several seeds.
 
     Attributes
     ----------
-    scales : float array (S,)
-        Weight scales of the first sweep, run at learning rate ``lr``.
-    scale_accuracy : float array (2, S)
-        Final test accuracy (inference mode), row 0 without batch norm, row 1 with it.
-    lrs : float array (R,)
-        Learning rates of the second sweep, run at weight scale ``weight_scale``.
-    lr_accuracy : float array (2, R)
-        Same, over the learning rates.
-    lr, weight_scale : float
-        The value held fixed in the other sweep.
-    diverged : dict
-        (batch_norm, weight_scale, lr) -> True for runs that stopped on a non-finite loss.
+    name : {'lr', 'weight_scale'}
+        The setting that varies.
+    values : float array (V,)
+        Its values.
+    fixed : dict
+        The other setting (``{'weight_scale': 1.0}`` or ``{'lr': 0.3}``).
+    seeds : tuple of int
+        One run per seed (the seed draws the weights and the order of the batches).
+    accuracy : float array (2, S, V)
+        Final test accuracy (inference mode); index 0 without batch norm, 1 with it; 0 for a run that diverged.
+    diverged : bool array (2, S, V)
+        Runs stopped by a non-finite loss or gradient.
     histories : dict
-        (batch_norm, weight_scale, lr) -> History of every run.
+        (batch_norm, seed, value) -> History.
+    activation : str
     steps, batch_size : int
     """
 
-    scales: np.ndarray
-    scale_accuracy: np.ndarray
-    lrs: np.ndarray
-    lr_accuracy: np.ndarray
-    lr: float
-    weight_scale: float
-    diverged: dict
+    name: str
+    values: np.ndarray
+    fixed: dict
+    seeds: tuple
+    accuracy: np.ndarray
+    diverged: np.ndarray
     histories: dict
+    activation: str
     steps: int
     batch_size: int
 
+    @property
+    def label(self) -> str:
+        """The varied setting, in words."""
+        return "learning rate" if self.name == "lr" else "weight scale"
+
+    def verdicts(self) -> np.ndarray:
+        """(2, V) array of 'learns' (every seed reaches :data:`LEARNS`), 'fails' (every seed diverges or
+        stays below :data:`FAILS`) or 'partial' (anything else: seeds disagree, or end in between)."""
+        learns = np.all((self.accuracy >= LEARNS) & ~self.diverged, axis=1)
+        fails = np.all(self.diverged | (self.accuracy < FAILS), axis=1)
+        return np.where(learns, "learns", np.where(fails, "fails", "partial"))
+
+    def largest_learning(self) -> dict:
+        """{False: v, True: v}: the largest value at which every seed learns, without and with batch norm
+        (None where no value does)."""
+        v = self.verdicts()
+        return {bn: (float(self.values[v[int(bn)] == "learns"].max()) if np.any(v[int(bn)] == "learns") else None)
+                for bn in (False, True)}
+
+    def verdict_table(self) -> str:
+        """The verdicts as a plain-text table (robust: every entry is far from its thresholds)."""
+        v = self.verdicts()
+        head = f"{self.label:>14} " + " ".join(f"{x:>7g}" for x in self.values)
+        rows = [f"{lab:>14} " + " ".join(f"{w:>7}" for w in v[i]) for i, lab in ((0, "without BN"), (1, "with BN"))]
+        return "\n".join([head] + rows)
+
     def table(self) -> str:
-        """Both sweeps as plain-text tables (accuracy in %)."""
-        def rows(name, xs, acc):
-            head = f"{name:>14} " + " ".join(f"{x:>7.3g}" for x in xs)
-            lines = [head]
-            for label, a in zip(("without BN", "with BN"), acc):
-                lines.append(f"{label:>14} " + " ".join(f"{100 * v:>6.0f}%" for v in a))
-            return "\n".join(lines)
-
-        return (f"test accuracy after {self.steps} steps, learning rate {self.lr:g}:\n"
-                + rows("weight scale", self.scales, self.scale_accuracy)
-                + f"\n\ntest accuracy after {self.steps} steps, weight scale {self.weight_scale:g}:\n"
-                + rows("learning rate", self.lrs, self.lr_accuracy))
+        """Test accuracy of every run, in %, one row per (batch norm, seed); 'div' for a diverged run."""
+        head = f"{self.label:>20} " + " ".join(f"{x:>6g}" for x in self.values)
+        rows = [head]
+        for i, lab in ((0, "without BN"), (1, "with BN")):
+            for j, seed in enumerate(self.seeds):
+                cells = ["   div" if self.diverged[i, j, k] else f"{100 * self.accuracy[i, j, k]:>5.0f}%"
+                         for k in range(len(self.values))]
+                rows.append(f"{lab + ', seed ' + str(seed):>20} " + " ".join(cells))
+        return "\n".join(rows)
 
 
-def bn_sweep(scales=(0.1, 0.3, 1.0, 3.0, 10.0), lrs=(0.1, 0.5, 2.0, 8.0), *, lr: float = BN_TRAIN["lr"],
-             weight_scale: float = 1.0, momentum: float = 0.9, steps: int = BN_TRAIN["steps"],
-             batch_size: int = BN_TRAIN["batch_size"], seed: int = 0, progress=False) -> BatchNormSweep:
-    """Train the chapter's network without and with batch norm over init scales (at ``lr``) and learning
-    rates (at ``weight_scale``), via :func:`bn_run` (so runs already done are not repeated).
-
-    Parameters
-    ----------
-    scales : sequence of float > 0
-    lrs : sequence of float > 0
-    lr, weight_scale : float > 0
-        Held fixed in the other sweep.
-    momentum, steps, batch_size, seed
-        As :func:`bn_run`.
-    progress : bool
-        Show a tqdm progress bar over the runs (tqdm's notebook widget in Jupyter).
-
-    Returns
-    -------
-    BatchNormSweep
-
-    Raises
-    ------
-    ValueError
-        For a scale or learning rate that is not > 0, or as :func:`bn_run`.
-    """
-    scales = np.array([check_positive("scales", s) for s in scales], dtype=np.float64)
-    lrs = np.array([check_positive("lrs", v) for v in lrs], dtype=np.float64)
-    configs = [(bn, float(s), float(lr)) for bn in (False, True) for s in scales]
-    configs += [(bn, float(weight_scale), float(v)) for bn in (False, True) for v in lrs]
-    configs = list(dict.fromkeys(configs))
+def _sweep(name, values, fixed, seeds, activation, steps, batch_size, progress) -> Sweep:
+    values = np.array([check_positive(name + "s", v) for v in values], dtype=np.float64)
+    seeds = tuple(int(check_nonneg_int("seeds", s)) for s in seeds)
+    if not len(values) or not seeds:
+        raise ValueError(f"a sweep needs at least one value and one seed; got {len(values)} values, "
+                         f"{len(seeds)} seeds")
+    configs = [(bn, seed, float(v)) for bn in (False, True) for seed in seeds for v in values]
     bar = tqdm(total=len(configs), desc="training runs", unit="run", leave=False) if progress else None
     histories = {}
     try:
-        for bn, s, v in configs:
-            histories[(bn, s, v)] = bn_run(bn, s, v, momentum, steps, batch_size, seed)[1]
+        for bn, seed, v in configs:
+            setting = {name: v, **fixed}
+            histories[(bn, seed, v)] = bn_run(bn, setting["weight_scale"], setting["lr"], 0.9, steps, batch_size,
+                                              seed, activation=activation)[1]
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    shape = (2, len(seeds), len(values))
+    div = np.array([histories[(bn, s, float(v))].diverged for bn in (False, True) for s in seeds for v in values])
+    acc = np.array([0.0 if h.diverged else h.test_accuracy[-1] for h in
+                    (histories[(bn, s, float(v))] for bn in (False, True) for s in seeds for v in values)])
+    return Sweep(name=name, values=values, fixed=dict(fixed), seeds=seeds, accuracy=acc.reshape(shape),
+                 diverged=div.reshape(shape), histories=histories, activation=activation, steps=int(steps),
+                 batch_size=int(batch_size))
 
-    def acc(key):
-        return histories[key].test_accuracy[-1]
 
-    return BatchNormSweep(
-        scales=scales, lrs=lrs, lr=float(lr), weight_scale=float(weight_scale),
-        scale_accuracy=np.array([[acc((bn, float(s), float(lr))) for s in scales] for bn in (False, True)]),
-        lr_accuracy=np.array([[acc((bn, float(weight_scale), float(v))) for v in lrs] for bn in (False, True)]),
-        diverged={k: h.diverged for k, h in histories.items()}, histories=histories, steps=int(steps),
-        batch_size=int(batch_size),
-    )
+def lr_sweep(lrs=(0.1, 0.3, 1.0, 3.0, 10.0), *, weight_scale: float = 1.0, seeds=(0, 1, 2),
+             activation: str = "relu", steps: int = BN_TRAIN["steps"], batch_size: int = BN_TRAIN["batch_size"],
+             progress=False) -> Sweep:
+    """Train the chapter's network without and with batch norm at several learning rates, for each seed.
+
+    The default is the ReLU baseline (He init), which trains without batch
+    norm at a small enough learning rate: the sweep measures how far each
+    version can raise it. Runs go through :func:`bn_run` (cached; moving
+    averages with momentum 0.9).
+
+    Parameters
+    ----------
+    lrs : sequence of float > 0
+    weight_scale : float > 0
+        Of the hidden layers' initial weights, for every run.
+    seeds : sequence of int >= 0
+    activation : {'relu', 'sigmoid'}
+    steps, batch_size : int
+        As :func:`gradviz.train.train`.
+    progress : bool
+        Show a tqdm progress bar over the runs.
+
+    Returns
+    -------
+    Sweep
+
+    Raises
+    ------
+    ValueError
+        For a learning rate or weight scale that is not > 0, a negative seed, an empty sweep, or as :func:`bn_run`.
+    """
+    return _sweep("lr", lrs, {"weight_scale": float(check_positive("weight_scale", weight_scale))}, seeds,
+                  activation, steps, batch_size, progress)
+
+
+def scale_sweep(scales=(0.1, 0.3, 1.0, 3.0, 10.0), *, lr: float = 0.3, seeds=(0,), activation: str = "relu",
+                steps: int = BN_TRAIN["steps"], batch_size: int = BN_TRAIN["batch_size"], progress=False) -> Sweep:
+    """Train the chapter's network without and with batch norm at several init scales (``weight_scale``).
+
+    As :func:`lr_sweep`, with the learning rate fixed (0.3: the largest at
+    which the ReLU baseline learns at its own init scale, 1).
+
+    Raises
+    ------
+    ValueError
+        As :func:`lr_sweep`.
+    """
+    return _sweep("weight_scale", scales, {"lr": float(check_positive("lr", lr))}, seeds, activation, steps,
+                  batch_size, progress)
 
 
 # ---- figures
@@ -860,38 +1180,55 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
 
 
 @_styled
-def plot_bn_sweep(sweep, axes=None):
-    """Test accuracy without and with batch norm, against the init scale and against the learning rate.
+def plot_sweep(sweep, ax=None, *, legend=True):
+    """Test accuracy against the swept setting, without and with batch norm: one dot per seed, a line
+    through the seeds' mean, a cross at 0 for a run that diverged.
 
-    ``sweep`` is a :class:`BatchNormSweep`; ``axes`` two Axes (None: a new
-    pyplot figure). Lines of gid ``'scale:bn'``, ``'scale:plain'``,
-    ``'lr:bn'``, ``'lr:plain'``. Returns the two Axes.
+    ``sweep`` is a :class:`Sweep`; ``ax`` an Axes (None: a new pyplot figure).
+    Lines of gid ``'mean:bn'``, ``'mean:plain'``, ``'seeds:bn'``, ``'seeds:plain'``,
+    ``'diverged:bn'``, ``'diverged:plain'``. Returns the Axes.
     """
-    if axes is None:
-        _, axes = new_figure(1, 2, figsize=(11, 4.2), pyplot=True, sharey=True)
-    ax_s, ax_l = axes
-    for ax, xs, acc, xlabel, key, fixed in (
-            (ax_s, sweep.scales, sweep.scale_accuracy, "weight scale (x Glorot init of the hidden layers; log scale)", "scale",
-             f"learning rate {sweep.lr:g}"),
-            (ax_l, sweep.lrs, sweep.lr_accuracy, "learning rate (log scale)", "lr", f"weight scale {sweep.weight_scale:g}")):
-        _tidy(ax)
-        for bn, row in ((True, 1), (False, 0)):
-            name = "bn" if bn else "plain"
-            ax.plot(xs, 100 * acc[row], "o-", color=BN_COLORS[bn], gid=f"{key}:{name}",
-                    label="with batch norm" if bn else "without batch norm")
-        ax.set_xscale("log")
-        ax.set_xticks(xs)
-        ax.set_xticklabels([f"{x:g}" for x in xs])
-        ax.minorticks_off()
-        ax.set_xlabel(xlabel)
-        ax.set_ylim(0, 100)
-        ax.axhline(10, color="0.5", lw=1, ls=":", zorder=1)
-        ax.text(0.99, 10, "chance", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
-                color="0.4")
-        ax.set_title(f"test accuracy after {sweep.steps} steps ({fixed})", fontsize=11)
-    ax_s.set_ylabel("test accuracy (%)")
-    ax_s.legend(loc="center left", fontsize=9)
-    return ax_s, ax_l
+    ax = _axes(ax)
+    _tidy(ax)
+    xs = sweep.values
+    for bn in (False, True):
+        name = "bn" if bn else "plain"
+        c = BN_COLORS[bn]
+        acc, div = 100 * sweep.accuracy[int(bn)], sweep.diverged[int(bn)]
+        # nudge the two versions apart so that their dots do not hide each other
+        shift = 1.06 if bn else 1 / 1.06
+        ax.plot(xs, acc.mean(axis=0), "-", color=c, lw=2, gid=f"mean:{name}",
+                label="with batch norm" if bn else "without batch norm")
+        ok = ~div
+        ax.plot(np.broadcast_to(xs * shift, acc.shape)[ok], acc[ok], "o", ms=5, color=c, alpha=0.8,
+                gid=f"seeds:{name}")
+        ax.plot(np.broadcast_to(xs * shift, acc.shape)[div], np.zeros(int(div.sum())), "x", ms=8, mew=2, color=c,
+                gid=f"diverged:{name}")
+    ax.set_xscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"{x:g}" for x in xs])
+    ax.minorticks_off()
+    ax.set_xlim(xs[0] / 1.5, xs[-1] * 1.5)
+    ax.set_ylim(-5, 100)
+    for y, text in ((10, "chance"), (100 * LEARNS, "learns")):
+        ax.axhline(y, color="0.5", lw=1, ls=":", zorder=1)
+        ax.text(0.01, y, text, transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=8, color="0.4")
+    ax.set_xlabel(f"{sweep.label} (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    fixed = ", ".join(f"{'learning rate' if k == 'lr' else 'weight scale'} {v:g}" for k, v in sweep.fixed.items())
+    seeds = f"{len(sweep.seeds)} seeds" if len(sweep.seeds) > 1 else f"seed {sweep.seeds[0]}"
+    ax.set_title(f"after {sweep.steps} steps, {fixed} ({seeds})", fontsize=11)
+    if legend:
+        ax.legend(handles=sweep_legend_handles(), loc="center left", fontsize=9)
+    return ax
+
+
+def sweep_legend_handles():
+    """Legend entries of :func:`plot_sweep`: a line with dots per version, a cross for a diverged run."""
+    handles = [mpl.lines.Line2D([], [], color=BN_COLORS[bn], marker="o", lw=2,
+                                label="with batch norm" if bn else "without batch norm") for bn in (True, False)]
+    handles.append(mpl.lines.Line2D([], [], color="0.3", marker="x", mew=2, lw=0, label="diverged (drawn at 0)"))
+    return handles
 
 
 @_styled
@@ -990,15 +1327,24 @@ def bn_deep_sigmoid_training(runs=None):
 
 
 @figure("bn_init_scale_and_lr_sweep")
-def bn_init_scale_and_lr_sweep(sweep=None):
-    """Test accuracy of the deep sigmoid net without and with batch norm, against the init scale and the learning rate."""
-    sweep = sweep if sweep is not None else bn_sweep()
-    fig, axes = plots.new_figure(1, 2, figsize=(12, 4.3), sharey=True)
-    plot_bn_sweep(sweep, axes=axes)
+def bn_init_scale_and_lr_sweep(scale=None, lr=None):
+    """Test accuracy of the ReLU baseline without and with batch norm, against the init scale and the learning rate."""
+    scale = scale if scale is not None else scale_sweep()
+    lr = lr if lr is not None else lr_sweep()
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12, 4.6), sharey=True)
+    plot_sweep(scale, ax=a1, legend=False)
+    plot_sweep(lr, ax=a2, legend=False)
     with plots.style():
-        fig.suptitle(f"sigmoid MLP, {BN_NET['depth']} hidden layers x {BN_NET['width']} units, "
-                     f"batch {sweep.batch_size}, digits", fontsize=12)
+        a2.set_ylabel("")
+        a2.tick_params(labelleft=True)
+        fig.legend(handles=sweep_legend_handles(), loc="outside lower center", ncol=3, fontsize=10)
+        fig.suptitle(f"{_NAMES[lr.activation]} MLP, {BN_NET['depth']} hidden layers x {BN_NET['width']} units, "
+                     f"{_NAMES[INITS[lr.activation]]} init, SGD, batch {lr.batch_size}, digits", fontsize=12)
     return fig
+
+
+#: How figure titles name activations and initializers.
+_NAMES = {"relu": "ReLU", "sigmoid": "sigmoid", "he_normal": "He", "glorot_uniform": "Glorot"}
 
 
 @figure("bn_raw_pixels")
@@ -1010,10 +1356,13 @@ def bn_raw_pixels(runs=None):
     colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue")]
     plots.plot_training_curves(hist, axes=axes, smooth=10, colors=colors)
     with plots.style():
+        for t in axes[1].texts:  # the raw-pixel run lies along the chance line: its label goes below the line
+            if t.get_text().startswith("chance"):
+                t.set_verticalalignment("top")
         net, h = next(iter(runs.values()))
         cfg = h.config
-        fig.suptitle(f"{net.activation} MLP {list(net.hidden)}, He init, SGD lr {cfg['lr']:g}, batch "
-                     f"{cfg['batch_size']}, digits", fontsize=12)
+        fig.suptitle(f"{_NAMES.get(net.activation, net.activation)} MLP {list(net.hidden)}, He init, SGD lr "
+                     f"{cfg['lr']:g}, batch {cfg['batch_size']}, digits", fontsize=12)
     return fig
 
 
@@ -1110,6 +1459,206 @@ class MomentumExplorer(Explorer):
         return "\n".join(lines)
 
 
+def _hist(values, edges):
+    """Fraction of ``values`` per bin of ``edges``, as the (x, y) of a step line centred on the bins."""
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    return 0.5 * (edges[1:] + edges[:-1]), counts / max(len(values), 1)
+
+
+def draw_batch_noise(ax_mean, ax_xhat, noise):
+    """Draw (or update in place) a :class:`BatchNoise`: histograms of the batch means (left) and of the
+    followed digit's normalized pixel (right) over the batches, on fixed axes, with the population values.
+
+    Lines of gid ``'batch_mean'``, ``'x_hat'``, ``'population_mean'``, ``'population_x_hat'``. Returns the
+    two Axes.
+    """
+    for ax in (ax_mean, ax_xhat):
+        _tidy(ax)
+    c = OKABE_ITO["blue"]
+    for ax, gid, values, edges, pop, pop_gid in (
+            (ax_mean, "batch_mean", noise.batch_mean, np.linspace(-1.5, 1.5, 61), noise.population_mean,
+             "population_mean"),
+            (ax_xhat, "x_hat", noise.x_hat, np.linspace(-3.0, 3.0, 61), noise.population_x_hat,
+             "population_x_hat")):
+        x, y = _hist(values, edges)
+        _line(ax, gid, [], [], drawstyle="steps-mid", color=c, lw=2, label="over the batches").set_data(x, y)
+        _line(ax, pop_gid, [], [], ":", color=OKABE_ITO["black"], lw=1.5,
+              label="whole training set").set_data([pop, pop], [0, 1])
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, max(0.05, 1.45 * float(y.max())))  # headroom: the legend sits above the bars
+        ax.set_ylabel("fraction of the batches")
+        if ax.get_legend() is None:
+            ax.legend(loc="upper right", fontsize=9)
+    ax_mean.set_xlabel(f"batch mean of pixel {noise.feature} (standardized units)")
+    ax_mean.set_title(f"{len(noise.batch_mean)} batches of {noise.batch_size}: their means", fontsize=11)
+    ax_xhat.set_xlabel(f"x_hat of training digit {noise.example}'s pixel {noise.feature} in its batch")
+    ax_xhat.set_title(f"the same pixel of the same digit, normalized by each batch", fontsize=11)
+    return ax_mean, ax_xhat
+
+
+class BatchNoiseExplorer(Explorer):
+    """How noisy batch statistics are, against the batch size (:func:`batch_noise`).
+
+    One pixel of one training digit is normalized, in training mode, together
+    with ``batch_size - 1`` other random training digits, 2000 times. Left: the
+    batch means of the pixel; right: the digit's normalized value x_hat in
+    each batch, beside the value the whole training set gives (what inference
+    uses once the moving averages have converged).
+
+    Control: ``batch_size``.
+
+    Attributes
+    ----------
+    noise : BatchNoise
+        What is drawn now.
+    """
+
+    figsize = (11.0, 3.8)
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {"batch_size": _values_slider("batch size", (2, 3, 4, 8, 16, 32, 64, 128, 256), 32)}
+
+    def setup_figure(self, fig):
+        self.ax_mean, self.ax_xhat = fig.subplots(1, 2)
+
+    def refresh(self, batch_size):
+        self.noise = batch_noise(batch_size)
+        draw_batch_noise(self.ax_mean, self.ax_xhat, self.noise)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        n = self.noise
+        lo, hi = np.quantile(n.x_hat, [0.05, 0.95])
+        return (f"Batches of {n.batch_size}: the batch mean of pixel {n.feature} varies with standard deviation "
+                f"{n.mean_spread:.3f} (sampling theory: {n.predicted_mean_spread:.3f}, about 1/sqrt(batch size) "
+                f"= {1 / np.sqrt(n.batch_size):.3f}).\n"
+                f"Digit {n.example}'s pixel, {n.value:.2f} in standardized units, becomes x_hat between "
+                f"{lo:.2f} and {hi:.2f} in 90% of the batches (standard deviation {n.x_hat_spread:.3f}); "
+                f"normalized with the whole training set it is {n.population_x_hat:.2f}.")
+
+
+def _set_line(ax, gid, x, y, **style):
+    """Create or update the Line2D of ``gid`` on ``ax`` with data (x, y) and ``style``."""
+    line = _line(ax, gid, [], [])
+    line.set_data(x, y)
+    line.set(**style)
+    return line
+
+
+def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
+    """Draw (or update in place) a run of :func:`bn_run`: the minibatch loss per step (left, log scale; a
+    10-step moving average over the raw values) and the weight-gradient norm per hidden layer before
+    training (right, log scale). ``reference`` (another History, or None) is drawn dashed and grey; ``bn``
+    says whether ``h`` ran with batch norm (its colour).
+
+    Lines of gid ``'loss'``, ``'rawloss'``, ``'grad'``, ``'ref_loss'``, ``'ref_grad'``, ``'chance'``.
+    Returns the two Axes.
+    """
+    for ax in (ax_loss, ax_grad):
+        _tidy(ax)
+    c = BN_COLORS[bool(bn)]
+    loss = _finite(h.loss)
+    _set_line(ax_loss, "rawloss", h.step, loss, color=c, alpha=0.25, lw=0.8, zorder=1)
+    _set_line(ax_loss, "loss", h.step, _smooth(loss, 10), color=c, lw=2.2, zorder=3, label="this run")
+    g = plots._positive_finite(h.grad_norm[0])
+    _set_line(ax_grad, "grad", np.arange(1, len(g) + 1), g, color=c, lw=2.2, marker="o", ms=4, zorder=3,
+              label="this run")
+    ref_style = dict(color="0.55", lw=1.2, ls="--", zorder=2, label=f"batch norm {'off' if bn else 'on'}")
+    if reference is None:
+        _set_line(ax_loss, "ref_loss", [], [], **ref_style)
+        _set_line(ax_grad, "ref_grad", [], [], **ref_style)
+    else:
+        rl = _finite(reference.loss)
+        _set_line(ax_loss, "ref_loss", reference.step, _smooth(rl, 10), **ref_style)
+        rg = plots._positive_finite(reference.grad_norm[0])
+        _set_line(ax_grad, "ref_grad", np.arange(1, len(rg) + 1), rg, marker="o", ms=3, **ref_style)
+    _set_line(ax_loss, "chance", [0, h.config["steps"]], [np.log(10)] * 2, ls=":", color="0.5", lw=1, zorder=1,
+              label="ln 10: guessing")
+    finite = np.concatenate([v[np.isfinite(v)] for v in
+                             [loss] + ([] if reference is None else [_finite(reference.loss)])])
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlim(0, h.config["steps"])
+    lo = float(finite.min()) if finite.size else 0.1
+    hi = float(finite.max()) if finite.size else 10.0
+    bottom, top = max(1e-3, min(lo, 1.0) / 1.5), min(max(hi, 3.0) * 1.5, 1e6)
+    ax_loss.set_ylim(bottom, top)
+    subs = (1.0, 2.0, 5.0) if top / bottom < 300 else (1.0,)  # few labels over many decades
+    ax_loss.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=subs))
+    ax_loss.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax_loss.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("minibatch loss (log scale)")
+    ax_grad.set_yscale("log")
+    ax_grad.margins(y=0.15)
+    Explorer.autoscale(ax_grad, x=False)
+    ax_grad.set_xlim(0.5, BN_NET["depth"] + 0.5)
+    ax_grad.set_xticks(range(1, BN_NET["depth"] + 1))
+    ax_grad.set_xlabel("hidden layer")
+    ax_grad.set_ylabel(r"$\|\partial L/\partial W^l\|$ before training")
+    ax_loss.legend(loc="lower left", fontsize=8)
+    plots.explain(ax_loss, f"this run diverged at step {h.diverged_step}:\nthe loss overflowed" if h.diverged else "")
+    return ax_loss, ax_grad
+
+
+class BatchNormExplorer(Explorer):
+    """The chapter's network trained with batch norm on or off, at any init scale and learning rate.
+
+    Each setting trains :func:`bn_network` for 100 steps on the digits
+    (:func:`bn_run`, cached: a setting seen before is drawn at once), and the
+    same setting with batch norm switched the other way is drawn thin and grey
+    for comparison. Left: the minibatch loss; right: the weight-gradient norm
+    per hidden layer before training.
+
+    Controls: ``batch_norm`` (on/off), ``activation`` (the ReLU baseline with
+    He init, or the sigmoid net with Glorot init), ``weight_scale`` (x the
+    init of the hidden layers), ``lr``.
+
+    Attributes
+    ----------
+    run, reference : History
+        The run drawn now, and the one with batch norm the other way.
+    """
+
+    figsize = (11.0, 3.9)
+    freeze_layout = False  # tick labels of the loss axis change width with the runs: lay out at every draw
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {
+            "batch_norm": choice("batch norm", [("on", True), ("off", False)], False, buttons=True),
+            "activation": choice("activation", [("ReLU, He init", "relu"), ("sigmoid, Glorot init", "sigmoid")],
+                                 "relu"),
+            "weight_scale": _values_slider("weight scale (x init)", (0.1, 0.3, 1.0, 3.0, 10.0), 1.0),
+            "lr": _values_slider("learning rate", (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0), 0.3),
+        }
+
+    def setup_figure(self, fig):
+        self.ax_loss, self.ax_grad = fig.subplots(1, 2, width_ratios=[1.4, 1])
+
+    def refresh(self, batch_norm, activation, weight_scale, lr):
+        self.run = bn_run(batch_norm, weight_scale, lr, activation=activation)[1]
+        self.reference = bn_run(not batch_norm, weight_scale, lr, activation=activation)[1]
+        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=batch_norm)
+        self.ax_loss.set_title(f"{activation}, weight scale {weight_scale:g}, lr {lr:g}, batch norm "
+                               f"{'on' if batch_norm else 'off'}", fontsize=11)
+        self.ax_grad.set_title("the gradient reaching each layer", fontsize=11)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        bn = self.values["batch_norm"]
+        return "\n".join(f"batch norm {'on' if b else 'off'}: {h.status}"
+                          for b, h in ((bn, self.run), (not bn, self.reference)))
+
+
 # ---- exercises
 # Answers come from a real gradviz.layers.BatchNorm (via running_means / pytorch_momentum / parameter_counts)
 # and the chapter's network.
@@ -1162,3 +1711,63 @@ def pytorch_momentum_of_keras_default(keras=0.99):
 )
 def non_trainable_count():
     return parameter_counts(bn_network(batch_norm=True))["non_trainable"]
+
+
+#: The batches the code exercise 06.4 is checked on: (examples, features, seed).
+BACKWARD_CHECKS = ((8, 3, 0), (5, 1, 1), (16, 4, 2))
+
+
+def _check_backward_exercise(func):
+    """Checker of exercise 06.4: the learner's backward against finite differences on :data:`BACKWARD_CHECKS`."""
+    for batch, features, seed in BACKWARD_CHECKS:
+        result = gradient_check(func, batch=batch, features=features, seed=seed)
+        if result.problem:
+            return False, result.problem
+        wrong = [k for k, e in result.errors.items() if not e < result.tol]
+        if wrong:
+            errs = ", ".join(f"{k} {result.errors[k]:.2g}" for k in wrong)
+            verb = "does" if len(wrong) == 1 else "do"
+            return False, (f"on a batch of {batch} x {features}, {' and '.join(wrong)} {verb} not agree with finite "
+                           f"differences (entry-wise relative error {errs})")
+    return True, ""
+
+
+@exercise(
+    "06.4",
+    question="Write the backward pass of batch norm in training mode, step by step: a function "
+    "my_backward(dy, x, gamma, eps) that returns (dx, dgamma, dbeta) for y = gamma * x_hat + beta. Go back "
+    "through the four steps of the forward pass one at a time (dx_hat, then the variance's gradient dvar, "
+    "then the mean's dmu, then dx) instead of copying the folded formula of section 2.",
+    hint="x_i reaches the loss three ways: directly through x_hat_i, through mu_B (every x_hat_j subtracts it) "
+    "and through sigma_B^2 (every x_hat_j divides by its square root). Compute dvar and dmu first, each a sum "
+    "over the batch, then add the three routes for dx. Test as you go: print(ch.gradient_check(my_backward)"
+    ".summary()).",
+    explain=lambda ref: (
+        "The forward pass is mu = mean(x), var = mean((x - mu)^2), x_hat = (x - mu) / sqrt(var + eps), "
+        "y = gamma x_hat + beta (per feature). Going back: dbeta = sum of dy over the batch, dgamma = sum of "
+        "dy x_hat, dx_hat = dy gamma. Each x_i moves x_hat_i directly, and every x_hat_j through mu and var, "
+        "so dx collects three terms (Ioffe & Szegedy 2015, section 3, write out the same chain rule). "
+        "Simplified, they give the folded line of section 2 and of gv.layers.BatchNorm.backward. It is "
+        "checked by finite differences with a random upstream gradient (a sum of the outputs would not do: "
+        "it does not depend on x)."
+    ),
+    checker=_check_backward_exercise,
+)
+def bn_backward_steps(dy, x, gamma, eps=1e-3):
+    """Reference answer of exercise 06.4: batch norm's training-mode backward, one step of the forward at a time.
+
+    ``dy``, ``x``: (m, n); ``gamma``: (n,). Returns (dx (m, n), dgamma (n,), dbeta (n,)).
+    """
+    m = x.shape[0]
+    mu = x.mean(axis=0)
+    xc = x - mu
+    var = (xc ** 2).mean(axis=0)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = xc * inv_std
+    dbeta = dy.sum(axis=0)                       # y = gamma * x_hat + beta
+    dgamma = (dy * x_hat).sum(axis=0)
+    dx_hat = dy * gamma
+    dvar = (dx_hat * xc).sum(axis=0) * -0.5 * inv_std ** 3       # x_hat = xc * (var + eps)^(-1/2)
+    dmu = -(dx_hat * inv_std).sum(axis=0) + dvar * (-2.0 * xc).mean(axis=0)  # the second term is 0
+    dx = dx_hat * inv_std + dvar * 2.0 * xc / m + dmu / m         # x enters xc, var and mu
+    return dx, dgamma, dbeta
