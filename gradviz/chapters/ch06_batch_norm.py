@@ -46,7 +46,7 @@ from ..exercises import exercise
 from ..figures import figure
 from ..layers import BatchNorm
 from ..network import MLP, BatchNormOptions
-from ..plots import OKABE_ITO, _axes, _CYCLE, _find, _finite, _smooth, _styled, _tidy, new_figure
+from ..plots import OKABE_ITO, _axes, _CYCLE, _find, _finite, _smooth, _styled, _tidy
 from ..train import one_blas_thread, train
 from ..widgets import _LRU, _STYLE, Explorer, _values_slider, _w, choice, int_slider
 
