@@ -131,6 +131,9 @@ def test_gradient_flow_on_digits_matches_direct_numpy():
     da, dW = _direct_norms(net, X, dlogits)
     np.testing.assert_allclose(flow.da_norm, da, rtol=1e-10)
     np.testing.assert_allclose(flow.dW_norm, dW, rtol=1e-10)
+    np.testing.assert_allclose(flow.w_norm, [np.linalg.norm(b.dense.params["W"]) for b in net.blocks], rtol=1e-12)
+    np.testing.assert_allclose(flow.a_rms, [np.sqrt(np.mean(r["a"] ** 2)) for r in net.records], rtol=1e-12)
+    assert flow.out_rms == pytest.approx(np.sqrt(np.mean(net.forward(X) ** 2)), rel=1e-12)
     np.testing.assert_allclose(flow.weight_norm,
                                [np.linalg.svd(b.dense.params["W"], compute_uv=False)[0] for b in net.blocks])
     assert np.isfinite(flow.loss) and flow.first_nonfinite is None
@@ -255,7 +258,8 @@ def _gids(fig):
 
 
 CH02_FIGURES = ["sigmoid_slope_and_saturation", "sigmoid_gradient_per_layer", "vanishing_with_depth",
-                "exploding_and_overflow", "sigmoid_saturation_by_scale", "sigmoid_training_first_layers"]
+                "weight_gradients_vanish_or_not", "float32_overflow", "sigmoid_saturation_by_scale",
+                "sigmoid_training_first_layers"]
 
 
 def test_chapter_02_figures_are_registered():
@@ -275,7 +279,7 @@ def test_figures_draw_what_the_chapter_says():
     fig = ch.vanishing_with_depth(ch.depth_sweep((3, 6), width=16, batch_size=64))
     assert {"layer:3", "layer:6", "crossed:3", "crossed:6", "slope_bound"} <= _gids(fig)
 
-    fig = ch.exploding_and_overflow()
+    fig = ch.float32_overflow()
     gids = _gids(fig)
     assert {"norm:a", "norm:da", "overflow", "no_gradient"} <= gids
     texts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "overflow"]
@@ -379,3 +383,248 @@ def test_explorer_one_layer_and_cache(explorer):
     explorer.update(depth=10)
     assert explorer.timings["cached"] is True
     explorer.figure.canvas.draw()  # renders without error
+
+
+# ----------------------------------------------------------------------------- the numbers the prose states
+# Each test below pins, at the precision the notebook's text gives it, a number that the text states
+# instead of sending the reader to a printed cell (section by section).
+def test_prose_section_1_the_chain():
+    chain = ch.scalar_chain(5, weights=[1.5, -2.0, 0.8, 2.5, -1.2], x=1.0)
+    assert round(chain.backprop[0], 4) == 0.0012  # "dL/dx ~ 0.0012"
+    assert 750 < 1 / chain.backprop[0] < 850  # "about 800 times smaller"
+
+
+def test_prose_section_2_the_sigmoid():
+    assert round(float(sigmoid(6.0)), 4) == 0.9975 and round(float(sigmoid_grad(6.0)), 4) == 0.0025
+    assert round(float(sigmoid_grad(6.0)) / 0.25, 2) == 0.01  # "1 % of its maximum"
+    assert round(theory.sigmoid_slope_log10(1000.0), 1) == -434.3
+    assert f"{np.finfo(np.float64).smallest_subnormal:.2g}" == "4.9e-324"
+    assert round(theory.saturation_onset("sigmoid"), 2) == 4.36
+    # the saturation explorer's hint: the slope is symmetric, sigma'(-z) = sigma'(z)
+    z = np.linspace(-20, 20, 401)
+    np.testing.assert_allclose(sigmoid_grad(-z), sigmoid_grad(z), rtol=1e-14)
+    # exercise 02.4's text: the textbook formula overflows once -z passes ln(largest float64) = 709.78
+    assert 709 < np.log(np.finfo(np.float64).max) < 710
+    assert f"{float(sigmoid(-40.0)):.3g}" == "4.25e-18"
+
+
+@pytest.fixture(scope="module")
+def sigmoid_flow():
+    return ch.digits_flow(depth=10, width=64, activation="sigmoid", init="glorot_uniform", batch_size=256, seed=0)[1]
+
+
+def test_prose_section_3_weight_gradients_follow_the_backprop_in_a_sigmoid_net(sigmoid_flow):
+    f = sigmoid_flow
+    assert round(f.ratio("dW"), 7) == 3.4e-6 and round(f.ratio("da"), 7) == 2.3e-6
+    assert 0.495 <= f.a_rms.min() and f.a_rms.max() < 0.545  # "between 0.50 and 0.54 at every layer"
+    assert 0.215 <= f.rms_slope.min() and f.rms_slope.max() < 0.245  # "between 0.22 and 0.24"
+    assert f.saturated_fraction.max() <= 0.0035  # "at most 0.3 %"
+    assert np.all(np.round(f.weight_norm, 1) >= 1.8) and np.all(np.round(f.weight_norm, 1) <= 2.0)  # "about 1.9"
+    assert round(f.bound, 4) == 0.0014 and round(f.typical_factor, 7) == 2.3e-6
+    assert round(f.slope_bound, 7) == 3.8e-6 and round(f.per_layer_factor("da"), 3) == 0.236
+    # the weight gradient is (a^(l-1))^T dL/dz^l: with activations of one size, it follows dL/dz^l
+    np.testing.assert_allclose(np.log10(f.dW_norm[1:] / f.dz_norm[1:]), np.log10(f.dW_norm[-1] / f.dz_norm[-1]),
+                               atol=0.1)
+
+
+def test_prose_section_4_depth():
+    sweep = ch.depth_sweep((5, 10, 20, 30), width=64, activation="sigmoid", init="glorot_uniform", seed=0)
+    assert all(0.23 <= round(f.per_layer_factor("da"), 2) <= 0.24 for f in sweep.values())
+    assert 350_000 < 1 / sweep[10].ratio("da") < 450_000  # "about 400,000-fold"
+    assert [f"{sweep[d].ratio('da'):.2g}" for d in (10, 20, 30)] == ["2.3e-06", "1.2e-12", "4.4e-19"]
+    assert f"{sweep[30].ratio('dW'):.0e}" == "8e-19" and 1e18 < 1 / sweep[30].ratio("dW") < 2e18
+
+
+@pytest.fixture(scope="module")
+def relu_flows():
+    return ch.relu_digits_flows(scales=(1.0, 2.0), depth=30, width=128)
+
+
+def test_prose_section_5a_exploding_relu_weight_gradients_stay_level(relu_flows):
+    he, big = relu_flows[1.0], relu_flows[2.0]
+    # with He's weights each column stays within a factor of 10 over the 30 layers
+    for v in (he.a_norm, he.da_norm, he.dW_norm):
+        assert v.max() / v.min() < 10
+    # activations grow going up and dL/da going down, both about 2x per layer
+    assert f"{big.a_norm[-1] / big.a_norm[0]:.0e}" == "9e+08"
+    assert f"{big.ratio('da'):.0e}" == "1e+09" and round(he.ratio("da"), 1) == 1.7
+    # ... but the weight gradients keep the He network's profile: the first layers get no more than the last
+    assert round(big.ratio("dW"), 2) == 0.10 and round(he.ratio("dW"), 2) == 0.13
+    growth = big.dW_norm / he.dW_norm
+    assert f"{growth.min():.2g}" == "1.3e+09" and f"{growth.max():.2g}" == "1.7e+09"
+    assert 2 ** 29 < growth.min() and growth.max() < 2 ** 31  # "about 2^30"
+    # the scale of everything: logits (exactly 2^31, one 2 per weight matrix: ReLU is positively homogeneous), loss
+    assert big.out_rms / he.out_rms == pytest.approx(2.0 ** 31, rel=1e-9)
+    assert f"{big.out_rms:.2g}" == "4.9e+09" and round(he.out_rms, 1) == 2.3
+    assert f"{big.loss:.2g}" == "7.3e+09" and round(he.loss, 1) == 4.0
+    step, step_he = big.relative_update(0.01), he.relative_update(0.01)
+    assert f"{step.min():.2g}" == "5.2e+05" and f"{step.max():.2g}" == "6.5e+06"
+    assert round(100 * step_he.min(), 2) == 0.08 and round(100 * step_he.max(), 1) == 0.8
+    tiny = big.relative_update(1e-6)
+    assert 50 <= tiny.min() < 55 and 645 < tiny.max() <= 650  # "50 to 650 times"
+
+
+def test_prose_section_5a_training_the_exploding_net_stops_at_step_2():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runs = ch.train_exploding(lrs=(1e-2, 1e-6), weight_scale=2.0, depth=30, width=128, steps=10)
+    for lr, h in runs.items():
+        assert h.diverged and h.diverged_step == 2, lr
+        assert np.isfinite(h.loss[:2]).all()
+    assert 227.5 < np.log10(runs[1e-2].loss[1]) < 228.5  # "about 10^228"
+
+
+def test_prose_section_5b_float64_weight_gradients_are_10_to_the_49_times_larger():
+    # "every layer's weight gradient would be 1e49 times that of the same network with He's weights":
+    # a ReLU net without biases scales a^(l-1) by 10^(l-1) and dL/dz^l by 10^(50-l) (the upstream gradient is fixed)
+    nets = [MLP(128, depth=50, width=128, activation="relu", init="he_normal", weight_scale=s, n_outputs=None,
+                seed=0) for s in (1.0, 10.0)]
+    he, big = (ch.probe_flow(n, batch_size=128, seed=0, spectral_norms=False) for n in nets)
+    assert big.first_nonfinite is None
+    np.testing.assert_allclose(big.dW_norm / he.dW_norm, 1e49, rtol=1e-9)
+    assert f"{np.finfo(np.float64).max:.2g}" == "1.8e+308"
+
+
+def test_prose_section_5b_float32_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = MLP(128, depth=50, width=128, activation="relu", init="he_normal", weight_scale=10.0, n_outputs=None,
+                  seed=0, dtype=np.float32)
+        flow = ch.probe_flow(net, batch_size=128, seed=0, spectral_norms=False)
+    assert flow.first_nonfinite == 38 and flow.overflow["forward"] == 38
+    assert round(np.log10(np.finfo(np.float32).max), 1) == 38.5
+    assert f"{np.abs(net.records[36]['a']).max():.2g}" == "1.1e+38"
+
+
+def test_prose_section_6_larger_weights():
+    flows = {s: ch.digits_flow(depth=10, width=64, activation="sigmoid", init="glorot_uniform", weight_scale=s,
+                               seed=0)[1] for s in (4.0, 16.0)}
+    assert round(100 * flows[16.0].saturated_fraction.mean(), 1) == 68.5
+    assert round(flows[4.0].rms_slope[1:].mean(), 2) == 0.16 and round(flows[16.0].rms_slope[1:].mean(), 2) == 0.08
+    assert round(flows[4.0].ratio("da"), 3) == 0.019 and round(flows[16.0].ratio("da"), 1) == 8.6
+
+
+def test_prose_section_7_training():
+    runs = ch.compare_depths(depths=(3, 10), activation="sigmoid", lr=0.5, steps=200)
+    hist, change = runs["10 sigmoid layers"]
+    assert round(100 * hist.test_accuracy[-1]) == 10  # "stays at chance, 10 %"
+    assert 0.17 < change[-1] < 0.23  # "about a fifth"
+    assert np.all((0.7e-5 < change[:3]) & (change[:3] < 1.5e-5))  # "about 1e-5"
+    assert runs["3 sigmoid layers"][0].test_accuracy[-1] > 0.5
+
+
+# ----------------------------------------------------------------------------- section 5's new pieces
+def test_relative_update_and_errors(sigmoid_flow):
+    np.testing.assert_allclose(sigmoid_flow.relative_update(0.5), 0.5 * sigmoid_flow.dW_norm / sigmoid_flow.w_norm)
+    with pytest.raises(ValueError, match="lr"):
+        sigmoid_flow.relative_update(0.0)
+
+
+def test_layer_norms_table(relu_flows):
+    table = ch.layer_norms_table({f"{s:g}x": f for s, f in relu_flows.items()})
+    lines = table.splitlines()
+    assert len(lines) == 2 + 30 and "1x" in lines[0] and "2x" in lines[0] and "|dL/dW^l|" in lines[1]
+    assert lines[2].split()[0] == "1" and float(lines[2].split()[-1]) == pytest.approx(relu_flows[2.0].dW_norm[0],
+                                                                                         rel=5e-3)
+    with pytest.raises(ValueError, match="quantity"):
+        ch.layer_norms_table(relu_flows, quantities=("q",))
+    _, short = ch.digits_flow(depth=3, width=8, batch_size=16)
+    with pytest.raises(ValueError, match="same depth"):
+        ch.layer_norms_table({"a": short, "b": relu_flows[1.0]})
+
+
+def test_weight_gradient_figure(sigmoid_flow, relu_flows):
+    fig = ch.weight_gradients_vanish_or_not(sigmoid_flow, relu_flows)
+    gids = _gids(fig)
+    assert {"norm:a", "norm:da", "norm:dW", "norm:dW at 1x He", "dW_gap", "dW_gap_text"} <= gids
+    text = next(t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "dW_gap_text")
+    assert "1.3e9" in text and "1.7e9" in text
+
+
+def test_plot_layer_norms_masks_overflowed_weight_gradients():
+    flow = ch._relu_flow(10.0, 50, np.float32)
+    ax = ch.plot_layer_norms(flow, quantities=("a", "dW"))
+    y = np.asarray(next(ln for ln in ax.lines if ln.get_gid() == "norm:dW").get_ydata(), float)
+    assert np.isnan(y).all()
+
+
+# ----------------------------------------------------------------------------- exercise 02.4 (code)
+def test_exercise_02_4_judges_a_sigmoid(capsys):
+    ex = gv.exercises.EXERCISES["02.4"]
+    assert ex.wants_code
+    assert gv.exercises.check("02.4", ch.stable_sigmoid)
+    assert gv.exercises.check("02.4", gv.activations.sigmoid)
+    ok, msg = ex.checker(lambda z: 1 / (1 + np.exp(-z)))  # the textbook formula overflows at z = -1000
+    assert not ok and "RuntimeWarning" in msg and "overflow" in msg
+    ok, msg = ex.checker(lambda z: (1 + np.tanh(z / 2)) / 2)  # stable, but loses sigma(-40)
+    assert not ok and "sigmoid(-40)" in msg and "4.24" in msg
+    ok, msg = ex.checker(lambda z: np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z))))
+    assert not ok and "RuntimeWarning" in msg  # np.where evaluates both branches
+    ok, msg = ex.checker(lambda z: ch.stable_sigmoid(z).ravel())
+    assert not ok and "shape" in msg
+    ok, msg = ex.checker(lambda z: "no")
+    assert not ok
+    assert not gv.exercises.check("02.4", 0.5)  # a number, not a function
+    capsys.readouterr()
+    gv.exercises.solution("02.4")
+    out = capsys.readouterr().out
+    assert "def stable_sigmoid" in out and "exercise(" not in out
+
+
+def test_exercise_02_4_checker_restores_warning_state():
+    before = np.geterr()
+    ch._check_stable_sigmoid(lambda z: 1 / (1 + np.exp(-z)))
+    assert np.geterr() == before
+
+
+# ----------------------------------------------------------------------------- the saturation explorer
+@pytest.fixture
+def saturation():
+    pytest.importorskip("ipywidgets")
+    return ch.SaturationExplorer(canvas="none")
+
+
+def test_saturation_explorer_starts_at_z_2_with_10_layers(saturation):
+    assert saturation.values == {"z": 2.0, "layers": 10, "z_far": 1000.0}
+    x, y = (np.asarray(a, float) for a in saturation.marks.get_data())
+    np.testing.assert_allclose(y, [sigmoid(2.0), sigmoid_grad(2.0)])
+    n, logp = (np.asarray(a, float) for a in saturation.prod.get_data())
+    np.testing.assert_allclose(logp, n * np.log10(sigmoid_grad(2.0)), rtol=1e-12)
+    np.testing.assert_allclose(saturation.at_L.get_ydata(), [10 * np.log10(sigmoid_grad(2.0))], rtol=1e-12)
+    assert "1.6e-10" in saturation.ax_prod.get_title()
+    text = saturation.summary()
+    assert "z = 6: sigma = 0.997527, slope = 0.00247" in text
+    assert "z = 1000: sigma = 1 exactly (rounded), slope = 0 in float64 (really 5.1e-435)" in text
+    assert "0.997527" in saturation.readout.value and "5.1e-435" in saturation.readout.value
+
+
+def test_saturation_explorer_every_control_redraws(saturation):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saturation.controls["z"].value = 6.0  # through the widget: the observer redraws
+        assert saturation.state(6.0, 10, 1000.0)["z"]["slope"] == pytest.approx(float(sigmoid_grad(6.0)))
+        assert np.asarray(saturation.marks.get_ydata(), float)[0] == pytest.approx(float(sigmoid(6.0)))
+        saturation.controls["layers"].value = 50
+        assert saturation.at_L.get_xdata()[0] == 50
+        saturation.controls["z_far"].value = -1e6
+        assert "-1e+06" in saturation.readout.value and "0 exactly (rounded)" in saturation.summary()
+        saturation.update(z=20.0, layers=50)  # the product falls below the smallest float64
+        assert "(0 in float64)" in saturation.summary().splitlines()[1]
+        assert saturation.ax_prod.get_ylim()[0] < -323.3 < saturation.ax_prod.get_ylim()[1]
+        assert saturation.ax_phi.get_xlim() == (-21.0, 21.0)  # the view widens to keep z in sight
+        saturation.update(z=-14.0, layers=1)
+        assert saturation.ax_phi.get_xlim() == (-15.0, 15.0)
+        saturation.figure.canvas.draw()  # renders without error
+
+
+def test_saturation_explorer_takes_its_state_from_itself_only(saturation):
+    # refresh reads the values it is given; a global of the same name cannot change it
+    saturation.refresh(z=0.0, layers=3, z_far=6.0)
+    np.testing.assert_allclose(saturation.at_L.get_ydata(), [3 * np.log10(0.25)], rtol=1e-12)
+    assert "0.25" in saturation.readout.value
+
+
+@pytest.mark.parametrize("value,text", [(0.0197, "0.0197"), (-434.294, "5.1e-435"), (-2.0, "0.01"),
+                                        (-9.99999, "1.0e-10"), (float("-inf"), "0"), (5.0, "1.0e5")])
+def test_pow10_text(value, text):
+    assert ch._pow10(np.log10(value) if value == 0.0197 else value) == text

@@ -3,17 +3,21 @@
 The backward pass of a plain MLP (no batch norm, no skip connections) is, layer by layer,
 
     dL/dz^l = dL/da^l * phi'(z^l)          (element-wise)
+    dL/dW^l = (a^{l-1})^T dL/dz^l          (a^0 = x)
     dL/da^{l-1} = dL/dz^l (W^l)^T
 
 so the gradient that reaches layer 1 is the one at layer L times one factor
 phi'(z^l) W^l per layer crossed. The chapter opens that product: a chain of
-one-unit layers written out factor by factor (:func:`scalar_chain`); the
-gradient norms per layer of a deep sigmoid MLP on the digits against the slope
-bound (max phi')^(L-1), the typical product and the worst case
-(:func:`gradient_flow`, :func:`digits_flow`, :func:`depth_sweep`); large
-weights that make activations and gradients grow until float32 overflows
-(:func:`probe_flow`); saturation per layer; and training, where the first
-layers of a deep sigmoid network barely move (:func:`compare_depths`).
+one-unit layers written out factor by factor (:func:`scalar_chain`); the sigmoid's
+slope and saturation (:class:`SaturationExplorer`); the gradient norms per layer of
+a deep sigmoid MLP on the digits against the slope bound (max phi')^(L-1), the
+typical product and the worst case (:func:`gradient_flow`, :func:`digits_flow`,
+:func:`depth_sweep`); large weights in a ReLU MLP, where the activations grow
+going up as fast as dL/da grows going down, so that the weight gradients of all
+layers grow together and one SGD step throws every layer away
+(:func:`relu_digits_flows`, :func:`train_exploding`); float32 overflow
+(:func:`probe_flow`); saturation per layer; and training, where the first layers
+of a deep sigmoid network barely move (:func:`compare_depths`).
 
 The closed forms it quotes (sigma' <= 1/4, the slope bound, the saturation
 onset, log10 sigma'(z) where float64 underflows) are in :mod:`gradviz.theory`.
@@ -23,13 +27,14 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 from dataclasses import dataclass
 
 import matplotlib as mpl
 import numpy as np
 
 from .. import plots
-from .._validate import check_array_2d, check_choice, check_positive_int, get_rng
+from .._validate import check_array_2d, check_choice, check_positive, check_positive_int, get_rng
 from ..activations import ACTIVATIONS, SATURATION_THRESHOLD, get_activation, saturation_mask, sigmoid, sigmoid_grad
 from ..data import load_digits
 from ..exercises import exercise
@@ -39,17 +44,19 @@ from ..network import MLP
 from ..stats import digits_batch
 from ..theory import saturation_onset, sigmoid_slope_log10, slope_bound
 from ..train import train
-from ..widgets import (_INIT_OPTIONS, _STYLE, _WIDTHS, DeepNetworkExplorer, _resolve_init, _values_slider, _w, choice,
-                       int_slider, log_slider)
+from ..widgets import (_INIT_OPTIONS, _STYLE, _WIDTHS, DeepNetworkExplorer, Explorer, _resolve_init, _values_slider,
+                       _w, choice, int_slider, log_slider)
 
 __all__ = [
     # experiments
-    "scalar_chain", "digits_flow", "depth_sweep", "probe_flow", "compare_depths",
+    "scalar_chain", "digits_flow", "depth_sweep", "probe_flow", "compare_depths", "relu_digits_flows",
+    "layer_norms_table", "train_exploding",
     # figures
-    "sigmoid_slope_and_saturation", "sigmoid_gradient_per_layer", "vanishing_with_depth", "exploding_and_overflow",
+    "sigmoid_slope_and_saturation", "sigmoid_gradient_per_layer", "vanishing_with_depth",
+    "weight_gradients_vanish_or_not", "float32_overflow",
     "sigmoid_saturation_by_scale", "sigmoid_training_first_layers",
     # explorers
-    "GradientFlowExplorer",
+    "GradientFlowExplorer", "SaturationExplorer",
 ]
 
 
@@ -152,9 +159,13 @@ class GradientFlow:
     Attributes
     ----------
     a_norm : ||a^l||, the activations of layer l (forward pass)
+    a_rms : ||a^l|| / sqrt(batch x width), the root mean square of one activation
     da_norm : ||dL/da^l||, the gradient arriving at layer l's output
     dz_norm : ||dL/dz^l|| = ||dL/da^l * phi'(z^l)||
-    dW_norm : ||dL/dW^l||, what an SGD step applies to layer l's weights
+    dW_norm : ||dL/dW^l||, what an SGD step applies to layer l's weights. Since
+        dL/dW^l = (a^{l-1})^T dL/dz^l (a^0 = x), it follows dL/dz^l only where the
+        activations a^{l-1} keep the same size from layer to layer
+    w_norm : ||W^l||_F, the Frobenius norm of the weights (square root of the sum of their squares)
     rms_slope : root mean square of phi'(z^l) over the batch and the units of layer l: with weights
         that keep a vector's length on average, the factor by which layer l scales the gradient
     weight_norm : spectral norm ||W^l||_2 (largest singular value): no vector is
@@ -165,6 +176,7 @@ class GradientFlow:
     saturated_fraction : fraction of (example, unit) pairs of layer l with
         slope below ``SATURATION_THRESHOLD`` x max slope (sigmoid and tanh)
     max_slope : largest slope of the activation (1/4 for the sigmoid)
+    out_rms : root mean square of the network's output (the logits, if it has an output layer)
     loss : the cross-entropy of the batch (NaN when the gradient was injected directly)
     overflow : {'forward': int|None, 'backward': int|None}, as in :attr:`gradviz.network.MLP.overflow`
     first_nonfinite : int or None, the first hidden layer whose values were not finite
@@ -172,14 +184,17 @@ class GradientFlow:
     """
 
     a_norm: np.ndarray
+    a_rms: np.ndarray
     da_norm: np.ndarray
     dz_norm: np.ndarray
     dW_norm: np.ndarray
+    w_norm: np.ndarray
     rms_slope: np.ndarray
     weight_norm: np.ndarray
     weight_gain: np.ndarray
     saturated_fraction: np.ndarray
     max_slope: float
+    out_rms: float
     loss: float
     overflow: dict
     first_nonfinite: int | None
@@ -202,6 +217,21 @@ class GradientFlow:
         v = self._norms(quantity)
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(v[0] / v[-1])
+
+    def relative_update(self, lr: float) -> np.ndarray:
+        """Per layer, ||lr dL/dW^l|| / ||W^l||: how far one plain SGD step would move W^l, relative to its size.
+
+        Shape (L,); NaN where the gradient was not finite. Chapter 01's divergence in numbers: a step of
+        about the size of the weights themselves (1 or more) throws the layer somewhere else entirely.
+
+        Raises
+        ------
+        ValueError
+            If ``lr`` is not a positive number.
+        """
+        lr = check_positive("lr", lr)
+        with np.errstate(all="ignore"):
+            return lr * np.asarray(self.dW_norm, float) / np.asarray(self.w_norm, float)
 
     def per_layer_factor(self, quantity: str = "da") -> float:
         """The geometric-mean factor per layer: ``ratio(quantity) ** (1 / (L - 1))`` (NaN for L = 1)."""
@@ -236,14 +266,14 @@ class GradientFlow:
         return keys[check_choice("quantity", quantity, keys)]
 
     def as_table(self) -> str:
-        """One row per layer: the three gradient norms, the rms slope, the weight gain, ||W||_2 and the
-        saturated fraction."""
-        rows = [f"{'layer':>5} {'|dL/da|':>10} {'|dL/dz|':>10} {'|dL/dW|':>10} {'rms slope':>10} "
+        """One row per layer: the three gradient norms, the rms activation, the rms slope, the weight gain,
+        ||W||_2 and the saturated fraction."""
+        rows = [f"{'layer':>5} {'|dL/da|':>10} {'|dL/dz|':>10} {'|dL/dW|':>10} {'rms a':>7} {'rms slope':>10} "
                 f"{'gain':>6} {'|W|_2':>7} {'saturated':>9}"]
         for i in range(self.depth):
             rows.append(f"{i + 1:>5} {self.da_norm[i]:>10.3g} {self.dz_norm[i]:>10.3g} {self.dW_norm[i]:>10.3g} "
-                        f"{self.rms_slope[i]:>10.3g} {self.weight_gain[i]:>6.3g} {self.weight_norm[i]:>7.3g} "
-                        f"{self.saturated_fraction[i]:>9.1%}")
+                        f"{self.a_rms[i]:>7.3g} {self.rms_slope[i]:>10.3g} {self.weight_gain[i]:>6.3g} "
+                        f"{self.weight_norm[i]:>7.3g} {self.saturated_fraction[i]:>9.1%}")
         return "\n".join(rows)
 
 
@@ -316,15 +346,17 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
     act_name = net.activation
     act = get_activation(act_name) if act_name in ACTIVATIONS else None
     L = net.depth
-    an, da, dz, dW, slope, wn, wg, sat = (np.full(L, np.nan) for _ in range(8))
+    an, arms, da, dz, dW, fro, slope, wn, wg, sat = (np.full(L, np.nan) for _ in range(10))
     with np.errstate(all="ignore"):
         for i, (block, rec) in enumerate(zip(net.blocks, net.records)):
             an[i], da[i], dz[i], dW[i] = _norm(rec["a"]), _norm(rec["da"]), _norm(rec["dz"]), _norm(rec["dW"])
+            arms[i] = an[i] / np.sqrt(rec["a"].size)
             W = block.dense.params["W"]
             if np.isfinite(W).all():
                 if spectral_norms:
                     wn[i] = float(np.linalg.svd(W.astype(np.float64), compute_uv=False)[0])
-                wg[i] = _norm(W) / np.sqrt(W.shape[1])
+                fro[i] = _norm(W)
+                wg[i] = fro[i] / np.sqrt(W.shape[1])
             if act is not None and np.isfinite(rec["z"]).all():
                 slope[i] = float(np.sqrt(np.mean(np.square(act.grad(rec["z"], **net.activation_params)), dtype=np.float64)))
                 sat[i] = float(saturation_mask(act_name, rec["z"], threshold, **net.activation_params).mean())
@@ -332,8 +364,11 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
     if fwd is not None:  # the loss is not finite: no gradient means anything (ReLU would even give 0s)
         da[:], dz[:], dW[:] = np.nan, np.nan, np.nan
         slope[fwd - 1:], sat[fwd - 1:] = np.nan, np.nan
-    return GradientFlow(a_norm=an, da_norm=da, dz_norm=dz, dW_norm=dW, rms_slope=slope, weight_norm=wn, weight_gain=wg,
-                        saturated_fraction=sat, max_slope=float(act.max_slope) if act is not None else float("nan"),
+    with np.errstate(all="ignore"):
+        out_rms = _norm(out) / np.sqrt(out.size)
+    return GradientFlow(a_norm=an, a_rms=arms, da_norm=da, dz_norm=dz, dW_norm=dW, w_norm=fro, rms_slope=slope,
+                        weight_norm=wn, weight_gain=wg, saturated_fraction=sat,
+                        max_slope=float(act.max_slope) if act is not None else float("nan"), out_rms=float(out_rms),
                         loss=float(loss), overflow=dict(net.overflow), first_nonfinite=net.first_nonfinite,
                         activation=act_name)
 
@@ -454,6 +489,72 @@ def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid",
     return runs
 
 
+def relu_digits_flows(scales=(1.0, 2.0), depth: int = 30, width: int = 128, seed=0) -> dict:
+    """ReLU MLPs on the digits with He weights times each of ``scales``: one pass each, summarised.
+
+    :func:`digits_flow` with ``activation='relu'``, ``init='he_normal'`` and
+    ``weight_scale`` = each scale (same seed, so the networks differ only by that
+    factor on every weight). The ReLU is positively homogeneous, relu(c z) = c relu(z)
+    for c > 0, and the biases start at 0, so scaling every weight by c scales
+    a^l by c^l; with the cross-entropy on top, the logits scale by c^(L+1).
+
+    Returns
+    -------
+    dict scale -> GradientFlow
+    """
+    return {float(s): digits_flow(depth, width=width, activation="relu", init="he_normal", weight_scale=s,
+                                  seed=seed)[1] for s in scales}
+
+
+_TABLE_HEADS = {"a": "|a^l|", "da": "|dL/da^l|", "dz": "|dL/dz^l|", "dW": "|dL/dW^l|"}
+
+
+def layer_norms_table(flows: dict, quantities=("a", "da", "dW")) -> str:
+    """The norms ``quantities`` of each flow in ``flows`` (label -> GradientFlow), side by side, one row per layer.
+
+    ``quantities`` are among 'a' (||a^l||), 'da', 'dz', 'dW'; every flow must have the same depth.
+
+    Raises
+    ------
+    ValueError
+        For an unknown quantity or flows of different depths.
+    """
+    quantities = [check_choice("quantity", q, _TABLE_HEADS) for q in quantities]
+    depths = {f.depth for f in flows.values()}
+    if len(depths) != 1:
+        raise ValueError(f"flows must all have the same depth; got depths {sorted(depths)}")
+    cw = 11  # characters per column, the leading space included
+    block = cw * len(quantities)
+    top = " " * 5 + "".join(f" {str(label):-^{block - 1}}" for label in flows)
+    head = f"{'layer':>5}" + "".join(f" {_TABLE_HEADS[q]:>{cw - 1}}" for _ in flows for q in quantities)
+    rows = [top, head]
+    for i in range(depths.pop()):
+        rows.append(f"{i + 1:>5}" + "".join(f" {getattr(f, q + '_norm')[i]:>{cw - 1}.3g}"
+                                            for f in flows.values() for q in quantities))
+    return "\n".join(rows)
+
+
+def train_exploding(lrs=(1e-2, 1e-6), weight_scale: float = 2.0, depth: int = 30, width: int = 128, steps: int = 10,
+                    seed=0) -> dict:
+    """Train the ReLU MLP of :func:`relu_digits_flows` (He x ``weight_scale``) with plain SGD at each rate in ``lrs``.
+
+    Each run starts from the same weights and trains on :func:`gradviz.data.load_digits` (batches of 64) for
+    ``steps`` steps, or until the loss or a gradient is no longer finite (``History.diverged_step``).
+
+    Returns
+    -------
+    dict lr -> History
+    """
+    data = load_digits(seed=0)
+    runs = {}
+    for lr in lrs:
+        net = MLP(data.n_features, depth=depth, width=width, activation="relu", init="he_normal",
+                  weight_scale=weight_scale, n_outputs=data.n_classes, seed=seed)
+        runs[float(lr)] = train(net, data, lr=lr, steps=steps, batch_size=64, seed=seed, record_every=1,
+                                progress=False)
+    return runs
+
+
 # ---- figures
 # The chapter's network: sigmoid, 10 hidden layers x 64 units, Glorot init, seed 0 (digits_flow's defaults).
 # Every figure accepts the results it draws, so a notebook that computed them does not compute them twice.
@@ -531,19 +632,32 @@ def plot_gradient_ratio(flow, ax=None, *, curves=("measured", "slope_bound", "ty
     return ax
 
 
-@plots._styled
-def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legend=True):
-    """Norms per layer of the activations ||a^l|| and of the gradients ||dL/da^l|| (log scale).
+#: How :func:`plot_layer_norms` draws each quantity: label, colour, marker.
+NORM_STYLES = {
+    "a": (r"activations $\|a^l\|$ (forward)", plots.COLORS["a"], "o"),
+    "da": (r"gradients $\|\partial L/\partial a^l\|$ (backward)", plots.COLORS["da"], "o"),
+    "dW": (r"weight gradients $\|\partial L/\partial W^l\|$", plots.OKABE_ITO["green"], "s"),
+}
 
-    Layers an overflow spoiled are not drawn; the band of :func:`gradviz.plots.mark_overflow` says where.
-    Lines have gid ``'norm:a'`` and ``'norm:da'``. Returns the Axes.
+
+@plots._styled
+def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legend=True, suffix="", **line_kw):
+    """Norms per layer of the activations ||a^l||, the gradients ||dL/da^l|| and ||dL/dW^l|| (log scale).
+
+    ``quantities`` are keys of :data:`NORM_STYLES`; ``suffix`` is appended to each label and gid,
+    ``line_kw`` go to every line. Layers an overflow spoiled are not drawn; the band of
+    :func:`gradviz.plots.mark_overflow` says where. Lines have gid ``'norm:<quantity><suffix>'``.
+    Returns the Axes.
     """
     ax = plots._axes(ax)
     layers = np.arange(1, flow.depth + 1)
-    labels = {"a": r"activations $\|a^l\|$ (forward)", "da": r"gradients $\|\partial L/\partial a^l\|$ (backward)"}
     for q in quantities:
-        v = plots._mask_overflowed(plots._positive_finite(getattr(flow, f"{q}_norm")), q, flow.overflow)
-        ax.plot(layers, v, "o-", ms=4, color=plots.COLORS[q], label=labels[q], gid=f"norm:{q}")
+        label, color, marker = NORM_STYLES[q]
+        v = plots._mask_overflowed(plots._positive_finite(getattr(flow, f"{q}_norm")),
+                                   "grad_norm" if q == "dW" else q, flow.overflow)
+        kw = dict(marker=marker, ms=4, color=color, label=label + suffix, gid=f"norm:{q}{suffix}")
+        kw.update(line_kw)
+        ax.plot(layers, v, **kw)
     ax.set_yscale("log")
     ax.set_ylabel("norm over the batch (log scale)")
     plots.layer_axis(ax, flow.depth)
@@ -662,6 +776,12 @@ def vanishing_with_depth(sweep=None, depths=(5, 10, 20, 30)):
     return fig
 
 
+def _sci(x, digits=2):
+    """``x`` in short scientific notation for a figure: 1.3e9, 4.2e-18 (no '+' and no leading zeros)."""
+    mant, exp = f"{x:.{digits - 1}e}".split("e")
+    return f"{mant}e{int(exp)}"
+
+
 def _relu_flow(weight_scale, depth, dtype, width=128):
     """A ReLU MLP with weights ``weight_scale`` x He, probed with 128 standard-normal examples (seed 0)."""
     net = MLP(width, depth=depth, width=width, activation="relu", init="he_normal", weight_scale=weight_scale,
@@ -669,30 +789,61 @@ def _relu_flow(weight_scale, depth, dtype, width=128):
     return probe_flow(net, batch_size=128, seed=0, spectral_norms=False)
 
 
-@figure("exploding_and_overflow")
-def exploding_and_overflow(grow=None, overflow=None):
-    """ReLU MLPs with weights 2x and 10x the He scale: norms grow by the weight factor per layer, until float32 overflows."""
-    grow = grow if grow is not None else _relu_flow(2.0, 30, np.float64)
-    overflow = overflow if overflow is not None else _relu_flow(10.0, 50, np.float32)
-    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(13, 4.6), sharey=False)
-    plot_layer_norms(grow, ax=a1, title=f"weights 2x He: both grow about 2x per layer ({grow.depth} layers)",
-                     legend=False)
-    big = float(np.finfo(np.float32).max)
-    plot_layer_norms(overflow, ax=a2, legend=False,
-                     title=f"weights 10x He, float32 (largest number {big:.2g}): {overflow.depth} layers")
+@figure("weight_gradients_vanish_or_not")
+def weight_gradients_vanish_or_not(sigmoid=None, relu=None):
+    """The weight gradients ||dL/dW^l|| beside the back-propagated ||dL/da^l|| and the activations ||a^l||: they
+    fall together in the 10-layer sigmoid net on the digits, but stay level in the 30-layer ReLU net with weights
+    2x He, whose every layer gets about the same huge weight gradient (1x He drawn for scale)."""
+    sigmoid = _sigmoid_digits_flow(sigmoid)
+    relu = relu if relu is not None else relu_digits_flows((1.0, 2.0))
+    big, base = relu[max(relu)], relu[min(relu)]
+    fig, (a1, a2) = plots.new_figure(1, 2, figsize=(12.0, 4.8))
+    plot_layer_norms(sigmoid, ax=a1, quantities=("a", "da", "dW"), legend=False,
+                     title=f"sigmoid, Glorot weights, {sigmoid.depth} layers: vanishing")
+    plot_layer_norms(big, ax=a2, quantities=("a", "da", "dW"), legend=False,
+                     title=f"ReLU, weights {max(relu):g}x He, {big.depth} layers: exploding")
+    plot_layer_norms(base, ax=a2, quantities=("dW",), legend=False, suffix=f" at {min(relu):g}x He",
+                     ls="--", mfc="white", lw=1.6)
     with plots.style():
-        a1.legend(loc="upper center", fontsize=9)
+        a1.set_ylim(1e-8, 1e4)
+        a1.legend(loc="lower right", fontsize=9)
+        # how much larger every layer's weight gradient is at the larger scale: one arrow, one factor range
+        ratio = big.dW_norm / base.dW_norm
+        k = int(0.6 * big.depth)
+        a2.annotate("", xy=(k, big.dW_norm[k - 1]), xytext=(k, base.dW_norm[k - 1]), gid="dW_gap",
+                    arrowprops=dict(arrowstyle="<->", color="0.3", lw=1.2, shrinkA=4, shrinkB=4))
+        a2.text(k + 0.5, np.sqrt(big.dW_norm[k - 1] * base.dW_norm[k - 1]),
+                f"x {_sci(np.nanmin(ratio))} to {_sci(np.nanmax(ratio))}\nin every layer", fontsize=9,
+                va="center", color="0.2", gid="dW_gap_text", bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
+        a2.set_ylim(1e-2, 1e15)
+        a2.legend(loc="upper center", fontsize=9, ncols=2)
+        fig.suptitle("untrained MLPs, cross-entropy on 256 digits: where do the weight gradients go?", fontsize=12)
+    return fig
+
+
+@figure("float32_overflow")
+def float32_overflow(overflow=None):
+    """A ReLU MLP with weights 10x the He scale in float32: the activations grow about 10x per layer until
+    they pass float32's largest number, and from then on every value is inf or nan."""
+    overflow = overflow if overflow is not None else _relu_flow(10.0, 50, np.float32)
+    big = float(np.finfo(np.float32).max)
+    fig, ax = plots.new_figure(1, 1, figsize=(9.0, 4.6))
+    plot_layer_norms(overflow, ax=ax, legend=False,
+                     title=f"ReLU, weights 10x He, {overflow.depth} layers x 128 units, in float32\n"
+                           "standard-normal input and upstream gradient, 128 examples")
+    with plots.style():
         # The norms sum 128 x 128 entries (in float64), so they can pass float32's limit a layer or two before
         # any single entry does: the dotted line marks the limit for one entry, not for the norm.
-        a2.axhline(big, color="0.3", ls=":", lw=1, label=f"largest float32 number, {big:.2g} (one entry)",
+        ax.axhline(big, color="0.3", ls=":", lw=1, label=f"largest float32 number, {big:.2g} (one entry)",
                    gid="float32_max")
-        a2.set_ylabel("norm over the batch (log scale, float64 sum)")
-        a2.set_ylim(top=max(a2.get_ylim()[1], big * 1e14))  # room for the legend above the dotted line
-        a2.legend(loc="upper left", fontsize=9)
+        ax.set_ylabel("norm over the batch (log scale, float64 sum)")
+        ax.set_ylim(top=max(ax.get_ylim()[1], big * 1e14))  # room for the legend above the dotted line
+        ax.legend(loc="upper left", fontsize=9)
         if not np.isfinite(overflow.da_norm).any():
-            a2.text(0.38, 0.04, "no gradient drawn: the forward\npass overflowed, so the loss and\nevery gradient "
-                    "are inf or nan", transform=a2.transAxes, fontsize=9, color="0.25", va="bottom", gid="no_gradient")
-        fig.suptitle("ReLU MLPs, 128 units per layer, standard-normal input and upstream gradient", fontsize=12)
+            k = overflow.first_nonfinite or overflow.depth
+            ax.text((k - 1) / overflow.depth - 0.02, 0.05,  # just left of the band (x limits 0.5 .. L + 0.5)
+                    "no gradient drawn: the forward pass\noverflowed, so the loss and every\ngradient are inf or nan",
+                    transform=ax.transAxes, fontsize=9, color="0.25", va="bottom", ha="right", gid="no_gradient")
     return fig
 
 
@@ -702,7 +853,7 @@ def sigmoid_saturation_by_scale(flows=None, scales=(1.0, 4.0, 16.0)):
     the gradient per layer."""
     if flows is None:
         flows = {s: _sigmoid_digits_flow(weight_scale=s) for s in scales}
-    fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(15, 4.5))
+    fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(12.5, 4.4))
     with plots.style():
         colors = [plots.OKABE_ITO[c] for c in ("blue", "orange", "vermillion", "green", "purple")]
         for (s, flow), c in zip(sorted(flows.items()), colors):
@@ -738,7 +889,7 @@ def sigmoid_training_first_layers(runs=None):
     labels = list(runs)
     deep_label = max(labels, key=lambda k: runs[k][0].depth)
     deep, change = runs[deep_label]
-    fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(15.5, 4.6), width_ratios=[1, 1, 1.1])
+    fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(13.0, 4.5), width_ratios=[1, 1, 1.15])
     with plots.style():
         colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue", "orange")]
         for (label, (h, _)), c in zip(runs.items(), colors):
@@ -757,13 +908,14 @@ def sigmoid_training_first_layers(runs=None):
         a2.set_yscale("log")
         a2.set_ylabel(r"$\|W^l_{end} - W^l_{start}\| \,/\, \|W^l_{start}\|$ (log scale)")
         plots.layer_axis(a2, len(change))
-        a2.set_title(f"how far each layer's weights moved ({deep_label})", fontsize=11)
+        a2.set_title("how far each layer's weights moved", fontsize=11)
     plots.plot_layer_stat_over_steps(deep.record_steps, deep.grad_norm, ax=a3, label=r"$\|\partial L/\partial W^l\|$",
-                                     title=f"weight-gradient norm per layer ({deep_label})")
+                                     title="weight-gradient norm per layer")
+    a3.title.set_fontsize(11)
     with plots.style():
         cfg = deep.config
         fig.suptitle(f"{_WIDTH} units per layer, Glorot init, SGD lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
-                     f"{cfg['steps']} steps", fontsize=12)
+                     f"{cfg['steps']} steps; middle and right: {deep_label}", fontsize=12)
     return fig
 
 
@@ -931,6 +1083,149 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         return "\n".join([head] + sentences)
 
 
+_LOG10_TINY = float(np.log10(np.finfo(np.float64).smallest_subnormal))  # -323.3: below, a float64 is 0
+
+
+def _pow10(log10_value):
+    """10**log10_value as short text, exact even where a float64 would round it to 0 ('0.0197', '2.5e-434')."""
+    if not np.isfinite(log10_value):
+        return "0" if log10_value < 0 else "inf"
+    if -4.0 <= log10_value < 4.0:
+        return f"{10.0 ** log10_value:.3g}"
+    e = int(np.floor(log10_value))
+    mant = 10.0 ** (log10_value - e)
+    if round(mant, 1) >= 10.0:
+        mant, e = mant / 10.0, e + 1
+    return f"{mant:.1f}e{e}"
+
+
+class SaturationExplorer(Explorer):
+    """The sigmoid at one input z: sigma(z), its slope sigma'(z), and what L such slopes multiply a gradient by.
+
+    Left: sigma and sigma' for z around the chosen one, the saturated inputs shaded
+    (slope below ``SATURATION_THRESHOLD`` x 1/4), dots at z. Right: the product of n
+    slopes sigma'(z)^n for n = 1..50, what a gradient keeps after crossing n sigmoid
+    units that all sit at z, beside the best case (1/4)^n; drawn from exact logarithms
+    (:func:`gradviz.theory.sigmoid_slope_log10`), so it is right even where a float64
+    would round the product to 0 (the shaded band). The readout compares z with
+    z = 6 and with a far input ``z_far`` (1000 at first): sigma(6) against sigma(1000).
+
+    Controls: ``z`` (-20 to 20), ``layers`` (L, 1 to 50), ``z_far``.
+    """
+
+    figsize = (9.6, 4.0)
+    max_layers = 50
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = _w().HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        w = _w()
+        return {
+            "z": w.FloatSlider(value=2.0, min=-20.0, max=20.0, step=0.1, description="pre-activation z",
+                               readout_format=".1f", style=_STYLE),
+            "layers": int_slider("layers L", 1, self.max_layers, 10),
+            "z_far": w.FloatText(value=1000.0, description="far input z_far", style=_STYLE),
+        }
+
+    def setup_figure(self, fig):
+        self.ax_phi, self.ax_prod = fig.subplots(1, 2, width_ratios=[1, 1.1])
+        for ax in (self.ax_phi, self.ax_prod):
+            plots._tidy(ax)
+        ax = self.ax_phi
+        (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label="σ(z)")
+        (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label="slope σ′(z)")
+        (self.marks,) = ax.plot([], [], "o", color="black", ms=6, gid="marks", zorder=5)
+        self.zline = ax.axvline(0.0, color="0.4", lw=0.8, ls=":", gid="z")
+        ax.axhline(0.25, color="0.3", lw=0.8, ls=":", zorder=1)
+        ax.text(0.98, 0.26, "largest slope 1/4", ha="right", va="bottom", fontsize=8, color="0.3",
+                transform=mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData))
+        ax.set_ylim(-0.05, 1.1)
+        ax.set_xlabel("pre-activation z")
+        ax.legend(loc="center left", fontsize=9)
+        ax = self.ax_prod
+        n = np.arange(1, self.max_layers + 1)
+        (self.best,) = ax.plot(n, n * np.log10(0.25), "--", color="0.15", lw=1.4, gid="best",
+                               label="best case: (1/4)ⁿ, every unit at z = 0")
+        (self.prod,) = ax.plot([], [], color=plots.COLORS["dphi"], gid="product", label="σ′(z)ⁿ: every unit at z")
+        (self.at_L,) = ax.plot([], [], "o", color="black", ms=6, gid="at_L", zorder=5)
+        self.tiny = ax.axhspan(-1e7, _LOG10_TINY, color=plots.COLORS["shade"], lw=0, zorder=0, gid="underflow")
+        ax.text(0.98, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="right", va="top",
+                fontsize=8, color="0.3", transform=mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData),
+                clip_on=True, gid="underflow_text")
+        ax.set_xlim(0, self.max_layers + 1)
+        ax.set_xlabel("number of sigmoid layers crossed, n")
+        ax.set_ylabel("product of n slopes (log scale)")
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=6, integer=True))
+        ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
+            lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots._SUPERSCRIPT)}"))
+        ax.legend(loc="lower left", fontsize=9)
+
+    def state(self, z, layers, z_far):
+        """What the explorer shows for these values, as a dict of plain numbers (no widgets involved)."""
+        rows = {}
+        for name, zz in (("z", float(z)), ("6", 6.0), ("far", float(z_far))):
+            lg = float(sigmoid_slope_log10(zz)) if np.isfinite(zz) else float("-inf")
+            with np.errstate(all="ignore"):
+                rows[name] = dict(z=zz, sigma=float(sigmoid(zz)), slope=float(sigmoid_grad(zz)), log10_slope=lg,
+                                  log10_product=int(layers) * lg)
+        return rows
+
+    def refresh(self, z, layers, z_far):
+        rows = self.state(z, layers, z_far)
+        r = rows["z"]
+        half = max(10.0, abs(r["z"]) + 1.0)
+        zz = np.linspace(-half, half, 801)
+        self.phi.set_data(zz, sigmoid(zz))
+        self.dphi.set_data(zz, sigmoid_grad(zz))
+        self.marks.set_data([r["z"], r["z"]], [r["sigma"], r["slope"]])
+        self.zline.set_xdata([r["z"], r["z"]])
+        plots.shade_saturation(self.ax_phi, "sigmoid", (-half, half))
+        self.ax_phi.set_xlim(-half, half)
+        self.ax_phi.set_title(f"z = {r['z']:.1f}:  σ(z) = {r['sigma']:.4g},  σ′(z) = {r['slope']:.3g}", fontsize=11)
+        n = np.arange(1, self.max_layers + 1)
+        self.prod.set_data(n, n * r["log10_slope"])
+        self.at_L.set_data([layers], [r["log10_product"]])
+        low = min(self.max_layers * r["log10_slope"], self.max_layers * np.log10(0.25))
+        self.ax_prod.set_ylim(1.08 * low - 1.0, 2.0)
+        self.ax_prod.set_title(f"product of L = {layers} slopes σ′(z)ᴸ = {_pow10(r['log10_product'])}",
+                               fontsize=11)
+        self.readout.value = self._readout(rows, layers)
+
+    @staticmethod
+    def _row_text(row, layers):
+        """(sigma, slope, product) of one row as plain text, saying where float64 rounds."""
+        sig = "1 exactly (rounded)" if row["sigma"] == 1.0 else (
+            "0 exactly (rounded)" if row["sigma"] == 0.0 else f"{row['sigma']:.6g}")
+        slope = (f"0 in float64 (really {_pow10(row['log10_slope'])})" if row["slope"] == 0.0
+                 else f"{row['slope']:.3g}")
+        prod = _pow10(row["log10_product"])
+        if row["log10_product"] < _LOG10_TINY:
+            prod += " (0 in float64)"
+        return sig, slope, prod
+
+    def _readout(self, rows, layers):
+        head = ("<tr><th style='padding-right:1em'>input z</th><th style='padding-right:1em'>σ(z)</th>"
+                f"<th style='padding-right:1em'>slope σ′(z)</th><th>product of L = {layers} slopes</th></tr>")
+        body = []
+        for row in rows.values():
+            sig, slope, prod = self._row_text(row, layers)
+            body.append(f"<tr><td>{row['z']:g}</td><td>{html.escape(sig)}</td><td>{html.escape(slope)}</td>"
+                        f"<td>{html.escape(prod)}</td></tr>")
+        return f"<table style='border-collapse: collapse'>{head}{''.join(body)}</table>"
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text (for printing in a notebook)."""
+        v = self.values
+        rows = self.state(**v)
+        out = [f"L = {v['layers']} layers"]
+        for row in rows.values():
+            sig, slope, prod = self._row_text(row, v["layers"])
+            out.append(f"z = {row['z']:g}: sigma = {sig}, slope = {slope}, product of L slopes = {prod}")
+        return "\n".join(out)
+
+
 # ---- exercises
 def _explain_scaled(f, weight_scale=4.0):
     flow = _sigmoid_digits_flow(weight_scale=weight_scale)
@@ -997,3 +1292,59 @@ def first_overflow_layer():
 def per_layer_factor_at_4x_glorot():
     """The geometric-mean factor per layer of the chapter's sigmoid network with weights 4x Glorot."""
     return _sigmoid_digits_flow(weight_scale=4.0).per_layer_factor("da")
+
+
+#: Where exercise 02.4 tries a learner's sigmoid: both far tails (where exp overflows), -40 (where
+#: 1 - something cancels to 0) and the middle.
+STABLE_SIGMOID_PROBE = np.array([-1000.0, -40.0, -5.0, -1.0, 0.0, 1.0, 5.0, 40.0, 1000.0])
+
+
+def _check_stable_sigmoid(func):
+    """Exercise 02.4's judge: ``func`` must give the sigmoid to 1e-9 relative accuracy on
+    :data:`STABLE_SIGMOID_PROBE`, keep the shape of its input, and raise no floating-point warning."""
+    z = STABLE_SIGMOID_PROBE.copy()
+    want = sigmoid(z)
+    try:
+        with warnings.catch_warnings(), np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
+            warnings.simplefilter("error", RuntimeWarning)
+            got = func(z.copy())
+            got2 = func(z.reshape(3, 3).copy())
+    except Exception as err:  # the learner's code: say what went wrong instead of a traceback
+        return False, f"on z = {np.array2string(z, separator=', ')} it raised {type(err).__name__}: {err}"
+    try:
+        got, got2 = np.asarray(got, dtype=float), np.asarray(got2, dtype=float)
+    except (TypeError, ValueError):
+        return False, f"it returned {type(got).__name__}, not numbers"
+    if got.shape != z.shape or got2.shape != (3, 3):
+        return False, f"it returned shape {got.shape} for an input of shape {z.shape}: keep the input's shape"
+    bad = ~np.isclose(got, want, rtol=1e-9, atol=0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return False, f"sigmoid({z[i]:g}) came out as {float(got[i])!r}; the right value is {float(want[i])!r}"
+    return True, ""
+
+
+def stable_sigmoid(z):
+    """The logistic sigmoid of an array, without overflow: the reference answer of exercise 02.4."""
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+# Registered after the definition, so that gv.exercises.solution('02.4') prints the function alone.
+exercise(
+    "02.4",
+    question="Write my_sigmoid(z) for a numpy array z: it must never overflow (no RuntimeWarning for "
+    "z = -1000) and stay accurate in both tails (sigmoid(-40) is about 4.25e-18, not 0).",
+    hint="1 / (1 + exp(-z)) overflows when -z is large. Compute e = exp(-|z|), which is always between 0 and 1, "
+    "and write the sigmoid with it on each side: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0. np.where "
+    "computes both of its branches everywhere, so a branch that can overflow still warns.",
+    explain=lambda ref: (
+        "For z >= 0, exp(-z) lies in (0, 1], so 1 / (1 + exp(-z)) is safe. For z < 0, multiply the top and bottom "
+        "by exp(z): sigma(z) = exp(z) / (1 + exp(z)), and exp(z) lies in (0, 1) there. Both are e / ... with "
+        "e = exp(-|z|), which never overflows. Formulas that subtract from 1, such as 1 - 1 / (1 + exp(z)) or "
+        "(1 + tanh(z / 2)) / 2, lose the tiny values: at z = -40 they return 0 instead of 4.25e-18. "
+        "gradviz's own sigmoid is written this way (gv.activations.sigmoid)."
+    ),
+    checker=_check_stable_sigmoid,
+)(stable_sigmoid)
