@@ -1324,15 +1324,7 @@ def _check_stable_sigmoid(func):
     return True, ""
 
 
-def stable_sigmoid(z):
-    """The logistic sigmoid of an array, without overflow: the reference answer of exercise 02.4."""
-    z = np.asarray(z, dtype=float)
-    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-# Registered after the definition, so that gv.exercises.solution('02.4') prints the function alone.
-exercise(
+@exercise(
     "02.4",
     question="Write my_sigmoid(z) for a numpy array z: it must never overflow (no RuntimeWarning for "
     "z = -1000) and stay accurate in both tails (sigmoid(-40) is about 4.25e-18, not 0).",
@@ -1347,4 +1339,9 @@ exercise(
         "gradviz's own sigmoid is written this way (gv.activations.sigmoid)."
     ),
     checker=_check_stable_sigmoid,
-)(stable_sigmoid)
+)
+def stable_sigmoid(z):
+    """The logistic sigmoid of an array, without overflow: the reference answer of exercise 02.4."""
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
