@@ -128,6 +128,21 @@ def test_relu_family_values():
         assert A.elu(-1000.0) == -1.0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.1, 1 / 3, 1.0, 1.5, 3.0])
+def test_leaky_relu_without_np_where_gives_the_same_values(alpha, dtype):
+    """max(z, alpha z) (min for alpha > 1) and s + (1 - s) alpha equal the selection by the sign of z, bit for bit."""
+    z = np.concatenate([np.random.default_rng(1).standard_normal(5000) * 10, [0.0, -0.0, 1e-300, -1e-300, np.inf]])
+    z = z.astype(dtype)
+    with np.errstate(invalid="ignore"):  # 0 * inf in the reference for alpha = 0
+        want = np.where(z > 0, z, alpha * z).astype(dtype)
+    got = A.leaky_relu(z, alpha)
+    assert got.dtype == dtype and A.leaky_relu_grad(z, alpha).dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(A.leaky_relu_grad(z, alpha), np.where(z > 0, 1.0, alpha).astype(dtype))
+    assert A.leaky_relu(-np.inf, alpha) == (-np.inf if alpha > 0 else 0.0)
+
+
 # ---------------------------------------------------------------- SELU
 
 
