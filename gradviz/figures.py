@@ -65,11 +65,11 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {}
 
 
-_CHAPTER_MODULE = re.compile(r"(?:^|\.)ch(\d\d)_\w+$")
+_CHAPTER_MODULE = re.compile(r"(?:^|\.)ch(\d\d)[a-z]?_\w+$")  # ch04a_..., ch04b_...: both parts of chapter 4
 
 
 def _chapter_of(module: str) -> int | None:
-    """Chapter number of a module named ``...chNN_name`` (None for any other module)."""
+    """Chapter number of a module named ``...chNN_name`` or ``...chNNa_name`` (None for any other module)."""
     match = _CHAPTER_MODULE.search(module or "")
     return int(match.group(1)) if match else None
 
@@ -79,7 +79,7 @@ def figure(name: str):
 
     ``name`` is the file name the command line writes (``<name>.png``); the
     chapter is read from the module that defines the function
-    (``gradviz.chapters.ch04_nonsaturating`` -> 4).
+    (``gradviz.chapters.ch03_initialization`` -> 3, ``gradviz.chapters.ch04b_relu_variants`` -> 4).
 
     Raises
     ------

@@ -70,6 +70,7 @@ __all__ = [
     "plot_training_curves",
     "plot_layer_stat_over_steps",
     "explain",
+    "legend_below",
 ]
 
 #: The Okabe-Ito colour-blind-safe palette.
@@ -866,3 +867,14 @@ def _find(ax, gid):
         if artist.get_gid() == gid:
             return artist
     return None
+
+
+def legend_below(ax, handles=None, ncol=2, **kwargs):
+    """A frameless legend under ``ax``: it never covers a curve (constrained layout makes room for it).
+
+    ``handles``: the artists to list (default: those of ``ax`` with a label);
+    other keyword arguments go to :meth:`matplotlib.axes.Axes.legend`. Returns the Legend.
+    """
+    args = (handles,) if handles is not None else ()
+    kwargs.setdefault("fontsize", 9)
+    return ax.legend(*args, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False, **kwargs)

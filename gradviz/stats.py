@@ -23,7 +23,8 @@ from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .data import digits
 from .network import MLP
 
-__all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "histograms", "digits_batch"]
+__all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "histograms", "digits_batch", "ReluActivity",
+           "relu_activity"]
 
 
 @dataclass
@@ -297,3 +298,105 @@ def digits_batch(batch_size: int = 256, seed=0):
         raise ValueError(f"batch_size must be at most {n} (the training examples); got {batch_size}")
     idx = get_rng(seed).choice(n, size=batch_size, replace=False)
     return data.X_train[idx], data.y_train[idx]
+
+
+@dataclass
+class ReluActivity:
+    """Which hidden units of a network are silent (z <= 0), per layer, on a set of examples.
+
+    For a ReLU unit, z <= 0 means output 0 *and* slope 0: no gradient passes
+    through the unit for that example. Every array has shape (L,), index 0 is
+    hidden layer 1.
+
+    Attributes
+    ----------
+    inactive_fraction : float array
+        Fraction of (example, unit) pairs with z <= 0. About one half in a
+        healthy ReLU layer at initialization: each unit is silent for some
+        examples and active for others.
+    dead_fraction : float array
+        Fraction of units with z <= 0 for *every* example: dead units, whose
+        incoming weights and bias get no gradient from any of these examples.
+    n_examples : int
+        Number of examples the fractions were measured on (a unit silent on a
+        small batch may still be active on other examples, so fractions
+        measured on a minibatch overestimate the dead ones).
+    """
+
+    inactive_fraction: np.ndarray
+    dead_fraction: np.ndarray
+    n_examples: int
+
+    @property
+    def depth(self) -> int:
+        return len(self.dead_fraction)
+
+    @property
+    def first_dead_layer(self):
+        """The first hidden layer (1-based) whose units are *all* dead, or None.
+
+        From that layer on, the network's output is the same for every example,
+        and no gradient reaches any layer below it.
+        """
+        full = np.flatnonzero(self.dead_fraction >= 1.0)
+        return int(full[0]) + 1 if full.size else None
+
+    def summary(self) -> str:
+        """One line: silent pairs and dead units per layer, in percent, layer 1 first."""
+        silent = " ".join(f"{f:6.1%}" for f in self.inactive_fraction)
+        dead = " ".join(f"{f:6.1%}" for f in self.dead_fraction)
+        return f"silent (example, unit) pairs: {silent}   dead units: {dead}"
+
+    def as_table(self) -> str:
+        """One row per hidden layer, for printing in a notebook."""
+        rows = [f"{'layer':>5} {'silent (example, unit) pairs':>29} {'dead units':>11}"]
+        for i in range(self.depth):
+            rows.append(f"{i + 1:>5d} {self.inactive_fraction[i]:>29.1%} {self.dead_fraction[i]:>11.1%}")
+        return "\n".join(rows)
+
+
+def relu_activity(net: MLP, X) -> ReluActivity:
+    """Measure, per hidden layer, how many units are silent (z <= 0) on the examples ``X``.
+
+    One forward pass in inference mode on all of ``X``; for each hidden layer
+    the pre-activations z^l (shape (n_examples, width)) are compared with 0.
+    Meaningful for the ReLU family (for ReLU, z <= 0 means slope 0); for other
+    activations it still reports where z <= 0. A layer whose values overflowed
+    (NaN) counts neither as silent nor as dead there.
+
+    Parameters
+    ----------
+    net : MLP
+    X : array (n_examples, n_inputs)
+        E.g. the whole training set: a unit is called dead only if it is silent
+        for every one of these examples.
+
+    Returns
+    -------
+    ReluActivity
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an MLP.
+    ValueError
+        If ``X`` is not 2-D with ``net.n_inputs`` columns.
+
+    Notes
+    -----
+    Dead units: Maas, Hannun & Ng (2013), "Rectifier nonlinearities improve
+    neural network acoustic models", point out that gradient descent does not
+    adjust the weights of a ReLU unit that is inactive for every input, so it
+    may never become active; their leaky ReLU was the remedy.
+    """
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
+    X = check_array_2d("X", X, net.n_inputs)
+    net.forward(X, training=False, record=True)
+    inactive, dead = [], []
+    with np.errstate(invalid="ignore"):
+        for rec in net.records:
+            silent = rec["z"] <= 0
+            inactive.append(float(silent.mean()))
+            dead.append(float(silent.all(axis=0).mean()))
+    return ReluActivity(np.array(inactive), np.array(dead), int(X.shape[0]))

@@ -43,9 +43,10 @@ from ._validate import check_choice, check_positive, check_positive_int, check_p
 from .losses import mean_squared_error, softmax_cross_entropy
 from .network import MLP
 from .optim import SGD, clip_grad_norm, global_grad_norm
-from .stats import layer_statistics
+from .data import digits
+from .stats import ReluActivity, layer_statistics, relu_activity
 
-__all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS"]
+__all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS", "OUTCOMES", "DigitsRun", "digits_run"]
 
 #: Loss names :func:`train` accepts.
 LOSSES = ("cross_entropy", "mse")
@@ -433,3 +434,146 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
                     clip_norm=clip_norm, seed=seed, record_every=record_every, loss=loss),
         seconds=seconds,
     )
+
+
+#: How a run can end: still alive (no hidden layer entirely dead; whether it learned is another
+#: matter), dead (a whole hidden layer is silent for every training example, so the output no longer
+#: depends on the input), or diverged (a number overflowed).
+OUTCOMES = ("alive", "dead", "diverged")
+
+
+@dataclass(eq=False)
+class DigitsRun:
+    """One training run on the digits (see :func:`digits_run`).
+
+    Attributes
+    ----------
+    label : str
+    history : History
+    net : MLP
+        The trained network.
+    activity : gradviz.stats.ReluActivity
+        Silent and dead units per hidden layer on the whole training set, after training.
+    """
+
+    label: str
+    history: History
+    net: MLP
+    activity: ReluActivity
+
+    @property
+    def outcome(self) -> str:
+        """'diverged' if training overflowed, 'dead' if some hidden layer has every unit dead on the
+        whole training set, else 'alive' (see :data:`OUTCOMES`)."""
+        if self.history.diverged:
+            return "diverged"
+        return "dead" if self.activity.first_dead_layer is not None else "alive"
+
+    @property
+    def test_accuracy(self) -> float:
+        """Final test accuracy in [0, 1]; nan if the run diverged (its last record is the failing step,
+        where the logits are no longer finite, so the accuracy there says nothing)."""
+        if self.history.diverged:
+            return float("nan")
+        return float(self.history.test_accuracy[-1])
+
+    @property
+    def summary(self) -> str:
+        """One line: the test accuracy and the dead units per layer (on all training examples), or the overflow."""
+        h = self.history
+        if self.outcome == "diverged":
+            return f"{self.label}: diverged, overflow at step {h.diverged_step}"
+        dead = " ".join(f"{d:.0%}" for d in self.activity.dead_fraction)
+        line = f"{self.label}: test accuracy {self.test_accuracy:.1%}, dead units per layer {dead}"
+        if self.outcome == "dead":
+            line += f" (layer {self.activity.first_dead_layer} entirely dead)"
+        return line
+
+    def verdict(self, accuracy_floor: float = 0.5, dead_threshold: float = 0.15) -> str:
+        """One line that holds on any machine: the outcome, and two yes/no facts with a wide margin.
+
+        A run at a learning rate near the edge of stability is chaotic: the last
+        bit of one matrix product, which differs between BLAS kernels and thread
+        counts, grows into a different network, so its exact accuracy and dead
+        fractions differ from machine to machine (:attr:`summary` prints them).
+        This line states only what the lesson needs: whether the test accuracy
+        is above ``accuracy_floor`` (chance is 0.1) and whether some hidden layer
+        has more than ``dead_threshold`` of its units dead on the whole
+        training set.
+
+        Raises
+        ------
+        ValueError
+            If ``accuracy_floor`` or ``dead_threshold`` is outside [0, 1].
+        """
+        check_probability("accuracy_floor", accuracy_floor)
+        check_probability("dead_threshold", dead_threshold)
+        if self.outcome == "diverged":
+            return f"{self.label}: diverged"
+        learned = "yes" if self.test_accuracy > accuracy_floor else "no"
+        scarred = "yes" if np.max(self.activity.dead_fraction) > dead_threshold else "no"
+        return (f"{self.label}: {self.outcome}; test accuracy above {accuracy_floor:.0%}: {learned}; "
+                f"a hidden layer with more than {dead_threshold:.0%} of its units dead: {scarred}")
+
+
+def digits_run(activation: str = "relu", *, depth: int = 4, width: int = 64, lr: float = 0.1, steps: int = 200,
+               batch_size: int = 64, bias: float = 0.0, seed=0, data=None, progress=False, label=None,
+               record_every=20, **activation_params) -> DigitsRun:
+    """Train ``MLP(64, depth=depth, width=width, activation=activation, bias=bias)`` on the digits.
+
+    The network gets the initializer the literature pairs with the activation
+    (:func:`gradviz.init.recommended_init`: He normal for the ReLU family and
+    ELU, Glorot uniform for sigmoid/tanh), ``seed`` seeds both its weights and
+    the order of the minibatches, and plain SGD runs ``steps`` updates
+    (:func:`train`), with BLAS limited to one thread (faster for these small
+    matrices, and the same numbers everywhere). Afterwards the whole training
+    set is passed through once to see which hidden units are dead
+    (:func:`gradviz.stats.relu_activity`). Chapter 04's setup is the default:
+    4 hidden layers x 64 units, SGD lr 0.1, 200 steps of 64 images, seed 0.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`gradviz.network.NETWORK_ACTIVATIONS`.
+    depth, width : int >= 1
+        Hidden layers and units per hidden layer.
+    lr : float > 0
+        Learning rate.
+    steps, batch_size : int >= 1
+    bias : float
+        Initial value of every hidden bias (negative: many units start silent).
+    seed : int
+    data : Dataset or None
+        None: the digits of :func:`gradviz.data.digits` (the default split, loaded once).
+    progress : bool or 'auto'
+        Progress bar while training (see :func:`train`).
+    label : str or None
+        Name of the run in tables and legends; None builds one from the arguments.
+    record_every : int or None
+        Steps between record points (see :func:`train`; each one evaluates the
+        whole training and test sets).
+    **activation_params
+        E.g. ``alpha=0.1`` for leaky_relu or elu.
+
+    Returns
+    -------
+    DigitsRun
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :class:`~gradviz.network.MLP` and :func:`train` do, for unknown names or out-of-range values.
+    """
+    if data is None:
+        data = digits()
+    net = MLP(data.n_features, depth=depth, width=width, activation=activation, bias=bias,
+              n_outputs=data.n_classes, seed=seed, **activation_params)
+    with one_blas_thread():
+        history = train(net, data, lr=lr, steps=steps, batch_size=batch_size, seed=seed, progress=progress,
+                        record_every=record_every)
+        with np.errstate(all="ignore"):
+            activity = relu_activity(net, data.X_train)
+    if label is None:
+        extra = "".join(f", {k}={v:g}" for k, v in activation_params.items())
+        label = f"{activation}{extra}, lr {lr:g}" + (f", bias {bias:g}" if bias else "")
+    return DigitsRun(label=label, history=history, net=net, activity=activity)

@@ -1,8 +1,10 @@
-"""Chapter 04 (non-saturating activations): every number the chapter states, its figures and its explorer.
+"""Chapter 04 (04a: ReLU and dying ReLU; 04b: the variants): every number the chapter states, its figures,
+explorers and exercises.
 
-The package functions below compute what notebooks/04_nonsaturating_activations.ipynb prints; these tests
-pin them to hand-derived values, to independent numpy computations, and (for the dead-at-birth
-simulation) to the real MLP.
+The package functions below compute what notebooks/04a_relu_and_dying_relu.ipynb and
+notebooks/04b_relu_variants.ipynb print; these tests pin them to hand-derived values, to independent numpy
+computations, and (for the dead-at-birth simulation) to the real MLP. Every number the prose of the two
+notebooks states is asserted here, at the precision the prose gives; the test names say which experiment.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ matplotlib.use("Agg")
 
 import gradviz as gv  # noqa: E402
 from gradviz import exercises, figures, stats, theory, widgets  # noqa: E402
-from gradviz.chapters import ch04_nonsaturating as ch  # noqa: E402
 from gradviz.activations import elu, elu_grad, relu, relu_grad, sigmoid_grad  # noqa: E402
+from gradviz.chapters import ch04a_dying_relu as cha  # noqa: E402
+from gradviz.chapters import ch04b_relu_variants as chb  # noqa: E402
 from gradviz.layers import PReLU, RReLU  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
+from gradviz.stats import relu_activity  # noqa: E402
+from gradviz.train import digits_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +35,25 @@ def data():
     return gv.data.load_digits(seed=0)
 
 
+@pytest.fixture(scope="module")
+def runs(data):
+    """The chapter's runs (seed 0, 4 x 64, lr 0.1, 200 steps), trained once for the whole module."""
+    out = {f"{a}": digits_run(a, data=data, label=a) for a in chb.ACTIVATIONS}
+    out.update({f"{a}, bias -2": digits_run(a, bias=-2.0, data=data, label=a) for a in chb.ACTIVATIONS[:-1]})
+    out["lr 50"] = digits_run("relu", lr=50.0, data=data, label="lr 50")
+    return out
+
+
+def test_the_split_and_its_sizes(data):
+    """The prose: 1347 training images, 450 held out; both parts register as chapter 4."""
+    assert data.X_train.shape == (1347, 64) and data.X_test.shape == (450, 64)
+    assert figures._chapter_of("gradviz.chapters.ch04a_dying_relu") == 4
+    assert figures._chapter_of("gradviz.chapters.ch04b_relu_variants") == 4
+    assert figures._chapter_of("gradviz.plots") is None
+    assert {"ch04a_dying_relu", "ch04b_relu_variants"} <= set(gv.chapters.CHAPTERS)
+
+
+# ============================================================================= 04a
 # ----------------------------------------------------------------------------- experiment 1: ReLU's slope
 def test_relu_slope_is_exactly_one_for_every_positive_input_and_zero_below():
     z = np.array([0.5, 6.0, 1000.0, 1e300])
@@ -37,7 +61,10 @@ def test_relu_slope_is_exactly_one_for_every_positive_input_and_zero_below():
     assert np.all(relu(z) == z)
     assert np.all(relu_grad(np.array([-0.5, -6.0, -1e300, 0.0])) == 0.0)
     assert relu_grad(np.full(10, 3.0)).prod() == 1.0
+    # "at most (1/4)^10 = 9.5e-7, about a millionth"; chapter 02's sigma'(6) = 0.0025 and sigma'(1000) = 0
     assert sigmoid_grad(1000.0) == 0.0 and theory.slope_bound("sigmoid", 10) == 0.25 ** 10
+    assert f"{0.25 ** 10:.2g}" == "9.5e-07"
+    assert round(float(sigmoid_grad(6.0)), 4) == 0.0025
 
 
 # ----------------------------------------------------------------------------- silent and dead units
@@ -53,7 +80,7 @@ def _tiny_net():
 
 def test_relu_activity_on_a_hand_made_network():
     X = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0]])
-    act = ch.relu_activity(_tiny_net(), X)
+    act = relu_activity(_tiny_net(), X)
     # layer 1: z = [x0, -x0, -x1 - 0.5] -> unit 3 silent for all three examples (dead)
     z1 = np.array([[1, -1, -0.5], [-1, 1, -0.5], [2, -2, -1.5]])
     np.testing.assert_allclose(act.inactive_fraction[0], (z1 <= 0).mean())
@@ -68,43 +95,41 @@ def test_relu_activity_on_a_hand_made_network():
 def test_a_layer_with_every_unit_dead_is_reported():
     net = _tiny_net()
     net.blocks[1].dense.params["b"][:] = -100.0
-    act = ch.relu_activity(net, np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    act = relu_activity(net, np.array([[1.0, 0.0], [-1.0, 0.0]]))
     assert act.dead_fraction[1] == 1.0 and act.first_dead_layer == 2
 
 
 def test_relu_activity_checks_its_arguments():
     with pytest.raises(TypeError, match="net"):
-        ch.relu_activity("net", np.zeros((2, 2)))
+        relu_activity("net", np.zeros((2, 2)))
     with pytest.raises(ValueError, match="X"):
-        ch.relu_activity(_tiny_net(), np.zeros((2, 5)))
+        relu_activity(_tiny_net(), np.zeros((2, 5)))
 
 
-def test_negative_bias_silences_units_as_the_chapter_prints(data):
-    for b in (0.0, -1.0, -2.0):
-        net = MLP(64, depth=4, width=64, activation="relu", bias=b, seed=0)
-        act = ch.relu_activity(net, data.X_train)
-        z = [r["z"] for r in net.records]  # relu_activity's own forward pass, recorded
-        np.testing.assert_allclose(act.inactive_fraction, [(zz <= 0).mean() for zz in z])
-        np.testing.assert_allclose(act.dead_fraction, [(zz <= 0).all(axis=0).mean() for zz in z])
-        if b == -2.0:
-            assert np.all(act.inactive_fraction[1:] > 0.99)
-            assert 0 < act.dead_fraction.max() < 1
-
-
-# ----------------------------------------------------------------------------- experiments 2-4: training
+# ----------------------------------------------------------------------------- experiments 2-3: training
 def test_digits_run_defaults_are_the_chapters_setup():
-    sig = inspect.signature(ch.digits_run).parameters
+    sig = inspect.signature(digits_run).parameters
     assert {k: sig[k].default for k in ("depth", "width", "lr", "steps", "batch_size", "bias", "seed")} == dict(
         depth=4, width=64, lr=0.1, steps=200, batch_size=64, bias=0.0, seed=0)
 
 
-def test_relu_at_lr_50_dies_instead_of_diverging(data):
-    run = ch.digits_run("relu", lr=50.0, data=data, label="lr 50")
+def test_relu_at_lr_0_1_learns_and_hardly_a_unit_dies(runs):
+    """Experiment 2: 94.7 % test accuracy at lr 0.1."""
+    run = runs["relu"]
+    assert run.outcome == "alive" and round(run.test_accuracy, 3) == 0.947
+    assert run.activity.dead_fraction.max() < 0.05
+
+
+def test_relu_at_lr_50_dies_instead_of_diverging(runs):
+    """Experiment 2: layers 2-4 dead on the minibatch by step 20 and on all training images; 10.0 %."""
+    run = runs["lr 50"]
     assert run.outcome == "dead" and not run.history.diverged
     assert run.activity.first_dead_layer == 2
     np.testing.assert_array_equal(run.activity.dead_fraction[1:], 1.0)
-    assert run.activity.dead_fraction[0] < 1.0  # layer 1 is alive but cut off
-    assert run.test_accuracy < 0.15
+    assert run.activity.dead_fraction[0] == 0.0  # layer 1 has no dead unit, but is cut off
+    assert run.history.record_steps[1] == 20
+    np.testing.assert_array_equal(run.history.dead_fraction[1:, 1:], 1.0)  # from step 20 on, on every minibatch
+    assert round(run.test_accuracy, 3) == 0.100
     assert "entirely dead" in run.summary and run.summary.startswith("lr 50:")
     # a dead layer stops learning for good: the weights below it did not move in the last half of training
     assert np.all(run.history.grad_norm[-5:, :2] == 0.0)
@@ -115,7 +140,7 @@ def test_relu_at_lr_50_dies_instead_of_diverging(data):
 # from another CPU gave 93.3-95.3 %; the dead share of layer 2 was 27-38 %, of layer 3 3-8 %, of layer 4
 # 25-31 %. Over seeds 0-5 the accuracy ranged from 22 % to 97 %. The bands below hold with a margin.
 def test_lr_1_survives_with_scars_on_any_machine(data):
-    run = ch.digits_run("relu", lr=1.0, data=data, label="lr 1")
+    run = digits_run("relu", lr=1.0, data=data, label="lr 1")
     assert run.outcome == "alive"
     assert 0.6 < run.test_accuracy < 1.0
     assert run.activity.dead_fraction[1] > 0.2 and run.activity.dead_fraction[3] > 0.2
@@ -124,50 +149,41 @@ def test_lr_1_survives_with_scars_on_any_machine(data):
 
 
 def test_lr_1_is_at_the_edge_where_the_seed_decides(data):
-    accuracies = [ch.digits_run("relu", lr=1.0, data=data, seed=s).test_accuracy for s in range(6)]
+    accuracies = [digits_run("relu", lr=1.0, data=data, seed=s).test_accuracy for s in range(6)]
     finite = [a for a in accuracies if np.isfinite(a)]
     assert max(finite) > 0.9 and min(finite) < 0.5
 
 
-def test_verdict_of_healthy_dead_and_diverged_runs(data):
-    assert ch.digits_run("relu", data=data, steps=60, label="ok").verdict().startswith(
+def test_verdict_of_healthy_dead_and_diverged_runs(data, runs):
+    assert digits_run("relu", data=data, steps=60, label="ok").verdict().startswith(
         "ok: alive; test accuracy above 50%: yes; a hidden layer with more than 15% of its units dead: no")
-    assert ch.digits_run("relu", lr=50.0, data=data, label="lr 50").verdict().startswith(
+    assert runs["lr 50"].verdict().startswith(
         "lr 50: dead; test accuracy above 50%: no; a hidden layer with more than 15% of its units dead: yes")
-    assert ch.digits_run("relu", lr=1e4, data=data, steps=60, label="x").verdict() == "x: diverged"
-    with pytest.raises(ValueError, match="dead_threshold"):
-        ch.digits_run("relu", data=data, steps=5).verdict(dead_threshold=2.0)
-
-
-def test_healthy_run_and_diverged_run(data):
-    ok = ch.digits_run("relu", data=data, steps=60)
-    assert ok.outcome == "alive" and ok.test_accuracy > 0.8
-    boom = ch.digits_run("relu", lr=1e4, data=data, steps=60)
+    boom = digits_run("relu", lr=1e4, data=data, steps=60, label="x")
+    assert boom.verdict() == "x: diverged"
     assert boom.outcome == "diverged" and "diverged" in boom.summary
+    assert math.isnan(boom.test_accuracy)  # the failing step's record says nothing about accuracy
+    with pytest.raises(ValueError, match="dead_threshold"):
+        digits_run("relu", data=data, steps=5).verdict(dead_threshold=2.0)
 
 
 def test_lr_race_table(data):
-    race = ch.lr_race([0.1, 1e4], seeds=range(2), steps=5, data=data)
+    race = cha.lr_race([0.1, 1e4], seeds=range(2), steps=5, data=data)
     assert race.outcomes[0.1] == ("alive", "alive")
     assert race.outcomes[1e4] == ("diverged", "diverged")
     assert race.count(1e4, "diverged") == 2 and race.count(0.1, "dead") == 0
     table = race.as_table()
     assert ". ." in table and "X X" in table and "per seed (0, 1)" in table
     with pytest.raises(ValueError):
-        ch.lr_race([], data=data)
+        cha.lr_race([], data=data)
     with pytest.raises(ValueError, match="lr"):
-        ch.lr_race([-1.0], data=data)
-
-
-def test_race_at_lr_50_ends_both_ways_depending_on_the_seed(data):
-    race = ch.lr_race([50.0], seeds=range(6), steps=20, data=data)
-    assert set(race.outcomes[50.0]) == {"dead", "diverged"}
-    assert race.outcomes[50.0][0] == "dead"  # the seed of the chapter's Experiment 2
+        cha.lr_race([-1.0], data=data)
 
 
 def test_survivors_table_of_the_chapter_race(data):
-    """What Experiment 3 pins: every seed survives lr 1, none survives lr 3 and above (on any machine)."""
-    race = ch.lr_race([1, 3, 10, 50, 1e4], seeds=range(6), steps=20, data=data)
+    """Experiment 3: every seed survives lr 1, none survives lr 3 and above (on any machine); at lr 50 the
+    seed decides between dying and overflowing, and seed 0 (Experiment 2's) dies."""
+    race = cha.lr_race([1, 3, 10, 50, 1e4], seeds=range(6), steps=20, data=data)
     assert race.count(1, "alive") == 6
     assert all(race.count(lr, "alive") == 0 for lr in (3, 10, 50, 1e4))
     assert race.survivors_table().splitlines() == [
@@ -178,32 +194,56 @@ def test_survivors_table_of_the_chapter_race(data):
         "      50      0        6",
         "   10000      0        6",
     ]
+    assert set(race.outcomes[50.0]) == {"dead", "diverged"} and race.outcomes[50.0][0] == "dead"
 
 
-def test_shifted_start_separates_the_activations(data):
-    acc = {a: ch.digits_run(a, bias=-2.0, data=data).test_accuracy for a in ("relu", "prelu", "elu")}
-    assert acc["relu"] < 0.15
-    assert acc["prelu"] > 0.7 and acc["elu"] > 0.7
+# ----------------------------------------------------------------------------- experiment 4: negative bias
+def test_pre_activations_have_a_spread_of_about_1_4(data):
+    net = MLP(64, depth=4, width=64, activation="relu", seed=0)
+    net.forward(data.X_train, record=True)
+    assert all(1.35 < r["z"].std() < 1.5 for r in net.records)
 
 
-def test_prelu_slopes_climb_from_a_shifted_start(data):
-    run = ch.digits_run("prelu", bias=-2.0, data=data)
-    alpha = run.history.prelu_alpha
-    np.testing.assert_array_equal(alpha[0], 0.25)
-    assert np.all(alpha[-1] > 0.3)
-    # the recorded mean equals the layer's own parameter
-    np.testing.assert_allclose(alpha[-1], [b.act.params["alpha"].mean() for b in run.net.blocks])
+def test_negative_bias_silences_units_as_the_chapter_states(data):
+    for b in (0.0, -1.0, -2.0):
+        net = MLP(64, depth=4, width=64, activation="relu", bias=b, seed=0)
+        act = relu_activity(net, data.X_train)
+        z = [r["z"] for r in net.records]  # relu_activity's own forward pass, recorded
+        np.testing.assert_allclose(act.inactive_fraction, [(zz <= 0).mean() for zz in z])
+        np.testing.assert_allclose(act.dead_fraction, [(zz <= 0).all(axis=0).mean() for zz in z])
+        if b == -2.0:  # "a minority dead (19 %, 39 %, 45 %), yet more than 99 % of the pairs silent"
+            assert np.all(act.inactive_fraction[1:] > 0.99)
+            assert [round(100 * f) for f in act.dead_fraction[1:]] == [19, 39, 45]
+
+
+def test_shifted_relu_stays_at_chance_and_loses_units(runs):
+    """Experiment 4 (and 04b): 10.2 %; dead on all training images 39 %, 45 % -> 47 %, 58 % in layers 3-4."""
+    run = runs["relu, bias -2"]
+    assert round(run.test_accuracy, 3) == 0.102
+    assert [round(100 * f) for f in run.activity.dead_fraction[2:]] == [47, 58]
+    h = run.history
+    assert np.all(h.dead_fraction[-1] >= h.dead_fraction[0] - 0.02)
+    assert h.dead_fraction[-1].sum() > h.dead_fraction[0].sum()
 
 
 # ----------------------------------------------------------------------------- experiment 5: dead at birth
 def test_dead_at_birth_numbers_of_the_chapter():
     assert theory.dead_at_birth_probability(10, 3) == pytest.approx(1 - (7 / 8) ** 10, rel=1e-14)
+    assert round(theory.dead_at_birth_probability(10, 3), 3) == 0.737
+    assert round(100 * theory.dead_at_birth_probability(10, 8), 1) == 3.8
+    assert round(100 * theory.dead_at_birth_probability(50, 8)) == 18
     assert theory.dead_at_birth_probability(50, 64) == pytest.approx(50 * 2.0 ** -64, rel=1e-6)
+    assert f"{theory.dead_at_birth_probability(50, 64):.2g}" == "2.7e-18"
+
+
+def test_chapter_simulation_agrees_with_the_formula_within_one_standard_error(data):
+    sim = cha.simulate_dead_at_birth(10, 3, n_networks=20000, x=data.X_train[0], seed=0)
+    assert abs(sim.probability - theory.dead_at_birth_probability(10, 3)) < sim.standard_error
 
 
 @pytest.mark.parametrize("depth, width", [(10, 3), (5, 2), (20, 4)])
 def test_simulation_agrees_with_the_formula(depth, width, data):
-    sim = ch.simulate_dead_at_birth(depth, width, 8000, x=data.X_train[0], seed=1)
+    sim = cha.simulate_dead_at_birth(depth, width, 8000, x=data.X_train[0], seed=1)
     p = theory.dead_at_birth_probability(depth, width)
     assert abs(sim.probability - p) < 4 * math.sqrt(p * (1 - p) / 8000)
     expected = [theory.dead_at_birth_probability(l, width) for l in range(1, depth + 1)]
@@ -225,38 +265,90 @@ def test_simulation_counts_the_same_event_as_the_real_mlp(data):
     p = theory.dead_at_birth_probability(depth, width)
     se = math.sqrt(p * (1 - p) / n)
     assert abs(dead / n - p) < 4 * se
-    sim = ch.simulate_dead_at_birth(depth, width, 20000, x=x[0], seed=0)
+    sim = cha.simulate_dead_at_birth(depth, width, 20000, x=x[0], seed=0)
     assert abs(dead / n - sim.probability) < 4 * se + 4 * sim.standard_error
 
 
 def test_simulation_is_reproducible_and_checks_arguments():
-    a = ch.simulate_dead_at_birth(8, 3, 3000, seed=5)
-    b = ch.simulate_dead_at_birth(8, 3, 3000, seed=5)
+    a = cha.simulate_dead_at_birth(8, 3, 3000, seed=5)
+    b = cha.simulate_dead_at_birth(8, 3, 3000, seed=5)
     np.testing.assert_array_equal(a.dead_by_layer, b.dead_by_layer)
-    u = ch.simulate_dead_at_birth(8, 3, 3000, init="glorot_uniform", seed=5)
+    u = cha.simulate_dead_at_birth(8, 3, 3000, init="glorot_uniform", seed=5)
     assert abs(u.probability - theory.dead_at_birth_probability(8, 3)) < 4 * u.standard_error + 1e-9
-    assert ch.simulate_dead_at_birth(3, 4, 500, bias=-50.0).probability == 1.0
-    assert ch.simulate_dead_at_birth(1, 4, 500, bias=+50.0).probability == 0.0  # z > 0 in every unit
+    assert cha.simulate_dead_at_birth(3, 4, 500, bias=-50.0).probability == 1.0
+    assert cha.simulate_dead_at_birth(1, 4, 500, bias=+50.0).probability == 0.0  # z > 0 in every unit
     with pytest.raises(ValueError, match="x"):
-        ch.simulate_dead_at_birth(3, 2, 10, x=np.zeros(5))
+        cha.simulate_dead_at_birth(3, 2, 10, x=np.zeros(5))
     with pytest.raises(ValueError, match="init"):
-        ch.simulate_dead_at_birth(3, 2, 10, init="orthogonal")
+        cha.simulate_dead_at_birth(3, 2, 10, init="orthogonal")
     with pytest.raises(ValueError, match="depth"):
-        ch.simulate_dead_at_birth(0, 2, 10)
+        cha.simulate_dead_at_birth(0, 2, 10)
 
 
+# ----------------------------------------------------------------------------- 04a explorer: dying vs lr
+def _line(ax, gid):
+    (ln,) = [x for x in ax.lines if x.get_gid() == gid]
+    return ln
+
+
+def test_dying_relu_explorer_every_control(runs):
+    ex = cha.DyingReluExplorer(canvas="none")
+    ex.figure.canvas.draw()
+    # initial state: the chapter's run at lr 0.1 (and it is its own reference)
+    np.testing.assert_array_equal(ex.run.history.test_accuracy, runs["relu"].history.test_accuracy)
+    assert ex.reference is ex.run
+    assert ex.summary() == ("lr 0.1: test accuracy 94.7%, dead units per layer 0% 0% 2% 2%. lr 0.1: alive; test "
+                            "accuracy above 50%: yes; a hidden layer with more than 15% of its units dead: no.")
+    np.testing.assert_allclose(_line(ex.ax_acc, "accuracy").get_ydata(), 100 * runs["relu"].history.test_accuracy)
+
+    ex.controls["lr"].value = 50.0  # the lr slider: Experiment 2's dead run
+    assert ex.run.outcome == "dead" and "layer 2 entirely dead" in ex.ax_dead.get_title()
+    np.testing.assert_allclose(_line(ex.ax_dead, "layer:3").get_ydata(),
+                               100 * runs["lr 50"].history.dead_fraction[:, 2])
+    np.testing.assert_allclose(_line(ex.ax_acc, "reference").get_ydata(), 100 * runs["relu"].history.test_accuracy)
+    assert "dead units per layer 0% 100% 100% 100%" in ex.summary()
+
+    ex.update(lr=100.0)
+    ex.controls["seed"].value = 1  # the seed slider: at lr 100, seed 1 overflows at step 4 (on every kernel tried)
+    assert ex.run.outcome == "diverged" and "diverged" in ex.ax_dead.get_title()
+    assert "overflowed" in ex.ax_acc.get_title() and ex.summary().endswith("diverged.")
+    assert len(_line(ex.ax_acc, "accuracy").get_xdata()) == len(ex.run.history.record_steps) - 1
+
+    ex.update(lr=0.1, seed=0)
+    ex.controls["bias"].value = -2.0  # the bias slider: Experiment 4's handicapped start
+    np.testing.assert_array_equal(ex.run.history.test_accuracy, runs["relu, bias -2"].history.test_accuracy)
+    assert ex.reference is ex.run and "bias -2" in ex.ax_dead.get_title()
+
+    first = ex.train(0.1, 0.0, 0)
+    ex.update(bias=0.0)
+    assert ex.run is first  # trained once, then cached
+    with pytest.raises(TypeError, match="no control"):
+        ex.update(depth=3)
+
+
+# ============================================================================= 04b
 # ----------------------------------------------------------------------------- experiment 6: leaky ReLU
-@pytest.mark.parametrize("alpha", [0.01, 0.1])
-def test_gradient_through_silent_layers_shrinks_by_sqrt2_alpha(alpha):
-    g = ch.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=alpha)
+@pytest.mark.parametrize("alpha, factor", [(0.01, 0.0139), (0.1, 0.1394)])
+def test_gradient_through_silent_layers_shrinks_by_sqrt2_alpha(alpha, factor):
+    g = chb.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=alpha)
     assert g.relative_gradient[-1] == 1.0
     assert np.all(g.silent_fraction[3:] > 0.99)
     assert g.factor_per_layer(4, 9) == pytest.approx(math.sqrt(2) * alpha, rel=0.05)
+    assert round(g.factor_per_layer(4, 9), 4) == factor
     assert g.at_first_layer == pytest.approx(g.relative_gradient[0])
 
 
+def test_leaky_numbers_the_chapter_states():
+    """'about 70 per layer', 'smaller than 1e-14 nine layers down', 'at 0.3: 0.47, a little larger than 0.42'."""
+    g = chb.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=0.01)
+    assert 65 < 1 / g.factor_per_layer(4, 9) < 75 and 0 < g.at_first_layer < 1e-14
+    g3 = chb.shifted_gradient("leaky_relu", bias=-1.0, depth=10, alpha=0.3)
+    assert round(g3.factor_per_layer(4, 9), 2) == 0.47 and round(math.sqrt(2) * 0.3, 2) == 0.42
+    assert g3.silent_fraction.mean() < g.silent_fraction.mean()  # more units active at 0.3
+
+
 def test_relu_passes_exactly_no_gradient_through_a_silent_layer():
-    g = ch.shifted_gradient("relu", bias=-1.0, depth=10)
+    g = chb.shifted_gradient("relu", bias=-1.0, depth=10)
     assert g.first_silent_layer is not None
     np.testing.assert_array_equal(g.relative_gradient[:-1], 0.0)
     with warnings.catch_warnings():
@@ -267,169 +359,19 @@ def test_relu_passes_exactly_no_gradient_through_a_silent_layer():
 
 
 def test_shifted_gradient_matches_a_direct_probe():
-    g = ch.shifted_gradient("elu", bias=-0.5, depth=5, width=16, alpha=1.0, seed=3)
+    g = chb.shifted_gradient("elu", bias=-0.5, depth=5, width=16, alpha=1.0, seed=3)
     net = MLP(16, depth=5, width=16, activation="elu", bias=-0.5, n_outputs=None, seed=3, alpha=1.0)
     stats.probe(net, seed=3)
     rms = np.array([np.sqrt(np.mean(r["da"] ** 2)) for r in net.records])
     np.testing.assert_allclose(g.relative_gradient, rms / rms[-1], rtol=1e-12)
 
 
-# ----------------------------------------------------------------------------- experiment 7: RReLU
-def test_rrelu_training_draws_fresh_slopes_inference_uses_the_mean():
-    layer = RReLU(1 / 8, 1 / 3, rng=0)
-    x = np.array([[-2.0, -1.0, -0.5, 0.5, 2.0]])
-    a, b = layer.forward(x, training=True), layer.forward(x, training=True)
-    assert not np.array_equal(a[0, :3], b[0, :3])
-    np.testing.assert_array_equal(a[0, 3:], x[0, 3:])
-    inf = layer.forward(x, training=False)
-    np.testing.assert_allclose(inf[0, :3], x[0, :3] * 11 / 48, rtol=1e-15)
-    assert layer.mean_slope == pytest.approx(11 / 48)
-    # slopes stay in [lower, upper], and average training output -> inference output
-    z = -np.ones((2000, 50))
-    slopes = -layer.forward(z, training=True)
-    assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3
-    assert slopes.mean() == pytest.approx(11 / 48, abs=1e-3)
-
-
-def test_rrelu_draws_of_the_figure():
-    z, tr, inf = ch.rrelu_draws(n=1000)
-    neg = z < 0
-    s = tr[neg] / z[neg]
-    assert s.min() >= 1 / 8 - 1e-15 and s.max() <= 1 / 3 + 1e-15
-    np.testing.assert_allclose(inf[neg], z[neg] * 11 / 48)
-    np.testing.assert_array_equal(tr[~neg], z[~neg])
-
-
-# ----------------------------------------------------------------------------- experiment 8: PReLU
-def test_prelu_gradient_of_the_slope_by_hand_and_by_finite_differences():
-    layer = PReLU(1, alpha_init=0.25)
-    z = np.array([[-2.0, 1.0, -0.5]])
-    dout = np.array([[0.5, -1.0, 2.0]])
-    layer.forward(z, training=True)
-    layer.backward(dout)
-    assert layer.grads["alpha"][0] == -2.0
-
-    def loss(alpha):
-        ly = PReLU(1, alpha_init=alpha)
-        return float((ly.forward(z) * dout).sum())
-
-    h = 1e-6
-    assert (loss(0.25 + h) - loss(0.25 - h)) / (2 * h) == pytest.approx(-2.0, rel=1e-8)
-
-
-# ----------------------------------------------------------------------------- experiment 9: ELU
-def test_elu_values_the_chapter_prints():
-    assert elu(-10.0) == pytest.approx(math.expm1(-10.0))
-    assert elu_grad(-10.0) == pytest.approx(math.exp(-10.0))
-    assert elu_grad(-1e-9, 2.0) == pytest.approx(2.0) and elu_grad(1e-9, 2.0) == 1.0
-    assert elu_grad(-1e-9, 1.0) == pytest.approx(1.0)  # continuous slope only for alpha = 1
-    m_relu = theory.activation_moments("relu", 0.0, 1.0).mean
-    m_elu = theory.activation_moments("elu", 0.0, 1.0).mean
-    assert m_relu == pytest.approx(1 / math.sqrt(2 * math.pi))
-    z = np.random.default_rng(0).standard_normal(2_000_000)
-    assert m_elu == pytest.approx(elu(z).mean(), abs=2e-3)
-    assert 0 < m_elu < m_relu
-
-
-# ----------------------------------------------------------------------------- experiment 10: cost
-def test_activation_cost_returns_sane_numbers():
-    cost = ch.activation_cost(shape=(32, 64), repeats=3)
-    assert cost.names == ch.COST_ACTIVATIONS and cost.reference == "relu"
-    for n in cost.names:
-        assert np.isfinite(cost.seconds[n]) and 0 < cost.seconds[n] < 1.0
-        assert cost.relative[n] == pytest.approx(cost.seconds[n] / cost.seconds["relu"])
-    assert cost.relative["relu"] == 1.0
-    assert sorted(cost.ranking()) == sorted(cost.names)
-    assert all(n in cost.as_table() for n in cost.names)
-    assert cost.shape == (32, 64) and cost.dtype == "float32" and cost.repeats == 3
-
-
-def test_activation_cost_checks_its_arguments():
-    with pytest.raises(ValueError, match="names"):
-        ch.activation_cost(names=("relu", "swish"), repeats=1)
-    with pytest.raises(ValueError, match="reference"):
-        ch.activation_cost(names=("elu",), repeats=1)
-    with pytest.raises(ValueError, match="shape"):
-        ch.activation_cost(shape=(8,), repeats=1)
-    with pytest.raises(ValueError, match="repeats"):
-        ch.activation_cost(repeats=0)
-
-
-# ----------------------------------------------------------------------------- exercises
-def test_exercise_answers(capsys):
-    assert exercises.EXERCISES["04.1"].answer() == pytest.approx(1 - (15 / 16) ** 20)
-    assert exercises.EXERCISES["04.2"].answer() == pytest.approx(11 / 48)
-    assert exercises.EXERCISES["04.3"].answer() == -2.0
-    assert exercises.check("04.1", 0.7249) and exercises.check("04.2", 0.2292) and exercises.check("04.3", -2)
-    assert not exercises.check("04.2", 2 / 11)  # the paper's rule, not this layer's
-    assert not exercises.check("04.3", 2.0)
-    for k in ("04.1", "04.2", "04.3"):
-        exercises.solution(k)
-    out = capsys.readouterr().out
-    assert "correct" in out and "not quite" in out and "11/48" in out and "0.7249" in out
-
-
-# ----------------------------------------------------------------------------- figures
-def _short_runs(data, activations, **kw):
-    return {a: ch.digits_run(a, data=data, steps=20, label=a, **kw) for a in activations}
-
-
-def test_training_figures_draw_the_runs_they_are_given(data):
-    import matplotlib.pyplot as plt
-
-    dying = {"lr 0.1": ch.digits_run("relu", data=data, steps=20, label="lr 0.1"),
-             "lr 50": ch.digits_run("relu", lr=50.0, data=data, steps=20, label="lr 50")}
-    fig = ch.dying_relu_training(dying)
-    acc = [ln for ln in fig.axes[2].lines if ln.get_gid() == "acc:lr 50"][0]
-    np.testing.assert_allclose(acc.get_ydata(), 100 * dying["lr 50"].history.test_accuracy)
-    layer2 = [ln for ln in fig.axes[1].lines if ln.get_gid() == "layer:2"][0]
-    np.testing.assert_allclose(layer2.get_ydata(), 100 * dying["lr 50"].history.dead_fraction[:, 1])
-
-    runs = _short_runs(data, ("relu", "prelu", "sigmoid"))
-    fig = ch.activation_training_comparison(runs)
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels[0].startswith("relu: test") and len(labels) == 3
-    prelu = {"a": runs["prelu"], "b": ch.digits_run("prelu", bias=-2.0, data=data, steps=20)}
-    fig = ch.prelu_slope_over_training(prelu)
-    lines = [ln for ln in fig.axes[1].lines if str(ln.get_gid()).startswith("layer:")]
-    np.testing.assert_allclose(lines[0].get_ydata(), prelu["b"].history.prelu_alpha[:, 0])
-    fig = ch.activation_training_shifted(_short_runs(data, ("relu", "elu"), bias=-2.0))
-    assert "-2" in fig._suptitle.get_text()
-    assert plt.get_fignums() == []
-
-
-def test_static_figures_render_with_their_data():
-    fig = figures.render("relu_family")
-    assert len(fig.axes) == 4
-    sims = ch.dead_at_birth_simulations(widths=(2, 4), depth=8, n_networks=500)
-    fig = ch.dead_at_birth(sims)
-    ax = fig.axes[0]
-    theory_line = [ln for ln in ax.lines if ln.get_gid() == "theory:4"][0]
-    np.testing.assert_allclose(theory_line.get_ydata(), [theory.dead_at_birth_probability(l, 4) for l in range(1, 9)])
-    fig = ch.leaky_alpha_gradient(alphas=(0.0, 0.1), depth=6)
-    ax = fig.axes[0]
-    zeros = [ln for ln in ax.lines if ln.get_gid() == "zero:0"][0]
-    np.testing.assert_array_equal(zeros.get_xdata(), np.arange(1, 6))  # ReLU: exactly 0 in layers 1-5
-    assert not [ln for ln in ax.lines if ln.get_gid() == "zero:0.1"]
-    for name in ("rrelu_train_vs_inference", "elu_alphas"):
-        assert figures.render(name).axes
-    assert {n for n, s in figures.FIGURES.items() if s.chapter == 4} >= {
-        "relu_family", "dying_relu_training", "dead_at_birth", "leaky_alpha_gradient", "rrelu_train_vs_inference",
-        "prelu_slope_over_training", "activation_training_comparison", "activation_training_shifted", "elu_alphas"}
-
-
-# ----------------------------------------------------------------------------- explorer
-def _line(ax, gid):
-    (ln,) = [x for x in ax.lines if x.get_gid() == gid]
-    return ln
-
-
 def test_leaky_slope_explorer_every_control():
-    ex = ch.LeakySlopeExplorer(canvas="none")
+    ex = chb.LeakySlopeExplorer(canvas="none")
     ex.figure.canvas.draw()
     # initial state: leaky 0.1, bias -1, depth 10 -> the chapter's numbers
     np.testing.assert_allclose(_line(ex.ax_grad, "gradient").get_ydata(),
-                               ch.shifted_gradient("leaky_relu", -1.0, 10, alpha=0.1).relative_gradient)
+                               chb.shifted_gradient("leaky_relu", -1.0, 10, alpha=0.1).relative_gradient)
     assert len(_line(ex.ax_grad, "relu_zero").get_xdata()) == 9  # ReLU: exactly 0 below the top layer
     assert "exactly 0" in ex.summary()
 
@@ -465,11 +407,135 @@ def test_leaky_slope_explorer_every_control():
 
 
 def test_leaky_slope_explorer_caches_results():
-    ex = ch.LeakySlopeExplorer(canvas="none", depth=3)
+    ex = chb.LeakySlopeExplorer(canvas="none", depth=3)
     first = ex.result
     ex.controls["alpha"].value = 0.5
     ex.controls["alpha"].value = 0.1
     assert ex.result is first
+
+
+# ----------------------------------------------------------------------------- experiment 7: RReLU
+def test_rrelu_training_draws_fresh_slopes_inference_uses_the_mean():
+    layer = RReLU(1 / 8, 1 / 3, rng=0)
+    x = np.array([[-2.0, -1.0, -0.5, 0.5, 2.0]])
+    a, b = layer.forward(x, training=True), layer.forward(x, training=True)
+    assert not np.array_equal(a[0, :3], b[0, :3])
+    np.testing.assert_array_equal(a[0, 3:], x[0, 3:])
+    inf = layer.forward(x, training=False)
+    np.testing.assert_allclose(inf[0, :3], x[0, :3] * 11 / 48, rtol=1e-15)
+    assert layer.mean_slope == pytest.approx(11 / 48) and round(11 / 48, 4) == 0.2292
+    # slopes stay in [lower, upper], and average training output -> inference output
+    z = -np.ones((2000, 50))
+    slopes = -layer.forward(z, training=True)
+    assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3
+    assert slopes.mean() == pytest.approx(11 / 48, abs=1e-3)
+
+
+def test_rrelu_draws_of_the_figure():
+    z, tr, inf = chb.rrelu_draws(n=1000)
+    neg = z < 0
+    s = tr[neg] / z[neg]
+    assert s.min() >= 1 / 8 - 1e-15 and s.max() <= 1 / 3 + 1e-15
+    np.testing.assert_allclose(inf[neg], z[neg] * 11 / 48)
+    np.testing.assert_array_equal(tr[~neg], z[~neg])
+
+
+def test_rrelu_explorer_every_control():
+    """Experiment 7: 2053 slopes drawn, mean 0.2297 against 11/48 = 0.2292; Xu et al.'s 2/11 = 0.18."""
+    ex = chb.RReLUExplorer(canvas="none")
+    ex.figure.canvas.draw()
+    assert ex.slopes.size == 2053 and round(float(ex.slopes.mean()), 4) == 0.2297
+    assert ex.mean_slope == pytest.approx(11 / 48) and ex.xu_slope == pytest.approx(2 / 11)
+    assert round(2 / 11, 2) == 0.18
+    assert ex.summary() == ("training: 2053 slopes drawn from U[0.125, 0.3333], mean 0.2297; inference: slope "
+                            "(lower + upper) / 2 = 0.2292 for every negative input; Xu et al.'s rule would use "
+                            "0.1818.")
+    z, tr, inf = chb.rrelu_draws(4000)
+    np.testing.assert_array_equal(_line(ex.ax_out, "train").get_ydata(), tr)
+    assert _line(ex.ax_slopes, "mean").get_xdata()[0] == pytest.approx(11 / 48)
+    assert ex.hist.get_data().values.sum() == 2053
+
+    ex.controls["bounds"].value = (0.3, 0.3)  # one slope for all: training = inference
+    assert np.allclose(ex.slopes, 0.3) and ex.xu_slope == pytest.approx(0.3)
+    assert ex.hist.get_data().values.sum() == ex.slopes.size
+    ex.controls["bounds"].value = (0.0, 0.9)
+    assert ex.xu_slope == 0.0 and ex.mean_slope == pytest.approx(0.45)
+    assert ex.ax_out.get_ylim()[0] < -3.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.figure.canvas.draw()
+
+
+# ----------------------------------------------------------------------------- experiment 8: PReLU
+def test_prelu_gradient_of_the_slope_by_hand_and_by_finite_differences():
+    layer = PReLU(1, alpha_init=0.25)
+    z = np.array([[-2.0, 1.0, -0.5]])
+    dout = np.array([[0.5, -1.0, 2.0]])
+    layer.forward(z, training=True)
+    layer.backward(dout)
+    assert layer.grads["alpha"][0] == -2.0
+
+    def loss(alpha):
+        ly = PReLU(1, alpha_init=alpha)
+        return float((ly.forward(z) * dout).sum())
+
+    h = 1e-6
+    assert (loss(0.25 + h) - loss(0.25 - h)) / (2 * h) == pytest.approx(-2.0, rel=1e-8)
+
+
+def test_prelu_slopes_of_the_chapter(runs):
+    """Experiment 8: from the normal start the slopes end between 0.26 and 0.28 (96.0 %); from biases -2 they
+    climb, to 0.38 in layer 1, and the network reaches 84.9 % where ReLU stays at 10.2 %."""
+    normal, shifted = runs["prelu"], runs["prelu, bias -2"]
+    np.testing.assert_array_equal(normal.history.prelu_alpha[0], 0.25)
+    assert np.all((0.26 < normal.history.prelu_alpha[-1]) & (normal.history.prelu_alpha[-1] < 0.28))
+    assert round(normal.test_accuracy, 3) == 0.960
+    alpha = shifted.history.prelu_alpha[-1]
+    assert np.all(alpha > 0.3) and round(float(alpha[0]), 2) == 0.38
+    assert round(shifted.test_accuracy, 3) == 0.849 and round(runs["relu, bias -2"].test_accuracy, 3) == 0.102
+    # the recorded mean equals the layer's own parameter
+    np.testing.assert_allclose(alpha, [b.act.params["alpha"].mean() for b in shifted.net.blocks])
+
+
+def test_prelu_explorer_every_control(runs):
+    """Experiment 8's explorer: from biases -2 and 0.25, the slope held fixed reaches only 39.1 %."""
+    ex = chb.PReLUExplorer(canvas="none", bias=-2.0)
+    ex.figure.canvas.draw()
+    np.testing.assert_array_equal(ex.prelu.history.prelu_alpha, runs["prelu, bias -2"].history.prelu_alpha)
+    assert round(ex.leaky.test_accuracy, 3) == 0.391
+    assert ex.summary() == ("PReLU from alpha = 0.25: mean learned slope per layer 0.381 0.368 0.320 0.324, test "
+                            "accuracy 84.9%; leaky ReLU with alpha held at 0.25: test accuracy 39.1%.")
+    np.testing.assert_allclose(_line(ex.ax_alpha, "layer:1").get_ydata(), ex.prelu.history.prelu_alpha[:, 0])
+    assert _line(ex.ax_alpha, "start").get_ydata()[0] == 0.25
+
+    ex.controls["bias"].value = 0.0  # the bias buttons: the normal start
+    np.testing.assert_array_equal(ex.prelu.history.prelu_alpha, runs["prelu"].history.prelu_alpha)
+    ex.controls["alpha_init"].value = 0.5  # the initial-slope slider
+    np.testing.assert_array_equal(ex.prelu.history.prelu_alpha[0], 0.5)
+    assert ex.leaky.net.activation_params == {"alpha": 0.5}
+    assert _line(ex.ax_alpha, "start").get_ydata()[0] == 0.5
+    lo, hi = ex.ax_alpha.get_ylim()
+    assert lo < ex.prelu.history.prelu_alpha.min() and hi > ex.prelu.history.prelu_alpha.max()
+    first = ex.prelu
+    ex.update(alpha_init=0.25)
+    ex.update(alpha_init=0.5)
+    assert ex.prelu is first  # cached
+    with pytest.raises(TypeError, match="no control"):
+        ex.update(lr=1.0)
+
+
+# ----------------------------------------------------------------------------- experiment 9: ELU
+def test_elu_values_the_chapter_states():
+    assert elu(-10.0) == pytest.approx(math.expm1(-10.0)) and f"{elu(-10.0):.4f}" == "-1.0000"
+    assert elu_grad(-10.0) == pytest.approx(math.exp(-10.0)) and f"{elu_grad(-10.0):.2g}" == "4.5e-05"
+    assert elu_grad(-1e-9, 2.0) == pytest.approx(2.0) and elu_grad(1e-9, 2.0) == 1.0
+    assert elu_grad(-1e-9, 1.0) == pytest.approx(1.0)  # continuous slope only for alpha = 1
+    m_relu = theory.activation_moments("relu", 0.0, 1.0).mean
+    m_elu = theory.activation_moments("elu", 0.0, 1.0).mean
+    assert m_relu == pytest.approx(1 / math.sqrt(2 * math.pi))
+    z = np.random.default_rng(0).standard_normal(2_000_000)
+    assert m_elu == pytest.approx(elu(z).mean(), abs=2e-3)
+    assert round(m_elu, 2) == 0.16 and round(m_relu, 2) == 0.40
 
 
 def test_elu_preset_of_the_activation_explorer():
@@ -480,3 +546,184 @@ def test_elu_preset_of_the_activation_explorer():
     z = np.asarray(ex.dphi.get_xdata())
     np.testing.assert_allclose(ex.dphi.get_ydata(), elu_grad(z, 2.0))
     assert "-10" in ex.readout.value
+
+
+# ----------------------------------------------------------------------------- experiment 10: cost
+def test_activation_cost_returns_sane_numbers():
+    cost = chb.activation_cost(shape=(32, 64), repeats=3)
+    assert cost.names == chb.COST_ACTIVATIONS and cost.reference == "relu"
+    for n in cost.names:
+        assert np.isfinite(cost.seconds[n]) and 0 < cost.seconds[n] < 1.0
+        assert cost.relative[n] == pytest.approx(cost.seconds[n] / cost.seconds["relu"])
+    assert cost.relative["relu"] == 1.0
+    assert sorted(cost.ranking()) == sorted(cost.names)
+    assert all(n in cost.as_table() for n in cost.names)
+    assert cost.shape == (32, 64) and cost.dtype == "float32" and cost.repeats == 3
+    calls = chb.numpy_cost(shape=(8, 16), repeats=2)
+    assert calls.kind == "numpy call" and calls.reference == "np.maximum(z, 0)" and len(calls.names) == 7
+    assert calls.as_table().splitlines()[0].strip().startswith("numpy call")
+
+
+def test_activation_cost_checks_its_arguments():
+    with pytest.raises(ValueError, match="names"):
+        chb.activation_cost(names=("relu", "swish"), repeats=1)
+    with pytest.raises(ValueError, match="reference"):
+        chb.activation_cost(names=("elu",), repeats=1)
+    with pytest.raises(ValueError, match="shape"):
+        chb.activation_cost(shape=(8,), repeats=1)
+    with pytest.raises(ValueError, match="repeats"):
+        chb.activation_cost(repeats=0)
+    with pytest.raises(ValueError, match="repeats"):
+        chb.numpy_cost(repeats=0)
+
+
+def test_the_costs_the_chapter_states():
+    """Experiment 10, with wide margins (medians of rounds taken in turn, so a busy machine slows all alike;
+    measured on a busy 2-core machine: leaky 1.1-1.4x ReLU, ELU and SELU 19-60x, np.where 6-10x np.maximum,
+    np.expm1 20-80x np.exp, sorted np.where 2-4x faster than mixed)."""
+    cost = chb.activation_cost(shape=(256, 512), repeats=15)
+    assert cost.relative["leaky_relu"] < 2
+    assert cost.relative["elu"] > 10 and cost.relative["selu"] > 10
+    calls = chb.numpy_cost(shape=(256, 512), repeats=15).seconds
+    assert calls["np.where(z > 0, z, 0.01 z)"] > 2 * calls["np.maximum(z, 0.01 z)"]
+    assert calls["np.where(z > 0, z, 0.01 z)"] > calls["same np.where, signs sorted"]
+    assert calls["np.expm1(z)"] > 3 * calls["np.exp(z)"]
+
+
+# ----------------------------------------------------------------------------- experiment 11: side by side
+def test_the_family_side_by_side(runs):
+    """Experiment 11: 94.2 % to 96.9 % for the family, 10.2 % for the sigmoid; from biases -2: ReLU and leaky
+    ReLU 10.2 %, RReLU 15.3 %, PReLU 84.9 %, ELU 90.0 %."""
+    acc = {a: round(runs[a].test_accuracy, 3) for a in chb.ACTIVATIONS}
+    assert acc == {"relu": 0.947, "leaky_relu": 0.942, "rrelu": 0.960, "prelu": 0.960, "elu": 0.969,
+                   "sigmoid": 0.102}
+    shifted = {a: round(runs[f"{a}, bias -2"].test_accuracy, 3) for a in chb.ACTIVATIONS[:-1]}
+    assert shifted == {"relu": 0.102, "leaky_relu": 0.102, "rrelu": 0.153, "prelu": 0.849, "elu": 0.900}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_shifted_grouping_holds_for_other_seeds(seed, data):
+    """'With seeds 1 and 2 ... ReLU and leaky ReLU at chance, RReLU above it but below 40 %, PReLU and ELU
+    above 80 %.'"""
+    acc = {a: digits_run(a, bias=-2.0, data=data, seed=seed).test_accuracy for a in chb.ACTIVATIONS[:-1]}
+    assert acc["relu"] < 0.12 and acc["leaky_relu"] < 0.12
+    assert 0.12 < acc["rrelu"] < 0.4
+    assert acc["prelu"] > 0.8 and acc["elu"] > 0.8
+
+
+# ----------------------------------------------------------------------------- exercises
+def test_number_exercise_answers(capsys):
+    assert exercises.EXERCISES["04.1"].answer() == pytest.approx(1 - (15 / 16) ** 20)
+    assert exercises.EXERCISES["04.3"].answer() == pytest.approx(11 / 48)
+    assert exercises.EXERCISES["04.4"].answer() == -2.0
+    assert exercises.check("04.1", 0.7249) and exercises.check("04.3", 0.2292) and exercises.check("04.4", -2)
+    assert not exercises.check("04.3", 2 / 11)  # the paper's rule, not this layer's
+    assert not exercises.check("04.4", 2.0)
+    for k in ("04.1", "04.3", "04.4"):
+        exercises.solution(k)
+    out = capsys.readouterr().out
+    assert "correct" in out and "not quite" in out and "11/48" in out and "0.7249" in out
+
+
+def test_code_exercise_dead_at_birth(capsys):
+    def mine(depth, width):
+        return 1 - (1 - 2.0 ** -width) ** depth
+
+    def wrong(depth, width):  # forgot that the layers multiply
+        return 2.0 ** -width
+
+    assert exercises.EXERCISES["04.2"].wants_code
+    assert exercises.check("04.2", mine) and not exercises.check("04.2", wrong)
+    assert not exercises.check("04.2", 0.5)
+    assert not exercises.check("04.2", lambda depth, width: None)  # the notebook's stub, returning nothing
+    for args in [(10, 3), (20, 4), (50, 8)]:
+        assert cha.dead_at_birth_code(*args) == pytest.approx(theory.dead_at_birth_probability(*args), rel=1e-12)
+    # the explanation's claim: written this way, 50 layers of 64 units give exactly 0, the truth about 2.7e-18
+    assert 1 - 2.0 ** -64 == 1.0 and mine(50, 64) == 0.0
+    exercises.solution("04.2")
+    out = capsys.readouterr().out
+    assert "0.7369" in out and "log1p" in out and "def dead_at_birth_code" in out
+
+
+def test_code_exercise_leaky(capsys):
+    def mine(z, alpha):
+        return np.where(z > 0, z, alpha * z), np.where(z > 0, 1.0, alpha)
+
+    def fast(z, alpha):  # the package's way, for alpha <= 1 ... and wrong for alpha = 1.5
+        s = (z > 0).astype(float)
+        return np.maximum(z, alpha * z), s + (1 - s) * alpha
+
+    def slope_one_everywhere(z, alpha):
+        return np.where(z > 0, z, alpha * z), np.ones_like(z)
+
+    assert exercises.check("04.5", mine)
+    assert not exercises.check("04.5", fast)  # the check includes alpha = 1.5, where max picks the wrong piece
+    assert not exercises.check("04.5", slope_one_everywhere)
+    assert exercises.check("04.5", lambda z, alpha: (gv.activations.leaky_relu(z, alpha),
+                                                     gv.activations.leaky_relu_grad(z, alpha)))
+    exercises.solution("04.5")
+    out = capsys.readouterr().out
+    assert "outputs -0.2, 3, slopes 0.1, 1" in out and "def leaky_relu_and_slope" in out
+
+
+# ----------------------------------------------------------------------------- figures
+def _short_runs(data, activations, **kw):
+    return {a: digits_run(a, data=data, steps=20, label=a, **kw) for a in activations}
+
+
+def test_training_figures_draw_the_runs_they_are_given(data):
+    import matplotlib.pyplot as plt
+
+    dying = {"lr 0.1": digits_run("relu", data=data, steps=20, label="lr 0.1"),
+             "lr 50": digits_run("relu", lr=50.0, data=data, steps=20, label="lr 50")}
+    fig = cha.dying_relu_training(dying)
+    acc = [ln for ln in fig.axes[2].lines if ln.get_gid() == "acc:lr 50"][0]
+    np.testing.assert_allclose(acc.get_ydata(), 100 * dying["lr 50"].history.test_accuracy)
+    layer2 = [ln for ln in fig.axes[1].lines if ln.get_gid() == "layer:2"][0]
+    np.testing.assert_allclose(layer2.get_ydata(), 100 * dying["lr 50"].history.dead_fraction[:, 1])
+
+    runs = _short_runs(data, ("relu", "prelu", "sigmoid"))
+    fig = chb.activation_training_comparison(runs)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0].startswith("relu: test") and len(labels) == 4 and labels[-1] == "chance (10 classes)"
+    assert not [t for t in fig.axes[1].texts if t.get_text().startswith("chance")]  # in the legend, off the curves
+    prelu = {"a": runs["prelu"], "b": digits_run("prelu", bias=-2.0, data=data, steps=20)}
+    fig = chb.prelu_slope_over_training(prelu)
+    lines = [ln for ln in fig.axes[1].lines if str(ln.get_gid()).startswith("layer:")]
+    np.testing.assert_allclose(lines[0].get_ydata(), prelu["b"].history.prelu_alpha[:, 0])
+    fig = chb.activation_training_shifted(_short_runs(data, ("relu", "elu"), bias=-2.0))
+    assert "-2" in fig._suptitle.get_text()
+    assert plt.get_fignums() == []
+
+
+def test_static_figures_render_with_their_data():
+    fig = figures.render("relu_family")
+    assert len(fig.axes) == 4
+    fig = figures.render("relu_and_sigmoid")
+    assert len(fig.axes) == 2
+    sims = cha.dead_at_birth_simulations(widths=(2, 4), depth=8, n_networks=500)
+    fig = cha.dead_at_birth(sims)
+    ax = fig.axes[0]
+    theory_line = [ln for ln in ax.lines if ln.get_gid() == "theory:4"][0]
+    np.testing.assert_allclose(theory_line.get_ydata(), [theory.dead_at_birth_probability(l, 4) for l in range(1, 9)])
+    fig = chb.leaky_alpha_gradient(alphas=(0.0, 0.1), depth=6)
+    ax = fig.axes[0]
+    zeros = [ln for ln in ax.lines if ln.get_gid() == "zero:0"][0]
+    np.testing.assert_array_equal(zeros.get_xdata(), np.arange(1, 6))  # ReLU: exactly 0 in layers 1-5
+    assert not [ln for ln in ax.lines if ln.get_gid() == "zero:0.1"]
+    assert not ax.texts  # the triangles are explained in the legend, not in a text on the curves
+    for name in ("rrelu_train_vs_inference", "elu_alphas"):
+        assert figures.render(name).axes
+    assert {n for n, s in figures.FIGURES.items() if s.chapter == 4} == {
+        "relu_and_sigmoid", "dying_relu_training", "dead_at_birth", "relu_family", "leaky_alpha_gradient",
+        "rrelu_train_vs_inference", "prelu_slope_over_training", "activation_training_comparison",
+        "activation_training_shifted", "elu_alphas"}
+
+
+def test_no_layer_colour_is_pale_yellow():
+    """The issue: yellow lines can barely be seen on white. Every per-layer colour is dark enough."""
+    from matplotlib.colors import to_rgb
+
+    for c in cha.LAYER_COLORS + chb.LAYER_COLORS:
+        r, g, b = to_rgb(c)
+        assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.75  # relative luminance; viridis' end, #FDE725, is 0.87

@@ -3,7 +3,7 @@
 A notebook starts with::
 
     import gradviz as gv                                   # the engine
-    from gradviz.chapters import ch04_nonsaturating as ch  # this chapter
+    from gradviz.chapters import ch04a_dying_relu as ch    # this chapter
 
 so ``gv.`` names the general package and ``ch.`` this chapter's experiments,
 figures, explorers and exercises (in that order in the module). ``ch.dying_runs??``
@@ -24,7 +24,8 @@ CHAPTERS = (
     "ch01_gradient_descent",
     "ch02_vanishing_exploding",
     "ch03_initialization",
-    "ch04_nonsaturating",
+    "ch04a_dying_relu",
+    "ch04b_relu_variants",
     "ch05_selu",
     "ch06_batch_norm",
     "ch07_playground",
