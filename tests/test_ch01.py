@@ -123,6 +123,10 @@ def test_the_numbers_the_prose_states(data):
     assert (1 - 3.0 * rates.lambda_max) ** 2 == pytest.approx(13.8, abs=0.05)
     assert run.overflow_step == 268
     assert 1e152 < np.abs(run.params[-1]).max() < 1e153
+    # at step 268 the cost would fit in a float64, but the sum of the squared errors (2 N J) does not
+    next_cost = run.cost[-1] * (excess[-1] / excess[-2])
+    assert next_cost == pytest.approx(1.6e306, rel=0.02) and next_cost < np.finfo(np.float64).max
+    assert 2 * len(y) * (next_cost / np.finfo(np.float64).max) == pytest.approx(1.8, abs=0.05) and len(y) == 100
 
 
 def test_frameworks_without_the_half_halve_every_critical_rate(data):
@@ -150,11 +154,26 @@ def test_layer_steps_tell_the_true_exploding_story():
     assert exploding.relative_step.min() == pytest.approx(0.8, abs=0.06)
     assert exploding.relative_step.max() == pytest.approx(3.5, abs=0.06)
     assert exploding.loss == pytest.approx(412, abs=1)
+    assert np.log(10) == pytest.approx(2.30, abs=0.005)
+    # "sigmoid outputs stay near 0.5": rms a_in 0.50 to 0.53 from layer 2 to layer 10
+    assert 0.495 <= vanishing.a_in_rms[1:].min() and vanishing.a_in_rms[1:].max() < 0.535
+    # activations grow going up about as fast as the gradient grows going down
+    assert exploding.a_in_rms[1] == pytest.approx(1.4, abs=0.05)
+    assert exploding.a_in_rms[-1] == pytest.approx(54, abs=0.5)
+    assert exploding.da_norm[-1] == pytest.approx(0.2, abs=0.005)
+    assert exploding.da_norm[1] == pytest.approx(8.6, abs=0.05)
+    assert exploding.relative_step.min() == pytest.approx(0.85, abs=0.005)
+    # the vanishing network's steps span six orders of magnitude
+    assert 1e5 < vanishing.relative_step.max() / vanishing.relative_step.min() < 1e7
+    # one smaller rate brings the exploding network's first step back into He's range
+    slower = ch.layer_steps("relu", "he_normal", weight_scale=1.5, lr=0.002)
+    assert slower.relative_step.min() == pytest.approx(0.017, abs=0.0005)
+    assert slower.relative_step.max() == pytest.approx(0.07, abs=0.003)
     assert healthy.relative_step.min() == pytest.approx(0.02, abs=0.002)
     assert healthy.relative_step.max() == pytest.approx(0.07, abs=0.003)
     table = ch.steps_table(vanishing, exploding)
     lines = table.splitlines()
-    assert len(lines) == 2 + 10 + 1 and lines[2].split()[0] == "10" and lines[-2].split()[0] == "1"
+    assert len(lines) == 2 + 10 + 3 and lines[2].split()[0] == "10" and lines[-4].split()[0] == "1"
     assert "sigmoid, glorot_uniform" in lines[0] and "he_normal x 1.5" in lines[0]
     with pytest.raises(ValueError, match="lr"):
         ch.layer_steps(lr=0.0)

@@ -76,6 +76,8 @@ class LayerSteps:
     da_norm : ||dL/da^l||, the gradient arriving at layer l's output (Frobenius norm over the batch)
     dW_norm : ||dL/dW^l||, the gradient of layer l's weights
     relative_step : lr ||dL/dW^l|| / ||W^l||, the first SGD step as a fraction of the weights' own size
+    a_in_rms : root mean square of a^(l-1), the activations entering layer l (over the batch and the units;
+        for layer 1, the input pixels)
     loss : the cross-entropy of the batch, nats
     lr : the learning rate of that step
     """
@@ -84,6 +86,7 @@ class LayerSteps:
     da_norm: np.ndarray
     dW_norm: np.ndarray
     relative_step: np.ndarray
+    a_in_rms: np.ndarray
     loss: float
     lr: float
 
@@ -115,21 +118,25 @@ def layer_steps(activation: str = "sigmoid", init: str = "glorot_uniform", weigh
         da = np.array([np.linalg.norm(rec["da"]) for rec in net.records])
         dW = np.array([np.linalg.norm(rec["dW"]) for rec in net.records])
         w_norm = np.array([np.linalg.norm(block.dense.params["W"]) for block in net.blocks])
+        a_in = np.array([np.sqrt(np.mean(np.square(a))) for a in [x] + [rec["a"] for rec in net.records[:-1]]])
     scale = "" if weight_scale == 1 else f" x {weight_scale:g}"
     return LayerSteps(label=f"{activation}, {init}{scale}", da_norm=da, dW_norm=dW, relative_step=lr * dW / w_norm,
-                      loss=float(loss), lr=lr)
+                      a_in_rms=a_in, loss=float(loss), lr=lr)
 
 
 def steps_table(*networks: LayerSteps) -> str:
     """Side by side, one block of columns per :class:`LayerSteps`, one row per hidden layer, the top
-    layer first (the order in which the backward pass visits them): ||dL/da^l||, ||dL/dW^l|| and the
-    step relative to the weights."""
-    cols = "  ".join(f"{'|dL/da|':>9} {'|dL/dW|':>9} {'step':>8}" for _ in networks)
-    head = "  ".join(f"{n.label:^28.28}" for n in networks)
+    layer first (the order in which the backward pass visits them): the root mean square of the activations
+    entering the layer, ||dL/da^l||, ||dL/dW^l|| and the step relative to the weights."""
+    cols = "  ".join(f"{'rms a_in':>8} {'|dL/da|':>8} {'|dL/dW|':>8} {'step':>8}" for _ in networks)
+    head = "  ".join(f"{n.label:^35.35}" for n in networks)
     rows = [f"{'':>5}  {head}", f"{'layer':>5}  {cols}"]
     for l in range(len(networks[0].da_norm) - 1, -1, -1):
-        cells = "  ".join(f"{n.da_norm[l]:>9.2g} {n.dW_norm[l]:>9.2g} {n.relative_step[l]:>8.2g}" for n in networks)
+        cells = "  ".join(f"{n.a_in_rms[l]:>8.2g} {n.da_norm[l]:>8.2g} {n.dW_norm[l]:>8.2g} {n.relative_step[l]:>8.2g}"
+                          for n in networks)
         rows.append(f"{l + 1:>5}  {cells}")
+    rows.append("rms a_in: root mean square of the activations entering the layer (layer 1: the pixels)")
+    rows.append("|.|: square root of the sum of squares over all 256 digits and all units (Frobenius norm)")
     rows.append(f"step = lr |dL/dW^l| / |W^l| with lr = {networks[0].lr:g}: the first SGD step as a fraction of the "
                 "weights")
     return "\n".join(rows)
@@ -138,7 +145,7 @@ def steps_table(*networks: LayerSteps) -> str:
 # ---- figures
 #: Colour of each regime of :func:`gradviz.descent.classify_run` (Okabe-Ito).
 REGIME_COLORS = {
-    "crawls": plots.OKABE_ITO["sky_blue"],
+    "crawls": plots.OKABE_ITO["blue"],
     "converges": plots.OKABE_ITO["green"],
     "oscillates": plots.OKABE_ITO["orange"],
     "diverges": plots.OKABE_ITO["vermillion"],
@@ -380,10 +387,11 @@ def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
         for regime, color in REGIME_COLORS.items():
             sel = regimes == regime
             if (sel & ~clipped).any():
-                ax.plot(lrs[sel & ~clipped], r[sel & ~clipped], "o", color=color, ms=5, label=regime,
-                        gid=f"sweep:{regime}")
+                ax.plot(lrs[sel & ~clipped], r[sel & ~clipped], "o", color=color, ms=6, mec="white", mew=0.7,
+                        zorder=3, label=regime, gid=f"sweep:{regime}")
             if (sel & clipped).any():
-                ax.plot(lrs[sel & clipped], r[sel & clipped], "^", color=color, ms=7, gid=f"sweep:{regime}:clipped",
+                ax.plot(lrs[sel & clipped], r[sel & clipped], "^", color=color, ms=7, mec="white", mew=0.7, zorder=3,
+                        gid=f"sweep:{regime}:clipped",
                         label=f"{regime}: above {top:.0e} or overflowed")
         for value, text, ls in ((rates.lr_monotone, r"$1/\lambda_{max}$", "--"),
                                 (rates.lr_best, r"$2/(\lambda_{min}+\lambda_{max})$", ":"),
