@@ -1,40 +1,49 @@
-"""Latency of the deep-network explorer: from setting a control's value to the new frame of the figure.
+"""What a learner waits for in the kernel: from a control's change to the new frame of an explorer's figure.
 
-    python benchmarks/bench_explorer.py [--settings 10x256x256 ...] [--changes 40] [--threads N]
+    python benchmarks/bench_explorer.py [--settings 10x256x256 ...] [--presses 30] [--threads 1]
+    python benchmarks/bench_explorer.py --explorers            # every notebook's explorer, at its defaults
 
-For each setting (depth x width x batch) an explorer is built on the canvas a
-notebook uses (ipympl; its comm goes nowhere without a kernel, which costs
-nothing), then a control moves through values the explorer has not computed
-yet (so its result cache never answers). What is timed for each change is what
-the kernel does before the browser can show the new picture:
+Each explorer is built on the canvas a notebook uses (ipympl; its comm goes
+nowhere without a kernel, which costs nothing), inside an asyncio event loop
+as in a kernel, and its controls are changed as the browser changes them
+(ipywidgets' ``set_state``). So a change is answered as it is for a learner:
+at once when that is quick, else first from a slice of the batch (a draft)
+and then from the whole batch, computed on a worker thread (see
+``gradviz.widgets.Explorer``). A frame is counted when ipympl hands its PNG to
+the comm (``send_binary``), after the blit or full draw and the PNG encoding.
 
-- the control's callback: build the network, probe it, predict, update the artists;
-- the redraw: either a blit (``data``: the axes did not change; ``y``/``x``:
-  limits moved, so those axes are drawn again over the cached layers under them;
-  see ``gradviz.widgets._Blitter``), or a full draw, which ipympl does when the browser answers ``draw_idle`` (done here
-  at once, as if the browser answered instantly);
-- ipympl's encoding of the changed pixels as a PNG frame (``get_diff_image``).
+Deep-network explorer, per setting (depth x width x batch):
 
-Scenarios (``--scenarios``):
+- ``ratio``: the probe (forward, backward, per-layer statistics) over the bare
+  matrix products of the same shapes (x W and dz W^T per layer, preallocated),
+  timed alternately in the same run, CPU time of the thread; the target is 1.3.
+- ``press``: the weight-scale slider moved one step (0.05 decades) at a time,
+  as by an arrow key, waiting for the final frame after each press; for tanh
+  and ReLU. Printed: median and p95 from the change to the first frame and to
+  the final frame (the whole batch), how the first frames were drawn (data / y
+  / x / full) and the median of the first answer's parts: build (the network,
+  from cached weights), probe, theory (mean-field prediction), artists, frame.
+- ``drag``: the slider dragged across its whole range (0.1 to 10) in 1.5 s.
+  The browser sends the latest position whenever the kernel has finished the
+  previous message (ipywidgets keeps one message in flight); so does this
+  script, with input events every 16 ms. Printed: the messages sent, p95 to the
+  first frame, the refinements dropped because the slider had moved on, and
+  the catch-up: from the last message to the final frame of the last value.
 
-- ``drag``: the weight-scale slider dragged one step (0.05 decades) at a time,
-  first down from 1 to 0.5, then up to 2; for tanh (the default) and for ReLU;
-- ``jump``: the weight scale set to random values in [0.5, 2] (a click on the track);
-- ``seed``: a new seed typed in (new weights, same axes).
+With ``--explorers``: the explorer of every notebook at its default settings,
+its first slider pressed as by an arrow key (``press``); this is the kernel's
+share of the browser benchmark (``benchmark_browser.py``).
 
-Printed: median and 95th percentile of the wall time, the median CPU time of
-the process (less sensitive to other processes on a shared machine), how the
-frame was drawn (counts of data / y / x / full), and the median of each part:
-build (the network, from cached weights), probe (forward, backward, statistics),
-theory (mean-field prediction), artists (updating them), frame (redraw + PNG).
-
-Target: p95 < 100 ms, the delay under which a response feels instantaneous.
-Wall times depend on the load of the machine; the load average is printed.
+Targets (one BLAS thread, a quiet 2-core machine): p95 to the first frame
+<= 100 ms at every setting; to the final frame <= 100 ms up to 50x256x256; one
+refinement at most left after a drag. Wall times depend on the load of the
+machine: the load average is printed; compare rows of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -49,94 +58,276 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
+from gradviz.network import MLP  # noqa: E402
+from gradviz.stats import probe  # noqa: E402
 from gradviz.widgets import DeepNetworkExplorer, _have_ipympl  # noqa: E402
 
 DEFAULT_SETTINGS = ["10x256x256", "10x512x256", "50x256x256", "50x512x256"]
-SCENARIOS = ("drag", "jump", "seed")
 
 
-def values_for(scenario, n, rng):
-    """(control, activation, values): ``n`` changes of one control, none repeated."""
-    if scenario.startswith("drag"):
-        steps = np.round(np.arange(0, 0.301, 0.05), 2)
-        logs = list(-steps[1:]) + list(steps[1:])  # 1 -> 0.5, then 1.12 -> 2
-        reps = (n + len(logs) - 1) // len(logs)
-        # each further pass is offset by a hundredth of a step, so no value repeats (no cache hit)
-        vals = [10 ** (v + 0.0005 * k) for k in range(reps) for v in logs][:n]
-        return "weight_scale", scenario.split(":")[1], [float(v) for v in vals]
-    if scenario == "jump":
-        return "weight_scale", "tanh", [float(v) for v in 10 ** rng.uniform(-0.3, 0.3, size=n)]
-    if scenario == "seed":
-        return "seed", "tanh", [int(s) for s in rng.choice(np.arange(1, 10_000), size=n, replace=False)]
-    raise ValueError(scenario)
+def ms(seconds):
+    return 1e3 * seconds
 
 
-def bench(setting, scenario, n_changes, dtype, rng, canvas):
-    depth, width, batch = (int(x) for x in setting.split("x"))
-    control, activation, values = values_for(scenario, n_changes + 3, rng)
-    ex = DeepNetworkExplorer(canvas=canvas, dtype=dtype, max_depth=max(50, depth), depth=depth, width=width,
-                             batch_size=batch, activation=activation)
-    fig = ex.figure
-    requested = []
-    if canvas == "ipympl":
-        fig.canvas.syncing_data_url = False  # what a live front-end's 'initialized' message does
-        fig.canvas.draw_idle = lambda: requested.append(True)
-    fig.canvas.draw()
-    wall, cpu, how = [], [], Counter()
+def p95(values):
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+# ----------------------------------------------------------------------------- the front end, simulated
+class FrontEnd:
+    """Changes an explorer's controls as the browser does and times its frames."""
+
+    def __init__(self, explorer):
+        self.ex = explorer
+        canvas = explorer.figure.canvas
+        self.frames = []  # (time, generation, answered)
+        if explorer.canvas_kind == "ipympl":
+            canvas.syncing_data_url = False  # what a live front end's 'initialized' message does
+            send = canvas.send_binary
+
+            def counted(data):
+                self.frames.append((time.perf_counter(), explorer._generation, explorer.answered))
+                return send(data)
+
+            canvas.send_binary = counted
+            canvas.draw()  # the first frame, which the browser asks for
+
+    def set(self, control, value):
+        """Send ``value`` of ``control``; returns (time sent, generation of the answer)."""
+        t = time.perf_counter()
+        self.ex.controls[control].set_state(_state(self.ex.controls[control], value))
+        return t, self.ex._generation
+
+    def first_and_final(self, t, generation):
+        """Seconds from ``t`` to the first frame of ``generation`` and to its final frame (None if none yet)."""
+        first = next((f for f in self.frames if f[1] == generation), None)
+        final = next((f for f in self.frames if f[1] == generation and f[2] == "final"), None)
+        return (None if first is None else first[0] - t), (None if final is None else final[0] - t)
+
+    async def settle(self, timeout=60.0):
+        deadline = time.perf_counter() + timeout
+        while self.ex.answered != "final" or (self.ex._worker is not None and self.ex._worker.busy):
+            if time.perf_counter() > deadline:
+                raise TimeoutError("no final answer")
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.005)  # let a dropped refinement's message arrive
+
+
+def _state(control, value):
+    """The state message the browser sends for ``value``: a selection widget syncs the index of its option."""
+    if hasattr(control, "options"):
+        return {"index": list(getattr(control, "_options_values", control.options)).index(value)}
+    return {"value": value}
+
+
+def next_value(control, direction=1):
+    """The value one arrow-key press gives (None at the end of the range)."""
+    if hasattr(control, "options"):
+        values = list(getattr(control, "_options_values", control.options))
+        i = values.index(control.value) + direction
+        return values[i] if 0 <= i < len(values) else None
+    if hasattr(control, "base"):  # FloatLogSlider: steps in the exponent
+        e = np.log10(control.value) / np.log10(control.base) + direction * control.step
+        return float(control.base ** e) if control.min - 1e-9 <= e <= control.max + 1e-9 else None
+    v = control.value + direction * control.step
+    return v if control.min <= v <= control.max else None
+
+
+async def presses(front, control, n, record_parts=False, pause=0.05):
+    """``n`` arrow-key presses (turning at the ends of the range), each waiting for the final frame."""
+    first, final, how = [], [], Counter()
     parts = {k: [] for k in ("build", "probe", "theory", "artists", "frame")}
-    for i, v in enumerate(values):
-        requested.clear()
-        c0, t0 = time.process_time(), time.perf_counter()
-        ex.controls[control].value = v
-        if canvas != "ipympl" or requested:
-            fig.canvas.draw()  # the full draw (ipympl: on the browser's request), with the PNG frame
-        t1, c1 = time.perf_counter(), time.process_time()
-        if i < 3:  # warm-up
+    direction = 1
+    await front.settle()
+    for _ in range(n):
+        v = next_value(front.ex.controls[control], direction)
+        if v is None:
+            direction = -direction
+            v = next_value(front.ex.controls[control], direction)
+        t, gen = front.set(control, v)
+        tm = dict(front.ex.timings)
+        blitter = front.ex._blitter
+        how[blitter.last if blitter is not None else "full"] += 1
+        await front.settle()
+        a, b = front.first_and_final(t, gen)
+        first.append(a)
+        final.append(b)
+        if record_parts and not tm.get("cached", False):
+            compute = sum(tm.get(k, 0.0) for k in ("build", "probe", "theory"))
+            for k in ("build", "probe", "theory"):
+                parts[k].append(tm.get(k, 0.0))
+            parts["artists"].append(tm["refresh"] - compute)
+            parts["frame"].append(tm["request_draw"])
+        await asyncio.sleep(pause)
+    return first, final, how, parts
+
+
+async def drag(front, control, low, high, seconds=1.5, event_every=0.016):
+    """Drag ``control`` (a log slider) from ``low`` to ``high``: (first-frame latencies, sent, dropped, catch-up)."""
+    await front.settle()
+    dropped0 = front.ex.dropped
+    sent, t0 = [], time.perf_counter()
+    last_value = None
+    while True:
+        # the pointer moves every event_every seconds; the value is the slider's step nearest to it
+        frac = min(np.floor((time.perf_counter() - t0) / event_every) * event_every / seconds, 1.0)
+        e = np.log10(low) + frac * (np.log10(high) - np.log10(low))
+        value = float(10 ** (round(e / 0.05) * 0.05))
+        if value != last_value:
+            sent.append(front.set(control, value))  # the kernel was idle: the latest position goes out
+            last_value = value
+        if frac >= 1.0:
+            break
+        await asyncio.sleep(0.001)  # the loop runs refinements' callbacks between messages
+    t_last, gen_last = sent[-1]
+    await front.settle()
+    firsts = [front.first_and_final(t, g)[0] for t, g in sent]
+    catch_up = front.first_and_final(t_last, gen_last)[1]
+    return [f for f in firsts if f is not None], len(sent), front.ex.dropped - dropped0, catch_up
+
+
+# ----------------------------------------------------------------------------- the probe against BLAS
+def probe_ratio(depth, width, batch, dtype, activation="tanh", repeats=15):
+    """(median CPU seconds of the bare products, of the probe): alternated, after a warm-up."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, width)).astype(dtype)
+    W = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
+    out = np.empty_like(x)
+
+    def products():
+        for _ in range(depth):
+            np.matmul(x, W, out=out)
+            np.matmul(x, W.T, out=out)
+
+    net = MLP(width, depth=depth, width=width, activation=activation, n_outputs=None, seed=0, dtype=dtype)
+    times = {products: [], "probe": []}
+    for i in range(repeats + 1):
+        for f in (products, "probe"):
+            t = time.thread_time()
+            products() if f is products else probe(net, batch_size=batch, seed=0)
+            if i:
+                times[f].append(time.thread_time() - t)
+    return med(times[products]), med(times["probe"])
+
+
+# ----------------------------------------------------------------------------- runs
+async def bench_setting(setting, activation, n, dtype, scenarios):
+    depth, width, batch = (int(x) for x in setting.split("x"))
+    ex = DeepNetworkExplorer(canvas="ipympl", dtype=dtype, max_depth=max(50, depth), depth=depth, width=width,
+                             batch_size=batch, activation=activation)
+    front = FrontEnd(ex)
+    rows = []
+    if "press" in scenarios:
+        first, final, how, parts = await presses(front, "weight_scale", n, record_parts=True)
+        rows.append(("press", first, final, how, parts))
+    if "drag" in scenarios:
+        firsts, sent, dropped, catch_up = await drag(front, "weight_scale", 0.1, 10.0)
+        rows.append(("drag", firsts, sent, dropped, catch_up))
+    return rows
+
+
+def explorer_factories():
+    """(name, factory, first slider) of every notebook's explorer, at its defaults."""
+    from gradviz import chapters  # noqa: F401
+    from gradviz.chapters import (ch01_gradient_descent, ch03_initialization, ch04_nonsaturating, ch05_selu,
+                                  ch06_batch_norm, ch07_playground)
+    from gradviz import widgets
+
+    out = [("LearningRateExplorer (ch01)", ch01_gradient_descent.LearningRateExplorer, "lr")]
+    flow = getattr(widgets, "GradientFlowExplorer", None)
+    if flow is None:
+        try:
+            from gradviz.chapters import ch02_vanishing_exploding as ch02
+
+            flow = ch02.GradientFlowExplorer
+        except ImportError:
+            flow = None
+    if flow is not None:
+        out.append(("GradientFlowExplorer (ch02)", flow, "depth"))
+    out += [
+        ("InitializationExplorer (ch03)", ch03_initialization.InitializationExplorer, "depth"),
+        ("LeakySlopeExplorer (ch04)", ch04_nonsaturating.LeakySlopeExplorer, "alpha"),
+        ("SeluConditionsExplorer (ch05)", ch05_selu.SeluConditionsExplorer, "depth"),
+        ("MomentumExplorer (ch06)", ch06_batch_norm.MomentumExplorer, "momentum"),
+        ("PlaygroundExplorer (ch07)", lambda canvas: ch07_playground.PlaygroundExplorer(canvas=canvas, progress=False),
+         "depth"),
+    ]
+    return out
+
+
+async def bench_explorers(n, names=None):
+    """{name: (first-frame latencies, final-frame latencies, how)} of ``n`` presses of each explorer's first slider."""
+    results = {}
+    for name, factory, control in explorer_factories():
+        if names and not any(s.lower() in name.lower() for s in names):
             continue
-        tm = ex.timings
-        compute = tm["build"] + tm["probe"] + tm["theory"]
-        wall.append(t1 - t0)
-        cpu.append(c1 - c0)
-        for k in ("build", "probe", "theory"):
-            parts[k].append(tm[k])
-        parts["artists"].append(tm["refresh"] - compute)
-        parts["frame"].append(t1 - t0 - tm["refresh"])
-        blitter = getattr(ex, "_blitter", None)  # None: an explorer that never blits
-        how[blitter.last if blitter is not None and not requested else "full"] += 1
-    return wall, cpu, parts, how
+        front = FrontEnd(factory(canvas="ipympl"))
+        first, final, how, _ = await presses(front, control, n)
+        results[name] = (first, final, how)
+    return results
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--changes", type=int, default=40, help="changes per setting and scenario (default 40)")
+    p.add_argument("--presses", type=int, default=30, help="arrow-key presses per row (default 30)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
-    p.add_argument("--scenarios", nargs="+", default=["drag:tanh", "drag:relu", "jump", "seed"],
-                   help="drag:<activation>, jump, seed (default: drag:tanh drag:relu jump seed)")
     p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="DEPTHxWIDTHxBATCH ...")
-    p.add_argument("--canvas", default="ipympl" if _have_ipympl() else "none", choices=("ipympl", "none"),
-                   help="ipympl (blitting, as in a notebook; the default when installed) or none (full Agg draws)")
+    p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"], choices=("ratio", "press", "drag"))
+    p.add_argument("--activations", nargs="+", default=["tanh", "relu"], help="for the press rows")
+    p.add_argument("--explorers", nargs="*", default=None,
+                   help="every notebook's explorer at its defaults instead (or those whose name contains a word)")
     args = p.parse_args(argv)
-    rng = np.random.default_rng(0)
+    if not _have_ipympl():
+        sys.exit("ipympl is needed: the benchmark times the frames an ipympl canvas sends")
     ctx = None
     if args.threads:
         from threadpoolctl import threadpool_limits
 
         ctx = threadpool_limits(args.threads)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"deep-network explorer, canvas={args.canvas}, {args.dtype}, {args.changes} changes per row, "
-          f"BLAS threads={args.threads or 'default'}, cpus={os.cpu_count()}, load average {load:.1f}")
-    print(f"{'depth x width x batch':>22} {'scenario':>10} {'median':>7} {'p95':>7} {'cpu med':>7}  "
-          f"{'data/y/x/full':>13}  | median of: {'build':>5} {'probe':>6} {'theory':>6} {'artists':>7} {'frame':>6}  (ms)")
-    for setting in args.settings:
-        for scenario in args.scenarios:
-            wall, cpu, parts, how = bench(setting, scenario, args.changes, np.dtype(args.dtype), rng, args.canvas)
-            ms = {k: 1e3 * statistics.median(v) for k, v in parts.items()}
-            p95 = 1e3 * float(np.percentile(wall, 95))
+    dtype = np.dtype(args.dtype)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"{args.dtype}, {args.presses} presses per row, BLAS threads={args.threads or 'default'}, "
+          f"cpus={os.cpu_count()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    if args.explorers is not None:
+        results = asyncio.run(bench_explorers(args.presses, args.explorers))
+        print(f"{'explorer':>32} {'first frame: median':>20} {'p95':>6} {'final: median':>14} {'p95':>6}  "
+              f"{'data/y/x/full':>13}  (ms)")
+        for name, (first, final, how) in results.items():
             paths = "/".join(str(how[k]) for k in ("data", "y", "x", "full"))
-            print(f"{setting:>22} {scenario:>10} {1e3 * statistics.median(wall):7.1f} {p95:7.1f} "
-                  f"{1e3 * statistics.median(cpu):7.1f}  {paths:>13}  | {'':>10} {ms['build']:5.1f} {ms['probe']:6.1f} "
-                  f"{ms['theory']:6.1f} {ms['artists']:7.1f} {ms['frame']:6.1f}  {'ok' if p95 < 100 else 'SLOW'}")
+            print(f"{name:>32} {ms(med(first)):20.1f} {ms(p95(first)):6.1f} {ms(med(final)):14.1f} "
+                  f"{ms(p95(final)):6.1f}  {paths:>13}")
+        return results
+    print("deep-network explorer (gradviz.widgets.DeepNetworkExplorer), ms")
+    for setting in args.settings:
+        depth, width, batch = (int(x) for x in setting.split("x"))
+        if "ratio" in args.scenarios:
+            floor, pr = probe_ratio(depth, width, batch, dtype)
+            print(f"{setting:>11} ratio      probe {ms(pr):.1f} / bare products {ms(floor):.1f} (CPU) = "
+                  f"{pr / floor:.2f}  {'ok' if pr / floor <= 1.3 else 'ABOVE 1.3'}")
+        for activation in args.activations:
+            scen = [s for s in args.scenarios if s == "press" or (s == "drag" and activation == args.activations[0])]
+            if not scen:
+                continue
+            for row in asyncio.run(bench_setting(setting, activation, args.presses, dtype, scen)):
+                if row[0] == "press":
+                    _, first, final, how, parts = row
+                    paths = "/".join(str(how[k]) for k in ("data", "y", "x", "full"))
+                    m = {k: ms(med(v)) for k, v in parts.items()}
+                    ok = p95(first) <= 0.1 and (p95(final) <= 0.1 or depth * width > 50 * 256)
+                    print(f"{setting:>11} press {activation:<5} first {ms(med(first)):6.1f} / p95 {ms(p95(first)):6.1f}"
+                          f"   final {ms(med(final)):6.1f} / p95 {ms(p95(final)):6.1f}   {paths:>9}   build "
+                          f"{m['build']:.1f} probe {m['probe']:.1f} theory {m['theory']:.1f} artists "
+                          f"{m['artists']:.1f} frame {m['frame']:.1f}  {'ok' if ok else 'SLOW'}")
+                else:
+                    _, firsts, sent, dropped, catch_up = row
+                    print(f"{setting:>11} drag  {activation:<5} {sent} messages, first frame median "
+                          f"{ms(med(firsts)):.1f} / p95 {ms(p95(firsts)):.1f}, {dropped} refinements dropped, "
+                          f"catch-up {ms(catch_up):.1f}")
     if ctx is not None:
         ctx.unregister()
 

@@ -14,6 +14,7 @@ says where it started.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +24,8 @@ from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .data import digits
 from .network import MLP
 
-__all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "histograms", "digits_batch", "ReluActivity",
-           "relu_activity"]
+__all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "combine_stats", "histograms",
+           "digits_batch", "ReluActivity", "relu_activity"]
 
 
 @dataclass
@@ -46,6 +47,11 @@ class PassStats:
         First hidden layer (1-based) whose values overflowed, forward before backward.
     overflow : dict with keys 'forward' and 'backward' (each int or None)
     activation : str
+    da_mean, dz_mean : means of dL/da^l and dL/dz^l (what :func:`combine_stats` needs besides the variances)
+    dead_units : tuple of L bool arrays (width of layer l,) or None
+        Which units had z <= 0 for every example (ReLU only; None for the other activations).
+    n_examples : int
+        Examples in the pass (0 when unknown).
     """
 
     layer: np.ndarray
@@ -62,6 +68,10 @@ class PassStats:
     first_nonfinite: int | None
     overflow: dict = field(default_factory=dict)
     activation: str = ""
+    da_mean: np.ndarray | None = None
+    dz_mean: np.ndarray | None = None
+    dead_units: tuple | None = None
+    n_examples: int = 0
 
     @property
     def depth(self) -> int:
@@ -80,16 +90,44 @@ class PassStats:
 
 
 def _var(x):
-    """(mean, variance) of all entries of ``x``, accumulated in float64; (nan, nan) if any is not finite.
+    """(mean, variance) of all entries of ``x``; (nan, nan) if any is not finite.
 
-    Two passes (mean, then the mean squared deviation as one dot product): no
-    separate finiteness pass is needed, since an inf or nan makes the mean non-finite.
+    float64 arrays: two passes, the mean, then the mean squared deviation as
+    one dot product (no separate finiteness pass is needed: an inf or nan
+    makes the mean non-finite). float32 arrays (the explorers' networks) are
+    summed by BLAS in float32, several times faster than converting every
+    entry to float64, in one pass over ``x``: d = x - m0, with m0 the mean of
+    the first 256 entries, then the sums S1 and S2 of d and d^2 give
+    var = S2 / n - (S1 / n)^2. That is the corrected two-pass formula of Chan,
+    Golub & LeVeque (1983), whose correction term removes the error of the
+    shift m0; the relative error is about 1e-6. Squares too large for float32
+    (|d| > 1.8e19) are summed in float64.
     """
-    m = x.mean(dtype=np.float64)
-    if not np.isfinite(m):
-        return np.nan, np.nan
-    d = (x - m).ravel()
-    return m, float(np.dot(d, d)) / d.size
+    if x.dtype != np.float32:
+        m = x.mean(dtype=np.float64)
+        if not np.isfinite(m):
+            return np.nan, np.nan
+        d = (x - m).ravel()
+        return m, float(np.dot(d, d)) / d.size
+    v = x.reshape(-1)
+    n = v.size
+    with np.errstate(over="ignore", invalid="ignore"):
+        m0 = v[:256].mean(dtype=np.float32)
+        d = v - m0
+        s1, s2 = float(np.dot(d, _ones(n))), float(np.dot(d, d))
+    if not (math.isfinite(s1) and math.isfinite(s2)):
+        # an inf or nan entry, or sums beyond float32's range (then float64 decides)
+        return _var(x.astype(np.float64)) if np.isfinite(v).all() else (np.nan, np.nan)
+    shift = s1 / n
+    return float(m0) + shift, max(s2 / n - shift * shift, 0.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n):
+    """A read-only float32 vector of n ones (sums as BLAS dot products)."""
+    ones = np.ones(n, dtype=np.float32)
+    ones.flags.writeable = False
+    return ones
 
 
 def _norm(x):
@@ -118,19 +156,21 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
     if not records or "z" not in records[0]:
         raise ValueError("net has no recorded pass: call net.forward(x, record=True) first")
     L = len(records)
-    out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_var", "dz_var", "grad_norm")}
+    out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_mean", "da_var", "dz_mean",
+                                           "dz_var", "grad_norm")}
     sat = np.zeros(L)
     dead = np.zeros(L)
     act_name = net.activation
     act = get_activation(act_name) if act_name in ("sigmoid", "tanh", "relu") else None
+    dead_units = [] if act is not None and act.dies else None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for i, rec in enumerate(records):
             z, a = rec["z"], rec["a"]
             out["z_mean"][i], out["z_var"][i] = _var(z)
             out["a_mean"][i], out["a_var"][i] = _var(a)
             if "da" in rec:
-                out["da_var"][i] = _var(rec["da"])[1]
-                out["dz_var"][i] = _var(rec["dz"])[1]
+                out["da_mean"][i], out["da_var"][i] = _var(rec["da"])
+                out["dz_mean"][i], out["dz_var"][i] = _var(rec["dz"])
             if "dW" in rec:
                 norm = _norm(rec["dW"])
                 out["grad_norm"][i] = norm if np.isfinite(norm) else np.nan
@@ -138,9 +178,12 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
                 # the slope the backward pass computed is exactly what saturation_mask would compute again
                 slope = rec.get("slope")
                 mask = slope < threshold * act.max_slope if slope is not None else saturation_mask(act_name, z, threshold)
-                sat[i] = mask.mean()
-            if act is not None and act.dies:
-                dead[i] = (z <= 0).all(axis=0).mean()
+                sat[i] = np.count_nonzero(mask) / mask.size
+            if dead_units is not None:
+                # z <= 0 for every example, as the largest z of each unit (a nan is never <= 0)
+                units = z.max(axis=0) <= 0
+                dead_units.append(units)
+                dead[i] = np.count_nonzero(units) / units.size
     return PassStats(
         layer=np.arange(1, L + 1),
         a_std=np.sqrt(out["a_var"]),
@@ -149,6 +192,8 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
         first_nonfinite=net.first_nonfinite,
         overflow=dict(net.overflow),
         activation=act_name,
+        dead_units=None if dead_units is None else tuple(dead_units),
+        n_examples=int(records[0]["z"].shape[0]),
         **out,
     )
 
@@ -195,7 +240,8 @@ def _probe_inputs(seed, batch_size, n_inputs, width, dtype):
     return x, dout
 
 
-def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, training: bool = True) -> PassStats:
+def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, training: bool = True,
+          rows=None) -> PassStats:
     """Statistics of ``net`` for standard-normal input and a standard-normal upstream gradient.
 
     This is the experiment of Glorot & Bengio (2010, sec. 4.2) and of the
@@ -213,17 +259,37 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
         Draws x and dout; same seed, same numbers. (RReLU and dropout layers draw
         from the network's own generator, so on such a net two probes differ
         unless the net is rebuilt with its seed.)
+    param_grads : bool
+        Compute dL/dW too (for ``grad_norm``).
+    training : bool
+        Forward in training mode (batch norm uses batch statistics).
+    rows : slice or None
+        Pass only these examples of the batch, with the numbers they have in
+        the whole batch (an explorer's quick first estimate). Without batch
+        norm, :func:`combine_stats` of the probes of disjoint slices that cover
+        the batch gives the statistics of the whole batch.
 
     The network's moving statistics (batch norm) are left as they were.
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` < 1, or ``rows`` selects no example.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        # copies: the records alias them (the last layer's da is dout), and a learner may change those
-        x, dout = (v.copy() for v in _probe_inputs(int(seed), batch_size, net.n_inputs, width,
-                                                     np.dtype(net.dtype).str))
+        x, dout = _probe_inputs(int(seed), batch_size, net.n_inputs, width, np.dtype(net.dtype).str)
     else:
         x, dout = _draw_probe_inputs(get_rng(seed), batch_size, net.n_inputs, width, net.dtype)
+    if rows is not None:
+        if not isinstance(rows, slice):
+            raise TypeError(f"rows must be a slice of the batch, e.g. slice(0, 64); got {rows!r}")
+        x, dout = x[rows], dout[rows]
+        if not len(x):
+            raise ValueError(f"rows={rows!r} selects no example of a batch of {batch_size}")
+    # copies: the records alias them (the last layer's da is dout), and a learner may change those
+    x, dout = x.copy(), dout.copy()
     # A probe observes; it does not train: batch norm's moving statistics are put back afterwards.
     saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
     try:
@@ -231,6 +297,83 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
     finally:
         for ly, state in saved:
             ly.state.update(state)
+
+
+def combine_stats(parts) -> PassStats:
+    """The statistics of one pass over the examples of several passes together.
+
+    For a network without batch norm every example goes through the network on
+    its own, so probing a batch in parts (``probe(..., rows=slice(0, 64))``,
+    then the next 64 ...) and combining gives the statistics of the whole
+    batch, up to float rounding. Means are weighted by the number of values;
+    variances add the spread of the parts' means: with n_k values of mean m_k
+    and variance v_k in part k, and m the overall mean,
+    Var = sum_k n_k (v_k + (m_k - m)^2) / sum_k n_k. A unit is dead if it is
+    dead in every part; overflow is where the first part to overflow did
+    (forward: the lowest layer; backward, read from the top: the highest).
+
+    Parameters
+    ----------
+    parts : sequence of PassStats
+        Of the same network (same depth and activation), each from
+        :func:`layer_statistics` (so ``n_examples`` is known).
+
+    Raises
+    ------
+    ValueError
+        No parts, parts of different networks, a part without ``n_examples``,
+        or weight-gradient norms (``grad_norm``), which do not add over examples.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("parts is empty: give at least one PassStats")
+    first = parts[0]
+    if any(p.depth != first.depth or p.activation != first.activation for p in parts):
+        raise ValueError("parts come from different networks (depth or activation differ)")
+    if any(p.n_examples <= 0 or p.da_mean is None for p in parts):
+        raise ValueError("every part needs n_examples and da_mean/dz_mean: make them with layer_statistics")
+    if any(np.isfinite(p.grad_norm).any() for p in parts):
+        raise ValueError("weight-gradient norms (grad_norm) do not add over examples: probe with param_grads=False")
+    if len(parts) == 1:
+        return first
+    n = np.array([p.n_examples for p in parts], dtype=float)
+    w = (n / n.sum())[:, None]
+
+    def moments(q):
+        means = np.array([getattr(p, f"{q}_mean") for p in parts])
+        variances = np.array([getattr(p, f"{q}_var") for p in parts])
+        m = (w * means).sum(axis=0)
+        return m, (w * (variances + (means - m) ** 2)).sum(axis=0)
+
+    out = {}
+    with np.errstate(invalid="ignore", over="ignore"):
+        for q in ("z", "a", "da", "dz"):
+            out[f"{q}_mean"], out[f"{q}_var"] = moments(q)
+
+    def lowest(values):
+        values = [v for v in values if v is not None]
+        return min(values) if values else None
+
+    forward = lowest(p.overflow.get("forward") for p in parts)
+    backward = [p.overflow.get("backward") for p in parts if p.overflow.get("backward") is not None]
+    backward = max(backward) if backward else None
+    dead_units = dead = None
+    if first.dead_units is not None:
+        dead_units = tuple(np.logical_and.reduce(units) for units in zip(*(p.dead_units for p in parts)))
+        dead = np.array([np.count_nonzero(u) / u.size for u in dead_units])
+    return PassStats(
+        layer=first.layer.copy(),
+        a_std=np.sqrt(out["a_var"]),
+        grad_norm=np.full(first.depth, np.nan),
+        saturated_fraction=(w * np.array([p.saturated_fraction for p in parts])).sum(axis=0),
+        dead_fraction=dead if dead is not None else np.zeros(first.depth),
+        first_nonfinite=forward if forward is not None else backward,
+        overflow={"forward": forward, "backward": backward},
+        activation=first.activation,
+        dead_units=dead_units,
+        n_examples=int(n.sum()),
+        **out,
+    )
 
 
 def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):

@@ -175,9 +175,18 @@ def _leggauss(n: int):
     return np.polynomial.legendre.leggauss(n)
 
 
+@lru_cache(maxsize=1)
+def _panel_grids():
+    """The fixed grids of panel breakpoints: in u (the Gaussian's scale) and in z (the activation's)."""
+    grids = np.arange(-_U_MAX, _U_MAX + 1e-9, _U_STEP), np.arange(-_Z_MAX, _Z_MAX + 1e-9, _Z_STEP)
+    for g in grids:
+        g.flags.writeable = False
+    return grids
+
+
 def _panel_breakpoints(mean: float, s: float, kinks) -> np.ndarray:
-    bu = np.arange(-_U_MAX, _U_MAX + 1e-9, _U_STEP)
-    bz = (np.arange(-_Z_MAX, _Z_MAX + 1e-9, _Z_STEP) - mean) / s
+    bu, bz = _panel_grids()
+    bz = (bz - mean) / s
     bk = (np.asarray(kinks, dtype=float) - mean) / s
     b = np.concatenate([bu, bz, bk])
     b = b[(b > -_U_MAX) & (b < _U_MAX)]
@@ -267,13 +276,20 @@ def gaussian_expectation(
         if method == "hermite":
             x, w = _hermegauss(101 if n_points is None else n_points)
             return float(np.dot(w, np.asarray(fn(mean + s * x), dtype=float)))
-        x, w = _leggauss(_PANEL_NODES if n_points is None else n_points)
-        b = _panel_breakpoints(mean, s, kinks)
-        mid = 0.5 * (b[1:] + b[:-1])[:, None]
-        half = 0.5 * (b[1:] - b[:-1])[:, None]
-        u = mid + half * x[None, :]
-        weights = half * w[None, :] * np.exp(-0.5 * u * u) / _SQRT2PI
-        return float(np.sum(weights * np.asarray(fn(mean + s * u), dtype=float)))
+        z, weights = _panel_rule(mean, s, kinks, n_points)
+        return float(np.sum(weights * np.asarray(fn(z), dtype=float)))
+
+
+def _panel_rule(mean, s, kinks, n_points=None):
+    """Nodes z (panels x nodes) and weights of the composite Gauss-Legendre rule of
+    :func:`gaussian_expectation` for z ~ N(mean, s^2), s > 0: E[fn(z)] = sum(weights * fn(z))."""
+    x, w = _leggauss(_PANEL_NODES if n_points is None else n_points)
+    b = _panel_breakpoints(mean, s, kinks)
+    mid = 0.5 * (b[1:] + b[:-1])[:, None]
+    half = 0.5 * (b[1:] - b[:-1])[:, None]
+    u = mid + half * x[None, :]
+    weights = half * w[None, :] * np.exp(-0.5 * u * u) / _SQRT2PI
+    return mean + s * u, weights
 
 
 @dataclass(frozen=True)
@@ -434,6 +450,11 @@ def activation_moments(
             f"method='closed' is not available for activation={act.name!r}; "
             f"closed forms exist for: {', '.join(CLOSED_FORM_ACTIVATIONS)}"
         )
+    return _activation_moments(act, params, mean, var, method)
+
+
+def _activation_moments(act, params, mean, var, method):
+    """:func:`activation_moments` of checked arguments (the recursion calls it once per layer)."""
     if var == 0.0:
         with np.errstate(all="ignore"):
             z = np.array([mean])
@@ -444,6 +465,15 @@ def activation_moments(
         with np.errstate(all="ignore"):
             return _closed_form_moments(act.name, mean, var, params)
     quad = "panels" if method in ("auto", "closed") else method
+    if quad == "panels" and math.isfinite(var):
+        # the three expectations on one set of nodes, phi and phi' evaluated once: the same sums as
+        # three calls of gaussian_expectation, at a third of the cost (a slider explorer predicts at every step)
+        with np.errstate(all="ignore"):
+            z, weights = _panel_rule(mean, math.sqrt(var), act.kinks)
+            f = np.asarray(act.f(z, **params), dtype=float)
+            g = np.asarray(act.df(z, **params), dtype=float)
+            return ActivationMoments(float(np.sum(weights * f)), float(np.sum(weights * (f * f))),
+                                     float(np.sum(weights * (g * g))))
 
     def f(z):
         return act.f(z, **params)
@@ -684,6 +714,8 @@ def predict_variances(
     act = get_activation(activation)
     params = act.params(**activation_params)
     method = check_choice("method", method, ("auto", "closed") + _METHODS)
+    if method == "closed" and act.name not in CLOSED_FORM_ACTIVATIONS:
+        activation_moments(act.name, method="closed")  # raises, naming the activations that have one
     n_layers = len(widths) - 1
     wv = _per_layer("weight_var", weight_var, n_layers)
     bv = _per_layer("bias_var", bias_var, n_layers)
@@ -705,7 +737,7 @@ def predict_variances(
             if math.isnan(q):
                 mom = ActivationMoments(math.nan, math.nan, math.nan)
             else:
-                mom = activation_moments(act.name, bias_mean, q, method=method, **params)
+                mom = _activation_moments(act, params, float(bias_mean), float(q), method)
             a_mean[i], a2[i], g2[i], a_var[i] = mom.mean, mom.second_moment, mom.grad_second_moment, mom.variance
             prev_second = a2[i]
 

@@ -30,6 +30,17 @@ tens of milliseconds of drawing instead of a full redraw
 :class:`ipywidgets.Image` that is updated in place. ``canvas='none'`` draws
 nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
 
+A learner's change and a change made by code are answered differently. Code
+(a notebook cell, ``update``, a test) gets the final answer at once. A change
+made in the browser is drawn and sent at once (no ``draw_idle`` round trip),
+and an explorer whose answer takes long (the deep-network ones: see
+:meth:`Explorer.answer`) first shows an estimate from a slice of the batch,
+while a worker thread computes the final answer, which then replaces it. The
+browser sends the next value of a slider only once the kernel has answered
+the last one, so values collapse into the latest; a refinement for a value
+the learner has already left is dropped, and a figure kept on an estimate
+for a while says that it is being refined.
+
 Adding an explorer
 ------------------
 Subclass :class:`Explorer` in the chapter module that shows it (or here, if
@@ -65,23 +76,23 @@ import functools
 import html
 import importlib.util
 import io
+import threading
 import time
 import warnings
 from collections import OrderedDict
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.transforms import Bbox
 
-from . import plots
+from . import _live, plots
+from ._canvas import _Blitter, _canvas_class, _ipympl_canvas_classes
 from ._validate import check_choice
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
 from .init import initialize, recommended_init
 from .network import MLP
-from .stats import probe
+from .stats import combine_stats, probe
 from .theory import init_weight_variances, predict_variances
 from .train import train
 
@@ -143,26 +154,6 @@ def _have_ipympl():
     return importlib.util.find_spec("ipympl") is not None
 
 
-def _ipympl_canvas_classes():
-    """ipympl's Canvas and FigureManager, imported without switching the learner's pyplot backend.
-
-    ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")``
-    whenever matplotlib is loaded, which would turn every later ``plt.figure()``
-    of the notebook into a widget (and close the open pyplot figures). The
-    explorers need only the canvas classes, so that one call is skipped.
-    """
-    use = mpl.use
-    mpl.use = lambda *args, **kwargs: None
-    try:
-        with warnings.catch_warnings():
-            # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from ipympl.backend_nbagg import Canvas, FigureManager
-    finally:
-        mpl.use = use
-    return Canvas, FigureManager
-
-
 class _LRU(OrderedDict):
     """A tiny least-recently-used cache (dict) holding at most ``maxsize`` entries."""
 
@@ -185,136 +176,6 @@ class _LRU(OrderedDict):
 
 
 # ----------------------------------------------------------------------------- base class
-class _Blitter:
-    """Redraw an ipympl figure by blitting: cached pictures of what did not change, plus what did.
-
-    matplotlib redraws a whole figure at every ``draw``, and for an explorer
-    most of that time goes to text that does not change (legends, axis labels,
-    tick labels). Following matplotlib's "Faster rendering by using blitting"
-    guide, the figure is drawn in layers, each on top of the one before:
-
-    1. background: everything that stays as set up (axes faces, spines,
-       legends, axis labels): a full draw in which the artists of the other
-       layers are ``animated`` (skipped), plus the axis labels (pinned where the
-       frozen layout put them);
-    2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick
-       labels), one layer per Axes;
-    3. 'y': the y axis of each, one layer per Axes;
-    4. 'data': every line, patch, text and collection of those Axes, and their
-       titles (except the ``static`` artists, which stay in the background).
-
-    Layers 1-3 are kept as pixel copies, each with the state it was drawn
-    from (limits, scale, ticks). A change redraws from the first layer whose
-    state changed: a new weight scale usually redraws the data only, or the
-    last Axes' y axis and the data when its limits move; a new depth redraws
-    every axis. (So give the Axes whose y axis moves most often last.) Anything
-    else (first draw, resize, zoom, a new dpi or axis label) is a full draw by
-    ipympl, which refills the copies. ``last`` says where the latest
-    :meth:`update` started: 'data', 'y', 'x' or 'full'.
-
-    The explorer promises that, after ``setup_figure``, it changes nothing
-    outside layers 2-4 (no new legend, no figure-level text).
-    """
-
-    def __init__(self, figure, axes, static=()):
-        self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
-        self.static = set(static)
-        self._layers = [("x", ax, ax.xaxis, self._x_state) for ax in self.axes] + \
-                       [("y", ax, ax.yaxis, self._y_state) for ax in self.axes]
-        self._background = None  # pixel copy of layer 1
-        self._cached = []  # per layer 2, 3: (state, pixel copy with that layer drawn)
-        self._figure_state = None
-        self.last = None
-        self.canvas.mpl_connect("draw_event", self._on_draw)
-
-    @staticmethod
-    def _x_state(ax):
-        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks()), tuple(ax.get_xticks(minor=True))
-
-    @staticmethod
-    def _y_state(ax):
-        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), tuple(ax.get_yticks(minor=True))
-
-    def _state(self, layer):
-        _, ax, _, state = self._layers[layer]
-        return state(ax)
-
-    def _data_artists(self):
-        artists = []
-        for ax in self.axes:
-            artists += [*ax.patches, *ax.collections, *ax.lines, *ax.texts, ax.title]
-        return sorted((a for a in artists if a not in self.static), key=lambda a: a.get_zorder())
-
-    def _animate(self):
-        # new artists (an overflow band, an explanation) join the data layer before anything is drawn
-        for _, _, axis, _ in self._layers:
-            axis.set_animated(True)
-        for a in self._data_artists():
-            a.set_animated(True)
-
-    def _draw(self, artists):
-        renderer = self.canvas.get_renderer()
-        for a in artists:
-            a.draw(renderer)
-
-    @staticmethod
-    def _draw_axis(axis, renderer):
-        # the axis label is pinned (Explorer._pin_axis_labels) and lives in the background: drawn once,
-        # not at every change of the axis (text is the slow part of a matplotlib draw)
-        axis.label.set_visible(False)
-        try:
-            axis.draw(renderer)
-        finally:
-            axis.label.set_visible(True)
-
-    def _copy(self):
-        # the renderer's whole buffer: figure.bbox can fall short of it by a rounding error (959.99 px),
-        # which would leave a column of stale pixels at the edge
-        renderer = self.canvas.get_renderer()
-        return self.canvas.copy_from_bbox(Bbox.from_extents(0, 0, renderer.width, renderer.height))
-
-    def _redraw_from(self, first):
-        """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
-        del self._cached[first:]
-        for i in range(first, len(self._layers)):
-            self._draw_axis(self._layers[i][2], self.canvas.get_renderer())
-            self._cached.append((self._state(i), self._copy()))
-        self._draw(self._data_artists())
-
-    def _figure_key(self):
-        # what the background shows: a change here needs a full draw
-        return (self.figure.bbox.bounds, self.figure.dpi,
-                tuple((ax.bbox.bounds, ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes))
-
-    def _on_draw(self, event):
-        # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others
-        if (event.canvas is not self.canvas or self.canvas.is_saving()
-                or "draw_path" in vars(event.renderer)):
-            # savefig (on this canvas, or on an SVG/PDF one it swaps in) draws every artist itself, and
-            # figure.draw_without_rendering() (matplotlib's _draw_disabled puts no-op draw_* methods on the
-            # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
-            self._background = None
-            return
-        self._draw([axis.label for _, _, axis, _ in self._layers])
-        self._background = self._copy()
-        self._figure_state = self._figure_key()
-        self._redraw_from(0)
-
-    def update(self):
-        """Show the artists' current state: blit if the cached layers allow it, else ask for a full draw."""
-        self._animate()
-        if self._background is None or self._figure_key() != self._figure_state:
-            self._background = None
-            self.last = "full"
-            self.canvas.draw_idle()
-            return
-        first = next((i for i, (state, _) in enumerate(self._cached) if state != self._state(i)), len(self._layers))
-        self.canvas.restore_region(self._background if first == 0 else self._cached[first - 1][1])
-        self._redraw_from(first)
-        self.canvas.blit(self.figure.bbox)
-        self.last = self._layers[first][0] if first < len(self._layers) else "data"
-
-
 class Explorer:
     """Base class of the explorers: controls, one figure, redraw in place.
 
@@ -329,9 +190,29 @@ class Explorer:
     :meth:`setup_figure` (create the axes and the artists once) and
     :meth:`refresh` (update the artists from the control values, given as
     keyword arguments).
+
+    An explorer whose answer can take long implements :meth:`answer` (the
+    numbers, computed from the control values without touching the figure or
+    the widgets) and :meth:`show` (update the artists from those numbers)
+    instead of :meth:`refresh`. A learner's change is then answered
+    progressively (see :meth:`draft_examples` and :meth:`refine`); a change
+    made by code (a notebook cell, :meth:`update`, a test) gets the final
+    answer at once.
+
+    Attributes
+    ----------
+    dropped : int
+        Refinements dropped because the learner had moved the controls on
+        before they were shown.
+    answered : str or None
+        What the figure shows now: 'final', or 'draft' (an estimate being refined).
     """
 
     figsize = (9.0, 4.0)
+    #: Seconds a first estimate stays on screen before the figure says that it is being refined. A
+    #: refinement that arrives sooner never shows the mark, so a drag does not blink between marked and
+    #: unmarked frames; once shown, the mark stays on the drafts that follow until a final answer is drawn.
+    refining_delay = 0.3
     #: On an ipympl canvas, redraw by blitting (:class:`_Blitter`) the Axes that :meth:`blit_axes` returns.
     #: Only for explorers whose layout is frozen and which change, after ``setup_figure``, only
     #: the limits, lines, patches, texts and titles of those Axes.
@@ -352,6 +233,13 @@ class Explorer:
             self.controls[k].value = v
         self._holding = False
         self.timings = {}
+        self._generation = 0  # counts the answers asked for: a refinement of an older one is dropped
+        self._refining_since = None  # when the drafts now on screen began (None: the figure is final)
+        self._mark_text = ""
+        self._refining_mark = None
+        self._worker = None
+        self.dropped = 0
+        self.answered = None
         self.figure, self._view = self._make_figure(canvas)
         with plots.style():
             self.setup_figure(self.figure)
@@ -409,8 +297,43 @@ class Explorer:
     def setup_figure(self, fig) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def refresh(self, **values) -> None:  # pragma: no cover - abstract
+    def refresh(self, **values) -> None:
+        """Update the artists from the control values (default: :meth:`show` of :meth:`answer`)."""
+        self.show(self.answer(values), values)
+
+    # --- progressive answers: implement answer and show instead of refresh --------------
+    def answer(self, values: dict, examples: int | None = None):  # pragma: no cover - abstract
+        """The result for the control ``values`` (a dict): the final one, or with ``examples`` an
+        estimate from that many examples (see :meth:`draft_examples`). Numbers only: it must not
+        touch the figure or the widgets."""
         raise NotImplementedError
+
+    def show(self, result, values: dict) -> None:  # pragma: no cover - abstract
+        """Update the artists (and the readouts) from a result of :meth:`answer` or :meth:`refine`."""
+        raise NotImplementedError
+
+    def draft_examples(self, values: dict) -> int | None:
+        """For a learner's change: None to compute the final answer at once (it is quick, or cached),
+        or the number of examples of a first estimate, shown while :meth:`refine` computes the final
+        answer on a worker thread. Default None."""
+        return None
+
+    def refine(self, values: dict):
+        """The final answer after a draft, as a generator: it runs on a worker thread, and between
+        the items it yields a refinement whose values the learner has left is dropped; the last
+        item is the final answer. Default: one item, :meth:`answer`."""
+        yield self.answer(values)
+
+    def remember(self, values: dict, result) -> None:
+        """Keep a final answer that :meth:`refine` computed (e.g. in a cache). Default: nothing."""
+
+    def refining_text(self, values: dict, examples: int) -> str:
+        """What the figure says while a draft from ``examples`` examples is being refined."""
+        return "first estimate: refining ..."
+
+    def refining_axes(self):
+        """The Axes that shows the refining mark (default: the last blitted Axes, else the first)."""
+        return self.blit_axes()[-1] if self.blit else self.figure.axes[0]
 
     # --- machinery ---------------------------------------------------------
     @property
@@ -426,7 +349,7 @@ class Explorer:
         with plots.style():
             fig = Figure(figsize=self.figsize, dpi=dpi, layout="constrained")
         if canvas == "ipympl":
-            Canvas, FigureManager = _ipympl_canvas_classes()
+            Canvas, FigureManager = _canvas_class(), _ipympl_canvas_classes()[1]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # as in _ipympl_canvas_classes
                 view = Canvas(fig)
@@ -456,7 +379,116 @@ class Explorer:
 
     def _on_change(self, change):
         if not self._holding:
+            self._answer()
+
+    def _answer(self):
+        """Redraw for the current values: progressively for a learner in the browser, else at once."""
+        if _live.from_front_end(self.controls.values()):
+            self._answer_learner()
+        else:
             self.redraw()
+
+    def _progressive(self):
+        return type(self).refresh is Explorer.refresh  # answer and show, not a refresh of its own
+
+    def _answer_learner(self):
+        """Answer a change made in the browser: at once when that is quick, else a draft now and the
+        final answer from the worker thread (see :meth:`draft_examples`)."""
+        self._generation += 1
+        values = self.values
+        if not self._progressive():
+            t0 = time.perf_counter()
+            with plots.style():
+                self.refresh(**values)
+            self.timings["refresh"] = time.perf_counter() - t0
+            self._draw_answer(final=True, now=True)
+            return
+        examples = self.draft_examples(values)
+        with _live.one_blas_thread():
+            if examples is None:
+                self._show(self.answer(values), values, final=True)
+                return
+            self._start_refining(self._generation, values)
+            self._show(self.answer(values, examples=examples), values, final=False, examples=examples)
+
+    def _start_refining(self, generation, values):
+        loop = _live.running_loop()
+        if self._worker is None:
+            self._worker = _live.Worker(f"gradviz-{type(self).__name__}")
+
+        def job():
+            result = None
+            try:
+                with _live.one_blas_thread():
+                    for result in self.refine(values):
+                        if self._generation != generation:  # the learner has moved on
+                            loop.call_soon_threadsafe(self._drop)
+                            return
+            except Exception as exc:  # shown in the kernel's log, as a callback's error would be
+                loop.call_soon_threadsafe(self._refinement_failed, exc)
+                return
+            loop.call_soon_threadsafe(self._refined, generation, values, result)
+
+        if self._worker.submit(job):
+            self._drop()  # a refinement waiting for the worker was replaced by this one
+
+    def _drop(self):
+        self.dropped += 1
+
+    @staticmethod
+    def _refinement_failed(exc):
+        raise exc
+
+    def _refined(self, generation, values, result):
+        self.remember(values, result)  # right for its values, even if the learner has left them
+        if generation != self._generation:
+            self._drop()
+            return
+        self._show(result, values, final=True)
+
+    def _show(self, result, values, final, examples=None):
+        t0 = time.perf_counter()
+        with plots.style():
+            self.show(result, values)
+        self.timings["refresh"] = time.perf_counter() - t0
+        if not final:
+            self._mark_text = self.refining_text(values, examples)
+            if self._refining_since is None:
+                self._refining_since = t0
+        self._draw_answer(final, now=True)
+
+    def _draw_answer(self, final, now):
+        """Set the refining mark, draw, and (for a draft not marked yet) set the timer that marks it."""
+        if final:
+            self._refining_since = None
+        marked = not final and time.perf_counter() - self._refining_since >= self.refining_delay
+        self._set_mark(marked)
+        self.answered = "final" if final else "draft"
+        t1 = time.perf_counter()
+        self.request_draw(now=now)
+        self.timings["request_draw"] = time.perf_counter() - t1
+        loop = _live.running_loop()
+        if not final and not marked and loop is not None:
+            wait = self.refining_delay - (time.perf_counter() - self._refining_since)
+            loop.call_later(max(wait, 0.0), self._mark_if_refining, self._generation)
+
+    def _mark_if_refining(self, generation):
+        if generation == self._generation and self._refining_since is not None:
+            self._set_mark(True)
+            self.request_draw(now=True)
+
+    def _set_mark(self, on):
+        if self._refining_mark is None:
+            if not on:
+                return
+            with plots.style():
+                self._refining_mark = self.refining_axes().text(
+                    0.99, 0.98, "", transform=self.refining_axes().transAxes, ha="right", va="top",
+                    fontsize=9, color="0.3", style="italic", gid="refining", zorder=6,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+            self._refining_mark.set_in_layout(False)
+        self._refining_mark.set_text(self._mark_text if on else "")
+        self._refining_mark.set_visible(on)
 
     @contextlib.contextmanager
     def hold(self):
@@ -467,7 +499,7 @@ class Explorer:
         finally:
             self._holding = was
         if not was and hasattr(self, "figure"):
-            self.redraw()
+            self._answer()
 
     def update(self, **values) -> None:
         """Set controls by name (``update(depth=20, width=128)``) and redraw once."""
@@ -480,20 +512,27 @@ class Explorer:
                 self.controls[k].value = v
 
     def redraw(self) -> None:
-        """Recompute from the controls, update the artists, and ask the canvas to draw."""
+        """Recompute from the controls, update the artists, and ask the canvas to draw (the final
+        answer, at once: what a change made by code gets)."""
+        self._generation += 1  # a refinement still running for an earlier change is not shown
         t0 = time.perf_counter()
         with plots.style():
             self.refresh(**self.values)
-        t1 = time.perf_counter()
-        self.timings["refresh"] = t1 - t0
-        self.request_draw()
-        self.timings["request_draw"] = time.perf_counter() - t1
+        self.timings["refresh"] = time.perf_counter() - t0
+        self._draw_answer(final=True, now=False)
 
-    def request_draw(self) -> None:
+    def request_draw(self, now=False) -> None:
+        """Draw the figure: blit what changed, or a full draw. On an ipympl canvas, ``now=False``
+        asks the browser to ask for the frame (``draw_idle``: nothing is drawn when no browser shows
+        the canvas, as when a notebook runs headless); ``now=True`` (a learner's change) draws and
+        sends the frame at once, without that round trip."""
         if self._blitter is not None:
-            self._blitter.update()
+            self._blitter.update(now=now)
         elif self.canvas_kind == "ipympl":
-            self.figure.canvas.draw_idle()
+            if now:
+                self.figure.canvas.draw()
+            else:
+                self.figure.canvas.draw_idle()
         elif self.canvas_kind == "image":
             buf = io.BytesIO()
             self.figure.savefig(buf, format="png", dpi=100)
@@ -683,27 +722,32 @@ class _WeightCache:
     The MLP seeds hidden layer l from ``default_rng([seed, l])``, so layer l's
     weights do not depend on the depth, the activation or the weight scale:
     they are drawn once and reused (a deeper network only draws its new layers).
-    Bounded by ``max_bytes``.
+    Bounded by ``max_bytes``. Thread-safe: a worker thread builds networks too.
     """
 
     def __init__(self, max_bytes=300 * 2**20):
         self.max_bytes = max_bytes
         self._store = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
 
     def get(self, layer, fan_in, fan_out, init, seed, dtype):
         key = (layer, fan_in, fan_out, init, seed, np.dtype(dtype).str)
-        w = self._store.get(key)
-        if w is None:
-            w = initialize(init, (fan_in, fan_out), rng=np.random.default_rng([seed, layer]), gain=1.0,
-                           dtype=dtype)
+        with self._lock:
+            w = self._store.get(key)
+            if w is not None:
+                self._store.move_to_end(key)
+                return w
+        w = initialize(init, (fan_in, fan_out), rng=np.random.default_rng([seed, layer]), gain=1.0, dtype=dtype)
+        w.flags.writeable = False  # shared by every network built from it
+        with self._lock:
+            if key in self._store:  # drawn by another thread meanwhile
+                return self._store[key]
             self._store[key] = w
             self._bytes += w.nbytes
             while self._bytes > self.max_bytes and len(self._store) > 1:
                 _, old = self._store.popitem(last=False)
                 self._bytes -= old.nbytes
-        else:
-            self._store.move_to_end(key)
         return w
 
 
@@ -747,6 +791,7 @@ class DeepNetworkExplorer(Explorer):
         self.readout = _w().HTML()
         self._weights = _WeightCache()
         self._results = _LRU(128)
+        self._flops = 2e10  # FLOP/s of the probe's matrix products, learned as the explorer computes
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -827,29 +872,110 @@ class DeepNetworkExplorer(Explorer):
 
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
         """(PassStats, VariancePrediction or None, note) for these control values; cached."""
-        key = (depth, width, activation, init, float(weight_scale), batch_norm, seed, batch_size)
+        key = self._key(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size)
         hit = self._results.get(key)
         if hit is not None:
-            self.timings.update(build=0.0, probe=0.0, theory=0.0, cached=True)
+            self.timings.update(build=0.0, probe=0.0, theory=0.0, cached=True, examples=batch_size)
             return hit
+        return self._results.put(key, self._measure(depth, width, activation, init, weight_scale, batch_norm,
+                                                    seed, batch_size, timed=True))
+
+    @staticmethod
+    def _key(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+        return (depth, width, activation, init, float(weight_scale), batch_norm, seed, batch_size)
+
+    def _measure(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, rows=None,
+                 timed=False):
+        """(PassStats, VariancePrediction or None, note): the probe of the examples ``rows`` of the
+        batch (None: all), and the prediction. ``timed``: on the kernel's thread, record the timings
+        and learn how fast this machine multiplies (see :meth:`draft_examples`)."""
         t0 = time.perf_counter()
         net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
         t1 = time.perf_counter()
-        stats = probe(net, batch_size=batch_size, seed=seed, param_grads=False)
+        stats = probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
         t2 = time.perf_counter()
-        prediction, note = None, ""
-        if batch_norm != "off":
-            note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
-        else:
-            prediction = _prediction(depth, width, activation, _resolve_init(init, activation), float(weight_scale))
+        prediction, note = self._predict(depth, width, activation, init, weight_scale, batch_norm)
         t3 = time.perf_counter()
-        self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False)
-        return self._results.put(key, (stats, prediction, note))
+        if timed:
+            self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
+                                examples=stats.n_examples)
+            flop = 4.0 * depth * width * width * stats.n_examples  # the two products of every layer
+            if flop > 2e7:  # large enough to time the products rather than Python
+                self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
+        return stats, prediction, note
+
+    @staticmethod
+    def _predict(depth, width, activation, init, weight_scale, batch_norm):
+        if batch_norm != "off":
+            return None, "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        return _prediction(depth, width, activation, _resolve_init(init, activation), float(weight_scale)), ""
+
+    # --- progressive answers (see Explorer) ------------------------------------
+    #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
+    #: is answered first from a slice of the batch that takes about ``draft_seconds``.
+    full_seconds = 0.045
+    draft_seconds = 0.025
+    #: Smallest slice of the batch a draft measures (with the width: 32 x 256 = 8192 values per layer).
+    min_draft_examples = 32
+    #: The final answer after a draft is probed in this many slices (a stale one stops between two).
+    refine_slices = 4
+
+    _PROBE_ARGS = ("depth", "width", "activation", "init", "weight_scale", "batch_norm", "seed", "batch_size")
+
+    def probe_args(self, values):
+        """The arguments of :meth:`compute` in control ``values`` (batch norm 'off' when there is no such control)."""
+        return {"batch_norm": "off", **{k: values[k] for k in self._PROBE_ARGS if k in values}}
+
+    def answer(self, values, examples=None):
+        """:meth:`compute` (cached); with ``examples``, the probe of the first ``examples`` of the batch."""
+        a = self.probe_args(values)
+        if examples is None:
+            return self.compute(**a)
+        return self._measure(**a, rows=slice(0, examples), timed=True)
+
+    def draft_examples(self, values):
+        """None if the probe is cached or should take at most :attr:`full_seconds`; else the examples of a
+        draft that should take about :attr:`draft_seconds` (a power of 2, at least :attr:`min_draft_examples`,
+        at most half the batch), at the speed of the matrix products measured so far."""
+        a = self.probe_args(values)
+        batch = a["batch_size"]
+        if self._key(**a) in self._results or batch < 2 * self.min_draft_examples:
+            return None
+        seconds = 4.0 * a["depth"] * a["width"] ** 2 * batch / self._flops
+        if seconds <= self.full_seconds:
+            return None
+        n = max(self.min_draft_examples, batch * self.draft_seconds / seconds)
+        return min(2 ** int(np.log2(n)), batch // 2)
+
+    def refine(self, values):
+        """The probe of the whole batch in :attr:`refine_slices` slices, combined
+        (:func:`gradviz.stats.combine_stats`); in one piece with batch norm, which couples the examples."""
+        a = self.probe_args(values)
+        batch, seed = a["batch_size"], a["seed"]
+        # its own network: the kernel's thread may be probing another one meanwhile
+        net = self.network(*(a[k] for k in self._PROBE_ARGS[:-1]))
+        prediction, note = self._predict(*(a[k] for k in self._PROBE_ARGS[:6]))
+        if a["batch_norm"] != "off":
+            yield probe(net, batch_size=batch, seed=seed), prediction, note
+            return
+        size = -(-batch // self.refine_slices)
+        parts = []
+        for start in range(0, batch, size):
+            parts.append(probe(net, batch_size=batch, seed=seed, rows=slice(start, start + size)))
+            yield None
+        yield combine_stats(parts), prediction, note
+
+    def remember(self, values, result):
+        self._results.put(self._key(**self.probe_args(values)), result)
+
+    def refining_text(self, values, examples):
+        return f"estimate from {examples} of {values['batch_size']} examples: refining ..."
 
     # --- drawing -----------------------------------------------------------
-    def refresh(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
-        stats, pred, note = self.compute(depth, width, activation, init, weight_scale, batch_norm, seed,
-                                         batch_size)
+    def show(self, result, values):
+        stats, pred, note = result
+        a = self.probe_args(values)
+        depth, width, activation, init, weight_scale, batch_norm = (a[k] for k in self._PROBE_ARGS[:6])
         layers = np.arange(1, depth + 1)
         for q in ("a", "da"):
             measured = plots._mask_overflowed(plots._positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)

@@ -242,3 +242,48 @@ def test_grad_norm_is_the_one_dot_product_norm_in_float64():
         assert list(stats.grad_norm) == dot
         if dtype is np.float64:
             assert dot != [float(np.sqrt(np.sum(np.square(x)))) for x in v]
+
+def test_float32_moments_are_summed_by_blas_to_float64_accuracy_of_about_1e_6():
+    from gradviz.stats import _var
+
+    rng = np.random.default_rng(0)
+    cases = [rng.standard_normal((256, 256)), 1e3 + 1e-2 * rng.standard_normal((64, 64)),  # far from 0
+             0.5 + 1e-4 * rng.standard_normal((32, 512)), 1e25 * rng.standard_normal((16, 16))]  # squares > 3.4e38
+    for x in cases:
+        x32 = x.astype(np.float32)
+        ref = x32.astype(np.float64)
+        m, v = _var(x32)
+        assert m == pytest.approx(ref.mean(), rel=1e-6, abs=1e-7 * np.abs(ref).max())
+        assert v == pytest.approx(ref.var(), rel=1e-5)
+    for bad in (np.inf, np.nan):
+        x32 = np.ones((8, 8), np.float32)
+        x32[3, 4] = bad
+        assert all(np.isnan(_var(x32)))
+    m, v = _var(np.full((4, 4), 3e38, np.float32))  # a float32 sum beyond 3.4e38: float64 decides
+    assert m == pytest.approx(3e38, rel=1e-6) and v == 0.0
+
+
+def test_probe_of_rows_and_combining_parts():
+    from gradviz.stats import combine_stats
+
+    net = MLP(8, depth=4, width=8, activation="tanh", n_outputs=None, seed=0, dtype=np.float32)
+    part = probe(net, batch_size=40, seed=2, rows=slice(10, 30))
+    ref = pass_statistics(net, *(np.random.default_rng(2).standard_normal(s).astype(np.float32)[10:30]
+                                 for s in ((40, 8), (40, 8))), param_grads=False)
+    np.testing.assert_array_equal(part.a_var, ref.a_var)
+    assert part.n_examples == 20
+    with pytest.raises(TypeError, match="slice"):
+        probe(net, batch_size=40, rows=[1, 2])
+    with pytest.raises(ValueError, match="selects no example"):
+        probe(net, batch_size=40, rows=slice(50, 60))
+    with pytest.raises(ValueError, match="empty"):
+        combine_stats([])
+    with pytest.raises(ValueError, match="do not add"):
+        combine_stats([probe(net, batch_size=8, param_grads=True), part])
+    # ReLU: a unit dead in one part but alive in another is alive in the whole batch
+    relu = MLP(8, depth=6, width=4, activation="relu", bias=-1.0, n_outputs=None, seed=1)
+    parts = [probe(relu, batch_size=64, seed=0, rows=slice(i, i + 16)) for i in range(0, 64, 16)]
+    whole = probe(relu, batch_size=64, seed=0)
+    combined = combine_stats(parts)
+    np.testing.assert_array_equal(combined.dead_fraction, whole.dead_fraction)
+    assert max(p.dead_fraction.max() for p in parts) > whole.dead_fraction.max() or whole.dead_fraction.max() == 1

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
 import matplotlib
 import numpy as np
 import pytest
 
 matplotlib.use("Agg")
 
-from gradviz import widgets  # noqa: E402
+from gradviz import _live, widgets  # noqa: E402
 from gradviz.chapters import ch02_vanishing_exploding as ch02  # noqa: E402
 from gradviz.chapters import ch03_initialization  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
-from gradviz.stats import probe  # noqa: E402
+from gradviz.stats import combine_stats, probe  # noqa: E402
 
 
 def need_ipympl():
@@ -328,3 +332,183 @@ def test_an_ipympl_explorer_leaves_the_pyplot_backend_alone():
     widgets.DeepNetworkExplorer(canvas="ipympl", max_depth=4, depth=3, width=8, batch_size=16)
     assert matplotlib.get_backend() == before
     assert plt.get_fignums() == []
+
+
+# ----------------------------------------------------------------------------- progressive answers
+def learner_sets(control, value):
+    """What the browser does when a learner moves ``control``: ipywidgets' set_state (inside a kernel's loop)."""
+    control.set_state({"value": value})
+
+
+async def settled(ex, timeout=30.0):
+    """Wait until the explorer shows a final answer and its worker is idle."""
+    deadline = time.monotonic() + timeout
+    while ex.answered != "final" or (ex._worker is not None and ex._worker.busy):
+        assert time.monotonic() < deadline, "no final answer"
+        await asyncio.sleep(0.01)
+
+
+def hold_refinements(ex, when):
+    """Refinements of ``ex`` wait after their slice i when ``when(values, i)``, until ``gate`` is set;
+    ``gate.waiting`` is set once one waits."""
+    gate = threading.Event()
+    gate.waiting = threading.Event()
+    refine = ex.refine
+
+    def held(values):
+        for i, item in enumerate(refine(values)):
+            if when(values, i):
+                gate.waiting.set()
+                gate.wait(10)
+            yield item
+
+    ex.refine = held
+    return gate
+
+
+def always_draft(ex):
+    ex.full_seconds = ex.draft_seconds = 0.0  # every probe is worth a draft, of the smallest slice
+    return ex
+
+
+def test_code_gets_the_final_answer_at_once_even_inside_a_kernels_loop():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=5, width=16, batch_size=256))
+        ex.update(weight_scale=0.8)  # a notebook cell: not the browser
+        assert ex.answered == "final" and ex.stats.n_examples == 256 and ex._worker is None
+        ex.controls["weight_scale"].value = 0.9
+        assert ex.answered == "final" and ex.stats.n_examples == 256
+
+    asyncio.run(main())
+
+
+def test_a_learners_change_is_answered_from_a_slice_then_from_the_whole_batch():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=6, width=32, batch_size=256))
+        learner_sets(ex.controls["weight_scale"], 0.8)
+        # the first frame: the first 32 examples of the batch, the same numbers as a probe of them
+        assert ex.answered == "draft" and ex.stats.n_examples == 32
+        net = MLP(32, depth=6, width=32, activation="tanh", weight_scale=0.8, n_outputs=None, dtype=np.float32)
+        draft = probe(net, batch_size=256, seed=0, rows=slice(0, 32))
+        np.testing.assert_allclose(line(ex.ax_var, "measured:a").get_ydata(), draft.a_var, rtol=1e-4)
+        await settled(ex)
+        # then the whole batch, computed on the worker thread in slices
+        full = probe(net, batch_size=256, seed=0)
+        assert ex.stats.n_examples == 256 and ex.dropped == 0
+        for q in ("a", "da"):
+            np.testing.assert_allclose(line(ex.ax_var, f"measured:{q}").get_ydata(), getattr(full, f"{q}_var"),
+                                       rtol=1e-4)
+        learner_sets(ex.controls["weight_scale"], 0.8 * 1.0001)
+        learner_sets(ex.controls["weight_scale"], 0.8)  # back to a value refined before: final at once
+        assert ex.answered == "final" and ex.stats.n_examples == 256
+
+    asyncio.run(main())
+
+
+def test_a_refinement_the_learner_has_left_is_dropped():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
+        # the first refinement waits until the learner has moved on
+        gate = hold_refinements(ex, lambda values, i: i == 0 and values["weight_scale"] == 0.5)
+        shown = []
+        show = ex.show
+        ex.show = lambda result, values: (shown.append((values["weight_scale"], result[0].n_examples)),
+                                          show(result, values))
+        learner_sets(ex.controls["weight_scale"], 0.5)
+        await asyncio.to_thread(gate.waiting.wait, 10)  # the worker is inside the first refinement
+        for v in (0.6, 0.7, 0.8):  # 0.6 and 0.7 wait for the worker and are replaced by the next
+            learner_sets(ex.controls["weight_scale"], v)
+        gate.set()
+        await settled(ex)
+        finals = [s for s in shown if s[1] == 128]
+        assert finals == [(0.8, 128)]  # one refinement shown: the latest value's
+        assert ex.dropped == 3  # 0.5 stopped at its next slice, 0.6 and 0.7 never started
+        assert [v for v, n in shown if n < 128] == [0.5, 0.6, 0.7, 0.8]  # every change got its draft at once
+
+    asyncio.run(main())
+
+
+def test_the_refining_mark_shows_only_on_a_draft_kept_longer_than_the_delay():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
+        gate = hold_refinements(ex, lambda values, i: i == 0)
+        ex.refining_delay = 0.05
+
+        def mark():
+            return [t for t in ex.ax_var.texts if t.get_gid() == "refining" and t.get_visible()]
+
+        learner_sets(ex.controls["weight_scale"], 0.5)
+        assert ex.answered == "draft" and not mark()  # not at once: a quick refinement would make it blink
+        await asyncio.sleep(0.2)
+        assert mark() and "32 of 128 examples" in mark()[0].get_text()
+        learner_sets(ex.controls["weight_scale"], 0.6)  # the next draft keeps it: no blinking during a drag
+        assert ex.answered == "draft" and mark()
+        gate.set()
+        await settled(ex)
+        assert not mark()
+
+    asyncio.run(main())
+
+
+def test_a_draft_frame_with_its_mark_is_blitted_as_a_full_draw_would_draw_it():
+    need_ipympl()
+
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="ipympl", depth=4, width=16, batch_size=128))
+        ex.refining_delay = 0.0
+        ex.refine = lambda values: iter(())  # never refined: the draft and its mark stay
+        canvas = ex.figure.canvas
+        canvas.syncing_data_url = False
+        canvas.draw()
+        for v in (0.9, 0.95):
+            learner_sets(ex.controls["weight_scale"], v)
+            assert ex.answered == "draft" and ex._blitter.last != "full"
+            blitted = _pixels(canvas)
+            canvas.draw()
+            np.testing.assert_array_equal(blitted, _pixels(canvas))
+        assert [t for t in ex.ax_var.texts if t.get_gid() == "refining" and t.get_visible()]
+
+    asyncio.run(main())
+
+
+def test_the_worker_runs_the_latest_job():
+    worker = _live.Worker()
+    started, gate, ran = threading.Event(), threading.Event(), []
+
+    def first():
+        started.set()
+        gate.wait(10)
+        ran.append(1)
+
+    assert worker.submit(first) is False
+    started.wait(10)
+    assert worker.submit(lambda: ran.append(2)) is False
+    assert worker.submit(lambda: ran.append(3)) is True  # replaced job 2, which never ran
+    gate.set()
+    deadline = time.monotonic() + 10
+    while worker.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == [1, 3] and not worker.busy
+
+
+def test_one_blas_thread_nests_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _live.one_blas_thread():
+        with _live.one_blas_thread():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
+def test_probing_the_batch_in_slices_and_combining_gives_the_whole_batch():
+    net = MLP(16, depth=5, width=16, activation="relu", n_outputs=None, seed=2, dtype=np.float32)
+    whole = probe(net, batch_size=96, seed=1)
+    combined = combine_stats([probe(net, batch_size=96, seed=1, rows=slice(i, i + 32)) for i in (0, 32, 64)])
+    assert combined.n_examples == 96
+    for f in ("a_var", "da_var", "z_mean", "dz_var", "saturated_fraction", "dead_fraction"):
+        np.testing.assert_allclose(getattr(combined, f), getattr(whole, f), rtol=1e-5, atol=1e-12)

@@ -737,8 +737,8 @@ class InitializationExplorer(DeepNetworkExplorer):
         controls.pop("batch_norm")
         return controls
 
-    def refresh(self, depth, width, activation, init, weight_scale, seed, batch_size):
-        super().refresh(depth, width, activation, init, weight_scale, "off", seed, batch_size)
+    def show(self, result, values):
+        super().show(result, values)  # no batch-norm control: the probe runs without batch norm
         self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
 
     def factors(self):

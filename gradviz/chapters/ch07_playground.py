@@ -1158,25 +1158,29 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self.timings.update(probe=time.perf_counter() - t0)
         return self.initial.stats, self.initial.prediction, note
 
-    def refresh(self, preset, depth, width, activation, init, weight_scale, batch_norm, bn_momentum, lr, steps,
-                batch_size, dataset, seed):
-        self._dataset = dataset
-        super().refresh(depth, width, activation, init, weight_scale, batch_norm, seed, 256)
+    def answer(self, values, examples=None):
+        self._dataset = values["dataset"]
+        return super().answer({**values, "batch_size": 256})  # the initial pass always sees 256 examples
+
+    def draft_examples(self, values):
+        return None  # initial_view measures all 256 examples at once
+
+    def show(self, result, values):
+        super().show(result, {**values, "batch_size": 256})
         self.ax_frac.set_xlabel("hidden layer $l$")  # the long label does not fit under the narrow panel
         iv = self.initial
         title = self.ax_var.get_title().replace(", float64", "")
         self.ax_var.set_title(title, fontsize=11)
-        data = "raw pixels 0..16" if dataset == "digits_raw" else "standardised pixels"
+        data = "raw pixels 0..16" if values["dataset"] == "digits_raw" else "standardised pixels"
         self.heading_init.value = (
             f"<b>At initialisation</b>: one forward and backward pass of this network on {iv.n_examples} "
             f"training digits ({html.escape(data)}, E[x<sup>2</sup>] = {iv.input_second_moment:.3g}); "
             f"dashed: the mean-field prediction. Every control redraws it at once.")
         self.readout.value = self._readout_html(iv)
-        knobs = dict(depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
-                     batch_norm=batch_norm, bn_momentum=bn_momentum, lr=lr, steps=steps, batch_size=batch_size,
-                     dataset=dataset, seed=seed)
+        knobs = {k: v for k, v in values.items() if k != "preset"}
         self.training.update(**knobs)
         self.training.status.value = self.training.status_html()
+        preset = values["preset"]
         if preset != "custom" and settings(**knobs) != settings(**{**DEFAULTS, **PRESETS[preset]}):
             with self._preset_quietly():  # a knob moved away from the preset: say so, change nothing else
                 self.controls["preset"].value = "custom"

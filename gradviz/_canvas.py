@@ -1,0 +1,206 @@
+"""The ipympl canvas of an explorer: frames sent as quick PNGs, and redrawn by blitting.
+
+Private to :mod:`gradviz.widgets`: :func:`_canvas_class` is ipympl's canvas widget
+with a faster PNG encoding of its frames, and :class:`_Blitter` redraws only
+what changed over cached pixels of the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.transforms import Bbox
+from PIL import Image
+
+
+def _ipympl_canvas_classes():
+    """ipympl's Canvas and FigureManager, imported without switching the learner's pyplot backend.
+
+    ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")``
+    whenever matplotlib is loaded, which would turn every later ``plt.figure()``
+    of the notebook into a widget (and close the open pyplot figures). The
+    explorers need only the canvas classes, so that one call is skipped.
+    """
+    use = mpl.use
+    mpl.use = lambda *args, **kwargs: None
+    try:
+        with warnings.catch_warnings():
+            # ipympl's toolbar passes an argument traitlets deprecates; not ours to fix.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from ipympl.backend_nbagg import Canvas, FigureManager
+    finally:
+        mpl.use = use
+    return Canvas, FigureManager
+
+
+@functools.lru_cache(maxsize=1)
+def _canvas_class():
+    """ipympl's canvas widget, sending its frames as PNGs compressed at zlib level 1.
+
+    Pillow's default level (6) takes about 15 ms for a 960 x 412 frame here,
+    level 1 about 9 ms, for a frame about a quarter larger: it travels to a
+    browser on the same machine, so encoding time is what the learner waits for.
+    """
+    Canvas, _ = _ipympl_canvas_classes()
+
+    class Canvas1(Canvas):
+        def get_diff_image(self):
+            # matplotlib's FigureCanvasWebAggCore.get_diff_image with a faster PNG: a full frame when the
+            # browser has none yet (or the size changed, or a pixel is transparent), else the pixels that
+            # changed, with 0 (transparent: the browser keeps what it shows) everywhere else
+            if not self._png_is_old:
+                return None
+            pixels = np.asarray(self.get_renderer().buffer_rgba())
+            buff = pixels.view(np.uint32).squeeze(2)
+            if self._force_full or buff.shape != self._last_buff.shape or (pixels[:, :, 3] != 255).any():
+                self.set_image_mode("full")
+                frame = buff
+            else:
+                self.set_image_mode("diff")
+                frame = np.where(buff != self._last_buff, buff, 0)
+            self._last_buff = buff.copy()
+            self._force_full = self._png_is_old = False
+            with io.BytesIO() as png:
+                Image.fromarray(frame.view(np.uint8).reshape(*frame.shape, 4)).save(png, format="png",
+                                                                                  compress_level=1)
+                return png.getvalue()
+
+    return Canvas1
+
+
+class _Blitter:
+    """Redraw an ipympl figure by blitting: cached pictures of what did not change, plus what did.
+
+    matplotlib redraws a whole figure at every ``draw``, and for an explorer
+    most of that time goes to text that does not change (legends, axis labels,
+    tick labels). Following matplotlib's "Faster rendering by using blitting"
+    guide, the figure is drawn in layers, each on top of the one before:
+
+    1. background: everything that stays as set up (axes faces, spines,
+       legends, axis labels): a full draw in which the artists of the other
+       layers are ``animated`` (skipped), plus the axis labels (pinned where the
+       frozen layout put them);
+    2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick
+       labels), one layer per Axes;
+    3. 'y': the y axis of each, one layer per Axes;
+    4. 'data': every line, patch, text and collection of those Axes, and their
+       titles (except the ``static`` artists, which stay in the background).
+
+    Layers 1-3 are kept as pixel copies, each with the state it was drawn
+    from (limits, scale, ticks). A change redraws from the first layer whose
+    state changed: a new weight scale usually redraws the data only, or the
+    last Axes' y axis and the data when its limits move; a new depth redraws
+    every axis. (So give the Axes whose y axis moves most often last.) Anything
+    else (first draw, resize, zoom, a new dpi or axis label) is a full draw by
+    ipympl, which refills the copies. ``last`` says where the latest
+    :meth:`update` started: 'data', 'y', 'x' or 'full'.
+
+    The explorer promises that, after ``setup_figure``, it changes nothing
+    outside layers 2-4 (no new legend, no figure-level text).
+    """
+
+    def __init__(self, figure, axes, static=()):
+        self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
+        self.static = set(static)
+        self._layers = [("x", ax, ax.xaxis, self._x_state) for ax in self.axes] + \
+                       [("y", ax, ax.yaxis, self._y_state) for ax in self.axes]
+        self._background = None  # pixel copy of layer 1
+        self._cached = []  # per layer 2, 3: (state, pixel copy with that layer drawn)
+        self._figure_state = None
+        self.last = None
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+
+    @staticmethod
+    def _x_state(ax):
+        return ax.get_xlim(), ax.get_xscale(), tuple(ax.get_xticks()), tuple(ax.get_xticks(minor=True))
+
+    @staticmethod
+    def _y_state(ax):
+        return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), tuple(ax.get_yticks(minor=True))
+
+    def _state(self, layer):
+        _, ax, _, state = self._layers[layer]
+        return state(ax)
+
+    def _data_artists(self):
+        artists = []
+        for ax in self.axes:
+            artists += [*ax.patches, *ax.collections, *ax.lines, *ax.texts, ax.title]
+        return sorted((a for a in artists if a not in self.static), key=lambda a: a.get_zorder())
+
+    def _animate(self):
+        # new artists (an overflow band, an explanation) join the data layer before anything is drawn
+        for _, _, axis, _ in self._layers:
+            axis.set_animated(True)
+        for a in self._data_artists():
+            a.set_animated(True)
+
+    def _draw(self, artists):
+        renderer = self.canvas.get_renderer()
+        for a in artists:
+            a.draw(renderer)
+
+    @staticmethod
+    def _draw_axis(axis, renderer):
+        # the axis label is pinned (Explorer._pin_axis_labels) and lives in the background: drawn once,
+        # not at every change of the axis (text is the slow part of a matplotlib draw)
+        axis.label.set_visible(False)
+        try:
+            axis.draw(renderer)
+        finally:
+            axis.label.set_visible(True)
+
+    def _copy(self):
+        # the renderer's whole buffer: figure.bbox can fall short of it by a rounding error (959.99 px),
+        # which would leave a column of stale pixels at the edge
+        renderer = self.canvas.get_renderer()
+        return self.canvas.copy_from_bbox(Bbox.from_extents(0, 0, renderer.width, renderer.height))
+
+    def _redraw_from(self, first):
+        """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
+        del self._cached[first:]
+        for i in range(first, len(self._layers)):
+            self._draw_axis(self._layers[i][2], self.canvas.get_renderer())
+            self._cached.append((self._state(i), self._copy()))
+        self._draw(self._data_artists())
+
+    def _figure_key(self):
+        # what the background shows: a change here needs a full draw
+        return (self.figure.bbox.bounds, self.figure.dpi,
+                tuple((ax.bbox.bounds, ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes))
+
+    def _on_draw(self, event):
+        # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others
+        if (event.canvas is not self.canvas or self.canvas.is_saving()
+                or "draw_path" in vars(event.renderer)):
+            # savefig (on this canvas, or on an SVG/PDF one it swaps in) draws every artist itself, and
+            # figure.draw_without_rendering() (matplotlib's _draw_disabled puts no-op draw_* methods on the
+            # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
+            self._background = None
+            return
+        self._draw([axis.label for _, _, axis, _ in self._layers])
+        self._background = self._copy()
+        self._figure_state = self._figure_key()
+        self._redraw_from(0)
+
+    def update(self, now=False):
+        """Show the artists' current state: blit if the cached layers allow it, else a full draw
+        (``now``: at once; else ask for one, ``draw_idle``)."""
+        self._animate()
+        if self._background is None or self._figure_key() != self._figure_state:
+            self._background = None
+            self.last = "full"
+            if now:
+                self.canvas.draw()
+            else:
+                self.canvas.draw_idle()
+            return
+        first = next((i for i, (state, _) in enumerate(self._cached) if state != self._state(i)), len(self._layers))
+        self.canvas.restore_region(self._background if first == 0 else self._cached[first - 1][1])
+        self._redraw_from(first)
+        self.canvas.blit(self.figure.bbox)
+        self.last = self._layers[first][0] if first < len(self._layers) else "data"
