@@ -21,8 +21,13 @@ __all__ = [
     "check_finite",
     "check_probability",
     "check_array_2d",
+    "check_bool",
+    "check_float_dtype",
     "get_rng",
 ]
+
+#: Floating dtypes the package computes in.
+FLOAT_DTYPES = ("float16", "float32", "float64", "longdouble")
 
 
 def check_choice(name: str, value, allowed: Iterable[str]) -> str:
@@ -107,6 +112,31 @@ def check_probability(name: str, value, *, inclusive_low: bool = True, inclusive
         interval = ("[" if inclusive_low else "(") + "0, 1" + ("]" if inclusive_high else ")")
         raise ValueError(f"{name} must lie in {interval}; got {value!r}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` as a bool if it is True or False (numpy's bools included), else raise TypeError.
+
+    A flag is never taken by truthiness: ``training='yes'`` or ``residual='no'`` raise.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
+def check_float_dtype(name: str, dtype) -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is a real floating type, else raise TypeError listing the allowed ones.
+
+    An integer dtype would truncate every initial weight to 0 without a word.
+    """
+    try:
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would be float64
+    except TypeError:
+        dt = None
+    if dt is None or not np.issubdtype(dt, np.floating):
+        got = dt.name if dt is not None else repr(dtype)
+        raise TypeError(f"{name} must be a floating type, one of: {', '.join(FLOAT_DTYPES)}; got {got}")
+    return dt
 
 
 def check_array_2d(name: str, x, n_features: int | None = None) -> np.ndarray:

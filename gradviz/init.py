@@ -37,6 +37,7 @@ import numpy as np
 from ._validate import (
     check_choice,
     check_finite,
+    check_float_dtype,
     check_nonneg,
     check_positive_int,
     get_rng,
@@ -144,6 +145,33 @@ def weight_variance(
     fan_in = check_positive_int("fan_in", fan_in)
     fan_out = check_positive_int("fan_out", fan_out)
     gain = check_nonneg("gain", gain)
+    _check_used(name, mode=mode, negative_slope=negative_slope, std=std, limit=limit, value=value)
+    try:
+        var = _variance(name, fan_in, fan_out, gain, mode, negative_slope, std, limit)
+    except OverflowError:
+        var = math.inf
+    if not math.isfinite(var):
+        raise ValueError(f"gain={gain!r} (an MLP's weight_scale) makes the weight variance of {name!r} overflow "
+                         f"float64 (gain**2 must stay below 1.8e308, so gain at most about 1e154)")
+    return var
+
+
+#: The keyword arguments each initializer reads (any other, given a non-default value, is refused).
+_USES = {"std": ("normal",), "limit": ("uniform",), "value": ("constant",),
+         "mode": tuple(f"{f}_{k}" for f in _SCALING for k in ("normal", "uniform")),
+         "negative_slope": ("he_normal", "he_uniform")}
+
+
+def _check_used(name, **kwargs):
+    """Raise ValueError for an argument given to an initializer that would silently ignore it."""
+    defaults = {"mode": None, "negative_slope": 0.0, "std": None, "limit": None, "value": 0.0}
+    for key, v in kwargs.items():
+        if v is not None and v != defaults[key] and name not in _USES[key]:
+            raise ValueError(f"{key}={v!r} is not used by init={name!r}, which would ignore it; {key} applies "
+                             f"only to: {', '.join(_USES[key])}")
+
+
+def _variance(name, fan_in, fan_out, gain, mode, negative_slope, std, limit):
     if name in ("zeros", "constant"):
         return 0.0
     if name == "normal":
@@ -197,8 +225,15 @@ def initialize(
     Raises
     ------
     ValueError
-        Unknown ``name`` or ``mode``, non-positive fans, negative ``gain``/``std``/``limit``.
+        Unknown ``name`` or ``mode``, non-positive fans, negative ``gain``/``std``/``limit``,
+        an argument ``name`` does not use, a ``gain`` whose variance overflows float64.
+    TypeError
+        A ``dtype`` that is not floating (an integer one would truncate every weight to 0).
+
+    Weights too large for ``dtype`` (float32 stops at 3.4e38) become inf, without a
+    warning: the network's forward pass then reports the overflow.
     """
+    dtype = check_float_dtype("dtype", dtype)
     canonical = _canonical(name)
     fan_in, fan_out = compute_fans(shape)
     var = weight_variance(canonical, fan_in, fan_out, gain, mode, negative_slope, std, limit, value)
@@ -212,11 +247,14 @@ def initialize(
         q, r = np.linalg.qr(rng.standard_normal((big, small)))
         q = q * np.sign(np.diag(r))
         w = q if fan_in >= fan_out else q.T
-        return (gain * w).astype(dtype)
-    if canonical.endswith("uniform"):
+        w = gain * w
+    elif canonical.endswith("uniform"):
         lim = math.sqrt(3.0 * var)
-        return rng.uniform(-lim, lim, size=(fan_in, fan_out)).astype(dtype)
-    return (math.sqrt(var) * rng.standard_normal((fan_in, fan_out))).astype(dtype)
+        w = rng.uniform(-lim, lim, size=(fan_in, fan_out))
+    else:
+        w = math.sqrt(var) * rng.standard_normal((fan_in, fan_out))
+    with np.errstate(over="ignore"):  # beyond dtype's range: inf, which the forward pass reports
+        return w.astype(dtype)
 
 
 def recommended_gain(activation: str, alpha: float | None = None) -> float:

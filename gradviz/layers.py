@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ._validate import (
+    check_float_dtype,
     check_nonneg,
     check_positive,
     check_positive_int,
@@ -93,6 +94,7 @@ class Dense(Layer):
         self.fan_in = check_positive_int("fan_in", fan_in)
         self.fan_out = check_positive_int("fan_out", fan_out)
         self.init = init
+        dtype = check_float_dtype("dtype", dtype)
         self.params["W"] = initialize(init, (fan_in, fan_out), rng=rng, gain=gain, dtype=dtype, **init_kwargs)
         self.params["b"] = np.full(fan_out, float(bias), dtype=dtype)
 
@@ -218,6 +220,7 @@ class PReLU(Layer):
     def __init__(self, num_features=1, alpha_init=0.25, dtype=np.float64):
         super().__init__()
         self.num_features = check_positive_int("num_features", num_features)
+        dtype = check_float_dtype("dtype", dtype)
         self.params["alpha"] = np.full(self.num_features, check_nonneg("alpha_init", alpha_init), dtype=dtype)
 
     def forward(self, x, training=False):
@@ -276,6 +279,8 @@ class BatchNorm(Layer):
 
     Raises
     ------
+    TypeError
+        For a ``dtype`` that is not floating.
     ValueError
         In training mode on a batch of one example: its variance is 0, so it
         cannot be normalised by its own statistics; for a momentum outside [0, 1].
@@ -289,6 +294,7 @@ class BatchNorm(Layer):
         if not isinstance(unbiased_running_var, (bool, np.bool_)):
             raise TypeError(f"unbiased_running_var must be True or False; got {unbiased_running_var!r}")
         self.unbiased_running_var = bool(unbiased_running_var)
+        dtype = check_float_dtype("dtype", dtype)
         self.params["gamma"] = np.ones(num_features, dtype=dtype)
         self.params["beta"] = np.zeros(num_features, dtype=dtype)
         self.state["running_mean"] = np.zeros(num_features, dtype=dtype)

@@ -24,8 +24,10 @@ import numpy as np
 
 from ._validate import (
     check_array_2d,
+    check_bool,
     check_choice,
     check_finite,
+    check_float_dtype,
     check_nonneg,
     check_nonneg_int,
     check_positive,
@@ -173,11 +175,27 @@ class HiddenBlock:
 
 
 def _layer_rngs(seed, n):
-    """One generator per layer 0..n-1: ``default_rng([seed, l])`` for an int seed, the given one for a Generator."""
+    """One generator per layer 0..n-1: ``default_rng([seed, l])`` for an int seed, the given one for a Generator.
+
+    None is fresh entropy, as in numpy: one new generator shared by every layer.
+    """
     if isinstance(seed, np.random.Generator):
         return [seed] * n
-    get_rng(seed)  # validates the type
-    return [np.random.default_rng([0 if seed is None else int(seed), i]) for i in range(n)]
+    rng = get_rng(seed)  # validates the type
+    if seed is None:
+        return [rng] * n
+    return [np.random.default_rng([int(seed), i]) for i in range(n)]
+
+
+#: Largest network :class:`MLP` builds: its weights must fit in this many bytes (8 GiB).
+MAX_WEIGHT_BYTES = 8 * 2**30
+
+
+def _short(widths):
+    """A tuple of widths for a message: all of them, or the first and last few of a long one."""
+    if len(widths) <= 6:
+        return repr(widths)
+    return f"({', '.join(map(str, widths[:3]))}, ..., {', '.join(map(str, widths[-2:]))}) ({len(widths)} layers)"
 
 
 class MLP:
@@ -191,7 +209,9 @@ class MLP:
         Widths of the hidden layers, e.g. ``(256, 128)``. Give either
         ``hidden`` or both ``depth`` and ``width``.
     depth, width : int, optional
-        ``depth`` hidden layers of ``width`` units each.
+        ``depth`` hidden layers of ``width`` units each. Depth 0 is a linear
+        model (the output layer alone): :func:`gradviz.stats.probe` then has no
+        hidden layer to measure and returns empty per-layer statistics.
     activation : str
         One of :data:`NETWORK_ACTIVATIONS`.
     init : str or None
@@ -213,9 +233,10 @@ class MLP:
         :class:`DropoutOptions` for alpha dropout (for SELU).
     residual : bool
         Add a skip connection h^l = h^{l-1} + block(h^{l-1}) wherever widths match.
-    seed : int or Generator
+    seed : int, Generator or None
         Layer ``l``'s weights come from ``default_rng([seed, l])``, so a deeper
         network with the same seed shares its first layers with a shallower one.
+        None: fresh entropy (numpy's convention), a different network each time.
     dtype : numpy floating dtype
     init_kwargs : dict or None
         Passed to :func:`gradviz.init.initialize` (``std``, ``limit``, ``mode``, ...).
@@ -236,7 +257,10 @@ class MLP:
     Raises
     ------
     ValueError, TypeError
-        For unknown names, non-positive sizes, or rates outside their range.
+        For unknown names, non-positive sizes, rates outside their range, a
+        non-bool ``residual``, a non-floating ``dtype``, ``init_kwargs`` the
+        initializer does not use, or weights that would take more than
+        :data:`MAX_WEIGHT_BYTES` (the message gives their size).
     """
 
     def __init__(self, n_inputs, hidden=None, *, depth=None, width=None, activation="relu", init=None,
@@ -266,10 +290,15 @@ class MLP:
         if not isinstance(dropout, DropoutOptions):
             dropout = DropoutOptions(check_probability("dropout", dropout))
         self.dropout, self.dropout_kind = dropout.rate, dropout.kind
-        self.residual = bool(residual)
-        self.dtype = np.dtype(dtype)
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating type such as float64 or float32; got {dtype!r}")
+        self.residual = check_bool("residual", residual)
+        self.dtype = check_float_dtype("dtype", dtype)
+        widths = (self.n_inputs,) + self.hidden + ((self.n_outputs,) if self.n_outputs is not None else ())
+        n_weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        if n_weights * self.dtype.itemsize > MAX_WEIGHT_BYTES:
+            raise ValueError(
+                f"the weights of this network (n_inputs={self.n_inputs}, hidden widths {_short(self.hidden)}, "
+                f"n_outputs={self.n_outputs}) would take {n_weights * self.dtype.itemsize / 2**30:.3g} GiB in "
+                f"{self.dtype}; at most {MAX_WEIGHT_BYTES / 2**30:g} GiB is allowed: choose smaller widths")
         self.seed = seed
         self.activation_params = dict(activation_params)
         init_kwargs = dict(init_kwargs or {})
@@ -311,6 +340,7 @@ class MLP:
         if batch_norm is not None and batch_norm.inputs:
             self.input_bn = BatchNorm(self.n_inputs, batch_norm.momentum, batch_norm.eps, dtype=self.dtype)
         self.overflow = {"forward": None, "backward": None}
+        self._out_shape = None  # shape of the last forward pass's output, which backward's dout must have
 
     def _make_activation(self, width, rng):
         p = self.activation_params
@@ -338,15 +368,19 @@ class MLP:
 
         ``x`` is checked here, once: the layers trust what they receive. Overflow
         does not raise: the pass finishes (with inf/nan) and ``overflow['forward']``
-        holds the first hidden layer (1-based) whose output was not finite. With
+        holds the first hidden layer (1-based) whose z or output was not finite
+        (a saturating activation can turn an infinite z into a finite a). With
         ``record=True`` each hidden layer's z and a are kept in :attr:`records`.
 
         Raises
         ------
         ValueError, TypeError
-            For ``x`` that is not a real 2-D array with ``n_inputs`` columns; in
-            training mode with batch norm, for a batch of one example.
+            For ``x`` that is not a real 2-D array with ``n_inputs`` columns, a
+            ``training`` or ``record`` that is not a bool; in training mode with
+            batch norm, for a batch of one example.
         """
+        training = check_bool("training", training)
+        record = check_bool("record", record)
         h = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
         self.overflow = {"forward": None, "backward": None}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -354,10 +388,12 @@ class MLP:
                 h = self.input_bn.forward(h, training)
             for l, block in enumerate(self.blocks, start=1):
                 h = block.forward(h, training)
-                if self.overflow["forward"] is None and not np.isfinite(h).all():
+                if self.overflow["forward"] is None and not (np.isfinite(block.cache[0]).all()
+                                                             and np.isfinite(h).all()):
                     self.overflow["forward"] = l
             if self.output is not None:
                 h = self.output.forward(h, training)
+        self._out_shape = h.shape
         if record:
             for block in self.blocks:
                 z, a = block.cache
@@ -372,8 +408,28 @@ class MLP:
         from the top, whose gradient dL/dh^l (what reaches it from above, hence
         dL/da^l and dL/dz^l) is not finite. With ``record=True`` each hidden
         layer's dz, da (phi'(z), and dW) are added to :attr:`records`.
+
+        Raises
+        ------
+        RuntimeError
+            Before any :meth:`forward`: the backward pass reads what it kept.
+        ValueError, TypeError
+            For a ``dout`` that is not a real array shaped like the last
+            forward pass's output, or flags that are not bools.
         """
-        dout = np.asarray(dout, dtype=self.dtype)
+        param_grads = check_bool("param_grads", param_grads)
+        record = check_bool("record", record)
+        shape = self._out_shape
+        if shape is None:
+            raise RuntimeError("backward needs the values of a forward pass: call net.forward(x) first")
+        dout = np.asarray(dout)
+        if not np.issubdtype(dout.dtype, np.number) or np.issubdtype(dout.dtype, np.complexfloating):
+            raise TypeError(f"dout must be a real numeric array; got dtype {dout.dtype}")
+        if dout.shape != shape:
+            raise ValueError(f"dout must have the shape of the last forward pass's output, {shape} "
+                             f"(batch, {'n_outputs' if self.output is not None else 'last width'}); "
+                             f"got shape {dout.shape}")
+        dout = dout.astype(self.dtype, copy=False)
         self.overflow["backward"] = None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             if self.output is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_array_2d, check_positive_int, check_probability, get_rng
+from ._validate import check_array_2d, check_finite, check_positive_int, check_probability, get_rng
 from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .data import digits
 from .network import MLP
@@ -153,7 +153,7 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
     """
     threshold = check_probability("threshold", threshold, inclusive_low=False)
     records = net.records
-    if not records or "z" not in records[0]:
+    if records and "z" not in records[0]:  # a net of depth 0 has no hidden layer: empty statistics
         raise ValueError("net has no recorded pass: call net.forward(x, record=True) first")
     L = len(records)
     out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_mean", "da_var", "dz_mean",
@@ -408,17 +408,37 @@ def histograms(net: MLP, key: str = "a", bins: int = 50, value_range=None):
         else:
             lo = min(float(f.min()) for f in finite)
             hi = max(float(f.max()) for f in finite)
-            value_range = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
-    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+            pad = 0.5 if lo - 0.5 < lo and hi + 0.5 > hi else abs(lo) / 2  # 1e300 - 0.5 is 1e300
+            value_range = (lo, hi) if hi > lo else (lo - pad, hi + pad)
+    else:
+        value_range = _check_range("value_range", value_range)
+    lo, hi = value_range
+    # Near the top of float64 (1.8e308) the span, the bin index and counts * width would overflow:
+    # there the bins are computed in units of a power of two (an exact rescaling).
+    top = max(abs(lo), abs(hi))
+    unit = 1.0 if top < 1e250 else math.ldexp(1.0, math.frexp(top)[1] - 1)  # top / unit in [1, 2)
+    edges_u = np.linspace(lo / unit, hi / unit, bins + 1)
     density = np.full((len(arrays), bins), np.nan)
     for i, a in enumerate(arrays):
         if np.isfinite(a).all():
             # np.histogram(density=True) divides 0 by 0, with a RuntimeWarning, when no value
             # falls in the window; such a row is all zeros instead.
-            counts, _ = np.histogram(a, bins=edges)
+            counts, _ = np.histogram(a / unit if unit != 1.0 else a, bins=edges_u)
             total = counts.sum()
-            density[i] = counts / (total * np.diff(edges)) if total else 0.0
-    return edges, density
+            density[i] = counts / (total * np.diff(edges_u)) / unit if total else 0.0
+    return edges_u * unit, density
+
+
+def _check_range(name, value_range):
+    """(low, high) as two finite floats with low < high, else ValueError/TypeError naming ``name``."""
+    try:
+        low, high = value_range
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (low, high) of finite numbers; got {value_range!r}") from None
+    low, high = check_finite(f"{name}[0]", low), check_finite(f"{name}[1]", high)
+    if not low < high:
+        raise ValueError(f"{name} must have low < high; got {value_range!r}")
+    return low, high
 
 
 def digits_batch(batch_size: int = 256, seed=0):
