@@ -20,7 +20,9 @@ Conventions, the same on every figure:
   is a dashed line of the same colour;
 - variances and norms are on a log scale, and the axis label says so;
 - a layer whose values overflowed (inf/nan) is not drawn; a grey band marks
-  it and the layers it contaminated, with the text "overflow at layer k".
+  it and the layers it contaminated, with the text "overflow at layer k";
+- a log axis shows 1e-270 .. 1e270 (:data:`LOG_DISPLAY_RANGE`): a finite value
+  beyond is drawn at that edge, so no axis computation overflows.
 
 The style (:data:`STYLE`) is applied with :func:`style` inside each function
 only, so importing this module changes no global matplotlib setting.
@@ -62,6 +64,7 @@ __all__ = [
     "sticky_log_limits",
     "FewDecadesLogLocator",
     "fast_log_yaxis",
+    "log_scale",
     "SuperscriptLogFormatter",
     "plot_histograms",
     "histogram_grid",
@@ -198,11 +201,18 @@ def layer_axis(ax, depth):
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=10, integer=True, min_n_ticks=3))
 
 
+#: What a log axis can show: matplotlib pads the data's span by 5 % in log space, and beyond
+#: 1e-308 .. 1.8e308 that padding underflows or overflows (with RuntimeWarnings).
+LOG_DISPLAY_RANGE = (1e-270, 1e270)
+
+
 def _positive_finite(values):
-    """Copy of ``values`` as float with NaN where not finite or <= 0 (nothing to draw on a log axis)."""
+    """Copy of ``values`` as float with NaN where not finite or <= 0 (nothing to draw on a log axis),
+    clipped to :data:`LOG_DISPLAY_RANGE` (a value beyond it is drawn at its edge)."""
     v = np.array(values, dtype=float)
     with np.errstate(invalid="ignore"):
         v[~np.isfinite(v) | (v <= 0)] = np.nan
+        np.clip(v, *LOG_DISPLAY_RANGE, out=v)
     return v
 
 
@@ -229,7 +239,27 @@ def _finite(values):
     return v
 
 
-class FewDecadesLogLocator(mpl.ticker.LogLocator):
+class SafeLogLocator(mpl.ticker.LogLocator):
+    """matplotlib's LogLocator without its overflow: on an axis spanning hundreds of decades it
+    places candidate ticks a stride beyond the view, where 10**k overflows float64 (a
+    RuntimeWarning at every draw). Those candidates are dropped; the other ticks are the same."""
+
+    def tick_values(self, vmin, vmax):
+        with np.errstate(over="ignore", under="ignore"):
+            ticks = np.asarray(super().tick_values(vmin, vmax))
+        return ticks[np.isfinite(ticks) & (ticks > 0)]
+
+
+def log_scale(ax, axis="y"):
+    """Make ``axis`` of ``ax`` logarithmic with :class:`SafeLogLocator` ticks (major and minor)."""
+    getattr(ax, f"set_{axis}scale")("log")
+    ax_axis = getattr(ax, f"{axis}axis")
+    ax_axis.set_major_locator(SafeLogLocator())
+    ax_axis.set_minor_locator(SafeLogLocator(subs="auto"))
+    return ax
+
+
+class FewDecadesLogLocator(SafeLogLocator):
     """Minor ticks of a log axis (2, 3, ..., 9 x 10^k) while it spans at most ``max_decades``; none beyond.
 
     Over a few decades they help to read a value off the axis; over many they
@@ -243,7 +273,7 @@ class FewDecadesLogLocator(mpl.ticker.LogLocator):
         self.max_decades = max_decades
 
     def tick_values(self, vmin, vmax):
-        if vmin > 0 and vmax > 0 and abs(np.log10(vmax / vmin)) > self.max_decades:
+        if vmin > 0 and vmax > 0 and abs(np.log10(vmax) - np.log10(vmin)) > self.max_decades:
             return np.array([])
         return super().tick_values(vmin, vmax)
 
@@ -281,8 +311,8 @@ def fast_log_yaxis(ax, numticks=6, minor_decades=4):
     (:class:`SuperscriptLogFormatter`). Over 7 decades, drawing the axis took
     21 ms with a label at every decade and 11 ms with one at every second.
     """
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(mpl.ticker.LogLocator(numticks=numticks))
+    log_scale(ax)
+    ax.yaxis.set_major_locator(SafeLogLocator(numticks=numticks))
     ax.yaxis.set_minor_locator(FewDecadesLogLocator(minor_decades))
     ax.yaxis.set_major_formatter(SuperscriptLogFormatter())
     ax.yaxis.set_minor_formatter(SuperscriptLogFormatter(labelOnlyBase=False))
@@ -529,7 +559,7 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
                     dashes=(3, 2),
                     label=None if stats is not None else f"{stat_name} of {label}, predicted",
                     gid=f"predicted:{q}")
-    ax.set_yscale("log")
+    log_scale(ax)
     ax.set_ylabel(f"{'standard deviation' if std else 'variance'} (log scale)")
     layer_axis(ax, depth)
     if stats is not None:
@@ -589,6 +619,12 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
     edges = np.asarray(edges, dtype=float)
     density = np.asarray(density, dtype=float)
     L = density.shape[0]
+    # Values near float64's top (1.8e308) are drawn in units of a power of ten: matplotlib's
+    # axis padding would overflow on them.
+    top = float(np.max(np.abs(edges))) if edges.size else 0.0
+    unit_exp = int(np.floor(np.log10(top))) if top > LOG_DISPLAY_RANGE[1] else 0
+    if unit_exp:
+        edges = edges / 10.0**unit_exp
     centers = 0.5 * (edges[:-1] + edges[1:])
     norm = Normalize(vmin=1, vmax=max(L, 2))
     cm = mpl.colormaps[cmap]
@@ -597,11 +633,11 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
         row = density[l - 1]
         if not np.isfinite(row).all():
             continue  # an overflowed layer has no histogram
-        ax.plot(centers, row, color=cm(norm(l)), lw=1.6, gid=f"hist:{l}")
+        ax.plot(centers, row * 10.0**unit_exp if unit_exp else row, color=cm(norm(l)), lw=1.6, gid=f"hist:{l}")
     if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(f"value of {_QUANTITY_LABEL.get(key, key)}")
-    ax.set_ylabel("density" + (" (log scale)" if logy else ""))
+        log_scale(ax)
+    ax.set_xlabel(f"value of {_QUANTITY_LABEL.get(key, key)}" + (f" (units of 1e{unit_exp})" if unit_exp else ""))
+    ax.set_ylabel("density" + (" (log scale)" if logy else "") + (f" (per 1e{unit_exp})" if unit_exp else ""))
     ax.set_xlim(edges[0], edges[-1])
     if title:
         ax.set_title(title)
@@ -694,7 +730,7 @@ def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
     layers = np.arange(1, depth + 1)
     ok = np.isfinite(v)
     ax.bar(layers[ok], v[ok], width=0.8, color=COLORS["grad_norm"], gid="bars", label=None)
-    ax.set_yscale("log")
+    log_scale(ax)
     if ok.any():
         lo, hi = np.nanmin(v), np.nanmax(v)
         ax.set_ylim(lo / 3, hi * 3)
@@ -779,7 +815,7 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
         if accuracy in ("train", "both"):
             ax_acc.plot(h.record_steps, _finite(h.train_accuracy) * 100, ":", color=c,
                         label=None if accuracy == "both" else label, gid=f"trainacc:{label}")
-    ax_loss.set_yscale("log")
+    log_scale(ax_loss)
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (nats, log scale)")
     ax_loss.set_title("training loss" + (f" ({smooth}-step moving average)" if smooth > 1 else ""))
@@ -840,7 +876,7 @@ def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label=
         layer_axis(ax, L)
         ax.set_ylabel("training step")
         if colorbar:
-            cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
+            cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02, ticks=SafeLogLocator() if log else None)
             cb.set_label(scale_label)
     elif kind == "lines":
         norm = Normalize(vmin=1, vmax=max(L, 2))
@@ -848,7 +884,7 @@ def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label=
         for l in range(1, L + 1):
             ax.plot(steps, v[:, l - 1], color=cm(norm(l)), lw=1.5, gid=f"layer:{l}")
         if log:
-            ax.set_yscale("log")
+            log_scale(ax)
         ax.set_xlabel("training step")
         ax.set_ylabel(scale_label)
         if colorbar:

@@ -142,7 +142,8 @@ def scalar_chain(depth: int = 5, activation: str = "sigmoid", x: float = 1.0, we
     slope = act.grad(z, **net.activation_params)
     weight = np.array([b.dense.params["W"][0, 0] for b in net.blocks])
     factor = slope * weight
-    product = float(dout) * np.cumprod(factor[::-1])[::-1]
+    with np.errstate(over="ignore", invalid="ignore"):  # an exploding chain overflows to inf, as the engine does
+        product = float(dout) * np.cumprod(factor[::-1])[::-1]
     backprop = np.array([float(dx[0, 0])] + [r["da"][0, 0] for r in net.records[:-1]])
     return ScalarChain(z=z, slope=slope, weight=weight, factor=factor, product=product, backprop=backprop,
                        dout=float(dout), activation=activation)
@@ -621,7 +622,7 @@ def plot_gradient_ratio(flow, ax=None, *, curves=("measured", "slope_bound", "ty
         ax.plot(layers, y, ls=ls, marker=marker, color=color, label=label, gid=f"ratio:{name}",
                 lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=6,
                 zorder={"measured": 3, "typical": 4}.get(name, 2))
-    ax.set_yscale("log")
+    plots.log_scale(ax)
     ax.set_ylabel("gradient relative to layer $L$ (log scale)")
     plots.layer_axis(ax, flow.depth)
     plots.mark_overflow(ax, flow.overflow, flow.depth)
@@ -658,7 +659,7 @@ def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legen
         kw = dict(marker=marker, ms=4, color=color, label=label + suffix, gid=f"norm:{q}{suffix}")
         kw.update(line_kw)
         ax.plot(layers, v, **kw)
-    ax.set_yscale("log")
+    plots.log_scale(ax)
     ax.set_ylabel("norm over the batch (log scale)")
     plots.layer_axis(ax, flow.depth)
     plots.mark_overflow(ax, flow.overflow, flow.depth)

@@ -132,6 +132,7 @@ def batch_norm_steps(x, gamma=None, beta=None, eps: float = 1e-3) -> BatchNormSt
     ValueError
         If ``x`` is not 2-D with at least 2 rows, or gamma/beta do not have n entries.
     """
+    eps = check_positive("eps", eps)  # before the steps divide by sqrt(var + eps)
     x = check_array_2d("x", x).astype(np.float64, copy=False)
     m, n = x.shape
     if m < 2:
