@@ -628,3 +628,10 @@ def test_saturation_explorer_takes_its_state_from_itself_only(saturation):
                                         (-9.99999, "1.0e-10"), (float("-inf"), "0"), (5.0, "1.0e5")])
 def test_pow10_text(value, text):
     assert ch._pow10(np.log10(value) if value == 0.0197 else value) == text
+
+
+def test_sigma_text_shows_how_close_to_one():
+    assert ch._sigma_text(2.0) == "0.8808" and ch._sigma_text(6.0, digits=6) == "0.997527"
+    assert ch._sigma_text(16.0) == "1 - 1.1e-07"  # not "1": sigma(16) is not yet 1 in float64
+    assert ch._sigma_text(40.0) == "1 exactly (rounded)" and ch._sigma_text(-1000.0) == "0 exactly (rounded)"
+    assert ch._sigma_text(-16.0) == "1.125e-07"

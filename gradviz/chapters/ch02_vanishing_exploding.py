@@ -1100,6 +1100,16 @@ def _pow10(log10_value):
     return f"{mant:.1f}e{e}"
 
 
+def _sigma_text(z, digits=4):
+    """sigma(z) as text that does not hide how close to 1 it is: '0.8808', '1 - 1.1e-07', '1 exactly (rounded)'."""
+    s = float(sigmoid(z))
+    if s in (0.0, 1.0):
+        return f"{s:g} exactly (rounded)"
+    if s > 1 - 10.0 ** -digits:
+        return f"1 - {float(sigmoid(-z)):.2g}"  # 1 - sigma(z) = sigma(-z), without cancellation
+    return f"{s:.{digits}g}"
+
+
 class SaturationExplorer(Explorer):
     """The sigmoid at one input z: sigma(z), its slope sigma'(z), and what L such slopes multiply a gradient by.
 
@@ -1152,7 +1162,7 @@ class SaturationExplorer(Explorer):
         (self.prod,) = ax.plot([], [], color=plots.COLORS["dphi"], gid="product", label="σ′(z)ⁿ: every unit at z")
         (self.at_L,) = ax.plot([], [], "o", color="black", ms=6, gid="at_L", zorder=5)
         self.tiny = ax.axhspan(-1e7, _LOG10_TINY, color=plots.COLORS["shade"], lw=0, zorder=0, gid="underflow")
-        ax.text(0.98, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="right", va="top",
+        ax.text(0.02, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="left", va="top",
                 fontsize=8, color="0.3", transform=mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData),
                 clip_on=True, gid="underflow_text")
         ax.set_xlim(0, self.max_layers + 1)
@@ -1161,7 +1171,7 @@ class SaturationExplorer(Explorer):
         ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=6, integer=True))
         ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
             lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots._SUPERSCRIPT)}"))
-        ax.legend(loc="lower left", fontsize=9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=2)
 
     def state(self, z, layers, z_far):
         """What the explorer shows for these values, as a dict of plain numbers (no widgets involved)."""
@@ -1184,7 +1194,8 @@ class SaturationExplorer(Explorer):
         self.zline.set_xdata([r["z"], r["z"]])
         plots.shade_saturation(self.ax_phi, "sigmoid", (-half, half))
         self.ax_phi.set_xlim(-half, half)
-        self.ax_phi.set_title(f"z = {r['z']:.1f}:  σ(z) = {r['sigma']:.4g},  σ′(z) = {r['slope']:.3g}", fontsize=11)
+        self.ax_phi.set_title(f"z = {r['z']:.1f}:  σ(z) = {_sigma_text(r['z'])},  σ′(z) = {r['slope']:.3g}",
+                              fontsize=11)
         n = np.arange(1, self.max_layers + 1)
         self.prod.set_data(n, n * r["log10_slope"])
         self.at_L.set_data([layers], [r["log10_product"]])
@@ -1197,8 +1208,7 @@ class SaturationExplorer(Explorer):
     @staticmethod
     def _row_text(row, layers):
         """(sigma, slope, product) of one row as plain text, saying where float64 rounds."""
-        sig = "1 exactly (rounded)" if row["sigma"] == 1.0 else (
-            "0 exactly (rounded)" if row["sigma"] == 0.0 else f"{row['sigma']:.6g}")
+        sig = _sigma_text(row["z"], digits=6)
         slope = (f"0 in float64 (really {_pow10(row['log10_slope'])})" if row["slope"] == 0.0
                  else f"{row['slope']:.3g}")
         prod = _pow10(row["log10_product"])
