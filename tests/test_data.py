@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import sklearn.datasets
 
-from gradviz.data import Dataset, digits, linear_regression_data, load_digits, load_digits_raw, standard_normal
+from gradviz import data as gvdata
+from gradviz.data import Dataset, linear_regression_data, load_digits, load_digits_raw, standard_normal
 
 
 @pytest.fixture(scope="module")
@@ -171,18 +172,18 @@ def test_linear_regression_bad_arguments(kwargs, error, name):
 
 
 def test_digits_is_loaded_once_shared_and_read_only():
-    first = digits()
-    assert digits(0) is first and digits(seed=0, raw=False) is first
+    first = gvdata.digits()
+    assert gvdata.digits(0) is first and gvdata.digits(seed=0, raw=False) is first
     fresh = load_digits()
     for name in ("X_train", "y_train", "X_test", "y_test", "mean", "std"):
         np.testing.assert_array_equal(getattr(first, name), getattr(fresh, name))
         with pytest.raises(ValueError, match="read-only"):
             getattr(first, name)[0] = 0
-    raw = digits(raw=True)
-    assert raw is digits(0, True) and raw is not first
+    raw = gvdata.digits(raw=True)
+    assert raw is gvdata.digits(0, True) and raw is not first
     np.testing.assert_array_equal(raw.X_train, load_digits_raw().X_train)
-    assert digits(seed=1) is not first
+    assert gvdata.digits(seed=1) is not first
     with pytest.raises(TypeError, match="seed"):
-        digits(seed=np.random.default_rng(0))
+        gvdata.digits(seed=np.random.default_rng(0))
     with pytest.raises(ValueError, match="seed"):
-        digits(seed=-1)
+        gvdata.digits(seed=-1)
