@@ -726,14 +726,15 @@ _CHAPTER_NAMES = {2: "02 vanishing/exploding", 3: "03 initialization", 4: "04 no
                   5: "05 SELU", 6: "06 batch norm", 7: "07 this chapter"}
 
 
-def mark_overflow_accuracy(ax_acc, histories) -> None:
+def mark_overflow_accuracy(ax_acc, histories, tags=None) -> None:
     """On accuracy axes drawn by :func:`gradviz.plots.plot_training_curves`, end the accuracy line of each
     run that overflowed at its last record point before the overflow, and mark that point with an X.
 
     After an overflow the network outputs nan or inf, and the "accuracy" recorded at the failing step
     (an argmax over nan) means nothing: it is not drawn. A note in the lower right corner says what
     the X means (gid ``'acc_overflow_note'``, upper left, where early low accuracies leave room); the
-    markers have gid ``'acc_overflow:<label>'``.
+    markers have gid ``'acc_overflow:<label>'``. ``tags`` (label -> short text), if given, writes that text
+    next to each X (gid ``'acc_overflow_tag:<label>'``), so that an X drawn over other runs' lines can be found.
     Runs without a line on ``ax_acc`` are skipped.
     """
     marked = False
@@ -745,7 +746,12 @@ def mark_overflow_accuracy(ax_acc, histories) -> None:
         x, y = np.asarray(line.get_xdata(), float)[keep], np.asarray(line.get_ydata(), float)[keep]
         line.set_data(x, y)
         if x.size:
-            ax_acc.plot(x[-1:], y[-1:], "X", ms=10, color=line.get_color(), zorder=5, gid=f"acc_overflow:{label}")
+            ax_acc.plot(x[-1:], y[-1:], "X", ms=11, mec="white", mew=0.8, color=line.get_color(), zorder=5,
+                        gid=f"acc_overflow:{label}")
+            if tags and label in tags:
+                ax_acc.annotate(tags[label], (x[-1], y[-1]), xytext=(7, 7), textcoords="offset points",
+                                color=line.get_color(), fontsize=10, fontweight="bold", zorder=5,
+                                gid=f"acc_overflow_tag:{label}")
             marked = True
     if marked:
         ax_acc.text(0.02, 0.98, "X: last accuracy before an overflow\n(none exists after it)",
@@ -774,7 +780,7 @@ def guide_runs(names=COMPARED_PRESETS):
     histories = {name: r.history for name, r in runs.items()}
     plots.plot_training_curves(histories, axes=(ax_loss, ax_acc), smooth=10)
     with plots.style():
-        mark_overflow_accuracy(ax_acc, histories)
+        mark_overflow_accuracy(ax_acc, histories, tags={name: name.split(".")[0] for name in runs})
         for text in ax_acc.texts:  # a run at chance lies on the dotted line: its label goes below it
             if text.get_text().startswith("chance"):
                 text.set_verticalalignment("top")
@@ -853,8 +859,10 @@ def per_layer_factors(factors=None):
         ax.axvspan(lo, 0.9, color=plots.OKABE_ITO["sky_blue"], alpha=0.12, lw=0)
         ax.axvspan(1 / 0.9, hi, color=plots.OKABE_ITO["vermillion"], alpha=0.08, lw=0)
         ax.axvline(1.0, color="0.3", lw=1.2, zorder=1)
-        ax.text(0.105, K - 0.45, "the gradient vanishes (factor < 1)", fontsize=9, color="0.3", va="bottom")
-        ax.text(hi * 0.985, K - 0.45, "explodes (> 1)", fontsize=9, color="0.3", va="bottom", ha="right")
+        ax.text(0.105, K - 0.45, "the gradient vanishes (factor < 0.9)", fontsize=9, color="0.3", va="bottom")
+        ax.text(1.0, K - 0.45, "within 10 % of 1", fontsize=9, color="0.3", va="bottom", ha="center",
+                bbox=dict(fc="white", ec="none", pad=1.0))
+        ax.text(hi * 0.985, K - 0.45, "explodes (> 1/0.9)", fontsize=9, color="0.3", va="bottom", ha="right")
         seen = set()
         for yi, cure, c, m, p in zip(y, f.labels, f.chapters, f.measured, f.predicted):
             color = plots.OKABE_ITO[_CHAPTER_COLORS.get(int(c), "black")]
