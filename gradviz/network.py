@@ -453,6 +453,11 @@ class MLP:
         return dout
 
     @property
+    def last_batch_size(self):
+        """Examples in the last forward pass (None before any)."""
+        return None if self._out_shape is None else int(self._out_shape[0])
+
+    @property
     def records(self) -> list[LayerRecord]:
         """Per hidden layer (index 0 is layer 1), what the last recorded passes saw."""
         return [block.record for block in self.blocks]

@@ -193,7 +193,7 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
         overflow=dict(net.overflow),
         activation=act_name,
         dead_units=None if dead_units is None else tuple(dead_units),
-        n_examples=int(records[0]["z"].shape[0]),
+        n_examples=int(records[0]["z"].shape[0]) if records else net.last_batch_size,
         **out,
     )
 
