@@ -1390,6 +1390,7 @@ class MomentumExplorer(Explorer):
     """
 
     figsize = (11.0, 4.2)
+    freeze_layout = False  # the y tick labels widen when a batch mean falls below 0: lay out at every draw
     true_mean, true_std = 3.0, 2.0
     references = {0.99: "0.99: Keras default", 0.9: "0.9: PyTorch default 0.1"}
 
