@@ -216,7 +216,7 @@ def test_the_numpy_probe_cell_agrees_with_the_package(activation):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         exec(compile(src, "numpy-probe-cell", "exec"), ns)
-    e = ch.init_experiment(activation, "normal", depth=ns["L"], width=ns["n"], batch_size=ns["batch"],
+    e = ch.init_experiment(activation, "normal", depth=ns["depth"], width=ns["n"], batch_size=ns["batch"],
                            init_kwargs={"std": ns["std"]})
     np.testing.assert_allclose(ns["var_a"], e.measured.a_var, rtol=1e-9)
     np.testing.assert_allclose(ns["var_da"], e.measured.da_var, rtol=1e-9)
@@ -287,12 +287,28 @@ def test_experiment_4_and_5_numbers_as_the_chapter_states():
     np.testing.assert_allclose(np.sqrt(naive.da_var)[::-1], [1.0, 0.58, 0.33, 0.18, 0.10], atol=0.01)
     ratios = naive.a_std[1:] / naive.a_std[:-1]
     assert np.all(ratios < 1 / np.sqrt(3))  # the activations' shrink a little faster than 0.58 per layer
+    # Glorot's widths change much less: activations 0.627 -> 0.319, gradient 1.0 -> 0.54 (naive: 0.459 -> 0.046)
+    glorot = ch.histogram_experiments()["glorot_uniform"].measured
+    assert glorot.a_std[0] == pytest.approx(0.627, abs=0.005) and glorot.a_std[-1] == pytest.approx(0.319, abs=0.005)
+    assert naive.a_std[0] == pytest.approx(0.459, abs=0.005) and naive.a_std[-1] == pytest.approx(0.046, abs=0.005)
+    np.testing.assert_allclose(np.sqrt(glorot.da_var)[[-1, 0]], [1.0, 0.54], atol=0.01)
+
+
+def test_tanh_with_he_init_settles_at_a_fixed_point():
+    # "the activation variance ... settles at about 0.31, 0.6 of layer 1's (0.311 at layer 8, 0.309 at 20 and 40)"
+    deep = gv.theory.predict_variances([256] * 41, "tanh", 2 / 256)
+    np.testing.assert_allclose(deep.a_var[[7, 19, 39]], [0.311, 0.309, 0.309], atol=0.0005)
+    assert deep.a_var[39] / deep.a_var[0] == pytest.approx(0.6, abs=0.01)
+    assert abs(deep.a_var[39] - deep.a_var[19]) < 1e-4  # flat: a fixed point, not a slow decline
+    assert deep.grad_gain[-1] == pytest.approx(1.11, abs=0.005)  # "the backward factor ... is 1.11, above 1"
 
 
 def test_zero_init_learns_one_feature_to_about_a_third(digits):
     runs = ch.zero_init_runs()
     acc = runs.histories["sigmoid, zeros"].test_accuracy[-1]
     assert 0.25 < acc < 0.42
+    # "the largest reaches 0.329": the copies moved away from zero
+    assert ch.unit_symmetry(runs.nets["sigmoid, zeros"]).weight_max_abs[0] == pytest.approx(0.329, abs=0.0005)
 
 
 # ----------------------------------------------------------------------------- training comparison
@@ -321,7 +337,7 @@ def test_chapter_training_comparison_orders_as_stated():
     assert r.nets["tanh, uniform"].depth == 10
     # the numbers the chapter states (rounded), with bands wide enough for any BLAS
     assert 0.88 < acc["relu, he_normal"] < 0.97 and 0.88 < acc["tanh, glorot_uniform"] < 0.97  # about 93 %
-    assert 0.65 < acc["relu, glorot_uniform"] < 0.85  # about 75 %
+    assert 0.65 < acc["relu, glorot_uniform"] < 0.85  # "76 %" in the stored run
     first = {k: v.test_accuracy[1] for k, v in h.items()}
     assert h["tanh, glorot_uniform"].record_steps[1] == 40
     assert 0.7 < first["tanh, glorot_uniform"] < 0.9 and first["tanh, glorot_uniform"] == max(first.values())
@@ -450,6 +466,12 @@ def test_training_figure_groups_runs_by_activation(digits):
     assert len(axes) == 4
     gids = {ln.get_gid() for ln in axes[1].lines}
     assert "acc:tanh, naive U[-1/sqrt(n), 1/sqrt(n)]" in gids and "acc:tanh, Glorot uniform" in gids
+    # one colour per initializer in every row: Glorot is the same colour in the tanh and the relu row
+    r2 = ch.compare_inits([("tanh", "glorot_uniform"), ("relu", "glorot_uniform"), ("relu", "he_normal")], digits,
+                          hidden=(8,), steps=4, record_every=2)
+    fig2 = ch.init_training_curves(r2)
+    color = {ln.get_gid(): ln.get_color() for ax in fig2.axes for ln in ax.lines if ln.get_gid()}
+    assert color["acc:tanh, Glorot uniform"] == color["acc:relu, Glorot uniform"] != color["acc:relu, He normal"]
 
 
 # ----------------------------------------------------------------------------- the explorer

@@ -449,6 +449,12 @@ _INIT_NAMES = {"uniform": "naive U[-1/sqrt(n), 1/sqrt(n)]", "glorot_uniform": "G
                "lecun_normal": "LeCun normal", "normal": "N(0, 0.01^2)", "zeros": "zero"}
 
 
+#: Colour of each initializer family in the training figure: the same family, the same colour in every row.
+_INIT_COLORS = {"uniform": plots.OKABE_ITO["vermillion"], "glorot": plots.OKABE_ITO["blue"],
+                "he": plots.OKABE_ITO["green"], "lecun": plots.OKABE_ITO["orange"], "normal": plots.OKABE_ITO["black"],
+                "zeros": plots.OKABE_ITO["black"]}
+
+
 def _lean_log_axes(fig):
     """No minor ticks on log-scaled y axes: a log axis over many decades draws hundreds of them, which
     made these figures several times slower to render, for ticks too small to read."""
@@ -661,13 +667,16 @@ def histograms_naive_vs_glorot(experiments=None):
 def init_training_curves(comparison=None):
     """Training on the digits: a deep tanh net with naive vs Glorot init, a deep ReLU net with Glorot vs He init."""
     comparison = comparison if comparison is not None else training_runs()
-    groups = {}
+    groups, colors = {}, {}
     for label, h in comparison.histories.items():
         act, init = (part.strip() for part in label.split(",", 1))
         groups.setdefault(act, {})[f"{act}, {_INIT_NAMES.get(init, init)}"] = h
+        # one colour per initializer family in every row (Glorot is blue in both rows)
+        family = init.split("_")[0]
+        colors.setdefault(act, []).append(_INIT_COLORS.get(family, plots.OKABE_ITO["purple"]))
     fig, axes = plots.new_figure(len(groups), 2, figsize=(12.5, 4.3 * len(groups) + 0.5), squeeze=False)
     for (act, runs), (ax_loss, ax_acc) in zip(groups.items(), axes):
-        plots.plot_training_curves(runs, axes=(ax_loss, ax_acc), smooth=10)
+        plots.plot_training_curves(runs, axes=(ax_loss, ax_acc), smooth=10, colors=colors[act])
         with plots.style():
             ax_loss.set_title(f"{act}: training loss (10-step moving average)")
             ax_acc.set_title(f"{act}: test accuracy")
