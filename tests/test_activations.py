@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
@@ -107,6 +108,82 @@ def test_sigmoid_known_values():
     assert A.sigmoid_grad(6.0) == pytest.approx(s6 * (1.0 - s6), rel=1e-12)
     assert 0.0024 < A.sigmoid_grad(6.0) < 0.0025  # < 1 % of the slope at 0
     assert A.sigmoid_grad(1000.0) == 0.0
+
+
+# ---------------------------------------------------------------- tails, against 60-digit references
+#
+# The docstrings promise full relative precision in both tails. Finite differences cannot check
+# that (see `values` above), so the tails are pinned against the closed forms evaluated with
+# Python's decimal module at 60 significant digits, then rounded once to float64:
+#   sigma(z)  = 1 / (1 + e^-z)                   (= e^z / (1 + e^z) for z < 0)
+#   sigma'(z) = e^-|z| / (1 + e^-|z|)^2
+#   tanh(z)   = (1 - e^-2z) / (1 + e^-2z)
+#   tanh'(z)  = 4 e^-2|z| / (1 + e^-2|z|)^2
+# rel=1e-14 is ~45 ulps (the formulas take a handful); abs=0 because pytest.approx would otherwise
+# accept any result within 1e-12 of the reference, and every reference below 1e-12 -- the tails
+# are all that is tested here -- would pass as 0.
+# Mutants this catches: sigmoid's negative branch as 1 - 1/(1 + e^z) (0 below z ~ -37),
+# sigmoid_grad as s (1 - s) (0 from z ~ 37 on), tanh_grad as 1 - tanh(z)^2 (0 from |z| ~ 19 on).
+
+TAIL_Z = [s * m for m in (20.0, 37.0, 40.0, 100.0, 700.0) for s in (1.0, -1.0)] + [0.5, -0.5, 6.0, -6.0]
+
+
+def _exact(f, z: float) -> float:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return float(f(Decimal(z)))
+
+
+def _sigmoid_ref(z):
+    return 1 / (1 + (-z).exp())
+
+
+def _sigmoid_grad_ref(z):
+    e = (-abs(z)).exp()
+    return e / (1 + e) ** 2
+
+
+def _tanh_ref(z):
+    e = (-2 * z).exp()
+    return (1 - e) / (1 + e)
+
+
+def _tanh_grad_ref(z):
+    e = (-2 * abs(z)).exp()
+    return 4 * e / (1 + e) ** 2
+
+
+def test_tail_references_are_what_the_issue_quotes():
+    # The references themselves, against numbers worked out by hand (e^-40 = 4.248e-18).
+    assert _exact(_sigmoid_ref, -40.0) == pytest.approx(4.248354255291589e-18, rel=1e-14, abs=0)
+    assert _exact(_tanh_grad_ref, 37.0) == pytest.approx(4 * math.exp(-74.0), rel=1e-14, abs=0)  # 2.9e-32
+    assert _exact(_sigmoid_grad_ref, 40.0) == pytest.approx(math.exp(-40.0), rel=1e-14, abs=0)
+    assert _exact(_tanh_grad_ref, 700.0) == 0.0  # 4 e^-1400 underflows: 0 is the correctly rounded value
+
+
+@pytest.mark.parametrize("z", TAIL_Z)
+@pytest.mark.parametrize(
+    "f, ref",
+    [(A.sigmoid, _sigmoid_ref), (A.sigmoid_grad, _sigmoid_grad_ref), (A.tanh, _tanh_ref), (A.tanh_grad, _tanh_grad_ref)],
+    ids=["sigmoid", "sigmoid_grad", "tanh", "tanh_grad"],
+)
+def test_full_relative_precision_in_the_tails(f, ref, z):
+    expected = _exact(ref, z)
+    assert float(f(z)) == pytest.approx(expected, rel=1e-14, abs=0)
+    # The same values element-wise from an array (the path the layers take).
+    got = f(np.array([z, -z]))
+    assert got[0] == pytest.approx(expected, rel=1e-14, abs=0)
+    assert got[1] == pytest.approx(_exact(ref, -z), rel=1e-14, abs=0)
+
+
+def test_derivatives_are_exactly_even():
+    # sigma'(-z) = sigma'(z) and tanh'(-z) = tanh'(z): the same bits, not just close.
+    z = np.concatenate([np.linspace(-800, 800, 16001), np.array(TAIL_Z)])
+    np.testing.assert_array_equal(A.sigmoid_grad(z), A.sigmoid_grad(-z))
+    np.testing.assert_array_equal(A.tanh_grad(z), A.tanh_grad(-z))
+    for t in TAIL_Z:
+        assert A.sigmoid_grad(t) == A.sigmoid_grad(-t)
+        assert A.tanh_grad(t) == A.tanh_grad(-t)
 
 
 def test_tanh_known_values():
