@@ -11,8 +11,16 @@ Rules (see ../shared PITFALLS: "Testing the math"):
   row give g ~ 1e-5 with S ~ 1) needs a larger step. :func:`step_for` picks
   h per array so that this rounding part stays below a tenth of the
   tolerance, h in [1e-6, 1e-3]; the tolerance itself is never changed.
-- The error metric is max|a - n| / max(|a| + |n|, tiny), maxima taken over all
-  entries, so that entries that are (nearly) zero cannot blow it up.
+- Two error metrics, both must stay below the tolerance:
+  * global: max|a - n| / max(|a| + |n|), maxima over all entries (:func:`rel_error`).
+    Alone it is blind to small entries: an entry 1e-4 of the largest may be
+    100 % wrong and still pass at 1e-6.
+  * element-wise: max over entries of |a - n| / max(|a| + |n|, floor)
+    (:func:`elementwise_error`). The floor is what float64 can resolve: never
+    below the smallest normal float64 (:data:`FLOOR`; subnormals carry fewer
+    bits), and for a finite difference never below its rounding noise
+    :func:`fd_noise` divided by the tolerance, so that an entry the step cannot
+    resolve is held to an absolute error of that noise instead of a relative one.
 - The loss is a *random* upstream weighting of the output, L = sum(R * out):
   ``sum(out)`` would be vacuous for batch norm (its output sums to
   batch * sum(beta) whatever x is, so every x-gradient is 0 and any backward
@@ -38,9 +46,16 @@ H = 1e-6
 TOL = 1e-6
 #: Largest step :func:`step_for` may choose.
 H_MAX = 1e-3
-#: Floor of the denominator of the relative error.
+#: Floor of the denominator of the global relative error.
 TINY = 1e-30
 EPS = float(np.finfo(np.float64).eps)
+#: Floor of the denominator of the element-wise relative error: the smallest normal float64.
+#: Below it values are subnormal, with fewer than 53 significant bits: no relative error means much there.
+FLOOR = float(np.finfo(np.float64).tiny)
+#: Rounding error of one loss evaluation, in units of eps * loss_scale, allowed for in :func:`fd_noise`.
+#: The loss is a sum of rounded products of rounded forward values; measured on every layer and network
+#: check of the suite the finite-difference error stays below 2 eps * loss_scale / h.
+ROUNDING = 10.0
 
 
 def step_for(loss_scale: float, grad_scale: float, tol: float = TOL) -> float:
@@ -62,6 +77,46 @@ def rel_error(analytic, numeric) -> float:
     a, n = a[keep], n[keep]
     assert np.isfinite(a).all(), "analytic gradient is not finite"
     return float(np.max(np.abs(a - n)) / max(float(np.max(np.abs(a) + np.abs(n))), TINY))
+
+
+def fd_noise(loss_scale, h: float, extrapolated: bool | None = None):
+    """Largest rounding error of a central difference of step ``h`` of a loss whose terms have total size
+    ``loss_scale`` (a number, or an array for element-wise losses): ROUNDING * eps * loss_scale / h.
+
+    Three times that when the difference is extrapolated, as :func:`numeric_grad` does for h > H
+    (``extrapolated=None`` means that rule): (4 D(h/2) - D(h)) / 3 carries 4/3 of the noise of D(h/2),
+    which is twice that of D(h), plus a third of D(h)'s.
+    """
+    h = float(h)
+    if extrapolated is None:
+        extrapolated = h > H
+    return ROUNDING * EPS * np.asarray(loss_scale, dtype=np.float64) / h * (3.0 if extrapolated else 1.0)
+
+
+def elementwise_error(analytic, numeric, floor=FLOOR) -> float:
+    """max over entries of |a - n| / max(|a| + |n|, floor), where ``numeric`` is not NaN (skipped).
+
+    ``floor`` (a number, or an array shaped like the entries) is raised to at least :data:`FLOOR`.
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    assert a.shape == n.shape, f"shapes differ: analytic {a.shape}, numeric {n.shape}"
+    floor = np.maximum(np.broadcast_to(np.asarray(floor, dtype=np.float64), a.shape), FLOOR)
+    keep = ~np.isnan(n)
+    if not keep.any():
+        return 0.0
+    assert np.isfinite(a[keep]).all(), "analytic gradient is not finite"
+    err = np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)
+    return float(np.max(err[keep]))
+
+
+def _worst(analytic, numeric, floor) -> str:
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    floor = np.maximum(np.broadcast_to(np.asarray(floor, dtype=np.float64), a.shape), FLOOR)
+    err = np.where(np.isnan(n), -1.0, np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor))
+    i = np.unravel_index(int(np.argmax(err)), a.shape)
+    return f"worst entry {tuple(int(k) for k in i)}: analytic {a[i]:.6g}, numeric {n[i]:.6g}, floor {floor[i]:.3g}"
 
 
 def upstream(shape, rng) -> np.ndarray:
@@ -113,8 +168,13 @@ def numeric_grad(f, x: np.ndarray, h: float = H) -> np.ndarray:
 
 
 def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, min_checked: float = 0.75,
-                 scale: float | None = None):
-    """Assert rel_error < tol, and that at most 1 - min_checked of the entries were skipped at kinks.
+                 scale: float | None = None, noise=0.0):
+    """Assert rel_error < tol and elementwise_error < tol, and that at most 1 - min_checked of the
+    entries were skipped at kinks. Returns the larger of the two errors.
+
+    ``noise``: the rounding error of ``numeric`` (:func:`fd_noise`, a number or an array like the
+    entries); the element-wise error uses the floor noise / tol, so an entry below what the finite
+    difference resolves must agree to within that noise.
 
     A gradient that is 0 by structure (the bias of a Dense layer followed by training-mode batch
     norm, which subtracts it again; analytically ~1e-17 of rounding) has no scale of its own: the
@@ -128,16 +188,20 @@ def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, mi
         checked = float(np.mean(~np.isnan(numeric)))
         assert checked >= min_checked, f"{what}: only {checked:.0%} of the coordinates were away from kinks"
     analytic = np.asarray(analytic, dtype=np.float64)
+    floor = np.asarray(noise, dtype=np.float64) / tol
+    elem = elementwise_error(analytic, numeric, floor)
+    assert elem < tol, (f"{what}: element-wise relative error {elem:.3g} >= {tol:g} "
+                        f"({_worst(analytic, numeric, floor)})")
     # scale == 0: the loss does not depend on any parameter (e.g. every ReLU unit dead); then the
     # analytic and numeric gradients must both be 0, which rel_error below checks (against TINY).
     if scale is not None and scale > 0 and analytic.size and np.max(np.abs(analytic)) <= tol * scale:
         diff = np.abs(analytic - numeric)
         err = float(np.nanmax(diff)) / scale if not np.isnan(diff).all() else 0.0
         assert err < tol, f"{what}: negligible gradient, but |analytic - numeric| is {err:.3g} x the gradient scale"
-        return err
+        return max(err, elem)
     err = rel_error(analytic, numeric)
     assert err < tol, f"{what}: relative error {err:.3g} >= {tol:g}"
-    return err
+    return max(err, elem)
 
 
 def away_from_kinks(z: np.ndarray, kinks=(0.0,), margin: float = 10 * H) -> np.ndarray:
@@ -191,10 +255,14 @@ def check_layer(layer, x, training=False, rng=None, kinks=None, params=True, tol
     def h_for(g):
         return step_for(loss_scale, float(np.max(np.abs(g))) if g.size else 0.0, tol)
 
-    errors = {"x": assert_close(analytic["x"], numeric_grad(f, x, h_for(analytic["x"])), "dL/dx", tol)}
+    def check(g, arr, what):
+        h = h_for(g)
+        return assert_close(g, numeric_grad(f, arr, h), what, tol, noise=fd_noise(loss_scale, h))
+
+    errors = {"x": check(analytic["x"], x, "dL/dx")}
     if params:
         for k, p in layer.params.items():
-            errors[k] = assert_close(analytic[k], numeric_grad(f, p, h_for(analytic[k])), f"dL/d{k}", tol)
+            errors[k] = check(analytic[k], p, f"dL/d{k}")
     return errors
 
 
@@ -258,11 +326,12 @@ def check_network(net, x, training=False, rng=None, tol: float = TOL, min_checke
         # Negligible arrays (checked against `scale`, see assert_close) need no finer resolution than that.
         return step_for(loss_scale, max(float(np.max(np.abs(g))) if g.size else 0.0, tol * scale), tol)
 
-    dxa = analytic[("x", None)]
-    errors = {"x": assert_close(dxa, numeric_grad(f, x, h_for(dxa)), "dL/dx", tol, min_checked, scale)}
+    def check(g, arr, what):
+        h = h_for(g)
+        return assert_close(g, numeric_grad(f, arr, h), what, tol, min_checked, scale, noise=fd_noise(loss_scale, h))
+
+    errors = {"x": check(analytic[("x", None)], x, "dL/dx")}
     for i, (ly, k) in enumerate(net.parameters()):
         label = f"{i}:{type(ly).__name__}.{k}"
-        g = analytic[(ly, k)]
-        errors[label] = assert_close(g, numeric_grad(f, ly.params[k], h_for(g)), f"dL/d{label}", tol,
-                                     min_checked, scale)
+        errors[label] = check(analytic[(ly, k)], ly.params[k], f"dL/d{label}")
     return errors

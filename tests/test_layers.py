@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import gradcheck
 from gradcheck import away_from_kinks, check_layer, freeze_randomness
 from gradviz.activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE
 from gradviz.layers import AlphaDropout, ActivationLayer, BatchNorm, Dense, Dropout, PReLU, RReLU
@@ -28,6 +29,46 @@ def _x(rng, batch, features, scale=1.0, kinks=None):
 
 def _sides(x):
     return x > 0
+
+
+# ---------------------------------------------------------------- the gradient check itself
+
+
+class _TailBugSigmoid(ActivationLayer):
+    """Sigmoid whose backward drops the slope of units beyond |z| > 15 (sigma'(16) ~ 1.1e-7): the kind of
+    bug s (1 - s) makes from z ~ 37 on, moved to where a finite difference can still see it."""
+
+    def __init__(self):
+        super().__init__("sigmoid")
+
+    def backward(self, dout):
+        return np.where(np.abs(self._z) > 15, 0.0, super().backward(dout))
+
+
+def test_gradcheck_sees_an_error_in_a_small_entry():
+    # One saturated unit among ordinary ones: its gradient is ~1e-7 of the largest, so the error
+    # relative to the largest entry stays below the tolerance; the element-wise error does not.
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[1, 2] = 16.0
+    R = np.random.default_rng(1).standard_normal((3, 4))
+    layer = _TailBugSigmoid()
+    layer.forward(x)
+    a = layer.backward(R)
+    n = gradcheck.numeric_grad(lambda: float(np.sum(layer.forward(x) * R)), x)
+    assert gradcheck.rel_error(a, n) < gradcheck.TOL  # the old metric alone passes it
+    with pytest.raises(AssertionError, match=r"element-wise relative error .*worst entry \(1, 2\)"):
+        check_layer(layer, x, rng=np.random.default_rng(1))
+    check_layer(ActivationLayer("sigmoid"), x, rng=np.random.default_rng(1))  # the real one passes
+
+
+def test_elementwise_error_floor():
+    # Entries below the floor are held to an absolute error of tol * floor; the floor never goes
+    # below the smallest normal float64 (subnormals have fewer bits).
+    a, n = np.array([1.0, 1e-7]), np.array([1.0, 2e-7])
+    assert gradcheck.rel_error(a, n) < 1e-6 and gradcheck.elementwise_error(a, n) == pytest.approx(1 / 3)
+    assert gradcheck.elementwise_error(a, n, floor=1.0) == pytest.approx(1e-7, rel=1e-9, abs=0)
+    assert gradcheck.elementwise_error([0.0, 5e-324], [5e-324, 0.0]) < 1e-15  # 5e-324 / 2.2e-308
+    assert gradcheck.elementwise_error([1.0, 3.0], [np.nan, 1.0]) == 0.5  # NaN = skipped at a kink
 
 
 # ---------------------------------------------------------------- Dense
@@ -76,8 +117,8 @@ def test_activation_layer_gradients(name, batch, features, seed, alpha):
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_activation_layer_backward_is_dout_times_derivative_bit_for_bit(name, dtype):
-    # Sigmoid/tanh take the slope from the cached output (a(1-a), 1-a^2): it must be the same bits
-    # as the derivative function of gradviz.activations.
+    # The layer's slope must be the same bits as the derivative function of gradviz.activations
+    # (not, say, a(1-a) from the cached sigmoid output, which loses the tails).
     z = np.random.default_rng(0).normal(0.0, 4.0, size=(64, 16)).astype(dtype)
     dout = np.random.default_rng(1).standard_normal((64, 16)).astype(dtype)
     layer = ActivationLayer(name)
