@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from decimal import Decimal, localcontext
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradcheck import TOL, away_from_kinks, rel_error
+from gradcheck import TOL, away_from_kinks, elementwise_error, fd_noise, rel_error
 from gradviz import activations as A
 from gradviz.network import MLP
 
@@ -49,6 +50,12 @@ def test_derivative_matches_finite_differences(name, z, alpha):
     analytic = act.grad(z, **params)
     assert analytic.shape == z.shape
     assert rel_error(analytic, numeric) < TOL
+    # Entry by entry too: relative to the largest entry, tanh'(6) ~ 2.5e-5 next to tanh'(0) = 1 could
+    # be 4 % wrong and pass. Each entry is its own loss f(z_i); where f' is below what the step can
+    # resolve (rounding ~ eps |f(z_i)| / h, e.g. an ELU slope with alpha ~ 1e-300) it must agree to
+    # within that rounding instead.
+    noise = fd_noise(np.abs(act(z, **params)), H_ELEM, extrapolated=False)
+    assert elementwise_error(analytic, numeric, noise / TOL) < TOL
 
 
 @pytest.mark.parametrize(
@@ -68,6 +75,21 @@ def test_plain_functions_agree_with_table(f, df, kw):
     name = f.__name__
     np.testing.assert_array_equal(f(z, **kw), A.ACTIVATIONS[name](z, **kw))
     np.testing.assert_array_equal(df(z, **kw), A.ACTIVATIONS[name].grad(z, **kw))
+
+
+def test_plain_functions_have_the_table_defaults():
+    # leaky_relu(z) called without alpha must be the table's leaky ReLU (alpha = 0.01), etc.
+    for name, act in A.ACTIVATIONS.items():
+        for fn in (act.f, act.df):
+            defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items() if k != "z"}
+            assert defaults == act.defaults, (fn.__name__, defaults)
+    z = np.array([-2.0, -0.5, 0.5])
+    assert A.leaky_relu(-2.0) == -0.02 and A.leaky_relu_grad(-2.0) == 0.01
+    assert A.elu(-0.5) == pytest.approx(math.expm1(-0.5), rel=1e-15, abs=0)
+    assert A.elu_grad(-0.5) == pytest.approx(math.exp(-0.5), rel=1e-15, abs=0)
+    for name in ("leaky_relu", "elu"):
+        np.testing.assert_array_equal(A.ACTIVATIONS[name].f(z), A.ACTIVATIONS[name](z))
+        np.testing.assert_array_equal(A.ACTIVATIONS[name].df(z), A.ACTIVATIONS[name].grad(z))
 
 
 def test_kink_convention_left_piece():
@@ -297,8 +319,24 @@ def test_saturation_mask_threshold():
     np.testing.assert_array_equal(A.saturation_mask("tanh", z), [1, 1, 0, 0, 0, 1, 1])
     for name in ("relu", "leaky_relu", "elu", "selu", "linear"):
         assert not A.saturation_mask(name, np.linspace(-1e3, 1e3, 11)).any()
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ValueError, match=r"^threshold must lie in \(0, 1\); got 1.5$"):
         A.saturation_mask("sigmoid", z, threshold=1.5)
+    # 0 is excluded too (no unit could ever count as saturated).
+    with pytest.raises(ValueError, match=r"^threshold must lie in \(0, 1\); got 0.0$"):
+        A.saturation_mask("sigmoid", z, threshold=0.0)
+
+
+def test_saturation_mask_is_strict_and_boolean():
+    # "Below" the threshold is strict: a slope equal to threshold * max_slope is not saturated.
+    # sigma'(3) * 4 and tanh'(1) are thresholds whose product with the max slope (1/4, 1) is exact.
+    assert not A.saturation_mask("sigmoid", np.array([3.0]), threshold=float(A.sigmoid_grad(3.0)) * 4)[0]
+    assert A.saturation_mask("sigmoid", np.array([3.0 + 1e-12]), threshold=float(A.sigmoid_grad(3.0)) * 4)[0]
+    assert not A.saturation_mask("tanh", np.array([-1.0]), threshold=float(A.tanh_grad(1.0)))[0]
+    for name in sorted(A.ACTIVATIONS):
+        assert A.saturation_mask(name, np.zeros((2, 3))).dtype == bool
+    # Parameters reach the activation, which refuses ones it does not take.
+    with pytest.raises(TypeError, match=r"'sigmoid' takes no parameter alpha; allowed: none"):
+        A.saturation_mask("sigmoid", np.zeros(2), alpha=0.1)
 
 
 def test_errors_name_the_argument():
@@ -308,8 +346,10 @@ def test_errors_name_the_argument():
         A.get_activation(3)
     with pytest.raises(TypeError, match=r"'relu' takes no parameter alpha"):
         A.ACTIVATIONS["relu"](np.zeros(2), alpha=0.1)
-    with pytest.raises(TypeError, match=r"takes no parameter beta; allowed: alpha"):
+    with pytest.raises(TypeError, match=r"takes no parameter beta; allowed: alpha$"):
         A.ACTIVATIONS["elu"](np.zeros(2), beta=0.1)
+    with pytest.raises(TypeError, match=r"^activation 'relu' takes no parameter alpha, beta; allowed: none$"):
+        A.ACTIVATIONS["relu"].grad(np.zeros(2), beta=0.1, alpha=0.2)
     with pytest.raises(ValueError, match="alpha must be >= 0"):
         A.ACTIVATIONS["leaky_relu"](np.zeros(2), alpha=-0.1)
 
