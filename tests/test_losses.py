@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradcheck import TOL, elementwise_error, fd_noise
 from gradviz.losses import log_softmax, mean_squared_error, softmax, softmax_cross_entropy
 
 
@@ -18,7 +19,11 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / denom)
 
 
-def numeric_grad(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+#: Step of the central differences below.
+H_FD = 1e-5
+
+
+def numeric_grad(f, x: np.ndarray, h: float = H_FD) -> np.ndarray:
     """Central differences of the scalar function f at x (float64)."""
     x = x.astype(np.float64).copy()
     grad = np.empty_like(x)
@@ -44,11 +49,11 @@ def naive_cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
 def test_cross_entropy_known_value():
     # Two equal logits: p = 1/2 each, loss = log 2; gradient (p - onehot) / N.
     loss, d = softmax_cross_entropy(np.zeros((1, 2)), np.array([0]))
-    assert loss == pytest.approx(np.log(2), rel=1e-15)
+    assert loss == pytest.approx(np.log(2), rel=1e-15, abs=0)
     np.testing.assert_allclose(d, [[-0.5, 0.5]], rtol=0, atol=1e-15)
     # Uniform over C classes: loss = log C whatever the label.
     loss, _ = softmax_cross_entropy(np.full((3, 10), 7.0), np.array([0, 4, 9]))
-    assert loss == pytest.approx(np.log(10), rel=1e-14)
+    assert loss == pytest.approx(np.log(10), rel=1e-14, abs=0)
 
 
 @settings(deadline=None, max_examples=40)
@@ -67,13 +72,19 @@ def test_cross_entropy_gradient_matches_finite_differences(n, c, scale, seed):
     _, analytic = softmax_cross_entropy(z, y)
     numeric = numeric_grad(lambda x: w * softmax_cross_entropy(x, y)[0], z)
     assert rel_error(w * analytic, numeric) < 1e-6
+    # Entry by entry too (the norm-wise error cannot see a wrong small probability). The loss is
+    # logsumexp(z) - z_y per row, terms of size up to max|z|, so its rounding is ~eps * w * 2 max|z|;
+    # entries below what the step resolves must agree to within that noise.
+    noise = fd_noise(w * (2.0 * np.abs(z).max() + np.log(c)), H_FD, extrapolated=False)
+    assert elementwise_error(w * analytic, numeric, noise / TOL) < TOL
 
 
 def test_cross_entropy_gradient_rows_sum_to_zero(rng):
     z = rng.standard_normal((8, 5)) * 3
     y = rng.integers(0, 5, size=8)
     _, d = softmax_cross_entropy(z, y)
-    # softmax sums to 1 and the one-hot to 1, so every row of the gradient sums to 0.
+    # softmax sums to 1 and the one-hot to 1, so every row of the gradient sums to 0 (absolutely: the
+    # target is 0; five entries of size <= 1/8 round to ~1e-17 each).
     np.testing.assert_allclose(d.sum(axis=1), 0.0, atol=1e-15)
     # The true class is the only negative entry of its row.
     assert np.all(d[np.arange(8), y] < 0)
@@ -101,8 +112,10 @@ def test_cross_entropy_stable_for_huge_logits_without_warnings(big):
     # row 1: the true class wins by `big`, loss = 0.
     assert np.isfinite(loss)
     assert loss == pytest.approx(big / 2, rel=1e-12)
-    np.testing.assert_allclose(d, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-15)
-    np.testing.assert_allclose(probs, [[1, 0, 0], [0, 1, 0]], atol=1e-15)
+    # The zeros are exp(-big) or smaller, 0 in float64, and need an absolute tolerance; the non-zero
+    # entries are exact, so no relative slack (the default rtol=1e-7 would let d be 1e-7 off).
+    np.testing.assert_allclose(d, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(probs, [[1, 0, 0], [0, 1, 0]], rtol=0, atol=1e-15)
     # The naive formula is exactly what fails here.
     if big >= 1e4:
         with np.errstate(all="ignore"):
@@ -123,7 +136,9 @@ def test_cross_entropy_reports_nonfinite_logits_as_nan_without_warning():
 def test_softmax_invariant_to_row_shift(shift, seed):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((4, 6))
-    np.testing.assert_allclose(softmax(z + shift), softmax(z), atol=1e-9)
+    # Relative, entry by entry: z + shift rounds each logit by up to |shift| eps/2 <= 1.2e-10, which moves
+    # every probability by a factor within exp(+-2.4e-10). (atol=1e-9 would accept any small probability.)
+    np.testing.assert_allclose(softmax(z + shift), softmax(z), rtol=1e-9, atol=0)
     np.testing.assert_allclose(softmax(z).sum(axis=1), 1.0, rtol=1e-14)
     np.testing.assert_allclose(np.exp(log_softmax(z)), softmax(z), rtol=1e-13)
 
@@ -188,6 +203,8 @@ def test_mse_gradient_matches_finite_differences(n, k, seed):
     _, analytic = mean_squared_error(pred, target)
     numeric = numeric_grad(lambda p: mean_squared_error(p, target)[0], pred)
     assert rel_error(analytic, numeric) < 1e-6
+    noise = fd_noise(0.5 * np.sum((np.abs(pred) + np.abs(target)) ** 2) / n, H_FD, extrapolated=False)
+    assert elementwise_error(analytic, numeric, noise / TOL) < TOL
 
 
 def test_mse_zero_at_target_and_diverged_without_warning(rng):

@@ -124,6 +124,7 @@ def test_records_hold_z_a_dz_da_dw():
         np.testing.assert_allclose(rec["z"], z, rtol=1e-14)
         np.testing.assert_allclose(rec["a"], np.tanh(z), rtol=1e-14)
         np.testing.assert_allclose(rec["dz"], rec["da"] * (1 - np.tanh(z) ** 2), rtol=1e-14)
+        # atol: an entry of dW that is a sum of products cancelling to ~0 is exact only to ~eps sum |h dz|.
         np.testing.assert_allclose(rec["dW"], h.T @ rec["dz"], rtol=1e-12, atol=1e-15)
         h = rec["a"]
     np.testing.assert_allclose(net.records[-1]["da"], dout @ net.output.params["W"].T, rtol=1e-14)

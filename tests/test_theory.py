@@ -73,18 +73,19 @@ def test_closed_forms_agree_with_panel_quadrature(name, params, mean, var):
 def test_relu_and_leaky_known_values(q):
     # He et al. (2015), eq. 8 and eq. 15
     r = T.activation_moments("relu", 0.0, q)
-    assert r.second_moment == pytest.approx(q / 2, rel=1e-14)
-    assert r.grad_second_moment == pytest.approx(0.5, rel=1e-14)
-    assert r.mean == pytest.approx(math.sqrt(q / (2 * math.pi)), rel=1e-14)
+    # abs=0 throughout: q goes down to 1e-4, where approx's default abs=1e-12 would swamp rel=1e-14.
+    assert r.second_moment == pytest.approx(q / 2, rel=1e-14, abs=0)
+    assert r.grad_second_moment == pytest.approx(0.5, rel=1e-14, abs=0)
+    assert r.mean == pytest.approx(math.sqrt(q / (2 * math.pi)), rel=1e-14, abs=0)
     a = 0.2
     lk = T.activation_moments("leaky_relu", 0.0, q, alpha=a)
-    assert lk.second_moment == pytest.approx((1 + a * a) * q / 2, rel=1e-14)
-    assert lk.grad_second_moment == pytest.approx((1 + a * a) / 2, rel=1e-14)
+    assert lk.second_moment == pytest.approx((1 + a * a) * q / 2, rel=1e-14, abs=0)
+    assert lk.grad_second_moment == pytest.approx((1 + a * a) / 2, rel=1e-14, abs=0)
     # the quadrature, split at the kink, gets the same to 1e-12
     f2 = lambda z: np.maximum(z, 0.0) ** 2  # noqa: E731
     g2 = lambda z: (z > 0).astype(float)  # noqa: E731
-    assert T.gaussian_expectation(f2, q, kinks=(0.0,)) == pytest.approx(q / 2, rel=1e-12)
-    assert T.gaussian_expectation(g2, q, kinks=(0.0,)) == pytest.approx(0.5, rel=1e-12)
+    assert T.gaussian_expectation(f2, q, kinks=(0.0,)) == pytest.approx(q / 2, rel=1e-12, abs=0)
+    assert T.gaussian_expectation(g2, q, kinks=(0.0,)) == pytest.approx(0.5, rel=1e-12, abs=0)
 
 
 def test_plain_gauss_hermite_is_poor_across_a_kink():
@@ -396,8 +397,9 @@ def test_selu_map_agrees_with_simulation_and_broadcasts():
 
 def test_dead_at_birth_formula():
     assert T.dead_at_birth_probability(1, 1) == 0.5
-    assert T.dead_at_birth_probability(10, 2) == pytest.approx(1 - 0.75**10, rel=1e-15)
-    assert T.dead_at_birth_probability(5, 100) == pytest.approx(5 * 2.0**-100, rel=1e-12)  # no cancellation
+    assert T.dead_at_birth_probability(10, 2) == pytest.approx(1 - 0.75**10, rel=1e-15, abs=0)
+    # 3.9e-30: without abs=0, approx's default abs=1e-12 would accept 0, the very cancellation ruled out here.
+    assert T.dead_at_birth_probability(5, 100) == pytest.approx(5 * 2.0**-100, rel=1e-12, abs=0)  # no cancellation
     assert T.dead_at_birth_probability(1000, 3) > T.dead_at_birth_probability(100, 3)
 
 
