@@ -3,6 +3,7 @@ aliases, He vs Glorot on a deep ReLU stack, and error messages."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -120,6 +121,36 @@ def test_aliases_equal_canonical(alias, canonical):
 def test_zeros_and_constant():
     np.testing.assert_array_equal(I.initialize("zeros", (3, 4)), np.zeros((3, 4)))
     np.testing.assert_array_equal(I.initialize("constant", (3, 4), value=0.5), np.full((3, 4), 0.5))
+    np.testing.assert_array_equal(I.initialize("constant", (3, 4)), np.zeros((3, 4)))  # value defaults to 0
+    # They draw nothing: an MLP builds every layer from one generator, so a zeros layer must not shift
+    # the weights of the layers after it. (And zeros are +0.0, not 0 * a normal draw.)
+    for name, kw in (("zeros", {}), ("constant", {"value": 0.5})):
+        g = np.random.default_rng(5)
+        w = I.initialize(name, (3, 4), rng=g, **kw)
+        assert g.random() == np.random.default_rng(5).random(), name
+    assert not np.signbit(I.initialize("zeros", (3, 4), rng=0)).any()
+
+
+def test_initialize_takes_weight_variance_defaults():
+    # initialize's docstring refers to weight_variance for its parameters: the defaults are the same.
+    wv = inspect.signature(I.weight_variance).parameters
+    ini = inspect.signature(I.initialize).parameters
+    shared = [k for k in wv if k != "name" and wv[k].default is not inspect.Parameter.empty]
+    assert shared == ["gain", "mode", "negative_slope", "std", "limit", "value"]
+    for k in shared:
+        assert ini[k].default == wv[k].default, k
+    assert wv["value"].default == 0.0 and wv["gain"].default == 1.0
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (6, 3), (3, 6)])
+def test_orthogonal_follows_the_documented_recipe(shape):
+    # The Q factor of the QR decomposition of a Gaussian (big x small) matrix, columns signed by
+    # R's diagonal (Mezzadri 2007); transposed for a wide matrix, as drawn for a square one.
+    big, small = max(shape), min(shape)
+    q, r = np.linalg.qr(np.random.default_rng(11).standard_normal((big, small)))
+    q = q * np.sign(np.diag(r))
+    expected = q if shape[0] >= shape[1] else q.T
+    np.testing.assert_array_equal(I.initialize("orthogonal", shape, rng=11, gain=1.5), 1.5 * expected)
 
 
 @pytest.mark.parametrize("name", I.INITIALIZERS)
@@ -150,7 +181,11 @@ def test_recommended_gain_table():
     assert I.recommended_gain("leaky_relu") == math.sqrt(2 / (1 + 0.01**2))
     assert I.recommended_gain("leaky_relu", alpha=0.2) == math.sqrt(2 / 1.04)
     assert I.recommended_gain("selu") == 0.75
+    assert I.recommended_gain("elu") == math.sqrt(2)  # no PyTorch entry: ReLU's, for the positive half
     assert I.recommended_init("sigmoid") == "glorot_uniform"
+    assert I.recommended_init("tanh") == "glorot_uniform"
+    assert I.recommended_init("linear") == "glorot_uniform"
+    assert I.recommended_init("elu") == "he_normal" and I.recommended_init("leaky_relu") == "he_normal"
     assert I.recommended_init("relu") == "he_normal"
     assert I.recommended_init("selu") == "lecun_normal"
     with pytest.raises(ValueError, match="activation='softplus' is not known"):
@@ -210,5 +245,11 @@ def test_errors_name_argument_and_list_choices():
         I.initialize("constant", (3, 3), value=float("nan"))
     with pytest.raises(ValueError, match="fan_out must be a positive integer"):
         I.initialize("he_normal", (3, 0))
+    with pytest.raises(ValueError, match=r"^fan_in must be a positive integer \(>= 1\); got 0"):
+        I.weight_variance("he_normal", 0, 3)
+    with pytest.raises(ValueError, match=r"^fan_out must be a positive integer \(>= 1\); got 0"):
+        I.weight_variance("he_normal", 3, 0)
+    with pytest.raises(ValueError, match="^alpha must be >= 0; got -0.1"):
+        I.recommended_gain("leaky_relu", alpha=-0.1)
     with pytest.raises(TypeError, match="seed/rng must be an int, None or a numpy.random.Generator"):
         I.initialize("he_normal", (3, 3), rng="zero")

@@ -3,6 +3,7 @@ batch-norm statistics and moving averages on hand-computed values, stateful RReL
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 import gradcheck
 from gradcheck import away_from_kinks, check_layer, freeze_randomness
 from gradviz.activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE
-from gradviz.layers import AlphaDropout, ActivationLayer, BatchNorm, Dense, Dropout, PReLU, RReLU
+from gradviz.init import initialize
+from gradviz.layers import AlphaDropout, ActivationLayer, BatchNorm, Dense, Dropout, Layer, PReLU, RReLU
 
 FAST = settings(max_examples=20, deadline=None)
 
@@ -42,7 +44,7 @@ class _TailBugSigmoid(ActivationLayer):
         super().__init__("sigmoid")
 
     def backward(self, dout):
-        return np.where(np.abs(self._z) > 15, 0.0, super().backward(dout))
+        return np.where(np.abs(self.cache) > 15, 0.0, super().backward(dout))
 
 
 def test_gradcheck_sees_an_error_in_a_small_entry():
@@ -477,3 +479,115 @@ def test_every_layer_keeps_its_forward_values_in_cache_only():
         assert kept(layer), type(layer).__name__
         assert set(vars(layer)) == before, f"{type(layer).__name__}.forward added attributes besides cache"
         assert layer.backward(np.ones_like(x)).shape == x.shape
+
+
+# ---------------------------------------------------------------- defaults, dtypes, names, kinks
+# (what the gradient checks cannot see: mutation testing found each of these unpinned)
+
+
+def _defaults(fn):
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+
+def test_documented_defaults():
+    # Inference unless told: forward(x, training=False) for every layer (module docstring).
+    for cls in (Layer, Dense, ActivationLayer, RReLU, PReLU, BatchNorm, Dropout, AlphaDropout):
+        assert inspect.signature(cls.forward).parameters["training"].default is False, cls
+    assert _defaults(Dense.__init__) == {"init": "glorot_uniform", "gain": 1.0, "bias": 0.0, "rng": None,
+                                         "dtype": np.float64}
+    assert _defaults(PReLU.__init__) == {"num_features": 1, "alpha_init": 0.25, "dtype": np.float64}  # He et al.
+    assert _defaults(BatchNorm.__init__) == {"momentum": 0.99, "eps": 1e-3, "dtype": np.float64}  # Keras
+    assert _defaults(BatchNorm.from_pytorch) == {"momentum": 0.1, "eps": 1e-5, "dtype": np.float64}  # PyTorch
+    assert _defaults(Dropout.__init__) == {"rate": 0.5, "rng": None}
+    assert _defaults(AlphaDropout.__init__) == {"rate": 0.1, "rng": None}
+    # ... and what they produce.
+    d = Dense(3, 2, rng=0)
+    np.testing.assert_array_equal(d.params["W"], initialize("glorot_uniform", (3, 2), rng=0))
+    np.testing.assert_array_equal(d.params["b"], [0.0, 0.0])
+    bn = BatchNorm(2)
+    assert (bn.momentum, bn.eps) == (0.99, 1e-3)
+    assert BatchNorm.from_pytorch(2).eps == 1e-5
+    assert Dropout().rate == 0.5 and AlphaDropout().rate == 0.1
+    np.testing.assert_array_equal(PReLU().params["alpha"], [0.25])
+
+
+def test_dense_passes_rng_gain_and_init_options_on():
+    d = Dense(4, 3, init="normal", gain=2.0, rng=7, std=0.5)
+    np.testing.assert_array_equal(d.params["W"], initialize("normal", (4, 3), rng=7, gain=2.0, std=0.5))
+    assert repr(d) == "Dense(4, 3, init='normal')"
+    assert repr(Dense(2, 5, init="he_normal", rng=0)) == "Dense(2, 5, init='he_normal')"
+
+
+def test_float32_layers_stay_float32():
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    layers = [Dense(3, 3, rng=0, dtype=np.float32), PReLU(3, dtype=np.float32), BatchNorm(3, dtype=np.float32),
+              BatchNorm.from_pytorch(3, dtype=np.float32), RReLU(rng=0), Dropout(0.5, rng=0),
+              AlphaDropout(0.5, rng=0), ActivationLayer("elu")]
+    for layer in layers:
+        for training in (False, True):
+            for name, arr in {**layer.params, **layer.state}.items():
+                assert arr.dtype == np.float32, (layer, name)
+            out = layer.forward(x, training=training)
+            assert out.dtype == np.float32, (layer, training)
+            assert layer.backward(np.ones_like(out)).dtype == np.float32, (layer, training)
+            for name, g in layer.grads.items():
+                assert g.dtype == np.float32, (layer, name)
+
+
+def test_more_errors_name_the_argument():
+    cases = [
+        (lambda: Dense(0, 2), r"^fan_in must be a positive integer"),
+        (lambda: RReLU(upper=-0.1), r"^upper must be >= 0; got -0.1"),
+        (lambda: PReLU(0), r"^num_features must be a positive integer"),
+        (lambda: PReLU(2, alpha_init=-0.1), r"^alpha_init must be >= 0; got -0.1"),
+        (lambda: BatchNorm(3, eps=-1.0), r"^eps must be > 0"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError, match=message):
+            make()
+    with pytest.raises(ValueError, match=r"use training=False to normalise it with the moving statistics\.$"):
+        BatchNorm(3).forward(np.ones((1, 3)), training=True)
+
+
+def test_prelu_and_rrelu_take_the_left_slope_at_the_kink():
+    # As for the activation functions: at z = 0 the slope is the left piece's.
+    x = np.array([[0.0, -1.0, 1.0]])
+    p = PReLU(3)
+    p.params["alpha"][:] = [0.1, 0.2, 0.3]
+    p.forward(x)
+    np.testing.assert_array_equal(p.backward(np.ones((1, 3))), [[0.1, 0.2, 1.0]])
+    r = RReLU(lower=0.2, upper=0.4)
+    r.forward(x)
+    np.testing.assert_array_equal(r.backward(np.ones((1, 3))), [[r.mean_slope, r.mean_slope, 1.0]])
+    r = RReLU(lower=0.2, upper=0.4, rng=0)
+    r.forward(np.array([[0.0, -1.0]]), training=True)
+    dx = r.backward(np.ones((1, 2)))
+    assert np.all((dx >= 0.2) & (dx <= 0.4)), dx  # drawn slopes at 0 as below it, not 1
+
+
+def test_activation_layer_attributes_and_repr():
+    layer = ActivationLayer("leaky_relu", alpha=0.2)
+    assert layer.name == "leaky_relu" and layer.slope is None  # no backward pass yet
+    assert repr(layer) == "ActivationLayer('leaky_relu', alpha=0.2)"
+    assert repr(ActivationLayer("tanh")) == "ActivationLayer('tanh')"
+    assert repr(Dropout(0.3)) == "Dropout()"  # the base class's
+
+
+@pytest.mark.parametrize("cls", [Dropout, AlphaDropout])
+def test_dropout_that_never_dropped_passes_gradients_and_draws_nothing(cls):
+    x = np.random.default_rng(1).standard_normal((4, 5))
+    dout = np.random.default_rng(2).standard_normal((4, 5))
+    np.testing.assert_array_equal(cls(0.3).backward(dout), dout)  # before any forward
+    # Rate 0 in training: the identity, without touching the generator (it may be shared).
+    g = np.random.default_rng(7)
+    layer = cls(0.0, rng=g)
+    np.testing.assert_array_equal(layer.forward(x, training=True), x)
+    np.testing.assert_array_equal(layer.backward(dout), dout)
+    assert g.random() == np.random.default_rng(7).random()
+
+
+def test_alpha_dropout_same_seed_same_mask():
+    x = np.ones((10, 10))
+    a = AlphaDropout(0.5, rng=3).forward(x, training=True)
+    np.testing.assert_array_equal(a, AlphaDropout(0.5, rng=3).forward(x, training=True))
+    assert not np.array_equal(a, AlphaDropout(0.5, rng=4).forward(x, training=True))
