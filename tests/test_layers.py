@@ -500,7 +500,19 @@ def test_documented_defaults():
     assert _defaults(BatchNorm.from_pytorch) == {"momentum": 0.1, "eps": 1e-5, "dtype": np.float64}  # PyTorch
     assert _defaults(Dropout.__init__) == {"rate": 0.5, "rng": None}
     assert _defaults(AlphaDropout.__init__) == {"rate": 0.1, "rng": None}
-    # ... and what they produce.
+    # ... and what they do. (mutmut runs a mutant behind a wrapper with the original signature, so
+    # only behaviour kills a changed default.) forward(x) is inference: dropout passes x through,
+    # batch norm uses and keeps its moving statistics, RReLU its mean slope.
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(6, 3))
+    for layer in (Dropout(0.5, rng=0), AlphaDropout(0.5, rng=0)):
+        np.testing.assert_array_equal(layer.forward(x), x)
+    bn = _trained_bn(3, np.random.default_rng(1))
+    before = {k: v.copy() for k, v in bn.state.items()}
+    np.testing.assert_array_equal(bn.forward(x), bn.forward(x, training=False))
+    for k in before:
+        np.testing.assert_array_equal(bn.state[k], before[k])
+    r = RReLU(rng=0)
+    np.testing.assert_array_equal(r.forward(-x), np.where(-x > 0, -x, -x * r.mean_slope))
     d = Dense(3, 2, rng=0)
     np.testing.assert_array_equal(d.params["W"], initialize("glorot_uniform", (3, 2), rng=0))
     np.testing.assert_array_equal(d.params["b"], [0.0, 0.0])
