@@ -19,7 +19,7 @@ PIP_INSTALL_ARGS ?= -c $(CONSTRAINTS)
 KERNELS       ?= Sandybridge Prescott
 LATEST_VENV   := .venv-latest
 
-.PHONY: lab test test-kernels test-latest constraints test-browser notebooks setup benchmark figures clean distclean help
+.PHONY: lab test test-kernels test-latest constraints test-browser notebooks setup benchmark figures mutation clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 # Jupyter refuses to start as root unless told; containers and fresh cloud machines often are root.
@@ -132,6 +132,40 @@ benchmark: $(STAMP)
 ## figures: regenerate every figure into figures/
 figures: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m gradviz figures --out figures
+
+## mutation: mutation testing of the engine with mutmut (takes minutes; not part of `make test`, see CONTRIBUTING)
+# Mutates the modules named in MUTATE and runs, against each mutant, the unit tests of those
+# modules (tests/test_<module>.py) that execute the mutated function; then lists every mutant
+# that no test killed. It works in a scratch copy ($(MUTATION_DIR)), never on your files.
+#   make mutation MUTATE="activations init layers" MUTATION_JOBS=1 MUTATION_TIME=900
+# CI=true selects the fixed hypothesis profile of tests/conftest.py (derandomized, no example
+# database), so a mutant is killed or not whatever the run.
+MUTATE        ?= activations init layers network losses optim stats theory
+MUTATION_DIR  ?= build/mutation
+MUTATION_JOBS ?= 2
+MUTATION_TIME ?= 3600
+MUT_STAMP     := $(VENV)/.installed-mutation
+
+$(MUT_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install $(PIP_INSTALL_ARGS) -e ".[test,mutation]"
+	@touch $@
+
+mutation: $(STAMP) $(MUT_STAMP)
+	@$(ISOLATED_ENV); export CI=true; \
+	rm -rf $(MUTATION_DIR); mkdir -p $(MUTATION_DIR); \
+	cp -R gradviz tests pyproject.toml $(MUTATION_DIR)/; \
+	{ echo "[mutmut]"; echo "source_paths = gradviz"; \
+	  echo "only_mutate ="; for m in $(MUTATE); do echo "    gradviz/$$m.py"; done; \
+	  echo "pytest_add_cli_args_test_selection ="; for m in $(MUTATE); do echo "    tests/test_$$m.py"; done; \
+	  echo "use_git_change_detection = false"; \
+	} > $(MUTATION_DIR)/setup.cfg; \
+	mutmut=$(abspath $(VENV))/bin/mutmut; cd $(MUTATION_DIR); \
+	echo "+ mutmut run on: $(MUTATE)  (in $(MUTATION_DIR), $(MUTATION_JOBS) jobs, at most $(MUTATION_TIME) s)"; \
+	start=$$(date +%s); \
+	timeout -s INT $(MUTATION_TIME) $$mutmut run --max-children $(MUTATION_JOBS) || echo "(mutmut stopped: status $$?)"; \
+	echo "+ mutmut results  ($$(( $$(date +%s) - start )) s; survivors and mutants no test reached)"; \
+	$$mutmut results; \
+	echo "(\`cd $(MUTATION_DIR) && $$mutmut show NAME\` prints a mutant's diff)"
 
 ## clean: remove caches (keeps .venv); distclean: also remove .venv
 clean:
