@@ -156,7 +156,10 @@ mutation: $(STAMP) $(MUT_STAMP)
 	cp -R gradviz tests pyproject.toml $(MUTATION_DIR)/; \
 	{ echo "[mutmut]"; echo "source_paths = gradviz"; \
 	  echo "only_mutate ="; for m in $(MUTATE); do echo "    gradviz/$$m.py"; done; \
-	  echo "pytest_add_cli_args_test_selection ="; for m in $(MUTATE); do echo "    tests/test_$$m.py"; done; \
+	  echo "pytest_add_cli_args_test_selection ="; \
+	  for m in $(MUTATE); do \
+	    if [ -f tests/test_$$m.py ]; then echo "    tests/test_$$m.py"; else echo "no tests/test_$$m.py: $$m's mutants meet no test" >&2; fi; \
+	  done; \
 	  echo "use_git_change_detection = false"; \
 	} > $(MUTATION_DIR)/setup.cfg; \
 	mutmut=$(abspath $(VENV))/bin/mutmut; cd $(MUTATION_DIR); \
