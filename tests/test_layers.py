@@ -496,7 +496,8 @@ def test_documented_defaults():
     assert _defaults(Dense.__init__) == {"init": "glorot_uniform", "gain": 1.0, "bias": 0.0, "rng": None,
                                          "dtype": np.float64}
     assert _defaults(PReLU.__init__) == {"num_features": 1, "alpha_init": 0.25, "dtype": np.float64}  # He et al.
-    assert _defaults(BatchNorm.__init__) == {"momentum": 0.99, "eps": 1e-3, "dtype": np.float64}  # Keras
+    assert _defaults(BatchNorm.__init__) == {"momentum": 0.99, "eps": 1e-3, "dtype": np.float64,
+                                             "unbiased_running_var": False}  # Keras
     assert _defaults(BatchNorm.from_pytorch) == {"momentum": 0.1, "eps": 1e-5, "dtype": np.float64}  # PyTorch
     assert _defaults(Dropout.__init__) == {"rate": 0.5, "rng": None}
     assert _defaults(AlphaDropout.__init__) == {"rate": 0.1, "rng": None}
