@@ -584,6 +584,8 @@ def test_activation_layer_attributes_and_repr():
     assert repr(layer) == "ActivationLayer('leaky_relu', alpha=0.2)"
     assert repr(ActivationLayer("tanh")) == "ActivationLayer('tanh')"
     assert repr(Dropout(0.3)) == "Dropout()"  # the base class's
+    assert repr(BatchNorm(3)) == "BatchNorm(3, momentum=0.99, eps=0.001)"
+    assert repr(BatchNorm(3, unbiased_running_var=True)) == "BatchNorm(3, momentum=0.99, eps=0.001, unbiased_running_var=True)"
 
 
 @pytest.mark.parametrize("cls", [Dropout, AlphaDropout])
