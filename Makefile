@@ -15,6 +15,8 @@ SANITIZE      := notebooks/nbval_sanitize.cfg
 CONSTRAINTS   := constraints.txt
 # pip options of the install; `make test-latest` drops the constraints
 PIP_INSTALL_ARGS ?= -c $(CONSTRAINTS)
+# extras the install includes; `make test-latest` takes every extra, so `make constraints` pins them all
+EXTRAS        ?= test
 # OpenBLAS kernels that `make test-kernels` checks the stored outputs under (besides the machine's own)
 KERNELS       ?= Sandybridge Prescott
 LATEST_VENV   := .venv-latest
@@ -81,7 +83,7 @@ test-kernels: $(STAMP)
 test-latest:
 	@test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
 	@rm -f $(LATEST_VENV)/.installed
-	$(MAKE) test VENV=$(LATEST_VENV) PIP_INSTALL_ARGS="--upgrade --upgrade-strategy eager"
+	$(MAKE) test VENV=$(LATEST_VENV) PIP_INSTALL_ARGS="--upgrade --upgrade-strategy eager" EXTRAS=test,mutation
 
 ## constraints: after a green `make test-latest`, pin the versions it used into constraints.txt (commit it once CI is green)
 CONSTRAINTS_FROM ?= $(LATEST_VENV)
@@ -120,7 +122,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
-	$(PY) -m pip install $(PIP_INSTALL_ARGS) -e ".[test]"
+	$(PY) -m pip install $(PIP_INSTALL_ARGS) -e ".[$(EXTRAS)]"
 	@touch $@
 
 ## benchmark: run every script in benchmarks/
