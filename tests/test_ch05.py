@@ -239,11 +239,24 @@ def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
     # He init: mean and std run away, the std by about 4 % per layer from layer 50 to 100
     assert init.std[-1] > 30 and init.mean[-1] > 10 and init.std[-1] > init.std[49] > init.std[9]
     assert (init.std[-1] / init.std[49]) ** (1 / 50) == pytest.approx(1.04, abs=0.005)
-    # the moment map's own fixed point for tau = 2 exists, at a positive mean (the chapter's aside)
+    assert init.mean[9] == pytest.approx(1.67, abs=0.005)  # "mean turns positive (1.67 at layer 10)"
+    assert init.std[-1] == pytest.approx(97, abs=0.5)  # "standard deviation 97 at layer 100"
+    # the moment map's own fixed point for tau = 2 exists, at mean 1.78, variance 18.5, std 4.3
     fp2 = T.selu_fixed_point(tau=2.0)
-    assert fp2.converged and fp2.mean > 0.5
+    assert fp2.converged and fp2.mean == pytest.approx(1.78, abs=0.005) and fp2.var == pytest.approx(18.5, abs=0.05)
+    assert math.sqrt(fp2.var) == pytest.approx(4.3, abs=0.05) and math.sqrt(fp2.var) < init.std[-1]
+    # chapter 03's recursion (each unit its own omega_j) grows without bound: std 33.8 at 50, 396 at 100,
+    # a factor per layer approaching lambda (E[h^2] by lambda^2 tau / 2 = lambda^2 = 1.10)
+    widths = [64] + [100] * 100
+    s = np.sqrt(T.predict_variances(widths, "selu", T.init_weight_variances(widths, "he_normal")).a_var)
+    assert s[49] == pytest.approx(33.8, abs=0.05) and s[99] == pytest.approx(396, abs=0.5)
+    assert s[99] / s[98] == pytest.approx(SELU_SCALE, abs=5e-4) and SELU_SCALE == pytest.approx(1.051, abs=5e-4)
+    assert SELU_SCALE ** 2 == pytest.approx(1.10, abs=0.005)
+    assert np.all(s[1:] > s[:-1])
+    assert (init.std[-1] / init.std[49]) ** (1 / 50) == pytest.approx(1.038, abs=0.0005)  # "3.8 % per layer"
     # skip connections: geometric growth
     assert res.std[-1] > 1e12 and (res.std[-1] / res.std[9]) ** (1 / 90) > 1.3
+    assert (res.std[-1] / res.std[9]) ** (1 / 90) == pytest.approx(1.49, abs=0.005)  # "49 % per layer"
     # ordinary dropout (training): a new, larger std and a positive mean
     assert np.all((drop.std[20:] > 1.4) & (drop.std[20:] < 2.0)) and drop.mean[20:].mean() > 0.05
 
@@ -279,6 +292,25 @@ def test_dropout_kinds_on_a_deep_selu_network():
     alp = ch.digits_moments(dropout=0.2, dropout_kind="alpha")
     assert np.all(np.abs(alp.std - 1) < 0.06) and np.all(np.abs(alp.mean) < 0.05)
     assert std.std[-1] > 1.4
+    # the chapter's numbers: 1.645 (ordinary, training), 1.003 (alpha, training), 1.000 (inference)
+    inf = ch.digits_moments(dropout=0.2, dropout_kind="standard", training=False)
+    assert std.std[-1] == pytest.approx(1.645, abs=0.0005) and alp.std[-1] == pytest.approx(1.003, abs=0.0005)
+    assert inf.std[-1] == pytest.approx(1.000, abs=0.0005)
+
+
+def test_weight_sums_omega_varies_by_unit_tau_near_1():
+    omega, tau = ch.weight_sums()
+    assert omega.shape == tau.shape == (99, 100)
+    assert omega.std() == pytest.approx(1.0, abs=0.005)  # "a random number with standard deviation 1"
+    inside = np.mean(np.abs(omega) <= 0.1)
+    assert inside == pytest.approx(1 / 12, abs=0.01)  # "about one unit in twelve" (8 %)
+    assert round(float(tau.min()), 2) == 0.54 and round(float(tau.max()), 2) == 1.59
+    assert round(100 * float(np.mean((tau >= 0.95) & (tau <= 1.1)))) == 39
+    # the same weights as the network digits_moments measures
+    net = MLP(64, depth=100, width=100, activation="selu", init="lecun_normal", n_outputs=None, seed=0)
+    np.testing.assert_array_equal(omega[0], net.blocks[1].dense.params["W"].sum(axis=0))
+    with pytest.raises(ValueError, match="depth"):
+        ch.weight_sums(depth=1)
 
 
 # ----------------------------------------------------------------------------- dropout on SELU outputs

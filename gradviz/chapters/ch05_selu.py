@@ -38,6 +38,7 @@ __all__ = [
     # experiments
     "digits_moments",
     "seed_runs",
+    "weight_sums",
     "condition_runs",
     "dropout_on_selu",
     "dropout_runs",
@@ -432,6 +433,30 @@ def seed_runs(seeds=SEEDS):
             "relu": [digits_moments("relu", "he_normal", seed=s) for s in seeds]}
 
 
+def weight_sums(init: str = "lecun_normal", *, depth: int = 100, width: int = 100, seed=0):
+    """Each unit's omega_j = sum_i W_ij and tau_j = sum_i W_ij^2, for hidden layers 2..depth of a fresh MLP.
+
+    The network is the one :func:`digits_moments` builds (``MLP(64, depth, width, activation="selu", init=init,
+    n_outputs=None, seed=seed)``); layer 1 (64 inputs) is left out so that every row has the same fan-in.
+    Klambauer et al. (2017) write omega and tau for these two sums;
+    their Theorem 1 assumes omega in [-0.1, 0.1] and tau in [0.95, 1.1] (:data:`THEOREM_1_WEIGHTS`).
+
+    Returns
+    -------
+    omega, tau : float arrays of shape (depth - 1, width), row k for hidden layer k + 2.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` < 2 or ``width`` < 1 (via :class:`~gradviz.network.MLP`), or ``init`` is unknown.
+    """
+    if isinstance(depth, int) and depth < 2:
+        raise ValueError(f"depth must be at least 2 (layer 1 is left out), got {depth!r}")
+    net = MLP(64, depth=depth, width=width, activation="selu", init=init, n_outputs=None, seed=seed)
+    W = np.stack([block.dense.params["W"] for block in net.blocks[1:]])
+    return W.sum(axis=1), np.square(W).sum(axis=1)
+
+
 def condition_runs():
     """{'all kept': LayerMoments, condition name: LayerMoments with that one condition broken} (100 layers)."""
     out = {"all kept": selu_conditions()}
@@ -519,6 +544,8 @@ def _symlog_ticks(ax, max_ticks=5):
         top = int(np.floor(np.log10(end)))
         step = max(1, int(np.ceil(top / max_ticks)))
         ticks += [sign * 10.0**k for k in range(0, top + 1, step)]
+    if np.log10(max(abs(lo), abs(hi), 1.0)) > 6:  # the linear part is then a thin band: -1, 0, 1 would overlap
+        ticks = [t for t in ticks if abs(t) != 1.0]
     ax.yaxis.set_major_locator(mpl.ticker.FixedLocator(sorted(ticks)))
     ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
     ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
@@ -661,7 +688,8 @@ def selu_activation():
             ax.axvline(0, color="0.3", lw=0.8, zorder=1)
             ax.set_xlim(z[0], z[-1])
             ax.set_xlabel("pre-activation $z$")
-        ax_f.plot(z, relu(z), color=c_relu, lw=1.5, label="ReLU", gid="relu")
+        # ReLU wide and light, underneath: on the right it coincides with ELU's dashed line
+        ax_f.plot(z, relu(z), color=c_relu, lw=4.5, alpha=0.6, label="ReLU", gid="relu")
         ax_f.plot(z, elu(z, 1.0), color=c_elu, lw=1.5, ls="--", label=r"ELU ($\alpha$ = 1)", gid="elu")
         ax_f.plot(z, selu(z), color=c_selu, lw=2.4, label="SELU", gid="selu")
         ax_f.axhline(sat, color=c_selu, lw=1, ls=":", gid="saturation")
@@ -672,7 +700,7 @@ def selu_activation():
         ax_f.legend(loc="upper left", fontsize=9)
         zl, zr = z[z <= 0], z[z > 0]  # draw each piece on its own side: the slopes jump at 0
         for piece in (zl, zr):
-            ax_d.plot(piece, relu_grad(piece), color=c_relu, lw=1.5, label="ReLU" if piece is zl else None)
+            ax_d.plot(piece, relu_grad(piece), color=c_relu, lw=4.5, alpha=0.6, label="ReLU" if piece is zl else None)
             ax_d.plot(piece, elu_grad(piece, 1.0), color=c_elu, lw=1.5, ls="--",
                       label=r"ELU ($\alpha$ = 1)" if piece is zl else None)
             ax_d.plot(piece, selu_grad(piece), color=c_selu, lw=2.4, label="SELU" if piece is zl else None,
@@ -781,7 +809,8 @@ def selu_dropout(effect=None, runs=None):
     """Ordinary vs alpha dropout on SELU outputs: where dropped units land, and the per-layer mean and std."""
     effect = effect if effect is not None else dropout_on_selu(0.2)
     runs = runs if runs is not None else dropout_runs(effect.rate)
-    c_std, c_alpha, c_inf = plots.OKABE_ITO["orange"], plots.OKABE_ITO["green"], plots.OKABE_ITO["blue"]
+    # ordinary dropout in vermillion and no dropout in blue, as in selu_conditions_grid
+    c_std, c_alpha, c_inf = plots.OKABE_ITO["vermillion"], plots.OKABE_ITO["green"], plots.OKABE_ITO["blue"]
     with plots.style():
         fig = Figure(figsize=(15.0, 4.8), layout="constrained")
         left, right = fig.subfigures(1, 2, width_ratios=[1, 2.1])
@@ -812,7 +841,8 @@ def selu_dropout(effect=None, runs=None):
     with plots.style():
         axes[0].set_title("mean of each layer's output (100-layer SELU network)", fontsize=11)
         axes[1].set_title("standard deviation of each layer's output", fontsize=11)
-        axes[1].legend(loc="upper left", fontsize=8.5)
+        for ax in axes:
+            ax.legend(loc="upper left", fontsize=8.5)
     return fig
 
 
@@ -823,7 +853,8 @@ _WHY = {
                     "mean and std back within a few layers, but every unit keeps an offset of its own: "
                     "each unit's weights do not sum to exactly 0, so the input's mean leaks into it.",
     "lecun_normal": "He-normal weights have twice LeCun's variance (tau = 2): every layer feeds the next a larger "
-                    "variance and a positive mean, and SELU's linear positive side cannot undo it.",
+                    "variance and a positive mean, which reaches the next variance through each unit's own weight "
+                    "sum omega_j; SELU's linear positive side passes a large spread on, times lambda.",
     "sequential": "A skip connection adds each block's input to its output: the variances add up, so the std "
                   "grows by a constant factor per layer and nothing normalises the sum.",
     "dense_only": "Ordinary dropout (training mode) zeroes 20 % of the values and divides the rest by 0.8, "
@@ -1022,8 +1053,10 @@ class SeluMapExplorer(Explorer):
         else:
             lines.append(f"omega = {omega:.2f}, tau = {tau:.2f}: no fixed point found; the variance runs away.")
         lines.append(f"The path from the start is at mean {m:.3g}, variance {v:.3g} after {len(traj) - 1} layers.")
-        lines.append(f"(omega, tau) is {'inside' if inside else 'outside'} the range of Theorem 1 of Klambauer et "
-                     f"al. (2017): omega in [{o_lo}, {o_hi}], tau in [{t_lo}, {t_hi}].")
+        lines.append(f"The map's (omega, tau), the same for every unit, is {'inside' if inside else 'outside'} the "
+                     f"range of Theorem 1 of Klambauer et al. (2017): omega in [{o_lo}, {o_hi}], tau in [{t_lo}, "
+                     f"{t_hi}]. (In a real layer each unit j has its own omega_j; with LeCun's init their standard "
+                     "deviation is 1.)")
         return lines
 
     def summary(self) -> str:
