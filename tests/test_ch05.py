@@ -236,6 +236,7 @@ def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
     # the rms of the units' means, as the chapter states it: 0.53 against 0.11 at layer 10, 0.40 against 0.17 at 50
     np.testing.assert_allclose([inp.unit_mean_rms[9], base.unit_mean_rms[9]], [0.53, 0.11], atol=0.006)
     np.testing.assert_allclose([inp.unit_mean_rms[49], base.unit_mean_rms[49]], [0.40, 0.17], atol=0.006)
+    np.testing.assert_allclose(base.unit_mean_rms[[0, 99]], [0.056, 0.234], atol=0.0005)  # the drift with depth
     # He init: mean and std run away, the std by about 4 % per layer from layer 50 to 100
     assert init.std[-1] > 30 and init.mean[-1] > 10 and init.std[-1] > init.std[49] > init.std[9]
     assert (init.std[-1] / init.std[49]) ** (1 / 50) == pytest.approx(1.04, abs=0.005)
