@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 
-__all__ = ["running_loop", "from_front_end", "Worker", "one_blas_thread"]
+__all__ = ["running_loop", "from_front_end", "Worker", "one_blas_thread", "on_one_blas_thread"]
 
 
 def running_loop():
@@ -132,3 +133,14 @@ def one_blas_thread():
             if _blas_users == 0:
                 _blas_limits.restore_original_limits()
                 _blas_limits = None
+
+
+def on_one_blas_thread(func):
+    """Decorator: run ``func`` inside :func:`one_blas_thread`."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with one_blas_thread():
+            return func(*args, **kwargs)
+
+    return wrapper

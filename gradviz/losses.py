@@ -4,7 +4,8 @@ Two losses are enough for the story the notebooks tell:
 
 - :func:`softmax_cross_entropy` for classifying the handwritten digits, written
   with the log-sum-exp shift so that it stays finite for any finite logits;
-- :func:`mean_squared_error` for the linear regression of the first chapter.
+- :func:`mean_squared_error` for the linear regression of the first chapter;
+- :func:`binary_cross_entropy_with_logits` for a yes/no task with one output logit.
 
 Both average over the batch, so the gradient they return already carries the
 factor ``1 / N``; a network's backward pass starts from it unchanged.
@@ -15,8 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from gradviz._validate import check_array_2d
+from gradviz.activations import sigmoid
 
-__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "mean_squared_error"]
+__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy_with_logits",
+           "mean_squared_error"]
 
 
 def _as_float_2d(name: str, x) -> np.ndarray:
@@ -167,6 +170,49 @@ def softmax_cross_entropy(logits, y) -> tuple[float, np.ndarray]:
         # p_t - 1 = expm1(log p_t): no cancellation when p_t is close to 1.
         dlogits[rows, labels] = np.expm1(logp[rows, labels])
         dlogits /= n
+    return loss, dlogits
+
+
+def binary_cross_entropy_with_logits(logits, y) -> tuple[float, np.ndarray]:
+    """Mean binary cross-entropy of one logit per example, and its gradient w.r.t. the logit.
+
+    With p = sigmoid(z) the probability of class 1 and a label y in {0, 1},
+    the loss -y log p - (1 - y) log(1 - p) is computed in the stable form::
+
+        loss = max(z, 0) - z * y + log1p(exp(-|z|))
+        d loss / d z = sigmoid(z) - y
+
+    which never takes the log of a sigmoid that rounded to 0 or 1 (the same
+    identity as TensorFlow's ``sigmoid_cross_entropy_with_logits``). The batch
+    loss is the mean over the N examples, so the gradient is ``(sigmoid(z) - y) / N``.
+
+    Parameters
+    ----------
+    logits : array_like, shape (N, 1)
+        The network's one output logit per example.
+    y : array_like of int, shape (N,)
+        Labels 0 or 1.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy in nats; ``nan`` if a logit is not finite (no warning).
+    dlogits : ndarray, shape (N, 1)
+        Same floating dtype as ``logits``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``logits`` is not (N, 1), or ``y`` is not N labels in {0, 1}.
+    """
+    z = _as_float_2d("logits", logits)
+    n, c = z.shape
+    if c != 1:
+        raise ValueError(f"logits must have one column (one logit per example, shape (N, 1)); got shape {z.shape}")
+    labels = _check_labels(y, n, 2).astype(z.dtype)[:, None]
+    with np.errstate(all="ignore"):
+        loss = float(np.mean(np.maximum(z, 0) - z * labels + np.log1p(np.exp(-np.abs(z)))))
+        dlogits = ((sigmoid(z) - labels) / n).astype(z.dtype, copy=False)
     return loss, dlogits
 
 

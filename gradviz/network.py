@@ -221,6 +221,11 @@ class MLP:
         Multiplies the standard deviation of every initial weight ("gain").
     bias : float
         Initial value of the hidden biases (a negative value provokes dead ReLUs).
+    bias_std : float >= 0
+        With bias_std > 0 each hidden bias is drawn from N(bias, bias_std**2),
+        from layer l's generator after its weights (so the weights stay those of
+        bias_std=0): the ``bias_mean=bias, bias_var=bias_std**2`` of
+        :func:`gradviz.theory.predict_variances`.
     batch_norm : {None, 'before', 'after'} or BatchNormOptions
         Batch norm before or after each hidden activation (Keras's momentum 0.99
         and eps 1e-3), or :class:`BatchNormOptions` for other constants and for
@@ -264,7 +269,7 @@ class MLP:
     """
 
     def __init__(self, n_inputs, hidden=None, *, depth=None, width=None, activation="relu", init=None,
-                 weight_scale=1.0, bias=0.0, batch_norm=None, n_outputs=10, dropout=0.0, residual=False, seed=0,
+                 weight_scale=1.0, bias=0.0, bias_std=0.0, batch_norm=None, n_outputs=10, dropout=0.0, residual=False, seed=0,
                  dtype=np.float64, init_kwargs=None, **activation_params):
         self.n_inputs = check_positive_int("n_inputs", n_inputs)
         if hidden is None:
@@ -282,6 +287,7 @@ class MLP:
         self.init = check_choice("init", init, INITIALIZERS + tuple(ALIASES))
         self.weight_scale = check_nonneg("weight_scale", weight_scale)
         self.bias = check_finite("bias", bias)
+        self.bias_std = check_nonneg("bias_std", bias_std)
         if batch_norm is not None and not isinstance(batch_norm, BatchNormOptions):
             batch_norm = BatchNormOptions(hidden=check_choice("batch_norm", batch_norm, ("before", "after")))
         self.batch_norm_options = batch_norm
@@ -324,6 +330,8 @@ class MLP:
             rng = rngs[l]
             dense = Dense(fan_in, fan_out, init=self.init, gain=self.weight_scale, bias=self.bias,
                           rng=rng, dtype=self.dtype, **init_kwargs)
+            if self.bias_std > 0:
+                dense.params["b"] += (self.bias_std * rng.standard_normal(fan_out)).astype(self.dtype)
             act = self._make_activation(fan_out, rng)
             self.blocks.append(HiddenBlock(
                 dense, act,

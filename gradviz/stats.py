@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _live
 from ._validate import check_array_2d, check_finite, check_positive_int, check_probability, get_rng
 from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .data import digits
@@ -240,6 +241,7 @@ def _probe_inputs(seed, batch_size, n_inputs, width, dtype):
     return x, dout
 
 
+@_live.on_one_blas_thread
 def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, training: bool = True,
           rows=None) -> PassStats:
     """Statistics of ``net`` for standard-normal input and a standard-normal upstream gradient.
@@ -269,7 +271,9 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
         norm, :func:`combine_stats` of the probes of disjoint slices that cover
         the batch gives the statistics of the whole batch.
 
-    The network's moving statistics (batch norm) are left as they were.
+    The network's moving statistics (batch norm) are left as they were. Runs
+    BLAS on one thread, as :func:`gradviz.train.train` does, so the result does
+    not depend on the machine's thread count.
 
     Raises
     ------

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
 
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
-from .losses import mean_squared_error, softmax_cross_entropy
+from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
 from .network import MLP
 from .optim import SGD, clip_grad_norm, global_grad_norm
 from .data import digits
@@ -49,7 +49,7 @@ from .stats import ReluActivity, layer_statistics, relu_activity
 __all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS", "OUTCOMES", "DigitsRun", "digits_run"]
 
 #: Loss names :func:`train` accepts.
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "binary_cross_entropy")
 
 #: With ``progress='auto'`` a progress bar is shown for runs of at least this many steps.
 PROGRESS_AUTO_STEPS = 1000
@@ -161,7 +161,7 @@ class History:
         return f"History({self.status})"
 
 
-def _as_data(data, net):
+def _as_data(data, net, n_classes=None):
     """(X_train, y_train, X_test, y_test) from a Dataset-like object or a 4-tuple, checked against ``net``."""
     names = ("X_train", "y_train", "X_test", "y_test")
     if all(hasattr(data, n) for n in names):
@@ -186,9 +186,10 @@ def _as_data(data, net):
             raise ValueError(f"data.{yname} must have shape ({X.shape[0]},); got {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise TypeError(f"data.{yname} must hold integer class labels; got dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= net.n_outputs:
+        n_classes = net.n_outputs if n_classes is None else n_classes
+        if y.min() < 0 or y.max() >= n_classes:
             raise ValueError(
-                f"data.{yname} must hold labels in 0..{net.n_outputs - 1} (the network has {net.n_outputs} "
+                f"data.{yname} must hold labels in 0..{n_classes - 1} (the network has {net.n_outputs} "
                 f"outputs); got labels from {y.min()} to {y.max()}"
             )
         out += [np.ascontiguousarray(X, dtype=net.dtype), y.astype(np.int64, copy=False)]
@@ -198,6 +199,8 @@ def _as_data(data, net):
 def _loss_fn(name, n_classes):
     if name == "cross_entropy":
         return softmax_cross_entropy
+    if name == "binary_cross_entropy":
+        return binary_cross_entropy_with_logits
 
     eye = np.eye(n_classes)
 
@@ -214,7 +217,11 @@ def _evaluate(net, X, y, loss_fn):
     logits = net.forward(X, training=False)
     with np.errstate(all="ignore"):
         finite = np.isfinite(logits).all(axis=1)
-        correct = (np.argmax(np.where(finite[:, None], logits, 0.0), axis=1) == y) & finite
+        if logits.shape[1] == 1:  # one logit: class 1 where it is positive (sigmoid > 1/2)
+            predicted = (np.where(finite[:, None], logits, 0.0)[:, 0] > 0).astype(np.int64)
+        else:
+            predicted = np.argmax(np.where(finite[:, None], logits, 0.0), axis=1)
+        correct = (predicted == y) & finite
         loss = loss_fn(logits, y)[0] if finite.all() else float("nan")
     return float(loss), float(correct.mean())
 
@@ -299,9 +306,12 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
         :data:`PROGRESS_AUTO_STEPS` steps. With False nothing at all is written
         to stdout or stderr. (tqdm also obeys the environment variable
         ``TQDM_DISABLE=1``.)
-    loss : {'cross_entropy', 'mse'}
-        Softmax cross-entropy on the logits, or half the squared error between
-        the logits and one-hot targets.
+    loss : {'cross_entropy', 'mse', 'binary_cross_entropy'}
+        Softmax cross-entropy on the logits, half the squared error between
+        the logits and one-hot targets, or (for a net with ``n_outputs=1`` and
+        labels 0/1) binary cross-entropy on the one logit
+        (:func:`gradviz.losses.binary_cross_entropy_with_logits`); its accuracy
+        counts class 1 where the logit is positive.
 
     Returns
     -------
@@ -333,7 +343,10 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     if not (progress is True or progress is False or progress == "auto"):
         raise ValueError(f"progress={progress!r} is not allowed; choose one of: True, False, 'auto'")
     loss = check_choice("loss", loss, LOSSES)
-    X_train, y_train, X_test, y_test = _as_data(data, net)
+    if loss == "binary_cross_entropy" and net.n_outputs != 1:
+        raise ValueError(f"loss='binary_cross_entropy' needs a network with one output logit (n_outputs=1); "
+                         f"got n_outputs={net.n_outputs}")
+    X_train, y_train, X_test, y_test = _as_data(data, net, 2 if loss == "binary_cross_entropy" else None)
     n_train = X_train.shape[0]
     if batch_size > n_train:
         raise ValueError(f"batch_size must be at most the number of training examples ({n_train}); got {batch_size}")

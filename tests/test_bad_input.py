@@ -131,3 +131,69 @@ def test_extreme_pictures_draw_without_warnings():
         for kind in ("heatmap", "lines"):
             plots.plot_layer_stat_over_steps(np.arange(5), values, kind=kind)
             _draw()
+
+
+def test_binary_cross_entropy_on_logits_is_stable_and_hand_checked():
+    from gradviz.losses import binary_cross_entropy_with_logits
+
+    z = np.array([[0.0], [2.0], [-1000.0], [1000.0]])
+    y = np.array([1, 0, 1, 0])
+    loss, dz = binary_cross_entropy_with_logits(z, y)
+    expected = [np.log(2.0), 2.0 + np.log1p(np.exp(-2.0)), 1000.0, 1000.0]
+    assert loss == pytest.approx(np.mean(expected), rel=1e-15)
+    np.testing.assert_allclose(dz[:, 0], (np.array([0.5, 1 / (1 + np.exp(-2.0)), 0.0, 1.0]) - y) / 4, rtol=1e-15)
+    with pytest.raises(ValueError, match="one column"):
+        binary_cross_entropy_with_logits(np.zeros((3, 2)), [0, 1, 0])
+    with pytest.raises(ValueError, match="labels in 0..1"):
+        binary_cross_entropy_with_logits(np.zeros((3, 1)), [0, 2, 0])
+
+
+def test_train_fits_a_one_logit_binary_task():
+    from gradviz.data import load_digits
+    from gradviz.train import train
+
+    d = load_digits()
+    data = (d.X_train, (d.y_train == 0).astype(int), d.X_test, (d.y_test == 0).astype(int))
+    net = MLP(64, hidden=(16,), activation="tanh", n_outputs=1, seed=0)
+    h = train(net, data, lr=0.1, steps=200, progress=False, loss="binary_cross_entropy")
+    assert h.test_accuracy[-1] > 0.97 and h.train_loss[-1] < h.train_loss[0]
+    with pytest.raises(ValueError, match="n_outputs=1"):
+        train(MLP(64, hidden=(4,)), data, steps=1, progress=False, loss="binary_cross_entropy")
+
+
+def test_probe_and_gradient_flow_run_blas_on_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    forward = MLP.forward
+
+    def spy(self, *args, **kwargs):
+        # numpy's own BLAS (scipy, once sklearn loads the digits, brings another)
+        seen.append({i["num_threads"] for i in threadpool_info()
+                     if i["user_api"] == "blas" and "numpy" in i["filepath"]})
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLP, "forward", spy)
+    with threadpool_limits(2, user_api="blas"):
+        stats.probe(MLP(8, hidden=(8,), n_outputs=None), batch_size=4)
+        ch02.probe_flow(MLP(8, hidden=(8,), n_outputs=None), batch_size=4)
+    assert seen and all(s == {1} for s in seen)
+
+
+def test_random_biases_are_seeded_leave_the_weights_and_match_the_theory():
+    from gradviz.theory import init_weight_variances, predict_variances
+
+    a = MLP(64, hidden=(2048, 2048), activation="tanh", bias=0.1, bias_std=0.3, n_outputs=None, seed=5)
+    b = MLP(64, hidden=(2048, 2048), activation="tanh", bias=0.1, bias_std=0.3, n_outputs=None, seed=5)
+    plain = MLP(64, hidden=(2048, 2048), activation="tanh", bias=0.1, n_outputs=None, seed=5)
+    for la, lb, lp in zip(a.blocks, b.blocks, plain.blocks):
+        assert np.array_equal(la.dense.params["b"], lb.dense.params["b"])
+        assert np.array_equal(la.dense.params["W"], lp.dense.params["W"])
+        bias = la.dense.params["b"]
+        assert abs(bias.mean() - 0.1) < 0.03 and abs(bias.std() - 0.3) < 0.015
+    p = stats.probe(a, batch_size=512)
+    widths = (64, 2048, 2048)
+    pred = predict_variances(widths, "tanh", init_weight_variances(widths, a.init), bias_var=0.09, bias_mean=0.1)
+    np.testing.assert_allclose(p.z_var, pred.z_var, rtol=0.05)
+    with pytest.raises(ValueError, match="bias_std must be >= 0"):
+        MLP(4, hidden=(3,), bias_std=-1)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import matplotlib as mpl
 import numpy as np
 
-from .. import plots
+from .. import _live, plots
 from .._validate import check_array_2d, check_choice, check_positive, check_positive_int, get_rng
 from ..activations import ACTIVATIONS, SATURATION_THRESHOLD, get_activation, saturation_mask, sigmoid, sigmoid_grad
 from ..data import load_digits
@@ -285,6 +285,7 @@ def _norm(x):
     return float(np.sqrt(np.sum(np.square(x, dtype=np.float64))))
 
 
+@_live.on_one_blas_thread
 def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = True,
                   threshold: float = SATURATION_THRESHOLD, spectral_norms: bool = True) -> GradientFlow:
     """One recorded forward/backward pass of ``net`` on ``x``, summarised as gradient norms per layer.
@@ -295,6 +296,8 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
     numbers drawn from ``seed`` (:func:`probe_flow` draws x and dout as
     :func:`gradviz.stats.probe` does). Overflow does not raise: norms of
     non-finite layers are NaN and ``overflow`` / ``first_nonfinite`` say where it started.
+    BLAS runs on one thread, as in :func:`gradviz.train.train`, so the norms do not depend on
+    the machine's thread count.
 
     The ratio of norms between layer 1 and layer L obeys, for a plain MLP,
     ||dL/da^1|| <= ||dL/da^L|| x prod_{l=2}^{L} max|phi'| ||W^l||_2
