@@ -53,8 +53,20 @@ __all__ = [
     "COLORS",
     "STYLE",
     "LAYER_CMAP",
+    "CYCLE",
+    "QUANTITY_LABEL",
+    "SUPERSCRIPT",
     "style",
+    "styled",
     "new_figure",
+    "prepare_axes",
+    "tidy",
+    "finite_or_nan",
+    "positive_finite",
+    "mask_overflowed",
+    "remove_gid",
+    "find_artist",
+    "moving_average",
     "plot_activation",
     "shade_saturation",
     "plot_variances",
@@ -106,7 +118,8 @@ COLORS = {
 #: Sequential colour map for "one curve per layer".
 LAYER_CMAP = "viridis"
 
-_CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue", "black", "yellow")]
+#: The colours of successive curves (Okabe-Ito, readable with colour blindness), the style's colour cycle.
+CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue", "black", "yellow")]
 
 #: rcParams used while a gradviz figure is drawn (see :func:`style`).
 STYLE = {
@@ -118,7 +131,7 @@ STYLE = {
     "legend.fontsize": 10,
     "xtick.labelsize": 10,
     "ytick.labelsize": 10,
-    "axes.prop_cycle": mpl.cycler(color=_CYCLE),
+    "axes.prop_cycle": mpl.cycler(color=CYCLE),
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -133,7 +146,8 @@ STYLE = {
     "svg.fonttype": "path",
 }
 
-_QUANTITY_LABEL = {
+#: Axis or legend label of each recorded quantity ('a', 'z', 'da', 'dz').
+QUANTITY_LABEL = {
     "a": "activations $a^l$",
     "z": "pre-activations $z^l$",
     "da": r"gradients $\partial L/\partial a^l$",
@@ -148,7 +162,9 @@ def style():
         yield
 
 
-def _styled(func):
+def styled(func):
+    """Decorator: ``func`` draws inside :func:`style`, so the Axes it creates get the gradviz style."""
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with style():
@@ -176,15 +192,19 @@ def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.0), pyplot=False, **subplot_kw)
     return fig, axes
 
 
-def _axes(ax, figsize=(6.4, 4.0)):
+def prepare_axes(ax, figsize=(6.4, 4.0)):
+    """``ax`` made tidy (:func:`tidy`), or, for None, the Axes of a new pyplot figure of ``figsize``."""
     if ax is None:
         _, ax = new_figure(figsize=figsize, pyplot=True)
-    _tidy(ax)
+    tidy(ax)
     return ax
 
 
-def _tidy(ax):
-    # The style only reaches Axes created under it; make a given Axes look the same.
+def tidy(ax):
+    """Give ``ax`` the style's look (no top/right spines, a light grid behind the data).
+
+    The style only reaches Axes created under it; this makes a given Axes look the same.
+    """
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
     ax.grid(True, alpha=0.3, linewidth=0.6)
@@ -206,7 +226,7 @@ def layer_axis(ax, depth):
 LOG_DISPLAY_RANGE = (1e-270, 1e270)
 
 
-def _positive_finite(values):
+def positive_finite(values):
     """Copy of ``values`` as float with NaN where not finite or <= 0 (nothing to draw on a log axis),
     clipped to :data:`LOG_DISPLAY_RANGE` (a value beyond it is drawn at its edge)."""
     v = np.array(values, dtype=float)
@@ -216,7 +236,7 @@ def _positive_finite(values):
     return v
 
 
-def _mask_overflowed(v, quantity, overflow):
+def mask_overflowed(v, quantity, overflow):
     """NaN at the layers an overflow spoiled, so only the marker speaks for them.
 
     A forward overflow at k spoils layers k..L of every quantity (the backward
@@ -233,7 +253,8 @@ def _mask_overflowed(v, quantity, overflow):
     return v
 
 
-def _finite(values):
+def finite_or_nan(values):
+    """Copy of ``values`` as float with NaN where not finite (matplotlib leaves a gap there)."""
     v = np.array(values, dtype=float)
     v[~np.isfinite(v)] = np.nan
     return v
@@ -278,7 +299,8 @@ class FewDecadesLogLocator(SafeLogLocator):
         return super().tick_values(vmin, vmax)
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+#: str.translate table to superscript digits and minus (10^-3 -> 10⁻³).
+SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
 _MATHTEXT_POWER = re.compile(r"\$\\mathdefault\{(-?)(?:(.+?)\\times)?(\d+)\^\{(-?\d+)\}\}\$")
 _MATHTEXT_PLAIN = re.compile(r"\$\\mathdefault\{(.*)\}\$")
 
@@ -297,7 +319,7 @@ class SuperscriptLogFormatter(mpl.ticker.LogFormatterSciNotation):
         m = _MATHTEXT_POWER.fullmatch(label)
         if m:
             sign, coeff, base, exponent = m.groups()
-            return f"{sign}{coeff + '×' if coeff else ''}{base}{exponent.translate(_SUPERSCRIPT)}"
+            return f"{sign}{coeff + '×' if coeff else ''}{base}{exponent.translate(SUPERSCRIPT)}"
         m = _MATHTEXT_PLAIN.fullmatch(label)
         return m.group(1) if m else label
 
@@ -379,7 +401,8 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     return lo, hi
 
 
-def _remove_gid(ax, gid):
+def remove_gid(ax, gid):
+    """Remove every line, patch, text and collection of ``ax`` whose gid is ``gid``."""
     for artist in list(ax.lines) + list(ax.patches) + list(ax.texts) + list(ax.collections):
         if artist.get_gid() == gid:
             artist.remove()
@@ -390,7 +413,7 @@ def explain(ax, message, gid="explain"):
 
     An empty message removes the previous one. Returns the Text (or None).
     """
-    _remove_gid(ax, gid)
+    remove_gid(ax, gid)
     if not message:
         return None
     return ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", wrap=True,
@@ -409,7 +432,7 @@ def shade_saturation(ax, name, x_range, threshold=SATURATION_THRESHOLD, label=Tr
     Only sigmoid and tanh saturate; for the others nothing is drawn. The
     boundary is found numerically on a fine grid of ``x_range``.
     """
-    _remove_gid(ax, "saturation")
+    remove_gid(ax, "saturation")
     act = get_activation(name)
     if not act.saturating:
         return []
@@ -427,7 +450,7 @@ def shade_saturation(ax, name, x_range, threshold=SATURATION_THRESHOLD, label=Tr
     return patches
 
 
-@_styled
+@styled
 def plot_activation(name, ax=None, *, x_range=(-6.0, 6.0), derivative=True, saturation=True,
                     threshold=SATURATION_THRESHOLD, n_points=801, **params):
     """Draw phi(z) and phi'(z) of activation ``name`` over ``x_range``, saturated inputs shaded.
@@ -454,7 +477,7 @@ def plot_activation(name, ax=None, *, x_range=(-6.0, 6.0), derivative=True, satu
     lo, hi = float(x_range[0]), float(x_range[1])
     if not hi > lo:
         raise ValueError(f"x_range must be (low, high) with low < high; got {x_range!r}")
-    ax = _axes(ax)
+    ax = prepare_axes(ax)
     z = np.linspace(lo, hi, n_points)
     pretty = name.replace("_", " ")
     ax.plot(z, act(z, **params), color=COLORS["phi"], label=rf"$\varphi(z)$ = {pretty}", gid="phi")
@@ -490,7 +513,7 @@ def mark_overflow(ax, overflow, depth, text=True):
     -------
     list of the artists drawn (gid ``'overflow'``), empty when nothing overflowed.
     """
-    _remove_gid(ax, "overflow")
+    remove_gid(ax, "overflow")
     if overflow is None:
         return []
     if not isinstance(overflow, dict):
@@ -516,7 +539,7 @@ def mark_overflow(ax, overflow, depth, text=True):
     return artists
 
 
-@_styled
+@styled
 def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), std=False, legend=True,
                    title=None):
     """Variance (or standard deviation) per layer of activations and gradients, log scale.
@@ -539,22 +562,22 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
     Axes, with lines of gid ``'measured:<q>'`` and ``'predicted:<q>'``.
     """
     for q in quantities:
-        if q not in _QUANTITY_LABEL:
+        if q not in QUANTITY_LABEL:
             raise ValueError(f"quantities contains {q!r}; choose from: a, da, dz, z")
     if stats is None and prediction is None:
         raise ValueError("give stats, prediction, or both")
-    ax = _axes(ax)
+    ax = prepare_axes(ax)
     depth = (stats if stats is not None else prediction).depth
     layers = np.arange(1, depth + 1)
     stat_name = "std" if std else "Var"
     for q in quantities:
-        label = _QUANTITY_LABEL[q]
+        label = QUANTITY_LABEL[q]
         if stats is not None:
-            v = _mask_overflowed(_positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
+            v = mask_overflowed(positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
             ax.plot(layers, np.sqrt(v) if std else v, "o-", color=COLORS[q], lw=1.2, label=f"{stat_name} of {label}",
                     gid=f"measured:{q}", zorder=3)
         if prediction is not None:
-            v = _positive_finite(getattr(prediction, f"{q}_var"))
+            v = positive_finite(getattr(prediction, f"{q}_var"))
             ax.plot(layers, np.sqrt(v) if std else v, "--", color=COLORS[q], lw=2.4, alpha=0.75, zorder=4,
                     dashes=(3, 2),
                     label=None if stats is not None else f"{stat_name} of {label}, predicted",
@@ -590,7 +613,7 @@ def _as_hist(source, key, bins, value_range):
     return histograms(source, key=key, bins=bins, value_range=value_range)
 
 
-@_styled
+@styled
 def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap=LAYER_CMAP, colorbar=True,
                     layers=None, title=None, logy=False):
     """One density curve per hidden layer, coloured from layer 1 (dark) to L (light).
@@ -615,7 +638,7 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
     Axes, with one line of gid ``'hist:<l>'`` per drawn layer.
     """
     edges, density = _as_hist(source, key, bins, value_range)
-    ax = _axes(ax)
+    ax = prepare_axes(ax)
     edges = np.asarray(edges, dtype=float)
     density = np.asarray(density, dtype=float)
     L = density.shape[0]
@@ -636,7 +659,7 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
         ax.plot(centers, row * 10.0**unit_exp if unit_exp else row, color=cm(norm(l)), lw=1.6, gid=f"hist:{l}")
     if logy:
         log_scale(ax)
-    ax.set_xlabel(f"value of {_QUANTITY_LABEL.get(key, key)}" + (f" (units of 1e{unit_exp})" if unit_exp else ""))
+    ax.set_xlabel(f"value of {QUANTITY_LABEL.get(key, key)}" + (f" (units of 1e{unit_exp})" if unit_exp else ""))
     ax.set_ylabel("density" + (" (log scale)" if logy else "") + (f" (per 1e{unit_exp})" if unit_exp else ""))
     ax.set_xlim(edges[0], edges[-1])
     if title:
@@ -665,7 +688,7 @@ def _common_range(nets, key, quantile=None):
     return (float(lo), float(hi))
 
 
-@_styled
+@styled
 def histogram_grid(nets, keys=("a", "da"), *, bins=60, value_ranges=None, quantile=0.001, figsize=None,
                    logy=False):
     """Per-layer histograms of several networks side by side, one column each, shared axes per row.
@@ -711,7 +734,7 @@ def histogram_grid(nets, keys=("a", "da"), *, bins=60, value_ranges=None, quanti
 
 
 # ----------------------------------------------------------------------------- bars
-@_styled
+@styled
 def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
     """Bars of a per-layer gradient size, log scale: ``'grad_norm'`` = ||dL/dW^l|| (Frobenius),
     or ``'da_std'`` = std of dL/da^l. Overflowed layers get no bar, only the overflow band.
@@ -724,8 +747,8 @@ def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
         values, ylabel = np.sqrt(np.asarray(stats.da_var, float)), r"std of $\partial L/\partial a^l$ (log scale)"
     else:
         raise ValueError(f"quantity={quantity!r} is not known; choose one of: da_std, grad_norm")
-    ax = _axes(ax)
-    v = _mask_overflowed(_positive_finite(values), "grad_norm", getattr(stats, "overflow", None))
+    ax = prepare_axes(ax)
+    v = mask_overflowed(positive_finite(values), "grad_norm", getattr(stats, "overflow", None))
     depth = len(v)
     layers = np.arange(1, depth + 1)
     ok = np.isfinite(v)
@@ -742,20 +765,20 @@ def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
     return ax
 
 
-@_styled
+@styled
 def plot_unit_fractions(stats, ax=None, *, title=None, which=("saturated", "dead")):
     """Per layer, the percentage of saturated units (sigmoid/tanh) and of dead units (ReLU).
 
     Lines with markers, y from 0 to 100 %. Lines of gid ``'fraction:saturated'`` and
     ``'fraction:dead'`` hold the fractions in percent.
     """
-    ax = _axes(ax)
+    ax = prepare_axes(ax)
     depth = len(stats.saturated_fraction)
     layers = np.arange(1, depth + 1)
     labels = {"saturated": "saturated units (flat tail of sigmoid/tanh)", "dead": "dead units (ReLU: 0 for every input)"}
     markers = {"saturated": "s-", "dead": "^-"}
     for w in which:
-        f = _mask_overflowed(_finite(getattr(stats, f"{w}_fraction")) * 100, "a", getattr(stats, "overflow", None))
+        f = mask_overflowed(finite_or_nan(getattr(stats, f"{w}_fraction")) * 100, "a", getattr(stats, "overflow", None))
         ax.plot(layers, f, markers[w], color=COLORS[w], label=labels[w], gid=f"fraction:{w}")
     ax.set_ylim(-3, 103)
     ax.set_ylabel("units (%)")
@@ -768,7 +791,8 @@ def plot_unit_fractions(stats, ax=None, *, title=None, which=("saturated", "dead
 
 
 # ----------------------------------------------------------------------------- training
-def _smooth(y, window):
+def moving_average(y, window):
+    """Mean of the last ``window`` values at each point, as floats (NaN for the first ``window - 1``)."""
     if window <= 1 or len(y) < window:
         return np.asarray(y, float)
     y = np.asarray(y, float)
@@ -777,7 +801,7 @@ def _smooth(y, window):
     return np.concatenate([np.full(window - 1, np.nan), out])
 
 
-@_styled
+@styled
 def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accuracy="test"):
     """Training loss and accuracy of several runs, one colour per run.
 
@@ -799,21 +823,21 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
     if axes is None:
         _, axes = new_figure(1, 2, figsize=(11, 4.0), pyplot=True)
     ax_loss, ax_acc = axes
-    _tidy(ax_loss), _tidy(ax_acc)
-    palette = colors or _CYCLE
+    tidy(ax_loss), tidy(ax_acc)
+    palette = colors or CYCLE
     for i, (label, h) in enumerate(histories.items()):
         c = palette[i % len(palette)]
-        loss = _finite(h.loss)
+        loss = finite_or_nan(h.loss)
         ax_loss.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
-        ax_loss.plot(h.step, _smooth(loss, smooth), color=c, label=label, gid=f"loss:{label}")
+        ax_loss.plot(h.step, moving_average(loss, smooth), color=c, label=label, gid=f"loss:{label}")
         if h.diverged:
             last = h.diverged_step if h.diverged_step is not None else h.step[-1]
             ax_loss.plot([last], [np.nanmax(loss[np.isfinite(loss)]) if np.isfinite(loss).any() else 1.0], "X",
                          color=c, ms=10, gid=f"diverged:{label}")
         if accuracy in ("test", "both"):
-            ax_acc.plot(h.record_steps, _finite(h.test_accuracy) * 100, "-", color=c, label=label, gid=f"acc:{label}")
+            ax_acc.plot(h.record_steps, finite_or_nan(h.test_accuracy) * 100, "-", color=c, label=label, gid=f"acc:{label}")
         if accuracy in ("train", "both"):
-            ax_acc.plot(h.record_steps, _finite(h.train_accuracy) * 100, ":", color=c,
+            ax_acc.plot(h.record_steps, finite_or_nan(h.train_accuracy) * 100, ":", color=c,
                         label=None if accuracy == "both" else label, gid=f"trainacc:{label}")
     log_scale(ax_loss)
     ax_loss.set_xlabel("training step")
@@ -832,7 +856,7 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
     return ax_loss, ax_acc
 
 
-@_styled
+@styled
 def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label="gradient norm", log=True,
                                cmap=None, colorbar=True, title=None):
     """A per-layer statistic over training: ``values`` has shape (n_records, L).
@@ -850,9 +874,9 @@ def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label=
     values = np.asarray(values, dtype=float)
     if values.ndim != 2 or values.shape[0] != steps.shape[0]:
         raise ValueError(f"values must have shape (len(steps), L) = ({steps.shape[0]}, L); got {values.shape}")
-    ax = _axes(ax)
+    ax = prepare_axes(ax)
     L = values.shape[1]
-    v = _positive_finite(values) if log else _finite(values)
+    v = positive_finite(values) if log else finite_or_nan(values)
     scale_label = f"{label}" + (" (log scale)" if log else "")
     if kind == "heatmap":
         finite = v[np.isfinite(v)]
@@ -898,7 +922,8 @@ def plot_layer_stat_over_steps(steps, values, ax=None, *, kind="heatmap", label=
     return ax
 
 
-def _find(ax, gid):
+def find_artist(ax, gid):
+    """The first line or text of ``ax`` whose gid is ``gid``, or None."""
     for artist in list(ax.lines) + list(ax.texts):
         if artist.get_gid() == gid:
             return artist

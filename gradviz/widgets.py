@@ -81,6 +81,7 @@ import time
 import warnings
 from collections import OrderedDict
 
+import ipywidgets
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -101,13 +102,21 @@ __all__ = [
     "log_slider",
     "int_slider",
     "choice",
+    "values_slider",
+    "resolve_init",
+    "LRU",
+    "CONTROL_STYLE",
+    "INIT_OPTIONS",
+    "BN_OPTIONS",
+    "WIDTHS",
     "ActivationExplorer",
     "DeepNetworkExplorer",
     "TrainingExplorer",
 ]
 
 _CANVASES = ("auto", "ipympl", "image", "none")
-_STYLE = {"description_width": "initial"}
+#: ipywidgets style of every control: the description takes the width it needs.
+CONTROL_STYLE = {"description_width": "initial"}
 
 
 #: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
@@ -115,38 +124,33 @@ MAX_CANVAS_PX = 960
 
 
 # ----------------------------------------------------------------------------- control helpers
-def _w():
-    import ipywidgets
-
-    return ipywidgets
-
-
 def log_slider(description, low, high, value, *, readout_format=".3g", continuous_update=True):
     """A base-10 logarithmic slider from ``low`` to ``high`` (both > 0) starting at ``value``."""
-    return _w().FloatLogSlider(value=value, base=10, min=np.log10(low), max=np.log10(high), step=0.05,
+    return ipywidgets.FloatLogSlider(value=value, base=10, min=np.log10(low), max=np.log10(high), step=0.05,
                                description=description, readout_format=readout_format,
-                               continuous_update=continuous_update, style=_STYLE)
+                               continuous_update=continuous_update, style=CONTROL_STYLE)
 
 
 def int_slider(description, low, high, value, *, step=1, continuous_update=True):
     """An integer slider."""
-    return _w().IntSlider(value=value, min=low, max=high, step=step, description=description,
-                          continuous_update=continuous_update, style=_STYLE)
+    return ipywidgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
+                          continuous_update=continuous_update, style=CONTROL_STYLE)
 
 
 def choice(description, options, value=None, *, buttons=False):
     """A dropdown (or toggle buttons) over ``options``: a list of values or of (label, value) pairs."""
-    cls = _w().ToggleButtons if buttons else _w().Dropdown
-    kw = {"style": _STYLE} if not buttons else {"style": {"button_width": "auto", **_STYLE}}
+    cls = ipywidgets.ToggleButtons if buttons else ipywidgets.Dropdown
+    kw = {"style": CONTROL_STYLE} if not buttons else {"style": {"button_width": "auto", **CONTROL_STYLE}}
     w = cls(options=options, description=description, **kw)
     if value is not None:
         w.value = value
     return w
 
 
-def _values_slider(description, options, value, continuous_update=True):
-    return _w().SelectionSlider(options=list(options), value=value, description=description,
-                                continuous_update=continuous_update, style=_STYLE)
+def values_slider(description, options, value, continuous_update=True):
+    """A slider over the given ``options`` (e.g. widths 16, 32, 64), starting at ``value``."""
+    return ipywidgets.SelectionSlider(options=list(options), value=value, description=description,
+                                continuous_update=continuous_update, style=CONTROL_STYLE)
 
 
 def _have_ipympl():
@@ -154,7 +158,7 @@ def _have_ipympl():
     return importlib.util.find_spec("ipympl") is not None
 
 
-class _LRU(OrderedDict):
+class LRU(OrderedDict):
     """A tiny least-recently-used cache (dict) holding at most ``maxsize`` entries."""
 
     def __init__(self, maxsize):
@@ -361,12 +365,12 @@ class Explorer:
             return fig, view
         FigureCanvasAgg(fig)
         if canvas == "image":
-            return fig, _w().Image(format="png", layout=_w().Layout(width=f"{int(self.figsize[0] * 100)}px"))
-        return fig, _w().HTML("")
+            return fig, ipywidgets.Image(format="png", layout=ipywidgets.Layout(width=f"{int(self.figsize[0] * 100)}px"))
+        return fig, ipywidgets.HTML("")
 
     def layout(self):
         """The box a notebook displays: the controls in a grid above the figure."""
-        w = _w()
+        w = ipywidgets
         ctl = [c for c in self.controls.values()]
         grid = w.GridBox(ctl, layout=w.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))",
                                               grid_gap="2px 12px"))
@@ -614,19 +618,19 @@ class ActivationExplorer(Explorer):
     figsize = (8.0, 4.2)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "activation": choice("activation", [n for n in ACTIVATIONS], "sigmoid"),
             "alpha": w.FloatSlider(value=0.01, min=0.0, max=3.0, step=0.01, description="alpha",
-                                   readout_format=".2f", disabled=True, style=_STYLE),
+                                   readout_format=".2f", disabled=True, style=CONTROL_STYLE),
             "x_range": w.FloatRangeSlider(value=(-8.0, 8.0), min=-30.0, max=30.0, step=0.5,
-                                          description="input range z", style=_STYLE),
-            "z1": w.FloatText(value=6.0, description="compare z1 =", style=_STYLE),
-            "z2": w.FloatText(value=1000.0, description="with z2 =", style=_STYLE),
+                                          description="input range z", style=CONTROL_STYLE),
+            "z1": w.FloatText(value=6.0, description="compare z1 =", style=CONTROL_STYLE),
+            "z2": w.FloatText(value=1000.0, description="with z2 =", style=CONTROL_STYLE),
         }
 
     def __init__(self, canvas="auto", **values):
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def _on_change(self, change):
@@ -641,7 +645,7 @@ class ActivationExplorer(Explorer):
 
     def setup_figure(self, fig):
         self.ax = ax = fig.subplots()
-        plots._tidy(ax)
+        plots.tidy(ax)
         (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$")
         (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label=r"slope $\varphi'(z)$")
         (self.marks,) = ax.plot([], [], "o", color="black", ms=6, gid="marks", zorder=5)
@@ -694,7 +698,8 @@ class ActivationExplorer(Explorer):
 
 
 # ----------------------------------------------------------------------------- deep network explorer
-_INIT_OPTIONS = [
+#: (label, name) of the initializers an explorer offers; 'auto' is the one recommended for the activation.
+INIT_OPTIONS = [
     ("recommended for the activation", "auto"),
     ("Glorot/Xavier uniform", "glorot_uniform"),
     ("Glorot/Xavier normal", "glorot_normal"),
@@ -707,12 +712,15 @@ _INIT_OPTIONS = [
     ("naive uniform +-1/sqrt(fan_in)", "uniform"),
     ("zeros", "zeros"),
 ]
-_BN_OPTIONS = [("off", "off"), ("before phi", "before"), ("after phi", "after")]
-_WIDTHS = (8, 16, 32, 64, 128, 256, 512)
+#: (label, value) of the batch-norm choices of an explorer.
+BN_OPTIONS = [("off", "off"), ("before phi", "before"), ("after phi", "after")]
+#: Layer widths of the deep-network explorers' width slider.
+WIDTHS = (8, 16, 32, 64, 128, 256, 512)
 _BATCHES = (16, 32, 64, 128, 256, 512)
 
 
-def _resolve_init(init, activation):
+def resolve_init(init, activation):
+    """The initializer name an explorer uses: ``init``, or for 'auto' the one recommended for ``activation``."""
     return recommended_init(activation) if init == "auto" else init
 
 
@@ -788,32 +796,32 @@ class DeepNetworkExplorer(Explorer):
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
         self.dtype = np.dtype(dtype)
         self.max_depth = int(max_depth)
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         self._weights = _WeightCache()
-        self._results = _LRU(128)
+        self._results = LRU(128)
         self._flops = 2e10  # FLOP/s of the probe's matrix products, learned as the explorer computes
         super().__init__(canvas, **values)
 
     def make_controls(self):
         return {
             "depth": int_slider("depth (hidden layers)", 1, self.max_depth, 10),
-            "width": _values_slider("width (units per layer)", _WIDTHS, 256),
+            "width": values_slider("width (units per layer)", WIDTHS, 256),
             "activation": choice("activation", list(ACTIVATIONS), "tanh"),
-            "init": choice("initializer", _INIT_OPTIONS, "auto"),
+            "init": choice("initializer", INIT_OPTIONS, "auto"),
             "weight_scale": log_slider("weight scale (x init)", 0.1, 10.0, 1.0),
-            "batch_norm": choice("batch norm", _BN_OPTIONS, "off", buttons=True),
-            "seed": _w().BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
-            "batch_size": _values_slider("batch size", _BATCHES, 256),
+            "batch_norm": choice("batch norm", BN_OPTIONS, "off", buttons=True),
+            "seed": ipywidgets.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
+            "batch_size": values_slider("batch size", _BATCHES, 256),
         }
 
     def setup_figure(self, fig):
         self.ax_var, self.ax_frac = fig.subplots(1, 2, width_ratios=[2.1, 1])
         for ax in (self.ax_var, self.ax_frac):
-            plots._tidy(ax)
+            plots.tidy(ax)
         ax = self.ax_var
         self.lines = {}
         for q in ("a", "da"):
-            label = f"Var of {plots._QUANTITY_LABEL[q]}"
+            label = f"Var of {plots.QUANTITY_LABEL[q]}"
             (self.lines[f"measured:{q}"],) = ax.plot([], [], "o-", ms=4, lw=1.2, color=plots.COLORS[q], label=label,
                                                      gid=f"measured:{q}", zorder=3)
             (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.4, alpha=0.75, dashes=(3, 2), zorder=4,
@@ -859,7 +867,7 @@ class DeepNetworkExplorer(Explorer):
         batch_norm=..., n_outputs=None, seed=seed, dtype=self.dtype)``; building it
         draws only the layers not drawn before.
         """
-        init = _resolve_init(init, activation)
+        init = resolve_init(init, activation)
         bn = None if batch_norm == "off" else batch_norm
         net = MLP(width, depth=depth, width=width, activation=activation, init="zeros", batch_norm=bn,
                   n_outputs=None, seed=seed, dtype=self.dtype)
@@ -908,7 +916,7 @@ class DeepNetworkExplorer(Explorer):
     def _predict(depth, width, activation, init, weight_scale, batch_norm):
         if batch_norm != "off":
             return None, "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
-        return _prediction(depth, width, activation, _resolve_init(init, activation), float(weight_scale)), ""
+        return _prediction(depth, width, activation, resolve_init(init, activation), float(weight_scale)), ""
 
     # --- progressive answers (see Explorer) ------------------------------------
     #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
@@ -978,15 +986,15 @@ class DeepNetworkExplorer(Explorer):
         depth, width, activation, init, weight_scale, batch_norm = (a[k] for k in self._PROBE_ARGS[:6])
         layers = np.arange(1, depth + 1)
         for q in ("a", "da"):
-            measured = plots._mask_overflowed(plots._positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
+            measured = plots.mask_overflowed(plots.positive_finite(getattr(stats, f"{q}_var")), q, stats.overflow)
             self.lines[f"measured:{q}"].set_data(layers, measured)
-            p = plots._positive_finite(getattr(pred, f"{q}_var")) if pred is not None else np.full(depth, np.nan)
+            p = plots.positive_finite(getattr(pred, f"{q}_var")) if pred is not None else np.full(depth, np.nan)
             self.lines[f"predicted:{q}"].set_data(layers, p)
         ax = self.ax_var
         plots.layer_axis(ax, depth)
         plots.mark_overflow(ax, stats.overflow, depth)
         self.autoscale(ax, x=False, sticky=True)
-        init_name = _resolve_init(init, activation)
+        init_name = resolve_init(init, activation)
         bn = "" if batch_norm == "off" else f", batch norm {batch_norm} phi"
         ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}{bn}: {depth} x {width} units, "
                      f"{self.dtype.name}", fontsize=11)
@@ -999,7 +1007,7 @@ class DeepNetworkExplorer(Explorer):
             ax.text(0.01, 0.02, note, transform=ax.transAxes, fontsize=8, color="0.35", gid="note")
         fa = self.ax_frac
         for w in ("saturated", "dead"):
-            f = plots._mask_overflowed(plots._finite(getattr(stats, f"{w}_fraction")) * 100, "a", stats.overflow)
+            f = plots.mask_overflowed(plots.finite_or_nan(getattr(stats, f"{w}_fraction")) * 100, "a", stats.overflow)
             self.lines[f"fraction:{w}"].set_data(layers, f)
         plots.layer_axis(fa, depth)
         plots.mark_overflow(fa, stats.overflow, depth, text=False)
@@ -1058,7 +1066,7 @@ class TrainingExplorer(Explorer):
     freeze_layout = False  # the panels are rebuilt at each run
 
     def __init__(self, canvas="auto", *, progress=True, max_runs=6, **values):
-        w = _w()
+        w = ipywidgets
         self.progress = bool(progress)
         self.max_runs = int(max_runs)
         self.cache = {}  # configuration -> History
@@ -1070,18 +1078,18 @@ class TrainingExplorer(Explorer):
         self.controls["clear"].on_click(self._on_clear)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "depth": int_slider("depth (hidden layers)", 1, 20, 5),
-            "width": _values_slider("width (units per layer)", (16, 32, 64, 128, 256), 64),
+            "width": values_slider("width (units per layer)", (16, 32, 64, 128, 256), 64),
             "activation": choice("activation", list(ACTIVATIONS), "relu"),
-            "init": choice("initializer", _INIT_OPTIONS, "auto"),
+            "init": choice("initializer", INIT_OPTIONS, "auto"),
             "weight_scale": log_slider("weight scale (x init)", 0.1, 10.0, 1.0),
-            "batch_norm": choice("batch norm", _BN_OPTIONS, "off", buttons=True),
-            "seed": w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
-            "batch_size": _values_slider("batch size", (16, 32, 64, 128, 256), 64),
+            "batch_norm": choice("batch norm", BN_OPTIONS, "off", buttons=True),
+            "seed": w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
+            "batch_size": values_slider("batch size", (16, 32, 64, 128, 256), 64),
             "lr": log_slider("learning rate", 1e-3, 10.0, 0.1),
-            "steps": _values_slider("training steps", (50, 100, 200, 300, 500, 1000, 2000), 300),
+            "steps": values_slider("training steps", (50, 100, 200, 300, 500, 1000, 2000), 300),
             "run": w.Button(description="Run", button_style="primary", icon="play"),
             "clear": w.Button(description="Clear runs", icon="trash"),
         }
@@ -1101,7 +1109,7 @@ class TrainingExplorer(Explorer):
     @staticmethod
     def label(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, lr, steps):
         """A short legend label of a configuration."""
-        init_name = _resolve_init(init, activation)
+        init_name = resolve_init(init, activation)
         bn = "" if batch_norm == "off" else f", BN {batch_norm}"
         ws = "" if abs(weight_scale - 1) < 1e-9 else f" x{weight_scale:.2g}"
         seed_s = "" if seed == 0 else f", seed {seed}"
@@ -1114,7 +1122,7 @@ class TrainingExplorer(Explorer):
         key = self.key(**v)
         hist = self.cache.get(key)
         if hist is None:
-            init = _resolve_init(v["init"], v["activation"])
+            init = resolve_init(v["init"], v["activation"])
             bn = None if v["batch_norm"] == "off" else v["batch_norm"]
             data = digits()
             net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
@@ -1163,7 +1171,7 @@ class TrainingExplorer(Explorer):
                                              label=r"$\|\partial L/\partial W^l\|$", kind="heatmap",
                                              title="gradient norm per layer (last run)")
         else:
-            plots._tidy(self.ax_grad)
+            plots.tidy(self.ax_grad)
             plots.explain(self.ax_grad, "Press Run to train\nthe configuration above.")
             self.ax_grad.set_axis_off()
         text = html.escape(self.label(**v))

@@ -582,13 +582,13 @@ def test_draw_moving_average_updates_in_place():
     r = ch.moving_average_run(0.9, 50)
     ch.draw_moving_average(a1, a2, r, references={0.99: "Keras"})
     n_lines = len(a1.lines) + len(a2.lines)
-    line = plots._find(a1, "running_mean")
+    line = plots.find_artist(a1, "running_mean")
     np.testing.assert_array_equal(line.get_ydata(), r.running_mean)
     r2 = ch.moving_average_run(0.5, 80)
     ch.draw_moving_average(a1, a2, r2, references={0.99: "Keras"})
     assert len(a1.lines) + len(a2.lines) == n_lines  # updated, not added
-    np.testing.assert_array_equal(plots._find(a1, "running_mean").get_ydata(), r2.running_mean)
-    np.testing.assert_allclose(plots._find(a2, "weight:0.99").get_ydata(), 0.99 ** np.arange(81))
+    np.testing.assert_array_equal(plots.find_artist(a1, "running_mean").get_ydata(), r2.running_mean)
+    np.testing.assert_allclose(plots.find_artist(a2, "weight:0.99").get_ydata(), 0.99 ** np.arange(81))
     assert a1.get_xlim() == (0, 80)
 
 
@@ -598,12 +598,12 @@ def test_plot_sweep_and_figures(sweeps):
     scales, rates = sweeps
     fig, ax = plots.new_figure(1, 1)
     ch.plot_sweep(rates, ax=ax)
-    np.testing.assert_allclose(plots._find(ax, "mean:bn").get_ydata(), 100 * rates.accuracy[1].mean(axis=0))
-    np.testing.assert_allclose(plots._find(ax, "mean:plain").get_xdata(), rates.values)
+    np.testing.assert_allclose(plots.find_artist(ax, "mean:bn").get_ydata(), 100 * rates.accuracy[1].mean(axis=0))
+    np.testing.assert_allclose(plots.find_artist(ax, "mean:plain").get_xdata(), rates.values)
     # one cross per diverged run, at 0; one dot per other run
-    assert len(plots._find(ax, "diverged:plain").get_xdata()) == int(rates.diverged[0].sum()) > 0
-    assert len(plots._find(ax, "seeds:bn").get_xdata()) == int((~rates.diverged[1]).sum())
-    np.testing.assert_array_equal(plots._find(ax, "diverged:plain").get_ydata(), 0.0)
+    assert len(plots.find_artist(ax, "diverged:plain").get_xdata()) == int(rates.diverged[0].sum()) > 0
+    assert len(plots.find_artist(ax, "seeds:bn").get_xdata()) == int((~rates.diverged[1]).sum())
+    np.testing.assert_array_equal(plots.find_artist(ax, "diverged:plain").get_ydata(), 0.0)
     ch6 = [n for n, spec in figures.FIGURES.items() if spec.chapter == 6]
     assert set(ch6) == {"bn_moving_averages", "bn_deep_sigmoid_training", "bn_init_scale_and_lr_sweep",
                         "bn_raw_pixels"}
@@ -638,7 +638,7 @@ def test_momentum_explorer_links_the_two_conventions(explorer):
 
 
 def test_momentum_explorer_every_control_changes_the_figure(explorer):
-    line = gv.plots._find(explorer.ax_mean, "running_mean")
+    line = gv.plots.find_artist(explorer.ax_mean, "running_mean")
     before = line.get_ydata().copy()
     explorer.update(steps=500)
     assert len(line.get_xdata()) == 501 and explorer.ax_mean.get_xlim() == (0, 500)
@@ -647,7 +647,7 @@ def test_momentum_explorer_every_control_changes_the_figure(explorer):
     explorer.update(momentum=0.9)
     np.testing.assert_array_equal(line.get_ydata(), explorer.run.running_mean)
     assert not np.array_equal(line.get_ydata()[:201], before)
-    w = gv.plots._find(explorer.ax_weight, "weight")
+    w = gv.plots.find_artist(explorer.ax_weight, "weight")
     np.testing.assert_allclose(w.get_ydata()[:10], 0.9 ** np.arange(10))
     s = explorer.summary()
     assert "after 44 steps" in s and "batches of 4" in s
@@ -713,7 +713,7 @@ def test_batch_noise_errors():
 def test_batch_noise_explorer():
     e = ch.BatchNoiseExplorer(canvas="none")
     assert e.values == {"batch_size": 32}
-    line = gv.plots._find(e.ax_xhat, "x_hat")
+    line = gv.plots.find_artist(e.ax_xhat, "x_hat")
     before = line.get_ydata().copy()
     assert before.sum() == pytest.approx(1.0)  # fractions of the batches
     e.update(batch_size=2)
@@ -731,11 +731,11 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
     assert e.values == {"batch_norm": False, "activation": "relu", "weight_scale": 1.0, "lr": 0.3}
     assert e.run is ch.bn_run(False, 1.0, 0.3, activation="relu")[1]
     assert e.reference is ch.bn_run(True, 1.0, 0.3, activation="relu")[1]
-    loss = gv.plots._find(e.ax_loss, "rawloss")
+    loss = gv.plots.find_artist(e.ax_loss, "rawloss")
     np.testing.assert_array_equal(loss.get_xdata(), e.run.step)
     e.update(batch_norm=True)
     assert e.run is ch.bn_run(True, 1.0, 0.3, activation="relu")[1]
-    assert gv.plots._find(e.ax_loss, "loss").get_color() == ch.BN_COLORS[True]
+    assert gv.plots.find_artist(e.ax_loss, "loss").get_color() == ch.BN_COLORS[True]
     e.update(batch_norm=False, weight_scale=3.0)
     assert e.run.diverged and "diverged at step" in "".join(t.get_text() for t in e.ax_loss.texts)
     assert "batch norm off: stopped at step" in e.summary()
@@ -743,6 +743,6 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
     assert not any(t.get_gid() == "explain" for t in e.ax_loss.texts)
     e.update(activation="sigmoid", lr=0.5)
     assert e.run is ch.bn_run(False, 1.0, 0.5)[1]
-    g = gv.plots._find(e.ax_grad, "grad").get_ydata()
+    g = gv.plots.find_artist(e.ax_grad, "grad").get_ydata()
     np.testing.assert_allclose(g, e.run.grad_norm[0])
     e.figure.canvas.draw()

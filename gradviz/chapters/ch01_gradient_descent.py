@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
 
@@ -157,7 +158,7 @@ DESCENT_WINDOW = {"w_range": (-3.0, 6.0), "b_range": (-5.0, 3.5)}
 
 def _note(ax, gid, text, color, x=0.98, y=0.02, ha="right", va="bottom"):
     """Set (or clear, with an empty ``text``) a boxed note in axes coordinates, in place."""
-    artist = plots._find(ax, gid)
+    artist = plots.find_artist(ax, gid)
     if artist is None:
         artist = ax.text(x, y, "", transform=ax.transAxes, ha=ha, va=va, fontsize=9, gid=gid, zorder=7,
                          bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor=color))
@@ -197,7 +198,7 @@ def plot_cost_contours(X, y, ax=None, *, w_range=DESCENT_WINDOW["w_range"], b_ra
     Axes; the contour set has gid ``'contours'``.
     """
     with plots.style():
-        ax = plots._axes(ax)
+        ax = plots.prepare_axes(ax)
         W, B, J = cost_grid(X, y, w_range, b_range, n=n)
         w_opt, b_opt = least_squares(X, y)
         j_opt = mse_cost(w_opt, b_opt, X, y)
@@ -244,7 +245,7 @@ def draw_descent_path(ax, run, *, color=None, label=None, gid="path", w_range=No
     w_range = w_range or ax.get_xlim()
     b_range = b_range or ax.get_ylim()
     p = run.params
-    line, start = plots._find(ax, gid), plots._find(ax, gid + ":start")
+    line, start = plots.find_artist(ax, gid), plots.find_artist(ax, gid + ":start")
     if line is None:
         (line,) = ax.plot([], [], "o-", ms=3.5, lw=1.4, zorder=3, gid=gid)
         (start,) = ax.plot([], [], "o", ms=9, mfc="white", mew=2, zorder=4, gid=gid + ":start")
@@ -275,8 +276,8 @@ def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
     """
     color = color or plots.OKABE_ITO["blue"]
     j_opt = mse_cost(*least_squares(X, y), X, y)
-    excess = plots._positive_finite(run.cost - j_opt)
-    line = plots._find(ax, gid)
+    excess = plots.positive_finite(run.cost - j_opt)
+    line = plots.find_artist(ax, gid)
     if line is None:
         (line,) = ax.plot([], [], "-", lw=1.8, gid=gid)
         ax.axvline(0, color=color, ls=":", lw=1.5, gid=gid + ":overflow", visible=False)
@@ -285,7 +286,7 @@ def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
     line.set_data(run.steps, excess)
     line.set_color(color)
     line.set_label(label)
-    vline, vtext = plots._find(ax, gid + ":overflow"), plots._find(ax, gid + ":overflow-text")
+    vline, vtext = plots.find_artist(ax, gid + ":overflow"), plots.find_artist(ax, gid + ":overflow-text")
     k = run.overflow_step
     for artist in (vline, vtext):
         artist.set_visible(k is not None)
@@ -325,7 +326,7 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
     ax_path.set_title(f"lr = {run.lr:.3g}: {result.regime}", color=color)
     draw_descent_cost(ax_cost, run, X, y, color=color)
     ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
-    set_log_ylim(ax_cost, plots._find(ax_cost, "cost").get_ydata())
+    set_log_ylim(ax_cost, plots.find_artist(ax_cost, "cost").get_ydata())
     note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
     # a diverging cost rises from the lower left to the upper right: the upper left corner is empty
     _note(ax_cost, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
@@ -341,7 +342,7 @@ def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306):
     to ``[floor, ceiling]`` and the ticks are fixed decades inside them (at
     most 8, at round multiples).
     """
-    v = np.concatenate([plots._positive_finite(np.ravel(x)) for x in values]) if values else np.array([])
+    v = np.concatenate([plots.positive_finite(np.ravel(x)) for x in values]) if values else np.array([])
     v = v[np.isfinite(v)]
     lo, hi = (float(v.min()), float(v.max())) if v.size else (1e-3, 1e3)
     lo, hi = max(lo / 5.0, floor), min(hi * 5.0, ceiling)
@@ -378,7 +379,7 @@ def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
     Axes (points of gid ``'sweep:<regime>'``, lines of gid ``'critical'``).
     """
     with plots.style():
-        ax = plots._axes(ax, figsize=(9.0, 4.2))
+        ax = plots.prepare_axes(ax, figsize=(9.0, 4.2))
         lrs = np.asarray(sweep.lrs, dtype=float)
         ratio = sweep.excess_ratios
         r = np.clip(np.nan_to_num(ratio, nan=top, posinf=top), floor, top)
@@ -449,7 +450,7 @@ def four_learning_rates(data=None, lrs=(0.02, 0.3, 1.2, 1.4), n_steps=50):
             if i:
                 ax.set_ylabel("")
         ax = axd["cost"]
-        plots._tidy(ax)
+        plots.tidy(ax)
         for run, cls in zip(runs, classes):
             draw_descent_cost(ax, run, X, y, color=REGIME_COLORS[cls.regime], gid=f"cost:{run.lr:g}",
                               label=f"lr = {run.lr:.3g} ({cls.regime})")
@@ -519,7 +520,7 @@ class LearningRateExplorer(widgets.Explorer):
         self.X, self.y = _xy(data)
         self.start = tuple(start)
         self.rates = critical_learning_rates(self.X)
-        self.readout = widgets._w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -531,7 +532,7 @@ class LearningRateExplorer(widgets.Explorer):
     def setup_figure(self, fig):
         self.ax_path, self.ax_cost = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
         for ax in (self.ax_path, self.ax_cost):
-            plots._tidy(ax)
+            plots.tidy(ax)
         plot_cost_contours(self.X, self.y, self.ax_path, **DESCENT_WINDOW)
 
     def refresh(self, lr, steps):

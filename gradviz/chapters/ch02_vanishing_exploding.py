@@ -30,6 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
 
@@ -44,8 +45,8 @@ from ..network import MLP
 from ..stats import digits_batch
 from ..theory import saturation_onset, sigmoid_slope_log10, slope_bound
 from ..train import train
-from ..widgets import (_INIT_OPTIONS, _STYLE, _WIDTHS, DeepNetworkExplorer, Explorer, _resolve_init, _values_slider,
-                       _w, choice, int_slider, log_slider)
+from ..widgets import (CONTROL_STYLE, INIT_OPTIONS, WIDTHS, DeepNetworkExplorer, Explorer, choice, int_slider,
+                       log_slider, resolve_init, values_slider)
 
 __all__ = [
     # experiments
@@ -602,11 +603,11 @@ def gradient_ratio_curves(flow) -> dict:
 
         typical = from_top(np.asarray(flow.rms_slope) * np.asarray(flow.weight_gain))
         bound = from_top(float(flow.max_slope) * np.asarray(flow.weight_norm))
-    return {"measured": plots._finite(measured), "slope_bound": plots._finite(slopes_alone),
-            "typical": plots._finite(typical), "bound": plots._finite(bound)}
+    return {"measured": plots.finite_or_nan(measured), "slope_bound": plots.finite_or_nan(slopes_alone),
+            "typical": plots.finite_or_nan(typical), "bound": plots.finite_or_nan(bound)}
 
 
-@plots._styled
+@plots.styled
 def plot_gradient_ratio(flow, ax=None, *, curves=("measured", "slope_bound", "typical", "bound"), legend=True,
                         title=None):
     """The gradient reaching each layer, relative to the top layer, against what slopes and weights allow.
@@ -614,13 +615,13 @@ def plot_gradient_ratio(flow, ax=None, *, curves=("measured", "slope_bound", "ty
     Log scale; layer 1 on the left. Lines have gid ``'ratio:<curve>'`` (see :data:`RATIO_CURVES`);
     an overflow is marked as in :func:`gradviz.plots.mark_overflow`. Returns the Axes.
     """
-    ax = plots._axes(ax)
+    ax = plots.prepare_axes(ax)
     data = gradient_ratio_curves(flow)
     layers = np.arange(1, flow.depth + 1)
     for name in curves:
         label, color, ls, marker = RATIO_CURVES[name]
-        y = plots._mask_overflowed(plots._positive_finite(data[name]), "da", flow.overflow) if name == "measured" \
-            else plots._positive_finite(data[name])
+        y = plots.mask_overflowed(plots.positive_finite(data[name]), "da", flow.overflow) if name == "measured" \
+            else plots.positive_finite(data[name])
         # the typical product follows the measurement closely: draw it on top, thin, so both stay visible
         ax.plot(layers, y, ls=ls, marker=marker, color=color, label=label, gid=f"ratio:{name}",
                 lw={"measured": 2.2, "typical": 2.6}.get(name, 1.6), ms=6,
@@ -644,7 +645,7 @@ NORM_STYLES = {
 }
 
 
-@plots._styled
+@plots.styled
 def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legend=True, suffix="", **line_kw):
     """Norms per layer of the activations ||a^l||, the gradients ||dL/da^l|| and ||dL/dW^l|| (log scale).
 
@@ -653,11 +654,11 @@ def plot_layer_norms(flow, ax=None, *, quantities=("a", "da"), title=None, legen
     :func:`gradviz.plots.mark_overflow` says where. Lines have gid ``'norm:<quantity><suffix>'``.
     Returns the Axes.
     """
-    ax = plots._axes(ax)
+    ax = plots.prepare_axes(ax)
     layers = np.arange(1, flow.depth + 1)
     for q in quantities:
         label, color, marker = NORM_STYLES[q]
-        v = plots._mask_overflowed(plots._positive_finite(getattr(flow, f"{q}_norm")),
+        v = plots.mask_overflowed(plots.positive_finite(getattr(flow, f"{q}_norm")),
                                    "grad_norm" if q == "dW" else q, flow.overflow)
         kw = dict(marker=marker, ms=4, color=color, label=label + suffix, gid=f"norm:{q}{suffix}")
         kw.update(line_kw)
@@ -756,7 +757,7 @@ def vanishing_with_depth(sweep=None, depths=(5, 10, 20, 30)):
         n = len(items)
         for i, (L, flow) in enumerate(items):
             color = cmap(0.8 * (n - 1 - i) / max(n - 1, 1))
-            rel = plots._positive_finite(flow.da_norm / flow.da_norm[-1])
+            rel = plots.positive_finite(flow.da_norm / flow.da_norm[-1])
             style = dict(marker=markers[(n - 1 - i) % len(markers)], ms=5, color=color, lw=1.8)
             a1.plot(flow.layer, rel, gid=f"layer:{L}", label=f"L = {L}: layer 1 gets {rel[0]:.2g} x the top's",
                     **style)
@@ -864,7 +865,7 @@ def sigmoid_saturation_by_scale(flows=None, scales=(1.0, 4.0, 16.0)):
             lab = f"weights {s:g}x Glorot"
             a1.plot(flow.layer, 100 * flow.saturated_fraction, "s-", ms=4, color=c, label=lab, gid=f"saturated:{s:g}")
             a2.plot(flow.layer, flow.rms_slope, "o-", ms=4, color=c, label=lab, gid=f"slope:{s:g}")
-            a3.plot(flow.layer, plots._positive_finite(flow.da_norm / flow.da_norm[-1]), "o-", ms=4, color=c,
+            a3.plot(flow.layer, plots.positive_finite(flow.da_norm / flow.da_norm[-1]), "o-", ms=4, color=c,
                     label=lab, gid=f"ratio:{s:g}")
         depth = next(iter(flows.values())).depth
         a1.set_ylim(-3, 103)
@@ -897,7 +898,7 @@ def sigmoid_training_first_layers(runs=None):
     with plots.style():
         colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue", "orange")]
         for (label, (h, _)), c in zip(runs.items(), colors):
-            a1.plot(h.record_steps, 100 * plots._finite(h.test_accuracy), "-", color=c, label=label, gid=f"acc:{label}")
+            a1.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), "-", color=c, label=label, gid=f"acc:{label}")
         a1.axhline(10, color="0.5", lw=1, ls=":")
         a1.text(0.99, 10, "chance", transform=a1.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
                 color="0.4")
@@ -959,15 +960,15 @@ class GradientFlowExplorer(DeepNetworkExplorer):
             "depth": int_slider("depth (hidden layers)", 1, self.max_depth, 10),
             "activation": choice("activation", list(ACTIVATIONS), "sigmoid"),
             "weight_scale": log_slider("weight scale (x init)", 0.1, 30.0, 1.0),
-            "width": _values_slider("width (units per layer)", _WIDTHS, 128),
-            "init": choice("initializer", _INIT_OPTIONS, "auto"),
-            "seed": _w().BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=_STYLE),
+            "width": values_slider("width (units per layer)", WIDTHS, 128),
+            "init": choice("initializer", INIT_OPTIONS, "auto"),
+            "seed": ipywidgets.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
         }
 
     def setup_figure(self, fig):
         self.ax_ratio, self.ax_sat = fig.subplots(1, 2, width_ratios=[2.1, 1])
         for ax in (self.ax_ratio, self.ax_sat):
-            plots._tidy(ax)
+            plots.tidy(ax)
         ax = self.ax_ratio
         self.lines = {}
         for name in ("measured", "slope_bound", "typical"):
@@ -1010,9 +1011,9 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         curves = gradient_ratio_curves(flow)
         layers = np.arange(1, depth + 1)
         for name in ("measured", "slope_bound", "typical"):
-            y = plots._positive_finite(curves[name])
+            y = plots.positive_finite(curves[name])
             if name == "measured":
-                y = plots._mask_overflowed(y, "da", flow.overflow)
+                y = plots.mask_overflowed(y, "da", flow.overflow)
             self.lines[name].set_data(layers, y)
         ax = self.ax_ratio
         plots.layer_axis(ax, depth)
@@ -1026,10 +1027,10 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         plots.explain(ax, message)
         if message:
             ax.set_ylim(1e-2, 1e2)
-        init_name = _resolve_init(init, activation)
+        init_name = resolve_init(init, activation)
         ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}: {depth} x {width} units, {self.dtype.name}",
                      fontsize=11)
-        sat = plots._mask_overflowed(plots._finite(flow.saturated_fraction) * 100, "a", flow.overflow)
+        sat = plots.mask_overflowed(plots.finite_or_nan(flow.saturated_fraction) * 100, "a", flow.overflow)
         self.lines["saturated"].set_data(layers, sat)
         plots.layer_axis(self.ax_sat, depth)
         plots.mark_overflow(self.ax_sat, flow.overflow, depth, text=False)
@@ -1080,7 +1081,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
     def summary(self) -> str:
         """What the explorer shows now, as plain text (for printing in a notebook)."""
         v = self.values
-        init_name = _resolve_init(v["init"], v["activation"])
+        init_name = resolve_init(v["init"], v["activation"])
         verdict, sentences = self._flow_summary(self.flow, self.dtype)
         head = (f"{v['activation']}, {init_name} x {v['weight_scale']:.3g}, {v['depth']} layers x {v['width']} units, "
                 f"{self.dtype.name}: {verdict}")
@@ -1131,22 +1132,22 @@ class SaturationExplorer(Explorer):
     max_layers = 50
 
     def __init__(self, canvas="auto", **values):
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "z": w.FloatSlider(value=2.0, min=-20.0, max=20.0, step=0.1, description="pre-activation z",
-                               readout_format=".1f", style=_STYLE),
+                               readout_format=".1f", style=CONTROL_STYLE),
             "layers": int_slider("layers L", 1, self.max_layers, 10),
-            "z_far": w.FloatText(value=1000.0, description="far input z_far", style=_STYLE),
+            "z_far": w.FloatText(value=1000.0, description="far input z_far", style=CONTROL_STYLE),
         }
 
     def setup_figure(self, fig):
         self.ax_phi, self.ax_prod = fig.subplots(1, 2, width_ratios=[1, 1.1])
         for ax in (self.ax_phi, self.ax_prod):
-            plots._tidy(ax)
+            plots.tidy(ax)
         ax = self.ax_phi
         (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label="σ(z)")
         (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label="slope σ′(z)")
@@ -1173,7 +1174,7 @@ class SaturationExplorer(Explorer):
         ax.set_ylabel("product of n slopes (log scale)")
         ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=6, integer=True))
         ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
-            lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots._SUPERSCRIPT)}"))
+            lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots.SUPERSCRIPT)}"))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=2)
 
     def state(self, z, layers, z_far):

@@ -41,7 +41,7 @@ from ..network import MLP
 from ..stats import PassStats, probe
 from ..theory import activation_moments, init_weight_variances, predict_variances
 from ..train import train
-from ..widgets import DeepNetworkExplorer, _resolve_init
+from ..widgets import DeepNetworkExplorer, resolve_init
 
 __all__ = [
     "compare_inits",
@@ -556,7 +556,7 @@ def init_too_large(experiments=None):
     experiments = experiments if experiments is not None else large_init_experiments()
     fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(16.5, 4.9), width_ratios=[0.85, 1, 1.15])
     with plots.style():
-        plots._tidy(a1)
+        plots.tidy(a1)
         colors = {"sigmoid": plots.OKABE_ITO["green"], "tanh": plots.OKABE_ITO["orange"]}
         depth = 1
         for name in ("sigmoid", "tanh"):
@@ -599,7 +599,7 @@ def _overflow_panel(ax, e):
     plots.plot_variances(e.measured, e.predicted, ax=ax, quantities=("a",), std=True, legend=False)
     with plots.style():
         peak = largest_abs(e.net)
-        ax.plot(e.measured.layer, plots._positive_finite(peak), "^", ms=4, color=plots.OKABE_ITO["vermillion"],
+        ax.plot(e.measured.layer, plots.positive_finite(peak), "^", ms=4, color=plots.OKABE_ITO["vermillion"],
                 ls="none", label=r"largest $|a^l|$", gid="largest_abs", zorder=3)
         ax.axhline(big, color="0.25", lw=1.2, ls=(0, (5, 3)), gid="dtype_max")
         ax.text(1.0, big * 3, f"largest {e.net.dtype.name} number, {big:.2g}", fontsize=9, color="0.25",
@@ -766,7 +766,7 @@ class InitializationExplorer(DeepNetworkExplorer):
 
     def _init_lines(self):
         v = self.values
-        init = _resolve_init(v["init"], v["activation"])
+        init = resolve_init(v["init"], v["activation"])
         n, s = v["width"], float(v["weight_scale"])
         var_w = float(self.prediction.weight_var[0])
         scale = "" if s == 1 else f" x {s:.3g}^2"
@@ -790,7 +790,7 @@ class InitializationExplorer(DeepNetworkExplorer):
     def summary(self) -> str:
         """What the explorer shows now, as plain text (for printing in a notebook cell)."""
         v = self.values
-        init = _resolve_init(v["init"], v["activation"])
+        init = resolve_init(v["init"], v["activation"])
         s = self.stats
         head = (f"{v['activation']}, {init} x {v['weight_scale']:.3g}, {v['depth']} layers x {v['width']} units, "
                 f"{self.dtype.name}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import ipywidgets
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -32,7 +33,7 @@ from ..figures import figure
 from ..init import ALIASES, INITIALIZERS, weight_variance
 from ..theory import dead_at_birth_probability
 from ..train import digits_run
-from ..widgets import _LRU, _STYLE, Explorer, _w, int_slider, log_slider
+from ..widgets import CONTROL_STYLE, LRU, Explorer, int_slider, log_slider
 
 __all__ = [
     "simulate_dead_at_birth", "lr_race", "dying_relu_training", "DyingReluExplorer", "dead_at_birth_code",
@@ -334,9 +335,9 @@ def dying_relu_training(runs=None):
         h = run.history
         L = h.dead_fraction.shape[1]
         with plots.style():
-            plots._tidy(ax)
+            plots.tidy(ax)
             for l in range(1, L + 1):  # lower layers drawn wider, so lines lying on top of each other stay visible
-                ax.plot(h.record_steps, 100 * plots._finite(h.dead_fraction[:, l - 1]),
+                ax.plot(h.record_steps, 100 * plots.finite_or_nan(h.dead_fraction[:, l - 1]),
                         color=LAYER_COLORS[(l - 1) % len(LAYER_COLORS)], lw=1.3 + 3.0 * (L - l) / max(L - 1, 1),
                         gid=f"layer:{l}", label=f"hidden layer {l}" + (" (next to the input)" if l == 1 else ""))
             ax.set_ylim(-3, 103)
@@ -345,12 +346,12 @@ def dying_relu_training(runs=None):
             ax.set_title(f"ReLU, {label}")
     ax = axes[n]
     with plots.style():
-        plots._tidy(ax)
+        plots.tidy(ax)
         colors = ["black", plots.OKABE_ITO["blue"], plots.OKABE_ITO["vermillion"], plots.OKABE_ITO["green"]]
         styles = ["-", "--", "-.", ":"]
         for i, (label, run) in enumerate(runs.items()):
             h = run.history
-            ax.plot(h.record_steps, 100 * plots._finite(h.test_accuracy), color=colors[i % 4], ls=styles[i % 4],
+            ax.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), color=colors[i % 4], ls=styles[i % 4],
                     label=label, gid=f"acc:{label}")
         ax.axhline(10, color="0.55", lw=1, ls=":", label="chance (10 classes)")
         ax.set_ylim(0, 100)
@@ -416,24 +417,24 @@ class DyingReluExplorer(Explorer):
 
     def __init__(self, canvas="auto", *, steps: int = 200, **values):
         self.steps = check_positive_int("steps", steps)
-        self.readout = _w().HTML()
-        self._cache = _LRU(64)
+        self.readout = ipywidgets.HTML()
+        self._cache = LRU(64)
         self._data = digits()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "lr": log_slider("learning rate", 0.01, 100.0, 0.1, continuous_update=False),
             "bias": w.FloatSlider(value=0.0, min=-3.0, max=0.5, step=0.25, description="initial bias b",
-                                  readout_format=".2f", continuous_update=False, style=_STYLE),
+                                  readout_format=".2f", continuous_update=False, style=CONTROL_STYLE),
             "seed": int_slider("seed", 0, 5, 0, continuous_update=False),
         }
 
     def setup_figure(self, fig):
         self.ax_dead, self.ax_acc = fig.subplots(1, 2)
         for ax in (self.ax_dead, self.ax_acc):
-            plots._tidy(ax)
+            plots.tidy(ax)
             ax.set_xlabel("training step")
             ax.set_xlim(-5, self.steps + 5)
         ax = self.ax_dead
@@ -466,9 +467,9 @@ class DyingReluExplorer(Explorer):
         h = run.history
         keep = slice(None, -1) if h.diverged else slice(None)  # the failing step's record holds overflowed numbers
         for l, line in enumerate(self.layer_lines):
-            line.set_data(h.record_steps[keep], 100 * plots._finite(h.dead_fraction[keep, l]))
-        self.acc_line.set_data(h.record_steps[keep], 100 * plots._finite(h.test_accuracy[keep]))
-        self.ref_line.set_data(ref.history.record_steps, 100 * plots._finite(ref.history.test_accuracy))
+            line.set_data(h.record_steps[keep], 100 * plots.finite_or_nan(h.dead_fraction[keep, l]))
+        self.acc_line.set_data(h.record_steps[keep], 100 * plots.finite_or_nan(h.test_accuracy[keep]))
+        self.ref_line.set_data(ref.history.record_steps, 100 * plots.finite_or_nan(ref.history.test_accuracy))
         outcome = {"alive": "alive", "dead": f"dead (layer {run.activity.first_dead_layer} entirely dead)",
                    "diverged": f"diverged (overflow at step {h.diverged_step})"}[run.outcome]
         self.ax_dead.set_title(f"lr {lr:.3g}, bias {bias:g}, seed {seed}: {outcome}", fontsize=10.5)

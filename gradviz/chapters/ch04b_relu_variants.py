@@ -21,6 +21,7 @@ import html
 import time
 from dataclasses import dataclass
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
 
@@ -34,7 +35,7 @@ from ..layers import ActivationLayer, PReLU, RReLU
 from ..network import MLP
 from ..stats import probe
 from ..train import digits_run
-from ..widgets import _LRU, _STYLE, Explorer, _w, choice, int_slider
+from ..widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider
 
 __all__ = [
     "shifted_gradient", "activation_cost", "numpy_cost", "activation_runs", "rrelu_draws",
@@ -414,7 +415,7 @@ def leaky_alpha_gradient(alphas=(0.0, 0.01, 0.1, 0.3), bias=-1.0, depth=10):
         cmap = mpl.colormaps["viridis"]
         for i, a in enumerate(alphas):
             g = shifted_gradient("leaky_relu", bias, depth, alpha=a)
-            rel = plots._positive_finite(g.relative_gradient)
+            rel = plots.positive_finite(g.relative_gradient)
             name = "ReLU (alpha = 0)" if a == 0 else f"alpha = {a:g}"
             color = cmap(0.8 * i / max(len(alphas) - 1, 1))  # stops short of viridis' pale yellow end
             layers = np.arange(1, depth + 1)
@@ -452,7 +453,7 @@ def prelu_slope_over_training(runs=None):
         h = run.history
         start = float(h.prelu_alpha[0].mean())
         with plots.style():
-            plots._tidy(ax)
+            plots.tidy(ax)
             for l in range(1, h.prelu_alpha.shape[1] + 1):
                 ax.plot(h.record_steps, h.prelu_alpha[:, l - 1], color=LAYER_COLORS[(l - 1) % len(LAYER_COLORS)],
                         lw=1.8, gid=f"layer:{l}",
@@ -563,26 +564,26 @@ class LeakySlopeExplorer(Explorer):
     def __init__(self, canvas="auto", *, width=64, seed=0, **values):
         self.width = int(width)
         self.seed = seed
-        self.readout = _w().HTML()
-        self._cache = _LRU(256)
+        self.readout = ipywidgets.HTML()
+        self._cache = LRU(256)
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "activation": choice("activation", [("leaky ReLU", "leaky_relu"), ("ELU", "elu")], "leaky_relu",
                                  buttons=True),
             "alpha": w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="alpha (slope for z < 0)",
-                                   readout_format=".2f", style=_STYLE),
+                                   readout_format=".2f", style=CONTROL_STYLE),
             "bias": w.FloatSlider(value=-1.0, min=-3.0, max=0.5, step=0.25, description="bias shift b",
-                                  readout_format=".2f", style=_STYLE),
+                                  readout_format=".2f", style=CONTROL_STYLE),
             "depth": int_slider("depth (hidden layers)", 2, 30, 10),
         }
 
     def setup_figure(self, fig):
         self.ax_phi, self.ax_grad = fig.subplots(1, 2, width_ratios=[1, 1.5])
         for ax in (self.ax_phi, self.ax_grad):
-            plots._tidy(ax)
+            plots.tidy(ax)
         ax = self.ax_phi
         ax.plot(_Z, np.maximum(_Z, 0.0), color="0.6", lw=1.2, gid="relu", label="ReLU")
         (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$")
@@ -631,7 +632,7 @@ class LeakySlopeExplorer(Explorer):
         layers = np.arange(1, depth + 1)
         for line, zero, r in ((self.line, self.zero, res), (self.relu_line, self.relu_zero, relu)):
             rel = np.asarray(r.relative_gradient, float)
-            line.set_data(layers, plots._positive_finite(rel))
+            line.set_data(layers, plots.positive_finite(rel))
             is_zero = rel == 0
             zero.set_data(layers[is_zero], np.zeros(is_zero.sum()))
         self.line.set_label(f"{name}, alpha = {alpha:.2f}")
@@ -686,18 +687,18 @@ class RReLUExplorer(Explorer):
     def __init__(self, canvas="auto", *, n: int = 4000, seed=0, **values):
         self.n = check_positive_int("n", n)
         self.seed = seed
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        return {"bounds": _w().FloatRangeSlider(value=(1 / 8, 1 / 3), min=0.0, max=1.0, step=0.005,
+        return {"bounds": ipywidgets.FloatRangeSlider(value=(1 / 8, 1 / 3), min=0.0, max=1.0, step=0.005,
                                                  description="training slopes [lower, upper]",
-                                                 readout_format=".3f", style=_STYLE)}
+                                                 readout_format=".3f", style=CONTROL_STYLE)}
 
     def setup_figure(self, fig):
         self.ax_out, self.ax_slopes = fig.subplots(1, 2, width_ratios=[1.15, 1])
         for ax in (self.ax_out, self.ax_slopes):
-            plots._tidy(ax)
+            plots.tidy(ax)
         ax = self.ax_out
         (self.train_dots,) = ax.plot([], [], ".", ms=2.5, color=plots.OKABE_ITO["sky_blue"], alpha=0.6, gid="train",
                                      label="training: each element its own slope")
@@ -779,23 +780,23 @@ class PReLUExplorer(Explorer):
     figsize = (10.0, 4.3)
 
     def __init__(self, canvas="auto", **values):
-        self.readout = _w().HTML()
-        self._cache = _LRU(64)
+        self.readout = ipywidgets.HTML()
+        self._cache = LRU(64)
         self._data = digits()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "alpha_init": w.FloatSlider(value=0.25, min=0.0, max=1.0, step=0.05, description="initial slope alpha",
-                                        readout_format=".2f", continuous_update=False, style=_STYLE),
+                                        readout_format=".2f", continuous_update=False, style=CONTROL_STYLE),
             "bias": choice("initial biases", [("0", 0.0), ("-1", -1.0), ("-2", -2.0)], 0.0, buttons=True),
         }
 
     def setup_figure(self, fig):
         self.ax_alpha, self.ax_acc = fig.subplots(1, 2)
         for ax in (self.ax_alpha, self.ax_acc):
-            plots._tidy(ax)
+            plots.tidy(ax)
             ax.set_xlabel("training step")
             ax.set_xlim(-5, 205)
         ax = self.ax_alpha
@@ -834,8 +835,8 @@ class PReLUExplorer(Explorer):
         pad = max(0.05, 0.1 * (hi - lo))
         self.ax_alpha.set_ylim(min(lo, alpha_init) - pad, max(hi, alpha_init) + pad)
         self.ax_alpha.set_title(f"PReLU, every slope starting at {alpha_init:.2f}, biases {bias:g}", fontsize=10.5)
-        self.prelu_line.set_data(h.record_steps, 100 * plots._finite(h.test_accuracy))
-        self.leaky_line.set_data(leaky.history.record_steps, 100 * plots._finite(leaky.history.test_accuracy))
+        self.prelu_line.set_data(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy))
+        self.leaky_line.set_data(leaky.history.record_steps, 100 * plots.finite_or_nan(leaky.history.test_accuracy))
         self.ax_acc.set_title(f"test accuracy: PReLU {prelu.test_accuracy:.1%}, leaky ReLU {leaky.test_accuracy:.1%}",
                               fontsize=10.5)
         self.readout.value = html.escape(self.summary())

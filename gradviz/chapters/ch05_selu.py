@@ -19,6 +19,7 @@ import html
 import time
 from dataclasses import dataclass
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
@@ -492,12 +493,12 @@ def moments_axes(ax_mean, ax_std, depth, *, mean_lim=(-1.0, 1.0), std_lim=(0.3, 
     ``mean_lim`` and ``std_lim`` and grow to fit the data already drawn (call it after drawing).
     """
     for ax in (ax_mean, ax_std):
-        plots._tidy(ax)
+        plots.tidy(ax)
         plots.layer_axis(ax, depth)
     ax_mean.set_yscale("symlog", linthresh=1.0, linscale=1.5)
     ax_std.set_yscale("log")
     for ax, target, lim in ((ax_mean, 0.0, mean_lim), (ax_std, 1.0, std_lim)):
-        plots._remove_gid(ax, "target")
+        plots.remove_gid(ax, "target")
         ax.axhline(target, color=TARGET_COLOR, lw=1.2, ls=(0, (4, 3)), zorder=1, gid="target")
         ys = [np.asarray(ln.get_ydata(), float) for ln in ax.lines if ln.get_gid() != "target" and ln.get_visible()]
         ys = np.concatenate(ys) if ys else np.array([])
@@ -553,7 +554,7 @@ def _symlog_ticks(ax, max_ticks=5):
                                          ("-" if v < 0 else "") + f"$10^{{{int(round(np.log10(abs(v))))}}}$")))
 
 
-@plots._styled
+@plots.styled
 def plot_layer_moments(moments, axes=None, *, colors=None, linestyles=None, linewidths=None, labels=None,
                        band=False, legend=True, markers=False):
     """Per-layer mean (left) and standard deviation (right) of hidden-block outputs, with targets 0 and 1.
@@ -585,20 +586,20 @@ def plot_layer_moments(moments, axes=None, *, colors=None, linestyles=None, line
         _, axes = plots.new_figure(1, 2, figsize=(10.0, 3.8), pyplot=True)
     ax_mean, ax_std = axes
     n = len(moments)
-    colors = colors or [plots._CYCLE[i % len(plots._CYCLE)] for i in range(n)]
+    colors = colors or [plots.CYCLE[i % len(plots.CYCLE)] for i in range(n)]
     linestyles = linestyles or ["-"] * n
     linewidths = linewidths or [1.8] * n
     labels = labels or [m.label for m in moments]
     depth = max(m.depth for m in moments)
     for i, m in enumerate(moments):
         kw = dict(color=colors[i], ls=linestyles[i], lw=linewidths[i], marker="o" if markers else None, ms=3)
-        ax_mean.plot(m.layer, plots._finite(m.mean), label=labels[i], gid=f"mean:{i}", **kw)
-        ax_std.plot(m.layer, plots._positive_finite(m.std), label=labels[i], gid=f"std:{i}", **kw)
+        ax_mean.plot(m.layer, plots.finite_or_nan(m.mean), label=labels[i], gid=f"mean:{i}", **kw)
+        ax_std.plot(m.layer, plots.positive_finite(m.std), label=labels[i], gid=f"std:{i}", **kw)
         if band:
-            ax_mean.fill_between(m.layer, plots._finite(m.unit_mean_low), plots._finite(m.unit_mean_high),
+            ax_mean.fill_between(m.layer, plots.finite_or_nan(m.unit_mean_low), plots.finite_or_nan(m.unit_mean_high),
                                  color=colors[i], alpha=0.15, lw=0, gid=f"band:mean:{i}")
-            ax_std.fill_between(m.layer, plots._positive_finite(m.unit_std_low),
-                                plots._positive_finite(m.unit_std_high), color=colors[i], alpha=0.15, lw=0,
+            ax_std.fill_between(m.layer, plots.positive_finite(m.unit_std_low),
+                                plots.positive_finite(m.unit_std_high), color=colors[i], alpha=0.15, lw=0,
                                 gid=f"band:std:{i}")
     moments_axes(ax_mean, ax_std, depth)
     if legend:
@@ -606,7 +607,7 @@ def plot_layer_moments(moments, axes=None, *, colors=None, linestyles=None, line
     return ax_mean, ax_std
 
 
-@plots._styled
+@plots.styled
 def plot_selu_map(ax=None, *, omega=0.0, tau=1.0, mean_range=(-1.0, 1.0), var_range=(0.1, 3.0), grid=(7, 7),
                   starts=((0.9, 2.8), (-0.9, 0.15), (-0.6, 2.0), (0.6, 0.5)), n_steps=10, measured=None,
                   measured_label="measured, one dot per layer", legend=True):
@@ -642,7 +643,7 @@ def plot_selu_map(ax=None, *, omega=0.0, tau=1.0, mean_range=(-1.0, 1.0), var_ra
     Axes with the quiver (gid ``'arrows'``), trajectory lines (gid ``'trajectory:<i>'``), the
     fixed point (gid ``'fixed_point'``) and the measured points (gid ``'measured'``).
     """
-    ax = plots._axes(ax, figsize=(6.4, 5.0))
+    ax = plots.prepare_axes(ax, figsize=(6.4, 5.0))
     mu = np.linspace(*mean_range, grid[0])
     nu = np.linspace(*var_range, grid[1])
     M, V = np.meshgrid(mu, nu)
@@ -683,7 +684,7 @@ def selu_activation():
     sat = -SELU_SCALE * SELU_ALPHA
     with plots.style():
         for ax in (ax_f, ax_d):
-            plots._tidy(ax)
+            plots.tidy(ax)
             ax.axhline(0, color="0.3", lw=0.8, zorder=1)
             ax.axvline(0, color="0.3", lw=0.8, zorder=1)
             ax.set_xlim(z[0], z[-1])
@@ -747,7 +748,7 @@ def selu_moment_map(measured=None):
     steps = 30
     colors = [plots.OKABE_ITO[k] for k in ("vermillion", "blue", "green", "purple")]
     with plots.style():
-        plots._tidy(ax_conv)
+        plots.tidy(ax_conv)
         k = np.arange(steps + 1)
         for i, (m0, v0) in enumerate(starts):
             t = selu_map_trajectory(m0, v0, steps)
@@ -820,7 +821,7 @@ def selu_dropout(effect=None, runs=None):
         width = bins[1] - bins[0]
         for ax, kind, c, name in ((ax_hs[0], "standard", c_std, "ordinary dropout"),
                                   (ax_hs[1], "alpha", c_alpha, "alpha dropout")):
-            plots._tidy(ax)
+            plots.tidy(ax)
             ax.hist(effect.before, bins=bins, density=True, histtype="stepfilled", color="0.85",
                     label="before dropout", gid="hist:before")
             ax.hist(getattr(effect, kind), bins=bins, density=True, histtype="step", lw=1.6, color=c,
@@ -886,12 +887,12 @@ class SeluConditionsExplorer(Explorer):
     max_depth = 100
 
     def __init__(self, canvas="auto", **values):
-        self.readout = widgets._w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = widgets._w()
-        boxes = {name: w.Checkbox(value=True, description=title, indent=False, style=widgets._STYLE)
+        w = ipywidgets
+        boxes = {name: w.Checkbox(value=True, description=title, indent=False, style=widgets.CONTROL_STYLE)
                  for name, (title, _) in SELU_CONDITIONS.items()}
         return {**boxes, "depth": widgets.int_slider("depth (hidden layers)", 2, self.max_depth, self.max_depth)}
 
@@ -920,8 +921,8 @@ class SeluConditionsExplorer(Explorer):
         base = self.compute(True, True, True, True).head(depth)
         broken = not (standardized and lecun_normal and sequential and dense_only)
         for key, m in (("base", base), ("now", now)):
-            self.lines[f"mean:{key}"].set_data(m.layer, plots._finite(m.mean))
-            self.lines[f"std:{key}"].set_data(m.layer, plots._positive_finite(m.std))
+            self.lines[f"mean:{key}"].set_data(m.layer, plots.finite_or_nan(m.mean))
+            self.lines[f"std:{key}"].set_data(m.layer, plots.positive_finite(m.std))
         for q in ("mean", "std"):
             self.lines[f"{q}:now"].set_visible(broken)
         self.lines["std:now"].set_label(now.label if broken else "your network")
@@ -976,15 +977,15 @@ class SeluMapExplorer(Explorer):
     n_steps = 30
 
     def __init__(self, canvas="auto", **values):
-        self.readout = widgets._w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = widgets._w()
+        w = ipywidgets
 
         def slider(description, low, high, value, step):
             return w.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                                 readout_format=".2f", style=widgets._STYLE)
+                                 readout_format=".2f", style=widgets.CONTROL_STYLE)
 
         return {"omega": slider("omega (sum of weights)", -0.2, 0.2, 0.0, 0.01),
                 "tau": slider("tau (sum of squared weights)", 0.7, 2.5, 1.0, 0.05),
@@ -994,7 +995,7 @@ class SeluMapExplorer(Explorer):
     def setup_figure(self, fig):
         self.ax_map, self.ax_var = fig.subplots(1, 2, width_ratios=[1.25, 1])
         ax = self.ax_var
-        plots._tidy(ax)
+        plots.tidy(ax)
         (self.var_line,) = ax.plot([], [], "-o", ms=3, lw=1.3, color=plots.OKABE_ITO["vermillion"], gid="variance",
                                    label="variance after each layer")
         self.fp_line = ax.axhline(1.0, color=TARGET_COLOR, lw=1.2, ls=(0, (4, 3)), gid="fixed_point_var",

@@ -34,6 +34,7 @@ import html
 import math
 from dataclasses import dataclass
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
 from tqdm.auto import tqdm
@@ -46,9 +47,9 @@ from ..exercises import exercise
 from ..figures import figure
 from ..layers import BatchNorm
 from ..network import MLP, BatchNormOptions
-from ..plots import OKABE_ITO, _axes, _CYCLE, _find, _finite, _smooth, _styled, _tidy
+from ..plots import OKABE_ITO, CYCLE, find_artist, finite_or_nan, moving_average, prepare_axes, styled, tidy
 from ..train import one_blas_thread, train
-from ..widgets import _LRU, _STYLE, Explorer, _values_slider, _w, choice, int_slider
+from ..widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider, values_slider
 
 __all__ = [
     # experiments
@@ -1113,7 +1114,7 @@ BN_COLORS = {False: OKABE_ITO["vermillion"], True: OKABE_ITO["blue"]}
 
 def _line(ax, gid, *args, **kwargs):
     """The Line2D of ``gid`` on ``ax``, created with ``ax.plot(*args, **kwargs)`` the first time."""
-    line = _find(ax, gid)
+    line = find_artist(ax, gid)
     if line is None:
         (line,) = ax.plot(*args, gid=gid, **kwargs)
     return line
@@ -1133,7 +1134,7 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
     ``'weight'`` and ``'weight:<momentum>'``. Returns (ax_mean, ax_weight).
     """
     for ax in (ax_mean, ax_weight):
-        _tidy(ax)
+        tidy(ax)
     steps = run.step[-1]
     _line(ax_mean, "batch_mean", [], [], "o", ms=2.5, color="0.6", alpha=0.7, label="batch means",
           zorder=2).set_data(run.step[1:], run.batch_mean)
@@ -1165,7 +1166,7 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
           label="the slider's momentum").set_data(t, np.maximum(w, 1e-300))
     _line(ax_weight, "one_percent", [], [], ":", color=OKABE_ITO["vermillion"], lw=1.2,
           zorder=2).set_data([0, steps], [0.01, 0.01])
-    note = _find(ax_weight, "one_percent_label")
+    note = find_artist(ax_weight, "one_percent_label")
     if note is None:
         note = ax_weight.text(0.98, 0.01, "1%", transform=ax_weight.get_yaxis_transform(), ha="right", va="bottom",
                               fontsize=8, color=OKABE_ITO["vermillion"], gid="one_percent_label")
@@ -1180,7 +1181,7 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
     return ax_mean, ax_weight
 
 
-@_styled
+@styled
 def plot_sweep(sweep, ax=None, *, legend=True):
     """Test accuracy against the swept setting, without and with batch norm: one dot per seed, a line
     through the seeds' mean, a cross at 0 for a run that diverged.
@@ -1189,8 +1190,8 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     Lines of gid ``'mean:bn'``, ``'mean:plain'``, ``'seeds:bn'``, ``'seeds:plain'``,
     ``'diverged:bn'``, ``'diverged:plain'``. Returns the Axes.
     """
-    ax = _axes(ax)
-    _tidy(ax)
+    ax = prepare_axes(ax)
+    tidy(ax)
     xs = sweep.values
     for bn in (False, True):
         name = "bn" if bn else "plain"
@@ -1232,7 +1233,7 @@ def sweep_legend_handles():
     return handles
 
 
-@_styled
+@styled
 def plot_loss_per_step(histories, ax=None, *, colors=None, smooth=10, title="training loss"):
     """The minibatch loss at every step (faint) and its moving average (solid), one colour per run.
 
@@ -1240,14 +1241,14 @@ def plot_loss_per_step(histories, ax=None, *, colors=None, smooth=10, title="tra
     figure); ``smooth``: window of the moving average, in steps. Lines of gid
     ``'loss:<label>'``. Returns the Axes.
     """
-    ax = _axes(ax)
-    _tidy(ax)
-    palette = colors or _CYCLE
+    ax = prepare_axes(ax)
+    tidy(ax)
+    palette = colors or CYCLE
     for i, (label, h) in enumerate(histories.items()):
         c = palette[i % len(palette)]
-        loss = _finite(h.loss)
+        loss = finite_or_nan(h.loss)
         ax.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
-        ax.plot(h.step, _smooth(loss, smooth), color=c, label=label, gid=f"loss:{label}")
+        ax.plot(h.step, moving_average(loss, smooth), color=c, label=label, gid=f"loss:{label}")
     ax.axhline(np.log(10), color="0.5", lw=1, ls=":", zorder=1)
     # Label mid-axis, below the line and on a white box: a run stuck at chance lies along the line itself.
     ax.annotate("ln 10: guessing", xy=(0.5, np.log(10)), xycoords=ax.get_yaxis_transform(), xytext=(0, -4),
@@ -1314,7 +1315,7 @@ def bn_deep_sigmoid_training(runs=None):
     with plots.style():
         for (label, h), c in zip(runs.items(), colors):
             layers = np.arange(1, h.depth + 1)
-            a2.plot(layers, plots._positive_finite(h.grad_norm[0]), "o-", color=c, label=label, gid=f"grad:{label}")
+            a2.plot(layers, plots.positive_finite(h.grad_norm[0]), "o-", color=c, label=label, gid=f"grad:{label}")
         a2.set_yscale("log")
         plots.layer_axis(a2, BN_NET["depth"])
         a2.set_ylabel(r"$\|\partial L/\partial W^l\|$ at step 0 (log scale)")
@@ -1396,20 +1397,20 @@ class MomentumExplorer(Explorer):
 
     def __init__(self, canvas="auto", *, seed=0, **values):
         self.seed = seed
-        self.readout = _w().HTML()
-        self._runs = _LRU(64)
+        self.readout = ipywidgets.HTML()
+        self._runs = LRU(64)
         self._linking = False
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {
             "momentum": w.FloatSlider(value=0.99, min=0.0, max=0.999, step=0.001, readout_format=".3f",
-                                      description="momentum, Keras (weight kept)", style=_STYLE),
+                                      description="momentum, Keras (weight kept)", style=CONTROL_STYLE),
             "pytorch_momentum": w.FloatSlider(value=0.01, min=0.001, max=1.0, step=0.001, readout_format=".3f",
-                                              description="momentum, PyTorch (weight of new batch)", style=_STYLE),
+                                              description="momentum, PyTorch (weight of new batch)", style=CONTROL_STYLE),
             "steps": int_slider("steps", 10, 1000, 200, step=10),
-            "batch_size": _values_slider("batch size", (4, 8, 16, 32, 64, 128, 256), 32),
+            "batch_size": values_slider("batch size", (4, 8, 16, 32, 64, 128, 256), 32),
         }
 
     def _on_change(self, change):
@@ -1475,7 +1476,7 @@ def draw_batch_noise(ax_mean, ax_xhat, noise):
     two Axes.
     """
     for ax in (ax_mean, ax_xhat):
-        _tidy(ax)
+        tidy(ax)
     c = OKABE_ITO["blue"]
     for ax, gid, values, edges, pop, pop_gid in (
             (ax_mean, "batch_mean", noise.batch_mean, np.linspace(-1.5, 1.5, 61), noise.population_mean,
@@ -1518,11 +1519,11 @@ class BatchNoiseExplorer(Explorer):
     figsize = (11.0, 3.8)
 
     def __init__(self, canvas="auto", **values):
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        return {"batch_size": _values_slider("batch size", (2, 3, 4, 8, 16, 32, 64, 128, 256), 32)}
+        return {"batch_size": values_slider("batch size", (2, 3, 4, 8, 16, 32, 64, 128, 256), 32)}
 
     def setup_figure(self, fig):
         self.ax_mean, self.ax_xhat = fig.subplots(1, 2)
@@ -1562,12 +1563,12 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
     Returns the two Axes.
     """
     for ax in (ax_loss, ax_grad):
-        _tidy(ax)
+        tidy(ax)
     c = BN_COLORS[bool(bn)]
-    loss = _finite(h.loss)
+    loss = finite_or_nan(h.loss)
     _set_line(ax_loss, "rawloss", h.step, loss, color=c, alpha=0.25, lw=0.8, zorder=1)
-    _set_line(ax_loss, "loss", h.step, _smooth(loss, 10), color=c, lw=2.2, zorder=3, label="this run")
-    g = plots._positive_finite(h.grad_norm[0])
+    _set_line(ax_loss, "loss", h.step, moving_average(loss, 10), color=c, lw=2.2, zorder=3, label="this run")
+    g = plots.positive_finite(h.grad_norm[0])
     _set_line(ax_grad, "grad", np.arange(1, len(g) + 1), g, color=c, lw=2.2, marker="o", ms=4, zorder=3,
               label="this run")
     ref_style = dict(color="0.55", lw=1.2, ls="--", zorder=2, label=f"batch norm {'off' if bn else 'on'}")
@@ -1575,14 +1576,14 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
         _set_line(ax_loss, "ref_loss", [], [], **ref_style)
         _set_line(ax_grad, "ref_grad", [], [], **ref_style)
     else:
-        rl = _finite(reference.loss)
-        _set_line(ax_loss, "ref_loss", reference.step, _smooth(rl, 10), **ref_style)
-        rg = plots._positive_finite(reference.grad_norm[0])
+        rl = finite_or_nan(reference.loss)
+        _set_line(ax_loss, "ref_loss", reference.step, moving_average(rl, 10), **ref_style)
+        rg = plots.positive_finite(reference.grad_norm[0])
         _set_line(ax_grad, "ref_grad", np.arange(1, len(rg) + 1), rg, marker="o", ms=3, **ref_style)
     _set_line(ax_loss, "chance", [0, h.config["steps"]], [np.log(10)] * 2, ls=":", color="0.5", lw=1, zorder=1,
               label="ln 10: guessing")
     finite = np.concatenate([v[np.isfinite(v)] for v in
-                             [loss] + ([] if reference is None else [_finite(reference.loss)])])
+                             [loss] + ([] if reference is None else [finite_or_nan(reference.loss)])])
     ax_loss.set_yscale("log")
     ax_loss.set_xlim(0, h.config["steps"])
     lo = float(finite.min()) if finite.size else 0.1
@@ -1630,7 +1631,7 @@ class BatchNormExplorer(Explorer):
     freeze_layout = False  # tick labels of the loss axis change width with the runs: lay out at every draw
 
     def __init__(self, canvas="auto", **values):
-        self.readout = _w().HTML()
+        self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -1638,8 +1639,8 @@ class BatchNormExplorer(Explorer):
             "batch_norm": choice("batch norm", [("on", True), ("off", False)], False, buttons=True),
             "activation": choice("activation", [("ReLU, He init", "relu"), ("sigmoid, Glorot init", "sigmoid")],
                                  "relu"),
-            "weight_scale": _values_slider("weight scale (x init)", (0.1, 0.3, 1.0, 3.0, 10.0), 1.0),
-            "lr": _values_slider("learning rate", (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0), 0.3),
+            "weight_scale": values_slider("weight scale (x init)", (0.1, 0.3, 1.0, 3.0, 10.0), 1.0),
+            "lr": values_slider("learning rate", (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0), 0.3),
         }
 
     def setup_figure(self, fig):

@@ -32,6 +32,7 @@ import re
 import time
 from dataclasses import dataclass
 
+import ipywidgets
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
@@ -47,8 +48,8 @@ from ..network import MLP, BatchNormOptions
 from ..stats import layer_statistics, probe
 from ..theory import activation_moments, init_weight_variances, predict_variances
 from ..train import History, one_blas_thread, train
-from ..widgets import (_BN_OPTIONS, _INIT_OPTIONS, _STYLE, DeepNetworkExplorer, TrainingExplorer, _values_slider, _w,
-                       choice, int_slider, log_slider)
+from ..widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, TrainingExplorer, choice,
+                       int_slider, log_slider, values_slider)
 
 __all__ = ["PlaygroundExplorer", "run", "guide_runs", "weight_gradients", "cure_factors", "per_layer_factors",
            "dataset"]
@@ -739,7 +740,7 @@ def mark_overflow_accuracy(ax_acc, histories, tags=None) -> None:
     """
     marked = False
     for label, h in histories.items():
-        line = plots._find(ax_acc, f"acc:{label}")
+        line = plots.find_artist(ax_acc, f"acc:{label}")
         if not h.diverged or line is None:
             continue
         keep = np.asarray(h.record_steps) < h.diverged_step
@@ -765,13 +766,13 @@ def guide_runs(names=COMPARED_PRESETS):
     runs = {name: run(**PRESETS[name]) for name in names}
     fig, axes = plots.new_figure(1, 3, figsize=(12.5, 4.8))
     ax_grad, ax_loss, ax_acc = axes
-    plots._tidy(ax_grad)
+    plots.tidy(ax_grad)
     depth = 1
     with plots.style():
         for i, (name, r) in enumerate(runs.items()):
-            da = plots._positive_finite(r.initial.stats.da_var)
+            da = plots.positive_finite(r.initial.stats.da_var)
             depth = max(depth, len(da))
-            ax_grad.plot(np.arange(1, len(da) + 1), da, "o-", ms=4, color=plots._CYCLE[i % len(plots._CYCLE)],
+            ax_grad.plot(np.arange(1, len(da) + 1), da, "o-", ms=4, color=plots.CYCLE[i % len(plots.CYCLE)],
                          label=name, gid=f"grad:{name}")
         ax_grad.set_yscale("log")
         plots.layer_axis(ax_grad, depth)
@@ -825,12 +826,12 @@ def weight_gradients(names=STEP_PRESETS):
               (r"weight gradient $\|\partial L/\partial W^l\|$", "dW", plots.OKABE_ITO["black"], "D"))
     with plots.style():
         for ax, (name, r) in zip(axes, runs.items()):
-            plots._tidy(ax)
+            plots.tidy(ax)
             iv = r.initial
             values = {"a": iv.a_norm, "da": iv.da_norm, "dW": iv.stats.grad_norm}
             layers = np.arange(1, len(iv.a_norm) + 1)
             for text, key, color, marker in series:
-                ax.plot(layers, plots._positive_finite(values[key]), marker=marker, ms=4, color=color,
+                ax.plot(layers, plots.positive_finite(values[key]), marker=marker, ms=4, color=color,
                         lw=2.4 if key == "dW" else 1.5, label=text, gid=f"{key}:{name}")
             ax.set_yscale("log")
             plots.layer_axis(ax, len(layers))
@@ -852,7 +853,7 @@ def per_layer_factors(factors=None):
     f = factors if factors is not None else cure_factors()
     K = len(f.labels)
     fig, ax = plots.new_figure(figsize=(11.0, 0.42 * K + 1.9))
-    plots._tidy(ax)
+    plots.tidy(ax)
     y = np.arange(K)[::-1]
     lo, hi = 0.1, 2.6
     with plots.style():
@@ -907,20 +908,20 @@ _CUSTOM = "(your own settings)"
 def _knobs(max_depth):
     """The controls of every playground knob (:data:`DEFAULTS`), in display order."""
     d = DEFAULTS
-    w = _w()
+    w = ipywidgets
     return {
         "depth": int_slider("depth (hidden layers)", 1, max_depth, d["depth"]),
-        "width": _values_slider("width (units per layer)", _WIDTHS, d["width"]),
+        "width": values_slider("width (units per layer)", _WIDTHS, d["width"]),
         "activation": choice("activation", list(ACTIVATIONS), d["activation"]),
-        "init": choice("initializer", _INIT_OPTIONS, d["init"]),
+        "init": choice("initializer", INIT_OPTIONS, d["init"]),
         "weight_scale": log_slider("weight scale (gain x init)", 0.1, 20.0, d["weight_scale"]),
-        "batch_norm": choice("batch norm", _BN_OPTIONS, d["batch_norm"], buttons=True),
+        "batch_norm": choice("batch norm", BN_OPTIONS, d["batch_norm"], buttons=True),
         "bn_momentum": choice("BN momentum (Keras)", [0.9, 0.99], d["bn_momentum"], buttons=True),
         "lr": log_slider("learning rate", 1e-3, 100.0, d["lr"]),
-        "steps": _values_slider("training steps", STEPS, d["steps"]),
-        "batch_size": _values_slider("batch size", (16, 32, 64, 128, 256), d["batch_size"]),
+        "steps": values_slider("training steps", STEPS, d["steps"]),
+        "batch_size": values_slider("batch size", (16, 32, 64, 128, 256), d["batch_size"]),
         "dataset": choice("data", _DATA_OPTIONS, d["dataset"]),
-        "seed": w.BoundedIntText(value=d["seed"], min=0, max=2**31 - 1, description="seed", style=_STYLE),
+        "seed": w.BoundedIntText(value=d["seed"], min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
     }
 
 
@@ -943,7 +944,7 @@ class _PlaygroundTraining(TrainingExplorer):
         self._holding = True  # the owner sets the controls; only run() and clear() redraw
 
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         return {**_knobs(self.max_depth),
                 "run": w.Button(description="Run", button_style="primary", icon="play"),
                 "clear": w.Button(description="Clear runs", icon="trash")}
@@ -1090,8 +1091,8 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self._dataset = values.get("dataset", DEFAULTS["dataset"])
         self._applying_preset = False
         self.training = _PlaygroundTraining(canvas, progress=progress, max_runs=max_runs, max_depth=max_depth)
-        self.heading_init = _w().HTML()
-        self.heading_training = _w().HTML(
+        self.heading_init = ipywidgets.HTML()
+        self.heading_training = ipywidgets.HTML(
             "<b>Training on the digits</b>: press <b>Run</b> to train the settings above (runs overlay; "
             "a run trained before, here or in a notebook cell, appears at once).")
         super().__init__(canvas, dtype=np.float64, max_depth=max_depth, **values)
@@ -1103,7 +1104,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     # --- controls ------------------------------------------------------------
     def make_controls(self):
-        w = _w()
+        w = ipywidgets
         presets = [(_CUSTOM, "custom")] + [(name, name) for name in PRESETS]
         return {"preset": choice("guide experiment", presets, "custom"),
                 **_knobs(self.max_depth),
@@ -1142,7 +1143,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     # --- layout ----------------------------------------------------------------
     def layout(self):
-        w = _w()
+        w = ipywidgets
         ctl = [c for name, c in self.controls.items() if name != "preset"]
         grid = w.GridBox(ctl, layout=w.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))",
                                               grid_gap="2px 12px"))
