@@ -100,17 +100,6 @@ def figure(name: str):
     return deco
 
 
-def register_figure(name: str, chapter: int | None = None):
-    """Transitional: the old decorator, used until every chapter lives in ``gradviz.chapters``."""
-
-    def deco(func):
-        figure(name)(func)
-        FIGURES[name] = FigureSpec(name, func, chapter)
-        return func
-
-    return deco
-
-
 def render(name: str):
     """Draw the figure registered as ``name`` and return it.
 

@@ -81,7 +81,6 @@ __all__ = [
     "plot_histograms",
     "histogram_grid",
     "plot_grad_norm",
-    "plot_unit_fractions",
     "plot_training_curves",
     "plot_layer_stat_over_steps",
     "explain",
@@ -760,31 +759,6 @@ def plot_grad_norm(stats, ax=None, *, quantity="grad_norm", title=None):
     ax.set_ylabel(ylabel)
     layer_axis(ax, depth)
     mark_overflow(ax, getattr(stats, "overflow", None) or getattr(stats, "first_nonfinite", None), depth)
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-@styled
-def plot_unit_fractions(stats, ax=None, *, title=None, which=("saturated", "dead")):
-    """Per layer, the percentage of saturated units (sigmoid/tanh) and of dead units (ReLU).
-
-    Lines with markers, y from 0 to 100 %. Lines of gid ``'fraction:saturated'`` and
-    ``'fraction:dead'`` hold the fractions in percent.
-    """
-    ax = prepare_axes(ax)
-    depth = len(stats.saturated_fraction)
-    layers = np.arange(1, depth + 1)
-    labels = {"saturated": "saturated units (flat tail of sigmoid/tanh)", "dead": "dead units (ReLU: 0 for every input)"}
-    markers = {"saturated": "s-", "dead": "^-"}
-    for w in which:
-        f = mask_overflowed(finite_or_nan(getattr(stats, f"{w}_fraction")) * 100, "a", getattr(stats, "overflow", None))
-        ax.plot(layers, f, markers[w], color=COLORS[w], label=labels[w], gid=f"fraction:{w}")
-    ax.set_ylim(-3, 103)
-    ax.set_ylabel("units (%)")
-    layer_axis(ax, depth)
-    mark_overflow(ax, getattr(stats, "overflow", None), depth, text=False)
-    ax.legend(loc="upper left", fontsize=9)
     if title:
         ax.set_title(title)
     return ax

@@ -172,14 +172,6 @@ def test_grad_norm_bars_heights_and_overflow():
         plots.plot_grad_norm(stats, quantity="nope")
 
 
-def test_unit_fractions_in_percent():
-    stats = fake_stats(5)
-    ax = plots.plot_unit_fractions(stats)
-    np.testing.assert_allclose(by_gid(ax, "fraction:saturated")[0].get_ydata(), np.linspace(0, 100, 5))
-    np.testing.assert_allclose(by_gid(ax, "fraction:dead")[0].get_ydata(), 25.0)
-    assert "%" in ax.get_ylabel()
-
-
 def _fake_history(loss, acc, diverged=False):
     n = len(loss)
     rec = np.arange(0, n + 1, 5)
