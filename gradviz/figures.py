@@ -35,10 +35,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import matplotlib as mpl
-import numpy as np
 from IPython.display import display
 
-from . import plots
 from ._validate import check_choice
 
 __all__ = ["FIGURES", "FigureSpec", "figure", "render", "save", "show", "list_names", "output_path", "FORMATS"]
