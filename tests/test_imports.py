@@ -2,7 +2,7 @@
 
 A chapter imports the general package, never another chapter; a general module imports only the
 layers below it (chapters -> figures | widgets | exercises -> plots -> train -> stats | theory ->
-network | losses | optim | descent -> layers -> init -> activations | data -> _validate).
+network | losses | optim | descent -> layers -> init -> activations | data | gradcheck -> _validate).
 """
 
 from __future__ import annotations
