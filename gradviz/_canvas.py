@@ -1,7 +1,7 @@
 """The ipympl canvas of an explorer: frames sent as quick PNGs, and redrawn by blitting.
 
-Private to :mod:`gradviz.widgets`: :func:`_canvas_class` is ipympl's canvas widget
-with a faster PNG encoding of its frames, and :class:`_Blitter` redraws only
+Private to :mod:`gradviz.widgets`: :func:`canvas_class` is ipympl's canvas widget
+with a faster PNG encoding of its frames, and :class:`Blitter` redraws only
 what changed over cached pixels of the rest.
 """
 
@@ -17,7 +17,7 @@ from matplotlib.transforms import Bbox
 from PIL import Image
 
 
-def _ipympl_canvas_classes():
+def ipympl_canvas_classes():
     """ipympl's Canvas and FigureManager, imported without switching the learner's pyplot backend.
 
     ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")``
@@ -38,14 +38,14 @@ def _ipympl_canvas_classes():
 
 
 @functools.lru_cache(maxsize=1)
-def _canvas_class():
+def canvas_class():
     """ipympl's canvas widget, sending its frames as PNGs compressed at zlib level 1.
 
     Pillow's default level (6) takes about 15 ms for a 960 x 412 frame here,
     level 1 about 9 ms, for a frame about a quarter larger: it travels to a
     browser on the same machine, so encoding time is what the learner waits for.
     """
-    Canvas, _ = _ipympl_canvas_classes()
+    Canvas, _ = ipympl_canvas_classes()
 
     class Canvas1(Canvas):
         def get_diff_image(self):
@@ -72,7 +72,7 @@ def _canvas_class():
     return Canvas1
 
 
-class _Blitter:
+class Blitter:
     """Redraw an ipympl figure by blitting: cached pictures of what did not change, plus what did.
 
     matplotlib redraws a whole figure at every ``draw``, and for an explorer

@@ -23,7 +23,7 @@ With ``canvas='auto'`` it is drawn on an ipympl canvas widget when ipympl is
 installed; every change updates the existing artists (``set_data``) and asks
 the canvas for a redraw (``draw_idle``): no flicker. Explorers with
 ``blit = True`` (the deep-network ones) instead redraw only what changed over
-cached pixels of the rest (:class:`_Blitter`): a slider step then costs a few
+cached pixels of the rest (:class:`Blitter`): a slider step then costs a few
 tens of milliseconds of drawing instead of a full redraw
 (``benchmarks/bench_explorer.py`` measures it). Without ipympl
 (``canvas='image'``) the figure is rendered to PNG into an
@@ -87,7 +87,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import _live, plots
-from ._canvas import _Blitter, _canvas_class, _ipympl_canvas_classes
+from ._canvas import Blitter, canvas_class, ipympl_canvas_classes
 from ._validate import check_choice
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
@@ -154,7 +154,7 @@ def values_slider(description, options, value, continuous_update=True):
 
 
 def _have_ipympl():
-    # find_spec, not import: importing ipympl switches pyplot's backend (see _ipympl_canvas_classes)
+    # find_spec, not import: importing ipympl switches pyplot's backend (see ipympl_canvas_classes)
     return importlib.util.find_spec("ipympl") is not None
 
 
@@ -217,7 +217,7 @@ class Explorer:
     #: refinement that arrives sooner never shows the mark, so a drag does not blink between marked and
     #: unmarked frames; once shown, the mark stays on the drafts that follow until a final answer is drawn.
     refining_delay = 0.3
-    #: On an ipympl canvas, redraw by blitting (:class:`_Blitter`) the Axes that :meth:`blit_axes` returns.
+    #: On an ipympl canvas, redraw by blitting (:class:`Blitter`) the Axes that :meth:`blit_axes` returns.
     #: Only for explorers whose layout is frozen and which change, after ``setup_figure``, only
     #: the limits, lines, patches, texts and titles of those Axes.
     blit = False
@@ -258,13 +258,13 @@ class Explorer:
         self._blitter = None
         if self.blit and self.freeze_layout and canvas == "ipympl":
             self._pin_axis_labels(self.blit_axes())
-            self._blitter = _Blitter(self.figure, self.blit_axes(), static=self.blit_static())
+            self._blitter = Blitter(self.figure, self.blit_axes(), static=self.blit_static())
         self.redraw()
 
     def blit_axes(self) -> list:
         """The Axes redrawn by blitting when :attr:`blit` is set (default: all of the figure's).
 
-        The last one should be the Axes whose y limits change most often (see :class:`_Blitter`)."""
+        The last one should be the Axes whose y limits change most often (see :class:`Blitter`)."""
         return list(self.figure.axes)
 
     def blit_static(self) -> list:
@@ -353,9 +353,9 @@ class Explorer:
         with plots.style():
             fig = Figure(figsize=self.figsize, dpi=dpi, layout="constrained")
         if canvas == "ipympl":
-            Canvas, FigureManager = _canvas_class(), _ipympl_canvas_classes()[1]
+            Canvas, FigureManager = canvas_class(), ipympl_canvas_classes()[1]
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # as in _ipympl_canvas_classes
+                warnings.simplefilter("ignore", DeprecationWarning)  # as in ipympl_canvas_classes
                 view = Canvas(fig)
                 FigureManager(view, id(self) % 100000)  # not registered with pyplot: no figure pile-up
             view.header_visible = False

@@ -1,7 +1,7 @@
 """Imports flow one way: the contracts of [tool.importlinter] in pyproject.toml, checked by import-linter.
 
 A chapter imports the general package, never another chapter; a general module imports only the
-layers below it (chapters -> figures | widgets | exercises -> plots -> train -> stats | theory ->
+layers below it (chapters -> figures | widgets | exercises -> plots | _canvas | _live -> train -> stats | theory ->
 network | losses | optim | descent -> layers -> init -> activations | data | gradcheck -> _validate).
 """
 
