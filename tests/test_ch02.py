@@ -6,6 +6,7 @@ these tests pin them to hand-derived values and to independent numpy computation
 
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -553,6 +554,7 @@ def test_plot_layer_norms_masks_overflowed_weight_gradients():
     ax = ch.plot_layer_norms(flow, quantities=("a", "dW"))
     y = np.asarray(next(ln for ln in ax.lines if ln.get_gid() == "norm:dW").get_ydata(), float)
     assert np.isnan(y).all()
+    plt.close(ax.figure)  # ax=None drew on a new pyplot figure: later tests count the open ones
 
 
 # ----------------------------------------------------------------------------- exercise 02.4 (code)
