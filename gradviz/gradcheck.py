@@ -19,7 +19,7 @@ off by far more. Three rules make the check trustworthy:
   batch-norm layer's output sums to m * beta over the batch whatever x is, so
   every x-gradient of sum(out) is 0, and a wrong backward pass that returns 0
   would pass.
-- Compare **entry by entry** (:func:`relative_error`): an error measured
+- Compare **entry by entry** (:func:`relative_error`, :func:`relative_errors`): an error measured
   against the largest entry lets a small entry be 100% wrong unnoticed.
 - Keep the points **away from kinks**: where a function has a corner (ReLU
   at 0), x - h and x + h can fall on different sides of it and the central
@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["H", "FLOOR", "EPS", "numerical_gradient", "relative_error", "rounding_noise", "away_from_kinks"]
+__all__ = ["H", "FLOOR", "EPS", "numerical_gradient", "relative_error", "relative_errors", "rounding_noise",
+           "away_from_kinks"]
 
 #: Default finite-difference step.
 H = 1e-6
@@ -129,45 +130,54 @@ def numerical_gradient(f, x, h: float = H, *, richardson: bool = False) -> np.nd
     return grad
 
 
-def relative_error(analytic, numeric, floor=0.0) -> float:
-    """Largest entry-wise relative error: max_i |a_i - n_i| / max(|a_i| + |n_i|, floor).
+def relative_errors(analytic, numeric, floor=0.0) -> np.ndarray:
+    """Entry-wise relative errors |a_i - n_i| / max(|a_i| + |n_i|, floor); NaN where ``numeric`` is NaN.
 
-    Entries where ``numeric`` is NaN (skipped at a kink) are left out. The
-    denominator never drops below :data:`FLOOR` (the smallest normal float64),
-    nor below ``floor``: pass the rounding noise of the finite difference
-    divided by the tolerance (``rounding_noise(S, h) / tol``) so that an entry
-    too small for the finite difference to resolve is held to an absolute
-    error of that noise instead of a relative one.
+    The denominator never drops below :data:`FLOOR` (the smallest normal
+    float64), nor below ``floor``: pass the rounding noise of the finite
+    difference divided by the tolerance (``rounding_noise(S, h) / tol``) so
+    that an entry too small for the finite difference to resolve is held to
+    an absolute error of that noise instead of a relative one.
 
     Parameters
     ----------
     analytic, numeric : arrays of the same shape
-        What the backward pass computed, and the estimate of :func:`numerical_gradient`.
+        What the backward pass computed, and the estimate of :func:`numerical_gradient`
+        (NaN where an entry was skipped at a kink).
     floor : float or array broadcastable to that shape, >= 0
 
     Returns
     -------
-    float in [0, 1]
-        0 when every entry agrees exactly (or every entry was skipped); about
-        1e-8 or less for a correct float64 backward pass; near 1 where an entry
-        is wrong by its own size.
+    float64 ndarray, that shape
+        Each entry in [0, 1] (0: exact agreement; near 1: wrong by its own size), or NaN if skipped.
 
     Raises
     ------
     ValueError
-        If the shapes differ, or ``analytic`` is not finite where ``numeric`` is.
+        If the shapes differ, or ``analytic`` is not finite where ``numeric`` is not NaN.
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
     if a.shape != n.shape:
         raise ValueError(f"analytic and numeric must have the same shape; got {a.shape} and {n.shape}")
     keep = ~np.isnan(n)
-    if not keep.any():
-        return 0.0
     if not np.isfinite(a[keep]).all():
         raise ValueError("analytic gradient is not finite where the numerical one is")
     denom = np.maximum(np.abs(a) + np.abs(n), np.maximum(np.broadcast_to(floor, a.shape), FLOOR))
-    return float(np.max((np.abs(a - n) / denom)[keep]))
+    with np.errstate(invalid="ignore"):  # skipped entries: NaN, left as they are
+        return np.where(keep, np.abs(a - n) / denom, np.nan)
+
+
+def relative_error(analytic, numeric, floor=0.0) -> float:
+    """Largest entry-wise relative error: max_i |a_i - n_i| / max(|a_i| + |n_i|, floor).
+
+    The maximum of :func:`relative_errors` (see there for ``floor`` and the
+    errors raised), over the entries not skipped at a kink; 0 if every entry
+    was skipped. About 1e-8 or less for a correct float64 backward pass; near
+    1 where an entry is wrong by its own size.
+    """
+    errs = relative_errors(analytic, numeric, floor)
+    return float(np.nanmax(errs)) if not np.isnan(errs).all() else 0.0
 
 
 def rounding_noise(loss_scale, h: float = H, richardson: bool = False):

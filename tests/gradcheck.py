@@ -40,22 +40,23 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Finite-difference step.
-H = 1e-6
+# The finite difference, the entry-wise error, its rounding noise and the kink guard are the package's own
+# (gradviz.gradcheck, which learners use too); this module adds what the engine tests need around them.
+from gradviz.gradcheck import EPS, FLOOR, H, ROUNDING, away_from_kinks, numerical_gradient, relative_errors, \
+    rounding_noise
+# max over entries of |a - n| / max(|a| + |n|, floor), skipped (NaN) entries left out
+from gradviz.gradcheck import relative_error as elementwise_error
+
 #: Largest relative error accepted between analytic and numeric gradients.
 TOL = 1e-6
 #: Largest step :func:`step_for` may choose.
 H_MAX = 1e-3
 #: Floor of the denominator of the global relative error.
 TINY = 1e-30
-EPS = float(np.finfo(np.float64).eps)
-#: Floor of the denominator of the element-wise relative error: the smallest normal float64.
-#: Below it values are subnormal, with fewer than 53 significant bits: no relative error means much there.
-FLOOR = float(np.finfo(np.float64).tiny)
-#: Rounding error of one loss evaluation, in units of eps * loss_scale, allowed for in :func:`fd_noise`.
-#: The loss is a sum of rounded products of rounded forward values; measured on every layer and network
-#: check of the suite the finite-difference error stays below 2 eps * loss_scale / h.
-ROUNDING = 10.0
+
+__all__ = ["H", "TOL", "H_MAX", "TINY", "EPS", "FLOOR", "ROUNDING", "away_from_kinks", "step_for", "rel_error",
+           "fd_noise", "elementwise_error", "upstream", "numeric_grad", "assert_close", "random_layers",
+           "freeze_randomness", "check_layer", "jitter_params", "check_network"]
 
 
 def step_for(loss_scale: float, grad_scale: float, tol: float = TOL) -> float:
@@ -81,42 +82,17 @@ def rel_error(analytic, numeric) -> float:
 
 def fd_noise(loss_scale, h: float, extrapolated: bool | None = None):
     """Largest rounding error of a central difference of step ``h`` of a loss whose terms have total size
-    ``loss_scale`` (a number, or an array for element-wise losses): ROUNDING * eps * loss_scale / h.
-
-    Three times that when the difference is extrapolated, as :func:`numeric_grad` does for h > H
-    (``extrapolated=None`` means that rule): (4 D(h/2) - D(h)) / 3 carries 4/3 of the noise of D(h/2),
-    which is twice that of D(h), plus a third of D(h)'s.
-    """
-    h = float(h)
-    if extrapolated is None:
-        extrapolated = h > H
-    return ROUNDING * EPS * np.asarray(loss_scale, dtype=np.float64) / h * (3.0 if extrapolated else 1.0)
-
-
-def elementwise_error(analytic, numeric, floor=FLOOR) -> float:
-    """max over entries of |a - n| / max(|a| + |n|, floor), where ``numeric`` is not NaN (skipped).
-
-    ``floor`` (a number, or an array shaped like the entries) is raised to at least :data:`FLOOR`.
-    """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
-    assert a.shape == n.shape, f"shapes differ: analytic {a.shape}, numeric {n.shape}"
-    floor = np.maximum(np.broadcast_to(np.asarray(floor, dtype=np.float64), a.shape), FLOOR)
-    keep = ~np.isnan(n)
-    if not keep.any():
-        return 0.0
-    assert np.isfinite(a[keep]).all(), "analytic gradient is not finite"
-    err = np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)
-    return float(np.max(err[keep]))
+    ``loss_scale``: :func:`gradviz.gradcheck.rounding_noise`, extrapolated (three times larger) when
+    :func:`numeric_grad` extrapolates, i.e. for h > H (``extrapolated=None`` means that rule)."""
+    return rounding_noise(loss_scale, h, richardson=float(h) > H if extrapolated is None else extrapolated)
 
 
 def _worst(analytic, numeric, floor) -> str:
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
-    floor = np.maximum(np.broadcast_to(np.asarray(floor, dtype=np.float64), a.shape), FLOOR)
-    err = np.where(np.isnan(n), -1.0, np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor))
-    i = np.unravel_index(int(np.argmax(err)), a.shape)
-    return f"worst entry {tuple(int(k) for k in i)}: analytic {a[i]:.6g}, numeric {n[i]:.6g}, floor {floor[i]:.3g}"
+    i = np.unravel_index(int(np.argmax(np.nan_to_num(relative_errors(a, n, floor), nan=-1.0))), a.shape)
+    fl = max(float(np.broadcast_to(np.asarray(floor, dtype=np.float64), a.shape)[i]), FLOOR)
+    return f"worst entry {tuple(int(k) for k in i)}: analytic {a[i]:.6g}, numeric {n[i]:.6g}, floor {fl:.3g}"
 
 
 def upstream(shape, rng) -> np.ndarray:
@@ -124,47 +100,12 @@ def upstream(shape, rng) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
-def _evaluate(f):
-    res = f()
-    if isinstance(res, tuple):
-        loss, sides = res
-        return float(loss), (None if sides is None else np.asarray(sides, dtype=bool).copy())
-    return float(res), None
-
-
 def numeric_grad(f, x: np.ndarray, h: float = H) -> np.ndarray:
-    """Central-difference gradient of ``f`` with respect to the array ``x``, perturbed in place.
-
-    ``f()`` computes the loss from the current contents of ``x`` (a closure over
-    ``x``, or over a layer that holds ``x`` as a parameter) and returns either
-    the loss or ``(loss, sides)``, where ``sides`` is a boolean array telling on
-    which side of its kink every kink-sensitive value lies (e.g. ``z > 0`` for
-    every pre-activation of a ReLU network). When ``sides`` differ between
-    x - h and x + h the coordinate straddles a kink: its entry is NaN (skipped).
-    ``x`` is restored exactly afterwards.
-    """
-    assert x.dtype == np.float64, "finite differences are only meaningful in float64"
-    grad = np.empty(x.shape, dtype=np.float64)
-
-    def central(idx, old, step):
-        x[idx] = old + step
-        f_plus, s_plus = _evaluate(f)
-        x[idx] = old - step
-        f_minus, s_minus = _evaluate(f)
-        x[idx] = old
-        if s_plus is not None and not np.array_equal(s_plus, s_minus):
-            return np.nan
-        return (f_plus - f_minus) / (2.0 * step)
-
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        d_h = central(idx, old, h)
-        if h > H:
-            # A step larger than H (chosen for a small gradient, see step_for) has a larger
-            # truncation error, O(h^2); Richardson's extrapolation of h and h/2 cancels it to O(h^4).
-            d_h = (4.0 * central(idx, old, h / 2.0) - d_h) / 3.0
-        grad[idx] = d_h
-    return grad
+    """Central-difference gradient of ``f()`` with respect to the array ``x``, perturbed in place
+    (:func:`gradviz.gradcheck.numerical_gradient`: ``f`` may return ``(loss, sides)`` to skip the entries
+    that straddle a kink). A step larger than H (chosen for a small gradient, see :func:`step_for`) has a
+    larger truncation error, O(h^2); Richardson's extrapolation of h and h/2 cancels it to O(h^4)."""
+    return numerical_gradient(f, x, h, richardson=h > H)
 
 
 def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, min_checked: float = 0.75,
@@ -202,15 +143,6 @@ def assert_close(analytic, numeric, what: str = "gradient", tol: float = TOL, mi
     err = rel_error(analytic, numeric)
     assert err < tol, f"{what}: relative error {err:.3g} >= {tol:g}"
     return max(err, elem)
-
-
-def away_from_kinks(z: np.ndarray, kinks=(0.0,), margin: float = 10 * H) -> np.ndarray:
-    """Move every entry of ``z`` closer than ``margin`` to a kink out to kink +- margin (keeps its side)."""
-    z = np.array(z, dtype=np.float64, copy=True)
-    for k in kinks:
-        close = np.abs(z - k) < margin
-        z[close] = k + np.where(z[close] >= k, margin, -margin)
-    return z
 
 
 def random_layers(layers):

@@ -64,6 +64,9 @@ def test_relative_error_is_entry_wise():
     assert gradcheck.relative_error([1.0, 1e-12], [1.0, 3e-12], floor=1e-6) == pytest.approx(2e-6)
     # zeros on both sides: 0, not 0/0
     assert gradcheck.relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    # the entries themselves, NaN where skipped
+    errs = gradcheck.relative_errors(a, np.array([101.0, np.nan]))
+    assert errs[0] == pytest.approx(1 / 201) and np.isnan(errs[1])
 
 
 def test_relative_error_and_numerical_gradient_errors():
