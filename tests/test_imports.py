@@ -1,8 +1,8 @@
 """Imports flow one way: the contracts of [tool.importlinter] in pyproject.toml, checked by import-linter.
 
 A chapter imports the general package, never another chapter; a general module imports only the
-layers below it (chapters -> figures | widgets | exercises -> plots | _canvas | _live -> train -> stats | theory ->
-network | losses | optim | descent -> layers -> init -> activations | data | gradcheck -> _validate).
+layers below it (chapters -> figures | widgets | exercises -> plots | _canvas -> train -> stats | theory ->
+network | losses | optim | descent -> layers -> init -> activations | data | gradcheck | _live -> _validate).
 """
 
 from __future__ import annotations
