@@ -19,8 +19,8 @@ from gradviz.network import MLP
 
 # ----------------------------------------------------------------------------- sigmoid facts
 def test_sigmoid_values_and_slopes_at_6_and_1000():
-    assert sigmoid(6.0) == pytest.approx(1 / (1 + np.exp(-6.0)), rel=1e-15)
-    assert sigmoid_grad(6.0) == pytest.approx(np.exp(-6.0) / (1 + np.exp(-6.0)) ** 2, rel=1e-12)
+    assert sigmoid(6.0) == pytest.approx(1 / (1 + np.exp(-6.0)), rel=1e-15, abs=0)
+    assert sigmoid_grad(6.0) == pytest.approx(np.exp(-6.0) / (1 + np.exp(-6.0)) ** 2, rel=1e-12, abs=0)
     assert sigmoid(1000.0) == 1.0
     assert sigmoid_grad(1000.0) == 0.0  # e^-1000 is below the smallest float64
 
@@ -30,10 +30,10 @@ def test_sigmoid_slope_log10_is_exact_where_float64_underflows():
     exact = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2  # no 1 - sigma(z) cancellation
     np.testing.assert_allclose(theory.sigmoid_slope_log10(z), np.log10(exact), rtol=1e-13)
     # ln sigma'(1000) = -1000 - 2 ln(1 + e^-1000) = -1000 to double precision
-    assert theory.sigmoid_slope_log10(1000.0) == pytest.approx(-1000 / np.log(10), rel=1e-15)
+    assert theory.sigmoid_slope_log10(1000.0) == pytest.approx(-1000 / np.log(10), rel=1e-15, abs=0)
     assert theory.sigmoid_slope_log10(-1000.0) == theory.sigmoid_slope_log10(1000.0)
     assert isinstance(theory.sigmoid_slope_log10(0.0), float)
-    assert theory.sigmoid_slope_log10(0.0) == pytest.approx(np.log10(0.25), rel=1e-15)
+    assert theory.sigmoid_slope_log10(0.0) == pytest.approx(np.log10(0.25), rel=1e-15, abs=0)
 
 
 def test_sigmoid_slope_maximum_is_a_quarter_at_zero():
@@ -44,7 +44,7 @@ def test_sigmoid_slope_maximum_is_a_quarter_at_zero():
 
 
 def test_slope_bound():
-    assert theory.slope_bound("sigmoid", 10) == 0.25 ** 10 == pytest.approx(9.5367431640625e-07)
+    assert theory.slope_bound("sigmoid", 10) == 0.25 ** 10 == pytest.approx(9.5367431640625e-07, abs=0)
     assert theory.slope_bound("sigmoid", 0) == 1.0
     assert theory.slope_bound("tanh", 7) == 1.0
     with pytest.raises(ValueError, match="n_factors"):
@@ -133,8 +133,8 @@ def test_gradient_flow_on_digits_matches_direct_numpy():
     np.testing.assert_allclose(flow.da_norm, da, rtol=1e-10)
     np.testing.assert_allclose(flow.dW_norm, dW, rtol=1e-10)
     np.testing.assert_allclose(flow.w_norm, [np.linalg.norm(b.dense.params["W"]) for b in net.blocks], rtol=1e-12)
-    np.testing.assert_allclose(flow.a_rms, [np.sqrt(np.mean(r["a"] ** 2)) for r in net.records], rtol=1e-12)
-    assert flow.out_rms == pytest.approx(np.sqrt(np.mean(net.forward(X) ** 2)), rel=1e-12)
+    np.testing.assert_allclose(flow.a_rms, [np.sqrt(np.mean(r["a"] ** 2)) for r in net.records], rtol=1e-12, atol=0)
+    assert flow.out_rms == pytest.approx(np.sqrt(np.mean(net.forward(X) ** 2)), rel=1e-12, abs=0)
     np.testing.assert_allclose(flow.weight_norm,
                                [np.linalg.svd(b.dense.params["W"], compute_uv=False)[0] for b in net.blocks])
     assert np.isfinite(flow.loss) and flow.first_nonfinite is None

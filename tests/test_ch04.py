@@ -228,11 +228,11 @@ def test_shifted_relu_stays_at_chance_and_loses_units(runs):
 
 # ----------------------------------------------------------------------------- experiment 5: dead at birth
 def test_dead_at_birth_numbers_of_the_chapter():
-    assert theory.dead_at_birth_probability(10, 3) == pytest.approx(1 - (7 / 8) ** 10, rel=1e-14)
+    assert theory.dead_at_birth_probability(10, 3) == pytest.approx(1 - (7 / 8) ** 10, rel=1e-14, abs=0)
     assert round(theory.dead_at_birth_probability(10, 3), 3) == 0.737
     assert round(100 * theory.dead_at_birth_probability(10, 8), 1) == 3.8
     assert round(100 * theory.dead_at_birth_probability(50, 8)) == 18
-    assert theory.dead_at_birth_probability(50, 64) == pytest.approx(50 * 2.0 ** -64, rel=1e-6)
+    assert theory.dead_at_birth_probability(50, 64) == pytest.approx(50 * 2.0 ** -64, rel=1e-6, abs=0)
     assert f"{theory.dead_at_birth_probability(50, 64):.2g}" == "2.7e-18"
 
 
@@ -335,7 +335,7 @@ def test_gradient_through_silent_layers_shrinks_by_sqrt2_alpha(alpha, factor):
     assert np.all(g.silent_fraction[3:] > 0.99)
     assert g.factor_per_layer(4, 9) == pytest.approx(math.sqrt(2) * alpha, rel=0.05)
     assert round(g.factor_per_layer(4, 9), 4) == factor
-    assert g.at_first_layer == pytest.approx(g.relative_gradient[0])
+    assert g.at_first_layer == pytest.approx(g.relative_gradient[0], abs=0)
 
 
 def test_leaky_numbers_the_chapter_states():
@@ -637,7 +637,7 @@ def test_code_exercise_dead_at_birth(capsys):
     assert not exercises.check("04.2", 0.5)
     assert not exercises.check("04.2", lambda depth, width: None)  # the notebook's stub, returning nothing
     for args in [(10, 3), (20, 4), (50, 8)]:
-        assert cha.dead_at_birth_code(*args) == pytest.approx(theory.dead_at_birth_probability(*args), rel=1e-12)
+        assert cha.dead_at_birth_code(*args) == pytest.approx(theory.dead_at_birth_probability(*args), rel=1e-12, abs=0)
     # the explanation's claim: written this way, 50 layers of 64 units give exactly 0, the truth about 2.7e-18
     assert 1 - 2.0 ** -64 == 1.0 and mine(50, 64) == 0.0
     exercises.solution("04.2")

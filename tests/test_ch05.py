@@ -26,7 +26,7 @@ def _Phi(x):
 
 # ----------------------------------------------------------------------------- SELU itself
 def test_selu_constants_and_saturation_value():
-    assert -LAM * ALPHA == pytest.approx(-1.7580993408473766, rel=1e-15)
+    assert -LAM * ALPHA == pytest.approx(-1.7580993408473766, rel=1e-15, abs=0)
     assert float(selu(np.array([-800.0]))[0]) == -LAM * ALPHA  # exp(-800) underflows: exactly the limit
     assert float(selu(np.array([2.0]))[0]) == pytest.approx(2 * LAM)
     # the slope just left of 0 is lambda * alpha, right of 0 it is lambda
@@ -90,7 +90,7 @@ def test_fixed_point_default_and_its_contraction():
     assert fp.converged
     assert abs(fp.mean) < 1e-12 and fp.var == pytest.approx(1.0, abs=1e-12)
     assert fp.spectral_norm == pytest.approx(0.7877, abs=5e-5)
-    assert fp.spectral_radius == pytest.approx(fp.jacobian[1, 1], rel=1e-12)  # triangular: eigenvalues 0, J11
+    assert fp.spectral_radius == pytest.approx(fp.jacobian[1, 1], rel=1e-12, abs=0)  # triangular: eigenvalues 0, J11
     assert fp.singular_values.shape == (2,)
     # layers to shrink a deviation ten-fold, as the notebook prints
     assert math.log(10) / -math.log(fp.spectral_radius) == pytest.approx(9.4, abs=0.1)
@@ -149,11 +149,11 @@ def test_layer_moments_agree_with_a_direct_numpy_forward():
     for l, block in enumerate(net.blocks):
         h = selu(h @ block.dense.params["W"] + block.dense.params["b"])
         assert m.mean[l] == pytest.approx(h.mean(), abs=1e-12)
-        assert m.std[l] == pytest.approx(h.std(), rel=1e-12)
+        assert m.std[l] == pytest.approx(h.std(), rel=1e-12, abs=0)
         um, us = h.mean(0), h.std(0)
         assert m.unit_mean_low[l] == pytest.approx(np.quantile(um, 0.25), abs=1e-12)
         assert m.unit_std_high[l] == pytest.approx(np.quantile(us, 0.75), rel=1e-12)
-        assert m.unit_mean_rms[l] == pytest.approx(np.sqrt(np.mean(um**2)), rel=1e-12)
+        assert m.unit_mean_rms[l] == pytest.approx(np.sqrt(np.mean(um**2)), rel=1e-12, abs=0)
     assert m.first_nonfinite is None and m.training
     assert m.input_mean == pytest.approx(x.mean()) and m.input_std == pytest.approx(x.std())
     assert m.at(2) == (m.mean[1], m.std[1])
@@ -319,8 +319,8 @@ def test_alpha_dropout_constants_for_rate_0_1():
     d = AlphaDropout(0.1)
     ap = -LAM * ALPHA
     # Keras writes the same constants as ((1 - rate) (1 + rate alpha'^2))^(-1/2): an independent algebraic form
-    assert d.a == pytest.approx((0.9 * (1 + 0.1 * ap**2)) ** -0.5, rel=1e-14)
-    assert d.b == pytest.approx(-d.a * 0.1 * ap, rel=1e-14)
+    assert d.a == pytest.approx((0.9 * (1 + 0.1 * ap**2)) ** -0.5, rel=1e-14, abs=0)
+    assert d.b == pytest.approx(-d.a * 0.1 * ap, rel=1e-14, abs=0)
     assert d.a == pytest.approx(0.9212845, abs=1e-7) and d.b == pytest.approx(0.1619710, abs=1e-7)
     # exact moments of the output for an input of mean 0 and variance 1
     q = 0.9
@@ -354,10 +354,10 @@ def test_dropout_on_selu_moments():
 # ----------------------------------------------------------------------------- exercises
 def test_exercise_answers_and_checks(capsys):
     ex = gv.exercises.EXERCISES
-    assert ex["05.1"].answer() == pytest.approx(LAM * ALPHA * (np.exp(-2.0) - 1.0), rel=1e-15)
+    assert ex["05.1"].answer() == pytest.approx(LAM * ALPHA * (np.exp(-2.0) - 1.0), rel=1e-15, abs=0)
     assert ex["05.1"].answer() == pytest.approx(-1.52017, abs=1e-5)
     d = AlphaDropout(0.1)
-    assert ex["05.2"].answer() == pytest.approx(d.a * (-LAM * ALPHA) + d.b, rel=1e-15)
+    assert ex["05.2"].answer() == pytest.approx(d.a * (-LAM * ALPHA) + d.b, rel=1e-15, abs=0)
     assert ex["05.2"].answer() == pytest.approx(-1.45774, abs=1e-5)
     assert ex["05.3"].answer() == pytest.approx(T.selu_fixed_point(tau=1.1).var)
     assert gv.exercises.check("05.1", -1.5202)

@@ -116,7 +116,7 @@ def test_from_pytorch_same_running_mean_and_unbiased_running_var():
     one = BatchNorm.from_pytorch(1, momentum=None)
     b4 = np.array([[0.0], [1.0], [2.0], [5.0]])
     one.forward(b4, training=True)
-    assert one.state["running_var"][0] == pytest.approx(b4.var() * 4 / 3, rel=1e-14)
+    assert one.state["running_var"][0] == pytest.approx(b4.var() * 4 / 3, rel=1e-14, abs=0)
 
 
 def test_running_means_hand_computed_and_both_conventions():
@@ -149,8 +149,8 @@ def test_remaining_fraction_and_steps_to_forget():
 
 
 def test_momentum_conversions():
-    assert ch.pytorch_momentum(0.99) == pytest.approx(0.01, rel=1e-12)
-    assert ch.pytorch_momentum(0.9) == pytest.approx(0.1, rel=1e-12)
+    assert ch.pytorch_momentum(0.99) == pytest.approx(0.01, rel=1e-12, abs=0)
+    assert ch.pytorch_momentum(0.9) == pytest.approx(0.1, rel=1e-12, abs=0)
     assert ch.keras_momentum(0.1) == 0.9
     assert ch.keras_momentum(1.0) == 0.0
     with pytest.raises(ValueError, match="keras_momentum"):
@@ -563,7 +563,7 @@ def test_raw_input_runs_chapter_claims():
 # ----------------------------------------------------------------------------- exercises
 def test_exercises_answers_and_checks(capsys):
     assert gv.exercises.EXERCISES["06.1"].answer() == pytest.approx(2.9, rel=1e-12)
-    assert gv.exercises.EXERCISES["06.2"].answer() == pytest.approx(0.01, rel=1e-12)
+    assert gv.exercises.EXERCISES["06.2"].answer() == pytest.approx(0.01, rel=1e-12, abs=0)
     assert gv.exercises.EXERCISES["06.3"].answer() == 384
     assert gv.exercises.check("06.1", 2.9) and gv.exercises.check("06.2", 0.01) and gv.exercises.check("06.3", 384)
     assert not gv.exercises.check("06.2", 0.99)

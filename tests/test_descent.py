@@ -43,22 +43,22 @@ def test_cost_matches_the_package_mse(data):
     X, y = data
     for w, b in [(0.0, 0.0), (2.0, -1.0), (-3.5, 4.25)]:
         expected, _ = mean_squared_error(w * X[:, 0] + b, y)
-        assert mse_cost(w, b, X, y) == pytest.approx(expected, rel=1e-14)
+        assert mse_cost(w, b, X, y) == pytest.approx(expected, rel=1e-14, abs=0)
 
 
 def test_cost_by_hand():
     X = np.array([[0.0], [1.0], [2.0]])
     y = np.array([1.0, 1.0, 5.0])
     # residuals of w=1, b=1: (1-1, 2-1, 3-5) = (0, 1, -2); J = (0 + 1 + 4) / (2 * 3)
-    assert mse_cost(1.0, 1.0, X, y) == pytest.approx(5 / 6, rel=1e-15)
-    assert mse_gradient(1.0, 1.0, X, y) == pytest.approx(((0 + 1 - 4) / 3, (0 + 1 - 2) / 3), rel=1e-15)
+    assert mse_cost(1.0, 1.0, X, y) == pytest.approx(5 / 6, rel=1e-15, abs=0)
+    assert mse_gradient(1.0, 1.0, X, y) == pytest.approx(((0 + 1 - 4) / 3, (0 + 1 - 2) / 3), rel=1e-15, abs=0)
 
 
 def test_cost_broadcasts_over_a_grid(data):
     X, y = data
     W, B, J = cost_grid(X, y, (-1, 3), (-2, 1), n=7)
     assert W.shape == B.shape == J.shape == (7, 7)
-    assert J[3, 5] == pytest.approx(mse_cost(W[3, 5], B[3, 5], X, y), rel=1e-14)
+    assert J[3, 5] == pytest.approx(mse_cost(W[3, 5], B[3, 5], X, y), rel=1e-14, abs=0)
     assert W[0, -1] == 3 and B[-1, 0] == 1
 
 

@@ -83,9 +83,9 @@ def test_relative_error_and_numerical_gradient_errors():
 
 
 def test_rounding_noise():
-    assert gradcheck.rounding_noise(1.0, 1e-6) == pytest.approx(10 * 2.220446e-16 / 1e-6, rel=1e-6)
+    assert gradcheck.rounding_noise(1.0, 1e-6) == pytest.approx(10 * 2.220446e-16 / 1e-6, rel=1e-6, abs=0)
     np.testing.assert_allclose(gradcheck.rounding_noise(np.array([1.0, 2.0])), [2.22e-9, 4.44e-9], rtol=1e-3)
-    assert gradcheck.rounding_noise(2.0, 1e-4, richardson=True) == pytest.approx(3 * gradcheck.rounding_noise(2.0, 1e-4))
+    assert gradcheck.rounding_noise(2.0, 1e-4, richardson=True) == pytest.approx(3 * gradcheck.rounding_noise(2.0, 1e-4), abs=0)
 
 
 def test_a_sum_loss_is_vacuous_for_batch_norm_and_a_random_weighting_is_not():
