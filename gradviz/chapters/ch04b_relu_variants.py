@@ -9,10 +9,9 @@ measures how much gradient each lets through units pushed below 0
 (:func:`shifted_gradient`), what each costs to compute (:func:`activation_cost`),
 and trains them side by side on the handwritten digits.
 
-A notebook imports it as ``from gradviz.chapters import ch04b_relu_variants as ch``.
-Runs on the digits come from :func:`gradviz.train.digits_run` (4 hidden layers
-x 64 units, He init, SGD lr 0.1, 200 steps of 64, seed 0 unless stated); every
-figure accepts the runs the notebook already trained, to avoid training twice.
+Its notebook imports it as ``ch``. The training runs use the same network and
+budget as the first half (:func:`gradviz.train.digits_run` with its defaults),
+and a figure takes the runs its notebook has trained instead of training again.
 """
 
 from __future__ import annotations
