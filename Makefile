@@ -157,7 +157,9 @@ mutation: $(STAMP) $(MUT_STAMP)
 	rm -rf $(MUTATION_DIR); mkdir -p $(MUTATION_DIR); \
 	cp -R gradviz tests pyproject.toml $(MUTATION_DIR)/; \
 	{ echo "[mutmut]"; echo "source_paths = gradviz"; \
-	  echo "only_mutate ="; for m in $(MUTATE); do echo "    gradviz/$$m.py"; done; \
+	  echo "only_mutate ="; for m in $(MUTATE); do \
+	    if [ -d gradviz/$$m ]; then for f in gradviz/$$m/*.py; do echo "    $$f"; done; else echo "    gradviz/$$m.py"; fi; \
+	  done; \
 	  echo "pytest_add_cli_args_test_selection ="; \
 	  for m in $(MUTATE); do \
 	    if [ -f tests/test_$$m.py ]; then echo "    tests/test_$$m.py"; else echo "no tests/test_$$m.py: $$m's mutants meet no test" >&2; fi; \
