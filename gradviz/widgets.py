@@ -420,18 +420,24 @@ class Explorer:
         if self._worker is None:
             self._worker = _live.Worker(f"gradviz-{type(self).__name__}")
 
+        def post(callback, *args):
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:  # the event loop has closed (the kernel is shutting down): nobody to show it to
+                pass
+
         def job():
             result = None
             try:
                 with _live.one_blas_thread():
                     for result in self.refine(values):
                         if self._generation != generation:  # the learner has moved on
-                            loop.call_soon_threadsafe(self._drop)
+                            post(self._drop)
                             return
             except Exception as exc:  # shown in the kernel's log, as a callback's error would be
-                loop.call_soon_threadsafe(self._refinement_failed, exc)
+                post(self._refinement_failed, exc)
                 return
-            loop.call_soon_threadsafe(self._refined, generation, values, result)
+            post(self._refined, generation, values, result)
 
         if self._worker.submit(job):
             self._drop()  # a refinement waiting for the worker was replaced by this one

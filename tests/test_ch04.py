@@ -455,11 +455,13 @@ def test_rrelu_explorer_every_control():
     assert _line(ex.ax_slopes, "mean").get_xdata()[0] == pytest.approx(11 / 48)
     assert ex.hist.get_data().values.sum() == 2053
 
-    ex.controls["bounds"].value = (0.3, 0.3)  # one slope for all: training = inference
+    ex.update(lower=0.3, upper=0.3)  # one slope for all: training = inference
     assert np.allclose(ex.slopes, 0.3) and ex.xu_slope == pytest.approx(0.3)
     assert ex.hist.get_data().values.sum() == ex.slopes.size
-    ex.controls["bounds"].value = (0.0, 0.9)
+    ex.update(lower=0.0, upper=0.9)
     assert ex.xu_slope == 0.0 and ex.mean_slope == pytest.approx(0.45)
+    ex.update(lower=0.95)  # past the upper bound: the two swap roles
+    assert ex.mean_slope == pytest.approx(0.925) and "U[0.9, 0.95]" in ex.summary()
     assert ex.ax_out.get_ylim()[0] < -3.5
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -437,7 +437,7 @@ def leaky_alpha_gradient(alphas=(0.0, 0.01, 0.1, 0.3), bias=-1.0, depth=10):
 @figure("rrelu_train_vs_inference")
 def rrelu_train_vs_inference(lower=1 / 8, upper=1 / 3):
     """RReLU: one random slope per element in training, the mean slope at inference; the slopes drawn."""
-    return RReLUExplorer(canvas="none", bounds=(lower, upper)).figure
+    return RReLUExplorer(canvas="none", lower=lower, upper=upper).figure
 
 
 @figure("prelu_slope_over_training")
@@ -678,7 +678,8 @@ class RReLUExplorer(Explorer):
     Xu et al. (2015) use at test time for the same range, 2 / (1/lower + 1/upper)
     (they draw a in U(1/upper, 1/lower) and divide by the mean of a).
 
-    Control: ``bounds``, the range [lower, upper] of the training slopes (0 to 1).
+    Controls: ``lower`` and ``upper``, the bounds of the training slopes (0 to 1; if ``lower``
+    passes ``upper`` the two swap roles).
     """
 
     figsize = (10.0, 4.2)
@@ -690,9 +691,11 @@ class RReLUExplorer(Explorer):
         super().__init__(canvas, **values)
 
     def make_controls(self):
-        return {"bounds": ipywidgets.FloatRangeSlider(value=(1 / 8, 1 / 3), min=0.0, max=1.0, step=0.005,
-                                                 description="training slopes [lower, upper]",
-                                                 readout_format=".3f", style=CONTROL_STYLE)}
+        # two sliders rather than one range slider: a range slider's handles do not answer the arrow keys
+        return {name: ipywidgets.FloatSlider(value=value, min=0.0, max=1.0, step=0.025,
+                                             description=f"{name} bound of the training slopes",
+                                             readout_format=".3f", style=CONTROL_STYLE)
+                for name, value in (("lower", 1 / 8), ("upper", 1 / 3))}
 
     def setup_figure(self, fig):
         self.ax_out, self.ax_slopes = fig.subplots(1, 2, width_ratios=[1.15, 1])
@@ -722,8 +725,8 @@ class RReLUExplorer(Explorer):
         ax.set_ylabel(f"count ({_SLOPE_BINS} bins from lower to upper)")
         plots.legend_below(ax, ncol=2)
 
-    def refresh(self, bounds):
-        lower, upper = (float(b) for b in bounds)
+    def refresh(self, lower, upper):
+        lower, upper = sorted((float(lower), float(upper)))  # a lower bound moved past the upper one swaps roles
         z, out_train, out_inf = rrelu_draws(self.n, lower, upper, self.seed)
         order = np.argsort(z)
         self.train_dots.set_data(z, out_train)
@@ -750,7 +753,7 @@ class RReLUExplorer(Explorer):
 
     def summary(self) -> str:
         """Plain text of what is drawn now."""
-        lower, upper = (float(b) for b in self.values["bounds"])
+        lower, upper = sorted((float(self.values["lower"]), float(self.values["upper"])))
         return (f"training: {self.slopes.size} slopes drawn from U[{lower:.4g}, {upper:.4g}], mean "
                 f"{self.slopes.mean():.4f}; inference: slope (lower + upper) / 2 = {self.mean_slope:.4f} "
                 f"for every negative input; Xu et al.'s rule would use {self.xu_slope:.4f}.")
