@@ -64,29 +64,43 @@ class BatchNormOptions:
         beforehand (Ioffe & Szegedy 2015, Algorithm 2; Géron, *Hands-On Machine
         Learning*, 2019, ch. 11, on BN as a network's first layer). Its ``gamma``
         and ``beta`` are trained like any other parameter.
-    momentum : float in [0, 1)
+    momentum : float in [0, 1), or None
     eps : float > 0
         Of every batch-norm layer of the network (Keras convention, see
-        :class:`gradviz.layers.BatchNorm`).
+        :class:`gradviz.layers.BatchNorm`). ``momentum=None``: the moving
+        statistics are the cumulative average of every training batch's.
+    unbiased_running_var : bool
+        False (Keras): ``running_var`` averages the biased batch variance var_B.
+        True (PyTorch; Ioffe & Szegedy 2015, Algorithm 2): it averages the
+        unbiased estimate m / (m - 1) * var_B of a batch of m examples. Batches
+        are normalised with var_B either way.
 
     Raises
     ------
     ValueError, TypeError
-        For an unknown ``hidden`` or constants outside their range.
+        For an unknown ``hidden``, constants outside their range, or an
+        ``inputs`` or ``unbiased_running_var`` that is not a bool.
     """
 
     hidden: str | None = "before"
     inputs: bool = False
-    momentum: float = 0.99
+    momentum: float | None = 0.99
     eps: float = 1e-3
+    unbiased_running_var: bool = False
 
     def __post_init__(self):
         if self.hidden is not None:
             check_choice("hidden", self.hidden, ("before", "after"))
-        if not isinstance(self.inputs, (bool, np.bool_)):
-            raise TypeError(f"inputs must be True or False; got {self.inputs!r}")
-        object.__setattr__(self, "momentum", check_probability("momentum", self.momentum))
+        object.__setattr__(self, "inputs", check_bool("inputs", self.inputs))
+        if self.momentum is not None:
+            object.__setattr__(self, "momentum", check_probability("momentum", self.momentum))
         object.__setattr__(self, "eps", check_positive("eps", self.eps))
+        object.__setattr__(self, "unbiased_running_var", check_bool("unbiased_running_var", self.unbiased_running_var))
+
+    def layer(self, num_features, dtype):
+        """A new :class:`gradviz.layers.BatchNorm` of ``num_features`` with these constants and convention."""
+        return BatchNorm(num_features, self.momentum, self.eps, dtype=dtype,
+                         unbiased_running_var=self.unbiased_running_var)
 
 
 @dataclass(frozen=True)
@@ -321,7 +335,7 @@ class MLP:
         def bn(width, where):
             if batch_norm is None or batch_norm.hidden != where:
                 return None
-            return BatchNorm(width, batch_norm.momentum, batch_norm.eps, dtype=self.dtype)
+            return batch_norm.layer(width, self.dtype)
 
         rngs = _layer_rngs(seed, len(self.hidden) + 2)
         widths = (self.n_inputs,) + self.hidden
@@ -346,7 +360,7 @@ class MLP:
                                 rng=rngs[len(self.hidden) + 1], dtype=self.dtype, **init_kwargs)
         self.input_bn = None
         if batch_norm is not None and batch_norm.inputs:
-            self.input_bn = BatchNorm(self.n_inputs, batch_norm.momentum, batch_norm.eps, dtype=self.dtype)
+            self.input_bn = batch_norm.layer(self.n_inputs, self.dtype)
         self.overflow = {"forward": None, "backward": None}
         self._out_shape = None  # shape of the last forward pass's output, which backward's dout must have
 

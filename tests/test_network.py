@@ -305,6 +305,43 @@ def test_options_are_checked_when_built():
         BatchNormOptions("middle")
     with pytest.raises(TypeError, match=r"inputs must be True or False"):
         BatchNormOptions(inputs="yes")
+    with pytest.raises(TypeError, match=r"unbiased_running_var must be True or False; got 'yes'"):
+        BatchNormOptions(unbiased_running_var="yes")
+    with pytest.raises(TypeError, match=r"unbiased_running_var must be True or False; got 1 "):
+        BatchNormOptions(unbiased_running_var=1)
+
+
+def _input_bn_after(options, *batches):
+    """The input batch norm of a 1-input MLP built with ``options``, after a training pass on each batch."""
+    net = MLP(1, hidden=(2,), n_outputs=None, seed=0, batch_norm=options)
+    for x in batches:
+        net.forward(np.array(x, dtype=float).reshape(-1, 1), training=True)
+    return net.input_bn
+
+
+def test_batch_norm_options_choose_the_running_variance_convention():
+    # Batch (0, 3, 6): mean 3, biased variance 6, unbiased 6 * 3/2 = 9. Momentum 0.5 (Keras convention)
+    # from running_var = 1: biased 0.5 * 1 + 0.5 * 6 = 3.5; unbiased 0.5 * 1 + 0.5 * 9 = 5.
+    keras = _input_bn_after(BatchNormOptions(None, inputs=True, momentum=0.5), [0, 3, 6])
+    torch = _input_bn_after(BatchNormOptions(None, inputs=True, momentum=0.5, unbiased_running_var=True), [0, 3, 6])
+    assert keras.state["running_var"][0] == 3.5 and torch.state["running_var"][0] == 5.0
+    assert keras.state["running_mean"][0] == torch.state["running_mean"][0] == 1.5
+    # momentum=None, the cumulative average: batches (0, 3, 6) and (1, 2, 3) have means 3 and 2,
+    # unbiased variances 9 and 1, biased ones 6 and 2/3.
+    cumulative = BatchNormOptions(None, inputs=True, momentum=None, unbiased_running_var=True)
+    bn = _input_bn_after(cumulative, [0, 3, 6], [1, 2, 3])
+    assert bn.momentum is None and bn.num_batches_tracked == 2
+    assert (bn.state["running_mean"][0], bn.state["running_var"][0]) == (2.5, 5.0)
+    biased = _input_bn_after(BatchNormOptions(None, inputs=True, momentum=None), [0, 3, 6], [1, 2, 3])
+    assert biased.state["running_var"][0] == pytest.approx(10 / 3, rel=1e-15, abs=0)
+    # The default is unchanged (Keras's biased variance), and the choice reaches every batch-norm layer.
+    assert not BatchNormOptions().unbiased_running_var
+    assert not any(bn.unbiased_running_var for bn in MLP(3, hidden=(4, 4), batch_norm="after").layers
+                   if isinstance(bn, BatchNorm))
+    options = BatchNormOptions("before", inputs=True, momentum=None, unbiased_running_var=True)
+    net = MLP(3, hidden=(4, 4), seed=0, batch_norm=options)
+    bns = [ly for ly in net.layers if isinstance(ly, BatchNorm)]
+    assert len(bns) == 3 and all(bn.unbiased_running_var and bn.momentum is None for bn in bns)
 
 
 def test_batch_norm_options_reach_every_batch_norm_layer():
