@@ -233,7 +233,7 @@ async def bench_setting(setting, activation, n, dtype, scenarios):
 def explorer_factories():
     """(name, factory, first slider) of every notebook's explorer, at its defaults."""
     from gradviz import chapters  # noqa: F401
-    from gradviz.chapters import (ch01_gradient_descent, ch03_initialization, ch04_nonsaturating, ch05_selu,
+    from gradviz.chapters import (ch01_gradient_descent, ch03_initialization, ch04b_relu_variants, ch05_selu,
                                   ch06_batch_norm, ch07_playground)
     from gradviz import widgets
 
@@ -250,7 +250,7 @@ def explorer_factories():
         out.append(("GradientFlowExplorer (ch02)", flow, "depth"))
     out += [
         ("InitializationExplorer (ch03)", ch03_initialization.InitializationExplorer, "depth"),
-        ("LeakySlopeExplorer (ch04)", ch04_nonsaturating.LeakySlopeExplorer, "alpha"),
+        ("LeakySlopeExplorer (ch04)", ch04b_relu_variants.LeakySlopeExplorer, "alpha"),
         ("SeluConditionsExplorer (ch05)", ch05_selu.SeluConditionsExplorer, "depth"),
         ("MomentumExplorer (ch06)", ch06_batch_norm.MomentumExplorer, "momentum"),
         ("PlaygroundExplorer (ch07)", lambda canvas: ch07_playground.PlaygroundExplorer(canvas=canvas, progress=False),

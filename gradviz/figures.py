@@ -1,8 +1,9 @@
 """Every figure the notebooks show, by name, deterministic (fixed seeds).
 
-Each chapter module (``gradviz/chapters/chNN_*.py``) registers its figures
-here with :func:`figure`; a notebook shows one with ``gv.figures.show(ch.some_figure())``
-or ``gv.figures.show("name")``, and the command line renders all of them for slides::
+Each chapter module (``gradviz/chapters/chNN_*.py``, or ``chNN_*/figures.py`` in
+a chapter package) registers its figures here with :func:`figure`; a notebook
+shows one with ``gv.figures.show(ch.some_figure())`` or ``gv.figures.show("name")``,
+and the command line renders all of them for slides::
 
     python -m gradviz figures --out DIR [--format png|svg|both] [--only NAME ...] [--list]
 
@@ -13,8 +14,8 @@ networks, inputs and training runs all come from fixed seeds.
 
 Adding a figure
 ---------------
-Write the function in its chapter's module, in the "figures" section, and
-decorate it; keep it fast (< 2-3 s)::
+Write the function in its chapter's module, in the "figures" section (a chapter
+package's ``figures.py``), and decorate it; keep it fast (< 2-3 s)::
 
     @figure("selu_mean_std")          # chapter 5, read from the module name ch05_...
     def selu_mean_std():
@@ -63,11 +64,13 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {}
 
 
-_CHAPTER_MODULE = re.compile(r"(?:^|\.)ch(\d\d)[a-z]?_\w+$")  # ch04a_..., ch04b_...: both parts of chapter 4
+# ch04a_..., ch04b_...: both parts of chapter 4; ch06_batch_norm.figures: a section of a chapter package
+_CHAPTER_MODULE = re.compile(r"(?:^|\.)ch(\d\d)[a-z]?_\w+(?:\.\w+)?$")
 
 
 def _chapter_of(module: str) -> int | None:
-    """Chapter number of a module named ``...chNN_name`` or ``...chNNa_name`` (None for any other module)."""
+    """Chapter number of a module named ``...chNN_name`` or ``...chNNa_name``, or of a section of such a package
+    (``...chNN_name.figures``); None for any other module."""
     match = _CHAPTER_MODULE.search(module or "")
     return int(match.group(1)) if match else None
 
@@ -77,7 +80,8 @@ def figure(name: str):
 
     ``name`` is the file name the command line writes (``<name>.png``); the
     chapter is read from the module that defines the function
-    (``gradviz.chapters.ch03_initialization`` -> 3, ``gradviz.chapters.ch04b_relu_variants`` -> 4).
+    (``gradviz.chapters.ch03_initialization`` -> 3, ``gradviz.chapters.ch04b_relu_variants`` -> 4,
+    ``gradviz.chapters.ch06_batch_norm.figures`` -> 6).
 
     Raises
     ------

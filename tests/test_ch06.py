@@ -120,13 +120,13 @@ def test_from_pytorch_same_running_mean_and_unbiased_running_var():
 
 
 def test_running_means_hand_computed_and_both_conventions():
-    np.testing.assert_allclose(ch.running_means([10, 20], 0.9), [0.0, 1.0, 2.9], rtol=1e-14)
-    np.testing.assert_allclose(ch.running_means([4, 6], 0.9), [0.0, 0.4, 0.96], rtol=1e-14)
+    np.testing.assert_allclose(ch.experiments.running_means([10, 20], 0.9), [0.0, 1.0, 2.9], rtol=1e-14)
+    np.testing.assert_allclose(ch.experiments.running_means([4, 6], 0.9), [0.0, 0.4, 0.96], rtol=1e-14)
     means = [3.0, -1.0, 7.5, 2.0]
-    np.testing.assert_allclose(ch.running_means(means, 0.99), ch.running_means(means, 0.01, pytorch=True),
-                               rtol=1e-12)
+    np.testing.assert_allclose(ch.experiments.running_means(means, 0.99),
+                               ch.experiments.running_means(means, 0.01, pytorch=True), rtol=1e-12)
     # momentum 0 keeps only the last batch
-    np.testing.assert_allclose(ch.running_means(means, 0.0)[1:], means)
+    np.testing.assert_allclose(ch.experiments.running_means(means, 0.0)[1:], means)
 
 
 def test_remaining_fraction_and_steps_to_forget():
@@ -151,16 +151,16 @@ def test_remaining_fraction_and_steps_to_forget():
 def test_momentum_conversions():
     assert ch.pytorch_momentum(0.99) == pytest.approx(0.01, rel=1e-12, abs=0)
     assert ch.pytorch_momentum(0.9) == pytest.approx(0.1, rel=1e-12, abs=0)
-    assert ch.keras_momentum(0.1) == 0.9
-    assert ch.keras_momentum(1.0) == 0.0
+    assert ch.experiments.keras_momentum(0.1) == 0.9
+    assert ch.experiments.keras_momentum(1.0) == 0.0
     with pytest.raises(ValueError, match="keras_momentum"):
         ch.pytorch_momentum(1.0)
     with pytest.raises(ValueError, match="pytorch_momentum"):
-        ch.keras_momentum(0.0)
+        ch.experiments.keras_momentum(0.0)
 
 
 def test_moving_average_run_follows_the_recursion():
-    r = ch.moving_average_run(0.95, steps=50, true_mean=3.0, true_std=2.0, batch_size=16, seed=1)
+    r = ch.experiments.moving_average_run(0.95, steps=50, true_mean=3.0, true_std=2.0, batch_size=16, seed=1)
     assert r.step.shape == (51,) and r.batch_mean.shape == (50,)
     rm, rv = [0.0], [1.0]
     for bm, bv in zip(r.batch_mean, r.batch_var):
@@ -171,22 +171,22 @@ def test_moving_average_run_follows_the_recursion():
     np.testing.assert_allclose(r.remaining, 0.95 ** np.arange(51), rtol=1e-14)
     assert r.pytorch_momentum == pytest.approx(0.05)
     # same seed, same batches for every momentum
-    r2 = ch.moving_average_run(0.5, steps=50, batch_size=16, seed=1)
+    r2 = ch.experiments.moving_average_run(0.5, steps=50, batch_size=16, seed=1)
     np.testing.assert_array_equal(r.batch_mean, r2.batch_mean)
 
 
 def test_moving_average_run_chapter_numbers():
-    slow, fast = ch.moving_average_run(0.99, 200), ch.moving_average_run(0.9, 200)
+    slow, fast = ch.experiments.moving_average_run(0.99, 200), ch.experiments.moving_average_run(0.9, 200)
     # the figure's claim: with 0.99 the running mean is far below the batch means at step 100, short at 200
     assert slow.running_mean[100] < 0.7 * 3.0
     assert slow.running_mean[200] < 0.92 * 3.0
     assert abs(fast.running_mean[100] - 3.0) < 0.3
     with pytest.raises(ValueError, match="batch_size"):
-        ch.moving_average_run(0.9, 10, batch_size=1)
+        ch.experiments.moving_average_run(0.9, 10, batch_size=1)
     with pytest.raises(ValueError, match="momentum"):
-        ch.moving_average_run(1.5)
+        ch.experiments.moving_average_run(1.5)
     with pytest.raises(ValueError, match="true_std"):
-        ch.moving_average_run(0.9, true_std=0.0)
+        ch.experiments.moving_average_run(0.9, true_std=0.0)
 
 
 # ----------------------------------------------------------------------------- the backward pass
@@ -209,7 +209,7 @@ def _forgetful_backward(dy, x, gamma, eps=1e-3):
 
 
 def test_gradient_check_passes_correct_backward_passes_to_about_1e_8():
-    for backward in (_folded_backward, ch.bn_backward_steps):
+    for backward in (_folded_backward, ch.exercises.bn_backward_steps):
         for batch, features, seed in ((8, 3, 0), (3, 1, 5), (32, 6, 7)):
             r = ch.gradient_check(backward, batch=batch, features=features, seed=seed)
             assert r.passed and not r.problem and r.shape == (batch, features)
@@ -218,13 +218,14 @@ def test_gradient_check_passes_correct_backward_passes_to_about_1e_8():
     # the reference answer and the folded formula are the same function, to rounding
     rng = np.random.default_rng(3)
     x, dy, gamma = rng.normal(1, 2, (6, 4)), rng.standard_normal((6, 4)), rng.uniform(0.5, 2, 4)
-    for a, b in zip(ch.bn_backward_steps(dy, x, gamma), _folded_backward(dy, x, gamma)):
+    for a, b in zip(ch.exercises.bn_backward_steps(dy, x, gamma), _folded_backward(dy, x, gamma)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     # ... and the layer's backward
     layer = BatchNorm(4)
     layer.params["gamma"][:] = gamma
     layer.forward(x, training=True)
-    np.testing.assert_allclose(layer.backward(dy), ch.bn_backward_steps(dy, x, gamma)[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(dy), ch.exercises.bn_backward_steps(dy, x, gamma)[0], rtol=1e-10,
+                               atol=1e-12)
     summary = ch.gradient_check(_folded_backward).summary()
     assert summary.count("agrees with finite differences (entry-wise relative error below 1e-06)") == 3
 
@@ -268,7 +269,7 @@ def test_gradient_check_errors():
 def test_exercise_06_4_checks_code_by_finite_differences(capsys):
     ex = gv.exercises.EXERCISES["06.4"]
     assert ex.wants_code and ex.checker is not None
-    assert gv.exercises.check("06.4", ch.bn_backward_steps)
+    assert gv.exercises.check("06.4", ch.exercises.bn_backward_steps)
     assert gv.exercises.check("06.4", _folded_backward)
     assert not gv.exercises.check("06.4", _forgetful_backward)
     assert not gv.exercises.check("06.4", None)
@@ -288,7 +289,7 @@ def test_exercise_06_4_checks_code_by_finite_differences(capsys):
 def test_kept_moving_statistics_restores_state():
     net = ch.bn_network(batch_norm=True)
     before = [{k: v.copy() for k, v in ly.state.items()} for ly in net.layers]
-    with ch.kept_moving_statistics(net):
+    with ch.experiments.kept_moving_statistics(net):
         net.forward(np.random.default_rng(0).standard_normal((8, 64)), training=True)
         assert any(not np.array_equal(ly.state["running_mean"], b["running_mean"])
                    for ly, b in zip(net.layers, before) if ly.state)
@@ -342,7 +343,7 @@ def test_accuracy_by_mode_leaves_state_and_merges_a_last_batch_of_one(trained):
     for b, a in zip(before, after):
         np.testing.assert_array_equal(a, b)
     assert acc.inference == np.mean(net.predict(X) == y)
-    with ch.kept_moving_statistics(net):
+    with ch.experiments.kept_moving_statistics(net):
         manual = np.concatenate([np.argmax(net.forward(X[:32], training=True), 1),
                                  np.argmax(net.forward(X[32:], training=True), 1)])
     assert acc.batch_statistics == np.mean(manual == y)
@@ -450,11 +451,11 @@ def _assert_verdicts_have_margin(sweep, margin=0.04):
         for k, verdict in enumerate(sweep.verdicts()[i]):
             acc, div = sweep.accuracy[i, :, k], sweep.diverged[i, :, k]
             if verdict == "learns":
-                assert acc.min() >= ch.LEARNS + margin and not div.any()
+                assert acc.min() >= ch.experiments.LEARNS + margin and not div.any()
             elif verdict == "fails":
-                assert div.all() or acc[~div].max() <= ch.FAILS - margin
+                assert div.all() or acc[~div].max() <= ch.experiments.FAILS - margin
             else:  # partial: one seed far above the fail line and one far below the learn line
-                assert acc.max() >= ch.FAILS + margin and acc.min() <= ch.LEARNS - margin
+                assert acc.max() >= ch.experiments.FAILS + margin and acc.min() <= ch.experiments.LEARNS - margin
 
 
 def test_sweeps_verdicts_the_chapter_states(sweeps):
@@ -468,12 +469,12 @@ def test_sweeps_verdicts_the_chapter_states(sweeps):
     assert list(scales.verdicts()[1]) == ["learns", "learns", "learns", "learns", "partial"]
     assert scales.accuracy[0, 0, :2].max() < 0.15  # small scales: chance (10%)
     assert scales.diverged[0, 0, 3:].all()  # large scales: the loss overflows (the crosses at 0)
-    assert scales.accuracy[1, 0, 4] > ch.FAILS  # scale 10 with batch norm: on its way
+    assert scales.accuracy[1, 0, 4] > ch.experiments.FAILS  # scale 10 with batch norm: on its way
     # learning rates: the largest that learns rises from 0.3 to 1; 10 fails for both
     assert list(rates.verdicts()[0]) == ["learns", "learns", "fails", "fails", "fails"]
     assert list(rates.verdicts()[1]) == ["learns", "learns", "learns", "partial", "fails"]
     assert rates.largest_learning() == {False: 0.3, True: 1.0}
-    assert (rates.accuracy[1, :, 3] >= ch.LEARNS).any()  # "some seeds do at 3"
+    assert (rates.accuracy[1, :, 3] >= ch.experiments.LEARNS).any()  # "some seeds do at 3"
     _assert_verdicts_have_margin(scales)
     _assert_verdicts_have_margin(rates)
     # the runs are bn_run's (cached), and the two sweeps share the setting (scale 1, lr 0.3, seed 0)
@@ -533,7 +534,7 @@ def test_input_batch_norm_mlp_forward_backward_and_layers():
     assert ch.parameter_counts(net)["non_trainable"] == 10
     x = 3.0 + 4.0 * np.random.default_rng(0).standard_normal((7, 5))
     plain = MLP(5, hidden=(4, 3), activation="tanh", n_outputs=2, seed=1)
-    with ch.kept_moving_statistics(net):
+    with ch.experiments.kept_moving_statistics(net):
         xn = BatchNorm(5).forward(x, training=True)
         np.testing.assert_allclose(net.forward(x, training=True), plain.forward(xn), rtol=1e-12)
     errors = check_network(net, x, training=True)
@@ -579,13 +580,13 @@ def test_draw_moving_average_updates_in_place():
     from gradviz import plots
 
     fig, (a1, a2) = plots.new_figure(1, 2)
-    r = ch.moving_average_run(0.9, 50)
-    ch.draw_moving_average(a1, a2, r, references={0.99: "Keras"})
+    r = ch.experiments.moving_average_run(0.9, 50)
+    ch.figures.draw_moving_average(a1, a2, r, references={0.99: "Keras"})
     n_lines = len(a1.lines) + len(a2.lines)
     line = plots.find_artist(a1, "running_mean")
     np.testing.assert_array_equal(line.get_ydata(), r.running_mean)
-    r2 = ch.moving_average_run(0.5, 80)
-    ch.draw_moving_average(a1, a2, r2, references={0.99: "Keras"})
+    r2 = ch.experiments.moving_average_run(0.5, 80)
+    ch.figures.draw_moving_average(a1, a2, r2, references={0.99: "Keras"})
     assert len(a1.lines) + len(a2.lines) == n_lines  # updated, not added
     np.testing.assert_array_equal(plots.find_artist(a1, "running_mean").get_ydata(), r2.running_mean)
     np.testing.assert_allclose(plots.find_artist(a2, "weight:0.99").get_ydata(), 0.99 ** np.arange(81))
@@ -597,7 +598,7 @@ def test_plot_sweep_and_figures(sweeps):
 
     scales, rates = sweeps
     fig, ax = plots.new_figure(1, 1)
-    ch.plot_sweep(rates, ax=ax)
+    ch.figures.plot_sweep(rates, ax=ax)
     np.testing.assert_allclose(plots.find_artist(ax, "mean:bn").get_ydata(), 100 * rates.accuracy[1].mean(axis=0))
     np.testing.assert_allclose(plots.find_artist(ax, "mean:plain").get_xdata(), rates.values)
     # one cross per diverged run, at 0; one dot per other run
@@ -613,7 +614,7 @@ def test_plot_sweep_and_figures(sweeps):
     f = ch.bn_deep_sigmoid_training()
     gids = [ln.get_gid() for ln in f.axes[1].lines]
     assert "grad:with batch norm" in gids and "grad:without batch norm" in gids
-    assert len(ch.bn_moving_averages().axes) == 2
+    assert len(ch.figures.bn_moving_averages().axes) == 2
     f = ch.bn_raw_pixels()
     chance = [t for t in f.axes[1].texts if t.get_text().startswith("chance")]
     assert chance and chance[0].get_verticalalignment() == "top"  # below its line, clear of the raw-pixel run
@@ -652,7 +653,7 @@ def test_momentum_explorer_every_control_changes_the_figure(explorer):
     s = explorer.summary()
     assert "after 44 steps" in s and "batches of 4" in s
     # the run drawn is the package's, same seed
-    ref = ch.moving_average_run(0.9, 500, 3.0, 2.0, 4, seed=0)
+    ref = ch.experiments.moving_average_run(0.9, 500, 3.0, 2.0, 4, seed=0)
     np.testing.assert_array_equal(explorer.run.running_mean, ref.running_mean)
     explorer.redraw()
     explorer.figure.canvas.draw()
@@ -735,7 +736,7 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
     np.testing.assert_array_equal(loss.get_xdata(), e.run.step)
     e.update(batch_norm=True)
     assert e.run is ch.bn_run(True, 1.0, 0.3, activation="relu")[1]
-    assert gv.plots.find_artist(e.ax_loss, "loss").get_color() == ch.BN_COLORS[True]
+    assert gv.plots.find_artist(e.ax_loss, "loss").get_color() == ch.figures.BN_COLORS[True]
     e.update(batch_norm=False, weight_scale=3.0)
     assert e.run.diverged and "diverged at step" in "".join(t.get_text() for t in e.ax_loss.texts)
     assert "batch norm off: stopped at step" in e.summary()

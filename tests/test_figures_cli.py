@@ -90,6 +90,7 @@ def test_every_figure_knows_its_chapter():
 
 def test_chapter_is_read_from_the_module_name():
     assert figures._chapter_of("gradviz.chapters.ch04_nonsaturating") == 4
+    assert figures._chapter_of("gradviz.chapters.ch06_batch_norm.figures") == 6  # a section of a chapter package
     assert figures._chapter_of("gradviz.plots") is None
 
 

@@ -13,6 +13,11 @@ Where code goes: a formula to :mod:`gradviz.theory`; a measurement that two or
 more chapters use to :mod:`gradviz.stats`; a configured experiment, a figure, an
 explorer or an exercise of one chapter to that chapter's module. A chapter
 module imports the general package only, never another chapter.
+
+A chapter that passes ~1,200 lines grows into a package of its four sections
+(``ch06_batch_norm/``: ``experiments``, ``figures``, ``explorers``,
+``exercises``, each importing only the sections before it); its ``__init__``
+re-exports the chapter's ``__all__``, so the notebook's import is unchanged.
 """
 
 from __future__ import annotations

@@ -1,0 +1,312 @@
+"""Chapter 06, explorers: the interactive explorers the notebook shows.
+
+A section of :mod:`gradviz.chapters.ch06_batch_norm` (experiments, figures, explorers, exercises, in
+that order); it imports only the sections before it.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets
+import matplotlib as mpl
+import numpy as np
+
+from ... import plots
+from ...plots import OKABE_ITO, finite_or_nan, moving_average, tidy
+from ...widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider, values_slider
+from .experiments import BN_NET, batch_noise, bn_run, moving_average_run, steps_to_forget
+from .figures import BN_COLORS, _line, draw_moving_average
+
+
+class MomentumExplorer(Explorer):
+    """The moving averages of a batch-norm layer, with the momentum in both frameworks' conventions.
+
+    A one-feature :class:`gradviz.layers.BatchNorm` is fed batches drawn from
+    N(3, 2^2) (:func:`moving_average_run`, same batches for every momentum).
+    Left: the batch means and the layer's running_mean after each step.
+    Right: the weight momentum**t that the initial value 0 still has in the
+    average, beside Keras's default 0.99 and PyTorch's default 0.1 (= 0.9 in
+    Keras's convention).
+
+    Controls: ``momentum`` (Keras convention: weight kept by the old
+    average) and ``pytorch_momentum`` (PyTorch convention: weight given to
+    the new batch), linked so that they always sum to 1; ``steps``;
+    ``batch_size``.
+
+    Attributes
+    ----------
+    run : MovingAverageRun
+        What is drawn now.
+    """
+
+    figsize = (11.0, 4.2)
+    freeze_layout = False  # the y tick labels widen when a batch mean falls below 0: lay out at every draw
+    true_mean, true_std = 3.0, 2.0
+    references = {0.99: "0.99: Keras default", 0.9: "0.9: PyTorch default 0.1"}
+
+    def __init__(self, canvas="auto", *, seed=0, **values):
+        self.seed = seed
+        self.readout = ipywidgets.HTML()
+        self._runs = LRU(64)
+        self._linking = False
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        w = ipywidgets
+        return {
+            "momentum": w.FloatSlider(value=0.99, min=0.0, max=0.999, step=0.001, readout_format=".3f",
+                                      description="momentum, Keras (weight kept)", style=CONTROL_STYLE),
+            "pytorch_momentum": w.FloatSlider(value=0.01, min=0.001, max=1.0, step=0.001, readout_format=".3f",
+                                              description="momentum, PyTorch (weight of new batch)", style=CONTROL_STYLE),
+            "steps": int_slider("steps", 10, 1000, 200, step=10),
+            "batch_size": values_slider("batch size", (4, 8, 16, 32, 64, 128, 256), 32),
+        }
+
+    def _on_change(self, change):
+        # Keep the two conventions linked: pytorch = 1 - keras. One redraw for both changes.
+        owner = change["owner"]
+        if self._linking or owner not in (self.controls["momentum"], self.controls["pytorch_momentum"]):
+            return super()._on_change(change)
+        other = "pytorch_momentum" if owner is self.controls["momentum"] else "momentum"
+        ctl = self.controls[other]
+        target = min(max(round(1.0 - change["new"], 6), ctl.min), ctl.max)
+        self._linking = True
+        try:
+            with self.hold():
+                ctl.value = target
+        finally:
+            self._linking = False
+
+    def setup_figure(self, fig):
+        self.ax_mean, self.ax_weight = fig.subplots(1, 2, width_ratios=[1.35, 1])
+
+    def compute(self, momentum, steps, batch_size):
+        """The moving-average run of these settings (cached)."""
+        key = (round(float(momentum), 6), int(steps), int(batch_size))
+        hit = self._runs.get(key)
+        if hit is None:
+            hit = self._runs.put(key, moving_average_run(key[0], key[1], self.true_mean, self.true_std, key[2],
+                                                         seed=self.seed))
+        return hit
+
+    def refresh(self, momentum, pytorch_momentum, steps, batch_size):
+        self.run = run = self.compute(momentum, steps, batch_size)
+        draw_moving_average(self.ax_mean, self.ax_weight, run, references=self.references)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        r = self.run
+        m = r.momentum
+        t = r.step[-1]
+        lines = [f"Keras momentum {m:.3f} = PyTorch momentum {1 - m:.3f}: each step keeps {m:.1%} of the old "
+                 f"average and adds {1 - m:.1%} of the new batch's statistic."]
+        if m > 0:
+            lines.append(f"After {t} steps the initial value (running_mean = 0) still weighs {m ** t:.3g}; "
+                         f"it weighs less than 1% after {steps_to_forget(m, 0.01)} steps. "
+                         f"The average spans roughly the last 1/(1 - momentum) = {1 / (1 - m):.3g} batches.")
+        lines.append(f"running_mean = {r.running_mean[-1]:.3f} (true mean {r.true_mean:g}), "
+                     f"running_var = {r.running_var[-1]:.3f} (true variance {r.true_var:g}), "
+                     f"batches of {r.batch_size}.")
+        return "\n".join(lines)
+
+
+def _hist(values, edges):
+    """Fraction of ``values`` per bin of ``edges``, as the (x, y) of a step line centred on the bins."""
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    return 0.5 * (edges[1:] + edges[:-1]), counts / max(len(values), 1)
+
+
+def draw_batch_noise(ax_mean, ax_xhat, noise):
+    """Draw (or update in place) a :class:`BatchNoise`: histograms of the batch means (left) and of the
+    followed digit's normalized pixel (right) over the batches, on fixed axes, with the population values.
+
+    Lines of gid ``'batch_mean'``, ``'x_hat'``, ``'population_mean'``, ``'population_x_hat'``. Returns the
+    two Axes.
+    """
+    for ax in (ax_mean, ax_xhat):
+        tidy(ax)
+    c = OKABE_ITO["blue"]
+    for ax, gid, values, edges, pop, pop_gid in (
+            (ax_mean, "batch_mean", noise.batch_mean, np.linspace(-1.5, 1.5, 61), noise.population_mean,
+             "population_mean"),
+            (ax_xhat, "x_hat", noise.x_hat, np.linspace(-3.0, 3.0, 61), noise.population_x_hat,
+             "population_x_hat")):
+        x, y = _hist(values, edges)
+        _line(ax, gid, [], [], drawstyle="steps-mid", color=c, lw=2, label="over the batches").set_data(x, y)
+        _line(ax, pop_gid, [], [], ":", color=OKABE_ITO["black"], lw=1.5,
+              label="whole training set").set_data([pop, pop], [0, 1])
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, max(0.05, 1.45 * float(y.max())))  # headroom: the legend sits above the bars
+        ax.set_ylabel("fraction of the batches")
+        if ax.get_legend() is None:
+            ax.legend(loc="upper right", fontsize=9)
+    ax_mean.set_xlabel(f"batch mean of pixel {noise.feature} (standardized units)")
+    ax_mean.set_title(f"{len(noise.batch_mean)} batches of {noise.batch_size}: their means", fontsize=11)
+    ax_xhat.set_xlabel(f"x_hat of training digit {noise.example}'s pixel {noise.feature} in its batch")
+    ax_xhat.set_title(f"the same pixel of the same digit, normalized by each batch", fontsize=11)
+    return ax_mean, ax_xhat
+
+
+class BatchNoiseExplorer(Explorer):
+    """How noisy batch statistics are, against the batch size (:func:`batch_noise`).
+
+    One pixel of one training digit is normalized, in training mode, together
+    with ``batch_size - 1`` other random training digits, 2000 times. Left: the
+    batch means of the pixel; right: the digit's normalized value x_hat in
+    each batch, beside the value the whole training set gives (what inference
+    uses once the moving averages have converged).
+
+    Control: ``batch_size``.
+
+    Attributes
+    ----------
+    noise : BatchNoise
+        What is drawn now.
+    """
+
+    figsize = (11.0, 3.8)
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = ipywidgets.HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {"batch_size": values_slider("batch size", (2, 3, 4, 8, 16, 32, 64, 128, 256), 32)}
+
+    def setup_figure(self, fig):
+        self.ax_mean, self.ax_xhat = fig.subplots(1, 2)
+
+    def refresh(self, batch_size):
+        self.noise = batch_noise(batch_size)
+        draw_batch_noise(self.ax_mean, self.ax_xhat, self.noise)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        n = self.noise
+        lo, hi = np.quantile(n.x_hat, [0.05, 0.95])
+        return (f"Batches of {n.batch_size}: the batch mean of pixel {n.feature} varies with standard deviation "
+                f"{n.mean_spread:.3f} (sampling theory: {n.predicted_mean_spread:.3f}, about 1/sqrt(batch size) "
+                f"= {1 / np.sqrt(n.batch_size):.3f}).\n"
+                f"Digit {n.example}'s pixel, {n.value:.2f} in standardized units, becomes x_hat between "
+                f"{lo:.2f} and {hi:.2f} in 90% of the batches (standard deviation {n.x_hat_spread:.3f}); "
+                f"normalized with the whole training set it is {n.population_x_hat:.2f}.")
+
+
+def _set_line(ax, gid, x, y, **style):
+    """Create or update the Line2D of ``gid`` on ``ax`` with data (x, y) and ``style``."""
+    line = _line(ax, gid, [], [])
+    line.set_data(x, y)
+    line.set(**style)
+    return line
+
+
+def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
+    """Draw (or update in place) a run of :func:`bn_run`: the minibatch loss per step (left, log scale; a
+    10-step moving average over the raw values) and the weight-gradient norm per hidden layer before
+    training (right, log scale). ``reference`` (another History, or None) is drawn dashed and grey; ``bn``
+    says whether ``h`` ran with batch norm (its colour).
+
+    Lines of gid ``'loss'``, ``'rawloss'``, ``'grad'``, ``'ref_loss'``, ``'ref_grad'``, ``'chance'``.
+    Returns the two Axes.
+    """
+    for ax in (ax_loss, ax_grad):
+        tidy(ax)
+    c = BN_COLORS[bool(bn)]
+    loss = finite_or_nan(h.loss)
+    _set_line(ax_loss, "rawloss", h.step, loss, color=c, alpha=0.25, lw=0.8, zorder=1)
+    _set_line(ax_loss, "loss", h.step, moving_average(loss, 10), color=c, lw=2.2, zorder=3, label="this run")
+    g = plots.positive_finite(h.grad_norm[0])
+    _set_line(ax_grad, "grad", np.arange(1, len(g) + 1), g, color=c, lw=2.2, marker="o", ms=4, zorder=3,
+              label="this run")
+    ref_style = dict(color="0.55", lw=1.2, ls="--", zorder=2, label=f"batch norm {'off' if bn else 'on'}")
+    if reference is None:
+        _set_line(ax_loss, "ref_loss", [], [], **ref_style)
+        _set_line(ax_grad, "ref_grad", [], [], **ref_style)
+    else:
+        rl = finite_or_nan(reference.loss)
+        _set_line(ax_loss, "ref_loss", reference.step, moving_average(rl, 10), **ref_style)
+        rg = plots.positive_finite(reference.grad_norm[0])
+        _set_line(ax_grad, "ref_grad", np.arange(1, len(rg) + 1), rg, marker="o", ms=3, **ref_style)
+    _set_line(ax_loss, "chance", [0, h.config["steps"]], [np.log(10)] * 2, ls=":", color="0.5", lw=1, zorder=1,
+              label="ln 10: guessing")
+    finite = np.concatenate([v[np.isfinite(v)] for v in
+                             [loss] + ([] if reference is None else [finite_or_nan(reference.loss)])])
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlim(0, h.config["steps"])
+    lo = float(finite.min()) if finite.size else 0.1
+    hi = float(finite.max()) if finite.size else 10.0
+    bottom, top = max(1e-3, min(lo, 1.0) / 1.5), min(max(hi, 3.0) * 1.5, 1e6)
+    ax_loss.set_ylim(bottom, top)
+    subs = (1.0, 2.0, 5.0) if top / bottom < 300 else (1.0,)  # few labels over many decades
+    ax_loss.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=subs))
+    ax_loss.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax_loss.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("minibatch loss (log scale)")
+    ax_grad.set_yscale("log")
+    ax_grad.margins(y=0.15)
+    Explorer.autoscale(ax_grad, x=False)
+    ax_grad.set_xlim(0.5, BN_NET["depth"] + 0.5)
+    ax_grad.set_xticks(range(1, BN_NET["depth"] + 1))
+    ax_grad.set_xlabel("hidden layer")
+    ax_grad.set_ylabel(r"$\|\partial L/\partial W^l\|$ before training")
+    ax_loss.legend(loc="lower left", fontsize=8)
+    plots.explain(ax_loss, f"this run diverged at step {h.diverged_step}:\nthe loss overflowed" if h.diverged else "")
+    return ax_loss, ax_grad
+
+
+class BatchNormExplorer(Explorer):
+    """The chapter's network trained with batch norm on or off, at any init scale and learning rate.
+
+    Each setting trains :func:`bn_network` for 100 steps on the digits
+    (:func:`bn_run`, cached: a setting seen before is drawn at once), and the
+    same setting with batch norm switched the other way is drawn thin and grey
+    for comparison. Left: the minibatch loss; right: the weight-gradient norm
+    per hidden layer before training.
+
+    Controls: ``batch_norm`` (on/off), ``activation`` (the ReLU baseline with
+    He init, or the sigmoid net with Glorot init), ``weight_scale`` (x the
+    init of the hidden layers), ``lr``.
+
+    Attributes
+    ----------
+    run, reference : History
+        The run drawn now, and the one with batch norm the other way.
+    """
+
+    figsize = (11.0, 3.9)
+    freeze_layout = False  # tick labels of the loss axis change width with the runs: lay out at every draw
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = ipywidgets.HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        return {
+            "batch_norm": choice("batch norm", [("on", True), ("off", False)], False, buttons=True),
+            "activation": choice("activation", [("ReLU, He init", "relu"), ("sigmoid, Glorot init", "sigmoid")],
+                                 "relu"),
+            "weight_scale": values_slider("weight scale (x init)", (0.1, 0.3, 1.0, 3.0, 10.0), 1.0),
+            "lr": values_slider("learning rate", (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 3.0, 10.0), 0.3),
+        }
+
+    def setup_figure(self, fig):
+        self.ax_loss, self.ax_grad = fig.subplots(1, 2, width_ratios=[1.4, 1])
+
+    def refresh(self, batch_norm, activation, weight_scale, lr):
+        self.run = bn_run(batch_norm, weight_scale, lr, activation=activation)[1]
+        self.reference = bn_run(not batch_norm, weight_scale, lr, activation=activation)[1]
+        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=batch_norm)
+        self.ax_loss.set_title(f"{activation}, weight scale {weight_scale:g}, lr {lr:g}, batch norm "
+                               f"{'on' if batch_norm else 'off'}", fontsize=11)
+        self.ax_grad.set_title("the gradient reaching each layer", fontsize=11)
+        self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
+
+    def summary(self) -> str:
+        """Plain text of what is drawn now."""
+        bn = self.values["batch_norm"]
+        return "\n".join(f"batch norm {'on' if b else 'off'}: {h.status}"
+                          for b, h in ((bn, self.run), (not bn, self.reference)))
