@@ -54,6 +54,8 @@ __all__ = [
     "STYLE",
     "LAYER_CMAP",
     "CYCLE",
+    "RUN_COLORS",
+    "color_difference",
     "QUANTITY_LABEL",
     "SUPERSCRIPT",
     "style",
@@ -82,6 +84,7 @@ __all__ = [
     "histogram_grid",
     "plot_grad_norm",
     "plot_training_curves",
+    "mark_diverged_accuracy",
     "plot_layer_stat_over_steps",
     "explain",
     "legend_below",
@@ -119,6 +122,61 @@ LAYER_CMAP = "viridis"
 
 #: The colours of successive curves (Okabe-Ito, readable with colour blindness), the style's colour cycle.
 CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky_blue", "black", "yellow")]
+
+#: Colours of runs compared on one figure (training curves, a curve per run): the Okabe-Ito palette
+#: without vermillion, which stays the colour of gradients (:data:`COLORS`), and without yellow, too pale
+#: on white. Any two of the first five differ by at least 38 CIEDE2000 units
+#: (:func:`color_difference`; about 2 is a just-noticeable difference); sky blue, sixth, is close to blue.
+RUN_COLORS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "purple", "black", "sky_blue")]
+
+
+def _cielab(color):
+    """CIE L*a*b* (D65 white) of a matplotlib colour, through sRGB (IEC 61966-2-1) and CIE XYZ."""
+    rgb = np.asarray(mpl.colors.to_rgb(color), dtype=float)
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124564, 0.3575761, 0.1804375],
+                    [0.2126729, 0.7151522, 0.0721750],
+                    [0.0193339, 0.1191920, 0.9503041]]) @ lin / np.array([0.95047, 1.0, 1.08883])
+    d = 6.0 / 29.0
+    f = np.where(xyz > d**3, np.cbrt(xyz), xyz / (3 * d * d) + 4.0 / 29.0)
+    return np.array([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
+
+
+def _ciede2000(lab1, lab2):
+    """CIEDE2000 colour difference of two CIE L*a*b* colours (Sharma, Wu & Dalal 2005)."""
+    (L1, a1, b1), (L2, a2, b2) = lab1, lab2
+    c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(c_bar**7 / (c_bar**7 + 25.0**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360 if c1p else 0.0
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360 if c2p else 0.0
+    dh = 0.0 if c1p * c2p == 0 else (h2p - h1p + 180) % 360 - 180
+    dL, dC = L2 - L1, c2p - c1p
+    dH = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
+    l_bar, cp_bar = (L1 + L2) / 2, (c1p + c2p) / 2
+    if c1p * c2p == 0:
+        h_bar = h1p + h2p
+    elif abs(h1p - h2p) <= 180:
+        h_bar = (h1p + h2p) / 2
+    else:
+        h_bar = (h1p + h2p + 360) / 2 if h1p + h2p < 360 else (h1p + h2p - 360) / 2
+    t = (1 - 0.17 * np.cos(np.radians(h_bar - 30)) + 0.24 * np.cos(np.radians(2 * h_bar))
+         + 0.32 * np.cos(np.radians(3 * h_bar + 6)) - 0.20 * np.cos(np.radians(4 * h_bar - 63)))
+    d_theta = 30 * np.exp(-(((h_bar - 275) / 25) ** 2))
+    r_c = 2 * np.sqrt(cp_bar**7 / (cp_bar**7 + 25.0**7))
+    s_l = 1 + 0.015 * (l_bar - 50) ** 2 / np.sqrt(20 + (l_bar - 50) ** 2)
+    s_c, s_h = 1 + 0.045 * cp_bar, 1 + 0.015 * cp_bar * t
+    r_t = -np.sin(np.radians(2 * d_theta)) * r_c
+    return float(np.sqrt((dL / s_l) ** 2 + (dC / s_c) ** 2 + (dH / s_h) ** 2 + r_t * (dC / s_c) * (dH / s_h)))
+
+
+def color_difference(color1, color2):
+    """How different two matplotlib colours look: the CIEDE2000 difference (Sharma, Wu & Dalal 2005) of their
+    CIE L*a*b* values, taking them as sRGB on a D65-white screen. 0 for the same colour; about 2 is just
+    noticeable; Okabe-Ito vermillion and orange differ by 22, blue and orange by 55."""
+    return _ciede2000(_cielab(color1), _cielab(color2))
+
 
 #: rcParams used while a gradviz figure is drawn (see :func:`style`).
 STYLE = {
@@ -775,8 +833,56 @@ def moving_average(y, window):
     return np.concatenate([np.full(window - 1, np.nan), out])
 
 
+def mark_diverged_accuracy(ax_acc, histories, tags=None):
+    """On accuracy axes, end the accuracy line(s) of each run that diverged at its last record point before
+    the overflow, and mark that point with an X.
+
+    After an overflow the network outputs nan or inf, and the "accuracy" recorded at the failing step (an
+    argmax over nan, a plausible-looking 10 % or so) means nothing: it is not drawn.
+    :func:`plot_training_curves` calls this; a chapter that draws accuracy lines itself can call it too.
+
+    Parameters
+    ----------
+    ax_acc : Axes
+        Holding lines of gid ``'acc:<label>'`` (and/or ``'trainacc:<label>'``) drawn at ``record_steps``.
+    histories : dict label -> History
+        The runs; those with ``diverged`` False, or without a line on ``ax_acc``, are left alone.
+    tags : dict label -> str or None
+        Text written next to each X (gid ``'acc_overflow_tag:<label>'``), so that an X drawn over other
+        runs' lines can be told apart.
+
+    The X has gid ``'acc_overflow:<label>'``; a note in the upper left corner (gid ``'acc_overflow_note'``,
+    where early low accuracies leave room) says what it means.
+    """
+    marked = False
+    for label, h in histories.items():
+        if not h.diverged:
+            continue
+        keep = np.asarray(h.record_steps) < h.diverged_step
+        for prefix in ("acc", "trainacc"):
+            line = find_artist(ax_acc, f"{prefix}:{label}")
+            if line is None:
+                continue
+            x, y = np.asarray(line.get_xdata(), float)[keep], np.asarray(line.get_ydata(), float)[keep]
+            line.set_data(x, y)
+            if prefix == "trainacc" and find_artist(ax_acc, f"acc:{label}") is not None:
+                continue  # one X per run, on the test accuracy
+            if x.size:
+                ax_acc.plot(x[-1:], y[-1:], "X", ms=11, mec="white", mew=0.8, color=line.get_color(), zorder=5,
+                            gid=f"acc_overflow:{label}")
+                if tags and label in tags:
+                    ax_acc.annotate(tags[label], (x[-1], y[-1]), xytext=(7, 7), textcoords="offset points",
+                                    color=line.get_color(), fontsize=10, fontweight="bold", zorder=5,
+                                    gid=f"acc_overflow_tag:{label}")
+                marked = True
+    if marked:
+        ax_acc.text(0.02, 0.98, "X: the run diverged (overflow) after this record;\nno accuracy exists after it",
+                    transform=ax_acc.transAxes, ha="left", va="top", fontsize=8, color="0.3",
+                    gid="acc_overflow_note")
+
+
 @styled
-def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accuracy="test"):
+def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accuracy="test", diverged_tags=None):
     """Training loss and accuracy of several runs, one colour per run.
 
     Parameters
@@ -789,6 +895,12 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
         Moving-average window (steps) of the minibatch loss; the raw loss is drawn faintly behind.
     accuracy : {'test', 'train', 'both'}
         Which accuracy to draw (train dotted when 'both').
+    diverged_tags : dict label -> str or None
+        Text next to the X of each diverged run (see :func:`mark_diverged_accuracy`).
+
+    A run that diverged shows as diverged: its loss line ends with an X (gid ``'diverged:<label>'``),
+    and its accuracy line ends at the last record before the overflow, with an X
+    (:func:`mark_diverged_accuracy`); no accuracy is drawn for the steps after it.
 
     Returns
     -------
@@ -825,6 +937,7 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
     ax_acc.text(0.99, 10, "chance (10 classes)", transform=ax_acc.get_yaxis_transform(), ha="right", va="bottom",
                 fontsize=8, color="0.4")
     ax_acc.set_title("accuracy")
+    mark_diverged_accuracy(ax_acc, histories, tags=diverged_tags)
     if histories:
         ax_acc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
     return ax_loss, ax_acc

@@ -1170,7 +1170,7 @@ class TrainingExplorer(Explorer):
         fig = self.figure
         fig.clear()  # runs are rare: rebuild the three panels (and the colour bar) from scratch
         self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3, width_ratios=[1, 1, 0.9])
-        plots.plot_training_curves(self.runs, axes=(self.ax_loss, self.ax_acc), smooth=10)
+        plots.plot_training_curves(self.runs, axes=(self.ax_loss, self.ax_acc), smooth=10, colors=plots.RUN_COLORS)
         if self.runs:
             last = next(reversed(self.runs.values()))
             plots.plot_layer_stat_over_steps(last.record_steps, last.grad_norm, ax=self.ax_grad,

@@ -485,6 +485,43 @@ def test_weight_gradient_is_what_the_network_computes():
                                rtol=1e-12)
 
 
+def _artist_colors(fig):
+    """(gid or kind, RGB) of every line, marker, patch and collection drawn on the figure's axes."""
+    out = []
+    for ax in fig.axes:
+        for ln in ax.lines:
+            for c in (ln.get_color(), ln.get_markerfacecolor()):
+                out.append((ln.get_gid() or "line", matplotlib.colors.to_rgb(c)))
+        for patch in ax.patches:
+            out.append((patch.get_gid() or "patch", matplotlib.colors.to_rgb(patch.get_facecolor())))
+        for coll in ax.collections:
+            out += [(coll.get_gid() or "collection", tuple(c[:3])) for c in coll.get_facecolors()]
+    return out
+
+
+def test_vermillion_means_the_gradient_on_every_figure_of_the_chapter(guide, cures, pg):
+    """One colour, one meaning: vermillion is dL/da (plots.COLORS['da']) and nothing else, on the three
+    figures and on both halves of the playground after a run; the guide runs' colours differ clearly."""
+    vermillion = matplotlib.colors.to_rgb(gv.plots.OKABE_ITO["vermillion"])
+    pg.run()
+    shown = [ch.guide_runs(), ch.weight_gradients(), ch.per_layer_factors(cures), pg.figure,
+             pg.training.figure]
+    for fig in shown:
+        fig.canvas.draw()
+        for gid, rgb in _artist_colors(fig):
+            if np.allclose(rgb, vermillion):
+                assert gid.startswith(("da:", "measured:da", "predicted:da")), gid
+    assert any(gid.startswith("da:") and np.allclose(rgb, vermillion) for gid, rgb in _artist_colors(shown[1]))
+    ax_grad = shown[0].axes[0]
+    colors = {name: line(ax_grad, f"grad:{name}").get_color() for name in ch.COMPARED_PRESETS}
+    names = list(colors)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert gv.plots.color_difference(colors[a], colors[b]) >= 35, (a, b)
+    two, four = "2. deep ReLU, He init", "4. deep ReLU, He init x 1.5"
+    assert gv.plots.color_difference(colors[two], colors[four]) >= 35  # they were vermillion and orange: 22
+
+
 def test_a_diverged_run_in_the_explorer_has_no_accuracy_after_the_overflow(pg):
     pg.apply_preset("4. deep ReLU, He init x 1.5")
     pg.run()

@@ -191,6 +191,46 @@ def test_training_curves_several_runs():
     np.testing.assert_allclose(by_gid(ax_acc, "acc:good")[0].get_ydata(), 90.0)
     assert ax_loss.get_xlabel() == "training step" and "%" in ax_acc.get_ylabel()
     assert by_gid(ax_loss, "loss:good")[0].get_color() != by_gid(ax_loss, "loss:bad")[0].get_color()
+    # the diverged run: no accuracy at or after the failing step, an X at its last record before it
+    (bad,) = by_gid(ax_acc, "acc:bad")
+    np.testing.assert_array_equal(bad.get_xdata(), [0, 5, 10, 15])
+    assert by_gid(ax_acc, "acc_overflow:bad")[0].get_xdata()[0] == 15
+    assert any(t.get_gid() == "acc_overflow_note" and "diverged" in t.get_text() for t in ax_acc.texts)
+    assert len(by_gid(ax_acc, "acc:good")[0].get_xdata()) == 5 and not by_gid(ax_acc, "acc_overflow:good")
+
+
+@pytest.mark.parametrize("accuracy", ["test", "train", "both"])
+def test_a_diverged_run_draws_no_finite_accuracy_after_its_overflow(accuracy):
+    """Whatever accuracy is drawn, a diverged run's lines hold no finite point at or after the failing step,
+    and one X (with its tag) marks where it ended."""
+    h = _fake_history(list(np.linspace(2, 3, 12)) + [np.nan], 0.1, diverged=True)  # fails at step 12
+    ax_loss, ax_acc = plots.plot_training_curves({"bad": h}, smooth=1, accuracy=accuracy, diverged_tags={"bad": "4"})
+    lines = [ln for ln in ax_acc.lines if ln.get_gid() in ("acc:bad", "trainacc:bad")]
+    assert lines
+    for ln in lines:
+        x, y = np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
+        assert not np.any((x >= h.diverged_step) & np.isfinite(y))
+    (x_mark,) = by_gid(ax_acc, "acc_overflow:bad")
+    assert x_mark.get_xdata()[0] == 10
+    assert any(t.get_gid() == "acc_overflow_tag:bad" and t.get_text() == "4" for t in ax_acc.texts)
+    assert by_gid(ax_loss, "diverged:bad")
+
+
+def test_color_difference_is_ciede2000():
+    """Three pairs of the test data of Sharma, Wu & Dalal (2005), given as L*a*b*, and white/black through sRGB."""
+    assert plots._ciede2000((50, 2.6772, -79.7751), (50, 0, -82.7485)) == pytest.approx(2.0425, abs=1e-4)
+    assert plots._ciede2000((50, -1.3802, -84.2814), (50, 0, -82.7485)) == pytest.approx(1.0, abs=1e-4)
+    assert plots._ciede2000((50, 2.5, 0), (73, 25, -18)) == pytest.approx(27.1492, abs=1e-4)
+    np.testing.assert_allclose(plots._cielab("white"), [100, 0, 0], atol=1e-3)
+    assert plots.color_difference("white", "black") == pytest.approx(100, abs=1e-3)
+    assert plots.color_difference("C0", "C0") == 0
+
+
+def test_run_colors_are_distinct_and_leave_vermillion_to_gradients():
+    first = plots.RUN_COLORS[:5]
+    gaps = [plots.color_difference(a, b) for i, a in enumerate(first) for b in first[i + 1:]]
+    assert min(gaps) >= 38
+    assert plots.COLORS["da"] not in plots.RUN_COLORS and plots.OKABE_ITO["yellow"] not in plots.RUN_COLORS
 
 
 def test_layer_stat_over_steps_heatmap_and_lines():

@@ -721,43 +721,11 @@ def cure_factors(cures=CURES, depth: int = 20, width: int = 128, batch_size: int
 COMPARED_PRESETS = ("1. deep sigmoid, Glorot init", "2. deep ReLU, He init", "3. deep ReLU, Glorot init",
                     "4. deep ReLU, He init x 1.5", "5. deep sigmoid, Glorot init, batch norm")
 
-#: Colour of each chapter's rows in the per-layer factor figure.
-_CHAPTER_COLORS = {2: "vermillion", 3: "blue", 4: "green", 5: "purple", 6: "orange", 7: "black"}
+#: Colour of each chapter's rows in the per-layer factor figure (no vermillion: in this chapter it means
+#: the gradient dL/da, as on every gradviz figure).
+_CHAPTER_COLORS = {2: "purple", 3: "blue", 4: "green", 5: "sky_blue", 6: "orange", 7: "black"}
 _CHAPTER_NAMES = {2: "02 vanishing/exploding", 3: "03 initialization", 4: "04 non-saturating",
                   5: "05 SELU", 6: "06 batch norm", 7: "07 this chapter"}
-
-
-def mark_overflow_accuracy(ax_acc, histories, tags=None) -> None:
-    """On accuracy axes drawn by :func:`gradviz.plots.plot_training_curves`, end the accuracy line of each
-    run that overflowed at its last record point before the overflow, and mark that point with an X.
-
-    After an overflow the network outputs nan or inf, and the "accuracy" recorded at the failing step
-    (an argmax over nan) means nothing: it is not drawn. A note in the lower right corner says what
-    the X means (gid ``'acc_overflow_note'``, upper left, where early low accuracies leave room); the
-    markers have gid ``'acc_overflow:<label>'``. ``tags`` (label -> short text), if given, writes that text
-    next to each X (gid ``'acc_overflow_tag:<label>'``), so that an X drawn over other runs' lines can be found.
-    Runs without a line on ``ax_acc`` are skipped.
-    """
-    marked = False
-    for label, h in histories.items():
-        line = plots.find_artist(ax_acc, f"acc:{label}")
-        if not h.diverged or line is None:
-            continue
-        keep = np.asarray(h.record_steps) < h.diverged_step
-        x, y = np.asarray(line.get_xdata(), float)[keep], np.asarray(line.get_ydata(), float)[keep]
-        line.set_data(x, y)
-        if x.size:
-            ax_acc.plot(x[-1:], y[-1:], "X", ms=11, mec="white", mew=0.8, color=line.get_color(), zorder=5,
-                        gid=f"acc_overflow:{label}")
-            if tags and label in tags:
-                ax_acc.annotate(tags[label], (x[-1], y[-1]), xytext=(7, 7), textcoords="offset points",
-                                color=line.get_color(), fontsize=10, fontweight="bold", zorder=5,
-                                gid=f"acc_overflow_tag:{label}")
-            marked = True
-    if marked:
-        ax_acc.text(0.02, 0.98, "X: last accuracy before an overflow\n(none exists after it)",
-                    transform=ax_acc.transAxes, ha="left", va="top", fontsize=8, color="0.3",
-                    gid="acc_overflow_note")
 
 
 @figure("playground_guide_runs")
@@ -772,16 +740,16 @@ def guide_runs(names=COMPARED_PRESETS):
         for i, (name, r) in enumerate(runs.items()):
             da = plots.positive_finite(r.initial.stats.da_var)
             depth = max(depth, len(da))
-            ax_grad.plot(np.arange(1, len(da) + 1), da, "o-", ms=4, color=plots.CYCLE[i % len(plots.CYCLE)],
+            ax_grad.plot(np.arange(1, len(da) + 1), da, "o-", ms=4, color=plots.RUN_COLORS[i % len(plots.RUN_COLORS)],
                          label=name, gid=f"grad:{name}")
         ax_grad.set_yscale("log")
         plots.layer_axis(ax_grad, depth)
         ax_grad.set_ylabel(r"Var($\partial L/\partial a^l$) (log scale)")
         ax_grad.set_title("the gradient at initialisation", fontsize=11)
     histories = {name: r.history for name, r in runs.items()}
-    plots.plot_training_curves(histories, axes=(ax_loss, ax_acc), smooth=10)
+    plots.plot_training_curves(histories, axes=(ax_loss, ax_acc), smooth=10, colors=plots.RUN_COLORS,
+                               diverged_tags={name: name.split(".")[0] for name in runs})
     with plots.style():
-        mark_overflow_accuracy(ax_acc, histories, tags={name: name.split(".")[0] for name in runs})
         for text in ax_acc.texts:  # a run at chance lies on the dotted line: its label goes below it
             if text.get_text().startswith("chance"):
                 text.set_verticalalignment("top")
@@ -857,8 +825,8 @@ def per_layer_factors(factors=None):
     y = np.arange(K)[::-1]
     lo, hi = 0.1, 2.6
     with plots.style():
-        ax.axvspan(lo, 0.9, color=plots.OKABE_ITO["sky_blue"], alpha=0.12, lw=0)
-        ax.axvspan(1 / 0.9, hi, color=plots.OKABE_ITO["vermillion"], alpha=0.08, lw=0)
+        ax.axvspan(lo, 0.9, color="0.5", alpha=0.09, lw=0, gid="band:vanishes")
+        ax.axvspan(1 / 0.9, hi, color="0.5", alpha=0.09, lw=0, gid="band:explodes")
         ax.axvline(1.0, color="0.3", lw=1.2, zorder=1)
         ax.text(0.105, K - 0.45, "the gradient vanishes (factor < 0.9)", fontsize=9, color="0.3", va="bottom")
         ax.text(1.0, K - 0.45, "within 10 % of 1", fontsize=9, color="0.3", va="bottom", ha="center",
@@ -1004,7 +972,6 @@ class _PlaygroundTraining(TrainingExplorer):
                 self.figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
                                    frameon=False)
             self._clip_loss_axis()
-            mark_overflow_accuracy(self.ax_acc, self.runs)
             last = next(reversed(self.runs.values()), None)
             if last is not None:  # the heat map's cells are centred on record steps: no step below 0
                 self.ax_grad.set_ylim(max(self.ax_grad.get_ylim()[0], 0.0), self.ax_grad.get_ylim()[1])
