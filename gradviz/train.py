@@ -38,6 +38,7 @@ import numpy as np
 
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
+from tqdm.notebook import tqdm_notebook
 
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
 from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
@@ -46,7 +47,8 @@ from .optim import SGD, clip_grad_norm, global_grad_norm
 from .data import digits
 from .stats import ReluActivity, layer_statistics, relu_activity
 
-__all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS", "OUTCOMES", "DigitsRun", "digits_run"]
+__all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS", "OUTCOMES", "DigitsRun", "digits_run",
+           "progress_bar"]
 
 #: Loss names :func:`train` accepts.
 LOSSES = ("cross_entropy", "mse", "binary_cross_entropy")
@@ -231,7 +233,38 @@ def _progress_bar(progress, steps):
         progress = steps >= PROGRESS_AUTO_STEPS
     if not progress:
         return None
-    return tqdm(total=steps, desc="training", unit="step", leave=False)
+    return progress_bar(steps, "training", "step")
+
+
+def progress_bar(total, desc, unit):
+    """A tqdm progress bar over ``total`` items that leaves nothing behind when it is closed.
+
+    On a terminal it is tqdm's text bar (on stderr), erased when closed. In Jupyter it is
+    tqdm's notebook widget, hidden when closed; what a notebook *stores* for it (and so what
+    a static render without a kernel shows: nbconvert, nbviewer, a code-hosting page) is one
+    line that says what ran, e.g. ``training (200 steps)``, instead of tqdm's text of the
+    bar's first frame (``0%| | 0/200 [00:00<?, ?step/s]``). tqdm's ``display=False``
+    option keeps the widget from displaying itself; it is displayed here with that line as
+    its plain-text alternative. Call ``close()`` (in a ``finally``) when done.
+
+    Parameters
+    ----------
+    total : int
+        Number of items (``update(1)`` per item).
+    desc, unit : str
+        Label before the bar and name of one item ("step", "run").
+    """
+    if not (isinstance(tqdm, type) and issubclass(tqdm, tqdm_notebook)):
+        return tqdm(total=total, desc=desc, unit=unit, leave=False)
+    from IPython.display import display  # only in Jupyter, where tqdm.auto chose the widget
+
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=False, display=False)
+    if not bar.disable:  # TQDM_DISABLE=1
+        view = bar.container._repr_mimebundle_()
+        view["text/plain"] = f"{desc} ({total} {unit}s)"
+        display(view, raw=True)
+        bar.displayed = True
+    return bar
 
 
 def one_blas_thread():

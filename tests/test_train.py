@@ -194,6 +194,24 @@ def test_progress_off_writes_nothing_and_on_shows_a_bar(digits, capfd):
     assert out == "" and "training:" in err and "0/5" in err
 
 
+def test_notebook_bar_stores_one_line_and_no_tqdm_residue(digits, monkeypatch):
+    """In Jupyter the bar is tqdm's widget; a static render of the stored output shows one line
+    saying what ran, never the bar's first frame ('0%| | 0/5 [00:00<?, ?step/s]')."""
+    import IPython.display
+    from tqdm.notebook import tqdm_notebook
+
+    import gradviz.train as gtrain
+
+    shown = []
+    monkeypatch.setattr(gtrain, "tqdm", tqdm_notebook)  # what tqdm.auto picks inside Jupyter
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
+    train(MLP(64, hidden=(8,), seed=0), digits, lr=0.05, steps=5, progress=True)
+    (bundle, kw), = shown
+    assert kw == {"raw": True}
+    assert set(bundle) == {"application/vnd.jupyter.widget-view+json", "text/plain"}
+    assert bundle["text/plain"] == "training (5 steps)"
+
+
 # ------------------------------------------------------------------ bad arguments
 @pytest.mark.parametrize(
     "kw, exc, name",

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import ipywidgets
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import plots
 from .._validate import check_choice, check_finite, check_positive, check_positive_int, get_rng
@@ -32,7 +31,7 @@ from ..exercises import exercise
 from ..figures import figure
 from ..init import ALIASES, INITIALIZERS, weight_variance
 from ..theory import dead_at_birth_probability
-from ..train import digits_run
+from ..train import digits_run, progress_bar
 from ..widgets import CONTROL_STYLE, LRU, Explorer, int_slider, log_slider
 
 __all__ = [
@@ -269,7 +268,7 @@ def lr_race(lrs, seeds=range(6), *, steps: int = 30, activation: str = "relu", d
         data = digits()
     bar = None
     if progress:
-        bar = tqdm(total=len(lrs) * len(seeds), desc="runs", unit="run", leave=False)
+        bar = progress_bar(len(lrs) * len(seeds), "runs", "run")
     outcomes = {}
     try:
         for lr in lrs:

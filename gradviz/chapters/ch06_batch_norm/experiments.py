@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ... import gradcheck
 from ..._validate import (check_array_2d, check_choice, check_finite, check_nonneg_int, check_positive,
@@ -25,7 +24,7 @@ from ..._validate import (check_array_2d, check_choice, check_finite, check_nonn
 from ...data import digits, load_digits, load_digits_raw
 from ...layers import BatchNorm
 from ...network import MLP, BatchNormOptions
-from ...train import one_blas_thread, train
+from ...train import one_blas_thread, progress_bar, train
 
 
 # -- the algorithm step by step
@@ -998,7 +997,7 @@ def _sweep(name, values, fixed, seeds, activation, steps, batch_size, progress) 
         raise ValueError(f"a sweep needs at least one value and one seed; got {len(values)} values, "
                          f"{len(seeds)} seeds")
     configs = [(bn, seed, float(v)) for bn in (False, True) for seed in seeds for v in values]
-    bar = tqdm(total=len(configs), desc="training runs", unit="run", leave=False) if progress else None
+    bar = progress_bar(len(configs), "training runs", "run") if progress else None
     histories = {}
     try:
         for bn, seed, v in configs:
