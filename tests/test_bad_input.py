@@ -123,7 +123,7 @@ def test_extreme_pictures_draw_without_warnings():
         plots.plot_histograms(relu, logy=True)
         _draw()
         flow = ch02.probe_flow(MLP(64, depth=50, width=64, activation="sigmoid", weight_scale=1e10, n_outputs=None))
-        ch02.plot_gradient_ratio(flow)
+        ch02.figures.plot_gradient_ratio(flow)
         _draw()
         chain = ch02.scalar_chain(depth=120, activation="linear", weight_scale=1e3)
         assert np.isinf(chain.product[0])

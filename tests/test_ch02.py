@@ -194,9 +194,9 @@ def test_probe_flow_draws_what_probe_draws():
 def test_gradient_flow_errors():
     net = MLP(8, depth=2, width=4, activation="sigmoid", n_outputs=None)
     with pytest.raises(ValueError, match="no output layer"):
-        ch.gradient_flow(net, np.zeros((3, 8)), y=np.zeros(3, int))
+        ch.experiments.gradient_flow(net, np.zeros((3, 8)), y=np.zeros(3, int))
     with pytest.raises(ValueError, match="dout"):
-        ch.gradient_flow(net, np.zeros((3, 8)), dout=np.zeros((3, 5)))
+        ch.experiments.gradient_flow(net, np.zeros((3, 8)), dout=np.zeros((3, 5)))
     with pytest.raises(ValueError, match="quantity"):
         ch.probe_flow(net, 4).ratio("dq")
     with pytest.raises(ValueError, match="batch_size"):
@@ -213,12 +213,12 @@ def test_depth_sweep_shares_layers_and_is_reproducible():
 
 def test_relative_weight_change():
     net = MLP(4, depth=2, width=3, activation="sigmoid", seed=0)
-    snap = ch.weight_snapshot(net)
-    np.testing.assert_array_equal(ch.relative_weight_change(net, snap), [0.0, 0.0])
+    snap = ch.experiments.weight_snapshot(net)
+    np.testing.assert_array_equal(ch.experiments.relative_weight_change(net, snap), [0.0, 0.0])
     net.blocks[1].dense.params["W"] *= 1.5
-    np.testing.assert_allclose(ch.relative_weight_change(net, snap), [0.0, 0.5])
+    np.testing.assert_allclose(ch.experiments.relative_weight_change(net, snap), [0.0, 0.5])
     with pytest.raises(ValueError, match="snapshot"):
-        ch.relative_weight_change(net, snap[:1])
+        ch.experiments.relative_weight_change(net, snap[:1])
 
 
 # ----------------------------------------------------------------------------- training
@@ -232,13 +232,13 @@ def test_train_tracking_weights_and_compare_depths():
     again = ch.compare_depths(depths=(2,), steps=40, record_every=20, lr=0.5)
     np.testing.assert_array_equal(again["2 sigmoid layers"][1], runs["2 sigmoid layers"][1])
     with pytest.raises(TypeError, match="MLP"):
-        ch.train_tracking_weights("net", None)
+        ch.experiments.train_tracking_weights("net", None)
 
 
 # ----------------------------------------------------------------------------- plots and figures
 def test_gradient_ratio_curves_by_hand():
     _, flow = ch.digits_flow(depth=4, width=16, batch_size=32)
-    c = ch.gradient_ratio_curves(flow)
+    c = ch.figures.gradient_ratio_curves(flow)
     assert c["measured"][-1] == c["slope_bound"][-1] == c["typical"][-1] == c["bound"][-1] == 1.0
     np.testing.assert_allclose(c["slope_bound"], 0.25 ** np.array([3, 2, 1, 0]))
     np.testing.assert_allclose(c["measured"], flow.da_norm / flow.da_norm[-1])
@@ -550,8 +550,8 @@ def test_weight_gradient_figure(sigmoid_flow, relu_flows):
 
 
 def test_plot_layer_norms_masks_overflowed_weight_gradients():
-    flow = ch._relu_flow(10.0, 50, np.float32)
-    ax = ch.plot_layer_norms(flow, quantities=("a", "dW"))
+    flow = ch.experiments._relu_flow(10.0, 50, np.float32)
+    ax = ch.figures.plot_layer_norms(flow, quantities=("a", "dW"))
     y = np.asarray(next(ln for ln in ax.lines if ln.get_gid() == "norm:dW").get_ydata(), float)
     assert np.isnan(y).all()
     plt.close(ax.figure)  # ax=None drew on a new pyplot figure: later tests count the open ones
@@ -561,7 +561,7 @@ def test_plot_layer_norms_masks_overflowed_weight_gradients():
 def test_exercise_02_4_judges_a_sigmoid(capsys):
     ex = gv.exercises.EXERCISES["02.4"]
     assert ex.wants_code
-    assert gv.exercises.check("02.4", ch.stable_sigmoid)
+    assert gv.exercises.check("02.4", ch.exercises.stable_sigmoid)
     assert gv.exercises.check("02.4", gv.activations.sigmoid)
     ok, msg = ex.checker(lambda z: 1 / (1 + np.exp(-z)))  # the textbook formula overflows at z = -1000
     assert not ok and "RuntimeWarning" in msg and "overflow" in msg
@@ -569,7 +569,7 @@ def test_exercise_02_4_judges_a_sigmoid(capsys):
     assert not ok and "sigmoid(-40)" in msg and "4.24" in msg
     ok, msg = ex.checker(lambda z: np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z))))
     assert not ok and "RuntimeWarning" in msg  # np.where evaluates both branches
-    ok, msg = ex.checker(lambda z: ch.stable_sigmoid(z).ravel())
+    ok, msg = ex.checker(lambda z: ch.exercises.stable_sigmoid(z).ravel())
     assert not ok and "shape" in msg
     ok, msg = ex.checker(lambda z: "no")
     assert not ok
@@ -582,7 +582,7 @@ def test_exercise_02_4_judges_a_sigmoid(capsys):
 
 def test_exercise_02_4_checker_restores_warning_state():
     before = np.geterr()
-    ch._check_stable_sigmoid(lambda z: 1 / (1 + np.exp(-z)))
+    ch.exercises._check_stable_sigmoid(lambda z: 1 / (1 + np.exp(-z)))
     assert np.geterr() == before
 
 
@@ -636,11 +636,12 @@ def test_saturation_explorer_takes_its_state_from_itself_only(saturation):
 @pytest.mark.parametrize("value,text", [(0.0197, "0.0197"), (-434.294, "5.1e-435"), (-2.0, "0.01"),
                                         (-9.99999, "1.0e-10"), (float("-inf"), "0"), (5.0, "1.0e5")])
 def test_pow10_text(value, text):
-    assert ch._pow10(np.log10(value) if value == 0.0197 else value) == text
+    assert ch.explorers._pow10(np.log10(value) if value == 0.0197 else value) == text
 
 
 def test_sigma_text_shows_how_close_to_one():
-    assert ch._sigma_text(2.0) == "0.8808" and ch._sigma_text(6.0, digits=6) == "0.997527"
-    assert ch._sigma_text(16.0) == "1 - 1.1e-07"  # not "1": sigma(16) is not yet 1 in float64
-    assert ch._sigma_text(40.0) == "1 exactly (rounded)" and ch._sigma_text(-1000.0) == "0 exactly (rounded)"
-    assert ch._sigma_text(-16.0) == "1.125e-07"
+    sigma_text = ch.explorers._sigma_text
+    assert sigma_text(2.0) == "0.8808" and sigma_text(6.0, digits=6) == "0.997527"
+    assert sigma_text(16.0) == "1 - 1.1e-07"  # not "1": sigma(16) is not yet 1 in float64
+    assert sigma_text(40.0) == "1 exactly (rounded)" and sigma_text(-1000.0) == "0 exactly (rounded)"
+    assert sigma_text(-16.0) == "1.125e-07"

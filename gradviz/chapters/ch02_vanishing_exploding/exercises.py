@@ -1,0 +1,137 @@
+"""Chapter 02, exercises: the answers to exercises 02.1 to 02.4, computed by the package
+(each registered with ``@exercise``).
+
+A section of :mod:`gradviz.chapters.ch02_vanishing_exploding` (experiments, figures, explorers,
+exercises, in that order); it imports only the sections before it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ...activations import sigmoid
+from ...exercises import exercise
+from ...theory import slope_bound
+from .experiments import _relu_flow, _sigmoid_digits_flow
+
+
+def _explain_scaled(f, weight_scale=4.0):
+    flow = _sigmoid_digits_flow(weight_scale=weight_scale)
+    gain, slope = flow.weight_gain[1:], flow.rms_slope[1:]
+    return (
+        f"{weight_scale:g} times larger weights stretch a gradient by about {weight_scale:g} per layer (weight gain "
+        f"{np.mean(gain):.3g}), while the larger pre-activations push units onto the flat tails, lowering the rms "
+        f"slope to about {np.mean(slope):.3g}. Their product, about {np.mean(gain * slope):.3g}, is the factor per "
+        f"layer; measured: {f:.3g}. It is far above 1/4: the slope bound does not bound the whole product once the "
+        "weights are large.\nIn code: ch.digits_flow(depth=10, weight_scale=4)[1].per_layer_factor()"
+    )
+
+
+@exercise(
+    "02.1",
+    question="The slopes of 10 sigmoid layers can multiply a gradient by at most what number?",
+    hint="Each sigmoid slope is at most sigma'(0) = 1/4, and the chain rule multiplies one slope per layer.",
+    explain=lambda b: (
+        "sigma'(z) = sigma(z) (1 - sigma(z)) is a product of two numbers that add up to 1, so it is at most "
+        "1/2 x 1/2 = 1/4 (at z = 0). Ten such factors multiply to at most (1/4)^10 = "
+        f"{b:.4g}: the slopes alone shrink the gradient about a million-fold.\n"
+        "This bounds the slopes only: the weights W^l are factors of the product too, and large weights can "
+        "outweigh it (section 6).\nIn code: gv.theory.slope_bound('sigmoid', 10)"
+    ),
+    rtol=0.02,
+)
+def slope_bound_of_ten_sigmoid_layers():
+    """(1/4)^10: the most the slopes of 10 sigmoid layers can multiply a gradient by."""
+    return slope_bound("sigmoid", 10)
+
+
+@exercise(
+    "02.2",
+    question="A ReLU MLP of 60 layers x 128 units in float32, He init times 6 (seed 0), probed with "
+    "standard-normal numbers: at which hidden layer does it overflow first?",
+    hint="Each layer multiplies the activations by about 6. The largest float32 is about 3.4e38 = 10^38.5; the "
+    "input's largest entries are about 4. Estimate, then measure: ch.probe_flow(net, batch_size=128)"
+    ".first_nonfinite, or the explorer with explorer.update(activation='relu', weight_scale=6, depth=60).",
+    explain=lambda k: (
+        "With He init the ReLU layers keep the size of the activations on average; times 6, every layer "
+        "multiplies it by about 6. Starting from entries of about 4 (the largest of 128 x 128 standard-normal "
+        "numbers), float32's limit 3.4e38 is passed after about log(3.4e38 / 4) / log(6) = "
+        f"{np.log(3.4e38 / 4) / np.log(6):.1f} layers. Measured: the first non-finite layer is {k}.\n"
+        "In code: net = gv.network.MLP(128, depth=60, width=128, activation='relu', init='he_normal', "
+        "weight_scale=6, n_outputs=None, seed=0, dtype=np.float32); "
+        "ch.probe_flow(net, batch_size=128).first_nonfinite"
+    ),
+    rtol=0.0,
+)
+def first_overflow_layer():
+    """The first non-finite hidden layer of 60 ReLU layers x 128 units, 6x He, float32."""
+    return _relu_flow(6.0, 60, np.float32).first_nonfinite
+
+
+@exercise(
+    "02.3",
+    question="The 10-layer sigmoid MLP on the digits with weights 4x Glorot: by what factor does the gradient "
+    "shrink per layer crossed (the geometric mean from layer 10 down to layer 1)?",
+    hint="Per layer, the gradient is multiplied by about (rms slope) x (weight gain). Read both from the table "
+    "of section 6, or take the 9th root of the printed ratio between layer 1 and layer 10.",
+    explain=_explain_scaled,
+    rtol=0.05,
+)
+def per_layer_factor_at_4x_glorot():
+    """The geometric-mean factor per layer of the chapter's sigmoid network with weights 4x Glorot."""
+    return _sigmoid_digits_flow(weight_scale=4.0).per_layer_factor("da")
+
+
+#: Where exercise 02.4 tries a learner's sigmoid: both far tails (where exp overflows), -40 (where
+#: 1 - something cancels to 0) and the middle.
+STABLE_SIGMOID_PROBE = np.array([-1000.0, -40.0, -5.0, -1.0, 0.0, 1.0, 5.0, 40.0, 1000.0])
+
+
+def _check_stable_sigmoid(func):
+    """Exercise 02.4's judge: ``func`` must give the sigmoid to 1e-9 relative accuracy on
+    :data:`STABLE_SIGMOID_PROBE`, keep the shape of its input, and raise no floating-point warning."""
+    z = STABLE_SIGMOID_PROBE.copy()
+    want = sigmoid(z)
+    try:
+        with warnings.catch_warnings(), np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
+            warnings.simplefilter("error", RuntimeWarning)
+            got = func(z.copy())
+            got2 = func(z.reshape(3, 3).copy())
+    except Exception as err:  # the learner's code: say what went wrong instead of a traceback
+        return False, f"on z = {np.array2string(z, separator=', ')} it raised {type(err).__name__}: {err}"
+    try:
+        got, got2 = np.asarray(got, dtype=float), np.asarray(got2, dtype=float)
+    except (TypeError, ValueError):
+        return False, f"it returned {type(got).__name__}, not numbers"
+    if got.shape != z.shape or got2.shape != (3, 3):
+        return False, f"it returned shape {got.shape} for an input of shape {z.shape}: keep the input's shape"
+    bad = ~np.isclose(got, want, rtol=1e-9, atol=0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return False, f"sigmoid({z[i]:g}) came out as {float(got[i])!r}; the right value is {float(want[i])!r}"
+    return True, ""
+
+
+@exercise(
+    "02.4",
+    question="Write my_sigmoid(z) for a numpy array z: it must never overflow (no RuntimeWarning for "
+    "z = -1000) and stay accurate in both tails (sigmoid(-40) is about 4.25e-18, not 0).",
+    hint="1 / (1 + exp(-z)) overflows when -z is large. Compute e = exp(-|z|), which is always between 0 and 1, "
+    "and write the sigmoid with it on each side: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0. np.where "
+    "computes both of its branches everywhere, so a branch that can overflow still warns.",
+    explain=lambda ref: (
+        "For z >= 0, exp(-z) lies in (0, 1], so 1 / (1 + exp(-z)) is safe. For z < 0, multiply the top and bottom "
+        "by exp(z): sigma(z) = exp(z) / (1 + exp(z)), and exp(z) lies in (0, 1) there. Both are e / ... with "
+        "e = exp(-|z|), which never overflows. Formulas that subtract from 1, such as 1 - 1 / (1 + exp(z)) or "
+        "(1 + tanh(z / 2)) / 2, lose the tiny values: at z = -40 they return 0 instead of 4.25e-18. "
+        "gradviz's own sigmoid is written this way (gv.activations.sigmoid)."
+    ),
+    checker=_check_stable_sigmoid,
+)
+def stable_sigmoid(z):
+    """The logistic sigmoid of an array, without overflow: the reference answer of exercise 02.4."""
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
