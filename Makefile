@@ -15,13 +15,20 @@ SANITIZE      := notebooks/nbval_sanitize.cfg
 CONSTRAINTS   := constraints.txt
 # pip options of the install; `make test-latest` drops the constraints
 PIP_INSTALL_ARGS ?= -c $(CONSTRAINTS)
-# extras the install includes; `make test-latest` takes every extra, so `make constraints` pins them all
-EXTRAS        ?= test
+# extras the install includes (test: the test suite; site: `make site`; app: `make app`, and the browser
+# tests of both); `make test-latest` takes every extra, so `make constraints` pins them all
+EXTRAS        ?= test,site,app
 # OpenBLAS kernels that `make test-kernels` checks the stored outputs under (besides the machine's own)
 KERNELS       ?= Sandybridge Prescott
 LATEST_VENV   := .venv-latest
+# `make site`: where the static website goes
+SITE_OUT      ?= build/site
+# `make app`: the port and address the playground app listens on (see README, "A classroom app")
+PORT          ?= 8866
+APP_IP        ?= 127.0.0.1
+APP_NOTEBOOK  := docs/app/playground.ipynb
 
-.PHONY: lab test test-kernels test-latest constraints test-browser notebooks setup benchmark figures mutation clean distclean help
+.PHONY: lab test test-kernels test-latest constraints test-browser notebooks site app setup benchmark figures mutation clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 # Jupyter refuses to start as root unless told; containers and fresh cloud machines often are root.
@@ -83,7 +90,7 @@ test-kernels: $(STAMP)
 test-latest:
 	@test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
 	@rm -f $(LATEST_VENV)/.installed
-	$(MAKE) test VENV=$(LATEST_VENV) PIP_INSTALL_ARGS="--upgrade --upgrade-strategy eager" EXTRAS=test,mutation
+	$(MAKE) test VENV=$(LATEST_VENV) PIP_INSTALL_ARGS="--upgrade --upgrade-strategy eager" EXTRAS=test,site,app,mutation
 
 ## constraints: after a green `make test-latest`, pin the versions it used into constraints.txt (commit it once CI is green)
 CONSTRAINTS_FROM ?= $(LATEST_VENV)
@@ -105,14 +112,30 @@ test-browser: $(STAMP)
 	@$(ISOLATED_ENV); \
 	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
+## site: the chapters as a static website in build/site (SITE_OUT=...), from the outputs the notebooks store; offline
+# nbconvert's HTML exporter with a table of contents (README, "The chapters as a website"): docs/build_site.py.
+site: $(STAMP)
+	@$(ISOLATED_ENV); \
+	$(PY) docs/build_site.py --out $(SITE_OUT)
+
+## app: chapter 07's playground as a web app (Voila): http://127.0.0.1:8866 (PORT=..., APP_IP=0.0.0.0 for a class: README)
+# Controls and figures only (no code), one kernel per browser tab, a kernel idle for an hour stopped.
+app: $(STAMP)
+	env -u MPLBACKEND $(VENV)/bin/voila --no-browser --port=$(PORT) --Voila.ip=$(APP_IP) --Voila.port_retries=0 \
+	  --strip_sources=True --show_tracebacks=False \
+	  --MappingKernelManager.cull_idle_timeout=3600 --MappingKernelManager.cull_interval=300 $(APP_NOTEBOOK)
+
 ## notebooks: re-execute every notebook (or NB=notebooks/NN_x.ipynb) in place, top to bottom, as the tests do
+# Without the widgets' state: a static renderer (nbconvert, nbviewer, a code-hosting page) would then try
+# to draw each widget from it, with JavaScript fetched from the network, instead of showing the image
+# each explorer stores beside its widget (tests/test_project_files.py checks that no notebook keeps it).
 NB ?= notebooks/*.ipynb
 notebooks: $(STAMP)
 	@$(ISOLATED_ENV); \
 	for nb in $(NB); do \
 	  echo "+ execute $$nb"; \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=$(NBVAL_TIMEOUT) "$$nb"; \
+	    --ExecutePreprocessor.timeout=$(NBVAL_TIMEOUT) --ExecutePreprocessor.store_widget_state=False "$$nb"; \
 	done
 
 ## setup: create .venv and install the project with its test extra
