@@ -35,11 +35,16 @@ from ..train import digits_run, progress_bar
 from ..widgets import CONTROL_STYLE, LRU, Explorer, int_slider, log_slider
 
 __all__ = [
-    "simulate_dead_at_birth", "lr_race", "dying_relu_training", "DyingReluExplorer", "dead_at_birth_code",
+    "simulate_dead_at_birth", "lr_race", "seed_sweep", "dying_relu_training", "dead_at_birth_simulations",
+    "dead_at_birth", "points_off_the_curve", "DyingReluExplorer", "dead_at_birth_code",
 ]
 
-#: One colour per hidden layer of the chapter's 4-layer network (dark enough to read on white).
-LAYER_COLORS = tuple(plots.OKABE_ITO[c] for c in ("blue", "green", "orange", "vermillion"))
+#: One colour per hidden layer of the chapter's 4-layer network (dark enough to read on white, and no two
+#: of them neighbours in hue). Colour means a layer on every figure of the chapter, nothing else.
+LAYER_COLORS = tuple(plots.OKABE_ITO[c] for c in ("blue", "green", "vermillion", "purple"))
+
+#: Line styles of the learning rates in an accuracy panel: black and grey, so that no colour means two things.
+LR_STYLES = (("black", "-"), ("0.45", "--"), ("black", ":"), ("0.45", "-."))
 
 
 # ---- experiments
@@ -233,8 +238,8 @@ def lr_race(lrs, seeds=range(6), *, steps: int = 30, activation: str = "relu", d
     At a very large learning rate the first updates are huge. Two things can
     then happen first: a number overflows (the run *diverges*), or the units
     of a whole hidden layer are pushed to z <= 0 for every input (the run is
-    *dead*: the loss stays finite, but nothing below that layer ever gets a
-    gradient again). Which comes first depends on the particular weights and
+    *dead*: the output no longer depends on the input, the loss is finite again,
+    and nothing below that layer ever gets a gradient again). Which comes first depends on the particular weights and
     minibatches, i.e. on the seed; within a few tens of steps it is decided.
 
     Parameters
@@ -286,6 +291,72 @@ def lr_race(lrs, seeds=range(6), *, steps: int = 30, activation: str = "relu", d
     return LrRace(lrs=lrs, seeds=seeds, outcomes=outcomes, steps=int(steps))
 
 
+@dataclass(eq=False)
+class SeedSweep:
+    """Runs at one learning rate that differ only in the seed (see :func:`seed_sweep`).
+
+    Attributes
+    ----------
+    lr : float
+    runs : dict seed -> gradviz.train.DigitsRun
+    """
+
+    lr: float
+    runs: dict
+
+    @property
+    def test_accuracies(self) -> np.ndarray:
+        """Test accuracy after training of each seed, in [0, 1] (nan for a run that overflowed), shape (seeds,)."""
+        return np.array([r.test_accuracy for r in self.runs.values()])
+
+    def as_table(self) -> str:
+        """One row per seed: outcome, test accuracy and dead units per layer on all training images."""
+        rows = [f"lr {self.lr:g}, {len(self.runs)} seeds (each: other initial weights and minibatches)",
+                f"{'seed':>4}  {'outcome':<8} {'test acc.':>9}   dead units per layer"]
+        for seed, run in self.runs.items():
+            acc = "-" if run.outcome == "diverged" else f"{run.test_accuracy:.1%}"
+            dead = " ".join(f"{f:4.0%}" for f in run.activity.dead_fraction)
+            rows.append(f"{seed:>4}  {run.outcome:<8} {acc:>9}   {dead}")
+        return "\n".join(rows)
+
+
+def seed_sweep(lr: float, seeds=range(6), *, data=None, **run_kwargs) -> SeedSweep:
+    """Train the chapter's ReLU network once per seed at learning rate ``lr``; keep every run.
+
+    Near the edge of stability (lr about 1 for the chapter's network) the
+    result depends on the seed far more than on anything else: the spread of
+    :attr:`SeedSweep.test_accuracies` shows it.
+
+    Parameters
+    ----------
+    lr : float > 0
+    seeds : iterable of int
+    data : Dataset or None
+        None: :func:`gradviz.data.digits`.
+    **run_kwargs
+        Passed to :func:`gradviz.train.digits_run` (steps, depth, bias...). Only
+        the final state is evaluated unless ``record_every`` is given.
+
+    Returns
+    -------
+    SeedSweep
+
+    Raises
+    ------
+    ValueError
+        An empty ``seeds``, a non-positive ``lr``, or what :func:`gradviz.train.digits_run` raises.
+    """
+    lr = float(check_positive("lr", lr))
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed; got none")
+    data = digits() if data is None else data
+    run_kwargs.setdefault("record_every", run_kwargs.get("steps", 200))
+    runs = {s: digits_run("relu", lr=lr, seed=s, data=data, label=f"lr {lr:g}, seed {s}", **run_kwargs)
+            for s in seeds}
+    return SeedSweep(lr=lr, runs=runs)
+
+
 def dying_runs(lrs=(0.1, 1.0, 50.0), *, progress=False):
     """ReLU runs at the given learning rates (else the chapter's setup); return {'lr <lr>': run}."""
     data = digits()
@@ -296,6 +367,38 @@ def dead_at_birth_simulations(widths=(2, 3, 4, 6), depth=30, n_networks=5000, se
     """{width: DeadAtBirthSimulation} for one digit image as input (the first training image)."""
     x = digits().X_train[0]
     return {w: simulate_dead_at_birth(depth, w, n_networks, x=x, seed=seed) for w in widths}
+
+
+def points_off_the_curve(sims, k: float = 2.0):
+    """How many simulated points of :func:`dead_at_birth_simulations` lie more than ``k`` standard errors off the formula.
+
+    A point is (width, depth L): the simulated fraction dead by layer L against
+    :func:`gradviz.theory.dead_at_birth_probability` (L, width). Its standard
+    error is the formula's, sqrt(p (1 - p) / n_networks), so a point whose
+    simulated fraction is 0 still has a scale. With independent points, about
+    5 % of them lie beyond 2 standard errors by chance alone (a normal
+    variable does so with probability 0.0455); the points of one width are
+    not independent along depth, since the same networks are followed.
+
+    Parameters
+    ----------
+    sims : dict width -> DeadAtBirthSimulation
+    k : float > 0
+
+    Returns
+    -------
+    (n_off, n_points, max_abs_z) : int, int, float
+        Points beyond ``k`` standard errors, all points, and the largest
+        distance from the formula in standard errors.
+    """
+    k = check_positive("k", k)
+    zs = []
+    for w, sim in sims.items():
+        p = np.array([dead_at_birth_probability(int(d), int(w)) for d in range(1, sim.depth + 1)])
+        se = np.sqrt(p * (1.0 - p) / sim.n_networks)
+        zs.append(np.abs(sim.dead_by_layer - p) / se)
+    z = np.concatenate(zs)
+    return int((z > k).sum()), int(z.size), float(z.max())
 
 
 # ---- figures
@@ -346,13 +449,12 @@ def dying_relu_training(runs=None):
     ax = axes[n]
     with plots.style():
         plots.tidy(ax)
-        colors = ["black", plots.OKABE_ITO["blue"], plots.OKABE_ITO["vermillion"], plots.OKABE_ITO["green"]]
-        styles = ["-", "--", "-.", ":"]
-        for i, (label, run) in enumerate(runs.items()):
+        for i, (label, run) in enumerate(runs.items()):  # black and grey: colours mean layers in this figure
             h = run.history
-            ax.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), color=colors[i % 4], ls=styles[i % 4],
+            color, ls = LR_STYLES[i % len(LR_STYLES)]
+            ax.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), color=color, ls=ls, lw=2,
                     label=label, gid=f"acc:{label}")
-        ax.axhline(10, color="0.55", lw=1, ls=":", label="chance (10 classes)")
+        ax.axhline(10, color="0.7", lw=1, ls=(0, (1, 3)), label="chance (10 classes)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("training step")
         ax.set_ylabel("test accuracy (%)")
@@ -480,7 +582,9 @@ class DyingReluExplorer(Explorer):
 
     def summary(self) -> str:
         """Plain text of what is drawn now: the run's outcome and its dead units on all training images."""
-        return f"{self.run.summary}. {self.run.verdict()}."
+        verdict = self.run.verdict()
+        verdict = verdict[len(self.run.label) + 2:] if verdict.startswith(f"{self.run.label}: ") else verdict
+        return f"{self.run.summary}; {verdict}."
 
 
 # ---- exercises
