@@ -19,7 +19,7 @@ import numpy as np
 
 from gradviz._validate import check_positive, check_probability
 
-__all__ = ["SGD", "clip_grad_norm", "global_grad_norm"]
+__all__ = ["SGD", "clip_grad_norm", "clip_grad_value", "global_grad_norm"]
 
 
 def _layer_list(layers) -> list:
@@ -235,4 +235,36 @@ def clip_grad_norm(layers, max_norm: float) -> float:
         factor = max_norm / total
         for *_, g in _params_and_grads(layers):
             g *= factor
+    return total
+
+
+def clip_grad_value(layers, clip_value: float) -> float:
+    """Clip every gradient entry, in place, to the interval [-clip_value, clip_value].
+
+    Each entry is clipped on its own, so unlike :func:`clip_grad_norm` this can
+    change the *direction* of the gradient: the large entries are cut down,
+    the small ones kept. It is what Keras's ``clipvalue`` optimizer argument
+    and PyTorch's ``torch.nn.utils.clip_grad_value_`` do.
+
+    Parameters
+    ----------
+    layers : list of Layer, or a network with a ``.layers`` attribute
+    clip_value : float
+        Largest allowed absolute value of an entry, finite and > 0.
+
+    Returns
+    -------
+    float
+        The global norm *before* clipping (as :func:`clip_grad_norm` returns).
+        NaN entries stay NaN; +-inf become +-clip_value.
+
+    Raises
+    ------
+    TypeError, ValueError, RuntimeError
+        As :func:`clip_grad_norm`, for ``clip_value`` in place of ``max_norm``.
+    """
+    clip_value = check_positive("clip_value", clip_value)
+    total = global_grad_norm(layers)
+    for *_, g in _params_and_grads(layers):
+        np.clip(g, -clip_value, clip_value, out=g)
     return total

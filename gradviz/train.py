@@ -43,7 +43,7 @@ from tqdm.notebook import tqdm_notebook
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
 from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
 from .network import MLP
-from .optim import SGD, clip_grad_norm, global_grad_norm
+from .optim import SGD, clip_grad_norm, clip_grad_value, global_grad_norm
 from .data import digits
 from .stats import ReluActivity, layer_statistics, relu_activity
 
@@ -116,6 +116,9 @@ class History:
         The arguments of :func:`train` (lr, steps, batch_size, ...) and ``repr(net)``.
     seconds : float
         Wall-clock time of the run (not part of the bit-identical results).
+    step_grad_norm, step_clipped_norm : float array (steps_run,) or None
+        With clipping (``clip_norm`` or ``clip_value``): the global gradient norm at every applied step,
+        before and after clipping. None without clipping.
     """
 
     step: np.ndarray
@@ -138,6 +141,8 @@ class History:
     steps_run: int
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    step_grad_norm: np.ndarray | None = None
+    step_clipped_norm: np.ndarray | None = None
 
     #: Names of the array attributes, for comparing or saving histories.
     ARRAYS = ("step", "loss", "record_steps", "train_loss", "test_loss", "train_accuracy", "test_accuracy",
@@ -291,7 +296,8 @@ def _on_one_blas_thread(func):
 
 @_on_one_blas_thread
 def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 64, momentum: float = 0.0,
-          clip_norm: float | None = None, seed=0, record_every: int | None = None, progress="auto",
+          clip_norm: float | None = None, clip_value: float | None = None, seed=0,
+          record_every: int | None = None, progress="auto",
           loss: str = "cross_entropy") -> History:
     """Train ``net`` in place with minibatch SGD and record per-layer gradient statistics.
 
@@ -326,6 +332,11 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
         SGD momentum coefficient (0: plain SGD).
     clip_norm : float > 0 or None
         Clip the global gradient norm to this value before each update; None: no clipping.
+    clip_value : float > 0 or None
+        Clip every gradient entry to [-clip_value, clip_value] before each update
+        (:func:`gradviz.optim.clip_grad_value`); None: no clipping. Not together with ``clip_norm``.
+        With either, :attr:`History.step_grad_norm` and ``step_clipped_norm`` hold the global
+        gradient norm of every step before and after clipping.
     seed : int or numpy.random.Generator
         Seeds the order of the minibatches.
     record_every : int >= 1 or None
@@ -369,6 +380,11 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     momentum = check_probability("momentum", momentum)
     if clip_norm is not None:
         clip_norm = check_positive("clip_norm", clip_norm)
+    if clip_value is not None:
+        clip_value = check_positive("clip_value", clip_value)
+        if clip_norm is not None:
+            raise ValueError(f"give clip_norm or clip_value, not both; got clip_norm={clip_norm!r}, "
+                             f"clip_value={clip_value!r}")
     rng = get_rng(seed)
     if isinstance(seed, np.random.Generator):
         seed = "Generator"
@@ -390,7 +406,7 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     opt = SGD(lr, momentum)
     L = net.depth
     is_prelu = net.activation == "prelu"
-    losses, recs = [], []
+    losses, recs, norms_before, norms_after = [], [], [], []
     diverged_step = nonfinite_layer = None
 
     order = np.empty(0, dtype=np.int64)
@@ -451,7 +467,11 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
                 if final:
                     break
                 if clip_norm is not None:
-                    clip_grad_norm(net, clip_norm)
+                    norms_before.append(clip_grad_norm(net, clip_norm))
+                elif clip_value is not None:
+                    norms_before.append(clip_grad_value(net, clip_value))
+                if clip_norm is not None or clip_value is not None:
+                    norms_after.append(global_grad_norm(net))
                 opt.step(net)
                 if bar is not None:
                     bar.update(1)
@@ -477,8 +497,10 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
         diverged=diverged_step is not None, diverged_step=diverged_step, nonfinite_layer=nonfinite_layer,
         steps_run=steps_run,
         config=dict(net=repr(net), lr=lr, steps=steps, batch_size=batch_size, momentum=momentum,
-                    clip_norm=clip_norm, seed=seed, record_every=record_every, loss=loss),
+                    clip_norm=clip_norm, clip_value=clip_value, seed=seed, record_every=record_every, loss=loss),
         seconds=seconds,
+        step_grad_norm=np.array(norms_before) if clip_norm is not None or clip_value is not None else None,
+        step_clipped_norm=np.array(norms_after) if clip_norm is not None or clip_value is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gradviz.data import linear_regression_data
 from gradviz.losses import mean_squared_error
-from gradviz.optim import SGD, clip_grad_norm, global_grad_norm
+from gradviz.optim import SGD, clip_grad_norm, clip_grad_value, global_grad_norm
 
 
 class Params:
@@ -225,3 +225,40 @@ def test_clipping_bounds_the_norm_and_keeps_the_direction(shapes, max_norm, scal
     assert np.linalg.norm(after) == pytest.approx(min(total, max_norm), rel=1e-12, abs=0)
     # Same direction: after is a non-negative multiple of before.
     np.testing.assert_allclose(after, before * (np.linalg.norm(after) / total), rtol=1e-12, atol=1e-300)
+
+
+# ---------------------------------------------------------------- clipping by value
+def test_clip_value_hand_computed():
+    a, b = Params(W=[0.0, 0.0, 0.0]), Params(c=[[0.0, 0.0]])
+    a.grads["W"][:] = [3.0, -0.5, -7.0]
+    b.grads["c"][:] = [[0.25, 4.0]]
+    total = clip_grad_value([a, NoParams(), b], clip_value=1.0)
+    assert total == pytest.approx(np.sqrt(9 + 0.25 + 49 + 0.0625 + 16), rel=1e-15, abs=0)  # the norm before
+    np.testing.assert_array_equal(a.grads["W"], [1.0, -0.5, -1.0])
+    np.testing.assert_array_equal(b.grads["c"], [[0.25, 1.0]])
+
+
+def test_clip_value_changes_the_direction_where_clip_norm_keeps_it():
+    a, b = Params(W=[0.0, 0.0]), Params(W=[0.0, 0.0])
+    a.grads["W"][:] = b.grads["W"][:] = [10.0, 1.0]
+    clip_grad_value([a], 2.0)
+    clip_grad_norm([b], 2.0)
+    np.testing.assert_array_equal(a.grads["W"], [2.0, 1.0])  # ratio 2 : 1, was 10 : 1
+    assert b.grads["W"][0] / b.grads["W"][1] == pytest.approx(10.0, rel=1e-14, abs=0)
+
+
+def test_clip_value_of_nonfinite_gradients_without_warnings():
+    a = Params(W=[0.0, 0.0, 0.0])
+    a.grads["W"][:] = [np.inf, -np.inf, np.nan]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = clip_grad_value([a], 0.5)
+    assert np.isnan(total)  # the norm before clipping: a NaN entry makes it NaN
+    assert a.grads["W"][0] == 0.5 and a.grads["W"][1] == -0.5 and np.isnan(a.grads["W"][2])
+
+
+@pytest.mark.parametrize("bad, exc", [(0.0, ValueError), (-1.0, ValueError), (float("inf"), ValueError),
+                                      ("1", TypeError)])
+def test_clip_value_validates_clip_value(bad, exc):
+    with pytest.raises(exc, match="clip_value"):
+        clip_grad_value([Params(W=[0.0])], bad)

@@ -483,3 +483,74 @@ def test_prediction_matches_gradviz_network_records(name, init):
         tol = 4 * m.std(0, ddof=1) / p / math.sqrt(R) + 2 * DEPTH / N_WIDTH
         assert np.all(tol < MAX_BAND)
         assert np.all(np.abs(m.mean(0) - p) / p <= tol), (k, m.mean(0) / p - 1, tol)
+
+
+# ---------------------------------------------------------------------------
+# the fixed point q*, chi_1 and the edge of chaos (chapter 08)
+# ---------------------------------------------------------------------------
+
+
+def _quad(f):
+    """E[f(u)], u ~ N(0, 1), by scipy's adaptive quadrature (independent of gradviz's panels)."""
+    from scipy import integrate
+
+    val, _ = integrate.quad(lambda u: f(u) * math.exp(-0.5 * u * u) / math.sqrt(2 * math.pi), -40, 40,
+                            epsabs=1e-14, epsrel=1e-13, limit=200)
+    return val
+
+
+@pytest.mark.parametrize("sw2, sb2", [(1.76, 0.05), (3.0, 0.1), (2.5, 0.2), (1.5, 0.4), (4.0, 0.0)])
+def test_fixed_point_and_chi_1_against_a_numeric_integral(sw2, sb2):
+    q = T.fixed_point_variance("tanh", sw2, sb2)
+    assert q > 0
+    # q* solves q = sw2 E[tanh(sqrt(q) u)^2] + sb2
+    assert sw2 * _quad(lambda u: math.tanh(math.sqrt(q) * u) ** 2) + sb2 == pytest.approx(q, rel=1e-10, abs=0)
+    chi = T.chi_1("tanh", sw2, sb2)
+    assert chi == pytest.approx(sw2 * _quad(lambda u: (1 - math.tanh(math.sqrt(q) * u) ** 2) ** 2), rel=1e-10, abs=0)
+
+
+def test_fixed_point_is_the_limit_of_the_layer_recursion():
+    p = T.predict_variances([64] * 201, "tanh", 2.0 / 64, 0.1)
+    assert p.z_var[-1] == pytest.approx(T.fixed_point_variance("tanh", 2.0, 0.1), rel=1e-9, abs=0)
+    assert p.grad_gain[-1] == pytest.approx(T.chi_1("tanh", 2.0, 0.1), rel=1e-9, abs=0)
+
+
+def test_glorot_is_the_critical_point_of_tanh():
+    assert T.fixed_point_variance("tanh", 1.0, 0.0) == 0.0
+    assert T.chi_1("tanh", 1.0, 0.0) == 1.0  # tanh'(0)^2 = 1
+    assert T.chi_1("tanh", 0.5, 0.0) == 0.5
+    assert T.critical_weight_variance("tanh", 0.0) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_edge_of_chaos_points_have_chi_1_one_and_their_fixed_point():
+    for q in (0.1, 0.5, 1.0, 2.0):
+        sw2, sb2 = T.edge_of_chaos("tanh", q)
+        assert sb2 >= 0
+        assert T.fixed_point_variance("tanh", sw2, sb2) == pytest.approx(q, rel=1e-9, abs=0)
+        assert T.chi_1("tanh", sw2, sb2) == pytest.approx(1.0, rel=1e-9, abs=0)
+    # chapter 08: at sigma_b^2 = 0.05 the edge is at sigma_w^2 = 1.76
+    assert T.critical_weight_variance("tanh", 0.05) == pytest.approx(1.7610, abs=1e-4)
+    w = [T.critical_weight_variance("tanh", b) for b in (0.0, 0.1, 0.2, 0.4)]
+    assert np.all(np.diff(w) > 0)  # more bias variance, larger critical weights
+    assert T.chi_1("tanh", w[2] * 0.95, 0.2) < 1 < T.chi_1("tanh", w[2] * 1.05, 0.2)
+
+
+def test_relu_fixed_point_closed_form_and_runaway():
+    # ReLU: q = sw2 q / 2 + sb2, so q* = sb2 / (1 - sw2 / 2) for sw2 < 2; chi_1 = sw2 / 2 at any q
+    assert T.fixed_point_variance("relu", 1.5, 0.1) == pytest.approx(0.4, rel=1e-10, abs=0)
+    assert T.chi_1("relu", 1.5, 0.1) == pytest.approx(0.75, rel=1e-12, abs=0)
+    assert T.fixed_point_variance("relu", 2.5, 0.1) == math.inf
+    assert T.chi_1("relu", 2.5, 0.0) == pytest.approx(1.25, rel=1e-12, abs=0)
+
+
+def test_edge_of_chaos_errors_name_the_argument():
+    with pytest.raises(ValueError, match="sigma_w2"):
+        T.fixed_point_variance("tanh", -1.0)
+    with pytest.raises(ValueError, match="sigma_b2"):
+        T.chi_1("tanh", 1.0, -0.1)
+    with pytest.raises(ValueError, match="q_star"):
+        T.edge_of_chaos("tanh", -1.0)
+    with pytest.raises(ValueError, match="q_max"):
+        T.critical_weight_variance("tanh", 50.0, q_max=1.0)
+    with pytest.raises(ValueError, match="activation"):
+        T.chi_1("swish", 1.0)

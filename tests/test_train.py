@@ -226,6 +226,8 @@ def test_notebook_bar_stores_one_line_and_no_tqdm_residue(digits, monkeypatch):
         ({"momentum": 1.0}, ValueError, "momentum"),
         ({"momentum": -0.1}, ValueError, "momentum"),
         ({"clip_norm": 0.0}, ValueError, "clip_norm"),
+        ({"clip_value": -1.0}, ValueError, "clip_value"),
+        ({"clip_value": 1.0, "clip_norm": 1.0}, ValueError, "clip_norm or clip_value"),
         ({"record_every": 0}, ValueError, "record_every"),
         ({"progress": "yes"}, ValueError, "progress"),
         ({"loss": "hinge"}, ValueError, "loss"),
@@ -255,3 +257,45 @@ def test_bad_net_or_data_raise(digits):
     d = digits
     h = train(MLP(64, hidden=(8,)), (d.X_train, d.y_train, d.X_test, d.y_test), steps=5, progress=False)
     assert h.steps_run == 5
+
+
+# ------------------------------------------------------------------ clipping, step by step
+@pytest.mark.parametrize("kw", [{"clip_norm": 0.5}, {"clip_value": 0.01}])
+def test_clipping_records_the_norm_before_and_after_every_step(digits, kw):
+    net = MLP(64, hidden=(16, 16), activation="relu", weight_scale=1.5, seed=0)
+    h = train(net, digits, lr=0.05, steps=12, batch_size=32, seed=0, progress=False, **kw)
+    assert h.step_grad_norm.shape == h.step_clipped_norm.shape == (h.steps_run,) == (12,)
+    assert h.config.get("clip_value") == kw.get("clip_value")
+    if "clip_norm" in kw:
+        # the norm after clipping is min(before, 0.5)
+        np.testing.assert_allclose(h.step_clipped_norm, np.minimum(h.step_grad_norm, 0.5), rtol=1e-12, atol=0)
+    else:
+        assert np.all(h.step_clipped_norm <= h.step_grad_norm)
+        n_entries = sum(p.size for ly, k in net.parameters() for p in [ly.params[k]])
+        assert np.all(h.step_clipped_norm <= 0.01 * np.sqrt(n_entries))
+    # the first step's norm before clipping is the initial network's global gradient norm
+    assert h.step_grad_norm[0] == pytest.approx(h.global_grad_norm[0], rel=1e-12, abs=0)
+
+
+def test_no_clipping_records_no_step_norms(digits):
+    h = train(MLP(64, hidden=(8,), seed=0), digits, steps=3, progress=False)
+    assert h.step_grad_norm is None and h.step_clipped_norm is None
+
+
+def test_clip_value_equals_a_hand_loop(digits):
+    from gradviz.losses import softmax_cross_entropy
+    from gradviz.optim import SGD, clip_grad_value
+
+    net1 = MLP(64, hidden=(16,), seed=1)
+    net2 = MLP(64, hidden=(16,), seed=1)
+    train(net1, digits, lr=0.1, steps=3, batch_size=20, clip_value=0.02, seed=4, progress=False, record_every=100)
+    rng, opt = np.random.default_rng(4), SGD(0.1)
+    order = rng.permutation(digits.X_train.shape[0])
+    for t in range(3):
+        idx = order[20 * t:20 * (t + 1)]
+        _, d = softmax_cross_entropy(net2.forward(digits.X_train[idx], training=True), digits.y_train[idx])
+        net2.backward(d)
+        clip_grad_value(net2, 0.02)
+        opt.step(net2)
+    for (l1, k), (l2, _) in zip(net1.parameters(), net2.parameters()):
+        np.testing.assert_array_equal(l1.params[k], l2.params[k])

@@ -34,6 +34,7 @@ CHAPTERS = (
     "ch05_selu",
     "ch06_batch_norm",
     "ch07_playground",
+    "ch08_beyond_the_article",
 )
 
 __all__ = ["CHAPTERS", "load_all"]

@@ -67,7 +67,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .._validate import check_choice, check_finite, check_nonneg, check_positive_int
+from .._validate import check_choice, check_finite, check_nonneg, check_positive, check_positive_int
 from ..activations import SELU_ALPHA, SELU_SCALE, get_activation
 from ..init import weight_variance
 
@@ -79,6 +79,10 @@ __all__ = [
     "init_weight_variances",
     "predict_variances",
     "VariancePrediction",
+    "fixed_point_variance",
+    "chi_1",
+    "edge_of_chaos",
+    "critical_weight_variance",
 ]
 
 #: Activations whose Gaussian moments :func:`activation_moments` knows in closed form.
@@ -756,3 +760,193 @@ def predict_variances(
         grad_gain=grad_gain,
         input_grad_var=float(upstream),
     )
+
+
+# ---------------------------------------------------------------------------
+# the fixed point q* and the edge of chaos
+# ---------------------------------------------------------------------------
+
+
+def _scaled_moments(act, params, sigma_w2, sigma_b2, q):
+    """(sigma_w^2 E[phi(z)^2] + sigma_b^2, sigma_w^2 E[phi'(z)^2]) for z ~ N(0, q)."""
+    mom = _activation_moments(act, params, 0.0, float(q), "auto")
+    return sigma_w2 * mom.second_moment + sigma_b2, sigma_w2 * mom.grad_second_moment
+
+
+def fixed_point_variance(activation: str, sigma_w2: float, sigma_b2: float = 0.0, *, tol: float = 1e-13,
+                         q_max: float = 1e6, **activation_params) -> float:
+    """The pre-activation variance q* that a deep random network settles at, layer after layer.
+
+    With weights W^l_ij ~ N(0, sigma_w^2 / n) (n = fan_in) and biases
+    b^l_j ~ N(0, sigma_b^2), the variance of z^l follows the map
+
+        q^l = sigma_w^2 E[phi(z)^2] + sigma_b^2,    z ~ N(0, q^{l-1})
+
+    (Poole et al. 2016, eq. 3; the recursion of :func:`predict_variances` with
+    ``n Var(W) = sigma_w2`` and ``bias_mean = 0``). Its fixed point q* solves
+    q* = sigma_w^2 E[phi(sqrt(q*) u)^2] + sigma_b^2, u ~ N(0, 1).
+
+    The root is found by bisection on q in [0, q_max] of
+    f(q) = sigma_w^2 E[phi(sqrt(q) u)^2] + sigma_b^2 - q, which is positive at
+    q = 0 when sigma_b2 > 0. With sigma_b2 = 0, q = 0 is always a fixed point
+    (a network of zero inputs stays at zero); the nonzero one is returned when
+    it exists (for tanh: sigma_w2 > 1), else 0.
+
+    Parameters
+    ----------
+    activation : str
+        A name of :data:`gradviz.activations.ACTIVATIONS` (tanh in chapter 08).
+    sigma_w2 : float >= 0
+        n Var(W): the weight variance times the fan-in (1 for Glorot with fan_in = fan_out, 2 for He).
+    sigma_b2 : float >= 0
+        Var(b), the variance of the (mean-zero) biases.
+    tol : float > 0
+        Tolerance on q* (squared units of z): absolute below q* = 1, relative above.
+    q_max : float > 0
+        Upper end of the search. If f(q_max) is still positive (an unbounded
+        activation whose variance grows without end, e.g. ReLU with
+        sigma_w2 > 2), ``inf`` is returned.
+
+    Returns
+    -------
+    float
+        q* >= 0 (inf: no finite fixed point below q_max).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown activation, negative variances, non-positive tol or q_max.
+    """
+    act = get_activation(activation)
+    params = act.params(**activation_params)
+    sigma_w2 = check_nonneg("sigma_w2", sigma_w2)
+    sigma_b2 = check_nonneg("sigma_b2", sigma_b2)
+    tol = check_positive("tol", tol)
+    q_max = check_positive("q_max", q_max)
+
+    def f(q):
+        return _scaled_moments(act, params, sigma_w2, sigma_b2, q)[0] - q
+
+    with np.errstate(all="ignore"):
+        lo = 0.0
+        if sigma_b2 == 0.0:
+            # q = 0 is a root; look for a positive one: f > 0 just above 0 iff the map stretches small q
+            lo = min(tol, q_max / 2)
+            if not f(lo) > 0:
+                return 0.0
+        hi = min(1.0, q_max)  # bracket the root by doubling: a bounded phi has q* <= sigma_w2 sup phi^2 + sigma_b2
+        while f(hi) > 0:
+            if hi >= q_max:
+                return math.inf
+            lo, hi = hi, min(2.0 * hi, q_max)
+        while hi - lo > tol * (1.0 + lo):
+            mid = 0.5 * (lo + hi)
+            if f(mid) > 0:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+
+def chi_1(activation: str, sigma_w2: float, sigma_b2: float = 0.0, **activation_params) -> float:
+    """chi_1 = sigma_w^2 E[phi'(sqrt(q*) u)^2], u ~ N(0, 1): the per-layer factor of the gradient's variance.
+
+    The backward factor ``grad_gain`` of :func:`predict_variances` (chapter 07)
+    evaluated at the fixed point q* of :func:`fixed_point_variance`, i.e. deep
+    inside a network, where every layer sees the same q*. Schoenholz et al.
+    (2017), "Deep information propagation", Sec. 3 and 4: chi_1 < 1 is the
+    ordered phase (gradients vanish towards the input), chi_1 > 1 the chaotic
+    phase (they explode), chi_1 = 1 the edge of chaos.
+
+    Parameters and errors as :func:`fixed_point_variance`.
+
+    Returns
+    -------
+    float
+        chi_1 >= 0 (inf when q* is infinite and the slope does not fade).
+    """
+    act = get_activation(activation)
+    params = act.params(**activation_params)
+    q = fixed_point_variance(act.name, sigma_w2, sigma_b2, **params)
+    with np.errstate(all="ignore"):
+        if math.isinf(q):
+            mom = _activation_moments(act, params, 0.0, math.inf, "auto")
+            return check_nonneg("sigma_w2", sigma_w2) * mom.grad_second_moment
+        return _scaled_moments(act, params, sigma_w2, sigma_b2, q)[1]
+
+
+def edge_of_chaos(activation: str, q_star: float, **activation_params) -> tuple:
+    """The point (sigma_w^2, sigma_b^2) of the edge of chaos whose fixed point is ``q_star``.
+
+    The two conditions q* = sigma_w^2 E[phi(sqrt(q*) u)^2] + sigma_b^2 (the
+    fixed point, :func:`fixed_point_variance`) and
+    1 = sigma_w^2 E[phi'(sqrt(q*) u)^2] (chi_1 = 1, :func:`chi_1`) are linear in
+    sigma_w^2 and sigma_b^2 once q* is fixed, so
+
+        sigma_w^2 = 1 / E[phi'(sqrt(q*) u)^2],    sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*) u)^2].
+
+    Running q* from 0 upwards draws the critical line of the phase diagram
+    (for tanh it starts at (1, 0)). A negative sigma_b^2 means that no bias
+    variance puts this q* on the edge.
+
+    Parameters
+    ----------
+    activation : str
+    q_star : float >= 0
+        Variance of the pre-activations at the fixed point.
+
+    Returns
+    -------
+    (float, float)
+        sigma_w^2 (inf where E[phi'^2] = 0) and sigma_b^2.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown activation or parameter, negative ``q_star``.
+    """
+    act = get_activation(activation)
+    params = act.params(**activation_params)
+    q = check_nonneg("q_star", q_star)
+    mom = _activation_moments(act, params, 0.0, q, "auto")
+    if mom.grad_second_moment == 0.0:
+        return math.inf, -math.inf
+    sigma_w2 = 1.0 / mom.grad_second_moment
+    return sigma_w2, q - sigma_w2 * mom.second_moment
+
+
+def critical_weight_variance(activation: str, sigma_b2: float = 0.0, *, q_max: float = 1e4, tol: float = 1e-12,
+                             **activation_params) -> float:
+    """The sigma_w^2 at which chi_1 = 1 for bias variance ``sigma_b2``: the edge of chaos.
+
+    Bisection on q* in [0, q_max] for the point of :func:`edge_of_chaos` whose
+    sigma_b^2 is ``sigma_b2`` (for tanh, sigma_b^2 grows with q* along the
+    line). Smaller weight variances are in the ordered phase (chi_1 < 1, the
+    gradient vanishes), larger ones in the chaotic phase (chi_1 > 1, it
+    explodes): Schoenholz et al. (2017), Sec. 3; Poole et al. (2016) draw the
+    line for tanh. For tanh with sigma_b2 = 0 it is 1 (q* = 0, tanh'(0) = 1).
+
+    Returns
+    -------
+    float
+        sigma_w^2 on the edge of chaos.
+
+    Raises
+    ------
+    ValueError
+        If no q* in [0, q_max] reaches ``sigma_b2``, or for bad arguments.
+    """
+    sigma_b2 = check_nonneg("sigma_b2", sigma_b2)
+    q_max = check_positive("q_max", q_max)
+    tol = check_positive("tol", tol)
+    if edge_of_chaos(activation, q_max, **activation_params)[1] < sigma_b2:
+        raise ValueError(f"sigma_b2={sigma_b2!r} is beyond the edge of chaos for q* up to q_max={q_max:g}: "
+                         "raise q_max")
+    lo, hi = 0.0, q_max
+    while hi - lo > tol * (1.0 + lo):
+        mid = 0.5 * (lo + hi)
+        if edge_of_chaos(activation, mid, **activation_params)[1] < sigma_b2:
+            lo = mid
+        else:
+            hi = mid
+    return edge_of_chaos(activation, 0.5 * (lo + hi), **activation_params)[0]

@@ -1,0 +1,667 @@
+"""Chapter 08: beyond the article (``notebooks/08_beyond_the_article.ipynb``).
+
+What practitioners use today against vanishing and exploding gradients, beyond the article that chapters
+01-07 followed: the edge of chaos of a deep tanh network (Poole et al. 2016; Schoenholz et al. 2017) as a
+phase diagram in the plane of the weight and bias variances, measured on random gradviz networks beside the
+mean-field prediction (:mod:`gradviz.theory`).
+
+Every network of the phase diagram is :func:`random_tanh_net`: ``depth`` hidden layers of ``width`` tanh
+units with weights N(0, sigma_w2 / width) and biases N(0, sigma_b2), probed with standard-normal inputs and
+upstream gradients (:func:`gradviz.stats.probe`).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+from dataclasses import dataclass
+
+import ipywidgets
+import numpy as np
+
+from .. import gradcheck, plots, widgets
+from .._validate import check_nonneg, check_positive_int
+from ..activations import get_activation
+from ..data import digits
+from ..exercises import exercise
+from ..figures import figure
+from ..network import MLP
+from ..stats import probe
+from ..theory import chi_1, critical_weight_variance, edge_of_chaos, fixed_point_variance, predict_variances
+from ..train import train
+from ..widgets import Explorer
+
+__all__ = [
+    # experiments
+    "random_tanh_net",
+    "gradient_factor",
+    "phase_grid",
+    "edge_points",
+    "clipping_run",
+    "clipping_runs",
+    "clipping_verdict",
+    "vanishing_clipping",
+    "layer_grad_spread",
+    "residual_forward",
+    "residual_backward",
+    "residual_check",
+    "stack_profile",
+    "skip_profiles",
+    # figures
+    "phase_diagram",
+    "clipping_figure",
+    "skip_figure",
+    # explorers
+    "EdgeOfChaosExplorer",
+]
+
+
+# ---- experiments
+# 1. The edge of chaos: random tanh networks in the (sigma_w^2, sigma_b^2) plane, measured and predicted.
+
+#: The random networks of the phase diagram: hidden layers, units per layer, probe examples.
+PHASE_DEPTH, PHASE_WIDTH, PHASE_BATCH = 30, 64, 64
+#: The grid of the phase diagram: sigma_w^2 (n Var(W)) and sigma_b^2 (Var(b)).
+PHASE_SIGMA_W2 = np.round(np.linspace(0.5, 4.0, 8), 4)
+PHASE_SIGMA_B2 = np.round(np.linspace(0.0, 0.4, 5), 4)
+
+
+def random_tanh_net(sigma_w2: float, sigma_b2: float = 0.0, *, depth: int = PHASE_DEPTH, width: int = PHASE_WIDTH,
+                    seed: int = 0) -> MLP:
+    """A random tanh MLP of the mean-field papers: W^l_ij ~ N(0, sigma_w2 / width), b^l_j ~ N(0, sigma_b2).
+
+    ``depth`` hidden layers of ``width`` units, ``width`` inputs, no output layer (the probe's gradient
+    enters at the last hidden activation). Built with ``init='normal'`` (std sqrt(sigma_w2 / width)) and
+    ``bias_std=sqrt(sigma_b2)`` of :class:`gradviz.network.MLP`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Negative variances, non-positive sizes.
+    """
+    sigma_w2, sigma_b2 = check_nonneg("sigma_w2", sigma_w2), check_nonneg("sigma_b2", sigma_b2)
+    width = check_positive_int("width", width)
+    return MLP(width, depth=depth, width=width, activation="tanh", init="normal",
+               init_kwargs=dict(std=math.sqrt(sigma_w2 / width)), bias_std=math.sqrt(sigma_b2), n_outputs=None,
+               seed=seed)
+
+
+@dataclass(frozen=True)
+class GradientFactor:
+    """One random network of the phase diagram, measured, with the mean-field prediction beside it.
+
+    Attributes
+    ----------
+    sigma_w2, sigma_b2 : float
+    measured : float
+        Per-layer factor of Var(dL/da^l), going down from layer L to layer 1: the geometric mean
+        (Var(dL/da^1) / Var(dL/da^L))^(1 / (L - 1)) on one network.
+    stats : gradviz.stats.PassStats
+        The probe's per-layer statistics.
+    depth, width : int
+    """
+
+    sigma_w2: float
+    sigma_b2: float
+    measured: float
+    stats: object
+    depth: int = PHASE_DEPTH
+    width: int = PHASE_WIDTH
+
+    @functools.cached_property
+    def prediction(self):
+        """:func:`gradviz.theory.predict_variances` for this network (inputs and upstream gradient of variance 1)."""
+        return predict_variances([self.width] * (self.depth + 1), "tanh", self.sigma_w2 / self.width, self.sigma_b2)
+
+    @property
+    def recursion(self) -> float:
+        """The factor of :attr:`measured`, predicted layer by layer by :attr:`prediction` (the variance of z^l
+        is still on its way to q* in the first layers)."""
+        return _factor(self.prediction.da_var, self.depth)
+
+    @functools.cached_property
+    def chi_1(self) -> float:
+        """chi_1 at the fixed point (:func:`gradviz.theory.chi_1`): the factor deep inside the network."""
+        return chi_1("tanh", self.sigma_w2, self.sigma_b2)
+
+    @functools.cached_property
+    def q_star(self) -> float:
+        """The fixed point of Var(z^l) (:func:`gradviz.theory.fixed_point_variance`)."""
+        return fixed_point_variance("tanh", self.sigma_w2, self.sigma_b2)
+
+    @property
+    def phase(self) -> str:
+        """'ordered' (chi_1 < 0.99), 'chaotic' (chi_1 > 1.01) or 'critical' (within 1 % of 1)."""
+        if abs(self.chi_1 - 1.0) <= 0.01:
+            return "critical"
+        return "ordered" if self.chi_1 < 1 else "chaotic"
+
+
+def _factor(da_var, depth):
+    with np.errstate(all="ignore"):
+        return float((da_var[0] / da_var[-1]) ** (1.0 / (depth - 1)))
+
+
+@functools.lru_cache(maxsize=512)
+def gradient_factor(sigma_w2: float, sigma_b2: float = 0.0, *, depth: int = PHASE_DEPTH, width: int = PHASE_WIDTH,
+                    batch_size: int = PHASE_BATCH, seed: int = 0) -> GradientFactor:
+    """Measure the per-layer factor of the gradient's variance on :func:`random_tanh_net` (cached)."""
+    net = random_tanh_net(sigma_w2, sigma_b2, depth=depth, width=width, seed=seed)
+    stats = probe(net, batch_size=batch_size, seed=seed)
+    return GradientFactor(float(sigma_w2), float(sigma_b2), _factor(stats.da_var, depth), stats, depth, width)
+
+
+def phase_grid(sigma_w2s=PHASE_SIGMA_W2, sigma_b2s=PHASE_SIGMA_B2, *, seed: int = 0) -> np.ndarray:
+    """Measured per-layer gradient factors on the grid: array (len(sigma_b2s), len(sigma_w2s))."""
+    return np.array([[gradient_factor(float(w), float(b), seed=seed).measured for w in sigma_w2s]
+                     for b in sigma_b2s])
+
+
+def edge_points(n: int = 60, sigma_b2_max: float = 0.4):
+    """The edge of chaos of tanh as arrays (sigma_w2, sigma_b2), from (1, 0) up to sigma_b2_max.
+
+    Drawn from :func:`gradviz.theory.edge_of_chaos` by running q* upwards until sigma_b^2 passes the top.
+    """
+    qs, pts = np.linspace(0.0, 3.0, 4 * n), []
+    for q in qs:
+        w, b = edge_of_chaos("tanh", float(q))
+        pts.append((w, b))
+        if b > sigma_b2_max:
+            break
+    w, b = np.array(pts).T
+    return w, b
+
+
+# 2. Gradient clipping on the digits: an exploding ReLU network trained without clipping, clipped by global
+# norm, clipped by value; and what clipping cannot do.
+
+#: The exploding network of the clipping experiments: ReLU, He normal times EXPLODING_SCALE, so
+#: n Var(W) = 2 * 1.5**2 = 4.5 and chi_1 = 2.25: the gradient's variance grows 2.25-fold per layer downwards.
+CLIP_DEPTH, CLIP_WIDTH, EXPLODING_SCALE = 10, 64, 1.5
+#: SGD learning rate, steps and seeds of the clipping runs.
+CLIP_LR, CLIP_STEPS = 0.05, 150
+#: The two clipping thresholds: global norm, and each entry's absolute value.
+CLIP_NORM, CLIP_VALUE = 5.0, 0.05
+#: The runs of :func:`clipping_runs`, by label: (weight_scale, clip_norm, clip_value).
+CLIPPING = {
+    "no clipping": (EXPLODING_SCALE, None, None),
+    f"clip by norm ({CLIP_NORM:g})": (EXPLODING_SCALE, CLIP_NORM, None),
+    f"clip by value ({CLIP_VALUE:g})": (EXPLODING_SCALE, None, CLIP_VALUE),
+    "He init, no clipping": (1.0, None, None),
+}
+
+
+@functools.lru_cache(maxsize=32)
+def clipping_run(label: str, seed: int = 0, steps: int = CLIP_STEPS):
+    """Train the ReLU network of :data:`CLIPPING` ``[label]`` on the digits (cached); returns (net, History).
+
+    10 hidden layers of 64 ReLU units, He normal weights times the run's weight scale, plain SGD at
+    lr 0.05 for ``steps`` steps of 64 digits, the run's clipping applied before every update
+    (:func:`gradviz.train.train` with ``clip_norm`` or ``clip_value``).
+    """
+    weight_scale, clip_norm, clip_value = CLIPPING[label]
+    data = digits()
+    net = MLP(data.n_features, depth=CLIP_DEPTH, width=CLIP_WIDTH, activation="relu", init="he_normal",
+              weight_scale=weight_scale, n_outputs=data.n_classes, seed=seed)
+    hist = train(net, data, lr=CLIP_LR, steps=steps, clip_norm=clip_norm, clip_value=clip_value, seed=seed,
+                 progress=False, record_every=steps)
+    return net, hist
+
+
+def clipping_runs(seed: int = 0) -> dict:
+    """Every run of :data:`CLIPPING` for one seed: label -> History."""
+    return {label: clipping_run(label, seed)[1] for label in CLIPPING}
+
+
+def clipping_verdict(histories: dict, accuracy_floor: float = 0.5) -> str:
+    """One line per run that holds on any machine: diverged or not, and the test accuracy above the floor or not."""
+    lines = []
+    for label, h in histories.items():
+        if h.diverged:
+            lines.append(f"{label:>22}: diverged (overflow at step {h.diverged_step})")
+            continue
+        acc = "yes" if h.test_accuracy[-1] > accuracy_floor else "no"
+        clipped = ""
+        if h.step_grad_norm is not None:
+            acted = h.step_clipped_norm < h.step_grad_norm
+            clipped = f"; clipping acted at {'every' if acted.all() else 'some' if acted.any() else 'no'} step"
+        lines.append(f"{label:>22}: trained; test accuracy above {accuracy_floor:.0%}: {acc}{clipped}")
+    return "\n".join(lines)
+
+
+#: The vanishing network of :func:`vanishing_clipping`: 10 sigmoid layers with Glorot's init.
+VANISHING = dict(depth=10, width=64, activation="sigmoid", init="glorot_uniform")
+
+
+@functools.lru_cache(maxsize=4)
+def vanishing_clipping(seed: int = 0, steps: int = CLIP_STEPS) -> dict:
+    """The sigmoid network of :data:`VANISHING` trained as the clipping runs, without and with clip_norm=1.
+
+    Returns label -> History. Clipping only ever shrinks a gradient: the first layers' tiny gradients stay
+    tiny, and both runs stay at chance.
+    """
+    data = digits()
+    out = {}
+    for label, clip in (("no clipping", None), ("clip by norm (1)", 1.0)):
+        net = MLP(data.n_features, n_outputs=data.n_classes, seed=seed, **VANISHING)
+        out[label] = train(net, data, lr=CLIP_LR, steps=steps, clip_norm=clip, seed=seed, progress=False,
+                           record_every=steps)
+    return out
+
+
+def layer_grad_spread(hist) -> float:
+    """Largest over smallest weight-gradient norm across the hidden layers at the last record point."""
+    g = hist.grad_norm[-1]
+    return float(np.max(g) / np.min(g))
+
+
+# 3. Skip connections: a residual block in numpy, checked against gradviz's and by finite differences; the
+# gradient of deep plain and residual stacks, the variance growth of an unnormalised residual stack, and the
+# branch scale 1/sqrt(depth).
+
+#: The residual stacks: hidden layers, units, probe examples.
+RES_DEPTH, RES_WIDTH, RES_BATCH = 50, 64, 64
+
+
+def residual_forward(x, Ws, bs, activation="tanh", branch_scale=1.0):
+    """A stack of residual blocks h^l = h^{l-1} + s * phi(h^{l-1} W^l + b^l), in numpy.
+
+    Parameters
+    ----------
+    x : array (batch, n)
+    Ws, bs : lists of arrays (n, n) and (n,)
+    activation : str
+        A name of :data:`gradviz.activations.ACTIVATIONS`.
+    branch_scale : float
+        s, the factor on the branch (1: He et al. 2016's identity shortcut; 1/sqrt(depth): the remedy).
+
+    Returns
+    -------
+    hs : list of arrays (batch, n)
+        h^0 = x, h^1, ..., h^L.
+    cache : tuple
+        What :func:`residual_backward` needs.
+    """
+    act = get_activation(activation)
+    hs, zs = [np.asarray(x, dtype=float)], []
+    for W, b in zip(Ws, bs):
+        z = hs[-1] @ W + b
+        zs.append(z)
+        hs.append(hs[-1] + branch_scale * act.f(z))
+    return hs, (hs, zs, Ws, act, branch_scale)
+
+
+def residual_backward(dout, cache):
+    """Back-propagate dL/dh^L through :func:`residual_forward`'s stack.
+
+    Per block: dL/dz^l = s * dL/dh^l * phi'(z^l), dL/dh^{l-1} = dL/dh^l + dL/dz^l (W^l)^T: the skip adds
+    the upstream gradient unchanged, so the factor per layer is (I + s diag(phi') W^T), not W^T alone.
+
+    Returns
+    -------
+    dhs : list of arrays (batch, n)
+        dL/dh^0 (= dL/dx), ..., dL/dh^L (= dout).
+    dWs, dbs : lists of arrays (n, n) and (n,)
+    """
+    hs, zs, Ws, act, s = cache
+    dh = np.asarray(dout, dtype=float)
+    dhs, dWs, dbs = [dh], [], []
+    for h, z, W in zip(reversed(hs[:-1]), reversed(zs), reversed(Ws)):
+        dz = s * dh * act.df(z)
+        dWs.append(h.T @ dz)
+        dbs.append(dz.sum(axis=0))
+        dh = dh + dz @ W.T
+        dhs.append(dh)
+    return dhs[::-1], dWs[::-1], dbs[::-1]
+
+
+def _stack_weights(net):
+    return [b.dense.params["W"] for b in net.blocks], [b.dense.params["b"] for b in net.blocks]
+
+
+def residual_check(seed: int = 0, depth: int = 3, width: int = 8, batch: int = 5) -> dict:
+    """Compare :func:`residual_forward`/:func:`residual_backward` with gradviz's ``MLP(residual=True)`` and with
+    finite differences (:mod:`gradviz.gradcheck`), on a small tanh stack.
+
+    Returns a dict of largest relative differences: 'forward' and 'backward' (numpy vs gradviz, output and
+    dL/dx), 'gradcheck_x' and 'gradcheck_W1' (numpy backward vs central differences of L = sum(R * h^L)).
+    """
+    rng = np.random.default_rng(seed)
+    net = MLP(width, depth=depth, width=width, activation="tanh", bias_std=0.1, residual=True, n_outputs=None,
+              seed=seed)
+    Ws, bs = _stack_weights(net)
+    x = rng.standard_normal((batch, width))
+    R = rng.standard_normal((batch, width))  # random weighting of the output: L = sum(R * h^L)
+    hs, cache = residual_forward(x, Ws, bs)
+    dhs, dWs, _ = residual_backward(R, cache)
+    out = net.forward(x)
+    dx = net.backward(R)
+    numeric_x = gradcheck.numerical_gradient(lambda: np.sum(R * residual_forward(x, Ws, bs)[0][-1]), x)
+    W1 = Ws[0].copy()
+    numeric_W1 = gradcheck.numerical_gradient(lambda: np.sum(R * residual_forward(x, [W1] + Ws[1:], bs)[0][-1]),
+                                              W1)
+    return {"forward": gradcheck.relative_error(hs[-1], out), "backward": gradcheck.relative_error(dhs[0], dx),
+            "gradcheck_x": gradcheck.relative_error(dhs[0], numeric_x),
+            "gradcheck_W1": gradcheck.relative_error(dWs[0], numeric_W1)}
+
+
+@dataclass(frozen=True)
+class StackProfile:
+    """Per-layer mean square of the stream h^l and of the gradient dL/dh^l of one stack (index 0 = h^0 = x).
+
+    Attributes
+    ----------
+    label : str
+    h_ms, dh_ms : float arrays (L + 1,)
+        mean over examples and units of (h^l)^2 and of (dL/dh^l)^2, l = 0..L.
+    """
+
+    label: str
+    h_ms: np.ndarray
+    dh_ms: np.ndarray
+
+    @property
+    def gradient_ratio(self) -> float:
+        """Mean square of dL/dx over that of dL/dh^L: how much the gradient grew (> 1) or shrank on the way down."""
+        return float(self.dh_ms[0] / self.dh_ms[-1])
+
+    @property
+    def variance_ratio(self) -> float:
+        """Mean square of h^L over that of x: how much the stream grew on the way up."""
+        return float(self.h_ms[-1] / self.h_ms[0])
+
+
+#: The stacks of :func:`skip_profiles`, by label: (activation, sigma_w2, residual, branch scale).
+STACKS = {
+    "plain tanh": ("tanh", 1.0, False, 1.0),
+    "residual tanh": ("tanh", 1.0, True, 1.0),
+    f"residual tanh, branch x 1/sqrt({RES_DEPTH})": ("tanh", 1.0, True, 1 / math.sqrt(RES_DEPTH)),
+    "residual ReLU (He)": ("relu", 2.0, True, 1.0),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def stack_profile(label: str, seed: int = 0) -> StackProfile:
+    """One stack of :data:`STACKS`: 50 layers of 64 units, W ~ N(0, sigma_w2 / 64), zero biases, probed with
+    standard-normal inputs and a standard-normal dL/dh^L through :func:`residual_forward` and
+    :func:`residual_backward` (branch scale 1 and no skip for the plain stack)."""
+    activation, sigma_w2, residual, scale = STACKS[label]
+    rng = np.random.default_rng([seed, 8])
+    net = MLP(RES_WIDTH, depth=RES_DEPTH, width=RES_WIDTH, activation=activation, init="normal",
+              init_kwargs=dict(std=math.sqrt(sigma_w2 / RES_WIDTH)), n_outputs=None, seed=seed)
+    Ws, bs = _stack_weights(net)
+    x = rng.standard_normal((RES_BATCH, RES_WIDTH))
+    dout = rng.standard_normal((RES_BATCH, RES_WIDTH))
+    with np.errstate(all="ignore"):
+        if residual:
+            hs, cache = residual_forward(x, Ws, bs, activation, scale)
+            dhs = residual_backward(dout, cache)[0]
+        else:
+            net.forward(x)
+            dhs = [net.backward(dout)] + [blk.dcache[0] for blk in net.blocks]
+            hs = [x] + [blk.cache[1] for blk in net.blocks]
+        return StackProfile(label, np.array([np.mean(h * h) for h in hs]), np.array([np.mean(d * d) for d in dhs]))
+
+
+def skip_profiles(seed: int = 0) -> dict:
+    """Every stack of :data:`STACKS`: label -> StackProfile."""
+    return {label: stack_profile(label, seed) for label in STACKS}
+
+
+# ---- figures
+#: Points marked on the phase diagram: (label, sigma_w2, sigma_b2).
+MARKED = (("Glorot, zero bias: (1, 0)", 1.0, 0.0), ("on the edge: (1.76, 0.05)", 1.76, 0.05))
+
+
+def draw_phase_diagram(ax, grid=None, *, colorbar=True):
+    """The phase diagram on ``ax``: measured factors as colour (log scale, centred at 1) and the edge of chaos."""
+    import matplotlib as mpl
+
+    grid = phase_grid() if grid is None else grid
+    w, b = PHASE_SIGMA_W2, PHASE_SIGMA_B2
+    dw, db = (w[1] - w[0]) / 2, (b[1] - b[0]) / 2
+    norm = mpl.colors.TwoSlopeNorm(vmin=0.3, vcenter=1.0, vmax=1.5)
+    im = ax.imshow(np.clip(grid, 0.3, 1.5), origin="lower", aspect="auto", cmap="RdBu_r", norm=norm,
+                   extent=(w[0] - dw, w[-1] + dw, b[0] - db, b[-1] + db), gid="measured")
+    ew, eb = edge_points(sigma_b2_max=b[-1] + db)
+    ax.plot(ew, eb, color="black", lw=2.2, gid="edge", label=r"edge of chaos, $\chi_1 = 1$ (theory)")
+    for (label, x, y), marker in zip(MARKED, ("o", "s")):
+        ax.plot([x], [y], marker, color="black", mfc="white", ms=8, mew=1.6, label=label, gid=f"mark:{label}")
+    ax.text(0.75, 0.3, "ordered:\ngradients vanish", ha="center", fontsize=10, color="white")
+    ax.text(3.3, 0.05, "chaotic:\ngradients explode", ha="center", fontsize=10)
+    ax.set_xlim(w[0] - dw, w[-1] + dw)
+    ax.set_ylim(b[0] - db, b[-1] + db)
+    ax.set_xlabel(r"$\sigma_w^2 = n\,\mathrm{Var}(W)$")
+    ax.set_ylabel(r"$\sigma_b^2 = \mathrm{Var}(b)$")
+    ax.grid(False)
+    cb = None
+    if colorbar:
+        cb = ax.figure.colorbar(im, ax=ax, ticks=[0.3, 0.5, 0.75, 1.0, 1.25, 1.5])
+        cb.set_label("measured factor of Var(dL/da) per layer")
+    return im, cb
+
+
+@figure("edge_of_chaos")
+def phase_diagram(grid=None):
+    """The (sigma_w^2, sigma_b^2) phase diagram of tanh: measured per-layer gradient factor and the edge chi_1 = 1."""
+    fig, ax = plots.new_figure(figsize=(8.0, 5.0))
+    with plots.style():
+        draw_phase_diagram(ax, grid)
+        ax.set_title(f"random tanh networks, {PHASE_DEPTH} layers of {PHASE_WIDTH} units", fontsize=11)
+        ax.legend(loc="upper left", fontsize=8.5, framealpha=0.9)
+    return fig
+
+
+@figure("gradient_clipping")
+def clipping_figure(runs=None):
+    """Loss per step of the exploding ReLU network with and without clipping, and its gradient norm before and
+    after clipping."""
+    runs = clipping_runs() if runs is None else runs
+    fig, (ax_loss, ax_norm) = plots.new_figure(1, 2, figsize=(11.5, 4.2))
+    colors = dict(zip(CLIPPING, (plots.OKABE_ITO["vermillion"], plots.OKABE_ITO["blue"], plots.OKABE_ITO["green"],
+                                 "0.45")))
+    with plots.style():
+        for ax in (ax_loss, ax_norm):
+            plots.tidy(ax)
+            ax.set_xlabel("training step")
+        for label, h in runs.items():
+            loss = plots.finite_or_nan(h.loss)
+            ax_loss.plot(h.step, plots.moving_average(loss, 5), color=colors[label], label=label, gid=f"loss:{label}")
+            if h.diverged:
+                ax_loss.plot([h.diverged_step], [500.0], "X", ms=10, color=colors[label], gid=f"diverged:{label}")
+                ax_loss.annotate(f"{label}: overflow at step {h.diverged_step}", (h.diverged_step, 500.0),
+                                 xytext=(12, -4), textcoords="offset points", fontsize=9, color=colors[label])
+            if h.step_grad_norm is not None:
+                steps = np.arange(len(h.step_grad_norm))
+                ax_norm.plot(steps, h.step_grad_norm, color=colors[label], lw=1.2, label=f"{label}: before",
+                             gid=f"before:{label}")
+                ax_norm.plot(steps, h.step_clipped_norm, color=colors[label], lw=1.6, ls="--",
+                             label=f"{label}: after", gid=f"after:{label}")
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylim(0.1, 1000.0)
+        ax_loss.set_ylabel("training loss (moving average of 5 steps, log)")
+        ax_loss.set_title("the exploding network, trained on the digits", fontsize=11)
+        ax_loss.legend(fontsize=8.5, loc="center right")
+        ax_norm.axhline(CLIP_NORM, color="0.3", lw=0.8, ls=":", gid="threshold")
+        ax_norm.set_yscale("log")
+        ax_norm.set_ylabel("global gradient norm (log)")
+        ax_norm.set_title("gradient norm before and after clipping", fontsize=11)
+        ax_norm.legend(fontsize=8.5, loc="upper right")
+    return fig
+
+
+@figure("skip_connections")
+def skip_figure(profiles=None):
+    """Per-layer mean square of the gradient (left) and of the stream h^l (right) of plain and residual stacks."""
+    profiles = skip_profiles() if profiles is None else profiles
+    fig, (ax_g, ax_h) = plots.new_figure(1, 2, figsize=(11.5, 4.2))
+    colors = (plots.OKABE_ITO["vermillion"], plots.OKABE_ITO["blue"], plots.OKABE_ITO["green"], "0.45")
+    layers = np.arange(RES_DEPTH + 1)
+    with plots.style():
+        for ax in (ax_g, ax_h):
+            plots.tidy(ax)
+            ax.set_xlabel("layer $l$ (0: the input)")
+            ax.set_yscale("log")
+        for c, (label, p) in zip(colors, profiles.items()):
+            ax_g.plot(layers, plots.positive_finite(p.dh_ms), color=c, label=label, gid=f"grad:{label}")
+            ax_h.plot(layers, plots.positive_finite(p.h_ms), color=c, label=label, gid=f"stream:{label}")
+        ax_g.set_ylabel(r"mean square of $\partial L/\partial h^l$ (log)")
+        ax_g.set_title("the gradient, from layer 50 down to the input", fontsize=11)
+        ax_h.set_ylabel("mean square of $h^l$ (log)")
+        ax_h.set_title("the signal, from the input up", fontsize=11)
+        ax_h.legend(fontsize=8.5, loc="upper left")
+    return fig
+
+
+# ---- explorers
+class EdgeOfChaosExplorer(Explorer):
+    """Pick (sigma_w^2, sigma_b^2): the random tanh network there, its per-layer variances measured and predicted.
+
+    Left: the phase diagram (:func:`phase_diagram`) with the chosen point. Right: Var(z^l) and
+    Var(dL/da^l) per layer of :func:`random_tanh_net` (probed, solid) beside
+    :func:`gradviz.theory.predict_variances` (dashed), and the fixed point q* (dotted). The readout gives
+    chi_1, q*, the phase, and the measured factor.
+
+    Controls: ``sigma_w2``, ``sigma_b2``.
+    """
+
+    figsize = (11.0, 4.4)
+
+    def __init__(self, canvas="auto", **values):
+        self.readout = ipywidgets.HTML()
+        super().__init__(canvas, **values)
+
+    def make_controls(self):
+        def slider(description, low, high, value, step):
+            return ipywidgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                                          readout_format=".2f", style=widgets.CONTROL_STYLE)
+
+        return {"sigma_w2": slider("sigma_w^2 = n Var(W)", 0.5, 4.0, 1.76, 0.02),
+                "sigma_b2": slider("sigma_b^2 = Var(b)", 0.0, 0.4, 0.05, 0.01)}
+
+    def setup_figure(self, fig):
+        self.ax_phase, self.ax_var = fig.subplots(1, 2, width_ratios=[1.0, 1.1])
+        draw_phase_diagram(self.ax_phase, colorbar=False)
+        (self.point,) = self.ax_phase.plot([], [], "*", color=plots.OKABE_ITO["yellow"], mec="black", ms=16,
+                                           gid="point", zorder=5)
+        self.ax_phase.set_title("measured factor per layer (colour)", fontsize=10)
+        ax = self.ax_var
+        plots.tidy(ax)
+        self.lines = {}
+        for q, label in (("z", "Var($z^l$)"), ("da", r"Var($\partial L/\partial a^l$)")):
+            (self.lines[f"measured:{q}"],) = ax.plot([], [], "o-", ms=3, lw=1.2, color=plots.COLORS[q], label=label,
+                                                     gid=f"measured:{q}")
+            (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.2, alpha=0.75, color=plots.COLORS[q],
+                                                      gid=f"predicted:{q}")
+        self.q_line = ax.axhline(1.0, color="0.4", lw=1, ls=":", gid="q_star", label="fixed point q*")
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden layer $l$")
+        ax.set_ylabel("variance (log scale)")
+        ax.set_xlim(0.5, PHASE_DEPTH + 0.5)
+        ax.legend(loc="lower left", fontsize=8.5)
+
+    def refresh(self, sigma_w2, sigma_b2):
+        g = gradient_factor(round(float(sigma_w2), 4), round(float(sigma_b2), 4))
+        pred = g.prediction
+        layers = np.arange(1, PHASE_DEPTH + 1)
+        for q in ("z", "da"):
+            self.lines[f"measured:{q}"].set_data(layers, plots.positive_finite(getattr(g.stats, f"{q}_var")))
+            self.lines[f"predicted:{q}"].set_data(layers, plots.positive_finite(getattr(pred, f"{q}_var")))
+        self.q_line.set_ydata([g.q_star, g.q_star])
+        self.q_line.set_visible(g.q_star > 0)
+        self.point.set_data([sigma_w2], [sigma_b2])
+        self.autoscale(self.ax_var, x=False)
+        self.ax_var.set_title(f"sigma_w^2 = {sigma_w2:.2f}, sigma_b^2 = {sigma_b2:.2f}: {g.phase}", fontsize=10)
+        self.result = g
+        lines = self.summary_lines(g)
+        self.readout.value = f"<b>{html.escape(lines[0])}</b><br>" + "<br>".join(html.escape(s) for s in lines[1:])
+
+    @staticmethod
+    def summary_lines(g):
+        edge = critical_weight_variance("tanh", g.sigma_b2)
+        n = PHASE_DEPTH - 1
+        first = f"chi_1 = {g.chi_1:.3f} at the fixed point q* = {g.q_star:.3g}: {g.phase} phase"
+        second = (f"Factor of Var(dL/da) per layer, layers {PHASE_DEPTH} -> 1: measured {g.measured:.3f}, "
+                  f"predicted layer by layer {g.recursion:.3f}; over the {n} layers: measured "
+                  f"{g.measured ** n:.3g}, predicted {g.recursion ** n:.3g}.")
+        third = f"At sigma_b^2 = {g.sigma_b2:.2f} the edge of chaos is at sigma_w^2 = {edge:.3f}."
+        return [first, second, third]
+
+    def summary(self) -> str:
+        """What the explorer shows now, as plain text."""
+        return "\n".join(self.summary_lines(self.result))
+
+
+# ---- exercises
+# Answers come from gradviz.theory and gradviz.optim.
+def _explain_chi_1(v):
+    q = fixed_point_variance("tanh", 2.5, 0.2)
+    edge = critical_weight_variance("tanh", 0.2)
+    return (
+        f"First the fixed point: iterating q <- 2.5 E[tanh(sqrt(q) u)^2] + 0.2 settles at q* = {q:.4g}. Then "
+        f"chi_1 = 2.5 E[tanh'(sqrt(q*) u)^2] = {v:.4g}, above 1: the chaotic phase, the gradient's variance grows "
+        f"by about {v:.3g} per layer towards the input. At sigma_b^2 = 0.2 the edge is at sigma_w^2 = {edge:.3g}: "
+        "the bias variance adds to q*, so every layer's z lies further from 0, where tanh is steepest; its "
+        "slope is smaller on average, and larger weights are needed to reach chi_1 = 1.\n"
+        "In code: gv.theory.chi_1('tanh', 2.5, 0.2)"
+    )
+
+
+@exercise(
+    "08.1",
+    question="A deep tanh network with sigma_w^2 = 2.5 and sigma_b^2 = 0.2: what is chi_1? Ordered or chaotic?",
+    hint="chi_1 = sigma_w^2 E[tanh'(z)^2] with z ~ N(0, q*), at the fixed point q* of q = sigma_w^2 E[tanh(z)^2] + "
+    "sigma_b^2. gv.theory.fixed_point_variance and gv.theory.chi_1 compute both; or read the phase diagram.",
+    explain=_explain_chi_1,
+    rtol=1e-3,
+)
+def chi_1_exercise():
+    return chi_1("tanh", 2.5, 0.2)
+
+
+def _explain_clip(f):
+    return (
+        "If the norm ||g|| = sqrt(sum g_i^2) is above max_norm, multiply g by max_norm / ||g||; otherwise return "
+        "it unchanged. The direction stays the same, only the length is capped (Pascanu, Mikolov & Bengio 2013, "
+        f"Algorithm 1). For g = (3, 4) and max_norm 1: {f(np.array([3.0, 4.0]), 1.0)}.\n"
+        "In code: gv.optim.clip_grad_norm(net, max_norm) does this for all of a network's gradients together."
+    )
+
+
+@exercise(
+    "08.2",
+    question="Write clip_by_norm(g, max_norm): the vector g rescaled to norm max_norm if its norm is larger, else g.",
+    hint="np.linalg.norm(g) is the L2 norm. Return g * (max_norm / norm) when norm > max_norm.",
+    explain=_explain_clip,
+    inputs=[(np.array([3.0, 4.0]), 1.0), (np.array([0.1, -0.2, 0.05]), 1.0), (np.array([-30.0, 1e-3, 2.0]), 5.0)],
+    rtol=1e-9,
+)
+def clip_by_norm(g, max_norm):
+    g = np.asarray(g, dtype=float)
+    norm = float(np.sqrt(np.sum(g * g)))
+    return g * (max_norm / norm) if norm > max_norm else g.copy()
+
+
+def _explain_residual_relu(v):
+    return (
+        f"With He's init, z^l = h^(l-1) W^l has E[z^2] = 2 E[h^2], and ReLU keeps half of that: "
+        "E[relu(z)^2] = E[z^2] / 2 = E[h^2]. The skip adds the block's output to its input, so "
+        f"E[(h^l)^2] is about E[(h^(l-1))^2] + E[h^2] = {v:g} times the previous one (plus a positive cross term, "
+        "because ReLU outputs have a positive mean): doubling per layer, 2^50 = 1e15 after 50 layers, which is "
+        "why unnormalised residual stacks need a branch scale or batch norm.\n"
+        "In code: the mean-field second moment, 1 + gv.theory.predict_variances([64, 64], 'relu', 2 / 64)"
+        ".a_second_moment[0]"
+    )
+
+
+@exercise(
+    "08.3",
+    question="A residual stack h^l = h^(l-1) + relu(h^(l-1) W^l) with He-normal weights: by what factor does the "
+    "mean square of h grow per layer, by the mean-field argument (ignore the correlation of h^(l-1) and the branch)?",
+    hint="E[z^2] = n Var(W) E[h^2] = 2 E[h^2] with He's init, and E[relu(z)^2] = E[z^2] / 2.",
+    explain=_explain_residual_relu,
+    rtol=1e-6,
+)
+def residual_relu_growth():
+    return 1.0 + float(predict_variances([RES_WIDTH, RES_WIDTH], "relu", 2.0 / RES_WIDTH).a_second_moment[0])

@@ -1,0 +1,220 @@
+"""Chapter 08 (beyond the article): every number the chapter states, its figures, explorer and exercises.
+
+The functions below (gradviz.chapters.ch08_beyond_the_article, gradviz.theory, gradviz.optim) compute what
+notebooks/08_beyond_the_article.ipynb prints. Numbers of a random network at initialisation are pinned to a few
+digits; numbers of a training run (chaotic for the exploding network) are checked against bands over seeds.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import gradviz as gv
+from gradviz import theory as T
+from gradviz.chapters import ch08_beyond_the_article as ch
+
+SEEDS = (0, 1, 2)
+
+
+def _gids(fig):
+    return {a.get_gid() for ax in fig.axes for a in list(ax.lines) + list(ax.collections) + list(ax.images)}
+
+
+# ----------------------------------------------------------------------------- 1. the edge of chaos
+def test_section_1_theory_numbers():
+    assert T.fixed_point_variance("tanh", 1.0, 0.0) == 0.0 and T.chi_1("tanh", 1.0, 0.0) == 1.0
+    assert T.fixed_point_variance("tanh", 1.76, 0.05) == pytest.approx(0.5695, abs=1e-4)
+    assert T.critical_weight_variance("tanh", 0.05) == pytest.approx(1.76, abs=0.005)
+    edges = [T.critical_weight_variance("tanh", b) for b in (0.0, 0.05, 0.1, 0.2, 0.4)]
+    assert np.all(np.diff(edges) > 0)  # "it moves right as sigma_b^2 grows"
+
+
+def test_phase_grid_measured_factor_changes_sides_at_the_theoretical_edge():
+    grid = ch.phase_grid()
+    assert grid.shape == (len(ch.PHASE_SIGMA_B2), len(ch.PHASE_SIGMA_W2))
+    checked = 0
+    for i, b in enumerate(ch.PHASE_SIGMA_B2):
+        for j, w in enumerate(ch.PHASE_SIGMA_W2):
+            chi = ch.gradient_factor(float(w), float(b)).chi_1
+            if chi < 0.97:
+                assert grid[i, j] < 1.0, (w, b, chi, grid[i, j])
+                checked += 1
+            elif chi > 1.03:
+                assert grid[i, j] > 1.0, (w, b, chi, grid[i, j])
+                checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_glorot_point_measures_about_0_9_per_layer_and_the_recursion_predicts_it(seed):
+    g = ch.gradient_factor(1.0, 0.0, seed=seed)
+    assert g.chi_1 == 1.0 and g.q_star == 0.0 and g.phase == "critical"
+    assert g.measured == pytest.approx(0.9, abs=0.03)
+    assert g.recursion == pytest.approx(0.903, abs=0.001)
+    if seed == 0:  # the notebook's numbers
+        assert g.measured == pytest.approx(0.896, abs=5e-4)
+        assert g.measured ** 29 == pytest.approx(0.0419, abs=5e-4)
+
+
+def test_measured_factor_follows_chi_1_away_from_the_edge():
+    for w, b in ((0.5, 0.0), (3.0, 0.1), (2.0, 0.4)):
+        g = ch.gradient_factor(w, b)
+        assert g.measured == pytest.approx(g.recursion, rel=0.05)
+        assert g.phase == ("ordered" if g.chi_1 < 1 else "chaotic")
+
+
+def test_edge_points_start_at_glorot_and_lie_on_chi_1_one():
+    w, b = ch.edge_points()
+    assert (w[0], b[0]) == (1.0, 0.0) and b[-1] > ch.PHASE_SIGMA_B2[-1]
+    assert T.chi_1("tanh", w[10], b[10]) == pytest.approx(1.0, rel=1e-8)
+
+
+def test_random_tanh_net_has_the_stated_variances():
+    net = ch.random_tanh_net(2.0, 0.25, depth=3, width=400, seed=1)
+    W = np.concatenate([blk.dense.params["W"].ravel() for blk in net.blocks])
+    bias = np.concatenate([blk.dense.params["b"] for blk in net.blocks])
+    assert W.var() * 400 == pytest.approx(2.0, rel=0.01)
+    assert bias.var() == pytest.approx(0.25, rel=0.15)
+    assert net.activation == "tanh" and net.output is None
+    with pytest.raises(ValueError, match="sigma_w2"):
+        ch.random_tanh_net(-1.0)
+
+
+def test_edge_of_chaos_explorer_every_control():
+    e = ch.EdgeOfChaosExplorer(canvas="none")
+    assert set(e.controls) == {"sigma_w2", "sigma_b2"}
+    e.figure.canvas.draw()
+    assert "critical phase" in e.summary() and "1.761" in e.summary()
+    e.update(sigma_w2=1.0, sigma_b2=0.0)
+    text = e.summary()
+    assert "chi_1 = 1.000 at the fixed point q* = 0: critical phase" in text
+    assert "measured 0.896, predicted layer by layer 0.903" in text
+    g = ch.gradient_factor(1.0, 0.0)
+    np.testing.assert_allclose(e.lines["measured:da"].get_ydata(), g.stats.da_var)
+    np.testing.assert_allclose(e.lines["predicted:z"].get_ydata(), g.prediction.z_var)
+    assert not e.q_line.get_visible()
+    e.controls["sigma_w2"].value = 3.0  # the callback redraws
+    assert "chaotic phase" in e.summary() and e.q_line.get_visible()
+    assert tuple(e.point.get_xdata()) == (3.0,)
+    e.controls["sigma_b2"].value = 0.3
+    e.controls["sigma_w2"].value = 0.6
+    assert "ordered phase" in e.summary()
+    e.figure.canvas.draw()
+
+
+# ----------------------------------------------------------------------------- 2. clipping
+@pytest.fixture(scope="module")
+def clipping():
+    return {seed: ch.clipping_runs(seed) for seed in SEEDS}
+
+
+def test_clipping_runs_across_seeds(clipping):
+    for seed, runs in clipping.items():
+        none, by_norm, by_value, he = (runs[k] for k in ch.CLIPPING)
+        assert none.diverged and none.diverged_step < 10, seed  # "within its first few updates"
+        assert by_norm.step_grad_norm[0] > 100  # "hundreds or thousands"
+        for h in (by_norm, by_value):
+            assert not h.diverged and h.test_accuracy[-1] > 0.5, seed
+            assert np.all(h.step_clipped_norm < h.step_grad_norm), seed  # clipping acted at every step
+        assert np.all(by_norm.step_grad_norm > ch.CLIP_NORM)
+        np.testing.assert_allclose(by_norm.step_clipped_norm, ch.CLIP_NORM, rtol=1e-12)
+        assert np.median(by_value.step_clipped_norm) > ch.CLIP_NORM  # value clipping lets a longer step through
+        assert he.step_grad_norm is None and not he.diverged
+        assert he.test_accuracy[-1] > max(by_norm.test_accuracy[-1], by_value.test_accuracy[-1]) + 0.05, seed
+
+
+def test_clipping_verdict_is_what_the_notebook_pins(clipping):
+    for runs in clipping.values():
+        lines = ch.clipping_verdict(runs).splitlines()
+        assert lines[0].endswith("no clipping: diverged (overflow at step 4)") or "diverged" in lines[0]
+        assert lines[1].endswith("clip by norm (5): trained; test accuracy above 50%: yes; clipping acted at every "
+                                 "step")
+        assert lines[2].endswith("clip by value (0.05): trained; test accuracy above 50%: yes; clipping acted at "
+                                 "every step")
+        assert lines[3].endswith("He init, no clipping: trained; test accuracy above 50%: yes")
+    assert "overflow at step 4" in ch.clipping_verdict(clipping[0])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_clipping_cannot_lengthen_a_vanishing_gradient(seed):
+    runs = ch.vanishing_clipping(seed)
+    for h in runs.values():
+        assert h.test_accuracy[-1] < 0.15
+        assert h.grad_norm[0][-1] / h.grad_norm[0][0] > 1000
+
+
+def test_clipping_figure(clipping):
+    fig = ch.clipping_figure(clipping[0])
+    gids = _gids(fig)
+    assert {"loss:no clipping", "diverged:no clipping", "before:clip by norm (5)", "after:clip by value (0.05)",
+            "threshold"} <= gids
+
+
+# ----------------------------------------------------------------------------- 3. skip connections
+def test_numpy_residual_stack_matches_gradviz_and_finite_differences():
+    errors = ch.residual_check()
+    assert errors["forward"] < 1e-12 and errors["backward"] < 1e-12
+    assert errors["gradcheck_x"] < 1e-6 and errors["gradcheck_W1"] < 1e-6
+
+
+def test_residual_backward_catches_a_missing_skip():
+    """The check has teeth: a backward pass that forgets the skip's dout is far off."""
+    rng = np.random.default_rng(0)
+    Ws, bs = [0.3 * rng.standard_normal((4, 4))], [np.zeros(4)]
+    x, R = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    _, cache = ch.residual_forward(x, Ws, bs)
+    dx = ch.residual_backward(R, cache)[0][0]
+    numeric = gv.gradcheck.numerical_gradient(lambda: np.sum(R * ch.residual_forward(x, Ws, bs)[0][-1]), x)
+    assert gv.gradcheck.relative_error(dx, numeric) < 1e-7
+    assert gv.gradcheck.relative_error(dx - R, numeric) > 0.1
+
+
+def test_skip_profiles_numbers_of_the_notebook():
+    p = ch.skip_profiles()
+    plain, res, scaled, relu = (p[k] for k in ch.STACKS)
+    assert plain.gradient_ratio == pytest.approx(0.0209, rel=0.01)  # "about 50 times smaller (0.02)"
+    assert 1 / plain.gradient_ratio == pytest.approx(50, rel=0.1)
+    assert res.gradient_ratio == pytest.approx(1690, rel=0.01)  # "about 1700"
+    assert res.variance_ratio == pytest.approx(38.4, rel=0.01)  # "about 40 times"
+    assert scaled.variance_ratio == pytest.approx(1.41, abs=0.01)  # "1.4"
+    assert scaled.gradient_ratio == pytest.approx(1.53, abs=0.01)  # "1.5"
+    assert (1 + 1 / ch.RES_DEPTH) ** ch.RES_DEPTH < math.e
+    assert 1e21 < relu.variance_ratio < 1e23  # "about 10^22"
+    # the gradient of the residual stack grows at every layer on the way down (index 0 is the input)
+    assert np.all(np.diff(res.dh_ms) < 0) and scaled.dh_ms[0] > scaled.dh_ms[-1]
+
+
+@pytest.mark.parametrize("seed", (1, 2))
+def test_skip_profiles_hold_across_seeds(seed):
+    p = ch.skip_profiles(seed)
+    plain, res, scaled, relu = (p[k] for k in ch.STACKS)
+    assert plain.gradient_ratio < 0.05 and res.gradient_ratio > 300 and scaled.gradient_ratio < 3
+    assert 20 < res.variance_ratio < 60 and 1.2 < scaled.variance_ratio < 1.7 and relu.variance_ratio > 1e18
+
+
+def test_skip_figure():
+    fig = ch.skip_figure()
+    assert {f"grad:{k}" for k in ch.STACKS} | {f"stream:{k}" for k in ch.STACKS} <= _gids(fig)
+
+
+# ----------------------------------------------------------------------------- figures, exercises
+def test_chapter_08_figures_are_registered_and_draw():
+    from gradviz import figures
+
+    names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 8}
+    assert {"edge_of_chaos", "gradient_clipping", "skip_connections"} <= names
+    fig = ch.phase_diagram()
+    assert {"measured", "edge"} <= _gids(fig)
+
+
+def test_exercises(capsys):
+    assert gv.exercises.check("08.1", T.chi_1("tanh", 2.5, 0.2))
+    assert ch.chi_1_exercise() == pytest.approx(1.0441, abs=1e-4) and ch.chi_1_exercise() > 1
+    assert gv.exercises.check("08.2", lambda g, m: g * min(1.0, m / np.linalg.norm(g)))
+    assert not gv.exercises.check("08.2", lambda g, m: np.clip(g, -m, m))
+    assert gv.exercises.check("08.3", 2.0)
+    for k in ("08.1", "08.2", "08.3"):
+        gv.exercises.solution(k)
+    out = capsys.readouterr().out
+    assert "1.308" in out and "2.29" in out and "(0.6, 0.8)" in out.replace("[", "(").replace("]", ")")
