@@ -49,7 +49,10 @@ __all__ = ["Exercise", "exercise", "register", "check", "solution", "EXERCISES"]
 @dataclass(frozen=True)
 class Exercise:
     """An exercise: ``answer()`` computes the expected value; ``rtol`` is the accepted relative error
-    for numbers (exact comparison for strings and booleans); ``hint`` is shown after a wrong answer;
+    for numbers (the default, 0.5 %, lets an answer rounded to three significant figures pass and rejects
+    one a digit off in the second or third figure); an expected ``int`` is a count and only that exact
+    integer is right; strings and booleans are compared exactly. A number may be given as a Python
+    number, a numpy scalar or an array holding exactly one value. ``hint`` is shown after a wrong answer;
     ``explain(expected)`` returns the worked solution as text.
 
     For a code exercise, ``answer`` is the reference function, ``inputs`` the argument tuples to
@@ -60,7 +63,7 @@ class Exercise:
     answer: Callable[..., object]
     hint: str
     explain: Callable[[object], str]
-    rtol: float = 0.02
+    rtol: float = 0.005
     inputs: tuple | None = None
     checker: Callable[[object], tuple] | None = None
 
@@ -80,7 +83,7 @@ def register(exercise_id: str, exercise: Exercise) -> None:
     EXERCISES[exercise_id] = exercise
 
 
-def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[object], str], rtol: float = 0.02,
+def exercise(exercise_id: str, *, question: str, hint: str, explain: Callable[[object], str], rtol: float = 0.005,
              inputs=None, checker=None):
     """Decorator: register the decorated function as the answer of exercise ``exercise_id``.
 
@@ -119,16 +122,36 @@ def _get(exercise_id: str) -> Exercise:
     return EXERCISES[exercise_id]
 
 
-def _matches(given, expected, rtol) -> bool:
-    if isinstance(expected, (bool, np.bool_)):
-        return isinstance(given, (bool, np.bool_)) and bool(given) == bool(expected)
-    if isinstance(expected, str):
-        return isinstance(given, str) and given.strip().lower() == expected.strip().lower()
+def _as_number(given):
+    """``given`` as one float, or the number of values it holds (an int > 1), or None if it is not numeric.
+
+    A Python number, a numpy scalar and any array-like holding exactly one number (``np.array([2.9])``,
+    ``layer.grads['alpha']``) all count as one number."""
     try:
-        g, e = float(given), float(expected)
+        values = np.asarray(given)
     except (TypeError, ValueError):
-        return False
-    return bool(np.isclose(g, e, rtol=rtol, atol=0.0)) if e != 0 else abs(g) <= rtol
+        return None
+    if values.dtype.kind not in "iuf" or values.size == 0:  # text, booleans, objects, nothing
+        return None
+    values = values.astype(float)
+    return float(values.reshape(-1)[0]) if values.size == 1 else int(values.size)
+
+
+def _matches(given, expected, rtol) -> tuple:
+    """Judge a value answer: ``(ok, detail)``, where ``detail`` says what is wrong with its form, if anything."""
+    if isinstance(expected, (bool, np.bool_)):
+        return isinstance(given, (bool, np.bool_)) and bool(given) == bool(expected), ""
+    if isinstance(expected, str):
+        return isinstance(given, str) and given.strip().lower() == expected.strip().lower(), ""
+    g = _as_number(given)
+    if g is None:
+        return False, "give the number itself, e.g. 0.25" if isinstance(given, str) else ""
+    if isinstance(g, int):
+        return False, f"this exercise wants one number; you gave {g}"
+    if isinstance(expected, (int, np.integer)):  # a count: only the exact integer is right
+        return g == int(expected), ""
+    e = float(expected)
+    return (bool(np.isclose(g, e, rtol=rtol, atol=0.0)) if e != 0 else abs(g) <= rtol), ""
 
 
 def _same_values(given, expected, rtol) -> bool:
@@ -172,7 +195,8 @@ def check(exercise_id: str, answer) -> bool:
         ok, detail = _check_code(ex, answer)
         detail = f" ({detail})" if detail and not ok else ""
     else:
-        ok, detail = _matches(answer, ex.answer(), ex.rtol), ""
+        ok, detail = _matches(answer, ex.answer(), ex.rtol)
+        detail = f" ({detail})" if detail else ""
     if ok:
         print(f"Exercise {exercise_id}: correct.")
     else:

@@ -74,3 +74,61 @@ def test_errors_name_the_argument(registry):
 
     with pytest.raises(ValueError, match="already registered"):
         exercises.exercise("T.5", question="q", hint="h", explain=str)(five)
+
+
+def test_a_value_may_come_as_a_numpy_scalar_or_a_one_element_array(registry, capsys):
+    @exercises.exercise("T.6", question="q", hint="h", explain=str)
+    def running_mean():
+        return 2.9
+
+    for given in (2.9, np.float64(2.9), np.float32(2.9), np.array(2.9), np.array([2.9]), np.array([[2.9]]), [2.9]):
+        assert exercises.check("T.6", given), repr(given)
+    assert not exercises.check("T.6", np.array([2.9, 2.9]))  # two numbers for one answer
+    assert "wants one number; you gave 2" in capsys.readouterr().out
+    for wrong in ("2.9", True, np.array([True]), np.array(["2.9"]), {"a": 2.9}, np.array([])):
+        assert not exercises.check("T.6", wrong), repr(wrong)
+
+
+def test_the_default_tolerance_rejects_a_close_but_wrong_value(registry):
+    @exercises.exercise("T.7", question="q", hint="h", explain=str)
+    def running_mean():
+        return 2.9
+
+    @exercises.exercise("T.8", question="q", hint="h", explain=str)
+    def rrelu_slope():
+        return 11 / 48
+
+    assert exercises.check("T.7", 2.9) and exercises.check("T.7", 0.9 * 0.1 * 10 + 0.1 * 20)
+    assert not exercises.check("T.7", 2.95) and not exercises.check("T.7", 2.85)  # 1.7 % off: a wrong sum
+    assert exercises.check("T.8", 0.229) and exercises.check("T.8", 0.23)  # three and two significant figures
+    assert not exercises.check("T.8", 0.225)
+
+
+def test_a_count_must_be_exact(registry):
+    @exercises.exercise("T.9", question="q", hint="h", explain=str)
+    def count():
+        return 384
+
+    assert exercises.check("T.9", 384) and exercises.check("T.9", 384.0) and exercises.check("T.9", np.int64(384))
+    assert exercises.check("T.9", np.array([384]))
+    for wrong in (380, 383, 385, 390, 391, 384.4, 768, 192):
+        assert not exercises.check("T.9", wrong), wrong
+
+
+def test_every_registered_value_passes_rounded_to_three_significant_figures():
+    import importlib
+    import pkgutil
+
+    import gradviz.chapters
+
+    for module in pkgutil.iter_modules(gradviz.chapters.__path__):
+        importlib.import_module(f"gradviz.chapters.{module.name}")
+    # a chapter may ask for more figures with a smaller rtol (05.1, 05.2: 0.001); the default must take three
+    values = {key: ex for key, ex in exercises.EXERCISES.items() if not ex.wants_code and ex.rtol >= 0.005}
+    assert len(values) >= 12
+    for key, ex in values.items():
+        expected = ex.answer()
+        if isinstance(expected, (int, np.integer)):
+            continue  # counts are exact
+        assert exercises._matches(float(f"{expected:.3g}"), expected, ex.rtol)[0], key
+        assert not exercises._matches(expected * 1.03, expected, ex.rtol)[0] or ex.rtol >= 0.03, key
