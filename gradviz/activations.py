@@ -11,7 +11,7 @@ Sources
 - sigmoid, tanh: the logistic and hyperbolic tangent; sigma'(z) = sigma(z)(1 - sigma(z)) <= 1/4.
 - ReLU: Nair & Hinton (2010); Glorot, Bordes & Bengio (2011).
 - Leaky ReLU: Maas, Hannun & Ng (2013), slope ``alpha`` for z < 0.
-- ELU: Clevert, Unterthiner & Hochreiter (2016), eq. 1.
+- ELU: Clevert, Unterthiner & Hochreiter (2016), the definition of the ELU.
 - SELU: Klambauer, Unterthiner, Mayr & Hochreiter (2017), eq. 2, with the
   constants alpha_01 and lambda_01 of their eq. 14 given to full double precision.
 """
@@ -160,15 +160,16 @@ def leaky_relu_grad(z, alpha=0.01):
 def elu(z, alpha=1.0):
     """Exponential linear unit: z for z > 0, alpha (exp(z) - 1) otherwise.
 
-    Clevert et al. (2016), eq. 1. ``expm1`` of min(z, 0) keeps it exact near 0
-    and free of overflow for large positive z.
+    Clevert, Unterthiner & Hochreiter (2016), the definition of the ELU (no
+    equation number: we could not check one). ``expm1`` of min(z, 0) keeps it
+    exact near 0 and free of overflow for large positive z.
     """
     z = _arr(z)
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
 
 
 def elu_grad(z, alpha=1.0):
-    """1 for z > 0, alpha exp(z) otherwise (Clevert et al., 2016, eq. 2)."""
+    """1 for z > 0, alpha exp(z) otherwise: the derivative of :func:`elu` (Clevert et al., 2016)."""
     z = _arr(z)
     return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
 

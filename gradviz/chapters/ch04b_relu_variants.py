@@ -299,7 +299,9 @@ def numpy_cost(shape=(256, 512), repeats: int = 20, *, dtype=np.float32, seed=0)
     """Time the numpy calls the activations are built from, on one standard-normal array z.
 
     The entries, each on the same z of ``shape`` (about half of it negative, in
-    random order): ``np.maximum(z, 0)`` (ReLU), ``np.maximum(z, 0.01 z)``
+    random order): ``np.maximum(z, 0)`` (ReLU: an array against the number 0),
+    ``np.maximum(z, zeros)`` (the same values, against an array of zeros shaped
+    like z, made once beforehand), ``np.maximum(z, 0.01 z)``
     (leaky ReLU as :func:`gradviz.activations.leaky_relu` computes it),
     ``np.where(z > 0, z, 0.01 z)`` (the same values, chosen element by element),
     the same ``np.where`` on a copy of z sorted so that the signs come in two
@@ -322,9 +324,11 @@ def numpy_cost(shape=(256, 512), repeats: int = 20, *, dtype=np.float32, seed=0)
     rng = get_rng(seed)
     z = rng.standard_normal(shape).astype(dtype)
     z_sorted = np.sort(z, axis=None).reshape(shape)
+    zeros = np.zeros_like(z)
     draw = np.random.default_rng(seed)
     calls = {
         "np.maximum(z, 0)": lambda: np.maximum(z, 0.0),
+        "np.maximum(z, zeros)": lambda: np.maximum(z, zeros),
         "np.maximum(z, 0.01 z)": lambda: np.maximum(z, 0.01 * z),
         "np.where(z > 0, z, 0.01 z)": lambda: np.where(z > 0, z, 0.01 * z),
         "same np.where, signs sorted": lambda: np.where(z_sorted > 0, z_sorted, 0.01 * z_sorted),
@@ -911,8 +915,9 @@ def _explain_leaky(reference) -> str:
     return (
         "For z > 0 the output is z and the slope 1; otherwise the output is alpha * z and the slope alpha. "
         f"For z = (-2, 3) and alpha = 0.1: outputs {a[0]:g}, {a[1]:g}, slopes {s[0]:g}, {s[1]:g}. "
-        "np.where(z > 0, z, alpha * z) gives the same numbers; np.maximum(z, alpha * z) too when alpha <= 1, "
-        "and it is several times faster (Experiment 10). At z = 0 the slope is a convention: the package, "
+        "np.where(z > 0, z, alpha * z) gives the same numbers, and so does np.maximum(z, alpha * z) for the "
+        "0 <= alpha <= 1 asked here (for alpha > 1 the larger of z and alpha * z is the wrong piece below 0); "
+        "Experiment 10 times the two. At z = 0 the slope is a convention: the package, "
         "like the frameworks for ReLU, takes the left piece, alpha.\n"
         "The package: gv.activations.leaky_relu(z, alpha) and gv.activations.leaky_relu_grad(z, alpha)."
     )
@@ -920,12 +925,13 @@ def _explain_leaky(reference) -> str:
 
 @exercise(
     "04.5",
-    question="Write a function leaky(z, alpha) that takes an array z and a slope alpha >= 0 and returns the "
-    "pair (a, slope): leaky ReLU's output a and its derivative da/dz, each an array shaped like z.",
+    question="Write a function leaky(z, alpha) that takes an array z and a slope 0 <= alpha <= 1 and returns "
+    "the pair (a, slope): leaky ReLU's output a and its derivative da/dz, each an array shaped like z. "
+    "(The check uses alpha = 0, 0.01, 0.3 and 1.)",
     hint="Both are chosen by the sign of z: z > 0 gives (z, 1), z <= 0 gives (alpha * z, alpha). "
     "np.where(z > 0, ..., ...) builds an array from two choices; return a, slope.",
     explain=_explain_leaky,
-    inputs=[(_LEAKY_Z, 0.01), (_LEAKY_Z, 0.1), (_LEAKY_Z, 0.3), (_LEAKY_Z, 1.5)],
+    inputs=[(_LEAKY_Z, 0.0), (_LEAKY_Z, 0.01), (_LEAKY_Z, 0.3), (_LEAKY_Z, 1.0)],
     rtol=1e-12,
 )
 def leaky_relu_and_slope(z, alpha):
