@@ -454,6 +454,7 @@ def dying_relu_training(runs=None):
             color, ls = LR_STYLES[i % len(LR_STYLES)]
             ax.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), color=color, ls=ls, lw=2,
                     label=label, gid=f"acc:{label}")
+        plots.mark_diverged_accuracy(ax, {label: run.history for label, run in runs.items()})
         ax.axhline(10, color="0.7", lw=1, ls=(0, (1, 3)), label="chance (10 classes)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("training step")

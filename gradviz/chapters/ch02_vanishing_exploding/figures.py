@@ -337,6 +337,7 @@ def sigmoid_training_first_layers(runs=None):
         colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue", "orange")]
         for (label, (h, _)), c in zip(runs.items(), colors):
             a1.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), "-", color=c, label=label, gid=f"acc:{label}")
+        plots.mark_diverged_accuracy(a1, {label: h for label, (h, _) in runs.items()})  # none diverges by default
         a1.axhline(10, color="0.5", lw=1, ls=":")
         a1.text(0.99, 10, "chance", transform=a1.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
                 color="0.4")
