@@ -82,6 +82,9 @@ __all__ = [
     "SuperscriptLogFormatter",
     "plot_histograms",
     "histogram_grid",
+    "layer_colors",
+    "layer_key",
+    "MAX_LAYER_LEGEND",
     "plot_grad_norm",
     "plot_training_curves",
     "mark_diverged_accuracy",
@@ -614,6 +617,9 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
     std : bool
         Draw standard deviations instead of variances.
 
+    The layers an overflow spoiled (:func:`mask_overflowed`) are drawn neither measured nor predicted:
+    a grey hatched band marks them (:func:`mark_overflow`).
+
     Returns
     -------
     Axes, with lines of gid ``'measured:<q>'`` and ``'predicted:<q>'``.
@@ -634,7 +640,11 @@ def plot_variances(stats, prediction=None, ax=None, *, quantities=("a", "da"), s
             ax.plot(layers, np.sqrt(v) if std else v, "o-", color=COLORS[q], lw=1.2, label=f"{stat_name} of {label}",
                     gid=f"measured:{q}", zorder=3)
         if prediction is not None:
+            # not drawn at the layers the overflow band covers either, so that no line runs into the band
+            # and reads as data there
             v = positive_finite(getattr(prediction, f"{q}_var"))
+            if stats is not None:
+                v = mask_overflowed(v, q, stats.overflow)
             ax.plot(layers, np.sqrt(v) if std else v, "--", color=COLORS[q], lw=2.4, alpha=0.75, zorder=4,
                     dashes=(3, 2),
                     label=None if stats is not None else f"{stat_name} of {label}, predicted",
@@ -664,6 +674,35 @@ def variance_legend(ax, measured=True, predicted=True):
 
 
 # ----------------------------------------------------------------------------- histograms
+#: Up to this many hidden layers, a figure names each layer's colour in a legend; beyond, a colour bar.
+MAX_LAYER_LEGEND = 10
+
+
+def layer_colors(depth, cmap=LAYER_CMAP):
+    """The colour of hidden layers 1..``depth`` (a list), from dark (layer 1) to light, on ``cmap``."""
+    norm, cm = Normalize(vmin=1, vmax=max(depth, 2)), mpl.colormaps[cmap]
+    return [cm(norm(l)) for l in range(1, depth + 1)]
+
+
+def layer_key(fig, depth, *, ax=None, cmap=LAYER_CMAP, **kwargs):
+    """Say which colour is which hidden layer, beside ``ax`` (or, for the whole figure, under it in one row):
+    one legend entry per layer when ``depth`` <= :data:`MAX_LAYER_LEGEND` (a few distinct colours, each
+    labelled), a colour bar with integer ticks beyond. Other keyword arguments go to the colour bar. Returns the Legend or Colorbar."""
+    if depth <= MAX_LAYER_LEGEND:
+        handles = [Line2D([], [], color=c, lw=2.5, label=f"{l}" + (" (next to the input)" if l == 1 else ""))
+                   for l, c in enumerate(layer_colors(depth, cmap), start=1)]
+        if ax is not None:
+            return ax.legend(handles=handles, title="hidden layer", fontsize=9, title_fontsize=9, frameon=False,
+                             loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return fig.legend(handles=handles, title="hidden layer", fontsize=9.5, title_fontsize=9.5, frameon=False,
+                          loc="outside lower center", ncols=depth)
+    sm = mpl.cm.ScalarMappable(norm=Normalize(vmin=1, vmax=max(depth, 2)), cmap=mpl.colormaps[cmap])
+    cb = fig.colorbar(sm, ax=ax if ax is not None else fig.axes, **kwargs)
+    cb.set_label("hidden layer (1 = next to the input)")
+    cb.set_ticks(np.unique(np.linspace(1, depth, min(depth, 6)).round().astype(int)))
+    return cb
+
+
 def _as_hist(source, key, bins, value_range):
     if isinstance(source, tuple) and len(source) == 2:
         return source
@@ -706,14 +745,13 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
     if unit_exp:
         edges = edges / 10.0**unit_exp
     centers = 0.5 * (edges[:-1] + edges[1:])
-    norm = Normalize(vmin=1, vmax=max(L, 2))
-    cm = mpl.colormaps[cmap]
+    colors = layer_colors(L, cmap)
     chosen = range(1, L + 1) if layers is None else [int(l) for l in layers]
     for l in chosen:
         row = density[l - 1]
         if not np.isfinite(row).all():
             continue  # an overflowed layer has no histogram
-        ax.plot(centers, row * 10.0**unit_exp if unit_exp else row, color=cm(norm(l)), lw=1.6, gid=f"hist:{l}")
+        ax.plot(centers, row * 10.0**unit_exp if unit_exp else row, color=colors[l - 1], lw=1.6, gid=f"hist:{l}")
     if logy:
         log_scale(ax)
     ax.set_xlabel(f"value of {QUANTITY_LABEL.get(key, key)}" + (f" (units of 1e{unit_exp})" if unit_exp else ""))
@@ -722,7 +760,7 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
     if title:
         ax.set_title(title)
     if colorbar:
-        sm = mpl.cm.ScalarMappable(norm=norm, cmap=cm)
+        sm = mpl.cm.ScalarMappable(norm=Normalize(vmin=1, vmax=max(L, 2)), cmap=mpl.colormaps[cmap])
         cb = ax.figure.colorbar(sm, ax=ax, pad=0.02, fraction=0.05)
         cb.set_label("hidden layer (1 = next to the input)")
         cb.set_ticks(np.unique(np.linspace(1, L, min(L, 6)).round().astype(int)))
@@ -761,6 +799,9 @@ def histogram_grid(nets, keys=("a", "da"), *, bins=60, value_ranges=None, quanti
         together, trimmed to the [quantile, 1 - quantile] quantiles so a few
         outliers do not squeeze the picture.
 
+    The layers' colours are named beside the grid (:func:`layer_key`): a legend entry per layer for up to
+    :data:`MAX_LAYER_LEGEND` layers, a colour bar for more.
+
     Returns
     -------
     Figure, axes ``fig.axes[:len(keys) * len(nets)]`` in row-major order.
@@ -783,10 +824,7 @@ def histogram_grid(nets, keys=("a", "da"), *, bins=60, value_ranges=None, quanti
                 ax.tick_params(labelleft=False)
         if not logy:
             axes[r, 0].set_ylim(bottom=0)
-    sm = mpl.cm.ScalarMappable(norm=Normalize(vmin=1, vmax=max(L, 2)), cmap=mpl.colormaps[LAYER_CMAP])
-    cb = fig.colorbar(sm, ax=axes, pad=0.01, fraction=0.03, aspect=30)
-    cb.set_label("hidden layer (1 = next to the input)")
-    cb.set_ticks(np.unique(np.linspace(1, L, min(L, 6)).round().astype(int)))
+    layer_key(fig, L, pad=0.01, fraction=0.03, aspect=30)
     return fig
 
 

@@ -451,11 +451,23 @@ def test_variance_figures_draw_measured_and_predicted():
     assert "float64" in a3.get_title() and "float32" in a3.get_title()
     (peak,) = [ln for ln in a3.lines if ln.get_gid() == "largest_abs"]
     assert np.nanmax(peak.get_ydata()) < float(np.finfo(np.float32).max)
+    # nothing, the prediction included, is drawn inside the hatched overflow band
+    (band,) = [p for p in a3.patches if p.get_gid() == "overflow"]
+    lo, hi = band.get_x(), band.get_x() + band.get_width()
+    for ln in a3.lines:
+        x, y = np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
+        assert ln.get_gid() == "overflow" or not np.any((x > lo) & (x < hi) & np.isfinite(y)), ln.get_gid()
+    (pred,) = [ln for ln in a3.lines if ln.get_gid() == "predicted:a"]
+    assert np.isfinite(pred.get_ydata()[k - 2]) and np.isnan(pred.get_ydata()[k - 1:]).all()
     (sat,) = [ln for ln in fig.axes[0].lines if ln.get_gid() == "saturated:tanh"]
     np.testing.assert_allclose(sat.get_ydata(), 100 * big["tanh"].measured.saturated_fraction)
     hist = {k: ch.init_experiment("tanh", k, depth=3, width=16, batch_size=32) for k in ("uniform", "glorot_uniform")}
     fig = ch.histograms_naive_vs_glorot(hist)
     assert "naive init" in fig.axes[0].get_title()
+    # three layers: three labelled colours in a legend, no continuous colour bar
+    assert not [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["1 (next to the input)", "2", "3"]
 
 
 def test_training_figure_groups_runs_by_activation(digits):

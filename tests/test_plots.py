@@ -119,6 +119,34 @@ def test_overflowed_layers_are_marked_not_drawn():
     assert band.get_x() == 3.5 and band.get_x() + band.get_width() == 6.5  # layers 4..6
 
 
+def _points_inside_band(ax, quantities=("a", "da")):
+    """(gid, x) of every finite point of the lines of ``quantities`` inside the overflow band's x range."""
+    (band,) = [a for a in by_gid(ax, "overflow") if hasattr(a, "get_width")]
+    lo, hi = band.get_x(), band.get_x() + band.get_width()
+    out = []
+    for ln in ax.lines:
+        if str(ln.get_gid()).split(":")[-1] not in quantities:
+            continue
+        x, y = np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
+        out += [(ln.get_gid(), xi) for xi in x[(x > lo) & (x < hi) & np.isfinite(y)]]
+    return out
+
+
+@pytest.mark.parametrize("std", [False, True])
+def test_no_line_runs_into_the_overflow_band(std):
+    """The prediction stops where the measurement does: nothing is drawn inside the hatched band."""
+    stats = fake_stats(6, overflow_at=4)
+    prediction = SimpleNamespace(depth=6, a_var=2.0 ** np.arange(1, 7), da_var=np.ones(6))
+    ax = plots.plot_variances(stats, prediction, std=std)
+    assert _points_inside_band(ax) == []
+    y = by_gid(ax, "predicted:a")[0].get_ydata()
+    np.testing.assert_allclose(y[:3], (2.0 ** np.arange(1, 4)) ** (0.5 if std else 1))
+    ax2 = plots.plot_variances(fake_stats(5, backward_at=2), SimpleNamespace(depth=5, a_var=np.ones(5),
+                                                                             da_var=np.ones(5)))
+    assert _points_inside_band(ax2, quantities=("da",)) == []  # a backward overflow spoils the gradients only
+    assert np.isfinite(by_gid(ax2, "predicted:a")[0].get_ydata()).all()
+
+
 def test_backward_overflow_masks_gradients_below():
     stats = fake_stats(5, backward_at=2)
     ax = plots.plot_variances(stats)
@@ -156,6 +184,24 @@ def test_histograms_one_curve_per_layer_and_side_by_side():
     assert axes[0].get_title() == "naive" and axes[1].get_title() == "glorot"
     assert axes[0].get_xlim() == axes[1].get_xlim() and axes[0].get_ylim() == axes[1].get_ylim()
     assert "gradients" in axes[2].get_xlabel()
+    # few layers: a discrete legend, one entry per layer in the colour of its lines, no colour bar
+    assert len(fig.axes) == 4
+    (legend,) = fig.legends
+    assert legend.get_title().get_text() == "hidden layer"
+    assert [t.get_text() for t in legend.get_texts()] == ["1 (next to the input)", "2", "3"]
+    for handle, curve in zip(legend.legend_handles, [ln for ln in axes[0].lines if ln.get_gid().startswith("hist:")]):
+        assert handle.get_color() == curve.get_color()
+    colors = plots.layer_colors(3)
+    assert min(plots.color_difference(a, b) for i, a in enumerate(colors) for b in colors[i + 1:]) > 20
+
+
+def test_layer_key_is_a_colour_bar_for_many_layers():
+    fig, ax = plots.new_figure()
+    cb = plots.layer_key(fig, plots.MAX_LAYER_LEGEND + 1, ax=ax)
+    assert cb.ax.get_label() == "<colorbar>" and not fig.legends
+    fig2, ax2 = plots.new_figure()
+    leg = plots.layer_key(fig2, 5, ax=ax2)
+    assert len(leg.get_texts()) == 5 and ax2.get_legend() is leg
 
 
 def test_grad_norm_bars_heights_and_overflow():
@@ -197,6 +243,19 @@ def test_training_curves_several_runs():
     assert by_gid(ax_acc, "acc_overflow:bad")[0].get_xdata()[0] == 15
     assert any(t.get_gid() == "acc_overflow_note" and "diverged" in t.get_text() for t in ax_acc.texts)
     assert len(by_gid(ax_acc, "acc:good")[0].get_xdata()) == 5 and not by_gid(ax_acc, "acc_overflow:good")
+
+
+def test_mark_diverged_accuracy_on_a_line_drawn_by_hand():
+    """Chapters that draw accuracy lines themselves (02, 04a) cut them the same way."""
+    h = _fake_history(list(np.linspace(2, 3, 12)) + [np.nan], 0.1, diverged=True)
+    ok = _fake_history(np.linspace(2, 1, 13), 0.5)
+    fig, ax = plots.new_figure()
+    for label, run in (("bad", h), ("ok", ok)):
+        ax.plot(run.record_steps, 100 * run.test_accuracy, gid=f"acc:{label}")
+    plots.mark_diverged_accuracy(ax, {"bad": h, "ok": ok})
+    np.testing.assert_array_equal(by_gid(ax, "acc:bad")[0].get_xdata(), [0, 5, 10])
+    assert len(by_gid(ax, "acc:ok")[0].get_xdata()) == 3 and not by_gid(ax, "acc_overflow:ok")
+    assert by_gid(ax, "acc_overflow:bad")
 
 
 @pytest.mark.parametrize("accuracy", ["test", "train", "both"])
