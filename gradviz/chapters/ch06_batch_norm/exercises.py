@@ -66,22 +66,23 @@ def non_trainable_count():
     return parameter_counts(bn_network(batch_norm=True))["non_trainable"]
 
 
-#: The batches the code exercise 06.4 is checked on: (examples, features, seed).
-BACKWARD_CHECKS = ((8, 3, 0), (5, 1, 1), (16, 4, 2))
+#: The batches the code exercise 06.4 is checked on: (examples, features, seed, eps). The last eps differs
+#: from the default, so that a function which ignores its ``eps`` argument fails.
+BACKWARD_CHECKS = ((8, 3, 0, 1e-3), (5, 1, 1, 1e-3), (16, 4, 2, 0.1))
 
 
 def _check_backward_exercise(func):
     """Checker of exercise 06.4: the learner's backward against finite differences on :data:`BACKWARD_CHECKS`."""
-    for batch, features, seed in BACKWARD_CHECKS:
-        result = gradient_check(func, batch=batch, features=features, seed=seed)
+    for batch, features, seed, eps in BACKWARD_CHECKS:
+        result = gradient_check(func, batch=batch, features=features, eps=eps, seed=seed)
         if result.problem:
             return False, result.problem
         wrong = [k for k, e in result.errors.items() if not e < result.tol]
         if wrong:
             errs = ", ".join(f"{k} {result.errors[k]:.2g}" for k in wrong)
             verb = "does" if len(wrong) == 1 else "do"
-            return False, (f"on a batch of {batch} x {features}, {' and '.join(wrong)} {verb} not agree with finite "
-                           f"differences (entry-wise relative error {errs})")
+            return False, (f"on a batch of {batch} x {features} with eps = {eps:g}, {' and '.join(wrong)} {verb} "
+                           f"not agree with finite differences (entry-wise relative error {errs})")
     return True, ""
 
 

@@ -974,7 +974,8 @@ class Sweep:
     def verdict_table(self) -> str:
         """The verdicts as a plain-text table (robust: every entry is far from its thresholds)."""
         v = self.verdicts()
-        head = f"{self.label:>14} " + " ".join(f"{x:>7g}" for x in self.values)
+        n = len(self.seeds)
+        head = f"{self.label:>14} " + " ".join(f"{x:>7g}" for x in self.values) + f"   ({n} seed{'s' if n > 1 else ''})"
         rows = [f"{lab:>14} " + " ".join(f"{w:>7}" for w in v[i]) for i, lab in ((0, "without BN"), (1, "with BN"))]
         return "\n".join([head] + rows)
 

@@ -188,8 +188,9 @@ class BatchNoiseExplorer(Explorer):
         n = self.noise
         lo, hi = np.quantile(n.x_hat, [0.05, 0.95])
         return (f"Batches of {n.batch_size}: the batch mean of pixel {n.feature} varies with standard deviation "
-                f"{n.mean_spread:.3f} (sampling theory: {n.predicted_mean_spread:.3f}, about 1/sqrt(batch size) "
-                f"= {1 / np.sqrt(n.batch_size):.3f}).\n"
+                f"{n.mean_spread:.3f} (sampling theory, for digit {n.example} plus {n.batch_size - 1} others drawn "
+                f"without replacement from {n.n_train - 1}: {n.predicted_mean_spread:.3f}; the rule of thumb "
+                f"1/sqrt(batch size) = {1 / np.sqrt(n.batch_size):.3f}).\n"
                 f"Digit {n.example}'s pixel, {n.value:.2f} in standardized units, becomes x_hat between "
                 f"{lo:.2f} and {hi:.2f} in 90% of the batches (standard deviation {n.x_hat_spread:.3f}); "
                 f"normalized with the whole training set it is {n.population_x_hat:.2f}.")

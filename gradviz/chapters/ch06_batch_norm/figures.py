@@ -90,10 +90,15 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
     return ax_mean, ax_weight
 
 
+#: Where :func:`plot_sweep` marks a diverged run: below the 0 of the accuracy axis, as it has no accuracy.
+DIVERGED_Y = -4.0
+
+
 @styled
 def plot_sweep(sweep, ax=None, *, legend=True):
     """Test accuracy against the swept setting, without and with batch norm: one dot per seed, a line
-    through the seeds' mean, a cross at 0 for a run that diverged.
+    through the mean of the seeds that did not diverge (broken where every seed diverged), and a cross
+    below the axis' 0 for a run that diverged (it has no accuracy: it is not drawn as one).
 
     ``sweep`` is a :class:`Sweep`; ``ax`` an Axes (None: a new pyplot figure).
     Lines of gid ``'mean:bn'``, ``'mean:plain'``, ``'seeds:bn'``, ``'seeds:plain'``,
@@ -108,19 +113,22 @@ def plot_sweep(sweep, ax=None, *, legend=True):
         acc, div = 100 * sweep.accuracy[int(bn)], sweep.diverged[int(bn)]
         # nudge the two versions apart so that their dots do not hide each other
         shift = 1.06 if bn else 1 / 1.06
-        ax.plot(xs, acc.mean(axis=0), "-", color=c, lw=2, gid=f"mean:{name}",
-                label="with batch norm" if bn else "without batch norm")
         ok = ~div
+        n_ok = ok.sum(axis=0)
+        mean = np.where(n_ok > 0, np.where(ok, acc, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
+        ax.plot(xs, mean, "-", color=c, lw=2, gid=f"mean:{name}",
+                label="with batch norm" if bn else "without batch norm")
         ax.plot(np.broadcast_to(xs * shift, acc.shape)[ok], acc[ok], "o", ms=5, color=c, alpha=0.8,
                 gid=f"seeds:{name}")
-        ax.plot(np.broadcast_to(xs * shift, acc.shape)[div], np.zeros(int(div.sum())), "x", ms=8, mew=2, color=c,
-                gid=f"diverged:{name}")
+        ax.plot(np.broadcast_to(xs * shift, acc.shape)[div], np.full(int(div.sum()), DIVERGED_Y), "x", ms=8, mew=2,
+                color=c, gid=f"diverged:{name}")
     ax.set_xscale("log")
     ax.set_xticks(xs)
     ax.set_xticklabels([f"{x:g}" for x in xs])
     ax.minorticks_off()
     ax.set_xlim(xs[0] / 1.5, xs[-1] * 1.5)
-    ax.set_ylim(-5, 100)
+    ax.set_ylim(-8, 100)
+    ax.set_yticks(range(0, 101, 20))
     for y, text in ((10, "chance"), (100 * LEARNS, "learns")):
         ax.axhline(y, color="0.5", lw=1, ls=":", zorder=1)
         ax.text(0.01, y, text, transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=8, color="0.4")
@@ -138,7 +146,8 @@ def sweep_legend_handles():
     """Legend entries of :func:`plot_sweep`: a line with dots per version, a cross for a diverged run."""
     handles = [mpl.lines.Line2D([], [], color=BN_COLORS[bn], marker="o", lw=2,
                                 label="with batch norm" if bn else "without batch norm") for bn in (True, False)]
-    handles.append(mpl.lines.Line2D([], [], color="0.3", marker="x", mew=2, lw=0, label="diverged (drawn at 0)"))
+    handles.append(mpl.lines.Line2D([], [], color="0.3", marker="x", mew=2, lw=0,
+                                    label="diverged: no accuracy"))
     return handles
 
 
