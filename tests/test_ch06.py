@@ -31,6 +31,10 @@ def test_batch_norm_steps_hand_computed():
     np.testing.assert_allclose(s.x_hat[:, 2], np.array([0.5, -0.5, 0.25, -0.25]) / np.sqrt(0.15725), rtol=1e-14)
     np.testing.assert_array_equal(s.y, s.x_hat)  # gamma 1, beta 0
     assert s.max_difference <= 1e-15
+    # "now, at +-1.26, they are comparable to the extremes of the other columns (+-1.34 in the second, up to
+    # 1.60 in the first)"
+    assert [round(float(v), 2) for v in s.x_hat[:2, 2]] == [1.26, -1.26]
+    assert round(float(np.abs(s.x_hat[:, 1]).max()), 2) == 1.34 and round(float(s.x_hat[:, 0].max()), 2) == 1.60
     # the promises of step 3: mean 0, variance var / (var + eps)
     np.testing.assert_allclose(s.x_hat.mean(axis=0), 0.0, atol=1e-15)
     np.testing.assert_allclose(s.x_hat.var(axis=0), s.var / (s.var + 1e-3), rtol=1e-13)
