@@ -513,8 +513,8 @@ def test_scale_verdicts_hold_for_seeds_1_and_2():
 
 
 def test_the_sigmoid_net_hardly_learns_without_batch_norm():
-    """Section 8: 'At chance, 10 %, from its own scale at every learning rate, and about 20 % at best (three times
-    larger weights, lr 2), against 90 % with batch norm' (measured 9.8 % x 3 and 21.8 %)."""
+    """Section 8: 'At its own weight scale it stays at chance, 10 %, at every learning rate tried; its best, with
+    three times larger weights and lr 2, is about 20 %, against 90 % with batch norm' (measured 9.8 % x 3, 21.8 %)."""
     acc = {}
     for scale, lr in ((1.0, 0.5), (1.0, 2.0), (1.0, 10.0), (3.0, 2.0)):
         h = ch.bn_run(batch_norm=False, weight_scale=scale, lr=lr)[1]
