@@ -27,8 +27,8 @@ from __future__ import annotations
 
 # importing the sections registers the chapter's figures and exercises
 from . import exercises, experiments, explorers, figures  # noqa: F401
-from .experiments import (scalar_chain, digits_flow, depth_sweep, probe_flow, compare_depths, relu_digits_flows,
-                          layer_norms_table, train_exploding)
+from .experiments import (scalar_chain, digits_flow, depth_sweep, probe_flow, compare_depths, frozen_feature_probe,
+                          relu_digits_flows, layer_norms_table, train_exploding)
 from .figures import (sigmoid_slope_and_saturation, sigmoid_gradient_per_layer, vanishing_with_depth,
                       weight_gradients_vanish_or_not, float32_overflow, sigmoid_saturation_by_scale,
                       sigmoid_training_first_layers)
@@ -36,8 +36,8 @@ from .explorers import GradientFlowExplorer, SaturationExplorer
 
 __all__ = [
     # experiments
-    "scalar_chain", "digits_flow", "depth_sweep", "probe_flow", "compare_depths", "relu_digits_flows",
-    "layer_norms_table", "train_exploding",
+    "scalar_chain", "digits_flow", "depth_sweep", "probe_flow", "compare_depths", "frozen_feature_probe",
+    "relu_digits_flows", "layer_norms_table", "train_exploding",
     # figures
     "sigmoid_slope_and_saturation", "sigmoid_gradient_per_layer", "vanishing_with_depth",
     "weight_gradients_vanish_or_not", "float32_overflow",

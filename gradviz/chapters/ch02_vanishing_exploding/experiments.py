@@ -459,6 +459,78 @@ def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid",
     return runs
 
 
+@dataclass(frozen=True)
+class FrozenFeatureProbe:
+    """Result of :func:`frozen_feature_probe` for one depth.
+
+    Attributes
+    ----------
+    depth : int
+    spread : float
+        How much the top hidden layer's output a^L differs from image to image
+        before training: its standard deviation over the training images,
+        averaged over the units.
+    test_accuracy : float
+        Share of the 450 test digits that a logistic regression trained on the
+        frozen a^L classifies correctly, in [0, 1] (chance: about 0.1).
+    """
+
+    depth: int
+    spread: float
+    test_accuracy: float
+
+
+def frozen_feature_probe(depths=(3, 10), width: int = 64, activation: str = "sigmoid", init: str = "glorot_uniform",
+                         seed=0, C: float = 1.0) -> dict:
+    """What could the top of an untrained network learn from? A classifier on its frozen top hidden layer.
+
+    For each depth d, the untrained ``MLP(64, depth=d, width=width, activation=..., init=..., seed=seed)``
+    (the network :func:`compare_depths` starts from) maps the digits
+    (:func:`gradviz.data.load_digits`, default split) to its last hidden layer
+    a^d. Those features are frozen, and a multinomial logistic regression
+    (softmax on a linear layer, the network's own output layer) is fitted on
+    them to convergence with scikit-learn's ``LogisticRegression(C=C)``
+    (lbfgs). Its test accuracy tells how much of the image still reaches
+    the top: if a^d is practically the same for every image, no classifier on
+    top of it can beat chance, whatever its learning rate or budget.
+
+    Parameters
+    ----------
+    depths : iterable of int >= 1
+    width : int >= 1
+    activation, init : str
+    seed : int
+    C : float > 0
+        Inverse strength of the L2 penalty of the logistic regression.
+
+    Returns
+    -------
+    dict depth -> FrozenFeatureProbe
+
+    Raises
+    ------
+    ValueError
+        A non-positive depth, width or C, or what :class:`gradviz.network.MLP` raises.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    C = check_positive("C", C)
+    data = load_digits(seed=0)
+    out = {}
+    for d in depths:
+        d = check_positive_int("depth", d)
+        net = MLP(data.n_features, depth=d, width=check_positive_int("width", width), activation=activation,
+                  init=init, n_outputs=data.n_classes, seed=seed)
+        features = []
+        for X in (data.X_train, data.X_test):
+            net.forward(X, record=True)
+            features.append(net.records[-1]["a"].copy())
+        clf = LogisticRegression(C=C, max_iter=5000).fit(features[0], data.y_train)
+        out[d] = FrozenFeatureProbe(depth=d, spread=float(features[0].std(axis=0).mean()),
+                                    test_accuracy=float(clf.score(features[1], data.y_test)))
+    return out
+
+
 def relu_digits_flows(scales=(1.0, 2.0), depth: int = 30, width: int = 128, seed=0) -> dict:
     """ReLU MLPs on the digits with He weights times each of ``scales``: one pass each, summarised.
 

@@ -277,11 +277,17 @@ def float32_overflow(overflow=None):
     with plots.style():
         # The norms sum 128 x 128 entries (in float64), so they can pass float32's limit a layer or two before
         # any single entry does: the dotted line marks the limit for one entry, not for the norm.
-        ax.axhline(big, color="0.3", ls=":", lw=1, label=f"largest float32 number, {big:.2g} (one entry)",
-                   gid="float32_max")
+        n_entries = 128 * 128
+        ax.axhline(big, color="0.3", ls=":", lw=1, gid="float32_max",
+                   label=f"largest float32 number, {big:.2g}: a single entry above it overflows\n"
+                         f"(the norm sums {n_entries:,} entries, so it passes this line before any entry does)")
         ax.set_ylabel("norm over the batch (log scale, float64 sum)")
         ax.set_ylim(top=max(ax.get_ylim()[1], big * 1e14))  # room for the legend above the dotted line
-        ax.legend(loc="upper left", fontsize=9)
+        # the legend lists only what is drawn: no gradient line when the forward pass overflowed
+        handles, labels = ax.get_legend_handles_labels()
+        drawn = [(h, lab) for h, lab in zip(handles, labels)
+                 if not hasattr(h, "get_ydata") or np.isfinite(np.asarray(h.get_ydata(), dtype=float)).any()]
+        ax.legend(*zip(*drawn), loc="upper left", fontsize=9)
         if not np.isfinite(overflow.da_norm).any():
             k = overflow.first_nonfinite or overflow.depth
             ax.text((k - 1) / overflow.depth - 0.02, 0.05,  # just left of the band (x limits 0.5 .. L + 0.5)
