@@ -218,3 +218,101 @@ def test_exercises(capsys):
         gv.exercises.solution(k)
     out = capsys.readouterr().out
     assert "1.308" in out and "2.29" in out and "(0.6, 0.8)" in out.replace("[", "(").replace("]", ")")
+
+
+# ----------------------------------------------------------------------------- 4. framework defaults
+def test_truncated_normal_std_against_a_numeric_integral():
+    from scipy import integrate
+
+    mass, _ = integrate.quad(lambda u: math.exp(-u * u / 2) / math.sqrt(2 * math.pi), -2, 2)
+    second, _ = integrate.quad(lambda u: u * u * math.exp(-u * u / 2) / math.sqrt(2 * math.pi), -2, 2)
+    assert ch.truncated_normal_std(2.0) == pytest.approx(math.sqrt(second / mass), rel=1e-12, abs=0)
+    assert ch.truncated_normal_std(2.0) == pytest.approx(0.87962566103423978, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("fw, wvar, bvar, wmax", [("PyTorch nn.Linear", 1 / 3, 1 / 3, 1.0),
+                                                  ("Keras Dense", 1.0, 0.0, math.sqrt(3.0)),
+                                                  ("Flax Dense", 1.0, 0.0, 2 / 0.87962566103423978)])
+def test_framework_layers_follow_their_documented_formulas(fw, wvar, bvar, wmax):
+    n = 400
+    W, b = ch.framework_layer(fw, n, n, np.random.default_rng(3))
+    assert W.shape == (n, n) and b.shape == (n,)
+    assert n * W.var() == pytest.approx(wvar, rel=0.01)
+    assert n * b.var() == pytest.approx(bvar, rel=0.15, abs=0 if bvar else 1e-300)
+    # the bound: PyTorch and Keras uniform, Flax cut at 2 standard deviations of the untruncated normal
+    assert np.abs(W).max() * math.sqrt(n) <= wmax and np.abs(W).max() * math.sqrt(n) > 0.95 * wmax
+    assert ch.FRAMEWORK_VARIANCES[fw] == pytest.approx((wvar, bvar), rel=1e-12, abs=0)
+    with pytest.raises(ValueError, match="framework"):
+        ch.framework_layer("MXNet", 4, 4, np.random.default_rng(0))
+
+
+def test_framework_stacks_numbers_of_the_notebook():
+    def st(fw, act):
+        return ch.framework_stack(fw, act)
+
+    pt_tanh, keras_tanh, flax_tanh = (st(fw, "tanh") for fw in ch.FRAMEWORKS)
+    pt_relu, keras_relu, flax_relu = (st(fw, "relu") for fw in ch.FRAMEWORKS)
+    assert 1e-16 < pt_tanh.gradient_ratio < 1e-13  # "falls by 15 orders of magnitude"
+    for s in (keras_tanh, flax_tanh):
+        assert 0.01 < s.gradient_ratio < 0.1  # "a few percent"
+        assert s.weight_var == pytest.approx(1.0, abs=0.01)
+    assert pt_tanh.weight_var == pytest.approx(1 / 3, abs=0.01)
+    for s in (keras_relu, flax_relu):  # halved at every layer: 2^-29 = 1.9e-9
+        assert s.gradient_ratio == pytest.approx(2.0**-29, rel=0.8)
+        assert s.signal_ratio < 1e-8
+    assert pt_relu.gradient_ratio < 1e-20
+    # PyTorch's random biases put a floor under the ReLU activations
+    assert pt_relu.stats.a_var[-1] > 1e-3 and pt_relu.stats.a_var[-1] == pytest.approx(
+        pt_relu.prediction.a_var[-1], rel=0.5)
+    for s in (pt_tanh, keras_tanh, flax_tanh, pt_relu, keras_relu, flax_relu):
+        pred = s.prediction.da_var[0] / s.prediction.da_var[-1]
+        assert math.log(s.gradient_ratio) == pytest.approx(math.log(pred), abs=2.5)  # within a factor e^2.5
+    table = ch.framework_table()
+    assert len(table.splitlines()) == 7 and "PyTorch nn.Linear  tanh     0.333" in table
+
+
+def test_framework_figure():
+    fig = ch.framework_figure()
+    assert len(fig.axes) == 4
+    assert {f"da:relu:{fw}" for fw in ch.FRAMEWORKS} <= _gids(fig)
+
+
+# ----------------------------------------------------------------------------- 5. the two paper figures
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ioffe_percentiles_drift_without_batch_norm_and_stay_with_it(seed):
+    plain, bn = ch.sigmoid_inputs(False, seed), ch.sigmoid_inputs(True, seed)
+    assert plain.percentiles.shape == bn.percentiles.shape == (ch.IOFFE_STEPS // ch.IOFFE_CHUNK + 1, 3)
+    assert np.all(np.diff(plain.percentiles, axis=1) >= 0)  # 15th <= 50th <= 85th
+    assert plain.median_drift > 0.5 and bn.median_drift < 0.2
+    assert plain.median_drift > 4 * bn.median_drift
+    assert plain.test_accuracy > 0.9 and bn.test_accuracy > 0.9
+    # "its median falls, then climbs": the median after 100 steps is below the start, the last one above it
+    med = plain.percentiles[:, 1]
+    assert med[1] < med[0] < med[-1] + 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_he_converges_where_glorot_stalls(seed):
+    runs = ch.deep_relu_runs(seed)
+    glorot, he = runs["Glorot (uniform)"], runs["He (normal)"]
+    assert abs(glorot.loss[-50:].mean() - math.log(10)) < 0.01
+    assert glorot.test_accuracy[-1] < 0.15
+    assert he.loss[-50:].mean() < 2.0 and he.test_accuracy[-1] > 0.3
+    assert not he.diverged and not glorot.diverged
+
+
+def test_paper_figures_draw():
+    fig = ch.ioffe_figure()
+    assert {"p15:without batch norm", "p85:with batch norm"} <= _gids(fig)
+    fig = ch.he_figure()
+    assert {"loss:Glorot (uniform)", "loss:He (normal)", "chance"} <= _gids(fig)
+    from gradviz import figures
+
+    names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 8}
+    assert names == {"edge_of_chaos", "gradient_clipping", "skip_connections", "framework_defaults",
+                     "ioffe_szegedy_fig1", "he_et_al_fig3"}
+
+
+def test_exercise_4():
+    assert gv.exercises.check("08.4", 1 / 3)
+    assert not gv.exercises.check("08.4", 1.0)
