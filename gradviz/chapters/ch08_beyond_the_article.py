@@ -235,11 +235,13 @@ def clipping_runs(seed: int = 0) -> dict:
 
 
 def clipping_verdict(histories: dict, accuracy_floor: float = 0.5) -> str:
-    """One line per run that holds on any machine: diverged or not, and the test accuracy above the floor or not."""
+    """One line per run that holds on any machine: diverged or not (and whether within the first 10 steps), whether
+    the test accuracy is above the floor, and whether clipping acted at every step."""
     lines = []
     for label, h in histories.items():
         if h.diverged:
-            lines.append(f"{label:>22}: diverged (overflow at step {h.diverged_step})")
+            when = "within the first 10 steps" if h.diverged_step < 10 else f"at step {h.diverged_step}"
+            lines.append(f"{label:>22}: diverged (overflow {when})")
             continue
         acc = "yes" if h.test_accuracy[-1] > accuracy_floor else "no"
         clipped = ""
