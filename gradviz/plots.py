@@ -64,6 +64,7 @@ __all__ = [
     "prepare_axes",
     "tidy",
     "finite_or_nan",
+    "in_display_units",
     "positive_finite",
     "mask_overflowed",
     "remove_gid",
@@ -313,6 +314,20 @@ def mask_overflowed(v, quantity, overflow):
     return v
 
 
+def in_display_units(values):
+    """(``values`` / 10**k, k): k = 0 while every finite |value| is at most ``LOG_DISPLAY_RANGE[1]``
+    (1e270), else the exponent of the largest, so that a linear axis can pad and tick the result
+    (near float64's top, 1.8e308, matplotlib's padding and tick steps overflow). Label the axis
+    "units of 1e{k}" when k is not 0."""
+    v = np.asarray(values, dtype=float)
+    finite = np.abs(v[np.isfinite(v)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top <= LOG_DISPLAY_RANGE[1]:
+        return v, 0
+    k = int(np.floor(np.log10(top)))
+    return v / 10.0**k, k
+
+
 def finite_or_nan(values):
     """Copy of ``values`` as float with NaN where not finite (matplotlib leaves a gap there)."""
     v = np.array(values, dtype=float)
@@ -331,8 +346,19 @@ class SafeLogLocator(mpl.ticker.LogLocator):
         return ticks[np.isfinite(ticks) & (ticks > 0)]
 
 
+#: Limits of a log axis that has data but nothing positive to show (matplotlib would warn instead).
+EMPTY_LOG_LIMITS = (0.1, 10.0)
+
+
 def log_scale(ax, axis="y"):
-    """Make ``axis`` of ``ax`` logarithmic with :class:`SafeLogLocator` ticks (major and minor)."""
+    """Make ``axis`` of ``ax`` logarithmic with :class:`SafeLogLocator` ticks (major and minor).
+
+    When ``ax`` holds data but none of it is positive along ``axis`` (all zeros, say), that axis
+    gets the limits :data:`EMPTY_LOG_LIMITS` instead of matplotlib's "Data has no positive values" warning.
+    """
+    low, high = getattr(ax.dataLim, f"interval{axis}")
+    if np.isfinite(low) and np.isfinite(high) and not np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):
+        getattr(ax, f"set_{axis}lim")(*EMPTY_LOG_LIMITS)
     getattr(ax, f"set_{axis}scale")("log")
     ax_axis = getattr(ax, f"{axis}axis")
     ax_axis.set_major_locator(SafeLogLocator())
@@ -738,24 +764,27 @@ def plot_histograms(source, ax=None, *, key="a", bins=50, value_range=None, cmap
     edges = np.asarray(edges, dtype=float)
     density = np.asarray(density, dtype=float)
     L = density.shape[0]
-    # Values near float64's top (1.8e308) are drawn in units of a power of ten: matplotlib's
-    # axis padding would overflow on them.
-    top = float(np.max(np.abs(edges))) if edges.size else 0.0
-    unit_exp = int(np.floor(np.log10(top))) if top > LOG_DISPLAY_RANGE[1] else 0
-    if unit_exp:
-        edges = edges / 10.0**unit_exp
+    # Values near float64's top (1.8e308) are drawn in units of a power of ten (the x axis, and on a
+    # linear y axis the densities): matplotlib's axis padding and tick steps would overflow on them.
+    edges, unit_exp = in_display_units(edges)
     centers = 0.5 * (edges[:-1] + edges[1:])
+    with np.errstate(over="ignore"):  # per 1e{unit_exp} instead of per 1: an absurd density may overflow
+        per_unit = density * 10.0**unit_exp if unit_exp else density.copy()
+    ok_rows = np.isfinite(density).all(axis=1)  # an overflowed layer has no histogram
+    if logy:
+        y, y_exp = positive_finite(per_unit), 0
+    else:
+        y, y_exp = in_display_units(finite_or_nan(per_unit))
     colors = layer_colors(L, cmap)
     chosen = range(1, L + 1) if layers is None else [int(l) for l in layers]
     for l in chosen:
-        row = density[l - 1]
-        if not np.isfinite(row).all():
-            continue  # an overflowed layer has no histogram
-        ax.plot(centers, row * 10.0**unit_exp if unit_exp else row, color=colors[l - 1], lw=1.6, gid=f"hist:{l}")
+        if ok_rows[l - 1]:
+            ax.plot(centers, y[l - 1], color=colors[l - 1], lw=1.6, gid=f"hist:{l}")
     if logy:
         log_scale(ax)
     ax.set_xlabel(f"value of {QUANTITY_LABEL.get(key, key)}" + (f" (units of 1e{unit_exp})" if unit_exp else ""))
-    ax.set_ylabel("density" + (" (log scale)" if logy else "") + (f" (per 1e{unit_exp})" if unit_exp else ""))
+    ax.set_ylabel("density" + (" (log scale)" if logy else "") + (f" (per 1e{unit_exp})" if unit_exp else "")
+                  + (f" (x 1e{y_exp})" if y_exp else ""))
     ax.set_xlim(edges[0], edges[-1])
     if title:
         ax.set_title(title)
@@ -952,11 +981,13 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
     for i, (label, h) in enumerate(histories.items()):
         c = palette[i % len(palette)]
         loss = finite_or_nan(h.loss)
+        smoothed = moving_average(loss, smooth)
+        loss, smoothed = positive_finite(loss), positive_finite(smoothed)  # what a log axis can show
         ax_loss.plot(h.step, loss, color=c, alpha=0.25, lw=0.8, gid=f"rawloss:{label}")
-        ax_loss.plot(h.step, moving_average(loss, smooth), color=c, label=label, gid=f"loss:{label}")
+        ax_loss.plot(h.step, smoothed, color=c, label=label, gid=f"loss:{label}")
         if h.diverged:
             last = h.diverged_step if h.diverged_step is not None else h.step[-1]
-            ax_loss.plot([last], [np.nanmax(loss[np.isfinite(loss)]) if np.isfinite(loss).any() else 1.0], "X",
+            ax_loss.plot([last], [np.nanmax(loss) if np.isfinite(loss).any() else 1.0], "X",
                          color=c, ms=10, gid=f"diverged:{label}")
         if accuracy in ("test", "both"):
             ax_acc.plot(h.record_steps, finite_or_nan(h.test_accuracy) * 100, "-", color=c, label=label, gid=f"acc:{label}")

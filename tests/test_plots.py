@@ -292,6 +292,54 @@ def test_run_colors_are_distinct_and_leave_vermillion_to_gradients():
     assert plots.COLORS["da"] not in plots.RUN_COLORS and plots.OKABE_ITO["yellow"] not in plots.RUN_COLORS
 
 
+def test_histograms_of_absurd_densities_draw_in_units_not_overflow():
+    # Found by tests/test_extremes.py: edges up to 1e288 are drawn in units of 1e288, so a density of
+    # 1e20 per unit is 1e308 per 1e288 (beyond what a linear axis can tick) and 1e38 overflows.
+    edges = np.array([1.0, 5e287, 1e288])
+    ax = plots.plot_histograms((edges, np.array([[1.0, 1e20]])), colorbar=False)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-20, 1.0], rtol=1e-12)
+    assert "(per 1e288)" in ax.get_ylabel() and "(x 1e308)" in ax.get_ylabel()
+    ax.figure.canvas.draw()
+    ax = plots.plot_histograms((np.array([1.0, 1e271]), np.array([[1e38]])), colorbar=False)
+    assert np.isnan(ax.lines[0].get_ydata()).all()  # 1e38 per 1 is inf per 1e271: not drawn
+    ax.figure.canvas.draw()
+    ax = plots.plot_histograms((np.array([1.0, 1e271]), np.array([[10.0]])), colorbar=False, logy=True)
+    assert ax.lines[0].get_ydata()[0] == plots.LOG_DISPLAY_RANGE[1]  # a log axis: clipped at its edge
+    ax.figure.canvas.draw()
+
+
+def test_in_display_units():
+    v, k = plots.in_display_units([1.0, -3e300, np.inf])
+    assert k == 300 and v[1] == -3.0 and v[0] == 1e-300 and np.isinf(v[2])
+    v, k = plots.in_display_units([1e270, np.nan])
+    assert k == 0 and v[0] == 1e270
+
+
+def test_training_curves_of_extreme_or_zero_losses_draw_without_warnings():
+    # Found by tests/test_extremes.py: a loss near 1e300 made the log axis' padding overflow in exp;
+    # a run whose every loss is 0 made matplotlib warn that nothing can be log-scaled (0 is not drawn now).
+    huge = _fake_history([1e300, 1e-300, 1.0], 0.5, diverged=True)
+    ax_loss, _ = plots.plot_training_curves({"huge": huge}, smooth=1)
+    np.testing.assert_allclose(by_gid(ax_loss, "loss:huge")[0].get_ydata(), [1e270, 1e-270, 1.0], rtol=1e-12)
+    assert by_gid(ax_loss, "diverged:huge")[0].get_ydata()[0] == 1e270
+    ax_loss.figure.canvas.draw()
+    ax_loss, _ = plots.plot_training_curves({"zero": _fake_history([0.0, 0.0], 0.5)}, smooth=1)
+    assert np.isnan(by_gid(ax_loss, "loss:zero")[0].get_ydata()).all()  # nothing to show on a log axis
+    ax_loss.figure.canvas.draw()
+
+
+def test_log_scale_of_data_with_nothing_positive_gets_fixed_limits():
+    fig, ax = plots.new_figure()
+    ax.plot([1, 2], [0.0, -1.0])
+    plots.log_scale(ax)
+    assert ax.get_ylim() == plots.EMPTY_LOG_LIMITS
+    fig.canvas.draw()
+    fig, ax = plots.new_figure()
+    ax.plot([], [])  # no data yet (an explorer's empty lines): autoscaling stays on
+    plots.log_scale(ax)
+    assert ax.get_autoscaley_on()
+
+
 def test_layer_stat_over_steps_heatmap_and_lines():
     steps = np.array([0, 10, 20])
     values = np.array([[1e-3, 1e-2], [1e-4, np.nan], [1e-5, 1e-1]])
