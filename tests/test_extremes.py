@@ -169,8 +169,17 @@ def histories(draw):
        accuracy=st.sampled_from(["test", "train", "both"]))
 def test_plot_training_curves_draws_any_finite_values(fig, runs, smooth, accuracy):
     axes = _axes(fig, 2)
-    plots.plot_training_curves({f"run {i}": h for i, h in enumerate(runs)}, axes=axes, smooth=smooth,
-                               accuracy=accuracy)
+    runs = {f"run {i}": h for i, h in enumerate(runs)}
+    plots.plot_training_curves(runs, axes=axes, smooth=smooth, accuracy=accuracy,
+                               diverged_tags={label: label for label in runs})
+    _draw(fig)
+
+
+@FEW
+@given(depth=st.integers(1, 300), beside=st.booleans())
+def test_layer_key_at_any_depth(fig, depth, beside):
+    ax = _axes(fig)
+    plots.layer_key(fig, depth, ax=ax if beside else None)
     _draw(fig)
 
 
