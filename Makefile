@@ -18,6 +18,8 @@ PIP_INSTALL_ARGS ?= -c $(CONSTRAINTS)
 # extras the install includes (test: the test suite; site: `make site`; app: `make app`, and the browser
 # tests of both); `make test-latest` takes every extra, so `make constraints` pins them all
 EXTRAS        ?= test,site,app
+# options of `make benchmark-browser`, e.g. BENCH_ARGS="--presses 20 --only Selu"
+BENCH_ARGS    ?=
 # OpenBLAS kernels that `make test-kernels` checks the stored outputs under (besides the machine's own)
 KERNELS       ?= Sandybridge Prescott
 LATEST_VENV   := .venv-latest
@@ -28,7 +30,7 @@ PORT          ?= 8866
 APP_IP        ?= 127.0.0.1
 APP_NOTEBOOK  := docs/app/playground.ipynb
 
-.PHONY: lab test test-kernels test-latest constraints test-browser notebooks site app setup benchmark figures mutation clean distclean help
+.PHONY: lab test test-kernels test-latest constraints test-browser notebooks site app setup benchmark benchmark-browser figures mutation clean distclean help
 
 ## lab: open JupyterLab on notebooks/ (sets up .venv first if needed; extra options: LAB_ARGS=...)
 # Jupyter refuses to start as root unless told; containers and fresh cloud machines often are root.
@@ -148,11 +150,19 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
 	$(PY) -m pip install $(PIP_INSTALL_ARGS) -e ".[$(EXTRAS)]"
 	@touch $@
 
-## benchmark: run every script in benchmarks/
+## benchmark: run every script in benchmarks/ but the browser one (see benchmarks/README.md)
 benchmark: $(STAMP)
 	@set -e; \
 	if ! ls benchmarks/*.py >/dev/null 2>&1; then echo "no benchmarks/*.py yet"; exit 1; fi; \
-	for script in benchmarks/*.py; do echo "+ $$script"; $(PY) "$$script"; done
+	for script in benchmarks/*.py; do \
+	  case $$script in *bench_browser.py) continue;; esac; \
+	  echo "+ $$script"; $(PY) "$$script"; \
+	done
+
+## benchmark-browser: arrow keys on every explorer in JupyterLab in headless Chromium, key to changed pixels (BENCH_ARGS=...)
+benchmark-browser: $(STAMP)
+	@$(ISOLATED_ENV); \
+	$(PY) benchmarks/bench_browser.py $(BENCH_ARGS)
 
 ## figures: regenerate every figure into figures/
 figures: $(STAMP)

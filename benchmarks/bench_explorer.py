@@ -133,6 +133,10 @@ def next_value(control, direction=1):
     if hasattr(control, "base"):  # FloatLogSlider: steps in the exponent
         e = np.log10(control.value) / np.log10(control.base) + direction * control.step
         return float(control.base ** e) if control.min - 1e-9 <= e <= control.max + 1e-9 else None
+    if isinstance(control.value, tuple):  # a range slider: its upper handle
+        lo, hi = control.value
+        hi += direction * control.step
+        return (lo, hi) if lo <= hi <= control.max else None
     v = control.value + direction * control.step
     return v if control.min <= v <= control.max else None
 
@@ -230,42 +234,43 @@ async def bench_setting(setting, activation, n, dtype, scenarios):
     return rows
 
 
-def explorer_factories():
-    """(name, factory, first slider) of every notebook's explorer, at its defaults."""
-    from gradviz import chapters  # noqa: F401
-    from gradviz.chapters import (ch01_gradient_descent, ch03_initialization, ch04b_relu_variants, ch05_selu,
-                                  ch06_batch_norm, ch07_playground)
-    from gradviz import widgets
+def explorer_classes():
+    """(name, class) of every explorer a notebook shows: the public Explorer subclasses defined in the chapter
+    modules (or a chapter package's modules), in reading order, and the shared ActivationExplorer."""
+    from gradviz import chapters, widgets
 
-    out = [("LearningRateExplorer (ch01)", ch01_gradient_descent.LearningRateExplorer, "lr")]
-    flow = getattr(widgets, "GradientFlowExplorer", None)
-    if flow is None:
-        try:
-            from gradviz.chapters import ch02_vanishing_exploding as ch02
+    out = []
+    for module in chapters.load_all():
+        for name in getattr(module, "__all__", ()):
+            cls = getattr(module, name)
+            home = getattr(cls, "__module__", "")
+            if (isinstance(cls, type) and issubclass(cls, widgets.Explorer)
+                    and (home == module.__name__ or home.startswith(module.__name__ + "."))):
+                out.append((f"{name} ({module.__name__.split('.')[-1].split('_')[0]})", cls))
+    return out + [("ActivationExplorer (widgets)", widgets.ActivationExplorer)]
 
-            flow = ch02.GradientFlowExplorer
-        except ImportError:
-            flow = None
-    if flow is not None:
-        out.append(("GradientFlowExplorer (ch02)", flow, "depth"))
-    out += [
-        ("InitializationExplorer (ch03)", ch03_initialization.InitializationExplorer, "depth"),
-        ("LeakySlopeExplorer (ch04)", ch04b_relu_variants.LeakySlopeExplorer, "alpha"),
-        ("SeluConditionsExplorer (ch05)", ch05_selu.SeluConditionsExplorer, "depth"),
-        ("MomentumExplorer (ch06)", ch06_batch_norm.MomentumExplorer, "momentum"),
-        ("PlaygroundExplorer (ch07)", lambda canvas: ch07_playground.PlaygroundExplorer(canvas=canvas, progress=False),
-         "depth"),
-    ]
-    return out
+
+def make_explorer(cls):
+    """``cls`` at its defaults on an ipympl canvas (without progress bars), and its first slider's name."""
+    import inspect
+
+    kwargs = {"canvas": "ipympl"}
+    if "progress" in inspect.signature(cls.__init__).parameters:
+        kwargs["progress"] = False
+    ex = cls(**kwargs)
+    sliders = [k for k, c in ex.controls.items() if "Slider" in type(c).__name__ and not c.disabled]
+    first = next((k for k in sliders if "Range" not in type(ex.controls[k]).__name__), sliders[0])
+    return ex, first
 
 
 async def bench_explorers(n, names=None):
     """{name: (first-frame latencies, final-frame latencies, how)} of ``n`` presses of each explorer's first slider."""
     results = {}
-    for name, factory, control in explorer_factories():
+    for name, cls in explorer_classes():
         if names and not any(s.lower() in name.lower() for s in names):
             continue
-        front = FrontEnd(factory(canvas="ipympl"))
+        ex, control = make_explorer(cls)
+        front = FrontEnd(ex)
         first, final, how, _ = await presses(front, control, n)
         results[name] = (first, final, how)
     return results

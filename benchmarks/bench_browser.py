@@ -1,0 +1,353 @@
+"""What a learner waits for in the browser: from an arrow key on an explorer's slider to changed pixels.
+
+    python benchmarks/bench_browser.py [--presses 12] [--only Selu Momentum] [--threads 1]
+    make benchmark-browser
+
+It starts JupyterLab (on 127.0.0.1, a free port, a temporary HOME, as
+tests/browser does) and headless Chromium through Playwright, opens a notebook
+that shows every notebook's explorer at its default settings (and the
+deep-network explorer at its largest setting), runs it, and then, for each
+explorer, focuses its first slider and presses the right arrow key ``--presses``
+times, as a learner would (turning back at the end of the slider's range).
+
+For each press it times, in the page, the interval from the key event to the
+moment the explorer's canvas pixels change: ipympl draws each frame it receives
+into the visible canvas with ``drawImage``, and the script hashes the canvas
+after every such draw (a draw that changes no pixel does not count). The first
+change is the first frame (a draft, for an explorer that refines); the last
+change before the next press is the final frame. The next press waits until the
+canvas has been still for a while.
+
+In the kernel the same presses are timed from the message's arrival
+(ipywidgets' ``set_state``) to the frames handed to the comm. Printed per
+explorer: median and p95 of the browser's first and final frames, the
+kernel's, and the gap (browser minus kernel medians: the widget's message to
+the kernel, the frame's way back, PNG decoding and painting).
+
+Needs Chromium (/usr/bin/chromium, or GRADVIZ_CHROMIUM) and Playwright, as the
+browser tests do (``bash .ci/install-browser``). It is a benchmark that prints
+figures, not a test: times depend on the load of the machine (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _browser_support():
+    """tests/browser/conftest.py: the JupyterLab server in a temporary world, Chromium's flags and path."""
+    spec = importlib.util.spec_from_file_location("gradviz_browser_support", REPO / "tests" / "browser" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The kernel side: build an explorer, log when a control's message arrives and when frames leave.
+SETUP = r'''
+import importlib, inspect, json, time
+from gradviz.widgets import Explorer
+LOG = {}
+
+def bench_show(module, name, key, **values):
+    cls = getattr(importlib.import_module(module), name)
+    kwargs = dict(values, canvas="ipympl")
+    if "progress" in inspect.signature(cls.__init__).parameters:
+        kwargs["progress"] = False
+    ex = cls(**kwargs)
+    log = LOG.setdefault(key, [])
+    for control in ex.controls.values():
+        if hasattr(control, "set_state"):
+            set_state = control.set_state
+            def timed(state, set_state=set_state):
+                log.append(["message", time.perf_counter(), None])
+                return set_state(state)
+            control.set_state = timed
+    canvas = ex.figure.canvas
+    send = canvas.send_binary
+    def sent(data):
+        log.append(["frame", time.perf_counter(), ex.answered])
+        return send(data)
+    canvas.send_binary = sent
+    return ex
+'''
+
+# In the page: the key events, and every drawImage into a watched canvas that changed its pixels.
+JS_INSTALL = r"""() => {
+  if (window.__gvb) return;
+  window.__gvb = {keys: [], draws: []};
+  document.addEventListener('keydown', () => window.__gvb.keys.push(performance.now()), true);
+  const draw = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+    const out = draw.apply(this, args);
+    const c = this.canvas;
+    if (c && c.dataset && c.dataset.gvbWatch && c.width && c.height) {
+      const px = new Uint32Array(this.getImageData(0, 0, c.width, c.height).data.buffer);
+      let h = 2166136261;
+      for (let i = 0; i < px.length; i++) { h = Math.imul(h ^ px[i], 16777619); }
+      if (h !== c.__gvbHash) {
+        c.__gvbHash = h;
+        window.__gvb.draws.push({t: performance.now(), id: c.dataset.gvbWatch});
+      }
+    }
+    return out;
+  };
+}"""
+
+# Tag the explorer in output cell `cell`: its canvases (watched) and its first slider handle.
+JS_TAG = r"""([cell, id]) => {
+  const panel = window.__gvbPanel;
+  const node = panel.content.widgets[cell].node;
+  const handle = node.querySelector('.widget-slider .noUi-handle[role="slider"]');
+  const canvases = node.querySelectorAll('.jupyter-matplotlib-canvas-div canvas');
+  canvases.forEach((c) => { c.dataset.gvbWatch = id; });
+  if (handle) handle.dataset.gvbHandle = id;
+  return {handle: !!handle, canvases: canvases.length,
+          label: handle ? ((handle.closest('.widget-slider').querySelector('.widget-label') || {}).textContent || '') : ''};
+}"""
+
+JS_OPEN = """async ([path]) => {
+  const app = window.jupyterapp;
+  const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  window.__gvbPanel = panel;
+  app.shell.activateById(panel.id);
+  await panel.sessionContext.ready;
+}"""
+
+JS_RUN_ALL = """async () => {
+  window.__gvbRun = null;
+  window.jupyterapp.commands.execute('notebook:run-all-cells').then(
+    () => { window.__gvbRun = 'done'; }, (e) => { window.__gvbRun = String(e); });
+}"""
+
+JS_KERNEL = """() => {
+  const panel = window.__gvbPanel;
+  const k = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const running = Array.from(panel.content.node.querySelectorAll('.jp-InputPrompt'))
+    .some((p) => p.textContent.includes('*'));
+  return {status: k ? k.status : 'none', running};
+}"""
+
+JS_EXECUTE = """async ([code]) => {
+  const k = window.__gvbPanel.sessionContext.session.kernel;
+  await k.requestExecute({code, silent: true, store_history: false}).done;
+}"""
+
+
+def explorer_rows():
+    """(module, class, key, values) of every explorer a notebook shows, and the deep-network explorer at its
+    largest setting (where it answers first from a slice of the batch)."""
+    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_explorer
+
+    rows = [(cls.__module__, cls.__name__, name, {}) for name, cls in bench_explorer.explorer_classes()]
+    rows.append(("gradviz.widgets", "DeepNetworkExplorer", "DeepNetworkExplorer 50x512x256 (weight scale)",
+                 {"depth": 50, "width": 512, "batch_size": 256}))
+    return rows
+
+
+def notebook(rows, log_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells.append(nbformat.v4.new_code_cell(SETUP + f"\nLOG_PATH = {str(log_path)!r}\n"))
+    for module, cls, key, values in rows:
+        args = "".join(f", {k}={v!r}" for k, v in values.items())
+        nb.cells.append(nbformat.v4.new_code_cell(f"bench_show({module!r}, {cls!r}, {key!r}{args})"))
+    return nb
+
+
+def step(message):
+    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_idle(page, timeout_s, settle_s=1.0):
+    deadline, since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        state = page.evaluate(JS_KERNEL)
+        if state["status"] == "idle" and not state["running"]:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= settle_s:
+                return
+        else:
+            since = None
+        time.sleep(0.2)
+    raise TimeoutError(f"kernel not idle after {timeout_s} s")
+
+
+def wait_still(page, n_draws, quiet_s, timeout_s):
+    """Wait until the watched canvases drew after the last key and then stayed still for quiet_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        g = page.evaluate("() => ({n: window.__gvb.draws.length, now: performance.now(),"
+                          " last: window.__gvb.draws.length ? window.__gvb.draws.at(-1).t : 0,"
+                          " key: window.__gvb.keys.at(-1) || 0})")
+        if g["n"] > n_draws and g["last"] > g["key"] and g["now"] - g["last"] >= 1e3 * quiet_s:
+            return True
+    return False
+
+
+def press_slider(page, key, presses, quiet_s, timeout_s):
+    """Arrow-key presses on the tagged slider: [(first change ms, last change ms)] after each key event."""
+    handle = page.locator(f'[data-gvb-handle="{key}"]')
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    value = f"""() => {{
+      const h = document.querySelector('[data-gvb-handle="{key}"]');
+      const r = h.closest('.widget-slider').querySelector('.widget-readout');
+      return (r ? (r.value !== undefined && r.value !== '' ? r.value : r.textContent) : '') + '|' + h.getAttribute('aria-valuenow');
+    }}"""
+    direction, out, misses = "ArrowRight", [], 0
+    while len(out) < presses and misses < 4:
+        before = page.evaluate(value)
+        n = page.evaluate("() => window.__gvb.draws.length")
+        page.keyboard.press(direction)
+        deadline = time.monotonic() + 0.5  # the slider shows its new value a moment later
+        while page.evaluate(value) == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if page.evaluate(value) == before:  # at the end of the range: turn back
+            direction = "ArrowLeft" if direction == "ArrowRight" else "ArrowRight"
+            misses += 1
+            continue
+        if not wait_still(page, n, quiet_s, timeout_s):
+            misses += 1
+            continue
+        got = page.evaluate("""(n) => ({key: window.__gvb.keys.at(-1),
+                                        draws: window.__gvb.draws.slice(n).map((d) => d.t)})""", n)
+        after = [t - got["key"] for t in got["draws"] if t >= got["key"]]
+        if after:
+            out.append((after[0], after[-1]))
+    handle.blur()
+    return out
+
+
+def kernel_latencies(log):
+    """[(first frame ms, final frame ms)] per message from the kernel's log (frames before the next message)."""
+    out = []
+    for i, (kind, t, _) in enumerate(log):
+        if kind != "message":
+            continue
+        frames = []
+        for kind2, t2, answered in log[i + 1:]:
+            if kind2 == "message":
+                break
+            frames.append((t2, answered))
+        if frames:
+            finals = [f for f, a in frames if a in ("final", None)] or [frames[-1][0]]
+            out.append((1e3 * (frames[0][0] - t), 1e3 * (finals[-1] - t)))
+    return out
+
+
+def p95(values):
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--presses", type=int, default=12, help="arrow-key presses per explorer (default 12)")
+    p.add_argument("--only", nargs="*", default=None, help="explorers whose name contains one of these words")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads of the kernel (default 1; 0: its default)")
+    p.add_argument("--quiet", type=float, default=1.0, help="seconds of a still canvas that end a press (default 1)")
+    args = p.parse_args(argv)
+    support = _browser_support()
+    chromium = support.find_chromium()
+    if chromium is None:
+        sys.exit("no Chromium (looked at GRADVIZ_CHROMIUM, /usr/bin/chromium, PATH): " + support.HOW_TO_ENABLE)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sys.exit("Playwright for Python is not installed: " + support.HOW_TO_ENABLE)
+    if args.threads:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+    rows = explorer_rows()
+    if args.only:
+        rows = [r for r in rows if any(w.lower() in r[2].lower() for w in args.only)]
+    base = Path(tempfile.mkdtemp(prefix="gradviz-bench-browser-"))
+    server = support.JupyterLabServer(base, base / "jupyterlab-server.log")
+    log_path = base / "kernel-log.json"
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"browser: headless Chromium ({chromium}), {args.presses} arrow-key presses per explorer, kernel BLAS "
+          f"threads={args.threads or 'default'}, cpus={os.cpu_count()}, load average {load[0]:.1f} {load[1]:.1f} "
+          f"{load[2]:.1f}", flush=True)
+    results = {}
+    signal.signal(signal.SIGTERM, _interrupt)  # `timeout` and friends: stop the server on the way out
+    try:
+        step("starting JupyterLab")
+        server.start()
+        import nbformat
+
+        nbformat.write(notebook(rows, log_path), server.root / "bench_explorers.ipynb")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=support.CHROMIUM_FLAGS, headless=True)
+            page = browser.new_context(viewport={"width": 1400, "height": 1400}, device_scale_factor=1).new_page()
+            page.set_default_timeout(120_000)
+            page.add_init_script(f"({JS_INSTALL})()")
+            step("opening JupyterLab in Chromium")
+            page.goto(f"{server.url}/lab?reset", wait_until="domcontentloaded")
+            page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands"
+                                   " && window.jupyterapp.commands.hasCommand('docmanager:open'))")
+            page.evaluate(JS_INSTALL)
+            page.evaluate(JS_OPEN, ["bench_explorers.ipynb"])
+            wait_idle(page, 120)
+            step(f"running the notebook of {len(rows)} explorers")
+            page.evaluate(JS_RUN_ALL)
+            page.wait_for_function("() => window.__gvbRun !== null", timeout=900_000)
+            wait_idle(page, 900, settle_s=2.0)
+            page.mouse.move(0, 0)
+            for cell, (_, _, key, _) in enumerate(rows, start=1):
+                tag = page.evaluate(JS_TAG, [cell, key])
+                if not tag["handle"] or not tag["canvases"]:
+                    print(f"{key}: no slider or no canvas found, skipped", flush=True)
+                    continue
+                time.sleep(1.0)
+                results[key] = press_slider(page, key, args.presses, args.quiet, timeout_s=60)
+                step(f"{key}: {len(results[key])} presses of {tag['label'].strip()!r}")
+                wait_idle(page, 120, settle_s=0.5)
+            page.evaluate(JS_EXECUTE, ["import json; json.dump(LOG, open(LOG_PATH, 'w'))"])
+            browser.close()
+        kernel = json.loads(log_path.read_text()) if log_path.exists() else {}
+    finally:
+        server.stop()
+    print(f"\n{'explorer':>46} | {'browser first frame':>19} | {'browser final':>13} | {'kernel first':>12} | "
+          f"{'kernel final':>12} | {'gap':>5}")
+    print(f"{'':>46} | {'median':>9} {'p95':>9} | {'median':>6} {'p95':>6} | {'median':>5} {'p95':>6} | "
+          f"{'median':>5} {'p95':>6} | {'ms':>5}")
+    for key, presses in results.items():
+        first = [a for a, _ in presses]
+        final = [b for _, b in presses]
+        k = kernel_latencies(kernel.get(key, []))
+        kfirst = [a for a, _ in k]
+        kfinal = [b for _, b in k]
+        flag = "ok" if p95(first) <= 150 else "SLOW"
+        print(f"{key:>46} | {med(first):9.0f} {p95(first):9.0f} | {med(final):6.0f} {p95(final):6.0f} | "
+              f"{med(kfirst):5.0f} {p95(kfirst):6.0f} | {med(kfinal):5.0f} {p95(kfinal):6.0f} | "
+              f"{med(first) - med(kfirst):5.0f}  {flag}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
