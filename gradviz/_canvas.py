@@ -127,10 +127,13 @@ class Blitter:
         return state(ax)
 
     def _data_artists(self):
+        # what Axes.draw draws, less the face, the spines and the two axes: lines, patches, collections,
+        # images, texts, the titles, the legend, inset axes (in the order of get_children, then zorder)
         artists = []
         for ax in self.axes:
-            artists += [*ax.patches, *ax.collections, *ax.lines, *ax.texts, ax.title]
-        return sorted((a for a in artists if a not in self.static), key=lambda a: a.get_zorder())
+            frame = {ax.patch, ax.xaxis, ax.yaxis, *ax.spines.values()}
+            artists += [a for a in ax.get_children() if a not in frame and a not in self.static]
+        return sorted(artists, key=lambda a: a.get_zorder())
 
     def _animate(self):
         # new artists (an overflow band, an explanation) join the data layer before anything is drawn
@@ -163,9 +166,12 @@ class Blitter:
     def _redraw_from(self, first):
         """Draw layers ``first``.. on the pixels of the layer before it, caching each."""
         del self._cached[first:]
+        renderer = self.canvas.get_renderer()
         for i in range(first, len(self._layers)):
-            self._draw_axis(self._layers[i][2], self.canvas.get_renderer())
+            self._draw_axis(self._layers[i][2], renderer)
             self._cached.append((self._state(i), self._copy()))
+        for ax in self.axes:  # as Axes.draw does: the title clears the top axis' ticks and offset text
+            ax._update_title_position(renderer)
         self._draw(self._data_artists())
 
     def _figure_key(self):

@@ -20,7 +20,7 @@ import contextlib
 import functools
 import threading
 
-__all__ = ["running_loop", "from_front_end", "Worker", "one_blas_thread", "on_one_blas_thread"]
+__all__ = ["running_loop", "from_front_end", "post", "Worker", "one_blas_thread", "on_one_blas_thread"]
 
 
 def running_loop():
@@ -29,6 +29,15 @@ def running_loop():
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def post(loop, callback, *args) -> None:
+    """Run ``callback(*args)`` in ``loop``'s thread, from any thread; nothing if the loop has closed
+    (a kernel shut down while a worker was still computing: there is nobody left to answer)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
 
 
 def _kernel_message_type():

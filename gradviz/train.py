@@ -298,7 +298,7 @@ def _on_one_blas_thread(func):
 def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 64, momentum: float = 0.0,
           clip_norm: float | None = None, clip_value: float | None = None, seed=0,
           record_every: int | None = None, progress="auto",
-          loss: str = "cross_entropy") -> History:
+          loss: str = "cross_entropy", callback=None) -> History:
     """Train ``net`` in place with minibatch SGD and record per-layer gradient statistics.
 
     Each step draws ``batch_size`` training examples (without replacement
@@ -356,6 +356,11 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
         labels 0/1) binary cross-entropy on the one logit
         (:func:`gradviz.losses.binary_cross_entropy_with_logits`); its accuracy
         counts class 1 where the logit is positive.
+    callback : callable or None
+        Called as ``callback(step, steps)`` after each SGD update (step = 1 ..
+        steps), e.g. to show progress elsewhere than in a progress bar. An
+        exception it raises stops the training and reaches the caller (an
+        explorer stops a run that a newer one has replaced).
 
     Returns
     -------
@@ -395,6 +400,8 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
     if loss == "binary_cross_entropy" and net.n_outputs != 1:
         raise ValueError(f"loss='binary_cross_entropy' needs a network with one output logit (n_outputs=1); "
                          f"got n_outputs={net.n_outputs}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of (step, steps) or None; got {callback!r}")
     X_train, y_train, X_test, y_test = _as_data(data, net, 2 if loss == "binary_cross_entropy" else None)
     n_train = X_train.shape[0]
     if batch_size > n_train:
@@ -475,6 +482,8 @@ def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 
                 opt.step(net)
                 if bar is not None:
                     bar.update(1)
+                if callback is not None:
+                    callback(t + 1, steps)
     finally:
         if bar is not None:
             bar.close()

@@ -20,12 +20,11 @@ the slider).
 The figure is a plain Figure (not registered with pyplot, so explorers do not
 pile up figures and do not depend on the notebook's ``%matplotlib`` backend).
 With ``canvas='auto'`` it is drawn on an ipympl canvas widget when ipympl is
-installed; every change updates the existing artists (``set_data``) and asks
-the canvas for a redraw (``draw_idle``): no flicker. Explorers with
-``blit = True`` (the deep-network ones) instead redraw only what changed over
-cached pixels of the rest (:class:`Blitter`): a slider step then costs a few
-tens of milliseconds of drawing instead of a full redraw
-(``benchmarks/bench_explorer.py`` measures it). Without ipympl
+installed; every change updates the existing artists (``set_data``) and
+redraws only what changed over cached pixels of the rest (:class:`Blitter`;
+``blit``): a slider step then costs a few tens of milliseconds of drawing
+instead of a full redraw (``benchmarks/bench_explorer.py`` measures it); an
+explorer that rebuilds its panels draws in full (``draw_idle``). Without ipympl
 (``canvas='image'``) the figure is rendered to PNG into an
 :class:`ipywidgets.Image` that is updated in place. ``canvas='none'`` draws
 nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
@@ -62,11 +61,13 @@ several chapters do), and give it ``make_controls``, ``setup_figure`` and
             self.line.set_data(steps, (1 - lr) ** steps)
             self.autoscale(self.ax)
 
-If, after ``setup_figure``, ``refresh`` changes only the limits and the lines,
-patches, texts and titles of the Axes (no new legend or label), and the layout
-is frozen, set ``blit = True`` (and list any fixed title in ``blit_static``):
-on an ipympl canvas only what changed is then drawn again. Check it with the
-pixel test in ``tests/test_widgets.py`` (every blitted frame must equal a full draw).
+On an ipympl canvas an explorer whose layout is frozen (the default) is
+redrawn by blitting: only the axes whose limits or ticks changed and what the
+Axes hold are drawn again (list fixed artists, e.g. a title that never changes,
+in ``blit_static``). If ``refresh`` changes figure-level artists (a suptitle, a
+figure legend) or adds Axes, set ``blit = False``. The pixel test in
+``tests/test_widgets.py`` moves every notebook's explorer at random and checks
+that every blitted frame equals a full draw.
 """
 
 from __future__ import annotations
@@ -217,10 +218,12 @@ class Explorer:
     #: refinement that arrives sooner never shows the mark, so a drag does not blink between marked and
     #: unmarked frames; once shown, the mark stays on the drafts that follow until a final answer is drawn.
     refining_delay = 0.3
-    #: On an ipympl canvas, redraw by blitting (:class:`Blitter`) the Axes that :meth:`blit_axes` returns.
-    #: Only for explorers whose layout is frozen and which change, after ``setup_figure``, only
-    #: the limits, lines, patches, texts and titles of those Axes.
-    blit = False
+    #: On an ipympl canvas, redraw by blitting (:class:`Blitter`) the Axes that :meth:`blit_axes` returns,
+    #: when the layout is frozen (:attr:`freeze_layout`). Right for an explorer that changes, after
+    #: ``setup_figure``, only what its Axes hold (limits, ticks, lines, patches, images, texts, titles,
+    #: legends), not figure-level artists (a suptitle, a figure legend) nor the set of Axes: set it to
+    #: False otherwise. tests/test_widgets.py checks every notebook's explorer (blitted = full draw).
+    blit = True
     _blitter = None
 
     def __init__(self, canvas="auto", **values):
@@ -420,24 +423,18 @@ class Explorer:
         if self._worker is None:
             self._worker = _live.Worker(f"gradviz-{type(self).__name__}")
 
-        def post(callback, *args):
-            try:
-                loop.call_soon_threadsafe(callback, *args)
-            except RuntimeError:  # the event loop has closed (the kernel is shutting down): nobody to show it to
-                pass
-
         def job():
             result = None
             try:
                 with _live.one_blas_thread():
                     for result in self.refine(values):
                         if self._generation != generation:  # the learner has moved on
-                            post(self._drop)
+                            _live.post(loop, self._drop)
                             return
             except Exception as exc:  # shown in the kernel's log, as a callback's error would be
-                post(self._refinement_failed, exc)
+                _live.post(loop, self._refinement_failed, exc)
                 return
-            post(self._refined, generation, values, result)
+            _live.post(loop, self._refined, generation, values, result)
 
         if self._worker.submit(job):
             self._drop()  # a refinement waiting for the worker was replaced by this one
@@ -521,15 +518,15 @@ class Explorer:
             for k, v in values.items():
                 self.controls[k].value = v
 
-    def redraw(self) -> None:
-        """Recompute from the controls, update the artists, and ask the canvas to draw (the final
-        answer, at once: what a change made by code gets)."""
+    def redraw(self, now=False) -> None:
+        """Recompute from the controls, update the artists, and draw (the final answer, at once: what a
+        change made by code gets; ``now``: see :meth:`request_draw`)."""
         self._generation += 1  # a refinement still running for an earlier change is not shown
         t0 = time.perf_counter()
         with plots.style():
             self.refresh(**self.values)
         self.timings["refresh"] = time.perf_counter() - t0
-        self._draw_answer(final=True, now=False)
+        self._draw_answer(final=True, now=now)
 
     def request_draw(self, now=False) -> None:
         """Draw the figure: blit what changed, or a full draw. On an ipympl canvas, ``now=False``
@@ -797,7 +794,6 @@ class DeepNetworkExplorer(Explorer):
     """
 
     figsize = (10.0, 4.3)
-    blit = True
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
         self.dtype = np.dtype(dtype)
@@ -806,6 +802,7 @@ class DeepNetworkExplorer(Explorer):
         self._weights = _WeightCache()
         self._results = LRU(128)
         self._flops = 2e10  # FLOP/s of the probe's matrix products, learned as the explorer computes
+        self._local = threading.local()  # each thread's last network (see _probe_network)
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -884,6 +881,24 @@ class DeepNetworkExplorer(Explorer):
             np.multiply(base, scale, out=block.dense.params["W"])
         return net
 
+    def _probe_network(self, depth, width, activation, init, weight_scale, batch_norm, seed):
+        """:meth:`network`, reusing this thread's last network of the same shape, whose weights are only
+        scaled again: allocating the weights of a deep, wide network anew costs more than probing a slice
+        of its batch. (A probe leaves the network's batch-norm statistics as they were.)"""
+        key = (depth, width, activation, resolve_init(init, activation), batch_norm, seed)
+        held = getattr(self._local, "network", None)
+        if held is None or held[0] != key:
+            net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
+            self._local.network = (key, net)
+            return net
+        net = held[1]
+        net.weight_scale = weight_scale
+        scale = self.dtype.type(weight_scale)
+        for l, block in enumerate(net.blocks, start=1):
+            base = self._weights.get(l, width, width, key[3], seed, self.dtype)
+            np.multiply(base, scale, out=block.dense.params["W"])
+        return net
+
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
         """(PassStats, VariancePrediction or None, note) for these control values; cached."""
         key = self._key(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size)
@@ -904,7 +919,7 @@ class DeepNetworkExplorer(Explorer):
         batch (None: all), and the prediction. ``timed``: on the kernel's thread, record the timings
         and learn how fast this machine multiplies (see :meth:`draft_examples`)."""
         t0 = time.perf_counter()
-        net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
+        net = self._probe_network(depth, width, activation, init, weight_scale, batch_norm, seed)
         t1 = time.perf_counter()
         stats = probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
         t2 = time.perf_counter()
@@ -966,8 +981,8 @@ class DeepNetworkExplorer(Explorer):
         (:func:`gradviz.stats.combine_stats`); in one piece with batch norm, which couples the examples."""
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
-        # its own network: the kernel's thread may be probing another one meanwhile
-        net = self.network(*(a[k] for k in self._PROBE_ARGS[:-1]))
+        # this thread's network: the kernel's thread may be probing its own meanwhile
+        net = self._probe_network(*(a[k] for k in self._PROBE_ARGS[:-1]))
         prediction, note = self._predict(*(a[k] for k in self._PROBE_ARGS[:6]))
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
@@ -1052,6 +1067,10 @@ class DeepNetworkExplorer(Explorer):
 
 
 # ----------------------------------------------------------------------------- training explorer
+class _Replaced(Exception):
+    """Raised in a training that a newer run of the learner replaced: it stops there."""
+
+
 class TrainingExplorer(Explorer):
     """Train an MLP on the handwritten digits and overlay the runs.
 
@@ -1059,6 +1078,11 @@ class TrainingExplorer(Explorer):
     trains) plus ``lr`` and ``steps``; a Run button trains the configuration
     (or takes it from the cache when it was trained before: immediate), a Clear
     button empties the comparison. Changing a control does not train.
+
+    A learner's Run (a press in the browser) trains on a worker thread: the
+    controls stay responsive, a progress bar under the figure counts the steps,
+    and a Run pressed meanwhile stops that training and starts the new one. Run
+    called from code (``run()``, a test) trains at once, with tqdm's bar.
 
     Parameters
     ----------
@@ -1079,6 +1103,13 @@ class TrainingExplorer(Explorer):
         self.runs = OrderedDict()  # label -> History, shown
         self.status = w.HTML()
         self.progress_area = w.Output()
+        # a learner's run: the steps, and what is trained (hidden, not removed, when idle: nothing moves)
+        self.progress_bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="40%"))
+        self.progress_text = w.HTML()
+        self.progress_view = w.HBox([self.progress_bar, self.progress_text], layout=w.Layout(visibility="hidden"))
+        self._trainer = None
+        self._training = 0  # generation of the learner's run being trained (0: none)
+        self._runs_started = 0
         super().__init__(canvas, **values)
         self.controls["run"].on_click(self._on_run)
         self.controls["clear"].on_click(self._on_clear)
@@ -1101,7 +1132,7 @@ class TrainingExplorer(Explorer):
         }
 
     def extra_views(self):
-        return [self.status, self.progress_area]
+        return [self.status, self.progress_view, self.progress_area]
 
     def setup_figure(self, fig):
         self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3)
@@ -1128,32 +1159,46 @@ class TrainingExplorer(Explorer):
         key = self.key(**v)
         hist = self.cache.get(key)
         if hist is None:
-            init = resolve_init(v["init"], v["activation"])
-            bn = None if v["batch_norm"] == "off" else v["batch_norm"]
-            data = digits()
-            net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
-                      weight_scale=v["weight_scale"], batch_norm=bn, n_outputs=data.n_classes, seed=v["seed"])
             self.status.value = f"training {html.escape(self.label(**v))} ..."
             with self.progress_area:
-                hist = train(net, data, lr=v["lr"], steps=v["steps"], batch_size=v["batch_size"], seed=v["seed"],
-                             progress=self.progress)
+                hist = self.train_run(v, progress=self.progress)
             if self.progress:
                 self.progress_area.clear_output()
-            self.cache[key] = hist
+            self.remember_run(v, hist)
         return hist
+
+    def train_run(self, values, progress=False, callback=None):
+        """Train the configuration ``values`` (a dict of every control) and return its History.
+
+        Touches no widget (a learner's run trains on a worker thread); ``callback``
+        goes to :func:`gradviz.train.train`."""
+        v = values
+        init = resolve_init(v["init"], v["activation"])
+        bn = None if v["batch_norm"] == "off" else v["batch_norm"]
+        data = digits()
+        net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
+                  weight_scale=v["weight_scale"], batch_norm=bn, n_outputs=data.n_classes, seed=v["seed"])
+        return train(net, data, lr=v["lr"], steps=v["steps"], batch_size=v["batch_size"], seed=v["seed"],
+                     progress=progress, callback=callback)
+
+    def remember_run(self, values, hist):
+        """Keep a trained History, so that Run shows it at once next time."""
+        self.cache[self.key(**values)] = hist
 
     def run(self, **values):
         """Apply ``values`` to the controls, train (or take from the cache) and add the run to the figure."""
         if values:
             self.update(**values)
         hist = self.history()
-        label = self.label(**self.values)
+        self._add_run(self.label(**self.values), hist)
+        return hist
+
+    def _add_run(self, label, hist, now=False):
         self.runs.pop(label, None)
         self.runs[label] = hist
         while len(self.runs) > self.max_runs:
             self.runs.popitem(last=False)
-        self.redraw()
-        return hist
+        self.redraw(now=now)
 
     def clear(self):
         """Remove every run from the figure (the cache is kept)."""
@@ -1161,7 +1206,68 @@ class TrainingExplorer(Explorer):
         self.redraw()
 
     def _on_run(self, button):
-        self.run()
+        if _live.from_front_end():
+            self.run_in_background()
+        else:
+            self.run()
+
+    def run_in_background(self):
+        """A learner's Run: train the controls' configuration on a worker thread (see the class docstring).
+
+        A configuration trained before is shown at once. Outside a running event loop (no kernel) it
+        trains at once, as :meth:`run` does.
+        """
+        values = self.values
+        loop = _live.running_loop()
+        if loop is None or self.key(**values) in self.cache:
+            self.run()
+            return
+        self._runs_started += 1
+        generation = self._training = self._runs_started
+        label = self.label(**values)
+        self._show_progress(0, values["steps"], label)
+        last = [0.0]
+
+        def callback(step, steps):
+            if self._training != generation:
+                raise _Replaced  # a newer run was started: stop this one
+            now = time.perf_counter()
+            if now - last[0] >= 0.1 or step == steps:  # a few updates a second are enough for the eye
+                last[0] = now
+                _live.post(loop, self._progressed, generation, step, steps, label)
+
+        def job():
+            try:
+                with _live.one_blas_thread():
+                    hist = self.train_run(values, callback=callback)
+            except _Replaced:
+                return
+            except Exception as exc:  # shown in the kernel's log, as a callback's error would be
+                _live.post(loop, self._refinement_failed, exc)
+                return
+            _live.post(loop, self._trained, generation, values, label, hist)
+
+        if self._trainer is None:
+            self._trainer = _live.Worker(f"gradviz-{type(self).__name__}-run")
+        self._trainer.submit(job)
+
+    def _show_progress(self, step, steps, label):
+        self.progress_bar.max = steps
+        self.progress_bar.value = step
+        self.progress_text.value = f"training {html.escape(label)}: step {step} of {steps}"
+        self.progress_view.layout.visibility = "visible"
+
+    def _progressed(self, generation, step, steps, label):
+        if generation == self._training:
+            self._show_progress(step, steps, label)
+
+    def _trained(self, generation, values, label, hist):
+        self.remember_run(values, hist)  # right for its configuration even if a newer run replaced it
+        if generation != self._training:
+            return
+        self._training = 0
+        self.progress_view.layout.visibility = "hidden"
+        self._add_run(label, hist, now=True)
 
     def _on_clear(self, button):
         self.clear()

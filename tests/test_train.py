@@ -299,3 +299,22 @@ def test_clip_value_equals_a_hand_loop(digits):
         opt.step(net2)
     for (l1, k), (l2, _) in zip(net1.parameters(), net2.parameters()):
         np.testing.assert_array_equal(l1.params[k], l2.params[k])
+
+
+def test_train_calls_back_after_every_step_and_stops_when_the_callback_raises(digits):
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def callback(step, steps):
+        seen.append((step, steps))
+        if step == 7:
+            raise Stop  # as an explorer stops a run that a newer one replaced
+
+    net = MLP(64, depth=1, width=8, n_outputs=10, seed=0)
+    with pytest.raises(Stop):
+        train(net, digits, steps=20, batch_size=16, progress=False, callback=callback)
+    assert seen == [(k, 20) for k in range(1, 8)]
+    with pytest.raises(TypeError, match="callback"):
+        train(net, digits, steps=2, progress=False, callback="not a function")

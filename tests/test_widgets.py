@@ -266,6 +266,61 @@ def test_blitted_frames_equal_full_draws(cls):
     assert {"data", "y", "x"} <= seen
 
 
+def notebook_explorers():
+    """Every public explorer of the chapter modules, and the shared ActivationExplorer (chapter 04b shows it)."""
+    from gradviz import chapters
+
+    found = [getattr(m, n) for m in chapters.load_all() for n in getattr(m, "__all__", ())]
+    found = [c for c in found if isinstance(c, type) and issubclass(c, widgets.Explorer)]
+    return [pytest.param(c, id=c.__name__) for c in found + [widgets.ActivationExplorer]]
+
+
+def random_value(control, rng):
+    """A random value of any control an explorer has (None for a button)."""
+    name = type(control).__name__
+    if hasattr(control, "options"):
+        options = list(getattr(control, "_options_values", control.options))
+        return options[rng.integers(len(options))]
+    if name == "Checkbox":
+        return not control.value
+    if not hasattr(control, "max"):
+        return None
+    if isinstance(control.value, tuple):
+        return tuple(float(v) for v in sorted(rng.uniform(control.min, control.max, 2)))
+    v = rng.uniform(control.min, control.max)
+    if hasattr(control, "base"):
+        return float(control.base ** v)
+    return int(round(v)) if "Int" in name else float(v)
+
+
+@pytest.mark.parametrize("cls", notebook_explorers())
+def test_every_explorer_blits_what_a_full_draw_would_draw(cls):
+    # An explorer blits by default: a control set at random, eight times, must give the pixels of a full draw.
+    # An explorer that changes more than its Axes hold sets blit = False (and is then drawn in full).
+    need_ipympl()
+    import inspect
+
+    kwargs = {"progress": False} if "progress" in inspect.signature(cls.__init__).parameters else {}
+    ex = cls(canvas="ipympl", **kwargs)
+    if ex._blitter is None:
+        assert not (ex.blit and ex.freeze_layout), "an explorer with a frozen layout blits"
+        return
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False
+    canvas.draw()
+    rng = np.random.default_rng(sum(map(ord, cls.__name__)))
+    names = [k for k, c in ex.controls.items() if random_value(c, rng) is not None and not c.disabled]
+    for _ in range(8):
+        name = names[rng.integers(len(names))]
+        value = random_value(ex.controls[name], rng)
+        ex.update(**{name: value})
+        if ex._blitter.last == "full":
+            canvas.draw()
+        blitted = _pixels(canvas)
+        canvas.draw()
+        np.testing.assert_array_equal(blitted, _pixels(canvas), err_msg=f"{cls.__name__}: after {name}={value!r}")
+
+
 def test_blitting_still_sends_frames_and_saves_every_artist(tmp_path):
     need_ipympl()
     ex = widgets.DeepNetworkExplorer(canvas="ipympl", depth=4, width=16)
@@ -346,6 +401,7 @@ async def settled(ex, timeout=30.0):
     while ex.answered != "final" or (ex._worker is not None and ex._worker.busy):
         assert time.monotonic() < deadline, "no final answer"
         await asyncio.sleep(0.01)
+    await asyncio.sleep(0.02)  # what the worker posted last (a dropped refinement) reaches the loop
 
 
 def hold_refinements(ex, when):
@@ -401,6 +457,8 @@ def test_a_learners_change_is_answered_from_a_slice_then_from_the_whole_batch():
         learner_sets(ex.controls["weight_scale"], 0.8 * 1.0001)
         learner_sets(ex.controls["weight_scale"], 0.8)  # back to a value refined before: final at once
         assert ex.answered == "final" and ex.stats.n_examples == 256
+        await settled(ex)  # the refinement of 0.8 x 1.0001 finishes, and is dropped
+        assert ex.dropped == 1 and ex.stats.n_examples == 256
 
     asyncio.run(main())
 
@@ -512,3 +570,38 @@ def test_probing_the_batch_in_slices_and_combining_gives_the_whole_batch():
     assert combined.n_examples == 96
     for f in ("a_var", "da_var", "z_mean", "dz_var", "saturated_fraction", "dead_fraction"):
         np.testing.assert_allclose(getattr(combined, f), getattr(whole, f), rtol=1e-5, atol=1e-12)
+
+
+def test_a_learners_run_trains_on_a_worker_thread_and_a_new_run_replaces_it():
+    async def main():
+        ex = widgets.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
+        first_started, release = threading.Event(), threading.Event()
+        train_run = ex.train_run
+
+        def held(values, progress=False, callback=None):
+            def wrapped(step, steps):
+                if values["lr"] == 0.1 and step == 1:  # the first run waits at its first step
+                    first_started.set()
+                    release.wait(10)
+                callback(step, steps)
+            return train_run(values, progress=progress, callback=wrapped)
+
+        ex.train_run = held
+        ex.run_in_background()
+        assert ex.progress_view.layout.visibility == "visible" and ex.runs == {}
+        await asyncio.to_thread(first_started.wait, 10)
+        ex.controls["lr"].value = 0.2  # the controls stay live while it trains
+        assert "not trained yet" in ex.status.value
+        ex.run_in_background()  # a new Run: the first stops at its next step
+        release.set()
+        deadline = time.monotonic() + 60
+        while ex._training and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert list(ex.runs) == [ex.label(**ex.values)] and "lr 0.2" in next(iter(ex.runs))
+        assert len(ex.cache) == 1  # the replaced run was never finished, so never kept
+        assert ex.progress_view.layout.visibility == "hidden" and ex.progress_bar.value == 50
+        ex.run_in_background()  # trained before: shown at once
+        assert ex._training == 0 and len(ex.runs) == 1
+
+    asyncio.run(main())
+

@@ -484,7 +484,7 @@ class PlaygroundRun:
         return f"PlaygroundRun({self.label}: {self.outcome})"
 
 
-def run(progress=False, **knobs) -> PlaygroundRun:
+def run(progress=False, callback=None, **knobs) -> PlaygroundRun:
     """Build, measure and train one playground configuration on the digits; cached.
 
     The network is :func:`network`, measured at initialisation by :func:`initial_view`,
@@ -496,6 +496,9 @@ def run(progress=False, **knobs) -> PlaygroundRun:
     ----------
     progress : bool or 'auto'
         Progress bar while training (:func:`gradviz.train.train`).
+    callback : callable or None
+        Called after each training step (:func:`gradviz.train.train`); the playground's Run shows
+        its progress with it.
     **knobs
         Any knob of :func:`settings`; the others keep their defaults (:data:`DEFAULTS`).
 
@@ -522,7 +525,7 @@ def run(progress=False, **knobs) -> PlaygroundRun:
     net = network(**s)
     with one_blas_thread():
         history = train(net, data, lr=s["lr"], steps=s["steps"], batch_size=s["batch_size"], seed=s["seed"],
-                        record_every=max(1, s["steps"] // 10), progress=progress)
+                        record_every=max(1, s["steps"] // 10), progress=progress, callback=callback)
     dead = np.full(s["depth"], np.nan)
     if not history.diverged:
         with np.errstate(all="ignore"):
@@ -948,6 +951,12 @@ class _PlaygroundTraining(TrainingExplorer):
     def history(self, **values):
         return self.get_run(**values).history
 
+    def train_run(self, values, progress=False, callback=None):
+        return run(progress=progress, callback=callback, **values).history
+
+    def remember_run(self, values, hist):  # run() keeps every run in this module's cache
+        pass
+
     def status_html(self):
         """The status line for the current controls: trained before or not, and how the last run ended."""
         v = self.values
@@ -1117,7 +1126,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self.controls["preset"].layout = w.Layout(width="520px")
         return w.VBox([self.controls["preset"], grid, self.heading_init, self._view, self.readout,
                        self.heading_training, self.training._view, self.training.status,
-                       self.training.progress_area])
+                       self.training.progress_view, self.training.progress_area])
 
     # --- the two halves --------------------------------------------------------
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
@@ -1194,7 +1203,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self.training.clear()
 
     def _on_run(self, button):
-        self.run()
+        self.training._on_run(button)  # a learner's press trains on a worker thread: the controls stay live
 
     def _on_clear(self, button):
         self.clear()
