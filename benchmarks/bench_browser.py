@@ -47,10 +47,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _browser_support():
-    """tests/browser/conftest.py: the JupyterLab server in a temporary world, Chromium's flags and path."""
-    spec = importlib.util.spec_from_file_location("gradviz_browser_support", REPO / "tests" / "browser" / "conftest.py")
+def _browser_module(name, filename):
+    """A module of tests/browser: conftest.py (the JupyterLab server in a temporary world, Chromium's flags
+    and path) or test_notebooks_in_browser.py (waiting for an idle kernel)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "browser" / filename)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -106,22 +108,25 @@ JS_INSTALL = r"""() => {
   };
 }"""
 
-# Tag the explorer in output cell `cell`: its canvases (watched) and its first slider handle.
-JS_TAG = r"""([cell, id]) => {
-  const panel = window.__gvbPanel;
+# Tag the explorer in output cell `cell`: its canvases (watched) and its first enabled slider handle (or the
+# first whose label contains `label`).
+JS_TAG = r"""([cell, id, label]) => {
+  const panel = window.__gvPanel;
   const node = panel.content.widgets[cell].node;
-  const handle = node.querySelector('.widget-slider .noUi-handle[role="slider"]');
+  const handles = Array.from(node.querySelectorAll('.widget-slider .noUi-handle[role="slider"]'))
+    .filter((h) => !h.closest('[disabled]'));
+  const labelOf = (h) => (h.closest('.widget-slider').querySelector('.widget-label') || {}).textContent || '';
+  const handle = handles.find((h) => !label || labelOf(h).includes(label));
   const canvases = node.querySelectorAll('.jupyter-matplotlib-canvas-div canvas');
   canvases.forEach((c) => { c.dataset.gvbWatch = id; });
   if (handle) handle.dataset.gvbHandle = id;
-  return {handle: !!handle, canvases: canvases.length,
-          label: handle ? ((handle.closest('.widget-slider').querySelector('.widget-label') || {}).textContent || '') : ''};
+  return {handle: !!handle, canvases: canvases.length, label: handle ? labelOf(handle) : ''};
 }"""
 
 JS_OPEN = """async ([path]) => {
   const app = window.jupyterapp;
   const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
-  window.__gvbPanel = panel;
+  window.__gvPanel = panel;
   app.shell.activateById(panel.id);
   await panel.sessionContext.ready;
 }"""
@@ -132,30 +137,22 @@ JS_RUN_ALL = """async () => {
     () => { window.__gvbRun = 'done'; }, (e) => { window.__gvbRun = String(e); });
 }"""
 
-JS_KERNEL = """() => {
-  const panel = window.__gvbPanel;
-  const k = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  const running = Array.from(panel.content.node.querySelectorAll('.jp-InputPrompt'))
-    .some((p) => p.textContent.includes('*'));
-  return {status: k ? k.status : 'none', running};
-}"""
-
 JS_EXECUTE = """async ([code]) => {
-  const k = window.__gvbPanel.sessionContext.session.kernel;
+  const k = window.__gvPanel.sessionContext.session.kernel;
   await k.requestExecute({code, silent: true, store_history: false}).done;
 }"""
 
 
 def explorer_rows():
-    """(module, class, key, values) of every explorer a notebook shows, and the deep-network explorer at its
-    largest setting (where it answers first from a slice of the batch)."""
+    """(module, class, key, values, slider label) of every explorer a notebook shows (its first slider), and
+    the deep-network explorer at its largest setting (where it answers first from a slice of the batch)."""
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "benchmarks"))
     import bench_explorer
 
-    rows = [(cls.__module__, cls.__name__, name, {}) for name, cls in bench_explorer.explorer_classes()]
+    rows = [(cls.__module__, cls.__name__, name, {}, "") for name, cls in bench_explorer.explorer_classes()]
     rows.append(("gradviz.widgets", "DeepNetworkExplorer", "DeepNetworkExplorer 50x512x256 (weight scale)",
-                 {"depth": 50, "width": 512, "batch_size": 256}))
+                 {"depth": 50, "width": 512, "batch_size": 256}, "weight scale"))
     return rows
 
 
@@ -165,7 +162,7 @@ def notebook(rows, log_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells.append(nbformat.v4.new_code_cell(SETUP + f"\nLOG_PATH = {str(log_path)!r}\n"))
-    for module, cls, key, values in rows:
+    for module, cls, key, values, _ in rows:
         args = "".join(f", {k}={v!r}" for k, v in values.items())
         nb.cells.append(nbformat.v4.new_code_cell(f"bench_show({module!r}, {cls!r}, {key!r}{args})"))
     return nb
@@ -173,20 +170,6 @@ def notebook(rows, log_path):
 
 def step(message):
     print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait_idle(page, timeout_s, settle_s=1.0):
-    deadline, since = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        state = page.evaluate(JS_KERNEL)
-        if state["status"] == "idle" and not state["running"]:
-            since = since or time.monotonic()
-            if time.monotonic() - since >= settle_s:
-                return
-        else:
-            since = None
-        time.sleep(0.2)
-    raise TimeoutError(f"kernel not idle after {timeout_s} s")
 
 
 def wait_still(page, n_draws, quiet_s, timeout_s):
@@ -272,7 +255,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="BLAS threads of the kernel (default 1; 0: its default)")
     p.add_argument("--quiet", type=float, default=1.0, help="seconds of a still canvas that end a press (default 1)")
     args = p.parse_args(argv)
-    support = _browser_support()
+    support = _browser_module("gradviz_browser_support", "conftest.py")
+    wait_idle = _browser_module("gradviz_browser_checks", "test_notebooks_in_browser.py").wait_kernel_idle
     chromium = support.find_chromium()
     if chromium is None:
         sys.exit("no Chromium (looked at GRADVIZ_CHROMIUM, /usr/bin/chromium, PATH): " + support.HOW_TO_ENABLE)
@@ -318,8 +302,8 @@ def main(argv=None):
             page.wait_for_function("() => window.__gvbRun !== null", timeout=900_000)
             wait_idle(page, 900, settle_s=2.0)
             page.mouse.move(0, 0)
-            for cell, (_, _, key, _) in enumerate(rows, start=1):
-                tag = page.evaluate(JS_TAG, [cell, key])
+            for cell, (_, _, key, _, label) in enumerate(rows, start=1):
+                tag = page.evaluate(JS_TAG, [cell, key, label])
                 if not tag["handle"] or not tag["canvases"]:
                     print(f"{key}: no slider or no canvas found, skipped", flush=True)
                     continue

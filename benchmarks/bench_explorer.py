@@ -164,7 +164,7 @@ async def presses(front, control, n, record_parts=False, pause=0.05):
             compute = sum(tm.get(k, 0.0) for k in ("build", "probe", "theory"))
             for k in ("build", "probe", "theory"):
                 parts[k].append(tm.get(k, 0.0))
-            parts["artists"].append(tm["refresh"] - compute)
+            parts["artists"].append(tm["show"] if "show" in tm else tm["refresh"] - compute)
             parts["frame"].append(tm["request_draw"])
         await asyncio.sleep(pause)
     return first, final, how, parts

@@ -170,8 +170,13 @@ class Blitter:
         for i in range(first, len(self._layers)):
             self._draw_axis(self._layers[i][2], renderer)
             self._cached.append((self._state(i), self._copy()))
-        for ax in self.axes:  # as Axes.draw does: the title clears the top axis' ticks and offset text
-            ax._update_title_position(renderer)
+        for ax in self.axes:
+            # as Axes.draw does, the title moves up to clear an offset text (1e156) or ticks at the top; that
+            # measures every tick label, so only where there is something to clear (else it stays put)
+            offset = ax.yaxis.offsetText
+            if ((offset.get_visible() and offset.get_text()) or ax.xaxis.get_ticks_position() in ("top", "unknown")
+                    or ax.xaxis.get_label_position() == "top"):
+                ax._update_title_position(renderer)
         self._draw(self._data_artists())
 
     def _figure_key(self):

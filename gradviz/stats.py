@@ -102,7 +102,8 @@ def _var(x):
     var = S2 / n - (S1 / n)^2. That is the corrected two-pass formula of Chan,
     Golub & LeVeque (1983), whose correction term removes the error of the
     shift m0; the relative error is about 1e-6. Squares too large for float32
-    (|d| > 1.8e19) are summed in float64.
+    (|d| > 1.8e19) are summed in float64. Call it inside ``np.errstate``
+    (as :func:`layer_statistics` does): an overflow is not a warning here.
     """
     if x.dtype != np.float32:
         m = x.mean(dtype=np.float64)
@@ -112,10 +113,10 @@ def _var(x):
         return m, float(np.dot(d, d)) / d.size
     v = x.reshape(-1)
     n = v.size
-    with np.errstate(over="ignore", invalid="ignore"):
-        m0 = v[:256].mean(dtype=np.float32)
-        d = v - m0
-        s1, s2 = float(np.dot(d, _ones(n))), float(np.dot(d, d))
+    k = min(n, 256)
+    m0 = np.float32(np.dot(v[:k], _ones(k)) / np.float32(k))
+    d = v - m0
+    s1, s2 = float(np.dot(d, _ones(n))), float(np.dot(d, d))
     if not (math.isfinite(s1) and math.isfinite(s2)):
         # an inf or nan entry, or sums beyond float32's range (then float64 decides)
         return _var(x.astype(np.float64)) if np.isfinite(v).all() else (np.nan, np.nan)

@@ -271,7 +271,9 @@ class Explorer:
         return list(self.figure.axes)
 
     def blit_static(self) -> list:
-        """Artists of :meth:`blit_axes` that never change after ``setup_figure`` (e.g. a fixed title)."""
+        """Artists of :meth:`blit_axes` that never change after ``setup_figure``: drawn once, not at each
+        frame. A fixed title; a fixed legend outside the Axes (inside, the data would be drawn over it).
+        Text is the slow part of a frame: a legend of four entries costs as much as the lines."""
         return []
 
     #: Compute the constrained layout once, then keep it: re-running it at every
@@ -411,12 +413,14 @@ class Explorer:
             self._draw_answer(final=True, now=True)
             return
         examples = self.draft_examples(values)
+        t0 = time.perf_counter()
         with _live.one_blas_thread():
-            if examples is None:
-                self._show(self.answer(values), values, final=True)
-                return
+            result = self.answer(values, examples=examples)
+        self.timings["answer"] = time.perf_counter() - t0
+        self._show(result, values, final=examples is None, examples=examples)
+        if examples is not None:
+            # after the draft's frame has gone: the two would share the cores (and the GIL), slowing the first frame
             self._start_refining(self._generation, values)
-            self._show(self.answer(values, examples=examples), values, final=False, examples=examples)
 
     def _start_refining(self, generation, values):
         loop = _live.running_loop()
@@ -457,7 +461,7 @@ class Explorer:
         t0 = time.perf_counter()
         with plots.style():
             self.show(result, values)
-        self.timings["refresh"] = time.perf_counter() - t0
+        self.timings["refresh"] = self.timings["show"] = time.perf_counter() - t0
         if not final:
             self._mark_text = self.refining_text(values, examples)
             if self._refining_since is None:
@@ -846,7 +850,7 @@ class DeepNetworkExplorer(Explorer):
         return [self.ax_frac, self.ax_var]  # the variance axis moves most often: last
 
     def blit_static(self):
-        return [self.ax_frac.title]
+        return [self.ax_frac.title, self.ax_var.get_legend(), self.ax_frac.get_legend()]  # legends: below
 
     def _freeze_layout(self):
         # Lay out with the widest tick labels the axes can get, so that none is cut off later: 1e-150 on
@@ -946,8 +950,9 @@ class DeepNetworkExplorer(Explorer):
     draft_seconds = 0.025
     #: Smallest slice of the batch a draft measures (with the width: 32 x 256 = 8192 values per layer).
     min_draft_examples = 32
-    #: The final answer after a draft is probed in this many slices (a stale one stops between two).
-    refine_slices = 4
+    #: The final answer after a draft is probed in slices of the draft's size, at most this many (a refinement
+    #: the learner has left stops between two).
+    refine_slices = 8
 
     _PROBE_ARGS = ("depth", "width", "activation", "init", "weight_scale", "batch_norm", "seed", "batch_size")
 
@@ -977,8 +982,9 @@ class DeepNetworkExplorer(Explorer):
         return min(2 ** int(np.log2(n)), batch // 2)
 
     def refine(self, values):
-        """The probe of the whole batch in :attr:`refine_slices` slices, combined
-        (:func:`gradviz.stats.combine_stats`); in one piece with batch norm, which couples the examples."""
+        """The probe of the whole batch in slices (at most :attr:`refine_slices`, of at least
+        :attr:`min_draft_examples` examples), combined (:func:`gradviz.stats.combine_stats`); in one piece with
+        batch norm, which couples the examples."""
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
         # this thread's network: the kernel's thread may be probing its own meanwhile
@@ -987,7 +993,7 @@ class DeepNetworkExplorer(Explorer):
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
             return
-        size = -(-batch // self.refine_slices)
+        size = max(-(-batch // self.refine_slices), self.min_draft_examples)
         parts = []
         for start in range(0, batch, size):
             parts.append(probe(net, batch_size=batch, seed=seed, rows=slice(start, start + size)))

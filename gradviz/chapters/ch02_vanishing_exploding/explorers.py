@@ -87,7 +87,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         return [self.ax_sat, self.ax_ratio]  # the ratio axis moves most often: last
 
     def blit_static(self):
-        return [self.ax_sat.title]
+        return [self.ax_sat.title, self.ax_ratio.get_legend()]  # the legend is below the axes
 
     def compute(self, depth, width, activation, init, weight_scale, seed):
         """The :class:`GradientFlow` of these control values (cached)."""
