@@ -946,13 +946,13 @@ class DeepNetworkExplorer(Explorer):
     # --- progressive answers (see Explorer) ------------------------------------
     #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
     #: is answered first from a slice of the batch that takes about ``draft_seconds``.
-    full_seconds = 0.045
+    full_seconds = 0.06
     draft_seconds = 0.025
     #: Smallest slice of the batch a draft measures (with the width: 32 x 256 = 8192 values per layer).
     min_draft_examples = 32
     #: The final answer after a draft is probed in slices of the draft's size, at most this many (a refinement
     #: the learner has left stops between two).
-    refine_slices = 8
+    refine_slices = 4
 
     _PROBE_ARGS = ("depth", "width", "activation", "init", "weight_scale", "batch_norm", "seed", "batch_size")
 
