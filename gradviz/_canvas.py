@@ -1,20 +1,28 @@
-"""The ipympl canvas of an explorer: frames sent as quick PNGs, and redrawn by blitting.
+"""The canvas of an explorer: frames sent as quick PNGs, and redrawn by blitting.
 
-Private to :mod:`gradviz.widgets`: :func:`canvas_class` is ipympl's canvas widget
-with a faster PNG encoding of its frames, and :class:`Blitter` redraws only
-what changed over cached pixels of the rest.
+Private to :mod:`gradviz.widgets`: :func:`attach_view` gives an explorer's figure
+its canvas and the widget that shows it, :func:`draw` draws it there;
+:func:`canvas_class` is ipympl's canvas widget with a faster PNG encoding of its
+frames, and :class:`Blitter` redraws only what changed over cached pixels of
+the rest (on axis labels pinned by :func:`pin_axis_labels`).
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import time
 import warnings
 
+import ipywidgets
 import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.transforms import Bbox
 from PIL import Image
+
+#: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
+MAX_CANVAS_PX = 960
 
 
 def ipympl_canvas_classes():
@@ -70,6 +78,120 @@ def canvas_class():
                 return png.getvalue()
 
     return Canvas1
+
+
+def canvas_dpi(figsize, kind):
+    """The dpi to create a figure of ``figsize`` (inches) with, for a canvas of ``kind``
+    ('ipympl', 'image', 'none'): None (matplotlib's default) except on ipympl.
+
+    A JupyterLab notebook column holds about :data:`MAX_CANVAS_PX` beside the canvas
+    toolbar: a wider figure gets a lower dpi (same layout, smaller pixels) instead of
+    being clipped. Given to the constructor, it is also the dpi the canvas scales by a
+    high-dpi screen's pixel ratio.
+    """
+    return min(100.0, MAX_CANVAS_PX / figsize[0]) if kind == "ipympl" else None
+
+
+def attach_view(figure, kind, key):
+    """Give ``figure`` a canvas of ``kind`` and return the widget that shows it.
+
+    'ipympl': ipympl's canvas widget (:func:`canvas_class`), under a figure manager
+    numbered ``key`` that is not registered with pyplot (no figure pile-up);
+    'image': an Agg canvas and an :class:`ipywidgets.Image` that :func:`draw` fills
+    with PNGs; 'none': an Agg canvas and an empty HTML widget.
+    """
+    if kind == "ipympl":
+        Canvas, FigureManager = canvas_class(), ipympl_canvas_classes()[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # as in ipympl_canvas_classes
+            view = Canvas(figure)
+            FigureManager(view, key)
+        view.header_visible = False
+        view.footer_visible = False
+        view.resizable = False
+        view.toolbar_position = "right"
+        return view
+    FigureCanvasAgg(figure)
+    if kind == "image":
+        width = int(figure.get_figwidth() * 100)
+        return ipywidgets.Image(format="png", layout=ipywidgets.Layout(width=f"{width}px"))
+    return ipywidgets.HTML("")
+
+
+def draw(figure, view, kind, blitter=None, now=False):
+    """Draw ``figure`` (shown by ``view``, from :func:`attach_view`): blit what changed with
+    ``blitter`` (a :class:`Blitter`, or None: a full draw).
+
+    On an ipympl canvas, ``now=False`` asks the browser to ask for the frame
+    (``draw_idle``: nothing is drawn when no browser shows the canvas, as when a
+    notebook runs headless); ``now=True`` (a learner's change) draws and sends the
+    frame at once, without that round trip. 'image': a PNG at 100 dpi into the view.
+    """
+    if blitter is not None:
+        blitter.update(now=now)
+    elif kind == "ipympl":
+        if now:
+            figure.canvas.draw()
+        else:
+            figure.canvas.draw_idle()
+    elif kind == "image":
+        with io.BytesIO() as buf:
+            figure.savefig(buf, format="png", dpi=100)
+            view.value = buf.getvalue()
+
+
+def pin_axis_labels(axes):
+    """Keep each axis label of ``axes`` where the (frozen) layout put it.
+
+    Otherwise every draw measures every tick label again to place the axis
+    labels, and a label moves as its axis' tick labels change width.
+    """
+    for ax in axes:
+        to_axes = ax.transAxes.inverted()
+        x, y = ax.xaxis.label.get_position()  # x in axes fraction, y in pixels
+        ax.xaxis.set_label_coords(x, to_axes.transform((0.0, y))[1])
+        x, y = ax.yaxis.label.get_position()  # x in pixels, y in axes fraction
+        ax.yaxis.set_label_coords(to_axes.transform((x, 0.0))[0], y)
+
+
+class RefiningMark:
+    """The note in the top right corner of an Axes saying that the figure shows a first estimate, being refined.
+
+    It shows only on drafts that have been on screen for a delay: a refinement
+    that arrives sooner never shows it, so a drag does not blink between marked
+    and unmarked frames; once shown, it stays on the drafts that follow until a
+    final answer is drawn. Its Text (gid 'refining') is created the first time it shows.
+    """
+
+    def __init__(self):
+        self.since = None  # when the drafts now on screen began (None: the figure is final)
+        self.message = ""
+        self.text = None
+
+    def answer(self, final, message="", t0=None):
+        """Note the answer about to be drawn: final, or a draft (computed from time ``t0``) saying ``message``."""
+        if final:
+            self.since = None
+            return
+        self.message = message
+        if self.since is None:
+            self.since = t0
+
+    def wait(self, delay):
+        """Seconds until the mark is due on the drafts on screen (at most 0: due), or None when the figure is final."""
+        return None if self.since is None else delay - (time.perf_counter() - self.since)
+
+    def set(self, ax, on):
+        """Show (``on``) or hide the mark, on ``ax`` where it is created."""
+        if self.text is None:
+            if not on:
+                return
+            self.text = ax.text(0.99, 0.98, "", transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                                color="0.3", style="italic", gid="refining", zorder=6,
+                                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+            self.text.set_in_layout(False)
+        self.text.set_text(self.message if on else "")
+        self.text.set_visible(on)
 
 
 class Blitter:
@@ -149,7 +271,7 @@ class Blitter:
 
     @staticmethod
     def _draw_axis(axis, renderer):
-        # the axis label is pinned (Explorer._pin_axis_labels) and lives in the background: drawn once,
+        # the axis label is pinned (pin_axis_labels) and lives in the background: drawn once,
         # not at every change of the axis (text is the slow part of a matplotlib draw)
         axis.label.set_visible(False)
         try:

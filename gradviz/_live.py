@@ -5,6 +5,9 @@
   once; a learner gets a quick first answer and then the final one.
 - :class:`Worker`: one background thread that computes the latest job handed to
   it; a job handed over while another waits replaces it (the latest value wins).
+  :meth:`Worker.start` hands its result back to the kernel's thread, and a job
+  whose answer nobody waits for any more stops by raising :class:`Left`
+  (:func:`reporter` raises it in a job that reports its progress).
 - :func:`one_blas_thread`: BLAS on one thread while the kernel's thread and the
   worker compute side by side, so the two do not fight over the cores.
 
@@ -19,8 +22,10 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 
-__all__ = ["running_loop", "from_front_end", "post", "Worker", "one_blas_thread", "on_one_blas_thread"]
+__all__ = ["running_loop", "from_front_end", "post", "Left", "reporter", "Worker", "one_blas_thread",
+           "on_one_blas_thread"]
 
 
 def running_loop():
@@ -70,6 +75,29 @@ def from_front_end(widgets=()) -> bool:
     return _kernel_message_type() == "comm_msg"
 
 
+class Left(Exception):
+    """Raised inside a job of :meth:`Worker.start` whose answer nobody waits for any more (the learner
+    has moved on, or started a newer run): the job stops there."""
+
+
+def reporter(loop, current, progress, every=0.1):
+    """A ``callback(step, steps)`` for a job on a worker thread (e.g. :func:`gradviz.train.train`'s): it
+    raises :class:`Left` once ``current()`` is False (a newer job replaced this one), and hands
+    ``progress(step, steps)`` to ``loop``'s thread at most every ``every`` seconds (a few updates a second
+    are enough for the eye) and at the last step."""
+    last = [0.0]
+
+    def report(step, steps):
+        if not current():
+            raise Left
+        now = time.perf_counter()
+        if now - last[0] >= every or step == steps:
+            last[0] = now
+            post(loop, progress, step, steps)
+
+    return report
+
+
 class Worker:
     """One background thread that runs the latest job submitted; a waiting job is replaced by a newer one.
 
@@ -94,6 +122,28 @@ class Worker:
             self._running = True
         threading.Thread(target=self._work, name=self.name, daemon=True).start()
         return replaced
+
+    def start(self, work, done, failed, left=None) -> bool:
+        """Compute ``work()`` on this worker, BLAS on one thread (:func:`one_blas_thread`), and hand the
+        outcome to the event loop running in the calling thread (a kernel's, see :func:`post`):
+        ``done(result)``, or ``failed(exc)`` if it raised, or ``left()`` (if given) if it raised
+        :class:`Left`. Returns what :meth:`submit` returns."""
+        loop = running_loop()
+
+        def job():
+            try:
+                with one_blas_thread():
+                    result = work()
+            except Left:
+                if left is not None:
+                    post(loop, left)
+                return
+            except Exception as exc:  # shown in the kernel's log, as a callback's error would be
+                post(loop, failed, exc)
+                return
+            post(loop, done, result)
+
+        return self.submit(job)
 
     @property
     def busy(self) -> bool:

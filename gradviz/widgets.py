@@ -18,16 +18,12 @@ globals (see PITFALLS: a global reassigned by a later cell would silently break
 the slider).
 
 The figure is a plain Figure (not registered with pyplot, so explorers do not
-pile up figures and do not depend on the notebook's ``%matplotlib`` backend).
-With ``canvas='auto'`` it is drawn on an ipympl canvas widget when ipympl is
-installed; every change updates the existing artists (``set_data``) and
-redraws only what changed over cached pixels of the rest (:class:`Blitter`;
-``blit``): a slider step then costs a few tens of milliseconds of drawing
-instead of a full redraw (``benchmarks/bench_explorer.py`` measures it); an
-explorer that rebuilds its panels draws in full (``draw_idle``). Without ipympl
-(``canvas='image'``) the figure is rendered to PNG into an
-:class:`ipywidgets.Image` that is updated in place. ``canvas='none'`` draws
-nothing by itself (tests and benchmarks call ``figure.canvas.draw()``).
+pile up figures and do not depend on the notebook's ``%matplotlib`` backend),
+shown on an ipympl canvas widget when ipympl is installed (``canvas='auto'``),
+else as PNGs in an :class:`ipywidgets.Image` (``'image'``); ``'none'`` draws
+nothing by itself (tests and benchmarks call ``figure.canvas.draw()``). Every
+change updates the existing artists (``set_data``); on ipympl only what changed
+is drawn again, over cached pixels of the rest (``blit``; :mod:`gradviz._canvas`).
 
 A learner's change and a change made by code are answered differently. Code
 (a notebook cell, ``update``, a test) gets the final answer at once. A change
@@ -76,19 +72,15 @@ import contextlib
 import functools
 import html
 import importlib.util
-import io
 import threading
 import time
-import warnings
 from collections import OrderedDict
 
 import ipywidgets
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import _live, plots
-from ._canvas import Blitter, canvas_class, ipympl_canvas_classes
+from . import _canvas, _live, plots
 from ._validate import check_choice
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
@@ -118,10 +110,6 @@ __all__ = [
 _CANVASES = ("auto", "ipympl", "image", "none")
 #: ipywidgets style of every control: the description takes the width it needs.
 CONTROL_STYLE = {"description_width": "initial"}
-
-
-#: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
-MAX_CANVAS_PX = 960
 
 
 # ----------------------------------------------------------------------------- control helpers
@@ -218,11 +206,9 @@ class Explorer:
     #: refinement that arrives sooner never shows the mark, so a drag does not blink between marked and
     #: unmarked frames; once shown, the mark stays on the drafts that follow until a final answer is drawn.
     refining_delay = 0.3
-    #: On an ipympl canvas, redraw by blitting (:class:`Blitter`) the Axes that :meth:`blit_axes` returns,
-    #: when the layout is frozen (:attr:`freeze_layout`). Right for an explorer that changes, after
-    #: ``setup_figure``, only what its Axes hold (limits, ticks, lines, patches, images, texts, titles,
-    #: legends), not figure-level artists (a suptitle, a figure legend) nor the set of Axes: set it to
-    #: False otherwise. tests/test_widgets.py checks every notebook's explorer (blitted = full draw).
+    #: On an ipympl canvas, redraw by blitting (:class:`gradviz._canvas.Blitter`) the Axes of :meth:`blit_axes`
+    #: when the layout is frozen (:attr:`freeze_layout`); False for an explorer that changes figure-level
+    #: artists (a suptitle, a figure legend) or the set of Axes after ``setup_figure`` (see the module docstring).
     blit = True
     _blitter = None
 
@@ -241,9 +227,7 @@ class Explorer:
         self._holding = False
         self.timings = {}
         self._generation = 0  # counts the answers asked for: a refinement of an older one is dropped
-        self._refining_since = None  # when the drafts now on screen began (None: the figure is final)
-        self._mark_text = ""
-        self._refining_mark = None
+        self._mark = _canvas.RefiningMark()
         self._worker = None
         self.dropped = 0
         self.answered = None
@@ -258,16 +242,15 @@ class Explorer:
             self.refresh(**self.values)  # artists in place before the layout is computed
         if self.freeze_layout:
             self._freeze_layout()
-        self._blitter = None
         if self.blit and self.freeze_layout and canvas == "ipympl":
-            self._pin_axis_labels(self.blit_axes())
-            self._blitter = Blitter(self.figure, self.blit_axes(), static=self.blit_static())
+            _canvas.pin_axis_labels(self.blit_axes())
+            self._blitter = _canvas.Blitter(self.figure, self.blit_axes(), static=self.blit_static())
         self.redraw()
 
     def blit_axes(self) -> list:
         """The Axes redrawn by blitting when :attr:`blit` is set (default: all of the figure's).
 
-        The last one should be the Axes whose y limits change most often (see :class:`Blitter`)."""
+        The last one should be the Axes whose y limits change most often (see :class:`gradviz._canvas.Blitter`)."""
         return list(self.figure.axes)
 
     def blit_static(self) -> list:
@@ -284,20 +267,6 @@ class Explorer:
         with plots.style():
             self.figure.draw_without_rendering()
         self.figure.set_layout_engine("none")
-
-    @staticmethod
-    def _pin_axis_labels(axes):
-        """Keep each axis label where the (frozen) layout put it.
-
-        Otherwise every draw measures every tick label again to place the axis
-        labels, and a label moves as its axis' tick labels change width.
-        """
-        for ax in axes:
-            to_axes = ax.transAxes.inverted()
-            x, y = ax.xaxis.label.get_position()  # x in axes fraction, y in pixels
-            ax.xaxis.set_label_coords(x, to_axes.transform((0.0, y))[1])
-            x, y = ax.yaxis.label.get_position()  # x in pixels, y in axes fraction
-            ax.yaxis.set_label_coords(to_axes.transform((x, 0.0))[0], y)
 
     # --- to implement ------------------------------------------------------
     def make_controls(self) -> dict:  # pragma: no cover - abstract
@@ -351,27 +320,9 @@ class Explorer:
         return {k: c.value for k, c in self.controls.items() if hasattr(c, "value")}
 
     def _make_figure(self, canvas):
-        # A JupyterLab notebook column holds about 960 px beside the canvas toolbar: a wider figure
-        # gets a lower dpi (same layout, smaller pixels) instead of being clipped. Given to the
-        # constructor, it is also the dpi the canvas scales by a high-dpi screen's pixel ratio.
-        dpi = min(100.0, MAX_CANVAS_PX / self.figsize[0]) if canvas == "ipympl" else None
         with plots.style():
-            fig = Figure(figsize=self.figsize, dpi=dpi, layout="constrained")
-        if canvas == "ipympl":
-            Canvas, FigureManager = canvas_class(), ipympl_canvas_classes()[1]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # as in ipympl_canvas_classes
-                view = Canvas(fig)
-                FigureManager(view, id(self) % 100000)  # not registered with pyplot: no figure pile-up
-            view.header_visible = False
-            view.footer_visible = False
-            view.resizable = False
-            view.toolbar_position = "right"
-            return fig, view
-        FigureCanvasAgg(fig)
-        if canvas == "image":
-            return fig, ipywidgets.Image(format="png", layout=ipywidgets.Layout(width=f"{int(self.figsize[0] * 100)}px"))
-        return fig, ipywidgets.HTML("")
+            fig = Figure(figsize=self.figsize, dpi=_canvas.canvas_dpi(self.figsize, canvas), layout="constrained")
+        return fig, _canvas.attach_view(fig, canvas, id(self) % 100000)
 
     def layout(self):
         """The box a notebook displays: the controls in a grid above the figure."""
@@ -423,24 +374,18 @@ class Explorer:
             self._start_refining(self._generation, values)
 
     def _start_refining(self, generation, values):
-        loop = _live.running_loop()
         if self._worker is None:
             self._worker = _live.Worker(f"gradviz-{type(self).__name__}")
 
-        def job():
+        def work():
             result = None
-            try:
-                with _live.one_blas_thread():
-                    for result in self.refine(values):
-                        if self._generation != generation:  # the learner has moved on
-                            _live.post(loop, self._drop)
-                            return
-            except Exception as exc:  # shown in the kernel's log, as a callback's error would be
-                _live.post(loop, self._refinement_failed, exc)
-                return
-            _live.post(loop, self._refined, generation, values, result)
+            for result in self.refine(values):
+                if self._generation != generation:  # the learner has moved on
+                    raise _live.Left
+            return result
 
-        if self._worker.submit(job):
+        if self._worker.start(work, functools.partial(self._refined, generation, values),
+                              self._refinement_failed, self._drop):
             self._drop()  # a refinement waiting for the worker was replaced by this one
 
     def _drop(self):
@@ -463,43 +408,31 @@ class Explorer:
             self.show(result, values)
         self.timings["refresh"] = self.timings["show"] = time.perf_counter() - t0
         if not final:
-            self._mark_text = self.refining_text(values, examples)
-            if self._refining_since is None:
-                self._refining_since = t0
+            self._mark.answer(False, self.refining_text(values, examples), t0)
         self._draw_answer(final, now=True)
 
     def _draw_answer(self, final, now):
         """Set the refining mark, draw, and (for a draft not marked yet) set the timer that marks it."""
         if final:
-            self._refining_since = None
-        marked = not final and time.perf_counter() - self._refining_since >= self.refining_delay
-        self._set_mark(marked)
+            self._mark.answer(True)
+        wait = self._mark.wait(self.refining_delay)
+        self._set_mark(wait is not None and wait <= 0)
         self.answered = "final" if final else "draft"
         t1 = time.perf_counter()
         self.request_draw(now=now)
         self.timings["request_draw"] = time.perf_counter() - t1
         loop = _live.running_loop()
-        if not final and not marked and loop is not None:
-            wait = self.refining_delay - (time.perf_counter() - self._refining_since)
-            loop.call_later(max(wait, 0.0), self._mark_if_refining, self._generation)
+        if wait is not None and wait > 0 and loop is not None:
+            loop.call_later(max(self._mark.wait(self.refining_delay), 0.0), self._mark_if_refining, self._generation)
 
     def _mark_if_refining(self, generation):
-        if generation == self._generation and self._refining_since is not None:
+        if generation == self._generation and self._mark.since is not None:
             self._set_mark(True)
             self.request_draw(now=True)
 
     def _set_mark(self, on):
-        if self._refining_mark is None:
-            if not on:
-                return
-            with plots.style():
-                self._refining_mark = self.refining_axes().text(
-                    0.99, 0.98, "", transform=self.refining_axes().transAxes, ha="right", va="top",
-                    fontsize=9, color="0.3", style="italic", gid="refining", zorder=6,
-                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
-            self._refining_mark.set_in_layout(False)
-        self._refining_mark.set_text(self._mark_text if on else "")
-        self._refining_mark.set_visible(on)
+        with plots.style():
+            self._mark.set(self.refining_axes(), on)
 
     @contextlib.contextmanager
     def hold(self):
@@ -533,21 +466,8 @@ class Explorer:
         self._draw_answer(final=True, now=now)
 
     def request_draw(self, now=False) -> None:
-        """Draw the figure: blit what changed, or a full draw. On an ipympl canvas, ``now=False``
-        asks the browser to ask for the frame (``draw_idle``: nothing is drawn when no browser shows
-        the canvas, as when a notebook runs headless); ``now=True`` (a learner's change) draws and
-        sends the frame at once, without that round trip."""
-        if self._blitter is not None:
-            self._blitter.update(now=now)
-        elif self.canvas_kind == "ipympl":
-            if now:
-                self.figure.canvas.draw()
-            else:
-                self.figure.canvas.draw_idle()
-        elif self.canvas_kind == "image":
-            buf = io.BytesIO()
-            self.figure.savefig(buf, format="png", dpi=100)
-            self._view.value = buf.getvalue()
+        """Draw the figure: blit what changed, or a full draw (``now``: see :func:`gradviz._canvas.draw`)."""
+        _canvas.draw(self.figure, self._view, self.canvas_kind, self._blitter, now=now)
 
     @staticmethod
     def autoscale(ax, x=True, y=True, fallback=(1e-3, 1e3), sticky=False):
@@ -878,10 +798,15 @@ class DeepNetworkExplorer(Explorer):
         bn = None if batch_norm == "off" else batch_norm
         net = MLP(width, depth=depth, width=width, activation=activation, init="zeros", batch_norm=bn,
                   n_outputs=None, seed=seed, dtype=self.dtype)
-        net.init, net.weight_scale = init, weight_scale
+        net.init = init
+        return self._scale_weights(net, width, weight_scale, seed)
+
+    def _scale_weights(self, net, width, weight_scale, seed):
+        """Set every weight of ``net`` to its cached draw times ``weight_scale``, in place."""
+        net.weight_scale = weight_scale
         scale = self.dtype.type(weight_scale)
         for l, block in enumerate(net.blocks, start=1):
-            base = self._weights.get(l, width, width, init, seed, self.dtype)
+            base = self._weights.get(l, width, width, net.init, seed, self.dtype)
             np.multiply(base, scale, out=block.dense.params["W"])
         return net
 
@@ -895,13 +820,7 @@ class DeepNetworkExplorer(Explorer):
             net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
             self._local.network = (key, net)
             return net
-        net = held[1]
-        net.weight_scale = weight_scale
-        scale = self.dtype.type(weight_scale)
-        for l, block in enumerate(net.blocks, start=1):
-            base = self._weights.get(l, width, width, key[3], seed, self.dtype)
-            np.multiply(base, scale, out=block.dense.params["W"])
-        return net
+        return self._scale_weights(held[1], width, weight_scale, seed)
 
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
         """(PassStats, VariancePrediction or None, note) for these control values; cached."""
@@ -1073,10 +992,6 @@ class DeepNetworkExplorer(Explorer):
 
 
 # ----------------------------------------------------------------------------- training explorer
-class _Replaced(Exception):
-    """Raised in a training that a newer run of the learner replaced: it stops there."""
-
-
 class TrainingExplorer(Explorer):
     """Train an MLP on the handwritten digits and overlay the runs.
 
@@ -1231,41 +1146,23 @@ class TrainingExplorer(Explorer):
         self._runs_started += 1
         generation = self._training = self._runs_started
         label = self.label(**values)
-        self._show_progress(0, values["steps"], label)
-        last = [0.0]
-
-        def callback(step, steps):
-            if self._training != generation:
-                raise _Replaced  # a newer run was started: stop this one
-            now = time.perf_counter()
-            if now - last[0] >= 0.1 or step == steps:  # a few updates a second are enough for the eye
-                last[0] = now
-                _live.post(loop, self._progressed, generation, step, steps, label)
-
-        def job():
-            try:
-                with _live.one_blas_thread():
-                    hist = self.train_run(values, callback=callback)
-            except _Replaced:
-                return
-            except Exception as exc:  # shown in the kernel's log, as a callback's error would be
-                _live.post(loop, self._refinement_failed, exc)
-                return
-            _live.post(loop, self._trained, generation, values, label, hist)
-
+        self._show_progress(label, 0, values["steps"])
+        callback = _live.reporter(loop, lambda: self._training == generation,  # else a newer Run: stop
+                                  functools.partial(self._progressed, generation, label))
         if self._trainer is None:
             self._trainer = _live.Worker(f"gradviz-{type(self).__name__}-run")
-        self._trainer.submit(job)
+        self._trainer.start(functools.partial(self.train_run, values, callback=callback),
+                            functools.partial(self._trained, generation, values, label), self._refinement_failed)
 
-    def _show_progress(self, step, steps, label):
+    def _show_progress(self, label, step, steps):
         self.progress_bar.max = steps
         self.progress_bar.value = step
         self.progress_text.value = f"training {html.escape(label)}: step {step} of {steps}"
         self.progress_view.layout.visibility = "visible"
 
-    def _progressed(self, generation, step, steps, label):
+    def _progressed(self, generation, label, step, steps):
         if generation == self._training:
-            self._show_progress(step, steps, label)
+            self._show_progress(label, step, steps)
 
     def _trained(self, generation, values, label, hist):
         self.remember_run(values, hist)  # right for its configuration even if a newer run replaced it

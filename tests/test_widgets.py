@@ -549,6 +549,47 @@ def test_the_worker_runs_the_latest_job():
     assert ran == [1, 3] and not worker.busy
 
 
+def test_a_started_job_hands_its_outcome_to_the_event_loop():
+    async def main():
+        worker, seen = _live.Worker(), []
+        thread = threading.get_ident()
+
+        def note(kind):
+            return lambda *args: seen.append((kind, *args, threading.get_ident() == thread))
+
+        def fails():
+            raise ValueError("bad")
+
+        def leaves():
+            raise _live.Left
+
+        for work, left in ((lambda: 3, None), (fails, None), (leaves, note("left")), (leaves, None)):
+            worker.start(work, note("done"), note("failed"), left)  # the last one: no left(), nothing
+            deadline = time.monotonic() + 10
+            while worker.busy and time.monotonic() < deadline:  # one at a time: a waiting job would be replaced
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
+        assert [s[0] for s in seen] == ["done", "failed", "left"] and all(s[-1] for s in seen)  # on the loop's thread
+        assert seen[0][1] == 3 and isinstance(seen[1][1], ValueError)
+
+    asyncio.run(main())
+
+
+def test_a_reporter_throttles_progress_and_stops_a_replaced_job():
+    async def main():
+        current, seen = [True], []
+        report = _live.reporter(asyncio.get_running_loop(), lambda: current[0], lambda *a: seen.append(a), every=60)
+        for step in range(1, 6):
+            report(step, 5)
+        await asyncio.sleep(0.01)
+        assert seen == [(1, 5), (5, 5)]  # the first, then none for a minute, but the last
+        current[0] = False
+        with pytest.raises(_live.Left):
+            report(1, 5)
+
+    asyncio.run(main())
+
+
 def test_one_blas_thread_nests_and_restores():
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
