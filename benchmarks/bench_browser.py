@@ -123,14 +123,6 @@ JS_TAG = r"""([cell, id, label]) => {
   return {handle: !!handle, canvases: canvases.length, label: handle ? labelOf(handle) : ''};
 }"""
 
-JS_OPEN = """async ([path]) => {
-  const app = window.jupyterapp;
-  const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
-  window.__gvPanel = panel;
-  app.shell.activateById(panel.id);
-  await panel.sessionContext.ready;
-}"""
-
 JS_RUN_ALL = """async () => {
   window.__gvbRun = null;
   window.jupyterapp.commands.execute('notebook:run-all-cells').then(
@@ -256,7 +248,7 @@ def main(argv=None):
     p.add_argument("--quiet", type=float, default=1.0, help="seconds of a still canvas that end a press (default 1)")
     args = p.parse_args(argv)
     support = _browser_module("gradviz_browser_support", "conftest.py")
-    wait_idle = _browser_module("gradviz_browser_checks", "test_notebooks_in_browser.py").wait_kernel_idle
+    checks = _browser_module("gradviz_browser_checks", "test_notebooks_in_browser.py")  # opening, waiting
     chromium = support.find_chromium()
     if chromium is None:
         sys.exit("no Chromium (looked at GRADVIZ_CHROMIUM, /usr/bin/chromium, PATH): " + support.HOW_TO_ENABLE)
@@ -292,15 +284,15 @@ def main(argv=None):
             page.add_init_script(f"({JS_INSTALL})()")
             step("opening JupyterLab in Chromium")
             page.goto(f"{server.url}/lab?reset", wait_until="domcontentloaded")
-            page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands"
-                                   " && window.jupyterapp.commands.hasCommand('docmanager:open'))")
+            page.wait_for_function(checks.JS_APP_READY)
             page.evaluate(JS_INSTALL)
-            page.evaluate(JS_OPEN, ["bench_explorers.ipynb"])
-            wait_idle(page, 120)
+            page.evaluate(checks.JS_OPEN, ["bench_explorers.ipynb"])
+            page.wait_for_function(checks.JS_PANEL_READY, arg=["bench_explorers.ipynb"])
+            checks.wait_kernel_idle(page, 120)
             step(f"running the notebook of {len(rows)} explorers")
             page.evaluate(JS_RUN_ALL)
             page.wait_for_function("() => window.__gvbRun !== null", timeout=900_000)
-            wait_idle(page, 900, settle_s=2.0)
+            checks.wait_kernel_idle(page, 900, settle_s=2.0)
             page.mouse.move(0, 0)
             for cell, (_, _, key, _, label) in enumerate(rows, start=1):
                 tag = page.evaluate(JS_TAG, [cell, key, label])
@@ -310,7 +302,7 @@ def main(argv=None):
                 time.sleep(1.0)
                 results[key] = press_slider(page, key, args.presses, args.quiet, timeout_s=60)
                 step(f"{key}: {len(results[key])} presses of {tag['label'].strip()!r}")
-                wait_idle(page, 120, settle_s=0.5)
+                checks.wait_kernel_idle(page, 120, settle_s=0.5)
             page.evaluate(JS_EXECUTE, ["import json; json.dump(LOG, open(LOG_PATH, 'w'))"])
             browser.close()
         kernel = json.loads(log_path.read_text()) if log_path.exists() else {}
