@@ -20,7 +20,7 @@ from gradviz.losses import softmax_cross_entropy  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "07_playground.ipynb"
-P = ch.PRESETS
+P = ch.experiments.PRESETS
 
 
 def line(ax, gid):
@@ -30,12 +30,12 @@ def line(ax, gid):
 
 # ----------------------------------------------------------------------------- settings
 def test_settings_fill_defaults_and_resolve_auto():
-    s = ch.settings()
-    assert list(s) == list(ch.DEFAULTS)
+    s = ch.experiments.settings()
+    assert list(s) == list(ch.experiments.DEFAULTS)
     assert s["init"] == "he_normal"  # recommended for relu
-    assert ch.settings(activation="sigmoid")["init"] == "glorot_uniform"
-    assert ch.settings(activation="selu")["init"] == "lecun_normal"
-    assert ch.settings(init="kaiming_normal")["init"] == "he_normal"
+    assert ch.experiments.settings(activation="sigmoid")["init"] == "glorot_uniform"
+    assert ch.experiments.settings(activation="selu")["init"] == "lecun_normal"
+    assert ch.experiments.settings(init="kaiming_normal")["init"] == "he_normal"
 
 
 @pytest.mark.parametrize("bad, err, words", [
@@ -54,16 +54,16 @@ def test_settings_fill_defaults_and_resolve_auto():
 ])
 def test_settings_reject_bad_knobs_by_name(bad, err, words):
     with pytest.raises(err, match=words):
-        ch.settings(**bad)
+        ch.experiments.settings(**bad)
 
 
 def test_label_and_network():
     s = dict(depth=3, width=16, activation="tanh", weight_scale=2.0, batch_norm="after", bn_momentum=0.99,
              dataset="digits_raw", seed=4)
-    label = ch.label(s)
+    label = ch.experiments.label(s)
     for part in ("tanh", "glorot_uniform x2", "BN after (momentum 0.99)", "3x16", "raw pixels", "seed 4"):
         assert part in label
-    net = ch.network(**s)
+    net = ch.experiments.network(**s)
     assert isinstance(net, MLP) and net.hidden == (16,) * 3 and net.n_inputs == 64 and net.n_outputs == 10
     assert net.dtype == np.float64 and net.batch_norm == "after"
     assert all(b.bn_after.momentum == 0.99 for b in net.blocks)
@@ -84,9 +84,9 @@ def test_datasets_are_the_same_digits_raw_and_standardised():
 # ----------------------------------------------------------------------------- the initial view
 def test_initial_view_is_one_pass_of_the_real_network_on_real_digits():
     s = dict(depth=4, width=16, activation="tanh", init="glorot_normal", weight_scale=1.3, seed=2)
-    iv = ch.initial_view(**s)
+    iv = ch.experiments.initial_view(**s)
     data = ch.dataset("digits")
-    net = ch.network(**s)
+    net = ch.experiments.network(**s)
     x, y = data.X_train[:256], data.y_train[:256]
     logits = net.forward(x, training=True, record=True)
     _, dlogits = softmax_cross_entropy(logits, y)
@@ -109,38 +109,38 @@ def test_initial_view_is_one_pass_of_the_real_network_on_real_digits():
     assert p.da_var[-1] == pytest.approx(iv.stats.da_var[-1])
     assert iv.gradient_ratio == pytest.approx(iv.stats.da_var[0] / iv.stats.da_var[-1])
     assert iv.size_factor == pytest.approx(iv.gradient_ratio ** (1 / 6))
-    assert iv.size_factor == pytest.approx(ch.size_factor(iv.stats.da_var))
+    assert iv.size_factor == pytest.approx(ch.experiments.size_factor(iv.stats.da_var))
     assert iv.weight_grad_ratio == pytest.approx(iv.stats.grad_norm[0] / iv.stats.grad_norm[-1])
-    assert ch.initial_view(**s) is iv  # cached
-    assert ch.initial_view(**s, lr=5.0, steps=50) is iv  # training knobs do not matter
+    assert ch.experiments.initial_view(**s) is iv  # cached
+    assert ch.experiments.initial_view(**s, lr=5.0, steps=50) is iv  # training knobs do not matter
 
 
 def test_initial_view_with_batch_norm_has_no_prediction_and_leaves_no_trace():
-    iv = ch.initial_view(depth=3, width=16, activation="relu", batch_norm="before")
+    iv = ch.experiments.initial_view(depth=3, width=16, activation="relu", batch_norm="before")
     assert iv.prediction is None
-    assert np.isnan(ch.initial_view(depth=1, width=16).size_factor)
+    assert np.isnan(ch.experiments.initial_view(depth=1, width=16).size_factor)
     # raw pixels: the same first-layer weights see inputs with a much larger second moment
-    raw = ch.initial_view(depth=3, width=16, activation="relu", dataset="digits_raw")
-    std = ch.initial_view(depth=3, width=16, activation="relu")
+    raw = ch.experiments.initial_view(depth=3, width=16, activation="relu", dataset="digits_raw")
+    std = ch.experiments.initial_view(depth=3, width=16, activation="relu")
     assert raw.input_second_moment > 30 * std.input_second_moment
     assert raw.stats.a_var[0] > 30 * std.stats.a_var[0]
 
 
 # ----------------------------------------------------------------------------- the cures
 def test_size_factor():
-    assert ch.size_factor([4.0, 1.0]) == pytest.approx(2.0)
-    assert ch.size_factor([1.0, 2.0, 4.0]) == pytest.approx(0.5 ** 0.5)
-    assert np.isnan(ch.size_factor([np.nan, 1.0])) and np.isnan(ch.size_factor([0.0, 1.0]))
+    assert ch.experiments.size_factor([4.0, 1.0]) == pytest.approx(2.0)
+    assert ch.experiments.size_factor([1.0, 2.0, 4.0]) == pytest.approx(0.5 ** 0.5)
+    assert np.isnan(ch.experiments.size_factor([np.nan, 1.0])) and np.isnan(ch.experiments.size_factor([0.0, 1.0]))
     with pytest.raises(ValueError, match="da_var"):
-        ch.size_factor([1.0])
+        ch.experiments.size_factor([1.0])
 
 
 def test_batch_norm_factor():
-    assert ch.batch_norm_factor("linear") == pytest.approx(1.0)
-    assert ch.batch_norm_factor("relu") == pytest.approx(np.sqrt(np.pi / (np.pi - 1)), rel=1e-6)
-    assert 1.0 < ch.batch_norm_factor("sigmoid") < 1.05 < ch.batch_norm_factor("tanh") < 1.15
+    assert ch.experiments.batch_norm_factor("linear") == pytest.approx(1.0)
+    assert ch.experiments.batch_norm_factor("relu") == pytest.approx(np.sqrt(np.pi / (np.pi - 1)), rel=1e-6)
+    assert 1.0 < ch.experiments.batch_norm_factor("sigmoid") < 1.05 < ch.experiments.batch_norm_factor("tanh") < 1.15
     with pytest.raises(ValueError, match="activation"):
-        ch.batch_norm_factor("relux")
+        ch.experiments.batch_norm_factor("relux")
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def cures():
 def test_cure_factors_the_chapter_prints(cures):
     f = dict(zip(cures.labels, cures.measured))
     theory = dict(zip(cures.labels, cures.predicted))
-    assert cures.depth == 20 and cures.width == 128 and len(cures.labels) == len(ch.CURES)
+    assert cures.depth == 20 and cures.width == 128 and len(cures.labels) == len(ch.experiments.CURES)
     for label in cures.labels:  # every measurement within 5 % of its prediction
         assert f[label] == pytest.approx(theory[label], rel=0.05), label
     assert 0.2 < f["sigmoid, Glorot"] < 0.26  # "about 1/4"
@@ -175,7 +175,7 @@ def test_every_cure_is_a_configuration_its_chapter_builds():
     made: 02 sigmoid/Glorot and 2 x He ReLU, 03's training comparison, 04's leaky ReLU and ELU with He init,
     05's SELU with LeCun init, 06's sigmoid network with batch norm at weight scale 1 and 10); the batch-norm
     ReLU row is this chapter's own (experiments 7b and 8)."""
-    rows = {(activation, init, scale, bn): chapter for _, chapter, activation, init, scale, bn in ch.CURES}
+    rows = {(activation, init, scale, bn): chapter for _, chapter, activation, init, scale, bn in ch.experiments.CURES}
     assert rows == {
         ("sigmoid", "glorot_uniform", 1.0, None): 2, ("relu", "he_normal", 2.0, None): 2,
         ("tanh", "uniform", 1.0, None): 3, ("tanh", "glorot_uniform", 1.0, None): 3,
@@ -198,7 +198,7 @@ def guide():
 def test_every_guide_run_is_a_preset_and_the_notebook_runs_exactly_the_presets(guide):
     nb = json.loads(NOTEBOOK.read_text())
     calls = []
-    presets = [ch.settings(**s) for s in P.values()]
+    presets = [ch.experiments.settings(**s) for s in P.values()]
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
             continue
@@ -209,9 +209,9 @@ def test_every_guide_run_is_a_preset_and_the_notebook_runs_exactly_the_presets(g
                 kw = {k: ast.literal_eval(v) for k, v in kw.items() if k not in swept}
                 if swept:  # a sweep over seeds (and learning rates) of a preset: the rest must be a preset
                     assert swept <= {"seed", "lr"}, swept
-                    assert any(ch.settings(**kw, **{k: p[k] for k in swept}) == p for p in presets), kw
+                    assert any(ch.experiments.settings(**kw, **{k: p[k] for k in swept}) == p for p in presets), kw
                 else:
-                    calls.append(ch.settings(**kw))
+                    calls.append(ch.experiments.settings(**kw))
     assert sorted(map(str, calls)) == sorted(map(str, presets))
 
 
@@ -245,7 +245,7 @@ def test_guide_claims(guide):
     assert i["4"].weight_grad_ratio == pytest.approx(0.27, abs=0.005)
     assert i["4"].a_norm[-1] / i["4"].a_norm[0] > 30
     data = ch.dataset("digits")
-    logits = [ch.network(**P[name]).forward(data.X_train[:256], training=True)
+    logits = [ch.experiments.network(**P[name]).forward(data.X_train[:256], training=True)
               for name in ("2. deep ReLU, He init", "4. deep ReLU, He init x 1.5")]
     np.testing.assert_allclose(logits[1], 1.5 ** 11 * logits[0], rtol=1e-9, atol=1e-9)
     assert 1.5 ** 11 == pytest.approx(86, abs=0.5)
@@ -261,8 +261,8 @@ def test_guide_claims(guide):
     assert i["7a"].input_second_moment == pytest.approx(59.6, abs=0.05)
     assert i["2"].input_second_moment == pytest.approx(0.88, abs=0.005)
     assert i["7a"].stats.a_var[0] == pytest.approx(58, abs=0.5) and i["2"].stats.a_var[0] == pytest.approx(0.64, abs=0.005)
-    np.testing.assert_array_equal(ch.network(**P["7a. ReLU on raw pixels"]).blocks[0].dense.params["W"],
-                                  ch.network(**P["2. deep ReLU, He init"]).blocks[0].dense.params["W"])
+    np.testing.assert_array_equal(ch.experiments.network(**P["7a. ReLU on raw pixels"]).blocks[0].dense.params["W"],
+                                  ch.experiments.network(**P["2. deep ReLU, He init"]).blocks[0].dense.params["W"])
     assert i["7a"].size_factor == pytest.approx(0.99, abs=0.005)
     assert r["7a"].history.loss[0] == pytest.approx(17.7, abs=0.05)
     assert r["7b"].test_accuracy > 0.9
@@ -273,7 +273,7 @@ def test_guide_claims(guide):
     assert step7.min() == pytest.approx(0.31, abs=0.005) and step7.max() == pytest.approx(0.59, abs=0.005)
     # a factor above 1 with batch norm learns: 1.26 in 7b (and 1.21 in the cure table)
     assert i["7b"].size_factor == pytest.approx(1.26, abs=0.005)
-    assert ch.batch_norm_factor("relu") == pytest.approx(1.21, abs=0.005)
+    assert ch.experiments.batch_norm_factor("relu") == pytest.approx(1.21, abs=0.005)
     # 6: the healthy network at lr 0.1 has a factor of 1.07; dead units after training counted over 1347 digits
     assert i["6a"].size_factor == pytest.approx(1.07, abs=0.005)
     assert len(ch.dataset("digits").X_train) == 1347
@@ -310,14 +310,14 @@ def test_chaotic_experiments_band(seed_runs):
 def test_runs_are_cached_and_summarised(guide):
     name = "2. deep ReLU, He init"
     run = guide[name]
-    assert ch.run(**P[name]) is run and ch.is_cached(**P[name])
-    assert not ch.is_cached(**P[name], seed=12345)
+    assert ch.run(**P[name]) is run and ch.experiments.is_cached(**P[name])
+    assert not ch.experiments.is_cached(**P[name], seed=12345)
     text = run.summary()
     for part in ("settings: relu, he_normal, 10x32", "input E[x^2]", "per layer in size", "test accuracy",
                  "dead units per layer", "outcome: above chance"):
         assert part in text
     assert repr(run).startswith("PlaygroundRun(relu")
-    assert run.outcome in ch.OUTCOMES
+    assert run.outcome in ch.experiments.OUTCOMES
     short = run.summary(training=False)
     assert text.startswith(short) and "loss on the first minibatch" in short
     assert "training:" not in short and "outcome" not in short
@@ -342,7 +342,7 @@ def snapshot(ex):
 
 
 def test_every_knob_changes_the_initial_view_or_the_training_settings(pg):
-    assert set(pg.controls) == {"preset", "run", "clear"} | set(ch.DEFAULTS)
+    assert set(pg.controls) == {"preset", "run", "clear"} | set(ch.experiments.DEFAULTS)
     init_knobs = {"width": 32, "activation": "sigmoid", "init": "lecun_normal", "weight_scale": 2.0, "seed": 7,
                   "dataset": "digits_raw", "batch_norm": "before", "depth": 5}
     for name, value in init_knobs.items():
@@ -362,7 +362,7 @@ def test_every_knob_changes_the_initial_view_or_the_training_settings(pg):
 
 def test_initial_view_matches_the_package_and_rescales(pg):
     pg.update(activation="sigmoid", init="glorot_uniform", depth=12, width=32)
-    iv = ch.initial_view(depth=12, width=32, activation="sigmoid")
+    iv = ch.experiments.initial_view(depth=12, width=32, activation="sigmoid")
     np.testing.assert_allclose(line(pg.ax_var, "measured:da").get_ydata(), iv.stats.da_var)
     assert pg.ax_var.get_ylim()[0] <= iv.stats.da_var.min()
     assert "vanishes" in pg.readout.value and f"x{iv.size_factor:.3g} per layer" in pg.readout.value
@@ -374,8 +374,8 @@ def test_initial_view_matches_the_package_and_rescales(pg):
 def test_presets_set_every_knob_and_a_moved_knob_says_custom(pg):
     name = "5. deep sigmoid, Glorot init, batch norm"
     pg.controls["preset"].value = name
-    want = ch.settings(**{**ch.DEFAULTS, **P[name]})
-    assert ch.settings(**pg.knobs) == want and pg.values["preset"] == name
+    want = ch.experiments.settings(**{**ch.experiments.DEFAULTS, **P[name]})
+    assert ch.experiments.settings(**pg.knobs) == want and pg.values["preset"] == name
     pg.controls["width"].value = 64
     assert pg.values["preset"] == "custom"
     pg.apply_preset("4. deep ReLU, He init x 1.5")
@@ -416,7 +416,7 @@ def test_image_canvas_display_and_summary():
     assert ex._view.value[:8] == b"\x89PNG\r\n\x1a\n"
     text = ex.summary()
     assert text.startswith("settings: relu, he_normal, 2x16") and "<" not in text
-    assert ch._html_to_text("a<sup>2</sup> &amp; <b>b</b>") == "a^2 & b"
+    assert ch.explorers._html_to_text("a<sup>2</sup> &amp; <b>b</b>") == "a^2 & b"
 
 
 # ----------------------------------------------------------------------------- figures and exercises
@@ -425,7 +425,7 @@ def test_figures(guide, cures):
         assert figures.FIGURES[name].chapter == 7
     fig = ch.guide_runs()
     ax_grad, ax_loss, ax_acc = fig.axes[:3]
-    for name in ch.COMPARED_PRESETS:
+    for name in ch.figures.COMPARED_PRESETS:
         np.testing.assert_allclose(line(ax_grad, f"grad:{name}").get_ydata(), guide[name].initial.stats.da_var)
     assert any(t.get_gid() == "diverged_note" and "4:" in t.get_text() for t in ax_loss.texts)
     # the diverged run's accuracy ends at its last record before the overflow: nothing below 0, nothing after
@@ -439,7 +439,7 @@ def test_figures(guide, cures):
     other = "2. deep ReLU, He init"
     assert len(line(ax_acc, f"acc:{other}").get_xdata()) == len(guide[other].history.record_steps)
     fig = ch.weight_gradients()
-    for ax, name in zip(fig.axes, ch.STEP_PRESETS):
+    for ax, name in zip(fig.axes, ch.figures.STEP_PRESETS):
         iv = guide[name].initial
         np.testing.assert_allclose(line(ax, f"dW:{name}").get_ydata(), iv.stats.grad_norm)
         np.testing.assert_allclose(line(ax, f"da:{name}").get_ydata(), iv.da_norm)
@@ -456,15 +456,15 @@ def test_figures(guide, cures):
 def test_exercises(capsys):
     assert exercises.EXERCISES["07.1"].answer() == pytest.approx(np.sqrt(2))
     g = exercises.EXERCISES["07.2"].answer()
-    assert 9 < g < 11.5 and ch.sigmoid_deep_factor(g) == pytest.approx(1.0, abs=1e-6)
-    assert ch.sigmoid_deep_factor(1.0) == pytest.approx(0.236, abs=0.002)
+    assert 9 < g < 11.5 and ch.exercises.sigmoid_deep_factor(g) == pytest.approx(1.0, abs=1e-6)
+    assert ch.exercises.sigmoid_deep_factor(1.0) == pytest.approx(0.236, abs=0.002)
     std, raw = ch.dataset("digits"), ch.dataset("digits_raw")
     r = exercises.EXERCISES["07.3"].answer()
     assert r == pytest.approx(np.mean(raw.X_train ** 2) / np.mean(std.X_train ** 2)) and r > 30
     assert gv.exercises.check("07.1", 1.414) and not gv.exercises.check("07.1", 1.0)
     assert gv.exercises.check("07.2", 10.0) and not gv.exercises.check("07.2", 4.0)
     assert gv.exercises.check("07.3", r) and not gv.exercises.check("07.3", 16.0)
-    assert gv.exercises.check("07.4", ch.weight_gradient)
+    assert gv.exercises.check("07.4", ch.exercises.weight_gradient)
     assert gv.exercises.check("07.4", lambda a_prev, delta: np.einsum("ki,kj->ij", a_prev, delta))
     assert not gv.exercises.check("07.4", lambda a_prev, delta: delta.T @ a_prev)  # transposed
     assert not gv.exercises.check("07.4", lambda a_prev, delta: a_prev.T @ delta / len(a_prev))  # a batch mean
@@ -477,12 +477,12 @@ def test_exercises(capsys):
 
 def test_weight_gradient_is_what_the_network_computes():
     """The check suggested in 07.4's solution: layer 2's recorded dW is a^1^T dL/dz^2."""
-    net = ch.network(**P["4. deep ReLU, He init x 1.5"])
+    net = ch.experiments.network(**P["4. deep ReLU, He init x 1.5"])
     d = ch.dataset("digits")
     out = net.forward(d.X_train[:256], training=True, record=True)
     net.backward(gv.losses.softmax_cross_entropy(out, d.y_train[:256])[1], record=True)
-    np.testing.assert_allclose(ch.weight_gradient(net.records[0]["a"], net.records[1]["dz"]), net.records[1]["dW"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(ch.exercises.weight_gradient(net.records[0]["a"], net.records[1]["dz"]),
+                               net.records[1]["dW"], rtol=1e-12)
 
 
 def _artist_colors(fig):
@@ -513,7 +513,7 @@ def test_vermillion_means_the_gradient_on_every_figure_of_the_chapter(guide, cur
                 assert gid.startswith(("da:", "measured:da", "predicted:da")), gid
     assert any(gid.startswith("da:") and np.allclose(rgb, vermillion) for gid, rgb in _artist_colors(shown[1]))
     ax_grad = shown[0].axes[0]
-    colors = {name: line(ax_grad, f"grad:{name}").get_color() for name in ch.COMPARED_PRESETS}
+    colors = {name: line(ax_grad, f"grad:{name}").get_color() for name in ch.figures.COMPARED_PRESETS}
     names = list(colors)
     for i, a in enumerate(names):
         for b in names[i + 1:]:

@@ -1,0 +1,375 @@
+"""Chapter 07's explorers: the interactive explorers the notebook shows (:class:`PlaygroundExplorer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+import time
+
+import ipywidgets
+import numpy as np
+from matplotlib.ticker import FuncFormatter
+
+from ... import plots
+from ..._validate import check_choice
+from ...activations import ACTIVATIONS
+from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, TrainingExplorer, choice,
+                        int_slider, log_slider, values_slider)
+from .experiments import _RUN_CACHE, DEFAULTS, PRESETS, STEPS, initial_view, is_cached, label, run, settings
+
+
+# Every knob at once, one set of controls driving both views: the network at initialisation (the
+# DeepNetworkExplorer's figure) and its training on the digits (the TrainingExplorer's figure, Run button,
+# progress bar and overlaid runs).
+_WIDTHS = (16, 32, 64, 128, 256)
+_DATA_OPTIONS = [("digits, standardised pixels", "digits"), ("digits, raw pixels 0..16", "digits_raw")]
+_CUSTOM = "(your own settings)"
+
+
+def _knobs(max_depth):
+    """The controls of every playground knob (:data:`DEFAULTS`), in display order."""
+    d = DEFAULTS
+    w = ipywidgets
+    return {
+        "depth": int_slider("depth (hidden layers)", 1, max_depth, d["depth"]),
+        "width": values_slider("width (units per layer)", _WIDTHS, d["width"]),
+        "activation": choice("activation", list(ACTIVATIONS), d["activation"]),
+        "init": choice("initializer", INIT_OPTIONS, d["init"]),
+        "weight_scale": log_slider("weight scale (gain x init)", 0.1, 20.0, d["weight_scale"]),
+        "batch_norm": choice("batch norm", BN_OPTIONS, d["batch_norm"], buttons=True),
+        "bn_momentum": choice("BN momentum (Keras)", [0.9, 0.99], d["bn_momentum"], buttons=True),
+        "lr": log_slider("learning rate", 1e-3, 100.0, d["lr"]),
+        "steps": values_slider("training steps", STEPS, d["steps"]),
+        "batch_size": values_slider("batch size", (16, 32, 64, 128, 256), d["batch_size"]),
+        "dataset": choice("data", _DATA_OPTIONS, d["dataset"]),
+        "seed": w.BoundedIntText(value=d["seed"], min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
+    }
+
+
+class _PlaygroundTraining(TrainingExplorer):
+    """The training half of the playground.
+
+    A :class:`gradviz.widgets.TrainingExplorer` (its three panels, status line,
+    progress bar, overlaid runs and Clear button) whose runs come from
+    :func:`run`, so that a configuration trained in a notebook cell, or earlier
+    in any playground, is shown at once. Its controls are set by the
+    :class:`PlaygroundExplorer` that owns it and are not shown; changing them
+    redraws nothing (only Run and Clear redraw its figure).
+    """
+
+    figsize = (9.6, 4.8)  # fits a JupyterLab notebook column at 100 dpi, like the figure above it
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30):
+        self.max_depth = int(max_depth)
+        super().__init__(canvas, progress=progress, max_runs=max_runs)
+        self._holding = True  # the owner sets the controls; only run() and clear() redraw
+
+    def make_controls(self):
+        w = ipywidgets
+        return {**_knobs(self.max_depth),
+                "run": w.Button(description="Run", button_style="primary", icon="play"),
+                "clear": w.Button(description="Clear runs", icon="trash")}
+
+    # The runs live in this module's cache, shared with notebook cells.
+    @property
+    def cache(self):
+        return _RUN_CACHE
+
+    @cache.setter
+    def cache(self, value):  # TrainingExplorer.__init__ assigns a dict: not needed here
+        pass
+
+    def key(self, **v):
+        return tuple(settings(**v).values())
+
+    def label(self, **v):
+        return label(v)
+
+    def get_run(self, **values):
+        """The :class:`PlaygroundRun` of the controls (with ``values`` applied): from the cache, or
+        trained now with a progress bar."""
+        v = {**self.values, **values}
+        if is_cached(**v):
+            return run(**v)
+        self.status.value = f"training {html.escape(self.label(**v))} ..."
+        with self.progress_area:
+            result = run(progress=self.progress, **v)
+        if self.progress:
+            self.progress_area.clear_output()
+        return result
+
+    def history(self, **values):
+        return self.get_run(**values).history
+
+    def train_run(self, values, progress=False, callback=None):
+        return run(progress=progress, callback=callback, **values).history
+
+    def remember_run(self, values, hist):  # run() keeps every run in this module's cache
+        pass
+
+    def status_html(self):
+        """The status line for the current controls: trained before or not, and how the last run ended."""
+        v = self.values
+        text = html.escape(self.label(**v))
+        if is_cached(**v):
+            status = f"<b>{text}</b>: trained before; Run shows it at once."
+        else:
+            status = f"<b>{text}</b>: not trained yet; press Run."
+        if self.runs:
+            last_label, last = next(reversed(self.runs.items()))
+            status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
+        return status
+
+    def refresh(self, **v):
+        super().refresh(**v)
+        with plots.style():
+            # The runs' long labels go under all three panels, in two columns, instead of under one.
+            legend = self.ax_acc.get_legend()
+            if legend is not None:
+                handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+                legend.remove()
+                self.figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8,
+                                   frameon=False)
+            self._clip_loss_axis()
+            last = next(reversed(self.runs.values()), None)
+            if last is not None:  # the heat map's cells are centred on record steps: no step below 0
+                self.ax_grad.set_ylim(max(self.ax_grad.get_ylim()[0], 0.0), self.ax_grad.get_ylim()[1])
+                if last.diverged:
+                    self.ax_grad.set_title(f"gradient norm per layer (last run;\noverflow at step "
+                                           f"{last.diverged_step}: blank from there)", fontsize=10)
+        self.status.value = self.status_html()
+
+    def _clip_loss_axis(self):
+        """Keep the loss axis on the runs that did not overflow (one that did would stretch it to 1e300)."""
+        kept = [h.loss for h in self.runs.values() if not h.diverged] or [h.loss for h in self.runs.values()]
+        values = np.concatenate([np.asarray(x, float) for x in kept]) if kept else np.array([])
+        values = values[np.isfinite(values) & (values > 0)]
+        if not values.size:
+            return
+        lo, hi = values.min() / 1.5, min(max(values.max() * 1.5, 3.0), 50.0)
+        ax = self.ax_loss
+        ax.set_ylim(lo, hi)
+        few_decades = hi / lo < 100
+        # plain numbers (0.5, 2) rather than 5 x 10^-1, 2 x 10^0; minor labels at 2 and 5 only, on short ranges
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda y, _: f"{y:g}" if few_decades and f"{y:.0e}"[0] in "25" else ""))
+        if any(h.diverged for h in self.runs.values()):
+            ax.text(0.98, 0.97, "X: overflow (may be off the axis)", transform=ax.transAxes, ha="right", va="top",
+                    fontsize=8, color="0.3", gid="overflow_note")
+
+
+class PlaygroundExplorer(DeepNetworkExplorer):
+    """Every knob at once: the network at initialisation and its training on the digits, one set of controls.
+
+    Top: what :class:`gradviz.widgets.DeepNetworkExplorer` draws (per-layer
+    Var(a) and Var(dL/da), measured and, without batch norm, predicted;
+    saturated and dead units), but for the very network that will be trained,
+    measured on 256 training digits with the real cross-entropy gradient
+    (:func:`initial_view`). It follows every control at once.
+    Bottom: what :class:`gradviz.widgets.TrainingExplorer` draws (loss, test
+    accuracy, weight gradient per layer over training) for the runs made with
+    the Run button; runs overlay (up to ``max_runs``), Clear removes them, and
+    every run is cached (:func:`run`), also across notebook cells.
+
+    Controls: ``preset`` (the guide's experiments, :data:`PRESETS`: choosing one
+    sets every knob), ``depth``, ``width``, ``activation``, ``init``,
+    ``weight_scale``, ``batch_norm``, ``bn_momentum``, ``lr``, ``steps``,
+    ``batch_size`` (of training), ``dataset``, ``seed``; buttons ``run`` and ``clear``.
+
+    Parameters
+    ----------
+    canvas : {'auto', 'ipympl', 'image', 'none'}
+        As :class:`gradviz.widgets.Explorer`.
+    progress : bool
+        Show a progress bar while training.
+    max_runs : int
+        Runs kept on the training figure.
+    max_depth : int
+        Largest value of the depth slider.
+    preset : str or None
+        A key of :data:`PRESETS` to start from.
+    **values
+        Initial control values (applied after ``preset``).
+
+    Attributes
+    ----------
+    training : gradviz.widgets.TrainingExplorer
+        The training half (its figure is shown under the first one).
+    initial : InitialView
+        What the top figure shows now.
+
+    Raises
+    ------
+    ValueError
+        ``preset`` is not a key of :data:`PRESETS`.
+    """
+
+    figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
+    #: Lay the figure out at every redraw: the log axis's tick labels change width with its range
+    #: (``6 x 10^-2``), and a layout frozen once would cut them off.
+    freeze_layout = False
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30, preset=None, **values):
+        if preset is not None:
+            check_choice("preset", preset, PRESETS)
+            values = {**DEFAULTS, **PRESETS[preset], **values}
+        self._dataset = values.get("dataset", DEFAULTS["dataset"])
+        self._applying_preset = False
+        self.training = _PlaygroundTraining(canvas, progress=progress, max_runs=max_runs, max_depth=max_depth)
+        self.heading_init = ipywidgets.HTML()
+        self.heading_training = ipywidgets.HTML(
+            "<b>Training on the digits</b>: press <b>Run</b> to train the settings above (runs overlay; "
+            "a run trained before, here or in a notebook cell, appears at once).")
+        super().__init__(canvas, dtype=np.float64, max_depth=max_depth, **values)
+        if preset is not None:
+            with self._preset_quietly():
+                self.controls["preset"].value = preset
+        self.controls["run"].on_click(self._on_run)
+        self.controls["clear"].on_click(self._on_clear)
+
+    # --- controls ------------------------------------------------------------
+    def make_controls(self):
+        w = ipywidgets
+        presets = [(_CUSTOM, "custom")] + [(name, name) for name in PRESETS]
+        return {"preset": choice("guide experiment", presets, "custom"),
+                **_knobs(self.max_depth),
+                "run": w.Button(description="Run", button_style="primary", icon="play",
+                                tooltip="train these settings on the digits"),
+                "clear": w.Button(description="Clear runs", icon="trash")}
+
+    @property
+    def knobs(self) -> dict:
+        """The current value of every knob (the controls except ``preset``)."""
+        v = self.values
+        v.pop("preset")
+        return v
+
+    @contextlib.contextmanager
+    def _preset_quietly(self):
+        was, self._applying_preset = self._applying_preset, True
+        try:
+            yield
+        finally:
+            self._applying_preset = was
+
+    def apply_preset(self, name: str) -> None:
+        """Set every knob to the guide experiment ``name`` (a key of :data:`PRESETS`; unset knobs
+        take their defaults) and redraw once."""
+        check_choice("name", name, PRESETS)
+        with self._preset_quietly():
+            self.update(preset=name, **{**DEFAULTS, **PRESETS[name]})
+
+    def _on_change(self, change):
+        if change.owner is self.controls["preset"]:  # the preset itself draws nothing: its knobs do
+            if not self._applying_preset and change.new != "custom":
+                self.apply_preset(change.new)
+            return
+        super()._on_change(change)
+
+    # --- layout ----------------------------------------------------------------
+    def layout(self):
+        w = ipywidgets
+        ctl = [c for name, c in self.controls.items() if name != "preset"]
+        grid = w.GridBox(ctl, layout=w.Layout(grid_template_columns="repeat(3, minmax(260px, 1fr))",
+                                              grid_gap="2px 12px"))
+        self.controls["preset"].layout = w.Layout(width="520px")
+        return w.VBox([self.controls["preset"], grid, self.heading_init, self._view, self.readout,
+                       self.heading_training, self.training._view, self.training.status,
+                       self.training.progress_view, self.training.progress_area])
+
+    # --- the two halves --------------------------------------------------------
+    def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+        """(PassStats, VariancePrediction or None, note) of the playground network at initialisation,
+        on the current data set (:func:`initial_view`; ``batch_size`` is not used: the initial pass
+        always sees 256 examples)."""
+        t0 = time.perf_counter()
+        self.initial = initial_view(depth=depth, width=width, activation=activation, init=init,
+                                    weight_scale=weight_scale, batch_norm=batch_norm, seed=seed,
+                                    dataset=self._dataset)
+        note = ""
+        if batch_norm != "off":
+            note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        self.timings.update(probe=time.perf_counter() - t0)
+        return self.initial.stats, self.initial.prediction, note
+
+    def answer(self, values, examples=None):
+        self._dataset = values["dataset"]
+        return super().answer({**values, "batch_size": 256})  # the initial pass always sees 256 examples
+
+    def draft_examples(self, values):
+        return None  # initial_view measures all 256 examples at once
+
+    def show(self, result, values):
+        super().show(result, {**values, "batch_size": 256})
+        self.ax_frac.set_xlabel("hidden layer $l$")  # the long label does not fit under the narrow panel
+        iv = self.initial
+        title = self.ax_var.get_title().replace(", float64", "")
+        self.ax_var.set_title(title, fontsize=11)
+        data = "raw pixels 0..16" if values["dataset"] == "digits_raw" else "standardised pixels"
+        self.heading_init.value = (
+            f"<b>At initialisation</b>: one forward and backward pass of this network on {iv.n_examples} "
+            f"training digits ({html.escape(data)}, E[x<sup>2</sup>] = {iv.input_second_moment:.3g}); "
+            f"dashed: the mean-field prediction. Every control redraws it at once.")
+        self.readout.value = self._readout_html(iv)
+        knobs = {k: v for k, v in values.items() if k != "preset"}
+        self.training.update(**knobs)
+        self.training.status.value = self.training.status_html()
+        preset = values["preset"]
+        if preset != "custom" and settings(**knobs) != settings(**{**DEFAULTS, **PRESETS[preset]}):
+            with self._preset_quietly():  # a knob moved away from the preset: say so, change nothing else
+                self.controls["preset"].value = "custom"
+
+    @staticmethod
+    def _readout_html(iv):
+        st = iv.stats
+        L = len(st.da_var)
+        if st.first_nonfinite is not None:
+            return (f"<b>Overflow</b> at hidden layer {st.first_nonfinite}: values exceeded the largest float "
+                    f"(inf or nan from there on).")
+        if L < 2:
+            return "One hidden layer: the gradient crosses no layer on its way down. Add depth."
+        r, f = iv.gradient_ratio, iv.size_factor
+        if not np.isfinite(r) or r == 0:
+            return "The gradient reaching layer 1 is exactly 0: it vanished (or every unit is dead)."
+        verdict = "vanishes" if f < 0.9 else ("explodes" if f > 1.1 else "keeps its size")
+        return (f"Var(dL/da) at layer 1 / at layer {L} = {r:.3g}: the gradient's size is multiplied by about "
+                f"<b>x{f:.3g} per layer</b> on its way down, so it <b>{verdict}</b>. "
+                f"Weight gradients: ||dL/dW<sup>1</sup>|| / ||dL/dW<sup>{L}</sup>|| = {iv.weight_grad_ratio:.3g}. "
+                f"Saturated units: {np.mean(st.saturated_fraction):.0%}; dead units: "
+                f"{np.mean(st.dead_fraction):.0%} (mean over layers).")
+
+    def run(self, **values):
+        """Apply ``values`` to the controls, train (or take from the cache), add the run to the training
+        figure, and return its :class:`PlaygroundRun`."""
+        if values:
+            self.update(**values)
+        self.training.run()
+        self.training.status.value = self.training.status_html()
+        return self.training.get_run()
+
+    def clear(self) -> None:
+        """Remove every run from the training figure (the cache is kept)."""
+        self.training.clear()
+
+    def _on_run(self, button):
+        self.training._on_run(button)  # a learner's press trains on a worker thread: the controls stay live
+
+    def _on_clear(self, button):
+        self.clear()
+
+    def summary(self) -> str:
+        """What the playground shows now, as plain text: the settings, the initial pass, the last run."""
+        iv = self.initial
+        lines = [f"settings: {label(self.knobs)}", _html_to_text(self._readout_html(iv))]
+        if self.training.runs:
+            last_label, last = next(reversed(self.training.runs.items()))
+            lines.append(f"last run ({last_label}): {last.status}")
+        return "\n".join(lines)
+
+
+def _html_to_text(markup: str) -> str:
+    """``markup`` as plain text: superscripts as ^, tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<sup>(.*?)</sup>", r"^\1", markup)))
