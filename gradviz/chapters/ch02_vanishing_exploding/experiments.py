@@ -1,4 +1,4 @@
-"""Chapter 02, experiments: the configured runs and measurements behind the notebook's results.
+"""Chapter 02's experiments: the configured runs and measurements behind the notebook's results.
 
 In order: a chain of one-unit layers written out factor by factor (:func:`scalar_chain`); the
 per-layer norms, slopes and gains of one forward/backward pass (:func:`gradient_flow`,
@@ -6,9 +6,6 @@ per-layer norms, slopes and gains of one forward/backward pass (:func:`gradient_
 weights (:func:`compare_depths`); large weights in a ReLU MLP (:func:`relu_digits_flows`,
 :func:`layer_norms_table`, :func:`train_exploding`); and the chapter's networks, as the figures and
 exercises use them.
-
-A section of :mod:`gradviz.chapters.ch02_vanishing_exploding` (experiments, figures, explorers,
-exercises, in that order); it imports only the sections before it.
 """
 
 from __future__ import annotations

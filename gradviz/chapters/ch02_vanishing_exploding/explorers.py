@@ -1,7 +1,5 @@
-"""Chapter 02, explorers: the interactive explorers the notebook shows.
-
-A section of :mod:`gradviz.chapters.ch02_vanishing_exploding` (experiments, figures, explorers,
-exercises, in that order); it imports only the sections before it.
+"""Chapter 02's explorers: the interactive explorers the notebook shows
+(:class:`GradientFlowExplorer`, :class:`SaturationExplorer`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Chapter 02, figures: the static figures the notebook shows (each registered with ``@figure``) and
+"""Chapter 02's figures: the static figures the notebook shows (each registered with ``@figure``) and
 the drawings they share with the explorers.
-
-A section of :mod:`gradviz.chapters.ch02_vanishing_exploding` (experiments, figures, explorers,
-exercises, in that order); it imports only the sections before it.
 """
 
 from __future__ import annotations

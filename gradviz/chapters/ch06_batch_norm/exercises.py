@@ -1,8 +1,6 @@
-"""Chapter 06, exercises: the answers to exercises 06.1 to 06.4, computed by the package
-(each registered with ``@exercise``).
-
-A section of :mod:`gradviz.chapters.ch06_batch_norm` (experiments, figures, explorers, exercises, in
-that order); it imports only the sections before it.
+"""Chapter 06's exercises, each answer computed by the package and registered with ``@exercise``:
+06.1 a running mean after two batches; 06.2 the PyTorch momentum of Keras's 0.99; 06.3 the
+non-trainable count; 06.4 (code) the backward pass step by step.
 """
 
 from __future__ import annotations

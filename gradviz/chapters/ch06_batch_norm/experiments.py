@@ -1,12 +1,9 @@
-"""Chapter 06, experiments: the configured runs and measurements behind the notebook's results.
+"""Chapter 06's experiments: the configured runs and measurements behind the notebook's results.
 
 In order: the algorithm step by step; the backward pass, checked by finite differences; four vectors
 per layer; moving averages: one formula, two conventions; the chapter's networks, with and without
 batch norm; training mode and inference mode; the noise of batch statistics; batch norm as the first
 layer; init scale and learning rate, on a baseline that trains without batch norm.
-
-A section of :mod:`gradviz.chapters.ch06_batch_norm` (experiments, figures, explorers, exercises, in
-that order); it imports only the sections before it.
 """
 
 from __future__ import annotations

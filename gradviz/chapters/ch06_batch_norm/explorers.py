@@ -1,7 +1,5 @@
-"""Chapter 06, explorers: the interactive explorers the notebook shows.
-
-A section of :mod:`gradviz.chapters.ch06_batch_norm` (experiments, figures, explorers, exercises, in
-that order); it imports only the sections before it.
+"""Chapter 06's explorers: the interactive explorers the notebook shows (:class:`MomentumExplorer`,
+:class:`BatchNoiseExplorer`, :class:`BatchNormExplorer`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Chapter 06, figures: the static figures the notebook shows (each registered with ``@figure``) and
+"""Chapter 06's figures: the static figures the notebook shows (each registered with ``@figure``) and
 the drawings they share with the explorers.
-
-A section of :mod:`gradviz.chapters.ch06_batch_norm` (experiments, figures, explorers, exercises, in
-that order); it imports only the sections before it.
 """
 
 from __future__ import annotations
