@@ -81,7 +81,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import _canvas, _live, plots
-from ._validate import check_choice
+from ._controls import check_controls, check_size
+from ._validate import check_bool, check_choice, check_float_dtype
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
 from .init import initialize, recommended_init
@@ -104,6 +105,7 @@ __all__ = [
     "WIDTHS",
     "ActivationExplorer",
     "DeepNetworkExplorer",
+    "MAX_DEPTH",
     "TrainingExplorer",
 ]
 
@@ -177,7 +179,8 @@ class Explorer:
     canvas : {'auto', 'ipympl', 'image', 'none'}
         How the figure is shown (see the module docstring).
     **values
-        Initial control values, e.g. ``DeepNetworkExplorer(depth=30)``.
+        Initial control values, e.g. ``DeepNetworkExplorer(depth=30)``; one outside a control's range or
+        options raises ValueError naming both, never clamped (:func:`gradviz._controls.check_control`).
 
     Subclasses implement :meth:`make_controls` (dict name -> widget),
     :meth:`setup_figure` (create the axes and the artists once) and
@@ -218,11 +221,7 @@ class Explorer:
             canvas = "ipympl" if _have_ipympl() else "image"
         self.canvas_kind = canvas
         self.controls = self.make_controls()
-        unknown = set(values) - set(self.controls)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no control {', '.join(sorted(unknown))}; "
-                            f"controls: {', '.join(self.controls)}")
-        for k, v in values.items():
+        for k, v in check_controls(type(self).__name__, self.controls, values).items():
             self.controls[k].value = v
         self._holding = False
         self.timings = {}
@@ -446,11 +445,8 @@ class Explorer:
             self._answer()
 
     def update(self, **values) -> None:
-        """Set controls by name (``update(depth=20, width=128)``) and redraw once."""
-        unknown = set(values) - set(self.controls)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no control {', '.join(sorted(unknown))}; "
-                            f"controls: {', '.join(self.controls)}")
+        """Set controls by name (``update(depth=20, width=128)``), checked as a constructor's are; redraw once."""
+        values = check_controls(type(self).__name__, self.controls, values)
         with self.hold():
             for k, v in values.items():
                 self.controls[k].value = v
@@ -693,6 +689,10 @@ def _prediction(depth, width, activation, init, weight_scale):
     return predict_variances(widths, activation, wv)
 
 
+#: Largest ``max_depth``: at its widest (512 units, batch 512, float32) a probe peaks at ~6 MB per layer.
+MAX_DEPTH = 200
+
+
 class DeepNetworkExplorer(Explorer):
     """Per-layer Var(a) and Var(dL/da) of a deep MLP, measured and predicted, as sliders move.
 
@@ -713,15 +713,15 @@ class DeepNetworkExplorer(Explorer):
     dtype : numpy float dtype, default float32
         The network's dtype. float32 (what PyTorch and Keras train in) is about
         twice as fast as float64 and overflows at 3.4e38 instead of 1.8e308.
-    max_depth : int
+    max_depth : int from 1 to :data:`MAX_DEPTH`
         Largest value of the depth slider.
     """
 
     figsize = (10.0, 4.3)
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
-        self.dtype = np.dtype(dtype)
-        self.max_depth = int(max_depth)
+        self.dtype = check_float_dtype("dtype", dtype)
+        self.max_depth = check_size("max_depth", max_depth, MAX_DEPTH)
         self.readout = ipywidgets.HTML()
         self._weights = _WeightCache()
         self._results = LRU(128)
@@ -1009,8 +1009,8 @@ class TrainingExplorer(Explorer):
     ----------
     progress : bool
         Show a progress bar (tqdm's notebook bar, inside the explorer) while training.
-    max_runs : int
-        Runs kept on the figure (oldest dropped first).
+    max_runs : int from 1 to ``len(plots.RUN_COLORS)``
+        Runs kept on the figure (oldest dropped first), each in its own colour.
     """
 
     figsize = (12.0, 4.0)
@@ -1018,8 +1018,8 @@ class TrainingExplorer(Explorer):
 
     def __init__(self, canvas="auto", *, progress=True, max_runs=6, **values):
         w = ipywidgets
-        self.progress = bool(progress)
-        self.max_runs = int(max_runs)
+        self.progress = check_bool("progress", progress)
+        self.max_runs = check_size("max_runs", max_runs, len(plots.RUN_COLORS))
         self.cache = {}  # configuration -> History
         self.runs = OrderedDict()  # label -> History, shown
         self.status = w.HTML()

@@ -7,12 +7,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from gradviz import plots, stats
+from gradviz import plots, stats, widgets
 from gradviz.chapters import ch02_vanishing_exploding as ch02
+from gradviz.chapters import ch05_selu as ch05
 from gradviz.chapters import ch06_batch_norm as ch06
 from gradviz.init import initialize
 from gradviz.layers import BatchNorm, Dense
 from gradviz.network import MLP
+
+
+def _deep(**kw):
+    return widgets.DeepNetworkExplorer(canvas="none", **{"depth": 2, "width": 8, "batch_size": 16, **kw})
 
 
 def _net(**kw):
@@ -59,6 +64,39 @@ BAD_INPUTS = [
     ("limit with normal", lambda: initialize("normal", (3, 3), limit=2.0), ValueError, "limit applies only to"),
     ("width 10**9", lambda: MLP(4, depth=2, width=10**9), ValueError, "at most 8 GiB is allowed"),
     ("hidden (10**12,)", lambda: MLP(4, hidden=(10**12,)), ValueError, "would take 1.12e+05 GiB"),
+    # explorer constructors: once clamped without a word, or a bare TraitError
+    ("explorer depth=1000", lambda: _deep(depth=1000), ValueError,
+     "depth=1000 is outside this control's range: depth must be an integer from 1 to 50"),
+    ("explorer weight_scale=1e6", lambda: _deep(weight_scale=1e6), ValueError,
+     "weight_scale=1000000.0 is outside this control's range: weight_scale must be a number from 0.1 to 10"),
+    ("explorer seed=-1", lambda: _deep(seed=-1), ValueError, "seed must be an integer from 0 to 2147483647"),
+    ("explorer width=100", lambda: _deep(width=100), ValueError,
+     "width=100 is not an option of this control; choose one of 8, 16, 32, 64, 128, 256, 512"),
+    ("explorer activation='swish'", lambda: _deep(activation="swish"), ValueError,
+     "activation='swish' is not an option of this control; choose one of 'linear', 'sigmoid'"),
+    ("explorer init label", lambda: _deep(init="Glorot/Xavier uniform"), ValueError,
+     "'glorot_uniform', 'glorot_normal'"),
+    ("explorer depth=2.5", lambda: _deep(depth=2.5), TypeError, "depth must be an integer from 1 to 50; got 2.5"),
+    ("explorer max_depth=10**6", lambda: _deep(max_depth=10**6), ValueError,
+     f"max_depth must be an integer from 1 to {widgets.MAX_DEPTH}; got 1000000"),
+    ("explorer max_depth=0", lambda: _deep(max_depth=0), ValueError, "max_depth must be an integer from 1"),
+    ("explorer dtype int", lambda: _deep(dtype=np.int32), TypeError, "dtype must be a floating"),
+    ("explorer unknown control", lambda: _deep(colour="red"), TypeError, "has no control colour; controls: depth"),
+    ("explorer update depth=0", lambda: _deep().update(depth=0), ValueError, "depth=0 is outside this control's range"),
+    ("explorer x_range reversed", lambda: widgets.ActivationExplorer(canvas="none", x_range=(5.0, -5.0)), ValueError,
+     "x_range must be a pair (low, high) with -30 <= low <= high <= 30"),
+    ("explorer z1=inf", lambda: widgets.ActivationExplorer(canvas="none", z1=np.inf), ValueError,
+     "z1=inf is not finite"),
+    ("training explorer run=True", lambda: widgets.TrainingExplorer(canvas="none", run=True), TypeError,
+     "control 'run' is a Button without a value"),
+    ("training explorer max_runs=100", lambda: widgets.TrainingExplorer(canvas="none", max_runs=100), ValueError,
+     f"max_runs must be an integer from 1 to {len(plots.RUN_COLORS)}; got 100"),
+    ("training explorer progress='no'", lambda: widgets.TrainingExplorer(canvas="none", progress="no"), TypeError,
+     "progress must be True or False"),
+    ("chapter explorer checkbox=1", lambda: ch05.SeluConditionsExplorer(canvas="none", standardized=1), TypeError,
+     "standardized must be True or False; got 1"),
+    ("chapter explorer depth=1", lambda: ch05.SeluConditionsExplorer(canvas="none", depth=1), ValueError,
+     "depth must be an integer from 2 to 100"),
 ]
 
 
@@ -197,3 +235,27 @@ def test_random_biases_are_seeded_leave_the_weights_and_match_the_theory():
     np.testing.assert_allclose(p.z_var, pred.z_var, rtol=0.05)
     with pytest.raises(ValueError, match="bias_std must be >= 0"):
         MLP(4, hidden=(3,), bias_std=-1)
+
+
+def test_controls_take_exactly_what_they_can_show():
+    import ipywidgets as w
+
+    from gradviz._controls import check_control, check_size
+
+    log5 = w.FloatLogSlider(min=-1, max=np.log10(5.0))  # its end, 10**log10(5), is 5 up to rounding
+    assert check_control("lr", log5, 5.0) == 5.0 and check_control("lr", log5, 0.1) == 0.1
+    assert check_control("bn", w.ToggleButtons(options=(True, False)), False) is False
+    with pytest.raises(ValueError, match="bn=1 is not an option of this control; choose one of True, False"):
+        check_control("bn", w.ToggleButtons(options=(True, False)), 1)  # 1 == True in Python, not here
+    assert check_control("m", w.SelectionSlider(options=(0.9, 0.99)), np.float64(0.99)) == 0.99
+    assert check_control("x", w.FloatRangeSlider(min=-30, max=30), (-30, 30)) == (-30, 30)
+    with pytest.raises(TypeError, match=r"x must be a pair \(low, high\)"):
+        check_control("x", w.FloatRangeSlider(min=-30, max=30), 3.0)
+    assert check_control("z", w.FloatText(), 1e300) == 1e300
+    with pytest.raises(TypeError, match="z must be a finite number; got 'a' of type str"):
+        check_control("z", w.FloatText(), "a")
+    with pytest.raises(ValueError, match="is not an option of this control; choose one of .a.$"):
+        check_control("options", w.Dropdown(options=["a"]), np.array(["a", "a"]))
+    assert check_size("n", np.int64(3), 5) == 3
+    with pytest.raises(TypeError, match="n must be an integer from 1 to 5; got True"):
+        check_size("n", True, 5)

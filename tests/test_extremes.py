@@ -289,7 +289,8 @@ def control_values(widget):
 
     if isinstance(widget, w.FloatLogSlider):
         exps = _ends_or_between(widget.min, widget.max, st.floats(widget.min, widget.max))
-        return exps.map(lambda e: float(np.clip(widget.base ** e, widget.base ** widget.min, widget.base ** widget.max)))
+        low, high = widget.base ** widget.min, widget.base ** widget.max
+        return exps.map(lambda e: float(np.clip(widget.base ** e, low, high)))
     if isinstance(widget, (w.FloatRangeSlider, w.IntRangeSlider)):
         one = (st.integers if isinstance(widget, w.IntRangeSlider) else st.floats)(widget.min, widget.max)
         ends = _ends_or_between(widget.min, widget.max, one)
