@@ -126,8 +126,29 @@ def test_clipping_runs_across_seeds(clipping):
         assert np.all(by_norm.step_grad_norm > ch.CLIP_NORM)
         np.testing.assert_allclose(by_norm.step_clipped_norm, ch.CLIP_NORM, rtol=1e-12)
         assert np.median(by_value.step_clipped_norm) > ch.CLIP_NORM  # value clipping lets a longer step through
-        assert he.step_grad_norm is None and not he.diverged
+        assert not he.diverged
+        np.testing.assert_array_equal(he.step_clipped_norm, he.step_grad_norm)  # He's run is never clipped
         assert he.test_accuracy[-1] > max(by_norm.test_accuracy[-1], by_value.test_accuracy[-1]) + 0.05, seed
+        # "in these runs clipping by value also ended with the better test accuracy"
+        assert by_value.test_accuracy[-1] > by_norm.test_accuracy[-1], seed
+        # the He run's norm "settles near 2"; the clipped runs' is "still about 10 or more in the last 20 steps",
+        # "several times larger"
+        he_end = np.median(he.step_grad_norm[-20:])
+        assert 1.0 < he_end < 2.5, seed
+        for h in (by_norm, by_value):
+            assert 8 < np.median(h.step_grad_norm[-20:]) < 20 and np.median(h.step_grad_norm[-20:]) > 4 * he_end
+            assert np.all(h.step_grad_norm > ch.CLIP_NORM), seed  # "above the threshold at every step"
+        # clip by value: the norm after clipping "starts near 9", above 5 "at most steps, but not at all of them"
+        assert 8.5 < by_value.step_clipped_norm[0] < 9.5
+        below = np.sum(by_value.step_clipped_norm < ch.CLIP_NORM)
+        assert 0 < below < 0.2 * len(by_value.step_clipped_norm), seed
+
+
+def test_value_clipping_bound():
+    n, bound = ch.value_clip_bound()
+    assert n == 42250 and bound == pytest.approx(10.28, abs=0.005)  # "42,250 entries", "10.3"
+    assert bound / ch.CLIP_NORM == pytest.approx(2, abs=0.1)  # "twice the threshold"
+    assert ch.CLIP_VALUE * 64 < ch.CLIP_NORM  # one 64 x 64 matrix alone could not exceed the threshold
 
 
 def test_clipping_verdict_is_what_the_notebook_pins(clipping):
@@ -139,6 +160,7 @@ def test_clipping_verdict_is_what_the_notebook_pins(clipping):
         assert lines[2].endswith("clip by value (0.05): trained; test accuracy above 50%: yes; clipping acted at "
                                  "every step")
         assert lines[3].endswith("He init, no clipping: trained; test accuracy above 50%: yes")
+        assert ch.clipping_runs()["He init, no clipping"].config["clip_norm"] == ch.RECORD_ONLY_NORM
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -147,13 +169,30 @@ def test_clipping_cannot_lengthen_a_vanishing_gradient(seed):
     for h in runs.values():
         assert h.test_accuracy[-1] < 0.15
         assert h.grad_norm[0][-1] / h.grad_norm[0][0] > 1000
+    clipped = runs["clip by norm (1)"]
+    assert np.sum(clipped.step_clipped_norm < clipped.step_grad_norm) <= 5  # "acted at only a few of the 60 steps"
+    assert len(clipped.step_grad_norm) == 60 and ch.CLIP_LR == 0.05
 
 
 def test_clipping_figure(clipping):
     fig = ch.clipping_figure(clipping[0])
     gids = _gids(fig)
     assert {"loss:no clipping", "diverged:no clipping", "before:clip by norm (5)", "after:clip by value (0.05)",
-            "threshold"} <= gids
+            "threshold", "before:He init, no clipping"} <= gids
+    assert "after:He init, no clipping" not in gids  # never clipped: no second line
+    _every_legend_entry_has_a_visible_line(fig)
+
+
+def _every_legend_entry_has_a_visible_line(fig):
+    """No legend entry without a curve: each labelled line of an Axes has finite data in the panel's range."""
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label().startswith("_"):
+                continue
+            y = np.asarray(line.get_ydata(), dtype=float)
+            lo, hi = ax.get_ylim()
+            shown = np.isfinite(y) & (y >= min(lo, hi)) & (y <= max(lo, hi))
+            assert shown.any(), (ax.get_title(), line.get_label())
 
 
 # ----------------------------------------------------------------------------- 3. skip connections
@@ -185,9 +224,35 @@ def test_skip_profiles_numbers_of_the_notebook():
     assert scaled.variance_ratio == pytest.approx(1.41, abs=0.01)  # "1.4"
     assert scaled.gradient_ratio == pytest.approx(1.53, abs=0.01)  # "1.5"
     assert (1 + 1 / ch.RES_DEPTH) ** ch.RES_DEPTH < math.e
-    assert 1e21 < relu.variance_ratio < 1e23  # "about 10^22"
+    assert relu.variance_ratio == pytest.approx(2.98e22, rel=0.01)  # "3 x 10^22"
+    assert relu.stream_factor == pytest.approx(2.82, abs=0.005)  # "2.82 per block on average"
+    assert relu.stream_factors[0] == pytest.approx(2.0, abs=0.05)  # the first block doubles
+    assert f"{2.0**50:.2g}" == "1.1e+15"  # "doubling alone would give 2^50 ~ 10^15" (exercise 08.3: 1.1e15)
     # the gradient of the residual stack grows at every layer on the way down (index 0 is the input)
     assert np.all(np.diff(res.dh_ms) < 0) and scaled.dh_ms[0] > scaled.dh_ms[-1]
+
+
+def test_residual_relu_recursion_predicts_the_measured_growth():
+    Q, mu = ch.residual_relu_recursion()
+    f = Q[1:] / Q[:-1]
+    assert f[0] == 2.0 and mu[0] == 0.0  # no mean yet: the first block doubles
+    assert np.all(np.diff(f) > -1e-12) and np.all(mu[1:] > 0)  # the mean builds up, the factor climbs (to 2.904)
+    assert f[-1] == pytest.approx(2.90, abs=0.005) and f[1] == pytest.approx(2.45, abs=0.005)
+    assert Q[-1] == pytest.approx(7.2e22, rel=0.01) and Q[-1] ** (1 / 50) == pytest.approx(2.87, abs=0.005)
+    # against the measurement: per-block growth within 4 % over seeds (2.82 to 2.95), a first block within 5 % of 2
+    for seed in (0, 1, 2):
+        p = ch.stack_profile("residual ReLU (He)", seed)
+        assert p.stream_factor == pytest.approx(Q[-1] ** (1 / 50), rel=0.04), seed
+        assert p.stream_factors[0] == pytest.approx(2.0, rel=0.05), seed
+    # a Monte Carlo check of the recursion's first two blocks on a wide layer
+    rng = np.random.default_rng(0)
+    n = 2000
+    h = rng.standard_normal((200, n))
+    ms = [np.mean(h * h)]
+    for _ in range(2):
+        h = h + np.maximum(h @ (rng.standard_normal((n, n)) * math.sqrt(2 / n)), 0)
+        ms.append(np.mean(h * h))
+    np.testing.assert_allclose(ms, Q[:3], rtol=0.03)
 
 
 @pytest.mark.parametrize("seed", (1, 2))
@@ -201,6 +266,7 @@ def test_skip_profiles_hold_across_seeds(seed):
 def test_skip_figure():
     fig = ch.skip_figure()
     assert {f"grad:{k}" for k in ch.STACKS} | {f"stream:{k}" for k in ch.STACKS} <= _gids(fig)
+    assert all(not ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1  # the legend sits below the panels
 
 
 # ----------------------------------------------------------------------------- figures, exercises
@@ -211,18 +277,29 @@ def test_chapter_08_figures_are_registered_and_draw():
     assert {"edge_of_chaos", "gradient_clipping", "skip_connections"} <= names
     fig = ch.phase_diagram()
     assert {"measured", "edge"} <= _gids(fig)
+    im = next(a for a in fig.axes[0].images if a.get_gid() == "measured")
+    norm = im.norm  # log scale, symmetric about 1: f and 1/f equally far from white
+    assert norm(1.0) == pytest.approx(0.5) and norm(1.25) - 0.5 == pytest.approx(0.5 - norm(0.8))
 
 
 def test_exercises(capsys):
     assert gv.exercises.check("08.1", T.chi_1("tanh", 2.5, 0.2))
     assert ch.chi_1_exercise() == pytest.approx(1.0441, abs=1e-4) and ch.chi_1_exercise() > 1
+    assert gv.exercises.check("08.1", 1.04) and gv.exercises.check("08.1", 1.044)  # two decimals are enough
+    assert not gv.exercises.check("08.1", 1.05) and not gv.exercises.check("08.1", 0.96)
     assert gv.exercises.check("08.2", lambda g, m: g * min(1.0, m / np.linalg.norm(g)))
     assert not gv.exercises.check("08.2", lambda g, m: np.clip(g, -m, m))
+    norm = np.linalg.norm
+    assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)) if norm(g) > 1 else g)  # compares with 1
+    assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)) if np.abs(g).max() > m else g)  # max entry
+    assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)))  # always rescales
     assert gv.exercises.check("08.3", 2.0)
+    assert not gv.exercises.check("08.3", 2.82)  # the average over 50 blocks is not the first block's factor
     for k in ("08.1", "08.2", "08.3"):
         gv.exercises.solution(k)
     out = capsys.readouterr().out
     assert "1.308" in out and "2.29" in out and "(0.6, 0.8)" in out.replace("[", "(").replace("]", ")")
+    assert "2.45 in block 2, 2.90 in block 50 and 7.2e+22" in out and "measured 2.98e+22, 2.82 per block" in out
 
 
 # ----------------------------------------------------------------------------- 4. framework defaults
@@ -268,20 +345,24 @@ def test_framework_stacks_numbers_of_the_notebook():
     assert pt_relu.gradient_ratio < 1e-20
     # "PyTorch divides it by six": chi_1 = (1/3) / 2 per ReLU layer, zero-mean biases leave P(z > 0) at 1/2
     np.testing.assert_allclose(pt_relu.prediction.grad_gain, 1 / 6, rtol=1e-12, atol=0)
-    # PyTorch's random biases put a floor under the ReLU activations
+    # PyTorch's random biases put a floor under the activations, "in the tanh stack as in the ReLU stack"
     assert pt_relu.stats.a_var[-1] > 1e-3 and pt_relu.stats.a_var[-1] == pytest.approx(
         pt_relu.prediction.a_var[-1], rel=0.5)
+    assert pt_tanh.stats.a_var[-1] > 5e-3 and np.ptp(np.log(pt_tanh.stats.a_var[10:])) < 1.0  # flat from layer ~10
+    assert pt_tanh.stats.a_var[-1] == pytest.approx(pt_tanh.prediction.a_var[-1], rel=0.5)
     for s in (pt_tanh, keras_tanh, flax_tanh, pt_relu, keras_relu, flax_relu):
         pred = s.prediction.da_var[0] / s.prediction.da_var[-1]
         assert math.log(s.gradient_ratio) == pytest.approx(math.log(pred), abs=2.5)  # within a factor e^2.5
     table = ch.framework_table()
     assert len(table.splitlines()) == 7 and "PyTorch nn.Linear  tanh     0.333" in table
+    assert table.splitlines()[0].endswith("Var(da^1)/Var(da^30)  its prediction")
 
 
 def test_framework_figure():
     fig = ch.framework_figure()
     assert len(fig.axes) == 4
     assert {f"da:relu:{fw}" for fw in ch.FRAMEWORKS} <= _gids(fig)
+    assert all(not ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1  # below the panels, off the curves
 
 
 # ----------------------------------------------------------------------------- 5. the two paper figures
@@ -312,6 +393,12 @@ def test_he_converges_where_glorot_stalls(seed):
 def test_paper_figures_draw():
     fig = ch.ioffe_figure()
     assert {"p15:without batch norm", "p85:with batch norm"} <= _gids(fig)
+    lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.get_lines()}
+    p15, p85 = lines["p15:without batch norm"], lines["p85:without batch norm"]
+    assert (p15.get_color(), p15.get_linestyle(), p15.get_marker()) != (p85.get_color(), p85.get_linestyle(),
+                                                                         p85.get_marker())
+    assert p15.get_color() != p85.get_color() and p15.get_linestyle() != p85.get_linestyle()
+    assert all(not ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
     fig = ch.he_figure()
     assert {"loss:Glorot (uniform)", "loss:He (normal)", "chance"} <= _gids(fig)
     from gradviz import figures
@@ -323,4 +410,5 @@ def test_paper_figures_draw():
 
 def test_exercise_4():
     assert gv.exercises.check("08.4", 1 / 3)
-    assert not gv.exercises.check("08.4", 1.0)
+    assert gv.exercises.check("08.4", 0.3333) and gv.exercises.check("08.4", 0.33333)
+    assert not gv.exercises.check("08.4", 1.0) and not gv.exercises.check("08.4", 0.33)
