@@ -120,6 +120,7 @@ def test_clipping_runs_across_seeds(clipping):
         none, by_norm, by_value, he = (runs[k] for k in ch.CLIPPING)
         assert none.diverged and none.diverged_step < 10, seed  # "within its first few updates"
         assert by_norm.step_grad_norm[0] > 100  # "hundreds or thousands"
+        assert by_norm.loss[0] > 10 * math.log(10) and by_value.loss[0] > 10 * math.log(10)  # "far above ln 10"
         for h in (by_norm, by_value):
             assert not h.diverged and h.test_accuracy[-1] > 0.5, seed
             assert np.all(h.step_clipped_norm < h.step_grad_norm), seed  # clipping acted at every step
