@@ -9,6 +9,8 @@ import pytest
 
 from gradviz import plots, stats, widgets
 from gradviz.chapters import ch02_vanishing_exploding as ch02
+from gradviz.chapters import ch04a_dying_relu as ch04a
+from gradviz.chapters import ch04b_relu_variants as ch04b
 from gradviz.chapters import ch05_selu as ch05
 from gradviz.chapters import ch06_batch_norm as ch06
 from gradviz.init import initialize
@@ -97,6 +99,15 @@ BAD_INPUTS = [
      "standardized must be True or False; got 1"),
     ("chapter explorer depth=1", lambda: ch05.SeluConditionsExplorer(canvas="none", depth=1), ValueError,
      "depth must be an integer from 2 to 100"),
+    # size arguments of chapter explorers: refused before anything is trained or drawn
+    ("dying-ReLU explorer steps=10**7", lambda: ch04a.DyingReluExplorer(canvas="none", steps=10**7), ValueError,
+     f"steps must be an integer from 1 to {ch04a.DyingReluExplorer.MAX_STEPS}; got 10000000"),
+    ("leaky-slope explorer width=10**9", lambda: ch04b.LeakySlopeExplorer(canvas="none", width=10**9), ValueError,
+     f"width must be an integer from 1 to {ch04b.LeakySlopeExplorer.MAX_WIDTH}; got 1000000000"),
+    ("leaky-slope explorer width=64.5", lambda: ch04b.LeakySlopeExplorer(canvas="none", width=64.5), TypeError,
+     "width must be an integer from 1"),
+    ("RReLU explorer n=0", lambda: ch04b.RReLUExplorer(canvas="none", n=0), ValueError,
+     f"n must be an integer from 1 to {ch04b.RReLUExplorer.MAX_N}; got 0"),
 ]
 
 

@@ -25,6 +25,7 @@ import ipywidgets
 import numpy as np
 
 from .. import plots
+from .._controls import check_size
 from .._validate import check_choice, check_finite, check_positive, check_positive_int, get_rng
 from ..data import digits
 from ..exercises import exercise
@@ -516,9 +517,11 @@ class DyingReluExplorer(Explorer):
     """
 
     figsize = (10.0, 4.3)
+    MAX_STEPS = 2000
 
     def __init__(self, canvas="auto", *, steps: int = 200, **values):
-        self.steps = check_positive_int("steps", steps)
+        # every change of a control trains this many steps: beyond MAX_STEPS a learner waits minutes
+        self.steps = check_size("steps", steps, self.MAX_STEPS)
         self.readout = ipywidgets.HTML()
         self._cache = LRU(64)
         self._data = digits()

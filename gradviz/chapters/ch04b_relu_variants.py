@@ -25,6 +25,7 @@ import matplotlib as mpl
 import numpy as np
 
 from .. import plots
+from .._controls import check_size
 from .._validate import check_choice, check_finite, check_positive_int, get_rng
 from ..activations import elu, elu_grad, get_activation
 from ..data import digits
@@ -564,8 +565,10 @@ class LeakySlopeExplorer(Explorer):
 
     figsize = (10.0, 4.2)  # 1000 px at 100 dpi: fits the notebook column without a scroll bar
 
+    MAX_WIDTH = 1024  # the explorer trains a net of this width at every change
+
     def __init__(self, canvas="auto", *, width=64, seed=0, **values):
-        self.width = int(width)
+        self.width = check_size("width", width, self.MAX_WIDTH)
         self.seed = seed
         self.readout = ipywidgets.HTML()
         self._cache = LRU(256)
@@ -688,8 +691,10 @@ class RReLUExplorer(Explorer):
 
     figsize = (10.0, 4.2)
 
+    MAX_N = 1_000_000  # slopes drawn at every change
+
     def __init__(self, canvas="auto", *, n: int = 4000, seed=0, **values):
-        self.n = check_positive_int("n", n)
+        self.n = check_size("n", n, self.MAX_N)
         self.seed = seed
         self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
