@@ -51,6 +51,12 @@ def test_settings_fill_defaults_and_resolve_auto():
     (dict(batch_size=1, batch_norm="before"), ValueError, "batch_size"),
     (dict(dataset="mnist"), ValueError, "dataset"),
     (dict(seed=-1), ValueError, "seed"),
+    (dict(bias_var=-0.1), ValueError, "bias_var"),
+    (dict(bias_var="big"), TypeError, "bias_var"),
+    (dict(clip="norms"), ValueError, "clip"),
+    (dict(clip="norm", clip_threshold=0.0), ValueError, "clip_threshold"),
+    (dict(clip_threshold=-1.0), ValueError, "clip_threshold"),
+    (dict(residual="yes"), TypeError, "residual"),
 ])
 def test_settings_reject_bad_knobs_by_name(bad, err, words):
     with pytest.raises(err, match=words):
@@ -70,6 +76,50 @@ def test_label_and_network():
     ref = MLP(64, depth=3, width=16, activation="tanh", init="glorot_uniform", weight_scale=2.0, batch_norm="after",
               seed=4)
     np.testing.assert_array_equal(net.blocks[2].dense.params["W"], ref.blocks[2].dense.params["W"])
+
+
+def test_chapter_08_knobs_build_the_network_they_name():
+    """Bias variance, skip connections and clipping (chapter 08's controls); at their defaults, nothing changes."""
+    assert ch.experiments.label(ch.experiments.DEFAULTS) == ch.experiments.label({})
+    assert "sigma" not in ch.experiments.label({}) and "clip" not in ch.experiments.label({})
+    net = ch.experiments.network(depth=4, width=256, bias_var=0.25, seed=1)
+    b = np.concatenate([blk.dense.params["b"] for blk in net.blocks])
+    assert abs(b.std() - 0.5) < 0.03 and abs(b.mean()) < 0.05  # 1024 draws of N(0, 0.25)
+    assert not net.output.params["b"].any()  # the output layer's biases stay 0
+    assert not np.concatenate([blk.dense.params["b"] for blk in ch.experiments.network(depth=2).blocks]).any()
+    assert ch.experiments.network(depth=3, residual=True).residual is True
+    assert all(blk.residual for blk in ch.experiments.network(depth=3, width=64, residual=True).blocks)
+    assert [blk.residual for blk in ch.experiments.network(depth=3, width=32, residual=True).blocks] == [False, True,
+                                                                                                        True]
+    assert not any(blk.residual for blk in ch.experiments.network(depth=3).blocks)
+    # clip_threshold means nothing without clipping: one configuration, one label
+    assert ch.experiments.settings(clip_threshold=5.0) == ch.experiments.settings()
+    assert "clip by value 0.5" in ch.experiments.label(dict(clip="value", clip_threshold=0.5))
+    assert "sigma_b^2 0.1, residual" in ch.experiments.label(dict(bias_var=0.1, residual=True))
+
+
+def test_initial_view_predicts_with_the_bias_variance_and_not_with_skip_connections():
+    iv = ch.experiments.initial_view(depth=6, width=64, activation="tanh", bias_var=0.5)
+    assert iv.prediction is not None and np.allclose(iv.prediction.bias_var, 0.5)
+    plain = ch.experiments.initial_view(depth=6, width=64, activation="tanh")
+    assert iv.prediction.a_var[-1] > plain.prediction.a_var[-1]  # the biases add variance at every layer
+    assert iv.stats.a_var[-1] > plain.stats.a_var[-1]  # and so does the measured network
+    assert ch.experiments.initial_view(depth=6, width=64, activation="tanh", residual=True).prediction is None
+
+
+@pytest.mark.parametrize("clip, threshold", [("norm", 1.0), ("value", 0.01)])
+def test_clipped_runs_record_the_gradient_norm_before_and_after(clip, threshold):
+    r = ch.run(depth=3, width=16, weight_scale=2.0, steps=20, clip=clip, clip_threshold=threshold)
+    h = r.history
+    assert h.config["clip_norm" if clip == "norm" else "clip_value"] == threshold
+    assert len(h.step_grad_norm) == len(h.step_clipped_norm) == h.steps_run == 20
+    assert np.all(h.step_clipped_norm <= h.step_grad_norm * (1 + 1e-12))
+    if clip == "norm":
+        assert np.all(h.step_clipped_norm <= threshold * (1 + 1e-12)) and np.any(h.step_grad_norm > threshold)
+    else:  # every entry in [-threshold, threshold]: the global norm is at most threshold * sqrt(parameters)
+        n = sum(p.size for layer in r.net.layers for p in layer.params.values())
+        assert np.all(h.step_clipped_norm <= threshold * np.sqrt(n)) and np.all(h.step_clipped_norm < h.step_grad_norm)
+    assert ch.run(depth=3, width=16, weight_scale=2.0, steps=20).history.step_grad_norm is None
 
 
 def test_datasets_are_the_same_digits_raw_and_standardised():
@@ -358,6 +408,34 @@ def test_every_knob_changes_the_initial_view_or_the_training_settings(pg):
         np.testing.assert_array_equal(before, snapshot(pg))  # training knobs do not change the initial network
         assert pg.training.status.value != status and pg.training.values[name] == value, name
     assert "not trained yet" in pg.training.status.value
+
+
+def test_chapter_08_controls_in_the_playground(pg):
+    before = snapshot(pg)
+    pg.update(bias_var=0.5)
+    assert not np.allclose(before, snapshot(pg)) and "sigma_b^2 0.5" in pg.training.status.value
+    assert np.isfinite(line(pg.ax_var, "predicted:a").get_ydata()).all()  # the prediction includes the biases
+    np.testing.assert_allclose(line(pg.ax_var, "predicted:a").get_ydata(), pg.initial.prediction.a_var)
+    assert "sigma_b^2$ = 0.5" in pg.ax_var.get_title()
+    pg.update(residual=True)
+    assert np.isnan(line(pg.ax_var, "predicted:a").get_ydata()).all()  # no residual model: no prediction
+    assert any("no model of skip connections" in t.get_text() for t in pg.ax_var.texts)
+    assert "residual" in pg.ax_var.get_title()
+    pg.update(residual=False, bias_var=0.0)
+    np.testing.assert_array_equal(before, snapshot(pg))
+    assert not any(t.get_text() for t in pg.ax_var.texts if t.get_gid() == "note")
+    status = pg.training.status.value
+    pg.update(clip="norm", clip_threshold=2.0, steps=50)
+    np.testing.assert_array_equal(before, snapshot(pg))  # clipping changes training only
+    assert pg.training.status.value != status and "clip by norm 2" in pg.training.status.value
+    r = pg.run()
+    assert r.settings["clip"] == "norm" and np.all(r.history.step_clipped_norm <= 2.0 * (1 + 1e-12))
+    after = line(pg.training.ax_clip, "clip:after").get_ydata()
+    np.testing.assert_allclose(after, r.history.step_clipped_norm)
+    assert line(pg.training.ax_clip, "clip:threshold").get_ydata()[0] == 2.0
+    pg.update(clip="none")
+    pg.run()
+    assert pg.training.ax_clip is None  # the last run was not clipped: no clipping panel
 
 
 def test_initial_view_matches_the_package_and_rescales(pg):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import check_choice, check_nonneg_int, check_positive, check_positive_int, check_probability
+from ..._validate import (check_bool, check_choice, check_nonneg, check_nonneg_int, check_positive, check_positive_int,
+                          check_probability)
 from ...activations import ACTIVATIONS
 from ...data import digits
 from ...init import ALIASES, INITIALIZERS, recommended_init, weight_variance
@@ -38,7 +39,15 @@ DATASETS = {
 
 #: Every knob of the playground and its default value.
 DEFAULTS = dict(depth=5, width=64, activation="relu", init="auto", weight_scale=1.0, batch_norm="off",
-                bn_momentum=0.9, lr=0.1, steps=300, batch_size=64, dataset="digits", seed=0)
+                bn_momentum=0.9, lr=0.1, steps=300, batch_size=64, dataset="digits", seed=0,
+                bias_var=0.0, clip="none", clip_threshold=1.0, residual=False)
+
+#: Gradient clipping of the playground (chapter 08): name -> what is clipped to ``clip_threshold``.
+CLIPPING = {
+    "none": "no clipping",
+    "norm": "the global norm of all the gradients together (gradviz.optim.clip_grad_norm)",
+    "value": "every gradient entry, to [-threshold, threshold] (gradviz.optim.clip_grad_value)",
+}
 
 #: Run lengths the playground offers.
 STEPS = (50, 100, 150, 200, 300, 500, 1000)
@@ -102,6 +111,17 @@ def settings(**knobs) -> dict:
             A key of :data:`DATASETS`.
         seed : int >= 0
             Seeds the initial weights and the order of the minibatches.
+        bias_var : float >= 0
+            sigma_b^2, the variance of the initial hidden biases (drawn from N(0, bias_var); 0: all 0),
+            as on chapter 08's phase diagram.
+        clip : str
+            A key of :data:`CLIPPING`: no gradient clipping, by global norm or by value (chapter 08).
+        clip_threshold : float > 0
+            The largest global norm (``clip='norm'``) or absolute entry (``clip='value'``) of the
+            gradient; set to its default when ``clip='none'`` (where it does nothing).
+        residual : bool
+            Skip connections: each hidden block whose input and output have the same width
+            computes h + phi(...) instead of phi(...) (:class:`gradviz.network.MLP`; chapter 08).
 
     Returns
     -------
@@ -135,6 +155,12 @@ def settings(**knobs) -> dict:
         raise ValueError(f"batch_size must be >= 2 with batch norm; got {s['batch_size']}")
     s["dataset"] = check_choice("dataset", s["dataset"], DATASETS)
     s["seed"] = check_nonneg_int("seed", s["seed"])
+    s["bias_var"] = check_nonneg("bias_var", s["bias_var"])
+    s["clip"] = check_choice("clip", s["clip"], CLIPPING)
+    s["clip_threshold"] = check_positive("clip_threshold", s["clip_threshold"])
+    if s["clip"] == "none":
+        s["clip_threshold"] = DEFAULTS["clip_threshold"]
+    s["residual"] = check_bool("residual", s["residual"])
     return s
 
 
@@ -163,17 +189,22 @@ def label(knobs: dict) -> str:
     bn = "" if s["batch_norm"] == "off" else f", BN {s['batch_norm']} (momentum {s['bn_momentum']:g})"
     data = "" if s["dataset"] == "digits" else ", raw pixels"
     seed = "" if s["seed"] == 0 else f", seed {s['seed']}"
-    return (f"{s['activation']}, {s['init']}{ws}{bn}, {s['depth']}x{s['width']}, lr {s['lr']:.3g}, "
+    bias = "" if s["bias_var"] == 0 else f", sigma_b^2 {s['bias_var']:.3g}"
+    res = ", residual" if s["residual"] else ""
+    clip = "" if s["clip"] == "none" else f", clip by {s['clip']} {s['clip_threshold']:.3g}"
+    return (f"{s['activation']}, {s['init']}{ws}{bias}{bn}{res}, {s['depth']}x{s['width']}, lr {s['lr']:.3g}{clip}, "
             f"{s['steps']} steps, batch {s['batch_size']}{data}{seed}")
 
 
 def network(**knobs) -> MLP:
     """The freshly initialised network of a playground configuration.
 
-    ``MLP(64, depth, width, activation, init, weight_scale, BatchNormOptions(batch_norm,
-    momentum=bn_momentum), n_outputs=10, seed=seed)`` in float64: 64 pixel inputs, ``depth`` hidden blocks
-    ``Dense -> [BatchNorm] -> activation -> [BatchNorm]``, and a 10-way linear output layer
-    initialised like the hidden ones.
+    ``MLP(64, depth, width, activation, init, weight_scale, bias_std=sqrt(bias_var),
+    batch_norm=BatchNormOptions(batch_norm, momentum=bn_momentum), residual=residual, n_outputs=10,
+    seed=seed)`` in float64: 64 pixel inputs, ``depth`` hidden blocks
+    ``Dense -> [BatchNorm] -> activation -> [BatchNorm]`` (with ``residual``, plus a skip connection
+    around each block whose input and output widths are equal: all of them when ``width`` is 64), and
+    a 10-way linear output layer initialised like the hidden ones (its biases 0).
 
     Parameters
     ----------
@@ -183,10 +214,10 @@ def network(**knobs) -> MLP:
     s = settings(**knobs)
     data = dataset(s["dataset"])
     return MLP(data.n_features, depth=s["depth"], width=s["width"], activation=s["activation"], init=s["init"],
-               weight_scale=s["weight_scale"],
+               weight_scale=s["weight_scale"], bias_std=float(np.sqrt(s["bias_var"])),
                batch_norm=BatchNormOptions(None if s["batch_norm"] == "off" else s["batch_norm"],
                                            momentum=s["bn_momentum"]),
-               n_outputs=data.n_classes, seed=s["seed"])
+               residual=s["residual"], n_outputs=data.n_classes, seed=s["seed"])
 
 
 @dataclass(eq=False)
@@ -199,9 +230,9 @@ class InitialView:
         Per hidden layer: Var(a), Var(dL/da) (dL the loss of each example, not the batch mean),
         ||dL/dW|| (of the batch-mean loss, what an SGD step uses), saturated and dead fractions.
     prediction : gradviz.theory.VariancePrediction or None
-        The mean-field prediction for the same widths, activation and weight variance, fed with
-        the input's second moment and with the measured Var(dL/da^L) at the top (None with batch
-        norm, which the theory here does not model).
+        The mean-field prediction for the same widths, activation, weight and bias variances, fed
+        with the input's second moment and with the measured Var(dL/da^L) at the top (None with batch
+        norm or skip connections, which the theory here does not model).
     input_second_moment : float
         E[x^2] over the examples and the 64 pixels (about 1 for standardised pixels).
     n_examples : int
@@ -272,7 +303,7 @@ def _cache_put(cache, key, value, maxsize):
 
 def _model_key(s):
     return tuple(s[k] for k in ("depth", "width", "activation", "init", "weight_scale", "batch_norm", "dataset",
-                                "seed"))
+                                "seed", "bias_var", "residual"))
 
 
 def initial_view(**knobs) -> InitialView:
@@ -332,11 +363,11 @@ def initial_view(**knobs) -> InitialView:
             ly.state.update(state)
     second = float(np.mean(np.square(x, dtype=np.float64)))
     prediction = None
-    if s["batch_norm"] == "off" and np.isfinite(stats.da_var[-1]):
+    if s["batch_norm"] == "off" and not s["residual"] and np.isfinite(stats.da_var[-1]):
         widths = [data.n_features] + [s["width"]] * s["depth"]
         wv = [weight_variance(s["init"], widths[i], widths[i + 1]) * s["weight_scale"] ** 2
               for i in range(s["depth"])]
-        prediction = predict_variances(widths, s["activation"], wv, input_var=second,
+        prediction = predict_variances(widths, s["activation"], wv, s["bias_var"], input_var=second,
                                        output_grad_var=float(stats.da_var[-1]))
     return _cache_put(_INITIAL_CACHE, key, InitialView(stats, prediction, second, n, a_norm, da_norm, weight_norm),
                       256)
@@ -456,7 +487,8 @@ def run(progress=False, callback=None, **knobs) -> PlaygroundRun:
 
     The network is :func:`network`, measured at initialisation by :func:`initial_view`,
     then trained by :func:`gradviz.train.train` with plain SGD (``lr``, ``steps``, ``batch_size``;
-    ``seed`` also orders the minibatches), recording every ``max(1, steps // 10)`` steps. Afterwards
+    ``seed`` also orders the minibatches; ``clip`` and ``clip_threshold`` become its ``clip_norm`` or
+    ``clip_value``, and then its history holds the gradient norm before and after clipping), recording every ``max(1, steps // 10)`` steps. Afterwards
     the whole training set is passed once in inference mode to count the dead ReLU units.
 
     Parameters
@@ -492,6 +524,8 @@ def run(progress=False, callback=None, **knobs) -> PlaygroundRun:
     net = network(**s)
     with one_blas_thread():
         history = train(net, data, lr=s["lr"], steps=s["steps"], batch_size=s["batch_size"], seed=s["seed"],
+                        clip_norm=s["clip_threshold"] if s["clip"] == "norm" else None,
+                        clip_value=s["clip_threshold"] if s["clip"] == "value" else None,
                         record_every=max(1, s["steps"] // 10), progress=progress, callback=callback)
     dead = np.full(s["depth"], np.nan)
     if not history.diverged:

@@ -26,6 +26,8 @@ from .experiments import _RUN_CACHE, DEFAULTS, PRESETS, STEPS, initial_view, is_
 _WIDTHS = (16, 32, 64, 128, 256)
 _DATA_OPTIONS = [("digits, standardised pixels", "digits"), ("digits, raw pixels 0..16", "digits_raw")]
 _CUSTOM = "(your own settings)"
+_BIAS_VARS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # sigma_b^2; chapter 08's phase diagram spans 0 .. 2
+_CLIP_OPTIONS = [("none", "none"), ("by global norm", "norm"), ("by value", "value")]
 
 
 def _knobs(max_depth):
@@ -38,9 +40,13 @@ def _knobs(max_depth):
         "activation": choice("activation", list(ACTIVATIONS), d["activation"]),
         "init": choice("initializer", INIT_OPTIONS, d["init"]),
         "weight_scale": log_slider("weight scale (gain x init)", 0.1, 20.0, d["weight_scale"]),
+        "bias_var": values_slider("bias variance \u03c3_b\u00b2", _BIAS_VARS, d["bias_var"]),
         "batch_norm": choice("batch norm", BN_OPTIONS, d["batch_norm"], buttons=True),
         "bn_momentum": choice("BN momentum (Keras)", [0.9, 0.99], d["bn_momentum"], buttons=True),
+        "residual": choice("skip connections", [("off", False), ("on", True)], d["residual"], buttons=True),
         "lr": log_slider("learning rate", 1e-3, 100.0, d["lr"]),
+        "clip": choice("gradient clipping", _CLIP_OPTIONS, d["clip"]),
+        "clip_threshold": log_slider("clip threshold", 0.01, 100.0, d["clip_threshold"]),
         "steps": values_slider("training steps", STEPS, d["steps"]),
         "batch_size": values_slider("batch size", (16, 32, 64, 128, 256), d["batch_size"]),
         "dataset": choice("data", _DATA_OPTIONS, d["dataset"]),
@@ -139,7 +145,29 @@ class _PlaygroundTraining(TrainingExplorer):
                 if last.diverged:
                     self.ax_grad.set_title(f"gradient norm per layer (last run;\noverflow at step "
                                            f"{last.diverged_step}: blank from there)", fontsize=10)
+            self.ax_clip = None
+            if last is not None and last.step_grad_norm is not None:
+                self._show_clipping(last)
         self.status.value = self.status_html()
+
+    def _show_clipping(self, hist):
+        """Under the heat map, the last run's global gradient norm at every step, before and after clipping."""
+        top, bottom = self.ax_grad.get_subplotspec().subgridspec(2, 1, height_ratios=[1.5, 1])
+        self.ax_grad.set_subplotspec(top)
+        self.ax_grad.set_xlabel("hidden layer $l$")  # the long label is wider than the narrow panel
+        ax = self.ax_clip = self.figure.add_subplot(bottom)
+        plots.tidy(ax)
+        steps = np.arange(len(hist.step_grad_norm))
+        ax.plot(steps, plots.positive_finite(hist.step_grad_norm), lw=1.0, color="0.5", label="before", gid="clip:before")
+        ax.plot(steps, plots.positive_finite(hist.step_clipped_norm), lw=1.2, color=plots.OKABE_ITO["blue"],
+                label="after clipping", gid="clip:after")
+        clip = hist.config.get("clip_norm")
+        if clip is not None:
+            ax.axhline(clip, color="0.3", lw=0.8, ls=":", gid="clip:threshold")
+        self.autoscale(ax, x=False)
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_title("global gradient norm (last run):\nbefore clipping (grey), after (blue)", fontsize=9)
 
     def _clip_loss_axis(self):
         """Keep the loss axis on the runs that did not overflow (one that did would stretch it to 1e300)."""
@@ -176,8 +204,14 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     Controls: ``preset`` (the guide's experiments, :data:`PRESETS`: choosing one
     sets every knob), ``depth``, ``width``, ``activation``, ``init``,
-    ``weight_scale``, ``batch_norm``, ``bn_momentum``, ``lr``, ``steps``,
-    ``batch_size`` (of training), ``dataset``, ``seed``; buttons ``run`` and ``clear``.
+    ``weight_scale``, ``bias_var`` (sigma_b^2), ``batch_norm``, ``bn_momentum``,
+    ``residual``, ``lr``, ``clip`` and ``clip_threshold``, ``steps``, ``batch_size``
+    (of training), ``dataset``, ``seed``; buttons ``run`` and ``clear`` (the knobs of
+    :func:`settings`; chapter 08 introduces bias variance, clipping and skip connections).
+    Without batch norm and skip connections the top figure also draws the mean-field
+    prediction (with the bias variance); with skip connections it draws none and says so,
+    as the theory here has no model of them. With clipping, the training figure adds the
+    last run's gradient norm before and after clipping, step by step.
 
     Parameters
     ----------
@@ -281,17 +315,24 @@ class PlaygroundExplorer(DeepNetworkExplorer):
                        self.training.progress_view, self.training.progress_area])
 
     # --- the two halves --------------------------------------------------------
-    def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
+    def probe_args(self, values):
+        """The arguments of :meth:`compute`: those of the parent class, the bias variance and the skip connections."""
+        return {**super().probe_args(values), "bias_var": values["bias_var"], "residual": values["residual"]}
+
+    def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, bias_var=0.0,
+                residual=False):
         """(PassStats, VariancePrediction or None, note) of the playground network at initialisation,
         on the current data set (:func:`initial_view`; ``batch_size`` is not used: the initial pass
         always sees 256 examples)."""
         t0 = time.perf_counter()
         self.initial = initial_view(depth=depth, width=width, activation=activation, init=init,
                                     weight_scale=weight_scale, batch_norm=batch_norm, seed=seed,
-                                    dataset=self._dataset)
+                                    dataset=self._dataset, bias_var=bias_var, residual=residual)
         note = ""
         if batch_norm != "off":
             note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        elif residual:
+            note = "no prediction drawn: the mean-field theory here has no model of skip connections"
         self.timings.update(probe=time.perf_counter() - t0)
         return self.initial.stats, self.initial.prediction, note
 
@@ -307,6 +348,9 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self.ax_frac.set_xlabel("hidden layer $l$")  # the long label does not fit under the narrow panel
         iv = self.initial
         title = self.ax_var.get_title().replace(", float64", "")
+        extra = (f", $\\sigma_b^2$ = {values['bias_var']:g}" if values["bias_var"] else "") + (
+            ", residual" if values["residual"] else "")
+        title = title.replace(":", extra + ":", 1)
         self.ax_var.set_title(title, fontsize=11)
         data = "raw pixels 0..16" if values["dataset"] == "digits_raw" else "standardised pixels"
         self.heading_init.value = (
