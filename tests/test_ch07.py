@@ -438,6 +438,17 @@ def test_chapter_08_controls_in_the_playground(pg):
     assert pg.training.ax_clip is None  # the last run was not clipped: no clipping panel
 
 
+@pytest.mark.parametrize("bad, words", [
+    (dict(bias_var=5.0), "bias_var=5.0 is not an option"),
+    (dict(clip="sometimes"), "clip='sometimes' is not an option"),
+    (dict(clip_threshold=1e6), "clip_threshold must be a number from 0.01 to 100"),
+    (dict(residual="yes"), "residual='yes' is not an option"),
+])
+def test_playground_refuses_chapter_08_values_its_controls_cannot_take(bad, words):
+    with pytest.raises(ValueError, match=words):
+        ch.PlaygroundExplorer(canvas="none", progress=False, **bad)
+
+
 def test_initial_view_matches_the_package_and_rescales(pg):
     pg.update(activation="sigmoid", init="glorot_uniform", depth=12, width=32)
     iv = ch.experiments.initial_view(depth=12, width=32, activation="sigmoid")
