@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +49,7 @@ from .data import digits
 from .stats import ReluActivity, layer_statistics, relu_activity
 
 __all__ = ["History", "train", "LOSSES", "PROGRESS_AUTO_STEPS", "OUTCOMES", "DigitsRun", "digits_run",
-           "progress_bar"]
+           "RunCache", "DraftedRuns", "progress_bar"]
 
 #: Loss names :func:`train` accepts.
 LOSSES = ("cross_entropy", "mse", "binary_cross_entropy")
@@ -654,3 +655,80 @@ def digits_run(activation: str = "relu", *, depth: int = 4, width: int = 64, lr:
         extra = "".join(f", {k}={v:g}" for k, v in activation_params.items())
         label = f"{activation}{extra}, lr {lr:g}" + (f", bias {bias:g}" if bias else "")
     return DigitsRun(label=label, history=history, net=net, activity=activity)
+
+
+class RunCache:
+    """Runs of :func:`digits_run` for an explorer: each trained once and kept (the ``maxsize`` used last), over
+    ``steps`` steps, or, for a learner's first answer, over its first steps only: the same weights, minibatches
+    and records as the first steps of the whole run (records every 20 steps).
+
+    A run is named by a configuration: a dict of :func:`digits_run`'s keyword arguments but ``steps`` and
+    ``data`` (round floats from sliders before, so that a value is found again). Keep and look up on the
+    kernel's thread; a worker thread trains with ``keep=False`` (the cache is then only read).
+    """
+
+    def __init__(self, steps=200, maxsize=64, data=None):
+        self.steps, self.maxsize = int(steps), int(maxsize)
+        self.data = digits() if data is None else data
+        self._runs = OrderedDict()
+
+    def _key(self, config, steps=None):
+        return tuple(sorted(config.items())), self.steps if steps is None else int(steps)
+
+    def has(self, configs) -> bool:
+        """Whether the whole runs of every configuration of ``configs`` are kept."""
+        return all(self._key(c) in self._runs for c in configs)
+
+    def runs(self, configs, steps=None, keep=True) -> tuple:
+        """The run of each configuration of ``configs`` over ``steps`` steps (None: all of them; a kept whole run
+        answers any ``steps``), trained if not kept, and kept unless ``keep=False``."""
+        out = []
+        for config in configs:
+            run = dict.get(self._runs, self._key(config)) or dict.get(self._runs, self._key(config, steps))
+            if run is None:
+                run = digits_run(steps=self._key(config, steps)[1], data=self.data, **config)
+            if keep:
+                self.keep([config], [run])
+            out.append(run)
+        return tuple(out)
+
+    def keep(self, configs, runs) -> None:
+        """Keep ``runs``, the runs of ``configs`` (each under the steps it ran), as the latest used."""
+        for config, run in zip(configs, runs):
+            key = self._key(config, run.history.config["steps"])
+            self._runs[key] = run
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.maxsize:
+                self._runs.popitem(last=False)
+
+
+class DraftedRuns:
+    """Mixin of an explorer (:class:`gradviz.widgets.Explorer`) whose answer is a few runs of :func:`digits_run`:
+    the progressive-answer methods, with the runs kept in ``self.run_cache`` (a :class:`RunCache`).
+
+    The explorer defines ``configs(values)`` (the configurations of its runs, for control values) and
+    ``show(result, values)`` (``result``: their runs, in that order). A learner's change to a setting not kept
+    yet is answered first by the first :attr:`draft_steps` steps of each run, then by the whole runs,
+    trained on a worker thread.
+    """
+
+    #: Steps of training that answer a learner's change first.
+    draft_steps = 40
+
+    def answer(self, values, examples=None):
+        """The runs of ``configs(values)``, over all their steps or over the first ``examples``."""
+        return self.run_cache.runs(self.configs(values), examples)
+
+    def draft_examples(self, values):
+        """None when every run is kept, else :attr:`draft_steps` (steps, here)."""
+        kept = self.run_cache.has(self.configs(values)) or self.draft_steps >= self.run_cache.steps
+        return None if kept else self.draft_steps
+
+    def refine(self, values):
+        yield self.run_cache.runs(self.configs(values), keep=False)
+
+    def remember(self, values, result):
+        self.run_cache.keep(self.configs(values), result)
+
+    def refining_text(self, values, examples):
+        return f"the first {examples} of {self.run_cache.steps} steps: training ..."

@@ -318,3 +318,19 @@ def test_train_calls_back_after_every_step_and_stops_when_the_callback_raises(di
     assert seen == [(k, 20) for k in range(1, 8)]
     with pytest.raises(TypeError, match="callback"):
         train(net, digits, steps=2, progress=False, callback="not a function")
+
+
+def test_run_cache_keeps_whole_runs_and_answers_first_steps_with_the_same_steps(digits):
+    from gradviz.train import RunCache, digits_run
+
+    cache = RunCache(steps=40, data=digits)
+    config = dict(activation="relu", lr=0.1, seed=3)
+    (draft,) = cache.runs([config], steps=20)
+    assert draft.history.config["steps"] == 20 and not cache.has([config])
+    (whole,) = cache.runs([config], keep=False)  # as on a worker thread: not kept
+    assert not cache.has([config]) and cache.runs([config], steps=20)[0] is draft
+    np.testing.assert_array_equal(draft.history.test_accuracy, whole.history.test_accuracy[:2])
+    np.testing.assert_array_equal(whole.history.test_accuracy,
+                                  digits_run(steps=40, data=digits, **config).history.test_accuracy)
+    cache.keep([config], [whole])
+    assert cache.has([config]) and cache.runs([config], steps=20) == (whole,)  # a whole run answers any steps

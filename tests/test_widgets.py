@@ -529,6 +529,34 @@ def test_a_draft_frame_with_its_mark_is_blitted_as_a_full_draw_would_draw_it():
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("chapter, name, control, value, reference", [
+    ("ch04a_dying_relu", "DyingReluExplorer", "lr", 1.0, 0.1),
+    ("ch04b_relu_variants", "PReLUExplorer", "alpha_init", 0.4, 0.25),
+])
+def test_an_explorer_that_trains_answers_a_learner_with_the_first_steps_then_all_of_them(chapter, name, control,
+                                                                                        value, reference):
+    import importlib
+
+    async def main():
+        ex = getattr(importlib.import_module(f"gradviz.chapters.{chapter}"), name)(canvas="none")
+        ex.draft_steps = 20
+        first = ex.answer(ex.values)  # at the defaults: kept
+        learner_sets(ex.controls[control], value)
+        draft = ex.answer(ex.values, examples=20)
+        assert ex.answered == "draft" and draft[0].history.config["steps"] == 20  # (a kept reference: all its steps)
+        await settled(ex)
+        final = ex.answer(ex.values)
+        assert ex.answered == "final" and [r.history.config["steps"] for r in final] == [200, 200]
+        for d, f in zip(draft, final):  # the draft's steps are the run's first steps: the same records
+            n = len(d.history.record_steps)
+            np.testing.assert_array_equal(d.history.record_steps, f.history.record_steps[:n])
+            np.testing.assert_array_equal(d.history.test_accuracy, f.history.test_accuracy[:n])
+        learner_sets(ex.controls[control], reference)  # kept: no draft
+        assert ex.answered == "final" and ex.answer(ex.values) == first
+
+    asyncio.run(main())
+
+
 def test_the_worker_runs_the_latest_job():
     worker = _live.Worker()
     started, gate, ran = threading.Event(), threading.Event(), []

@@ -32,8 +32,8 @@ from ..exercises import exercise
 from ..figures import figure
 from ..init import ALIASES, INITIALIZERS, weight_variance
 from ..theory import dead_at_birth_probability
-from ..train import digits_run, progress_bar
-from ..widgets import CONTROL_STYLE, LRU, Explorer, int_slider, log_slider
+from ..train import DraftedRuns, RunCache, digits_run, progress_bar
+from ..widgets import CONTROL_STYLE, Explorer, int_slider, log_slider
 
 __all__ = [
     "simulate_dead_at_birth", "lr_race", "seed_sweep", "dying_relu_training", "dead_at_birth_simulations",
@@ -495,7 +495,7 @@ def dead_at_birth(sims=None):
 
 
 # ---- explorers
-class DyingReluExplorer(Explorer):
+class DyingReluExplorer(DraftedRuns, Explorer):
     """Dying ReLU against the learning rate: train the chapter's ReLU network on the digits and watch its units.
 
     Each setting trains :func:`gradviz.train.digits_run` (4 hidden layers x 64
@@ -510,6 +510,11 @@ class DyingReluExplorer(Explorer):
     of every hidden bias, -3 to 0.5), ``seed`` (0 to 5: other initial weights
     and minibatches). They act when released, not while dragged.
 
+    A learner's change to a setting not trained yet is answered first by the
+    first :attr:`draft_steps` steps of its training (the same steps: the same
+    weights, minibatches and records), while a worker thread trains all of them
+    (:class:`gradviz.train.DraftedRuns`).
+
     Attributes
     ----------
     run, reference : gradviz.train.DigitsRun
@@ -523,8 +528,7 @@ class DyingReluExplorer(Explorer):
         # every change of a control trains this many steps: beyond MAX_STEPS a learner waits minutes
         self.steps = check_size("steps", steps, self.MAX_STEPS)
         self.readout = ipywidgets.HTML()
-        self._cache = LRU(64)
-        self._data = digits()
+        self.run_cache = RunCache(self.steps)
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -557,18 +561,18 @@ class DyingReluExplorer(Explorer):
         ax.set_ylabel("test accuracy (%)")
         plots.legend_below(ax, ncol=3)
 
+    def configs(self, values):
+        """The :class:`gradviz.train.RunCache` configurations of the run and of its reference (lr 0.1)."""
+        return [dict(activation="relu", lr=round(float(lr), 10), bias=round(float(values["bias"]), 6),
+                     seed=int(values["seed"]), label=f"lr {round(float(lr), 10):.3g}") for lr in (values["lr"], 0.1)]
+
     def train(self, lr, bias, seed):
         """The :class:`gradviz.train.DigitsRun` of this setting (trained once, then cached)."""
-        key = (round(float(lr), 10), round(float(bias), 6), int(seed))
-        run = self._cache.get(key)
-        if run is None:
-            run = self._cache.put(key, digits_run("relu", lr=key[0], bias=key[1], seed=key[2], steps=self.steps,
-                                                  data=self._data, label=f"lr {key[0]:.3g}"))
-        return run
+        return self.run_cache.runs(self.configs(dict(lr=lr, bias=bias, seed=seed))[:1])[0]
 
-    def refresh(self, lr, bias, seed):
-        self.run = run = self.train(lr, bias, seed)
-        self.reference = ref = self.train(0.1, bias, seed)
+    def show(self, result, values):
+        lr, bias, seed = values["lr"], values["bias"], values["seed"]
+        self.run, self.reference = run, ref = result
         h = run.history
         keep = slice(None, -1) if h.diverged else slice(None)  # the failing step's record holds overflowed numbers
         for l, line in enumerate(self.layer_lines):
@@ -578,7 +582,7 @@ class DyingReluExplorer(Explorer):
         outcome = {"alive": "alive", "dead": f"dead (layer {run.activity.first_dead_layer} entirely dead)",
                    "diverged": f"diverged (overflow at step {h.diverged_step})"}[run.outcome]
         self.ax_dead.set_title(f"lr {lr:.3g}, bias {bias:g}, seed {seed}: {outcome}", fontsize=10.5)
-        acc = (f"after {self.steps} steps: {run.test_accuracy:.1%}" if run.outcome != "diverged" else
+        acc = (f"after {h.config['steps']} steps: {run.test_accuracy:.1%}" if run.outcome != "diverged" else
                f"none: the run overflowed at step {h.diverged_step}")
         self.ax_acc.set_title(f"test accuracy: {acc}" if run.outcome == "diverged" else f"test accuracy {acc}",
                               fontsize=10.5)

@@ -34,7 +34,7 @@ from ..figures import figure
 from ..layers import ActivationLayer, PReLU, RReLU
 from ..network import MLP
 from ..stats import probe
-from ..train import digits_run
+from ..train import DraftedRuns, RunCache, digits_run
 from ..widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider
 
 __all__ = [
@@ -768,7 +768,7 @@ class RReLUExplorer(Explorer):
                 f"for every negative input; Xu et al.'s rule would use {self.xu_slope:.4f}.")
 
 
-class PReLUExplorer(Explorer):
+class PReLUExplorer(DraftedRuns, Explorer):
     """PReLU's initial slope and the slopes it learns, beside leaky ReLU with the slope held fixed.
 
     Each setting trains two networks on the digits with
@@ -781,6 +781,9 @@ class PReLUExplorer(Explorer):
 
     Controls: ``alpha_init`` (0 to 1), ``bias`` (the initial value of every
     hidden bias; -2 is chapter 04a's handicapped start). They act when released.
+    A learner's change to a setting not trained yet is answered first by the
+    first :attr:`draft_steps` steps of both trainings (the same steps), while a
+    worker thread trains all of them (:class:`gradviz.train.DraftedRuns`).
 
     Attributes
     ----------
@@ -792,8 +795,7 @@ class PReLUExplorer(Explorer):
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
-        self._cache = LRU(64)
-        self._data = digits()
+        self.run_cache = RunCache()
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -826,18 +828,23 @@ class PReLUExplorer(Explorer):
         ax.set_ylabel("test accuracy (%)")
         plots.legend_below(ax, ncol=3)
 
+    @staticmethod
+    def _config(activation, alpha, bias):
+        alpha = round(float(alpha), 6)
+        param = {"alpha_init": alpha} if activation == "prelu" else {"alpha": alpha}
+        return dict(activation=activation, bias=round(float(bias), 6), label=activation, **param)
+
+    def configs(self, values):
+        """The :class:`gradviz.train.RunCache` configurations of the PReLU and the leaky ReLU run."""
+        return [self._config(a, values["alpha_init"], values["bias"]) for a in ("prelu", "leaky_relu")]
+
     def train(self, activation, alpha, bias):
         """The :class:`gradviz.train.DigitsRun` of PReLU (alpha_init=alpha) or leaky ReLU (alpha); cached."""
-        key = (activation, round(float(alpha), 6), round(float(bias), 6))
-        run = self._cache.get(key)
-        if run is None:
-            param = {"alpha_init": key[1]} if activation == "prelu" else {"alpha": key[1]}
-            run = self._cache.put(key, digits_run(activation, bias=key[2], data=self._data, label=activation, **param))
-        return run
+        return self.run_cache.runs([self._config(activation, alpha, bias)])[0]
 
-    def refresh(self, alpha_init, bias):
-        self.prelu = prelu = self.train("prelu", alpha_init, bias)
-        self.leaky = leaky = self.train("leaky_relu", alpha_init, bias)
+    def show(self, result, values):
+        alpha_init, bias = values["alpha_init"], values["bias"]
+        self.prelu, self.leaky = prelu, leaky = result
         h = prelu.history
         for l, line in enumerate(self.layer_lines):
             line.set_data(h.record_steps, h.prelu_alpha[:, l])

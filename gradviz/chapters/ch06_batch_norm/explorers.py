@@ -39,7 +39,6 @@ class MomentumExplorer(Explorer):
     """
 
     figsize = (11.0, 4.2)
-    freeze_layout = False  # the y tick labels widen when a batch mean falls below 0: lay out at every draw
     true_mean, true_std = 3.0, 2.0
     references = {0.99: "0.99: Keras default", 0.9: "0.9: PyTorch default 0.1"}
 
@@ -78,6 +77,19 @@ class MomentumExplorer(Explorer):
 
     def setup_figure(self, fig):
         self.ax_mean, self.ax_weight = fig.subplots(1, 2, width_ratios=[1.35, 1])
+
+    def _freeze_layout(self):
+        # Lay out once (then blit) with the widest tick labels the axes can get, so that none runs into an axis
+        # label or off the figure later: '-0.5' on the mean's axis (its limits hold 0 and 3, so the ticks are at
+        # least 0.5 apart; a negative batch mean brings the minus sign) and the last step, 1000.
+        mean_limits, step_limits = self.ax_mean.get_ylim(), self.ax_mean.get_xlim()
+        self.ax_mean.set_ylim(-0.6, 3.6)
+        for ax in (self.ax_mean, self.ax_weight):
+            ax.set_xlim(0, self.controls["steps"].max)
+        super()._freeze_layout()
+        self.ax_mean.set_ylim(*mean_limits)
+        for ax in (self.ax_mean, self.ax_weight):
+            ax.set_xlim(*step_limits)
 
     def compute(self, momentum, steps, batch_size):
         """The moving-average run of these settings (cached)."""
