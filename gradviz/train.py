@@ -709,7 +709,8 @@ class DraftedRuns:
     The explorer defines ``configs(values)`` (the configurations of its runs, for control values) and
     ``show(result, values)`` (``result``: their runs, in that order). A learner's change to a setting not kept
     yet is answered first by the first :attr:`draft_steps` steps of each run, then by the whole runs,
-    trained on a worker thread.
+    trained one after the other on a worker thread; a refinement for values the learner has left
+    stops once the run it is training is done (that run is not interrupted, and not kept).
     """
 
     #: Steps of training that answer a learner's change first.
@@ -725,7 +726,11 @@ class DraftedRuns:
         return None if kept else self.draft_steps
 
     def refine(self, values):
-        yield self.run_cache.runs(self.configs(values), keep=False)
+        # one run at a time: between two runs, a refinement for values the learner has left stops there
+        runs = ()
+        for config in self.configs(values):
+            runs += self.run_cache.runs([config], keep=False)
+            yield runs
 
     def remember(self, values, result):
         self.run_cache.keep(self.configs(values), result)

@@ -334,3 +334,19 @@ def test_run_cache_keeps_whole_runs_and_answers_first_steps_with_the_same_steps(
                                   digits_run(steps=40, data=digits, **config).history.test_accuracy)
     cache.keep([config], [whole])
     assert cache.has([config]) and cache.runs([config], steps=20) == (whole,)  # a whole run answers any steps
+
+
+def test_drafted_runs_refine_one_run_at_a_time_so_that_a_left_refinement_stops_between_runs(digits):
+    from gradviz.train import DraftedRuns, RunCache
+
+    class Runs(DraftedRuns):
+        run_cache = RunCache(steps=20, data=digits)
+
+        def configs(self, values):
+            return [dict(activation="relu", seed=values["seed"]), dict(activation="leaky_relu", seed=values["seed"])]
+
+    refinement = Runs().refine({"seed": 1})
+    (first,) = next(refinement)  # a learner who left now stops the refinement here: one run trained, not two
+    assert first.history.config["steps"] == 20 and not Runs.run_cache.has(Runs().configs({"seed": 1}))
+    last = list(refinement)[-1]
+    assert last[0] is first and len(last) == 2 and last[1].history.config["steps"] == 20
