@@ -29,6 +29,8 @@ SITE_OUT      ?= build/site
 PORT          ?= 8866
 APP_IP        ?= 127.0.0.1
 APP_NOTEBOOK  := docs/app/playground.ipynb
+# further options for Voila, e.g. APP_ARGS="--MappingKernelManager.cull_idle_timeout=600"
+APP_ARGS      ?=
 
 .PHONY: lab test test-kernels test-latest constraints test-browser notebooks site app setup benchmark benchmark-browser figures mutation clean distclean help
 
@@ -125,7 +127,7 @@ site: $(STAMP)
 app: $(STAMP)
 	env -u MPLBACKEND $(VENV)/bin/voila --no-browser --port=$(PORT) --Voila.ip=$(APP_IP) --Voila.port_retries=0 \
 	  --strip_sources=True --show_tracebacks=False \
-	  --MappingKernelManager.cull_idle_timeout=3600 --MappingKernelManager.cull_interval=300 $(APP_NOTEBOOK)
+	  --MappingKernelManager.cull_idle_timeout=3600 --MappingKernelManager.cull_interval=300 $(APP_ARGS) $(APP_NOTEBOOK)
 
 ## notebooks: re-execute every notebook (or NB=notebooks/NN_x.ipynb) in place, top to bottom, as the tests do
 # Without the widgets' state: a static renderer (nbconvert, nbviewer, a code-hosting page) would then try

@@ -97,6 +97,7 @@ def build(out: Path, notebooks: list[Path]) -> list[Path]:
             "css_url": "_static/site.css",
         }
         nb.metadata["title"] = chapter["title"]
+        nb.metadata.pop("widgets", None)  # no widget is drawn here: leave their state out of the page
         body, _ = html_exporter.from_notebook_node(nb, resources={"site": site})
         page = out / chapter["href"]
         page.write_text(body, encoding="utf-8")

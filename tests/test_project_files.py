@@ -9,6 +9,7 @@ for that Python. When you add a dependency, run `make test-latest` and
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -125,3 +126,33 @@ def test_pyproject_basics(pyproject):
     assert pyproject["project"]["name"] == "gradviz"
     assert "test" in pyproject["project"]["optional-dependencies"]
     assert pyproject["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
+
+
+# ------------------------------------------------------------------ notebooks as static viewers see them
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# What gv.train.progress_bar stores for a bar: "training (200 steps)".
+PROGRESS_LINE = re.compile(r"^[\w ]+ \(\d+ \w+\)$")
+
+
+def _widget_outputs(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return nb, [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+                if WIDGET_VIEW in o.get("data", {})]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_static_viewers_see_a_picture_or_one_line_for_every_widget(path):
+    """nbconvert, nbviewer and code-hosting pages draw a widget from the notebook's stored widget
+    state, with JavaScript from the network; without that state they show the next form of the
+    output: an explorer's image/png, a progress bar's one line (README, "Without a kernel")."""
+    nb, outputs = _widget_outputs(path)
+    assert "widgets" not in nb["metadata"], (
+        f"{path.name} stores its widgets' state: re-execute it with `make notebooks NB={path.as_posix()}` "
+        "(--ExecutePreprocessor.store_widget_state=False)"
+    )
+    for out in outputs:
+        text = "".join(out["data"].get("text/plain", ""))
+        assert "\n" not in text.strip() and not re.match(r"[VH]Box\(", text), f"{path.name}: widget text {text[:60]!r}"
+        if not PROGRESS_LINE.match(text):
+            assert "image/png" in out["data"], f"{path.name}: an explorer without a first frame: {text[:60]!r}"
