@@ -68,6 +68,7 @@ that every blitted frame equals a full draw.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import html
@@ -489,7 +490,14 @@ class Explorer:
         ax.autoscale_view(scalex=x, scaley=y)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget (JupyterLab shows it) and, for a reader with no kernel (nbconvert, nbviewer, a code-hosting
+        page, ``make site``), a PNG of the figure as it is now and one line saying what it is."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        with io.BytesIO() as buf:
+            self.figure.savefig(buf, format="png", dpi=100)
+            bundle["image/png"] = base64.b64encode(buf.getvalue()).decode("ascii")
+        bundle["text/plain"] = f"{type(self).__name__}: an interactive figure (its controls need a running notebook)"
+        return bundle
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

@@ -190,6 +190,18 @@ def test_display():
     assert ex._view.value[:8] == b"\x89PNG\r\n\x1a\n"  # the PNG fallback was rendered
 
 
+def test_display_carries_the_first_frame_for_readers_without_a_kernel():
+    """nbconvert, nbviewer and code-hosting pages cannot run the widget: they show the PNG beside it,
+    which is the figure as it is when displayed (here: what the image canvas shows), and no VBox(...) text."""
+    import base64
+
+    ex = widgets.ActivationExplorer(canvas="image", z1=2.0)
+    bundle = ex._repr_mimebundle_()
+    png = base64.b64decode(bundle["image/png"])
+    assert png == ex._view.value
+    assert bundle["text/plain"] == "ActivationExplorer: an interactive figure (its controls need a running notebook)"
+
+
 def test_ipympl_canvas_if_available():
     need_ipympl()
     import matplotlib.pyplot as plt
