@@ -135,9 +135,16 @@ def draw(figure, view, kind, blitter=None, now=False):
         else:
             figure.canvas.draw_idle()
     elif kind == "image":
-        with io.BytesIO() as buf:
-            figure.savefig(buf, format="png", dpi=100)
-            view.value = buf.getvalue()
+        view.value = png(figure)
+
+
+def png(figure) -> bytes:
+    """``figure`` as a PNG at 100 dpi, as it is now: what an 'image' view shows, and the picture of an
+    explorer that a reader without a kernel sees (a full draw of its own: a :class:`Blitter` then redraws
+    in full)."""
+    with io.BytesIO() as buf:
+        figure.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
 
 
 def pin_axis_labels(axes):

@@ -492,12 +492,9 @@ class Explorer:
     def _repr_mimebundle_(self, **kwargs):
         """The widget (JupyterLab shows it) and, for a reader with no kernel (nbconvert, nbviewer, a code-hosting
         page, ``make site``), a PNG of the figure as it is now and one line saying what it is."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        with io.BytesIO() as buf:
-            self.figure.savefig(buf, format="png", dpi=100)
-            bundle["image/png"] = base64.b64encode(buf.getvalue()).decode("ascii")
-        bundle["text/plain"] = f"{type(self).__name__}: an interactive figure (its controls need a running notebook)"
-        return bundle
+        return {**self.widget._repr_mimebundle_(**kwargs),
+                "image/png": base64.b64encode(_canvas.png(self.figure)).decode("ascii"),
+                "text/plain": f"{type(self).__name__}: an interactive figure (its controls need a running notebook)"}
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
