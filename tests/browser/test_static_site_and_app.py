@@ -210,7 +210,7 @@ def test_nbconvert_html_has_an_image_for_every_figure_and_explorer(nb_path, tmp_
     )
     assert proc.returncode == 0, proc.stderr
     html = (out / f"{nb_path.stem}.html").read_text(encoding="utf-8")
-    shown = html.count('<img src="data:image/png;base64,')
+    shown = len(re.findall(r'<img [^>]*src="data:image/png;base64,', html))
     assert shown == n_images, f"nbconvert shows {shown} images; the notebook stores {n_images} ({n_explorers} explorers)"
     assert 'type="application/vnd.jupyter.widget-view+json"' not in html, "nbconvert chose a widget view"
     assert not WIDGET_REPR.search(html) and not TQDM_RESIDUE.search(html)
