@@ -133,11 +133,16 @@ app: $(STAMP)
 # Without the widgets' state: a static renderer (nbconvert, nbviewer, a code-hosting page) would then try
 # to draw each widget from it, with JavaScript fetched from the network, instead of showing the image
 # each explorer stores beside its widget (tests/test_project_files.py checks that no notebook keeps it).
+# store_widget_state=False only stops nbconvert from writing new state: a state the notebook already holds
+# (from a run without it, or a save in JupyterLab) is dropped first.
 NB ?= notebooks/*.ipynb
+DROP_WIDGET_STATE = $(PY) -c "import sys, nbformat; nb = nbformat.read(sys.argv[1], 4); \
+	nb.metadata.pop('widgets', None); nbformat.write(nb, sys.argv[1])"
 notebooks: $(STAMP)
 	@$(ISOLATED_ENV); \
 	for nb in $(NB); do \
 	  echo "+ execute $$nb"; \
+	  $(DROP_WIDGET_STATE) "$$nb"; \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=$(NBVAL_TIMEOUT) --ExecutePreprocessor.store_widget_state=False "$$nb"; \
 	done

@@ -148,7 +148,7 @@ def test_static_viewers_see_a_picture_or_one_line_for_every_widget(path):
     output: an explorer's image/png, a progress bar's one line (README, "Without a kernel")."""
     nb, outputs = _widget_outputs(path)
     assert "widgets" not in nb["metadata"], (
-        f"{path.name} stores its widgets' state: re-execute it with `make notebooks NB={path.as_posix()}` "
+        f"{path.name} stores its widgets' state: re-execute it with `make notebooks NB={path.relative_to(ROOT).as_posix()}` "
         "(--ExecutePreprocessor.store_widget_state=False)"
     )
     for out in outputs:
