@@ -23,7 +23,7 @@ from . import _live
 from ._validate import check_array_2d, check_finite, check_positive_int, check_probability, get_rng
 from .activations import SATURATION_THRESHOLD, get_activation, saturation_mask
 from .data import digits
-from .network import MLP
+from .network import MLP, LayerRecord
 
 __all__ = ["PassStats", "layer_statistics", "pass_statistics", "probe", "combine_stats", "histograms",
            "digits_batch", "ReluActivity", "relu_activity"]
@@ -297,11 +297,32 @@ def probe(net: MLP, batch_size: int = 256, seed=0, param_grads: bool = False, tr
     x, dout = x.copy(), dout.copy()
     # A probe observes; it does not train: batch norm's moving statistics are put back afterwards.
     saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
+    _release_pass(net)
     try:
         return pass_statistics(net, x, dout, training=training, param_grads=param_grads)
     finally:
         for ly, state in saved:
             ly.state.update(state)
+
+
+def _release_pass(net: MLP) -> None:
+    """Drop what ``net`` kept of its last pass (records, caches, slopes), which the next pass replaces.
+
+    Until the end of a forward pass the network still holds every array of
+    the pass before (z, a, dL/da, dL/dz, phi'(z): five arrays per layer,
+    64 MB at 50x256x256 in float32), so each new array would come from fresh
+    pages of the operating system: about 6,000 page faults per probe, a
+    fifth of its time at that size (benchmarks/README.md). Released first,
+    their memory is reused. Parameter gradients (``grads``) are kept: they
+    are the network's, not the pass's.
+    """
+    for block in net.blocks:
+        block.record = LayerRecord()
+        block.cache = block.dcache = None
+    for ly in net.layers:
+        ly.cache = None
+        if getattr(ly, "slope", None) is not None:
+            ly.slope = None
 
 
 def combine_stats(parts) -> PassStats:

@@ -289,3 +289,30 @@ def test_probe_of_rows_and_combining_parts():
     combined = combine_stats(parts)
     np.testing.assert_array_equal(combined.dead_fraction, whole.dead_fraction)
     assert max(p.dead_fraction.max() for p in parts) > whole.dead_fraction.max() or whole.dead_fraction.max() == 1
+
+
+def _stats_arrays(s):
+    return {k: v for k, v in vars(s).items() if isinstance(v, np.ndarray)}
+
+
+@pytest.mark.parametrize("batch_norm", [None, "before"])
+def test_probe_releases_the_last_pass_first_without_changing_a_number(batch_norm):
+    # The probe drops the previous pass's records and caches before its own pass (so that the new arrays reuse
+    # their memory instead of fresh pages): the statistics are bit for bit those of a fresh network's probe,
+    # the records afterwards are the probe's own pass, and the weight gradients of a training step stay.
+    def build():
+        return MLP(16, depth=4, width=16, activation="tanh", n_outputs=None, seed=3, dtype=np.float32,
+                   batch_norm=batch_norm)
+
+    fresh = probe(build(), batch_size=32, seed=1)
+    net = build()
+    x = np.random.default_rng(2).standard_normal((8, 16))
+    net.forward(x, training=False, record=True)
+    net.backward(np.ones((8, 16)), record=True)  # a different pass, with weight gradients
+    grads = [b.dense.grads["W"] for b in net.blocks]
+    again = probe(net, batch_size=32, seed=1)
+    for k, v in _stats_arrays(fresh).items():
+        np.testing.assert_array_equal(getattr(again, k), v, err_msg=k)
+    assert all(r["z"].shape == (32, 16) and "dW" not in r for r in net.records)
+    assert all(b.dense.grads["W"] is g for b, g in zip(net.blocks, grads))
+    assert layer_statistics(net).a_var.tolist() == again.a_var.tolist()
