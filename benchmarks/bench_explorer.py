@@ -17,6 +17,10 @@ Deep-network explorer, per setting (depth x width x batch):
 - ``ratio``: the probe (forward, backward, per-layer statistics) over the bare
   matrix products of the same shapes (x W and dz W^T per layer, preallocated),
   timed alternately in the same run, CPU time of the thread; the target is 1.3.
+- ``parts`` (only when named): where the probe's time goes, per activation, in
+  ms and as a multiple of the bare products: the engine's layer methods
+  (x W + b, phi(z), phi'(z) * da, dz W^T, each wrapped by a timer), the
+  statistics, the network's overflow checks and loop, the probe's own work.
 - ``press``: the weight-scale slider moved one step (0.05 decades) at a time,
   as by an arrow key, waiting for the final frame after each press; for tanh
   and ReLU. Printed: median and p95 from the change to the first frame and to
@@ -222,6 +226,74 @@ def probe_ratio(depth, width, batch, dtype, activation="tanh", repeats=15):
     return med(times[products]), med(times["probe"])
 
 
+#: The probe's parts, timed by wrapping these methods (class, method, label), in the order of a pass.
+PROBE_PARTS = (("Dense", "forward", "x W + b"), ("ActivationLayer", "forward", "phi(z)"),
+               ("ActivationLayer", "backward", "phi'(z) * da"), ("Dense", "backward", "dz W^T"))
+
+
+def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
+    """(median CPU seconds of the bare products, {part: median CPU seconds of that part of a probe}): the
+    engine's layer methods (:data:`PROBE_PARTS`), the statistics, the network's own work between the layers
+    (overflow checks, the loop) and the probe's (inputs, releasing the last pass, batch-norm state)."""
+    import contextlib
+    import functools
+
+    from gradviz import layers, network, stats
+
+    spent = {}
+
+    def timed(f, label):
+        @functools.wraps(f)
+        def g(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.thread_time() - t
+        return g
+
+    wrapped = [(getattr(layers, c), m, label) for c, m, label in PROBE_PARTS]
+    wrapped += [(network.MLP, "forward", "_forward"), (network.MLP, "backward", "_backward")]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, width)).astype(dtype)
+    W = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
+    out = np.empty_like(x)
+    net = MLP(width, depth=depth, width=width, activation=activation, n_outputs=None, seed=0, dtype=dtype)
+    rows = []
+    with contextlib.ExitStack() as undo:
+        for owner, name, label in wrapped:
+            f = owner.__dict__[name]
+            setattr(owner, name, timed(f, label))
+            undo.callback(setattr, owner, name, f)
+        f = stats.layer_statistics
+        stats.layer_statistics = timed(f, "statistics")  # pass_statistics looks it up in the module
+        undo.callback(setattr, stats, "layer_statistics", f)
+        for i in range(repeats + 1):
+            spent.clear()
+            t = time.thread_time()
+            for _ in range(depth):
+                np.matmul(x, W, out=out)
+                np.matmul(x, W.T, out=out)
+            spent["_products"] = time.thread_time() - t
+            t = time.thread_time()
+            probe(net, batch_size=batch, seed=0)
+            spent["_probe"] = time.thread_time() - t
+            if i:
+                rows.append(dict(spent))
+    layer_parts = [label for _, _, label in PROBE_PARTS]
+
+    def split(r):  # one probe's parts: the remainders within the same probe
+        parts = {label: r.get(label, 0.0) for label in layer_parts}
+        parts["statistics"] = r["statistics"]
+        parts["overflow checks, loop"] = r["_forward"] + r["_backward"] - sum(parts[k] for k in layer_parts)
+        parts["probe: inputs, release"] = r["_probe"] - r["_forward"] - r["_backward"] - r["statistics"]
+        return parts
+
+    split_rows = [split(r) for r in rows]
+    parts = {k: med([p[k] for p in split_rows]) for k in split_rows[0]}
+    return med([r["_products"] for r in rows]), med([r["_probe"] for r in rows]), parts
+
+
 # ----------------------------------------------------------------------------- runs
 async def bench_setting(setting, activation, n, dtype, scenarios):
     depth, width, batch = (int(x) for x in setting.split("x"))
@@ -288,8 +360,9 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
     p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="DEPTHxWIDTHxBATCH ...")
-    p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"], choices=("ratio", "press", "drag"))
-    p.add_argument("--activations", nargs="+", default=["tanh", "relu"], help="for the press rows")
+    p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"], choices=("ratio", "parts", "press", "drag"),
+                   help="parts: the probe's time by part (not run unless named)")
+    p.add_argument("--activations", nargs="+", default=["tanh", "relu"], help="for the press and parts rows")
     p.add_argument("--explorers", nargs="*", default=None,
                    help="every notebook's explorer at its defaults instead (or those whose name contains a word)")
     args = p.parse_args(argv)
@@ -320,6 +393,12 @@ def main(argv=None):
             floor, pr = probe_ratio(depth, width, batch, dtype)
             print(f"{setting:>11} ratio      probe {ms(pr):.1f} / bare products {ms(floor):.1f} (CPU) = "
                   f"{pr / floor:.2f}  {'ok' if pr / floor <= 1.3 else 'ABOVE 1.3'}")
+        if "parts" in args.scenarios:
+            for activation in args.activations:
+                floor, pr, parts = probe_parts(depth, width, batch, dtype, activation)
+                print(f"{setting:>11} parts {activation:<5} probe {ms(pr):.1f} = {pr / floor:.2f} x the bare products "
+                      f"{ms(floor):.1f} (CPU, wrapped methods): " + ", ".join(
+                          f"{k} {ms(v):.1f} ({v / floor:.2f})" for k, v in parts.items()))
         for activation in args.activations:
             scen = [s for s in args.scenarios if s == "press" or (s == "drag" and activation == args.activations[0])]
             if not scen:
