@@ -360,8 +360,8 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
     p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="DEPTHxWIDTHxBATCH ...")
-    p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"], choices=("ratio", "parts", "press", "drag"),
-                   help="parts: the probe's time by part (not run unless named)")
+    p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"],
+                   choices=("ratio", "parts", "press", "drag"), help="parts: only when named")
     p.add_argument("--activations", nargs="+", default=["tanh", "relu"], help="for the press and parts rows")
     p.add_argument("--explorers", nargs="*", default=None,
                    help="every notebook's explorer at its defaults instead (or those whose name contains a word)")
