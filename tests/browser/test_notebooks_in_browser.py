@@ -56,6 +56,7 @@ WARNING_RE = re.compile(r"\b\w*Warning\b")
 ERROR_MSG_RE = re.compile(r'"msg_type"\s*:\s*"error"')
 ENAME_RE = re.compile(r'"ename"\s*:\s*"((?:[^"\\]|\\.)*)"')
 EVALUE_RE = re.compile(r'"evalue"\s*:\s*"((?:[^"\\]|\\.)*)"')
+TRACEBACK_RE = re.compile(r'"traceback"\s*:\s*(\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])')
 SERVER_LOG_ERROR_RE = re.compile(r"Exception in comm_msg|Exception in message handler")
 
 # Elements whose pixels are "the plot" of an explorer; the innermost match wins.
@@ -247,16 +248,22 @@ class KernelErrors:
     """Kernel "error" messages seen on the page's websockets."""
 
     seen: list = field(default_factory=list)
+    #: the last traceback of each error in ``seen`` (the kernel sends it in the same message), to report
+    tracebacks: dict = field(default_factory=dict)
 
     def on_frame(self, payload):
         text = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else payload
         if ERROR_MSG_RE.search(text):
             ename = ENAME_RE.search(text)
             evalue = EVALUE_RE.search(text)
-            self.seen.append(
-                f"{ename.group(1) if ename else '?'}: "
-                f"{json.loads(chr(34) + evalue.group(1) + chr(34)) if evalue else '?'}"
-            )
+            err = (f"{ename.group(1) if ename else '?'}: "
+                   f"{json.loads(chr(34) + evalue.group(1) + chr(34)) if evalue else '?'}")
+            self.seen.append(err)
+            tb = TRACEBACK_RE.search(text)
+            try:
+                self.tracebacks[err] = ANSI.sub("", "\n".join(json.loads(tb.group(1)))) if tb else ""
+            except ValueError:
+                self.tracebacks[err] = tb.group(1)
 
     def attach(self, page):
         page.on("websocket", lambda ws: ws.on("framereceived", self.on_frame))
@@ -482,7 +489,9 @@ def check_notebook(page, server, relpath: str, outdir: Path, kernel_errors: Kern
     for err in dict.fromkeys(kernel_errors.seen):  # unique, in order
         if err not in reported_in_cells:
             count = kernel_errors.seen.count(err)
-            problems.append(f"the kernel reported an error ({count}x) while the explorers were used: {err}")
+            tb = kernel_errors.tracebacks.get(err, "")
+            problems.append(f"the kernel reported an error ({count}x) while the explorers were used: {err}"
+                            + (f"\n{tb[-6000:]}" if tb else ""))
     server_log = server.log_since(log_offset)
     if SERVER_LOG_ERROR_RE.search(server_log):
         lines = server_log.splitlines()
