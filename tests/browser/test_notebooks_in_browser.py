@@ -491,7 +491,7 @@ def check_notebook(page, server, relpath: str, outdir: Path, kernel_errors: Kern
             count = kernel_errors.seen.count(err)
             tb = kernel_errors.tracebacks.get(err, "")
             problems.append(f"the kernel reported an error ({count}x) while the explorers were used: {err}"
-                            + (f"\n{tb[-6000:]}" if tb else ""))
+                            + (f"\n{tb[:4000]}\n...\n{tb[-5000:]}" if tb else ""))
     server_log = server.log_since(log_offset)
     if SERVER_LOG_ERROR_RE.search(server_log):
         lines = server_log.splitlines()
