@@ -13,7 +13,10 @@
 
 numpy releases the GIL inside its matrix products and element-wise loops, so
 the worker computes while the kernel's thread draws and answers messages.
-Only the kernel's thread touches the figure and the widgets.
+Only the kernel's thread touches the figure and the widgets. That is also the
+thread on which ipykernel 6 handles widget messages; ipykernel 7 can handle them on
+a thread of their own (kernel subshells), where ipympl's draws race the cells'
+figures, which is why the project requires ipykernel<7 (README, "Reproducibility").
 """
 
 from __future__ import annotations
