@@ -65,7 +65,8 @@ matplotlib.use("Agg")
 
 from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import probe  # noqa: E402
-from gradviz.widgets import DeepNetworkExplorer, _have_ipympl  # noqa: E402
+from gradviz._canvas import have_ipympl  # noqa: E402
+from gradviz.widgets import DeepNetworkExplorer  # noqa: E402
 
 DEFAULT_SETTINGS = ["10x256x256", "10x512x256", "50x256x256", "50x512x256"]
 
@@ -366,7 +367,7 @@ def main(argv=None):
     p.add_argument("--explorers", nargs="*", default=None,
                    help="every notebook's explorer at its defaults instead (or those whose name contains a word)")
     args = p.parse_args(argv)
-    if not _have_ipympl():
+    if not have_ipympl():
         sys.exit("ipympl is needed: the benchmark times the frames an ipympl canvas sends")
     ctx = None
     if args.threads:

@@ -4,12 +4,15 @@ Private to :mod:`gradviz.widgets`: :func:`attach_view` gives an explorer's figur
 its canvas and the widget that shows it, :func:`draw` draws it there;
 :func:`canvas_class` is ipympl's canvas widget with a faster PNG encoding of its
 frames, and :class:`Blitter` redraws only what changed over cached pixels of
-the rest (on axis labels pinned by :func:`pin_axis_labels`).
+the rest (on axis labels pinned by :func:`pin_axis_labels`); :func:`display_bundle`
+is what a notebook stores for an explorer (its widget and a PNG for a reader with no kernel).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import importlib.util
 import io
 import time
 import warnings
@@ -23,6 +26,12 @@ from PIL import Image
 
 #: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
 MAX_CANVAS_PX = 960
+
+
+def have_ipympl() -> bool:
+    """Whether ipympl is installed (an explorer's ``canvas="auto"`` then takes it)."""
+    # find_spec, not import: importing ipympl switches pyplot's backend (see ipympl_canvas_classes)
+    return importlib.util.find_spec("ipympl") is not None
 
 
 def ipympl_canvas_classes():
@@ -145,6 +154,15 @@ def png(figure) -> bytes:
     with io.BytesIO() as buf:
         figure.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
+
+
+def display_bundle(widget, figure, name, **kwargs) -> dict:
+    """What a notebook stores for an explorer: ``widget``'s view (JupyterLab shows it) and, for a reader with
+    no kernel (nbconvert, nbviewer, a code-hosting page, ``make site``), a PNG of ``figure`` as it is now
+    (:func:`png`) and one line of text naming the explorer ``name``."""
+    return {**widget._repr_mimebundle_(**kwargs),
+            "image/png": base64.b64encode(png(figure)).decode("ascii"),
+            "text/plain": f"{name}: an interactive figure (its controls need a running notebook)"}
 
 
 def pin_axis_labels(axes):

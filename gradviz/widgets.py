@@ -68,11 +68,9 @@ that every blitted frame equals a full draw.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import html
-import importlib.util
 import threading
 import time
 from collections import OrderedDict
@@ -145,11 +143,6 @@ def values_slider(description, options, value, continuous_update=True):
                                 continuous_update=continuous_update, style=CONTROL_STYLE)
 
 
-def _have_ipympl():
-    # find_spec, not import: importing ipympl switches pyplot's backend (see ipympl_canvas_classes)
-    return importlib.util.find_spec("ipympl") is not None
-
-
 class LRU(OrderedDict):
     """A tiny least-recently-used cache (dict) holding at most ``maxsize`` entries."""
 
@@ -219,7 +212,7 @@ class Explorer:
     def __init__(self, canvas="auto", **values):
         canvas = check_choice("canvas", canvas, _CANVASES)
         if canvas == "auto":
-            canvas = "ipympl" if _have_ipympl() else "image"
+            canvas = "ipympl" if _canvas.have_ipympl() else "image"
         self.canvas_kind = canvas
         self.controls = self.make_controls()
         for k, v in check_controls(type(self).__name__, self.controls, values).items():
@@ -490,11 +483,8 @@ class Explorer:
         ax.autoscale_view(scalex=x, scaley=y)
 
     def _repr_mimebundle_(self, **kwargs):
-        """The widget (JupyterLab shows it) and, for a reader with no kernel (nbconvert, nbviewer, a code-hosting
-        page, ``make site``), a PNG of the figure as it is now and one line saying what it is."""
-        return {**self.widget._repr_mimebundle_(**kwargs),
-                "image/png": base64.b64encode(_canvas.png(self.figure)).decode("ascii"),
-                "text/plain": f"{type(self).__name__}: an interactive figure (its controls need a running notebook)"}
+        """The widget, and a picture for a reader with no kernel (:func:`gradviz._canvas.display_bundle`)."""
+        return _canvas.display_bundle(self.widget, self.figure, type(self).__name__, **kwargs)
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

@@ -21,7 +21,7 @@ from gradviz.stats import combine_stats, probe  # noqa: E402
 
 def need_ipympl():
     """Skip without ipympl. Not pytest.importorskip: importing ipympl switches pyplot's backend."""
-    if not widgets._have_ipympl():
+    if not widgets._canvas.have_ipympl():
         pytest.skip("ipympl is not installed")
 
 
