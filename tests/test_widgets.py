@@ -367,6 +367,39 @@ def test_blitting_still_sends_frames_and_saves_every_artist(tmp_path):
     assert ex._blitter.last == "full"
 
 
+def test_frames_decode_to_the_canvas_pixels():
+    """The PNGs the canvas sends (gradviz._canvas.frame_png): a full frame is the canvas; a diff frame, laid
+    over the frame before as the browser does (its 0 pixels transparent), is the canvas again."""
+    need_ipympl()
+    import io
+
+    from PIL import Image
+
+    ex = widgets.DeepNetworkExplorer(canvas="ipympl", depth=4, width=16)
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False
+    sent = []
+    canvas.send_binary = sent.append
+    canvas.draw()
+
+    def decoded():
+        return np.asarray(Image.open(io.BytesIO(sent[-1])).convert("RGBA"))
+
+    def pixels():
+        return np.asarray(canvas.get_renderer().buffer_rgba())
+
+    screen = decoded()
+    assert np.array_equal(screen, pixels())
+    for scale in (1.05, 3.0, 0.3):
+        ex.controls["weight_scale"].value = scale
+        diff = decoded()
+        assert 0 < np.count_nonzero(diff[..., 3]) < diff.shape[0] * diff.shape[1]  # a diff, not a full frame
+        screen = np.where(diff[..., 3:] == 0, screen, diff)
+        assert np.array_equal(screen, pixels())
+    with pytest.raises(ValueError, match="rgba must be a uint8 array"):
+        widgets._canvas.frame_png(np.zeros((4, 4, 3), np.uint8))
+
+
 def test_no_blitting_without_ipympl_or_with_a_live_layout():
     ex = widgets.DeepNetworkExplorer(canvas="none", depth=3, width=8)
     assert ex._blitter is None
