@@ -258,29 +258,35 @@ class Blitter:
     2. 'x': the x axis of each blitted Axes (ticks, grid lines, tick
        labels), one layer per Axes;
     3. 'y': the y axis of each, one layer per Axes;
-    4. 'data': every line, patch, text and collection of those Axes, and their
-       titles (except the ``static`` artists, which stay in the background).
+    4. 'title': the titles of each (those not ``static``), one layer per Axes:
+       a title's text is long, and drawing it costs as much as the rest of the
+       data, so it is redrawn only when its text or style changes;
+    5. 'data': every line, patch, text and collection of those Axes (except
+       the ``static`` artists, which stay in the background).
 
-    Layers 1-3 are kept as pixel copies, each with the state it was drawn
-    from (limits, scale, ticks). A change redraws from the first layer whose
-    state changed: a new weight scale usually redraws the data only, or the
-    last Axes' y axis and the data when its limits move; a new depth redraws
-    every axis. (So give the Axes whose y axis moves most often last.) Anything
-    else (first draw, resize, zoom, a new dpi or axis label) is a full draw by
-    ipympl, which refills the copies. ``last`` says where the latest
-    :meth:`update` started: 'data', 'y', 'x' or 'full'.
+    Layers 1-4 are kept as pixel copies, each with the state it was drawn
+    from (limits, scale, ticks; a title's text and style). A change redraws from
+    the first layer whose state changed: a new weight scale usually redraws the
+    data only, or the last Axes' y axis and the data when its limits move; a
+    new depth redraws every axis. (So give the Axes whose y axis moves most
+    often last.) Anything else (first draw, resize, zoom, a new dpi or axis
+    label) is a full draw by ipympl, which refills the copies. ``last`` says
+    where the latest :meth:`update` started: 'data', 'title', 'y', 'x' or 'full'.
 
     The explorer promises that, after ``setup_figure``, it changes nothing
-    outside layers 2-4 (no new legend, no figure-level text).
+    outside layers 2-5 (no new legend, no figure-level text).
     """
 
     def __init__(self, figure, axes, static=()):
         self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
         self.static = set(static)
-        self._layers = [("x", ax, ax.xaxis, self._x_state) for ax in self.axes] + \
-                       [("y", ax, ax.yaxis, self._y_state) for ax in self.axes]
+        # (name, Axes, the Axis it draws (None: the Axes' titles, looked up at each draw: Axes.clear makes new
+        # ones), the function giving its state)
+        self._layers = ([("x", ax, ax.xaxis, self._x_state) for ax in self.axes]
+                        + [("y", ax, ax.yaxis, self._y_state) for ax in self.axes]
+                        + [("title", ax, None, self._title_state) for ax in self.axes])
         self._background = None  # pixel copy of layer 1
-        self._cached = []  # per layer 2, 3: (state, pixel copy with that layer drawn)
+        self._cached = []  # per layer 2-4: (state, pixel copy with that layer drawn)
         self._figure_state = None
         self.last = None
         self.canvas.mpl_connect("draw_event", self._on_draw)
@@ -293,23 +299,36 @@ class Blitter:
     def _y_state(ax):
         return ax.get_ylim(), ax.get_yscale(), tuple(ax.get_yticks()), tuple(ax.get_yticks(minor=True))
 
+    def _titles(self, ax):
+        return [t for t in (ax.title, ax._left_title, ax._right_title) if t not in self.static]
+
+    def _title_state(self, ax):
+        return tuple((t.get_text(), t.get_visible(), t.get_position(), t.get_color(), t.get_fontsize(),
+                      t.get_fontweight(), t.get_fontstyle(), t.get_alpha()) for t in self._titles(ax))
+
     def _state(self, layer):
         _, ax, _, state = self._layers[layer]
         return state(ax)
+
+    def _axes_of(self, kind):
+        return [(ax, what) for name, ax, what, _ in self._layers if name == kind]
 
     def _data_artists(self):
         # what Axes.draw draws, less the face, the spines and the two axes: lines, patches, collections,
         # images, texts, the titles, the legend, inset axes (in the order of get_children, then zorder)
         artists = []
         for ax in self.axes:
-            frame = {ax.patch, ax.xaxis, ax.yaxis, *ax.spines.values()}
+            frame = {ax.patch, ax.xaxis, ax.yaxis, *ax.spines.values(), ax.title, ax._left_title, ax._right_title}
             artists += [a for a in ax.get_children() if a not in frame and a not in self.static]
         return sorted(artists, key=lambda a: a.get_zorder())
 
     def _animate(self):
         # new artists (an overflow band, an explanation) join the data layer before anything is drawn
-        for _, _, axis, _ in self._layers:
+        for ax, axis in self._axes_of("x") + self._axes_of("y"):
             axis.set_animated(True)
+        for ax, _ in self._axes_of("title"):
+            for t in self._titles(ax):
+                t.set_animated(True)
         for a in self._data_artists():
             a.set_animated(True)
 
@@ -339,15 +358,19 @@ class Blitter:
         del self._cached[first:]
         renderer = self.canvas.get_renderer()
         for i in range(first, len(self._layers)):
-            self._draw_axis(self._layers[i][2], renderer)
+            kind, ax, what, _ = self._layers[i]
+            if kind == "title":
+                # as Axes.draw does, the title moves up to clear an offset text (1e156) or ticks at the top;
+                # that measures every tick label, so only where there is something to clear (else it stays put)
+                offset = ax.yaxis.offsetText
+                if ((offset.get_visible() and offset.get_text())
+                        or ax.xaxis.get_ticks_position() in ("top", "unknown")
+                        or ax.xaxis.get_label_position() == "top"):
+                    ax._update_title_position(renderer)
+                self._draw(self._titles(ax))
+            else:
+                self._draw_axis(what, renderer)
             self._cached.append((self._state(i), self._copy()))
-        for ax in self.axes:
-            # as Axes.draw does, the title moves up to clear an offset text (1e156) or ticks at the top; that
-            # measures every tick label, so only where there is something to clear (else it stays put)
-            offset = ax.yaxis.offsetText
-            if ((offset.get_visible() and offset.get_text()) or ax.xaxis.get_ticks_position() in ("top", "unknown")
-                    or ax.xaxis.get_label_position() == "top"):
-                ax._update_title_position(renderer)
         self._draw(self._data_artists())
 
     def _figure_key(self):
@@ -364,7 +387,7 @@ class Blitter:
             # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
             self._background = None
             return
-        self._draw([axis.label for _, _, axis, _ in self._layers])
+        self._draw([axis.label for _, axis in self._axes_of("x") + self._axes_of("y")])
         self._background = self._copy()
         self._figure_state = self._figure_key()
         self._redraw_from(0)

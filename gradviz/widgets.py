@@ -71,7 +71,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
-import threading
 import time
 from collections import OrderedDict
 
@@ -80,14 +79,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import _canvas, _live, plots
+from ._probing import Probes, prediction, resolve_init
 from ._controls import check_controls, check_size
 from ._validate import check_bool, check_choice, check_float_dtype
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
-from .init import initialize, recommended_init
 from .network import MLP
 from .stats import combine_stats, probe
-from .theory import init_weight_variances, predict_variances
 from .train import train
 
 __all__ = [
@@ -637,53 +635,6 @@ WIDTHS = (8, 16, 32, 64, 128, 256, 512)
 _BATCHES = (16, 32, 64, 128, 256, 512)
 
 
-def resolve_init(init, activation):
-    """The initializer name an explorer uses: ``init``, or for 'auto' the one recommended for ``activation``."""
-    return recommended_init(activation) if init == "auto" else init
-
-
-class _WeightCache:
-    """Initial weight matrices by (layer, shape, init, seed, dtype), drawn at weight scale 1.
-
-    The MLP seeds hidden layer l from ``default_rng([seed, l])``, so layer l's
-    weights do not depend on the depth, the activation or the weight scale:
-    they are drawn once and reused (a deeper network only draws its new layers).
-    Bounded by ``max_bytes``. Thread-safe: a worker thread builds networks too.
-    """
-
-    def __init__(self, max_bytes=300 * 2**20):
-        self.max_bytes = max_bytes
-        self._store = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, layer, fan_in, fan_out, init, seed, dtype):
-        key = (layer, fan_in, fan_out, init, seed, np.dtype(dtype).str)
-        with self._lock:
-            w = self._store.get(key)
-            if w is not None:
-                self._store.move_to_end(key)
-                return w
-        w = initialize(init, (fan_in, fan_out), rng=np.random.default_rng([seed, layer]), gain=1.0, dtype=dtype)
-        w.flags.writeable = False  # shared by every network built from it
-        with self._lock:
-            if key in self._store:  # drawn by another thread meanwhile
-                return self._store[key]
-            self._store[key] = w
-            self._bytes += w.nbytes
-            while self._bytes > self.max_bytes and len(self._store) > 1:
-                _, old = self._store.popitem(last=False)
-                self._bytes -= old.nbytes
-        return w
-
-
-@functools.lru_cache(maxsize=256)
-def _prediction(depth, width, activation, init, weight_scale):
-    widths = [width] * (depth + 1)
-    wv = init_weight_variances(widths, init, weight_scale=weight_scale)
-    return predict_variances(widths, activation, wv)
-
-
 #: Largest ``max_depth``: at its widest (512 units, batch 512, float32) a probe peaks at ~6 MB per layer.
 MAX_DEPTH = 200
 
@@ -718,10 +669,10 @@ class DeepNetworkExplorer(Explorer):
         self.dtype = check_float_dtype("dtype", dtype)
         self.max_depth = check_size("max_depth", max_depth, MAX_DEPTH)
         self.readout = ipywidgets.HTML()
-        self._weights = _WeightCache()
+        self._probes = Probes(self.dtype)
         self._results = LRU(128)
-        self._flops = 2e10  # FLOP/s of the probe's matrix products, learned as the explorer computes
-        self._local = threading.local()  # each thread's last network (see _probe_network)
+        self._flops = 2e10  # FLOP/s of a learner's probe (split in two), learned as the explorer answers
+        self._split = False  # answering a learner: split the probe over two threads (see _answer_learner)
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -787,35 +738,9 @@ class DeepNetworkExplorer(Explorer):
         Equal, up to float rounding of the scaling, to
         ``MLP(width, depth=depth, width=width, activation=..., init=..., weight_scale=...,
         batch_norm=..., n_outputs=None, seed=seed, dtype=self.dtype)``; building it
-        draws only the layers not drawn before.
+        draws only the layers not drawn before (:meth:`gradviz._probing.Probes.network`).
         """
-        init = resolve_init(init, activation)
-        bn = None if batch_norm == "off" else batch_norm
-        net = MLP(width, depth=depth, width=width, activation=activation, init="zeros", batch_norm=bn,
-                  n_outputs=None, seed=seed, dtype=self.dtype)
-        net.init = init
-        return self._scale_weights(net, width, weight_scale, seed)
-
-    def _scale_weights(self, net, width, weight_scale, seed):
-        """Set every weight of ``net`` to its cached draw times ``weight_scale``, in place."""
-        net.weight_scale = weight_scale
-        scale = self.dtype.type(weight_scale)
-        for l, block in enumerate(net.blocks, start=1):
-            base = self._weights.get(l, width, width, net.init, seed, self.dtype)
-            np.multiply(base, scale, out=block.dense.params["W"])
-        return net
-
-    def _probe_network(self, depth, width, activation, init, weight_scale, batch_norm, seed):
-        """:meth:`network`, reusing this thread's last network of the same shape, whose weights are only
-        scaled again: allocating the weights of a deep, wide network anew costs more than probing a slice
-        of its batch. (A probe leaves the network's batch-norm statistics as they were.)"""
-        key = (depth, width, activation, resolve_init(init, activation), batch_norm, seed)
-        held = getattr(self._local, "network", None)
-        if held is None or held[0] != key:
-            net = self.network(depth, width, activation, init, weight_scale, batch_norm, seed)
-            self._local.network = (key, net)
-            return net
-        return self._scale_weights(held[1], width, weight_scale, seed)
+        return self._probes.network(depth, width, activation, init, weight_scale, batch_norm, seed)
 
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size):
         """(PassStats, VariancePrediction or None, note) for these control values; cached."""
@@ -834,20 +759,28 @@ class DeepNetworkExplorer(Explorer):
     def _measure(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, rows=None,
                  timed=False):
         """(PassStats, VariancePrediction or None, note): the probe of the examples ``rows`` of the
-        batch (None: all), and the prediction. ``timed``: on the kernel's thread, record the timings
-        and learn how fast this machine multiplies (see :meth:`draft_examples`)."""
+        batch (None: all), and the prediction. ``timed``: on the kernel's thread, record the timings;
+        answering a learner there, split the probe over two threads, compute the prediction on a third
+        meanwhile (:class:`gradviz._probing.Probes`), and learn how fast this machine probes (see
+        :meth:`draft_examples`)."""
+        split = timed and self._split
         t0 = time.perf_counter()
-        net = self._probe_network(depth, width, activation, init, weight_scale, batch_norm, seed)
+        predicted = Probes.in_background(self._predict, depth, width, activation, init, weight_scale,
+                                         batch_norm) if split else None
+        args = dict(depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+                    batch_norm=batch_norm, seed=seed)
+        net = self._probes.thread_network(**args)
         t1 = time.perf_counter()
-        stats = probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
+        stats = self._probes.probe(net, args, batch_size, seed, rows=rows, split=split)
         t2 = time.perf_counter()
-        prediction, note = self._predict(depth, width, activation, init, weight_scale, batch_norm)
+        prediction, note = predicted.result() if split else self._predict(depth, width, activation, init,
+                                                                           weight_scale, batch_norm)
         t3 = time.perf_counter()
         if timed:
             self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
                                 examples=stats.n_examples)
             flop = 4.0 * depth * width * width * stats.n_examples  # the two products of every layer
-            if flop > 2e7:  # large enough to time the products rather than Python
+            if split and flop > 2e7:  # large enough to time the products rather than Python
                 self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
         return stats, prediction, note
 
@@ -855,7 +788,7 @@ class DeepNetworkExplorer(Explorer):
     def _predict(depth, width, activation, init, weight_scale, batch_norm):
         if batch_norm != "off":
             return None, "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
-        return _prediction(depth, width, activation, resolve_init(init, activation), float(weight_scale)), ""
+        return prediction(depth, width, activation, resolve_init(init, activation), float(weight_scale)), ""
 
     # --- progressive answers (see Explorer) ------------------------------------
     #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
@@ -874,6 +807,15 @@ class DeepNetworkExplorer(Explorer):
         """The arguments of :meth:`compute` in control ``values`` (batch norm 'off' when there is no such control)."""
         return {"batch_norm": "off", **{k: values[k] for k in self._PROBE_ARGS if k in values}}
 
+    def _answer_learner(self):
+        # a learner waits: probe on two threads (a change made by code gets the one-thread probe, bit for bit
+        # what gradviz.stats.probe gives)
+        self._split = True
+        try:
+            super()._answer_learner()
+        finally:
+            self._split = False
+
     def answer(self, values, examples=None):
         """:meth:`compute` (cached); with ``examples``, the probe of the first ``examples`` of the batch."""
         a = self.probe_args(values)
@@ -884,7 +826,7 @@ class DeepNetworkExplorer(Explorer):
     def draft_examples(self, values):
         """None if the probe is cached or should take at most :attr:`full_seconds`; else the examples of a
         draft that should take about :attr:`draft_seconds` (a power of 2, at least :attr:`min_draft_examples`,
-        at most half the batch), at the speed of the matrix products measured so far."""
+        at most half the batch), at the speed of this explorer's probes for a learner so far (split over two threads)."""
         a = self.probe_args(values)
         batch = a["batch_size"]
         if self._key(**a) in self._results or batch < 2 * self.min_draft_examples:
@@ -902,7 +844,7 @@ class DeepNetworkExplorer(Explorer):
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
         # this thread's network: the kernel's thread may be probing its own meanwhile
-        net = self._probe_network(*(a[k] for k in self._PROBE_ARGS[:-1]))
+        net = self._probes.thread_network(*(a[k] for k in self._PROBE_ARGS[:-1]))
         prediction, note = self._predict(*(a[k] for k in self._PROBE_ARGS[:6]))
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
@@ -937,8 +879,9 @@ class DeepNetworkExplorer(Explorer):
         self.autoscale(ax, x=False, sticky=True)
         init_name = resolve_init(init, activation)
         bn = "" if batch_norm == "off" else f", batch norm {batch_norm} phi"
-        ax.set_title(f"{activation}, {init_name} x {weight_scale:.3g}{bn}: {depth} x {width} units, "
-                     f"{self.dtype.name}", fontsize=11)
+        # the weight scale is on its slider, not in the title: a title that changed at every step of the
+        # slider cost as much to draw as the rest of the frame (gradviz._canvas.Blitter, 'title')
+        ax.set_title(f"{activation}, {init_name}{bn}: {depth} x {width} units, {self.dtype.name}", fontsize=11)
         message = self._explanation(stats, pred, init_name, weight_scale)
         plots.explain(ax, message)
         if message:
