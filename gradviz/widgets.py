@@ -826,7 +826,8 @@ class DeepNetworkExplorer(Explorer):
     def draft_examples(self, values):
         """None if the probe is cached or should take at most :attr:`full_seconds`; else the examples of a
         draft that should take about :attr:`draft_seconds` (a power of 2, at least :attr:`min_draft_examples`,
-        at most half the batch), at the speed of this explorer's probes for a learner so far (split over two threads)."""
+        at most half the batch), at the speed of this explorer's probes for a learner so far (split over two
+        threads)."""
         a = self.probe_args(values)
         batch = a["batch_size"]
         if self._key(**a) in self._results or batch < 2 * self.min_draft_examples:

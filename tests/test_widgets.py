@@ -508,6 +508,36 @@ def test_a_learners_change_is_answered_from_a_slice_then_from_the_whole_batch():
     asyncio.run(main())
 
 
+def test_a_learners_whole_batch_probe_is_split_over_two_threads_and_code_gets_the_one_thread_probe():
+    async def main():
+        ex = widgets.DeepNetworkExplorer(canvas="none", depth=6, width=32, batch_size=256)
+        ex.full_seconds = 1e9  # answer at once (no draft): the whole batch on the kernel's thread and a helper
+        threads = set()
+        probe_here = ex._probes._probe_here
+        ex._probes._probe_here = lambda *a: (threads.add(threading.current_thread().name), probe_here(*a))[1]
+        learner_sets(ex.controls["weight_scale"], 0.8)
+        assert ex.answered == "final" and ex.stats.n_examples == 256 and ex._worker is None
+        assert len(threads) == 1 and next(iter(threads)).startswith("gradviz-probe")  # the second half
+        net = MLP(32, depth=6, width=32, activation="tanh", weight_scale=0.8, n_outputs=None, dtype=np.float32)
+        whole = probe(net, batch_size=256, seed=0)
+        for q in ("a_var", "da_var", "saturated_fraction"):
+            np.testing.assert_allclose(getattr(ex.stats, q), getattr(whole, q), rtol=1e-5)  # float32 rounding
+        # a change made by code: one thread, bit for bit what gradviz.stats.probe gives
+        ex.update(weight_scale=0.9)
+        net = ex.network(depth=6, width=32, activation="tanh", init="auto", weight_scale=0.9, batch_norm="off", seed=0)
+        whole = probe(net, batch_size=256, seed=0)
+        np.testing.assert_array_equal(ex.stats.a_var, whole.a_var)
+        np.testing.assert_array_equal(ex.stats.da_var, whole.da_var)
+        assert len(threads) == 1
+        # with batch norm (which couples the examples) a learner's probe is not split
+        bn = ex.controls["batch_norm"]
+        bn.set_state({"index": list(bn._options_values).index("before")})  # as the browser sends it
+        assert bn.value == "before" and ex.answered == "final" and ex.stats.n_examples == 256
+        assert len(threads) == 1
+
+    asyncio.run(main())
+
+
 def test_a_refinement_the_learner_has_left_is_dropped():
     async def main():
         ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
