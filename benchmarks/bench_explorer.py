@@ -24,8 +24,8 @@ Deep-network explorer, per setting (depth x width x batch):
 - ``press``: the weight-scale slider moved one step (0.05 decades) at a time,
   as by an arrow key, waiting for the final frame after each press; for tanh
   and ReLU. Printed: median and p95 from the change to the first frame and to
-  the final frame (the whole batch), how the first frames were drawn (data / y
-  / x / full) and the median of the first answer's parts: build (the network,
+  the final frame (the whole batch), how the first frames were drawn (data /
+  title / y / x / full) and the median of the first answer's parts: build (the network,
   from cached weights), probe, theory (mean-field prediction), artists, frame.
 - ``drag``: the slider dragged across its whole range (0.1 to 10) in 1.5 s.
   The browser sends the latest position whenever the kernel has finished the
@@ -381,9 +381,9 @@ def main(argv=None):
     if args.explorers is not None:
         results = asyncio.run(bench_explorers(args.presses, args.explorers))
         print(f"{'explorer':>32} {'first frame: median':>20} {'p95':>6} {'final: median':>14} {'p95':>6}  "
-              f"{'data/y/x/full':>13}  (ms)")
+              f"{'data/title/y/x/full':>19}  (ms)")
         for name, (first, final, how) in results.items():
-            paths = "/".join(str(how[k]) for k in ("data", "y", "x", "full"))
+            paths = "/".join(str(how[k]) for k in ("data", "title", "y", "x", "full"))
             print(f"{name:>32} {ms(med(first)):20.1f} {ms(p95(first)):6.1f} {ms(med(final)):14.1f} "
                   f"{ms(p95(final)):6.1f}  {paths:>13}")
         return results
@@ -407,7 +407,7 @@ def main(argv=None):
             for row in asyncio.run(bench_setting(setting, activation, args.presses, dtype, scen)):
                 if row[0] == "press":
                     _, first, final, how, parts = row
-                    paths = "/".join(str(how[k]) for k in ("data", "y", "x", "full"))
+                    paths = "/".join(str(how[k]) for k in ("data", "title", "y", "x", "full"))
                     m = {k: ms(med(v)) for k, v in parts.items()}
                     ok = p95(first) <= 0.1 and (p95(final) <= 0.1 or depth * width > 50 * 256)
                     print(f"{setting:>11} press {activation:<5} first {ms(med(first)):6.1f} / p95 {ms(p95(first)):6.1f}"
