@@ -376,14 +376,20 @@ class Explorer:
             return result
 
         if self._worker.start(work, functools.partial(self._refined, generation, values),
-                              self._refinement_failed, self._drop):
+                              functools.partial(self._refinement_failed, generation), self._drop):
             self._drop()  # a refinement waiting for the worker was replaced by this one
 
     def _drop(self):
         self.dropped += 1
 
-    @staticmethod
-    def _refinement_failed(exc):
+    def _refinement_failed(self, generation, exc):
+        """A refinement raised ``exc``: if the learner is still there, the figure keeps its first estimate and
+        says that it could not be refined; the error goes on to the kernel's log."""
+        if generation == self._generation:
+            self._mark.answer(False, f"could not refine ({type(exc).__name__}): first estimate",
+                              time.perf_counter())
+            self._set_mark(True)
+            self.request_draw(now=True)
         raise exc
 
     def _refined(self, generation, values, result):

@@ -538,6 +538,32 @@ def test_a_learners_whole_batch_probe_is_split_over_two_threads_and_code_gets_th
     asyncio.run(main())
 
 
+def test_a_refinement_that_fails_says_so_on_the_figure_and_keeps_the_first_estimate():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
+
+        def failing(values):
+            yield None
+            raise FloatingPointError("no memory left, say")
+
+        ex.refine = failing
+        errors = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context["exception"]))
+        learner_sets(ex.controls["weight_scale"], 0.5)
+        assert ex.answered == "draft" and ex.stats.n_examples == 32
+        deadline = time.monotonic() + 10
+        while not errors:
+            assert time.monotonic() < deadline, "the failure never reached the kernel's loop"
+            await asyncio.sleep(0.01)
+        mark = ex._mark.text
+        assert mark is not None and mark.get_visible()
+        assert mark.get_text() == "could not refine (FloatingPointError): first estimate"
+        assert isinstance(errors[0], FloatingPointError)  # and it is reported, as a callback's error is
+        assert ex.answered == "draft" and ex.stats.n_examples == 32
+
+    asyncio.run(main())
+
+
 def test_a_refinement_the_learner_has_left_is_dropped():
     async def main():
         ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
