@@ -274,12 +274,15 @@ class Blitter:
     where the latest :meth:`update` started: 'data', 'title', 'y', 'x' or 'full'.
 
     The explorer promises that, after ``setup_figure``, it changes nothing
-    outside layers 2-5 (no new legend, no figure-level text).
+    outside layers 2-5 (no new legend, no figure-level text) except its
+    ``static`` artists (a list, or a callable returning the current ones):
+    a static artist replaced by another (a new legend) or whose text changed
+    is drawn by a full draw.
     """
 
     def __init__(self, figure, axes, static=()):
         self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
-        self.static = set(static)
+        self._static = static if callable(static) else (lambda: static)
         # (name, Axes, the Axis it draws (None: the Axes' titles, looked up at each draw: Axes.clear makes new
         # ones), the function giving its state)
         self._layers = ([("x", ax, ax.xaxis, self._x_state) for ax in self.axes]
@@ -302,6 +305,19 @@ class Blitter:
     def _titles(self, ax):
         return [t for t in (ax.title, ax._left_title, ax._right_title) if t not in self.static]
 
+    @property
+    def static(self) -> set:
+        """The artists drawn in the background (``static``: a list, or a callable giving one at each frame)."""
+        return set(a for a in self._static() if a is not None)
+
+    def _static_key(self):
+        # a static artist that was replaced (a new legend) or whose text changed needs a full draw
+        key = []
+        for a in self._static():
+            texts = a.get_texts() if hasattr(a, "get_texts") else [a] if hasattr(a, "get_text") else []
+            key.append((id(a), tuple(t.get_text() for t in texts)))
+        return tuple(key)
+
     def _title_state(self, ax):
         return tuple((t.get_text(), t.get_visible(), t.get_position(), t.get_color(), t.get_fontsize(),
                       t.get_fontweight(), t.get_fontstyle(), t.get_alpha()) for t in self._titles(ax))
@@ -316,10 +332,10 @@ class Blitter:
     def _data_artists(self):
         # what Axes.draw draws, less the face, the spines and the two axes: lines, patches, collections,
         # images, texts, the titles, the legend, inset axes (in the order of get_children, then zorder)
-        artists = []
+        artists, static = [], self.static
         for ax in self.axes:
             frame = {ax.patch, ax.xaxis, ax.yaxis, *ax.spines.values(), ax.title, ax._left_title, ax._right_title}
-            artists += [a for a in ax.get_children() if a not in frame and a not in self.static]
+            artists += [a for a in ax.get_children() if a not in frame and a not in static]
         return sorted(artists, key=lambda a: a.get_zorder())
 
     def _animate(self):
@@ -376,7 +392,7 @@ class Blitter:
     def _figure_key(self):
         # what the background shows: a change here needs a full draw
         return (self.figure.bbox.bounds, self.figure.dpi,
-                tuple((ax.bbox.bounds, ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes))
+                tuple((ax.bbox.bounds, ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes), self._static_key())
 
     def _on_draw(self, event):
         # a full draw of the figure (by ipympl, on the browser's request) drew layer 1: add the others

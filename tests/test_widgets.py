@@ -400,6 +400,22 @@ def test_frames_decode_to_the_canvas_pixels():
         widgets._canvas.frame_png(np.zeros((4, 4, 3), np.uint8))
 
 
+def test_a_static_legend_is_drawn_once_and_in_full_when_its_entries_change():
+    need_ipympl()
+    ex = widgets.ActivationExplorer(canvas="ipympl")
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False
+    canvas.send_binary = lambda data: None
+    canvas.draw()
+    legend = ex.ax.get_legend()
+    assert legend in ex._blitter.static and legend not in ex._blitter._data_artists()
+    ex.update(x_range=(-6.0, 6.0))  # same entries: the legend is kept, and the frame blitted
+    assert ex.ax.get_legend() is legend and ex._blitter.last == "x"
+    ex.update(activation="relu")  # no saturated tails: a legend without the shading's entry, drawn in full
+    assert ex.ax.get_legend() is not legend and ex._blitter.last == "full"
+    assert [t.get_text() for t in ex.ax.get_legend().get_texts()] == [ex.phi.get_label(), ex.dphi.get_label()]
+
+
 def test_no_blitting_without_ipympl_or_with_a_live_layout():
     ex = widgets.DeepNetworkExplorer(canvas="none", depth=3, width=8)
     assert ex._blitter is None
