@@ -303,7 +303,7 @@ def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
     return [line, vline, vtext]
 
 
-def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
+def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None, live=False):
     """One run on two axes, in place: its path on the contours and its excess cost per step.
 
     Both are drawn in the colour of the run's regime, with the regime in the
@@ -319,6 +319,9 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
     result : :class:`gradviz.descent.RunClass`
         ``classify_run(run, X, y)``.
     window : dict with 'w_range' and 'b_range', or None for :data:`DESCENT_WINDOW`
+    live : bool
+        For an explorer: a cost axis that holds still while it shows the cost well, with labels quick
+        to draw (``sticky`` and ``plain`` of :func:`set_log_ylim`).
     """
     window = window or DESCENT_WINDOW
     color = REGIME_COLORS[result.regime]
@@ -326,26 +329,35 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None):
     ax_path.set_title(f"lr = {run.lr:.3g}: {result.regime}", color=color)
     draw_descent_cost(ax_cost, run, X, y, color=color)
     ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
-    set_log_ylim(ax_cost, plots.find_artist(ax_cost, "cost").get_ydata())
+    set_log_ylim(ax_cost, plots.find_artist(ax_cost, "cost").get_ydata(), sticky=live, plain=live)
     note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
     # a diverging cost rises from the lower left to the upper right: the upper left corner is empty
     _note(ax_cost, "diverged", note, color, x=0.02, y=0.97, ha="left", va="top")
     ax_cost.set_title("excess cost per step")
 
 
-def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306):
+def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306, sticky=False, plain=False):
     """Set the y limits of a log axis to span the positive finite ``values`` (with a margin).
 
     Matplotlib's own autoscaling and log tick locator compute powers beyond
     the limits and overflow (with a RuntimeWarning) when the data reach
     ~1e300, as the cost of a diverging run does. Here the limits are clamped
     to ``[floor, ceiling]`` and the ticks are fixed decades inside them (at
-    most 8, at round multiples).
+    most 8, at round multiples). ``sticky``: keep the axis' current limits
+    while they still show the data well, else take new ones rounded outwards
+    (:func:`gradviz.plots.sticky_log_limits`), so that an explorer's slider step
+    moves the curve rather than the axis (whose redraw was half of a frame).
+    ``plain``: an axis quick to draw: tick labels as plain text (10⁻⁵,
+    :class:`gradviz.plots.SuperscriptLogFormatter`) rather than mathtext, and minor
+    ticks over at most 4 decades (:class:`gradviz.plots.FewDecadesLogLocator`).
     """
     v = np.concatenate([plots.positive_finite(np.ravel(x)) for x in values]) if values else np.array([])
     v = v[np.isfinite(v)]
     lo, hi = (float(v.min()), float(v.max())) if v.size else (1e-3, 1e3)
     lo, hi = max(lo / 5.0, floor), min(hi * 5.0, ceiling)
+    if sticky and lo < hi:
+        lo, hi = plots.sticky_log_limits(ax.get_ylim(), lo, hi, pad=0.0)
+        lo, hi = max(lo, floor), min(hi, ceiling)
     if hi <= lo:
         lo, hi = lo / 10.0, lo * 10.0
     d_lo, d_hi = int(np.ceil(np.log10(lo))), int(np.floor(np.log10(hi)))
@@ -354,11 +366,13 @@ def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306):
     decades = np.arange(int(np.ceil(d_lo / stride)) * stride, d_hi + 1, stride)
     ax.set_ylim(lo, hi)
     ax.yaxis.set_major_locator(mpl.ticker.FixedLocator(10.0 ** decades))
-    ax.yaxis.set_major_formatter(mpl.ticker.LogFormatterSciNotation())
+    ax.yaxis.set_major_formatter(plots.SuperscriptLogFormatter() if plain else mpl.ticker.LogFormatterSciNotation())
+    if plain:
+        ax.yaxis.set_minor_formatter(plots.SuperscriptLogFormatter(labelOnlyBase=False))
     if stride > 1:
         ax.yaxis.set_minor_locator(mpl.ticker.NullLocator())
     else:
-        ax.yaxis.set_minor_locator(mpl.ticker.LogLocator(subs="auto"))
+        ax.yaxis.set_minor_locator(plots.FewDecadesLogLocator() if plain else mpl.ticker.LogLocator(subs="auto"))
 
 
 def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
@@ -523,6 +537,10 @@ class LearningRateExplorer(widgets.Explorer):
         self.readout = ipywidgets.HTML()
         super().__init__(canvas, **values)
 
+    def blit_static(self):
+        # drawn once: the contours (under everything else) and the cost panel's fixed title
+        return [c for c in self.ax_path.collections if c.get_gid() == "contours"] + [self.ax_cost.title]
+
     def make_controls(self):
         return {
             "lr": widgets.log_slider("learning rate lr", 1e-3, 5.0, 0.1, continuous_update=True),
@@ -538,7 +556,7 @@ class LearningRateExplorer(widgets.Explorer):
     def refresh(self, lr, steps):
         self.run = gradient_descent(self.X, self.y, lr, n_steps=steps, start=self.start)
         self.result = classify_run(self.run, self.X, self.y)
-        draw_descent_run(self.ax_path, self.ax_cost, self.run, self.result, self.X, self.y)
+        draw_descent_run(self.ax_path, self.ax_cost, self.run, self.result, self.X, self.y, live=True)
         self.readout.value = self._readout_html()
 
     def summary(self) -> str:

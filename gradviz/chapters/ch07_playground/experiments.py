@@ -16,7 +16,7 @@ from ..._validate import (check_bool, check_choice, check_nonneg, check_nonneg_i
                           check_probability)
 from ...activations import ACTIVATIONS
 from ...data import digits
-from ...init import ALIASES, INITIALIZERS, recommended_init, weight_variance
+from ...init import ALIASES, INITIALIZERS, initialize, recommended_init, weight_variance
 from ...losses import softmax_cross_entropy
 from ...network import MLP, BatchNormOptions
 from ...stats import layer_statistics, probe
@@ -80,7 +80,7 @@ PRESETS = {
 }
 
 #: Examples of the initial pass (:func:`initial_view`): the first rows of the (shuffled) training set.
-_INITIAL_EXAMPLES = 256
+INITIAL_EXAMPLES = 256
 
 
 def settings(**knobs) -> dict:
@@ -306,7 +306,7 @@ def _model_key(s):
                                 "seed", "bias_var", "residual"))
 
 
-def initial_view(**knobs) -> InitialView:
+def initial_view(*, examples=None, **knobs) -> InitialView:
     """Measure a playground network at initialisation, on a batch of the digits it will be trained on.
 
     One recorded forward pass in training mode (batch norm uses the batch's statistics) on the first
@@ -323,6 +323,10 @@ def initial_view(**knobs) -> InitialView:
 
     Parameters
     ----------
+    examples : int from 1 to 256, or None
+        Measure the first ``examples`` of the 256 (fewer: a quick estimate, e.g. an explorer's first
+        frame of a deep, wide network), neither from the cache nor into it (see :func:`keep_initial`).
+        None: all 256, cached.
     **knobs
         As :func:`settings` (the training knobs are accepted and ignored).
 
@@ -333,18 +337,103 @@ def initial_view(**knobs) -> InitialView:
     Raises
     ------
     TypeError, ValueError
-        As :func:`settings`.
+        As :func:`settings`; ``examples`` is not an int from 1 to 256.
     """
     s = settings(**knobs)
+    if examples is not None:
+        examples = check_positive_int("examples", examples)
+        if examples > INITIAL_EXAMPLES:
+            raise ValueError(f"examples must be an int from 1 to {INITIAL_EXAMPLES} (or None); got {examples}")
+        return _measure_initial(s, examples)
     key = _model_key(s)
     hit = _INITIAL_CACHE.get(key)
     if hit is not None:
         _INITIAL_CACHE.move_to_end(key)
         return hit
+    return _cache_put(_INITIAL_CACHE, key, _measure_initial(s, INITIAL_EXAMPLES), 256)
+
+
+def is_initial_cached(**knobs) -> bool:
+    """Whether :func:`initial_view` of these knobs is cached (returns at once)."""
+    return _model_key(settings(**knobs)) in _INITIAL_CACHE
+
+
+def keep_initial(view: InitialView, **knobs) -> InitialView:
+    """Cache ``view``, the :func:`initial_view` of ``knobs`` on all 256 examples measured elsewhere (with
+    ``examples=256``, e.g. on a worker thread), so that :func:`initial_view` returns it; returns it.
+
+    Raises
+    ------
+    ValueError
+        ``view`` did not measure all 256 examples; as :func:`settings`.
+    """
+    if view.n_examples != INITIAL_EXAMPLES:
+        raise ValueError(f"view must measure all {INITIAL_EXAMPLES} examples to be cached; it measured "
+                         f"{view.n_examples}")
+    return _cache_put(_INITIAL_CACHE, _model_key(settings(**knobs)), view, 256)
+
+
+class _WeightBank:
+    """The initial weights and biases of playground networks, drawn once, for quick estimates.
+
+    :func:`network` seeds layer l from ``default_rng([seed, l])`` and multiplies its weights by
+    ``weight_scale``, so layer l's draw does not depend on the depth or the weight scale: a draft of a
+    deep, wide network (the first frame of an explorer) takes its weights from here, scaled, instead
+    of drawing them again (which cost more than a forward and backward pass of 32 examples). Bounded by
+    ``max_bytes``; for one thread (the explorer's: its worker measures with :func:`network`).
+    """
+
+    def __init__(self, max_bytes=100 * 2**20):
+        self.max_bytes = max_bytes
+        self._store = collections.OrderedDict()
+        self._bytes = 0
+        self._last = None  # (settings but the weight scale, network)
+
+    def _draw(self, layer, fan_in, fan_out, init, seed, bias_std):
+        key = (layer, fan_in, fan_out, init, seed, bias_std)
+        hit = self._store.get(key)
+        if hit is not None:
+            self._store.move_to_end(key)
+            return hit
+        rng = np.random.default_rng([seed, layer])  # as MLP draws layer l: weights, then biases
+        w = initialize(init, (fan_in, fan_out), rng=rng, gain=1.0)
+        b = bias_std * rng.standard_normal(fan_out) if bias_std > 0 else np.zeros(fan_out)
+        self._store[key] = (w, b)
+        self._bytes += w.nbytes + b.nbytes
+        while self._bytes > self.max_bytes and len(self._store) > 1:
+            _, (w_old, b_old) = self._store.popitem(last=False)
+            self._bytes -= w_old.nbytes + b_old.nbytes
+        return w, b
+
+    def network(self, s) -> MLP:
+        """:func:`network` of the settings ``s`` (:func:`settings`), its weights from the bank times the weight
+        scale (equal to a fresh draw up to the rounding of that product). The network returned last time is
+        returned again, rescaled, when only the weight scale has changed (so use one at a time)."""
+        key = tuple(v for k, v in s.items() if k != "weight_scale")
+        if self._last is not None and self._last[0] == key:
+            net = self._last[1]
+        else:
+            net = network(**{**s, "init": "zeros", "bias_var": 0.0})  # draws nothing
+            self._last = (key, net)
+        scale, bias_std = s["weight_scale"], float(np.sqrt(s["bias_var"]))
+        dense = [block.dense for block in net.blocks] + [net.output]
+        for layer, d in enumerate(dense, start=1):
+            w, b = self._draw(layer, d.fan_in, d.fan_out, s["init"], s["seed"],
+                              bias_std if layer <= len(net.blocks) else 0.0)
+            np.multiply(w, scale, out=d.params["W"])
+            d.params["b"][:] = b
+            d.init = s["init"]
+        net.init, net.weight_scale, net.bias_std = s["init"], scale, bias_std
+        return net
+
+
+def _measure_initial(s, examples, net=None):
+    """The :class:`InitialView` of the settings ``s`` (:func:`settings`) on the first ``examples`` training
+    digits, of ``net`` (default: :func:`network` of ``s``)."""
     data = dataset(s["dataset"])
-    net = network(**s)
-    x = data.X_train[:_INITIAL_EXAMPLES]
-    y = data.y_train[:_INITIAL_EXAMPLES]
+    net = network(**s) if net is None else net
+    x = data.X_train[:examples]
+    y = data.y_train[:examples]
     n = x.shape[0]
     saved = [(ly, {k: v.copy() for k, v in ly.state.items()}) for ly in net.layers if ly.state]
     weight_norm = np.array([_frobenius(block.dense.params["W"]) for block in net.blocks])
@@ -369,8 +458,7 @@ def initial_view(**knobs) -> InitialView:
               for i in range(s["depth"])]
         prediction = predict_variances(widths, s["activation"], wv, s["bias_var"], input_var=second,
                                        output_grad_var=float(stats.da_var[-1]))
-    return _cache_put(_INITIAL_CACHE, key, InitialView(stats, prediction, second, n, a_norm, da_norm, weight_norm),
-                      256)
+    return InitialView(stats, prediction, second, n, a_norm, da_norm, weight_norm)
 
 
 def _frobenius(x) -> float:

@@ -15,9 +15,10 @@ from matplotlib.ticker import FuncFormatter
 from ... import plots
 from ..._validate import check_choice
 from ...activations import ACTIVATIONS
-from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, TrainingExplorer, choice,
-                        int_slider, log_slider, values_slider)
-from .experiments import _RUN_CACHE, DEFAULTS, PRESETS, STEPS, initial_view, is_cached, label, run, settings
+from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, Explorer, TrainingExplorer,
+                        choice, int_slider, log_slider, values_slider)
+from .experiments import (_RUN_CACHE, DEFAULTS, INITIAL_EXAMPLES, PRESETS, STEPS, _measure_initial, _WeightBank,
+                          initial_view, is_cached, is_initial_cached, keep_initial, label, run, settings)
 
 
 # Every knob at once, one set of controls driving both views: the network at initialisation (the
@@ -28,6 +29,12 @@ _DATA_OPTIONS = [("digits, standardised pixels", "digits"), ("digits, raw pixels
 _CUSTOM = "(your own settings)"
 _BIAS_VARS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # sigma_b^2; chapter 08's phase diagram spans 0 .. 2
 _CLIP_OPTIONS = [("none", "none"), ("by global norm", "norm"), ("by value", "value")]
+_FRAC_XLABEL = "hidden layer $l$"
+#: Spans of the layer axes (hidden layers 1..span): see :func:`_layer_span`.
+_LAYER_SPANS = (5, 10, 20, 30, 50, 100, 200)
+#: Limits of the variance axis while the layout is computed: less than a decade wide, so that the minor
+#: ticks are labelled too (3x10^-150), the widest labels the axis can show at the floats' smallest.
+_WIDEST_LOG_LIMITS = (1.5e-150, 8e-150)
 
 
 def _knobs(max_depth):
@@ -213,6 +220,15 @@ class PlaygroundExplorer(DeepNetworkExplorer):
     as the theory here has no model of them. With clipping, the training figure adds the
     last run's gradient norm before and after clipping, step by step.
 
+    A learner's change is drawn at once: the layout is computed once and each
+    frame redraws only what changed (blitting); the layer axes show 5, 10, 20 or
+    30 layers and keep their span while the network fills more than half of it,
+    so a depth step adds a point instead of redrawing the axes. When the initial
+    pass of a deep, wide network would take longer than :attr:`full_seconds`, the
+    first frame measures only the first 32 or more of the 256 digits (weights
+    from a bank, not drawn again) and says so, and the 256-digit pass replaces
+    it from a worker thread (see :class:`gradviz.widgets.Explorer`).
+
     Parameters
     ----------
     canvas : {'auto', 'ipympl', 'image', 'none'}
@@ -242,16 +258,14 @@ class PlaygroundExplorer(DeepNetworkExplorer):
     """
 
     figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
-    #: Lay the figure out at every redraw: the log axis's tick labels change width with its range
-    #: (``6 x 10^-2``), and a layout frozen once would cut them off.
-    freeze_layout = False
 
     def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30, preset=None, **values):
         if preset is not None:
             check_choice("preset", preset, PRESETS)
             values = {**DEFAULTS, **PRESETS[preset], **values}
-        self._dataset = values.get("dataset", DEFAULTS["dataset"])
         self._applying_preset = False
+        self._layer_span = None
+        self._bank = _WeightBank()  # the first frames' weights (see answer)
         self.training = _PlaygroundTraining(canvas, progress=progress, max_runs=max_runs, max_depth=max_depth)
         self.heading_init = ipywidgets.HTML()
         self.heading_training = ipywidgets.HTML(
@@ -314,39 +328,113 @@ class PlaygroundExplorer(DeepNetworkExplorer):
                        self.heading_training, self.training._view, self.training.status,
                        self.training.progress_view, self.training.progress_area])
 
+    def _freeze_layout(self):
+        # Lay out once (then blit: a full draw with a live layout took 300 ms of the 317 ms a learner waited),
+        # with the widest tick labels the axes can get: the deepest network's layer numbers, and on the log
+        # axis a minor label with a three-digit exponent (a span of one decade labels 2, 3, 5 x 10^k).
+        log_axis = self.ax_var
+        ylim = log_axis.get_ylim()
+        log_axis.set_ylim(*_WIDEST_LOG_LIMITS)
+        for ax in (self.ax_var, self.ax_frac):
+            plots.layer_axis(ax, self.max_depth)
+        self.ax_frac.set_xlabel(_FRAC_XLABEL)
+        Explorer._freeze_layout(self)
+        log_axis.set_ylim(*ylim)
+        for ax in (self.ax_var, self.ax_frac):
+            plots.layer_axis(ax, self.controls["depth"].value)
+        self.ax_frac.set_xlabel(_FRAC_XLABEL)
+
     # --- the two halves --------------------------------------------------------
     def probe_args(self, values):
-        """The arguments of :meth:`compute`: those of the parent class, the bias variance and the skip connections."""
-        return {**super().probe_args(values), "bias_var": values["bias_var"], "residual": values["residual"]}
+        """The arguments of :meth:`compute`: those of the parent class, the bias variance, the skip connections
+        and the data set."""
+        return {**super().probe_args(values), "bias_var": values["bias_var"], "residual": values["residual"],
+                "dataset": values["dataset"]}
 
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, bias_var=0.0,
-                residual=False):
-        """(PassStats, VariancePrediction or None, note) of the playground network at initialisation,
-        on the current data set (:func:`initial_view`; ``batch_size`` is not used: the initial pass
-        always sees 256 examples)."""
-        t0 = time.perf_counter()
-        self.initial = initial_view(depth=depth, width=width, activation=activation, init=init,
-                                    weight_scale=weight_scale, batch_norm=batch_norm, seed=seed,
-                                    dataset=self._dataset, bias_var=bias_var, residual=residual)
-        note = ""
-        if batch_norm != "off":
-            note = "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
-        elif residual:
-            note = "no prediction drawn: the mean-field theory here has no model of skip connections"
-        self.timings.update(probe=time.perf_counter() - t0)
-        return self.initial.stats, self.initial.prediction, note
+                residual=False, dataset="digits", examples=None):
+        """(InitialView, note) of the playground network at initialisation, on the current data set
+        (:func:`initial_view`, on all 256 examples or on the first ``examples``; ``batch_size`` is not used:
+        the initial pass sees the same digits whatever the training batch). Touches neither the figure nor
+        ``self`` (a worker thread refines with it)."""
+        view = initial_view(depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
+                            batch_norm=batch_norm, seed=seed, dataset=dataset, bias_var=bias_var,
+                            residual=residual, examples=examples)
+        return view, self._note({"batch_norm": batch_norm, "residual": residual})
+
+    @staticmethod
+    def _note(a):
+        if a["batch_norm"] != "off":
+            return "no prediction drawn: the mean-field theory here models Dense -> phi without batch norm"
+        if a["residual"]:
+            return "no prediction drawn: the mean-field theory here has no model of skip connections"
+        return ""
+
+    # --- progressive answers (see Explorer) ------------------------------------
+    def _args(self, values):
+        return self.probe_args({**values, "batch_size": INITIAL_EXAMPLES})
 
     def answer(self, values, examples=None):
-        self._dataset = values["dataset"]
-        return super().answer({**values, "batch_size": 256})  # the initial pass always sees 256 examples
+        """(InitialView, note): the final one (:func:`initial_view`, cached), or with ``examples`` an estimate
+        from the first ``examples`` of the 256 digits."""
+        a = self._args(values)
+        knobs = self._knobs(a)
+        cached = is_initial_cached(**knobs)
+        t0 = time.perf_counter()
+        if examples is None:
+            result = self.compute(**a)
+        else:  # the weights from the bank: drawing them again took longer than the draft's pass
+            s = settings(**knobs)
+            result = _measure_initial(s, examples, self._bank.network(s)), self._note(a)
+        seconds = time.perf_counter() - t0
+        self.timings.update(probe=seconds, cached=cached, examples=result[0].n_examples)
+        flop = self._flop(a)
+        if examples is None and not cached and flop > 2e7:  # learn how fast this machine measures
+            self._flops = 0.5 * self._flops + 0.5 * flop / max(seconds, 1e-6)
+        return result
+
+    @staticmethod
+    def _knobs(a):
+        return {k: v for k, v in a.items() if k != "batch_size"}
+
+    @staticmethod
+    def _flop(a):
+        """Floating-point operations of an initial pass: x W, dz W^T and x^T dz of every hidden layer
+        (batch norm about doubles the work of a layer)."""
+        return 6.0 * a["depth"] * a["width"] ** 2 * INITIAL_EXAMPLES * (2 if a["batch_norm"] != "off" else 1)
 
     def draft_examples(self, values):
-        return None  # initial_view measures all 256 examples at once
+        """None when the initial pass is cached or should take at most :attr:`full_seconds`, else the first
+        examples of a draft that should take about :attr:`draft_seconds` (a power of 2 from
+        :attr:`min_draft_examples` to 128), at the speed measured so far."""
+        a = self._args(values)
+        if is_initial_cached(**self._knobs(a)):
+            return None
+        seconds = self._flop(a) / self._flops
+        if seconds <= self.full_seconds:
+            return None
+        n = max(self.min_draft_examples, INITIAL_EXAMPLES * self.draft_seconds / seconds)
+        return min(2 ** int(np.log2(n)), INITIAL_EXAMPLES // 2)
+
+    def refine(self, values):
+        """The initial pass on all 256 examples (on the worker thread; cached by :meth:`remember`)."""
+        a = self._args(values)
+        yield self.compute(**a, examples=INITIAL_EXAMPLES)
+
+    def remember(self, values, result):
+        keep_initial(result[0], **self._knobs(self._args(values)))
+
+    def refining_text(self, values, examples):
+        return f"estimate from the first {examples} of {INITIAL_EXAMPLES} digits: refining ..."
 
     def show(self, result, values):
-        super().show(result, {**values, "batch_size": 256})
-        self.ax_frac.set_xlabel("hidden layer $l$")  # the long label does not fit under the narrow panel
-        iv = self.initial
+        iv, note = result
+        self.initial = iv
+        super().show((iv.stats, iv.prediction, note), {**values, "batch_size": INITIAL_EXAMPLES})
+        self._layer_span = _layer_span(values["depth"], self._layer_span, self.max_depth)
+        for ax in (self.ax_var, self.ax_frac):
+            plots.layer_axis(ax, self._layer_span)
+        self.ax_frac.set_xlabel(_FRAC_XLABEL)  # the long label does not fit under the narrow panel
         title = self.ax_var.get_title().replace(", float64", "")
         extra = (f", $\\sigma_b^2$ = {values['bias_var']:g}" if values["bias_var"] else "") + (
             ", residual" if values["residual"] else "")
@@ -412,6 +500,18 @@ class PlaygroundExplorer(DeepNetworkExplorer):
             last_label, last = next(reversed(self.training.runs.items()))
             lines.append(f"last run ({last_label}): {last.status}")
         return "\n".join(lines)
+
+
+def _layer_span(depth, current, max_depth):
+    """How many hidden layers the layer axes show for a network of ``depth`` (at most ``max_depth``).
+
+    The ``current`` span while the network fills more than half of it, else the smallest of
+    :data:`_LAYER_SPANS` that holds it: a press of the depth slider then adds or removes a point
+    instead of moving the axis (whose redraw took more than half of the frame).
+    """
+    if current is not None and depth <= current < 2 * depth:
+        return current
+    return min(next((s for s in _LAYER_SPANS if s >= depth), depth), max(max_depth, depth))
 
 
 def _html_to_text(markup: str) -> str:
