@@ -197,3 +197,27 @@ def test_gd_step_exercise(data, capsys):
     exercises.solution("01.4")
     out = capsys.readouterr().out
     assert "not quite" in out and "def gd_step" in out
+
+
+def test_the_explorers_cost_axis_holds_still_for_a_small_step_and_always_shows_the_cost():
+    # A learner's lr step moves the curve, not the axis (a y-axis redraw was half of a frame), as long as
+    # the limits still show the whole cost; the static figures keep their tight limits.
+    e = ch.LearningRateExplorer(canvas="none", lr=0.1)
+    limits = []
+    for lr in 10 ** np.arange(-2.0, 0.55, 0.05):  # every press of the slider's arrow key from 0.01 to 3.5
+        e.update(lr=float(lr))
+        y = e.ax_cost.lines[0].get_ydata()
+        y = y[np.isfinite(y)]
+        lo, hi = e.ax_cost.get_ylim()
+        assert lo <= y.min() and y.max() <= hi, lr
+        limits.append((lo, hi))
+    changes = sum(a != b for a, b in zip(limits, limits[1:]))
+    assert changes <= 0.6 * (len(limits) - 1)  # without sticky limits: at every step
+    labels = [t.get_text() for t in e.ax_cost.get_yticklabels()]
+    assert labels and not any("$" in t for t in labels)  # plain labels, no mathtext to lay out
+    _, ax = plots.new_figure()
+    ax.set_yscale("log")
+    ch.set_log_ylim(ax, np.array([1e-3, 1.0]))
+    assert ax.get_ylim() == pytest.approx((1e-3 / 5, 5.0))  # a static figure: tight around its data
+    ch.set_log_ylim(ax, np.array([1.1e-3, 0.9]), sticky=True)
+    assert ax.get_ylim() == pytest.approx((1e-3 / 5, 5.0))  # sticky: still shows 1.1e-3 .. 0.9 well: kept

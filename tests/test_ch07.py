@@ -621,3 +621,81 @@ def test_a_diverged_run_in_the_explorer_has_no_accuracy_after_the_overflow(pg):
     assert any(x.get_gid() == f"acc_overflow:{label}" for x in pg.training.ax_acc.lines)
     assert pg.training.ax_grad.get_ylim()[0] >= 0 and "overflow at step" in pg.training.ax_grad.get_title()
     pg.training.figure.canvas.draw()
+
+
+# ----------------------------------------------------------------------------- answering a learner quickly
+def test_a_partial_initial_pass_is_measured_on_the_first_digits_and_never_cached():
+    knobs = dict(depth=3, width=16, activation="tanh", seed=11)
+    part = ch.experiments.initial_view(examples=32, **knobs)
+    assert part.n_examples == 32 and not ch.experiments.is_initial_cached(**knobs)
+    data = ch.dataset("digits")
+    net = ch.experiments.network(**knobs)
+    logits = net.forward(data.X_train[:32], training=True, record=True)
+    _, d = softmax_cross_entropy(logits, data.y_train[:32])
+    net.backward(d * 32, param_grads=False, record=True)  # each example's own loss
+    np.testing.assert_allclose(part.stats.da_var, [np.var(r["da"]) for r in net.records], rtol=1e-10)
+    whole = ch.experiments.initial_view(examples=256, **knobs)  # measured, not cached: keep_initial caches it
+    assert not ch.experiments.is_initial_cached(**knobs)
+    with pytest.raises(ValueError, match="measure all 256"):
+        ch.experiments.keep_initial(part, **knobs)
+    assert ch.experiments.keep_initial(whole, **knobs) is ch.experiments.initial_view(**knobs)
+    for bad, err in ((0, ValueError), (257, ValueError), (3.0, TypeError)):
+        with pytest.raises(err, match="examples"):
+            ch.experiments.initial_view(examples=bad, **knobs)
+
+
+def test_the_weight_bank_builds_the_network_of_the_settings():
+    bank = ch.experiments._WeightBank()
+    for knobs in (dict(depth=4, width=32, weight_scale=1.7, bias_var=0.5),
+                  dict(depth=3, width=16, init="orthogonal", weight_scale=0.3, residual=True),
+                  dict(depth=2, width=64, activation="tanh", batch_norm="before", seed=5, bias_var=2.0)):
+        s = ch.experiments.settings(**knobs)
+        for scale in (s["weight_scale"], 2.5):  # the second one rescales the network returned first
+            want = ch.experiments.network(**{**s, "weight_scale": scale})
+            got = bank.network({**s, "weight_scale": scale})
+            assert repr(got) == repr(want)
+            for a, b in zip(want.layers, got.layers):
+                for k in a.params:
+                    np.testing.assert_allclose(b.params[k], a.params[k], rtol=1e-12, atol=1e-15)  # rounding
+
+
+def test_a_learners_change_of_a_deep_wide_network_is_drafted_then_refined(monkeypatch):
+    import asyncio
+    import time
+
+    async def main():
+        ex = ch.PlaygroundExplorer(canvas="none", progress=False, depth=8, width=128)
+        ex.full_seconds = ex.draft_seconds = 0.0  # every uncached pass is worth a draft, of the fewest digits
+        ex.refining_delay = 0.0
+        ex.controls["weight_scale"].set_state({"value": 1.5})  # as the browser sends it
+        assert ex.answered == "draft" and ex.initial.n_examples == 32
+        assert "on 32 training digits" in ex.heading_init.value
+        marks = [t.get_text() for t in ex.ax_var.texts if t.get_gid() == "refining" and t.get_visible()]
+        assert marks == ["estimate from the first 32 of 256 digits: refining ..."]
+        draft = ch.experiments.initial_view(examples=32, depth=8, width=128, weight_scale=1.5)
+        np.testing.assert_allclose(line(ex.ax_var, "measured:da").get_ydata(), draft.stats.da_var, rtol=1e-9)
+        deadline = time.monotonic() + 30
+        while ex.answered != "final" or ex._worker.busy:
+            assert time.monotonic() < deadline, "no final answer"
+            await asyncio.sleep(0.01)
+        full = ch.experiments.initial_view(depth=8, width=128, weight_scale=1.5)  # cached by the refinement
+        assert ex.initial is full and full.n_examples == 256 and "on 256 training digits" in ex.heading_init.value
+        assert not any(t.get_visible() for t in ex.ax_var.texts if t.get_gid() == "refining")
+        np.testing.assert_allclose(line(ex.ax_var, "measured:da").get_ydata(), full.stats.da_var)
+        ex.controls["weight_scale"].set_state({"value": 1.0})
+        ex.controls["weight_scale"].set_state({"value": 1.5})  # refined before: final at once
+        assert ex.answered == "final" and ex.initial is full
+
+    asyncio.run(main())
+
+
+def test_the_layer_axes_keep_their_span_while_the_network_fills_half_of_it(pg):
+    spans = []
+    for depth in (1, 5, 6, 10, 11, 12, 6, 5, 3, 2):
+        pg.update(depth=depth)
+        lo, hi = pg.ax_var.get_xlim()
+        assert pg.ax_frac.get_xlim() == (lo, hi) and lo == 0.5 and depth <= hi - 0.5
+        assert len(line(pg.ax_var, "measured:a").get_xdata()) == depth and str(depth) in pg.ax_var.get_title()
+        spans.append(int(hi - 0.5))
+    assert spans == [5, 5, 10, 10, 12, 12, 10, 5, 5, 5]  # max_depth 12 in this fixture
+    assert [ch.explorers._layer_span(d, None, 30) for d in (1, 5, 6, 11, 21, 30)] == [5, 5, 10, 20, 30, 30]
