@@ -266,6 +266,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self._applying_preset = False
         self._layer_span = None
         self._bank = _WeightBank()  # the first frames' weights (see answer)
+        self._pass_flops = 1e10  # FLOP/s of an initial pass (float64, one thread), learned as it answers
         self.training = _PlaygroundTraining(canvas, progress=progress, max_runs=max_runs, max_depth=max_depth)
         self.heading_init = ipywidgets.HTML()
         self.heading_training = ipywidgets.HTML(
@@ -353,7 +354,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     def compute(self, depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, bias_var=0.0,
                 residual=False, dataset="digits", examples=None):
-        """(InitialView, note) of the playground network at initialisation, on the current data set
+        """(InitialView, note) of the playground network at initialisation, on the data set ``dataset``
         (:func:`initial_view`, on all 256 examples or on the first ``examples``; ``batch_size`` is not used:
         the initial pass sees the same digits whatever the training batch). Touches neither the figure nor
         ``self`` (a worker thread refines with it)."""
@@ -390,7 +391,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         self.timings.update(probe=seconds, cached=cached, examples=result[0].n_examples)
         flop = self._flop(a)
         if examples is None and not cached and flop > 2e7:  # learn how fast this machine measures
-            self._flops = 0.5 * self._flops + 0.5 * flop / max(seconds, 1e-6)
+            self._pass_flops = 0.5 * self._pass_flops + 0.5 * flop / max(seconds, 1e-6)
         return result
 
     @staticmethod
@@ -410,7 +411,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         a = self._args(values)
         if is_initial_cached(**self._knobs(a)):
             return None
-        seconds = self._flop(a) / self._flops
+        seconds = self._flop(a) / self._pass_flops
         if seconds <= self.full_seconds:
             return None
         n = max(self.min_draft_examples, INITIAL_EXAMPLES * self.draft_seconds / seconds)
