@@ -538,8 +538,9 @@ class LearningRateExplorer(widgets.Explorer):
         super().__init__(canvas, **values)
 
     def blit_static(self):
-        # drawn once: the contours (under everything else) and the cost panel's fixed title
-        return [c for c in self.ax_path.collections if c.get_gid() == "contours"] + [self.ax_cost.title]
+        # drawn once: the cost panel's fixed title. (The contours, under everything else, could be too, but
+        # _canvas.Blitter takes an artist with a get_text method for a text, and a ContourSet's is its labeller.)
+        return [self.ax_cost.title]
 
     def make_controls(self):
         return {
