@@ -23,6 +23,8 @@ import ipywidgets
 import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.legend import Legend
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 #: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
@@ -314,7 +316,7 @@ class Blitter:
         # a static artist that was replaced (a new legend) or whose text changed needs a full draw
         key = []
         for a in self._static():
-            texts = a.get_texts() if hasattr(a, "get_texts") else [a] if hasattr(a, "get_text") else []
+            texts = a.get_texts() if isinstance(a, Legend) else [a] if isinstance(a, Text) else []
             key.append((id(a), tuple(t.get_text() for t in texts)))
         return tuple(key)
 

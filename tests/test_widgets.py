@@ -416,6 +416,25 @@ def test_a_static_legend_is_drawn_once_and_in_full_when_its_entries_change():
     assert [t.get_text() for t in ex.ax.get_legend().get_texts()] == [ex.phi.get_label(), ex.dphi.get_label()]
 
 
+def test_a_static_artist_without_text_stays_in_the_background():
+    # a contour set's get_text is its labeller, not a string: the Blitter keys it by identity only
+    need_ipympl()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3))
+    widgets._canvas.attach_view(fig, "ipympl", 1)
+    fig.canvas.syncing_data_url = False
+    fig.canvas.send_binary = lambda data: None
+    ax = fig.subplots()
+    contours = ax.contour(np.arange(16.0).reshape(4, 4))
+    (line,) = ax.plot([0, 3], [0, 3])
+    blitter = widgets._canvas.Blitter(fig, [ax], static=[contours])
+    fig.canvas.draw()
+    line.set_ydata([3, 0])
+    blitter.update(now=True)
+    assert blitter.last == "data" and contours not in blitter._data_artists()
+
+
 def test_no_blitting_without_ipympl_or_with_a_live_layout():
     ex = widgets.DeepNetworkExplorer(canvas="none", depth=3, width=8)
     assert ex._blitter is None
