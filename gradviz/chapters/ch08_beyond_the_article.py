@@ -900,6 +900,13 @@ def he_figure(runs=None):
 
 
 # ---- explorers
+@functools.lru_cache(maxsize=64)
+def _edge_weight_variance(sigma_b2: float) -> float:
+    """The edge of chaos at ``sigma_b2`` (:func:`gradviz.theory.critical_weight_variance`, tanh), cached: the
+    explorer's readout needs it at every step of the sigma_w^2 slider, and it depends on sigma_b^2 only."""
+    return critical_weight_variance("tanh", sigma_b2)
+
+
 class EdgeOfChaosExplorer(Explorer):
     """Pick (sigma_w^2, sigma_b^2): the random tanh network there, its per-layer variances measured and predicted.
 
@@ -940,11 +947,22 @@ class EdgeOfChaosExplorer(Explorer):
             (self.lines[f"predicted:{q}"],) = ax.plot([], [], "--", lw=2.2, alpha=0.75, color=plots.COLORS[q],
                                                       gid=f"predicted:{q}")
         self.q_line = ax.axhline(1.0, color="0.4", lw=1, ls=":", gid="q_star", label="fixed point q*")
-        ax.set_yscale("log")
+        # a log axis quick to redraw, whose limits stay put while the curves move a little (autoscale, sticky)
+        plots.fast_log_yaxis(ax)
         ax.set_xlabel("hidden layer $l$")
         ax.set_ylabel("variance (log scale)")
         ax.set_xlim(0.5, PHASE_DEPTH + 0.5)
-        ax.legend(loc="lower left", fontsize=8.5)
+        plots.legend_below(ax, ncol=3, fontsize=8.5)  # under the axes, so it is drawn once (blit_static)
+
+    def blit_axes(self):
+        return [self.ax_phase, self.ax_var]  # the variance axis moves: last
+
+    def blit_static(self):
+        # the phase diagram (colours, edge, marks, labels) and the legend never change: drawn once, not per frame
+        phase = [a for a in self.ax_phase.get_children() if a.get_gid() != "point"
+                 and a not in (self.ax_phase.patch, self.ax_phase.xaxis, self.ax_phase.yaxis,
+                               *self.ax_phase.spines.values())]
+        return phase + [self.ax_var.get_legend()]
 
     def refresh(self, sigma_w2, sigma_b2):
         g = gradient_factor(round(float(sigma_w2), 4), round(float(sigma_b2), 4))
@@ -956,7 +974,7 @@ class EdgeOfChaosExplorer(Explorer):
         self.q_line.set_ydata([g.q_star, g.q_star])
         self.q_line.set_visible(g.q_star > 0)
         self.point.set_data([sigma_w2], [sigma_b2])
-        self.autoscale(self.ax_var, x=False)
+        self.autoscale(self.ax_var, x=False, sticky=True)
         self.ax_var.set_title(f"sigma_w^2 = {sigma_w2:.2f}, sigma_b^2 = {sigma_b2:.2f}: {g.phase}", fontsize=10)
         self.result = g
         lines = self.summary_lines(g)
@@ -964,7 +982,7 @@ class EdgeOfChaosExplorer(Explorer):
 
     @staticmethod
     def summary_lines(g):
-        edge = critical_weight_variance("tanh", g.sigma_b2)
+        edge = _edge_weight_variance(g.sigma_b2)
         n = PHASE_DEPTH - 1
         first = f"chi_1 = {g.chi_1:.3f} at the fixed point q* = {g.q_star:.3g}: {g.phase} phase"
         second = (f"Factor of Var(dL/da) per layer, layers {PHASE_DEPTH} -> 1: measured {g.measured:.3f}, "
