@@ -748,7 +748,19 @@ class InitializationExplorer(DeepNetworkExplorer):
 
     def show(self, result, values):
         super().show(result, values)  # no batch-norm control: the probe runs without batch norm
+        self._fixed_layer_axes()
         self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
+
+    def _fixed_layer_axes(self):
+        # Both panels show layers 1..max_depth whatever the depth: a deeper network draws longer curves on the
+        # same ruler, and a depth step redraws the curves only. (Rescaling the x axes to the depth redrew every
+        # tick label of both panels at each step, 60-100 ms of a frame.)
+        for ax in self.blit_axes():
+            plots.layer_axis(ax, self.max_depth)
+
+    def _freeze_layout(self):
+        super()._freeze_layout()
+        self._fixed_layer_axes()
 
     def factors(self):
         """Predicted per-layer factors (forward, backward), arrays of shape (L,), for the current controls.
