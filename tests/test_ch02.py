@@ -710,9 +710,30 @@ def test_saturation_explorer_every_control_redraws(saturation):
         assert "(0 in float64)" in saturation.summary().splitlines()[1]
         assert saturation.ax_prod.get_ylim()[0] < -323.3 < saturation.ax_prod.get_ylim()[1]
         assert saturation.ax_phi.get_xlim() == (-21.0, 21.0)  # the view widens to keep z in sight
+        assert saturation.tiny_text.get_visible()  # the underflow band is in view, and says what it is
         saturation.update(z=-14.0, layers=1)
-        assert saturation.ax_phi.get_xlim() == (-15.0, 15.0)
+        assert saturation.ax_phi.get_xlim() == (-21.0, 21.0)
         saturation.figure.canvas.draw()  # renders without error
+
+
+def test_saturation_explorer_axes_stay_put_while_z_moves_a_little(saturation):
+    # a step of z redraws the curves, not the axes (tick labels are the slow part of a frame): the z axis is
+    # -10..10 up to |z| = 9, then the whole slider; the product's axis ends at a round number below the curve
+    lims = set()
+    for z in np.arange(2.0, 2.85, 0.1):
+        saturation.update(z=float(z))
+        assert saturation.ax_phi.get_xlim() == (-10.0, 10.0)
+        low = saturation.ax_prod.get_ylim()[0]
+        assert low < min(saturation.prod.get_ydata()) - 1.0  # the whole curve in view, with a margin
+        lims.add(low)
+        assert not saturation.tiny_text.get_visible()  # far below the view: not drawn (text costs, even unseen)
+    assert lims == {-70.0}
+    saturation.update(z=-9.0)
+    assert saturation.ax_phi.get_xlim() == (-10.0, 10.0)
+    saturation.update(z=-9.1)
+    assert saturation.ax_phi.get_xlim() == (-21.0, 21.0)
+    assert [ch.explorers._nice_ceil(x) for x in (0.9, 1.0, 1.2, 53.9, 70.1, 320.0)] == [1.0, 1.0, 1.5, 70.0, 100.0,
+                                                                                          500.0]
 
 
 def test_saturation_explorer_takes_its_state_from_itself_only(saturation):

@@ -199,6 +199,13 @@ def _pow10(log10_value):
     return f"{mant:.1f}e{e}"
 
 
+def _nice_ceil(x):
+    """The smallest of 1, 1.5, 2, 3, 5, 7 x 10^k that is >= ``x`` (> 0): an axis limit that stays put while
+    the data moves a little, so that a slider step redraws the curves and not the axis."""
+    e = 10.0 ** np.floor(np.log10(x))
+    return next(m * e for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0) if m * e >= x)
+
+
 def _sigma_text(z, digits=4):
     """sigma(z) as text that does not hide how close to 1 it is: '0.8808', '1 - 1.1e-07', '1 exactly (rounded)'."""
     s = float(sigmoid(z))
@@ -253,7 +260,8 @@ class SaturationExplorer(Explorer):
                 transform=mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData))
         ax.set_ylim(-0.05, 1.1)
         ax.set_xlabel("pre-activation z")
-        ax.legend(loc="center left", fontsize=9)
+        # both legends below the panels: the same at every step, so drawn once (blit_static), and off the curves
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=2)
         ax = self.ax_prod
         n = np.arange(1, self.max_layers + 1)
         (self.best,) = ax.plot(n, n * np.log10(0.25), "--", color="0.15", lw=1.4, gid="best",
@@ -261,7 +269,7 @@ class SaturationExplorer(Explorer):
         (self.prod,) = ax.plot([], [], color=plots.COLORS["dphi"], gid="product", label="σ′(z)ⁿ: every unit at z")
         (self.at_L,) = ax.plot([], [], "o", color="black", ms=6, gid="at_L", zorder=5)
         self.tiny = ax.axhspan(-1e7, _LOG10_TINY, color=plots.COLORS["shade"], lw=0, zorder=0, gid="underflow")
-        ax.text(0.02, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="left", va="top",
+        self.tiny_text = ax.text(0.02, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="left", va="top",
                 fontsize=8, color="0.3", transform=mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData),
                 clip_on=True, gid="underflow_text")
         ax.set_xlim(0, self.max_layers + 1)
@@ -271,6 +279,10 @@ class SaturationExplorer(Explorer):
         ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
             lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots.SUPERSCRIPT)}"))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=2)
+        self._shaded = None  # the z range shaded now
+
+    def blit_static(self):
+        return [self.ax_phi.get_legend(), self.ax_prod.get_legend()]
 
     def state(self, z, layers, z_far):
         """What the explorer shows for these values, as a dict of plain numbers (no widgets involved)."""
@@ -285,13 +297,16 @@ class SaturationExplorer(Explorer):
     def refresh(self, z, layers, z_far):
         rows = self.state(z, layers, z_far)
         r = rows["z"]
-        half = max(10.0, abs(r["z"]) + 1.0)
+        # -10..10, or the whole slider (-21..21) once z is beyond 9: a step of z moves the curves, not the axis
+        half = 10.0 if abs(r["z"]) <= 9.0 else 21.0
         zz = np.linspace(-half, half, 801)
         self.phi.set_data(zz, sigmoid(zz))
         self.dphi.set_data(zz, sigmoid_grad(zz))
         self.marks.set_data([r["z"], r["z"]], [r["sigma"], r["slope"]])
         self.zline.set_xdata([r["z"], r["z"]])
-        plots.shade_saturation(self.ax_phi, "sigmoid", (-half, half))
+        if self._shaded != half:
+            plots.shade_saturation(self.ax_phi, "sigmoid", (-half, half))
+            self._shaded = half
         self.ax_phi.set_xlim(-half, half)
         self.ax_phi.set_title(f"z = {r['z']:.1f}:  σ(z) = {_sigma_text(r['z'])},  σ′(z) = {r['slope']:.3g}",
                               fontsize=11)
@@ -299,7 +314,8 @@ class SaturationExplorer(Explorer):
         self.prod.set_data(n, n * r["log10_slope"])
         self.at_L.set_data([layers], [r["log10_product"]])
         low = min(self.max_layers * r["log10_slope"], self.max_layers * np.log10(0.25))
-        self.ax_prod.set_ylim(1.08 * low - 1.0, 2.0)
+        self.ax_prod.set_ylim(-_nice_ceil(1.0 - 1.08 * low), 2.0)
+        self.tiny_text.set_visible(self.ax_prod.get_ylim()[0] < _LOG10_TINY)  # drawing text costs, even unseen
         self.ax_prod.set_title(f"product of L = {layers} slopes σ′(z)ᴸ = {_pow10(r['log10_product'])}",
                                fontsize=11)
         self.readout.value = self._readout(rows, layers)
