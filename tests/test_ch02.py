@@ -368,6 +368,19 @@ def test_explorer_every_control_changes_the_figure(explorer):
     assert np.asarray(explorer.lines["saturated"].get_ydata(), float).mean() < 5
 
 
+def test_explorer_x_axes_step_through_a_ruler(explorer):
+    # layers 1..10, 25, then 60: most depth steps leave the x axes as they were (a frame then redraws the curves,
+    # not every tick label), and the curves still fill at least 40 % of the width
+    shown = {d: explorer.shown_layers(d) for d in range(1, explorer.max_depth + 1)}
+    assert {shown[d] for d in shown} == {10, 25, 60}
+    assert all(d <= n and d / n >= 0.4 for d, n in shown.items() if d > 4)
+    for depth, right in ((10, 10.5), (11, 25.5), (25, 25.5), (26, 60.5)):
+        explorer.update(depth=depth)
+        assert explorer.ax_ratio.get_xlim() == explorer.ax_sat.get_xlim() == (0.5, right)
+        assert _line(explorer, "measured").shape == (depth,)
+    assert ch.GradientFlowExplorer(canvas="none", max_depth=20).shown_layers(15) == 20
+
+
 def test_explorer_marks_overflow_without_warnings(explorer):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

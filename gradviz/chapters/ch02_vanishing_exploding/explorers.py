@@ -46,6 +46,10 @@ class GradientFlowExplorer(DeepNetworkExplorer):
 
     figsize = (11.0, 4.4)
     batch_size = 128
+    #: The x axes show hidden layers 1..n for the smallest n here (or ``max_depth``) that is at least the depth:
+    #: the curves fill at least 40 % of the width, and most depth steps redraw the curves only (rescaling the x
+    #: axes at each step redrew every tick label of both panels, most of a frame).
+    layer_ruler = (10, 25)
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=60, **values):
         super().__init__(canvas, dtype=dtype, max_depth=max_depth, **values)
@@ -84,6 +88,15 @@ class GradientFlowExplorer(DeepNetworkExplorer):
     def blit_axes(self):
         return [self.ax_sat, self.ax_ratio]  # the ratio axis moves most often: last
 
+    def shown_layers(self, depth):
+        """The hidden layers 1..n the x axes show for ``depth`` (see :attr:`layer_ruler`)."""
+        return min(next((n for n in self.layer_ruler if n >= depth), self.max_depth), self.max_depth)
+
+    def _freeze_layout(self):
+        super()._freeze_layout()  # lays out for the deepest network, then shows layers 1..depth
+        for ax in self.blit_axes():
+            plots.layer_axis(ax, self.shown_layers(self.controls["depth"].value))
+
     def blit_static(self):
         return [self.ax_sat.title, self.ax_ratio.get_legend()]  # the legend is below the axes
 
@@ -111,7 +124,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
                 y = plots.mask_overflowed(y, "da", flow.overflow)
             self.lines[name].set_data(layers, y)
         ax = self.ax_ratio
-        plots.layer_axis(ax, depth)
+        plots.layer_axis(ax, self.shown_layers(depth))
         plots.mark_overflow(ax, flow.overflow, depth)
         self.autoscale(ax, x=False, sticky=True)
         measured = self.lines["measured"].get_ydata()
@@ -127,7 +140,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
                      fontsize=11)
         sat = plots.mask_overflowed(plots.finite_or_nan(flow.saturated_fraction) * 100, "a", flow.overflow)
         self.lines["saturated"].set_data(layers, sat)
-        plots.layer_axis(self.ax_sat, depth)
+        plots.layer_axis(self.ax_sat, self.shown_layers(depth))
         plots.mark_overflow(self.ax_sat, flow.overflow, depth, text=False)
         self.flow = flow
         self.readout.value = self._flow_readout(flow, self.dtype)
