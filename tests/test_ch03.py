@@ -510,6 +510,18 @@ def test_explorer_preset_and_controls(init_explorer):
         ex.update(batch_norm="before")
 
 
+def test_explorer_x_axes_stay_at_the_slider_range(init_explorer):
+    # a depth step draws longer or shorter curves on the same x axes (1..max_depth): it redraws the curves,
+    # not every tick label of both panels
+    ex = init_explorer
+    for depth in (6, 7, 1, 50):
+        ex.update(depth=depth)
+        assert ex.ax_var.get_xlim() == ex.ax_frac.get_xlim() == (0.5, ex.max_depth + 0.5)
+        assert len(_line(ex.ax_var, "measured:a").get_xdata()) == depth
+        assert len(ex.lines["fraction:saturated"].get_xdata()) == depth
+    assert ch.InitializationExplorer(canvas="none", depth=3, width=8, max_depth=12).ax_var.get_xlim() == (0.5, 12.5)
+
+
 def test_explorer_every_control_changes_the_figure(init_explorer):
     ex = init_explorer
     ax = ex.ax_var

@@ -460,6 +460,17 @@ def test_selu_conditions_explorer_every_control():
     assert ch.SeluConditionsExplorer(canvas="none").values["depth"] == ch.SeluConditionsExplorer.max_depth == 100
 
 
+def test_selu_conditions_explorer_x_axes_step_through_a_ruler():
+    # layers 1..10, 20, 50, 100: most depth steps leave the x axes as they were (the frame redraws the curves, not
+    # every tick label), and the curves fill at least 40 % of the width
+    e = ch.SeluConditionsExplorer(canvas="none")
+    for depth, right in ((100, 100.5), (51, 100.5), (50, 50.5), (21, 50.5), (20, 20.5), (11, 20.5), (10, 10.5),
+                         (2, 10.5)):
+        e.update(depth=depth)
+        assert e.ax_mean.get_xlim() == e.ax_std.get_xlim() == (0.5, right)
+        assert len(e.lines["std:base"].get_xdata()) == depth
+
+
 def test_selu_map_explorer_every_control():
     e = ch.SeluMapExplorer(canvas="none")
     assert set(e.controls) == {"omega", "tau", "start_mean", "start_var"}
@@ -480,6 +491,9 @@ def test_selu_map_explorer_every_control():
     assert e.trajectory[0, 1] == 0.5 and e.var_line.get_ydata()[0] == 0.5
     e.update(tau=2.5, omega=0.15)
     assert not e.fixed_point.converged and not e.fp_line.get_visible()
+    assert [t.get_text() for t in e.ax_var.get_legend().get_texts()] == [  # one legend, below: drawn once
+        "variance after each layer", "the fixed point's variance (if any)"]
+    assert "(ω = 0.15, τ = 2.5)" in e.ax_map.get_title()
     assert "no fixed point" in e.summary() and "runs away" in e.readout.value
     e.figure.canvas.draw()
     e.update(tau=2.0, omega=0.2)

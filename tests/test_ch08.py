@@ -103,6 +103,24 @@ def test_edge_of_chaos_explorer_every_control():
     e.figure.canvas.draw()
 
 
+def test_edge_of_chaos_explorer_draws_the_phase_diagram_once():
+    # the phase diagram and the legend never change: they are drawn once (blit_static), only the star moves;
+    # the log y axis keeps its limits while the curves move a little, so a step redraws the data only
+    e = ch.EdgeOfChaosExplorer(canvas="none")
+    static = e.blit_static()
+    assert e.point not in static and e.ax_var.get_legend() in static
+    assert {a.get_gid() for a in static} >= {"measured", "edge"} and e.ax_phase.title in static
+    limits = set()
+    for w in (1.76, 1.78, 1.8, 1.82):
+        e.update(sigma_w2=w)
+        lo, hi = e.ax_var.get_ylim()
+        ys = np.concatenate([ln.get_ydata() for name, ln in e.lines.items()])
+        assert lo < ys.min() and ys.max() < hi
+        limits.add((lo, hi))
+    assert len(limits) == 1
+    assert ch._edge_weight_variance(0.05) == T.critical_weight_variance("tanh", 0.05)
+
+
 # ----------------------------------------------------------------------------- 2. clipping
 @pytest.fixture(scope="module")
 def clipping():
