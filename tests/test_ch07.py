@@ -665,7 +665,7 @@ def test_a_learners_change_of_a_deep_wide_network_is_drafted_then_refined(monkey
 
     async def main():
         ex = ch.PlaygroundExplorer(canvas="none", progress=False, depth=8, width=128)
-        ex.full_seconds = ex.draft_seconds = 0.0  # every uncached pass is worth a draft, of the fewest digits
+        ex.full_seconds = ex.draft_seconds = ex.draft_flop = 0.0  # every uncached pass gets a draft of 32 digits
         ex.refining_delay = 0.0
         ex.controls["weight_scale"].set_state({"value": 1.5})  # as the browser sends it
         assert ex.answered == "draft" and ex.initial.n_examples == 32
@@ -685,6 +685,9 @@ def test_a_learners_change_of_a_deep_wide_network_is_drafted_then_refined(monkey
         ex.controls["weight_scale"].set_state({"value": 1.0})
         ex.controls["weight_scale"].set_state({"value": 1.5})  # refined before: final at once
         assert ex.answered == "final" and ex.initial is full
+        ex.draft_flop = 3e8
+        ex.controls["weight_scale"].set_state({"value": 2.0})  # 8 x 128 is mostly Python: final at once
+        assert ex.answered == "final" and ex.initial.n_examples == 256
 
     asyncio.run(main())
 

@@ -10,7 +10,7 @@ import time
 
 import ipywidgets
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ... import plots
 from ..._validate import check_choice
@@ -390,7 +390,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         seconds = time.perf_counter() - t0
         self.timings.update(probe=seconds, cached=cached, examples=result[0].n_examples)
         flop = self._flop(a)
-        if examples is None and not cached and flop > 2e7:  # learn how fast this machine measures
+        if examples is None and not cached and flop >= self.draft_flop:  # learn how fast this machine multiplies
             self._pass_flops = 0.5 * self._pass_flops + 0.5 * flop / max(seconds, 1e-6)
         return result
 
@@ -404,12 +404,17 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         (batch norm about doubles the work of a layer)."""
         return 6.0 * a["depth"] * a["width"] ** 2 * INITIAL_EXAMPLES * (2 if a["batch_norm"] != "off" else 1)
 
+    #: Fewest floating-point operations of an initial pass worth a draft: below (e.g. 10 x 128, 30 x 64), the
+    #: pass is mostly Python's work per layer, which a draft on fewer digits would not save.
+    draft_flop = 3e8
+
     def draft_examples(self, values):
-        """None when the initial pass is cached or should take at most :attr:`full_seconds`, else the first
-        examples of a draft that should take about :attr:`draft_seconds` (a power of 2 from
-        :attr:`min_draft_examples` to 128), at the speed measured so far."""
+        """None when the initial pass is cached, small (:attr:`draft_flop`) or should take at most
+        :attr:`full_seconds`, else the first examples of a draft that should take about
+        :attr:`draft_seconds` (a power of 2 from :attr:`min_draft_examples` to 128), at the speed of the
+        passes measured so far."""
         a = self._args(values)
-        if is_initial_cached(**self._knobs(a)):
+        if self._flop(a) < self.draft_flop or is_initial_cached(**self._knobs(a)):
             return None
         seconds = self._flop(a) / self._pass_flops
         if seconds <= self.full_seconds:
@@ -436,6 +441,8 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         for ax in (self.ax_var, self.ax_frac):
             plots.layer_axis(ax, self._layer_span)
         self.ax_frac.set_xlabel(_FRAC_XLABEL)  # the long label does not fit under the narrow panel
+        # the narrow panel numbers every second layer or so: each tick label cost ~1 ms of a frame that redraws it
+        self.ax_frac.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         title = self.ax_var.get_title().replace(", float64", "")
         extra = (f", $\\sigma_b^2$ = {values['bias_var']:g}" if values["bias_var"] else "") + (
             ", residual" if values["residual"] else "")
