@@ -13,7 +13,7 @@ import numpy as np
 from ... import plots
 from ...plots import OKABE_ITO, finite_or_nan, moving_average, tidy
 from ...widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider, values_slider
-from .experiments import BN_NET, batch_noise, bn_run, moving_average_run, steps_to_forget
+from .experiments import BN_NET, BN_TRAIN, batch_noise, bn_run, moving_average_run, steps_to_forget
 from .figures import BN_COLORS, _line, draw_moving_average
 
 
@@ -214,17 +214,19 @@ def _set_line(ax, gid, x, y, **style):
     return line
 
 
-def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
+def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=None):
     """Draw (or update in place) a run of :func:`bn_run`: the minibatch loss per step (left, log scale; a
     10-step moving average over the raw values) and the weight-gradient norm per hidden layer before
     training (right, log scale). ``reference`` (another History, or None) is drawn dashed and grey; ``bn``
-    says whether ``h`` ran with batch norm (its colour).
+    says whether ``h`` ran with batch norm (its colour); ``steps`` is the length of the step axis (None:
+    ``h``'s steps; a longer one shows ``h`` as the first steps of a run).
 
     Lines of gid ``'loss'``, ``'rawloss'``, ``'grad'``, ``'ref_loss'``, ``'ref_grad'``, ``'chance'``.
     Returns the two Axes.
     """
     for ax in (ax_loss, ax_grad):
         tidy(ax)
+    steps = h.config["steps"] if steps is None else int(steps)
     c = BN_COLORS[bool(bn)]
     loss = finite_or_nan(h.loss)
     _set_line(ax_loss, "rawloss", h.step, loss, color=c, alpha=0.25, lw=0.8, zorder=1)
@@ -241,32 +243,39 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True):
         _set_line(ax_loss, "ref_loss", reference.step, moving_average(rl, 10), **ref_style)
         rg = plots.positive_finite(reference.grad_norm[0])
         _set_line(ax_grad, "ref_grad", np.arange(1, len(rg) + 1), rg, marker="o", ms=3, **ref_style)
-    _set_line(ax_loss, "chance", [0, h.config["steps"]], [np.log(10)] * 2, ls=":", color="0.5", lw=1, zorder=1,
+    _set_line(ax_loss, "chance", [0, steps], [np.log(10)] * 2, ls=":", color="0.5", lw=1, zorder=1,
               label="ln 10: guessing")
     finite = np.concatenate([v[np.isfinite(v)] for v in
                              [loss] + ([] if reference is None else [finite_or_nan(reference.loss)])])
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlim(0, h.config["steps"])
+    ax_loss.set_xlim(0, steps)
     lo = float(finite.min()) if finite.size else 0.1
     hi = float(finite.max()) if finite.size else 10.0
-    bottom, top = max(1e-3, min(lo, 1.0) / 1.5), min(max(hi, 3.0) * 1.5, 1e6)
-    ax_loss.set_ylim(bottom, top)
-    subs = (1.0, 2.0, 5.0) if top / bottom < 300 else (1.0,)  # few labels over many decades
-    ax_loss.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=subs))
-    ax_loss.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
-    ax_loss.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    set_loss_limits(ax_loss, max(1e-3, min(lo, 1.0) / 1.5), min(max(hi, 3.0) * 1.5, 1e6))
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (log scale)")
-    ax_grad.set_yscale("log")
+    if ax_grad.get_yscale() != "log":
+        plots.fast_log_yaxis(ax_grad)
     ax_grad.margins(y=0.15)
     Explorer.autoscale(ax_grad, x=False)
     ax_grad.set_xlim(0.5, BN_NET["depth"] + 0.5)
     ax_grad.set_xticks(range(1, BN_NET["depth"] + 1))
     ax_grad.set_xlabel("hidden layer")
     ax_grad.set_ylabel(r"$\|\partial L/\partial W^l\|$ before training")
-    ax_loss.legend(loc="lower left", fontsize=8)
+    if ax_loss.get_legend() is None or ax_loss.get_legend().texts[1].get_text() != ref_style["label"]:
+        ax_loss.legend(loc="lower left", fontsize=8)
     plots.explain(ax_loss, f"this run diverged at step {h.diverged_step}:\nthe loss overflowed" if h.diverged else "")
     return ax_loss, ax_grad
+
+
+def set_loss_limits(ax, bottom, top):
+    """Log y limits (``bottom``, ``top``) on ``ax`` with labels in plain numbers (``%g``): at 1, 2 and 5 times the
+    powers of ten over less than 300x, else at powers of ten only (few labels over many decades)."""
+    ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
+    subs = (1.0, 2.0, 5.0) if top / bottom < 300 else (1.0,)
+    ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
 
 
 class BatchNormExplorer(Explorer):
@@ -278,6 +287,11 @@ class BatchNormExplorer(Explorer):
     for comparison. Left: the minibatch loss; right: the weight-gradient norm
     per hidden layer before training.
 
+    A learner's change to a setting not trained yet is answered first by the
+    first :attr:`draft_steps` steps of the run (the same steps: same weights
+    and minibatches), beside the comparison run if it is kept; the whole runs
+    are then trained on a worker thread, and the figure says so while they are.
+
     Controls: ``batch_norm`` (on/off), ``activation`` (the ReLU baseline with
     He init, or the sigmoid net with Glorot init), ``weight_scale`` (x the
     init of the hidden layers), ``lr``.
@@ -285,14 +299,18 @@ class BatchNormExplorer(Explorer):
     Attributes
     ----------
     run, reference : History
-        The run drawn now, and the one with batch norm the other way.
+        The run drawn now, and the one with batch norm the other way (None
+        while a draft is shown without it).
     """
 
     figsize = (11.0, 3.9)
-    freeze_layout = False  # tick labels of the loss axis change width with the runs: lay out at every draw
+    #: Steps of training that answer a learner's change first.
+    draft_steps = 20
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
+        self._kept = LRU(128)  # (batch_norm, activation, weight_scale, lr) -> whole History
+        self.steps = BN_TRAIN["steps"]
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -306,18 +324,87 @@ class BatchNormExplorer(Explorer):
 
     def setup_figure(self, fig):
         self.ax_loss, self.ax_grad = fig.subplots(1, 2, width_ratios=[1.4, 1])
-
-    def refresh(self, batch_norm, activation, weight_scale, lr):
-        self.run = bn_run(batch_norm, weight_scale, lr, activation=activation)[1]
-        self.reference = bn_run(not batch_norm, weight_scale, lr, activation=activation)[1]
-        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=batch_norm)
-        self.ax_loss.set_title(f"{activation}, weight scale {weight_scale:g}, lr {lr:g}, batch norm "
-                               f"{'on' if batch_norm else 'off'}", fontsize=11)
         self.ax_grad.set_title("the gradient reaching each layer", fontsize=11)
+
+    def blit_static(self):
+        return [self.ax_grad.title]
+
+    def _freeze_layout(self):
+        # Lay out once (then blit) with the widest tick labels the log axes can get, so that none runs into an
+        # axis label later: the loss axis' limits lie within [0.001, 1e6] ('100000', '0.001' in %g), and the
+        # gradient norms before training (6e-9 to 5e5 over the settings) get labels no wider than 2×10⁻¹⁰.
+        loss_limits, grad_limits = self.ax_loss.get_ylim(), self.ax_grad.get_ylim()
+        set_loss_limits(self.ax_loss, 1e-3, 1e6)
+        self.ax_grad.set_ylim(2e-10, 8e-10)
+        super()._freeze_layout()
+        set_loss_limits(self.ax_loss, *loss_limits)
+        self.ax_grad.set_ylim(*grad_limits)
+
+    @staticmethod
+    def _key(values, batch_norm):
+        return (bool(batch_norm), values["activation"], float(values["weight_scale"]), float(values["lr"]))
+
+    def _run(self, key, steps=None):
+        batch_norm, activation, weight_scale, lr = key
+        return bn_run(batch_norm, weight_scale, lr, activation=activation,
+                      steps=self.steps if steps is None else steps)[1]
+
+    def _whole(self, key):
+        """The whole run of ``key``: kept, or trained (call on the kernel's thread)."""
+        h = self._kept.get(key)
+        return self._kept.put(key, self._run(key)) if h is None else h
+
+    def answer(self, values, examples=None):
+        """(run, reference): the whole runs, or with ``examples`` the first ``examples`` steps of the run and
+        the reference if its whole run is kept (else None)."""
+        bn = values["batch_norm"]
+        run_key, ref_key = self._key(values, bn), self._key(values, not bn)
+        if examples is None:
+            return self._whole(run_key), self._whole(ref_key)
+        run = self._kept.get(run_key) or self._run(run_key, examples)
+        return run, self._kept.get(ref_key)
+
+    def draft_examples(self, values):
+        bn = values["batch_norm"]
+        kept = all(self._key(values, b) in self._kept for b in (bn, not bn))
+        return None if kept else self.draft_steps
+
+    def refine(self, values):
+        # one run at a time: between the two, a refinement for values the learner has left stops there
+        bn = values["batch_norm"]
+        run = self._run(self._key(values, bn))
+        yield run, None
+        yield run, self._run(self._key(values, not bn))
+
+    def remember(self, values, result):
+        bn = values["batch_norm"]
+        for b, h in zip((bn, not bn), result):
+            self._kept.put(self._key(values, b), h)
+
+    def refining_text(self, values, examples):
+        return f"the first {examples} of {self.steps} steps: training ..."
+
+    def refining_axes(self):
+        return self.ax_loss
+
+    def show(self, result, values):
+        self.run, self.reference = result
+        bn, activation = values["batch_norm"], values["activation"]
+        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=bn, steps=self.steps)
+        self.ax_loss.set_title(f"{activation}, weight scale {values['weight_scale']:g}, lr {values['lr']:g}, "
+                               f"batch norm {'on' if bn else 'off'}", fontsize=11)
         self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
 
     def summary(self) -> str:
         """Plain text of what is drawn now."""
         bn = self.values["batch_norm"]
-        return "\n".join(f"batch norm {'on' if b else 'off'}: {h.status}"
-                          for b, h in ((bn, self.run), (not bn, self.reference)))
+        lines = []
+        for b, h in ((bn, self.run), (not bn, self.reference)):
+            if h is None:
+                status = "training ..."
+            elif h.config["steps"] < self.steps and not h.diverged:
+                status = f"the first {h.config['steps']} of {self.steps} steps so far (training the rest ...)"
+            else:
+                status = h.status
+            lines.append(f"batch norm {'on' if b else 'off'}: {status}")
+        return "\n".join(lines)
