@@ -14,7 +14,7 @@ from ... import plots
 from ...plots import OKABE_ITO, finite_or_nan, moving_average, tidy
 from ...widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider, values_slider
 from .experiments import BN_NET, BN_TRAIN, batch_noise, bn_run, moving_average_run, steps_to_forget
-from .figures import BN_COLORS, _line, draw_moving_average
+from .figures import BN_COLORS, _line, draw_moving_average, quick_legend
 
 
 class MomentumExplorer(Explorer):
@@ -151,7 +151,7 @@ def draw_batch_noise(ax_mean, ax_xhat, noise):
         ax.set_ylim(0, max(0.05, 1.45 * float(y.max())))  # headroom: the legend sits above the bars
         ax.set_ylabel("fraction of the batches")
         if ax.get_legend() is None:
-            ax.legend(loc="upper right", fontsize=9)
+            quick_legend(ax, loc="upper right", fontsize=9)
     ax_mean.set_xlabel(f"batch mean of pixel {noise.feature} (standardized units)")
     ax_mean.set_title(f"{len(noise.batch_mean)} batches of {noise.batch_size}: their means", fontsize=11)
     ax_xhat.set_xlabel(f"x_hat of training digit {noise.example}'s pixel {noise.feature} in its batch")
@@ -262,7 +262,7 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=Non
     ax_grad.set_xlabel("hidden layer")
     ax_grad.set_ylabel(r"$\|\partial L/\partial W^l\|$ before training")
     if ax_loss.get_legend() is None or ax_loss.get_legend().texts[1].get_text() != ref_style["label"]:
-        ax_loss.legend(loc="lower left", fontsize=8)
+        quick_legend(ax_loss, loc="lower left", fontsize=8)
     plots.explain(ax_loss, f"this run diverged at step {h.diverged_step}:\nthe loss overflowed" if h.diverged else "")
     return ax_loss, ax_grad
 
