@@ -815,3 +815,143 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
     g = gv.plots.find_artist(e.ax_grad, "grad").get_ydata()
     np.testing.assert_allclose(g, e.run.grad_norm[0])
     e.figure.canvas.draw()
+
+
+# ----------------------------------------------------------------------------- answering a learner quickly
+def _learner_sets(control, value):
+    """What the browser sends when a learner moves ``control`` (a selection slider syncs its option's index)."""
+    if hasattr(control, "options"):
+        control.set_state({"index": list(control._options_values).index(value)})
+    else:
+        control.set_state({"value": value})
+
+
+async def _settled(ex, timeout=60.0):
+    """Wait until ``ex`` shows a final answer and its worker is idle."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while ex.answered != "final" or (ex._worker is not None and ex._worker.busy):
+        assert time.monotonic() < deadline, "no final answer"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.02)
+
+
+def _refining_mark(ax):
+    return [t.get_text() for t in ax.texts if t.get_gid() == "refining" and t.get_visible()]
+
+
+def test_batch_norm_explorer_answers_a_learner_with_the_first_steps_then_the_whole_runs():
+    import asyncio
+
+    async def main():
+        e = ch.BatchNormExplorer(canvas="none")
+        e.refining_delay = 0.0  # the mark shows on the first draft
+        _learner_sets(e.controls["weight_scale"], 0.3)
+        # the draft: the first 20 steps of the run (the same steps), on the whole run's step axis, and it says so
+        assert e.answered == "draft" and e.run.config["steps"] == e.draft_steps == 20
+        whole = ch.bn_run(False, 0.3, 0.3, activation="relu")[1]
+        np.testing.assert_array_equal(e.run.loss, whole.loss[:20])
+        np.testing.assert_array_equal(e.run.grad_norm[0], whole.grad_norm[0])
+        assert e.reference is None and not whole.diverged  # batch norm on at this setting: not trained yet
+        assert e.ax_loss.get_xlim() == (0, 100)
+        assert _refining_mark(e.ax_loss) == ["the first 20 of 100 steps: training ..."]
+        assert "batch norm off: the first 20 of 100 steps so far" in e.summary()
+        assert "batch norm on: training ..." in e.summary()
+        await _settled(e)
+        np.testing.assert_array_equal(e.run.loss, whole.loss)  # (trained twice: here, and on the worker)
+        np.testing.assert_array_equal(e.reference.loss, ch.bn_run(True, 0.3, 0.3, activation="relu")[1].loss)
+        assert _refining_mark(e.ax_loss) == [] and "trained 100 steps" in e.summary()
+        # both runs kept: switching batch norm, or coming back, is answered at once and in full
+        for control, value in (("batch_norm", True), ("weight_scale", 1.0)):
+            _learner_sets(e.controls[control], value)
+            assert e.answered == "final" and e.run.config["steps"] == 100 and e.reference is not None
+        assert e.run is ch.bn_run(True, 1.0, 0.3, activation="relu")[1]
+        assert e.dropped == 0
+
+    asyncio.run(main())
+
+
+def test_batch_norm_explorer_lays_out_room_for_its_widest_tick_labels():
+    # The layout is computed once: the loss axis' labels within [0.001, 1e6] (100000 at the widest) and the
+    # gradient axis' (2×10⁻¹⁰ at the widest) must fit between each y label and its Axes whatever the runs.
+    from gradviz.chapters.ch06_batch_norm.explorers import set_loss_limits
+
+    e = ch.BatchNormExplorer(canvas="none")
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    assert not isinstance(e.figure.get_layout_engine(), ConstrainedLayoutEngine)  # laid out once, then kept
+    seen = set()
+    for loss_limits, grad_limits in (((0.1, 1e6), (2e-10, 8e-10)), ((1e-3, 0.25), (2e5, 8e5))):
+        set_loss_limits(e.ax_loss, *loss_limits)
+        e.ax_grad.set_ylim(*grad_limits)
+        e.figure.canvas.draw()
+        r = e.figure.canvas.get_renderer()
+        for ax in (e.ax_loss, e.ax_grad):
+            lo, hi = ax.get_ylim()
+            labels = [t for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)
+                      if t.get_visible() and t.get_text() and lo <= t.get_position()[1] <= hi]
+            assert len(labels) >= 3
+            ylabel = ax.yaxis.label.get_window_extent(r)
+            for t in labels:
+                box = t.get_window_extent(r)
+                assert box.x0 > ylabel.x1 and box.x0 > 0, t.get_text()
+                seen.add(t.get_text())
+    assert {"100000", "0.001", "0.002", "2×10⁻¹⁰", "2×10⁵"} <= seen
+
+
+def test_batch_noise_explorer_answers_a_learner_with_the_first_batches_then_all():
+    import asyncio
+
+    async def main():
+        e = ch.BatchNoiseExplorer(canvas="none")
+        _learner_sets(e.controls["batch_size"], 3)
+        assert e.answered == "draft" and len(e.noise.batch_mean) == e.draft_batches == 200
+        whole = ch.batch_noise(3)
+        np.testing.assert_array_equal(e.noise.batch_mean, whole.batch_mean[:200])  # the same batches
+        assert e.ax_mean.get_title().startswith("200 batches of 3")
+        assert e.refining_text(e.values, 200) == "the first 200 of 2000 batches: drawing the rest ..."
+        await _settled(e)
+        np.testing.assert_array_equal(e.noise.x_hat, whole.x_hat)
+        assert e.ax_mean.get_title().startswith("2000 batches of 3")
+        _learner_sets(e.controls["batch_size"], 32)  # drawn before: at once
+        assert e.answered == "final" and len(e.noise.batch_mean) == 2000
+
+    asyncio.run(main())
+
+
+def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch):
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from gradviz.chapters.ch06_batch_norm.figures import QuickLegend, quick_legend
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], label="rising")
+    (under,) = ax.plot([0, 1], [0.9, 0.9], color="k", lw=3, zorder=1)  # across the legend, beneath it
+    legend = quick_legend(ax, loc="upper left")
+    assert isinstance(legend, QuickLegend) and ax.get_legend() is legend and legend.get_frame().get_alpha() == 1.0
+    full = []  # the legend's full draws (its entries' text)
+    draw = mpl.legend.Legend.draw
+    monkeypatch.setattr(mpl.legend.Legend, "draw", lambda self, r: full.append(1) or draw(self, r))
+    canvas.draw()
+    first = np.asarray(canvas.buffer_rgba()).copy()
+    assert legend._copy is not None and len(full) == 1
+    under.set_ydata([0.7, 1.0])  # what lies beneath changes; the legend does not
+    canvas.draw()
+    assert len(full) == 1  # painted from its copy
+    painted = np.asarray(canvas.buffer_rgba()).copy()
+    legend._copy = None  # a full draw of the legend
+    canvas.draw()
+    np.testing.assert_array_equal(painted, np.asarray(canvas.buffer_rgba()))
+    assert not np.array_equal(first, painted)
+    # saving draws it in full, and keeps no copy from another renderer
+    import io
+
+    legend._copy = None
+    fig.savefig(io.BytesIO(), format="png")
+    assert legend._copy is None

@@ -78,6 +78,9 @@ class MomentumExplorer(Explorer):
     def setup_figure(self, fig):
         self.ax_mean, self.ax_weight = fig.subplots(1, 2, width_ratios=[1.35, 1])
 
+    def blit_static(self):
+        return [self.ax_weight.title]  # 'what is left of the start', set by each draw_moving_average
+
     def _freeze_layout(self):
         # Lay out once (then blit) with the widest tick labels the axes can get, so that none runs into an axis
         # label or off the figure later: '-0.5' on the mean's axis (its limits hold 0 and 3, so the ticks are at
@@ -128,6 +131,15 @@ def _hist(values, edges):
     return 0.5 * (edges[1:] + edges[:-1]), counts / max(len(values), 1)
 
 
+#: Tops of the histograms' y axes: the first at least 1.45 x the highest bar (headroom: the legend sits above the
+#: bars). Few and round, so that a new batch size often keeps the axis (and its tick labels) as it was.
+HIST_TOPS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5)
+
+
+def _headroom(highest):
+    return next((top for top in HIST_TOPS if top >= 1.45 * highest), HIST_TOPS[-1])
+
+
 def draw_batch_noise(ax_mean, ax_xhat, noise):
     """Draw (or update in place) a :class:`BatchNoise`: histograms of the batch means (left) and of the
     followed digit's normalized pixel (right) over the batches, on fixed axes, with the population values.
@@ -148,7 +160,7 @@ def draw_batch_noise(ax_mean, ax_xhat, noise):
         _line(ax, pop_gid, [], [], ":", color=OKABE_ITO["black"], lw=1.5,
               label="whole training set").set_data([pop, pop], [0, 1])
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_ylim(0, max(0.05, 1.45 * float(y.max())))  # headroom: the legend sits above the bars
+        ax.set_ylim(0, _headroom(float(y.max())))
         ax.set_ylabel("fraction of the batches")
         if ax.get_legend() is None:
             quick_legend(ax, loc="upper right", fontsize=9)
@@ -168,6 +180,11 @@ class BatchNoiseExplorer(Explorer):
     each batch, beside the value the whole training set gives (what inference
     uses once the moving averages have converged).
 
+    A learner's change to a batch size not drawn yet is answered first by the
+    first :attr:`draft_batches` of the batches (the same batches), and by all
+    of them once the worker thread has drawn them (drawing 2000 random batches
+    takes 0.1-0.2 s).
+
     Control: ``batch_size``.
 
     Attributes
@@ -177,9 +194,13 @@ class BatchNoiseExplorer(Explorer):
     """
 
     figsize = (11.0, 3.8)
+    #: Batches that answer a learner's change first.
+    draft_batches = 200
+    n_batches = 2000
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
+        self._kept = set()  # batch sizes whose n_batches batches batch_noise has cached
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -188,8 +209,26 @@ class BatchNoiseExplorer(Explorer):
     def setup_figure(self, fig):
         self.ax_mean, self.ax_xhat = fig.subplots(1, 2)
 
-    def refresh(self, batch_size):
-        self.noise = batch_noise(batch_size)
+    def blit_static(self):
+        return [self.ax_xhat.title]  # the same words at every batch size
+
+    def answer(self, values, examples=None):
+        """The :class:`BatchNoise` of all :attr:`n_batches` batches, or of the first ``examples``."""
+        return batch_noise(values["batch_size"], n_batches=self.n_batches if examples is None else examples)
+
+    def draft_examples(self, values):
+        return None if values["batch_size"] in self._kept else self.draft_batches
+
+    def remember(self, values, result):
+        self._kept.add(values["batch_size"])
+
+    def refining_text(self, values, examples):
+        return f"the first {examples} of {self.n_batches} batches: drawing the rest ..."
+
+    def show(self, result, values):
+        self.noise = result
+        if len(result.batch_mean) == self.n_batches:
+            self._kept.add(result.batch_size)
         draw_batch_noise(self.ax_mean, self.ax_xhat, self.noise)
         self.readout.value = html.escape(self.summary()).replace("\n", "<br>")
 
@@ -214,12 +253,13 @@ def _set_line(ax, gid, x, y, **style):
     return line
 
 
-def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=None):
+def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=None, sticky=False):
     """Draw (or update in place) a run of :func:`bn_run`: the minibatch loss per step (left, log scale; a
     10-step moving average over the raw values) and the weight-gradient norm per hidden layer before
     training (right, log scale). ``reference`` (another History, or None) is drawn dashed and grey; ``bn``
     says whether ``h`` ran with batch norm (its colour); ``steps`` is the length of the step axis (None:
-    ``h``'s steps; a longer one shows ``h`` as the first steps of a run).
+    ``h``'s steps; a longer one shows ``h`` as the first steps of a run). ``sticky``: keep the y limits while
+    they still show the runs well (:func:`gradviz.plots.sticky_log_limits`; for an explorer), else fit them.
 
     Lines of gid ``'loss'``, ``'rawloss'``, ``'grad'``, ``'ref_loss'``, ``'ref_grad'``, ``'chance'``.
     Returns the two Axes.
@@ -250,19 +290,28 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=Non
     ax_loss.set_xlim(0, steps)
     lo = float(finite.min()) if finite.size else 0.1
     hi = float(finite.max()) if finite.size else 10.0
-    set_loss_limits(ax_loss, max(1e-3, min(lo, 1.0) / 1.5), min(max(hi, 3.0) * 1.5, 1e6))
+    # 1 and ln 10 always in view; limits kept while they still fit the runs well (sticky_log_limits), so that a
+    # new setting moves the curves rather than the axis; within [0.001, 1e6] (the widest tick labels laid out)
+    current = ax_loss.get_ylim() if sticky and ax_loss.get_yscale() == "log" else None
+    bottom, top = plots.sticky_log_limits(current, max(1.5e-3, min(lo, 1.0) / 1.2), min(max(hi, 3.0) * 1.2, 6e5))
+    set_loss_limits(ax_loss, max(bottom, 1e-3), min(top, 1e6))
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (log scale)")
     if ax_grad.get_yscale() != "log":
         plots.fast_log_yaxis(ax_grad)
-    ax_grad.margins(y=0.15)
-    Explorer.autoscale(ax_grad, x=False)
+    grads = np.concatenate([g] + ([] if reference is None else [rg]))
+    grads = grads[np.isfinite(grads)]
+    current = ax_grad.get_ylim() if sticky else None
+    ax_grad.set_ylim(*plots.sticky_log_limits(current, grads.min(), grads.max()) if grads.size else (1e-3, 1e3))
     ax_grad.set_xlim(0.5, BN_NET["depth"] + 0.5)
     ax_grad.set_xticks(range(1, BN_NET["depth"] + 1))
     ax_grad.set_xlabel("hidden layer")
     ax_grad.set_ylabel(r"$\|\partial L/\partial W^l\|$ before training")
-    if ax_loss.get_legend() is None or ax_loss.get_legend().texts[1].get_text() != ref_style["label"]:
-        quick_legend(ax_loss, loc="lower left", fontsize=8)
+    # one legend per colour of 'this run', each made once and kept with its pixel copy (QuickLegend)
+    legends = vars(ax_loss).setdefault("_legend_by_bn", {})
+    if bool(bn) not in legends:
+        legends[bool(bn)] = quick_legend(ax_loss, loc="lower left", fontsize=8)
+    ax_loss.legend_ = legends[bool(bn)]
     plots.explain(ax_loss, f"this run diverged at step {h.diverged_step}:\nthe loss overflowed" if h.diverged else "")
     return ax_loss, ax_grad
 
@@ -331,10 +380,11 @@ class BatchNormExplorer(Explorer):
 
     def _freeze_layout(self):
         # Lay out once (then blit) with the widest tick labels the log axes can get, so that none runs into an
-        # axis label later: the loss axis' limits lie within [0.001, 1e6] ('100000', '0.001' in %g), and the
-        # gradient norms before training (6e-9 to 5e5 over the settings) get labels no wider than 2×10⁻¹⁰.
+        # axis label later: the loss axis' limits lie within [0.001, 1e6], whose widest label in %g is '100000'
+        # (shown over 0.1 to 1e6: over more decades a label goes to every second one), and the gradient norms
+        # before training (6e-9 to 5e5 over the settings) get labels no wider than 2×10⁻¹⁰.
         loss_limits, grad_limits = self.ax_loss.get_ylim(), self.ax_grad.get_ylim()
-        set_loss_limits(self.ax_loss, 1e-3, 1e6)
+        set_loss_limits(self.ax_loss, 0.1, 1e6)
         self.ax_grad.set_ylim(2e-10, 8e-10)
         super()._freeze_layout()
         set_loss_limits(self.ax_loss, *loss_limits)
@@ -390,7 +440,8 @@ class BatchNormExplorer(Explorer):
     def show(self, result, values):
         self.run, self.reference = result
         bn, activation = values["batch_norm"], values["activation"]
-        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=bn, steps=self.steps)
+        draw_training_run(self.ax_loss, self.ax_grad, self.run, self.reference, bn=bn, steps=self.steps,
+                          sticky=True)
         self.ax_loss.set_title(f"{activation}, weight scale {values['weight_scale']:g}, lr {values['lr']:g}, "
                                f"batch norm {'on' if bn else 'off'}", fontsize=11)
         self.readout.value = html.escape(self.summary()).replace("\n", "<br>")

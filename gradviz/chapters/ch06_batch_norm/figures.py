@@ -75,10 +75,9 @@ class QuickLegend(mpl.legend.Legend):
 
 
 def quick_legend(ax, **kwargs) -> QuickLegend:
-    """``ax.legend(**kwargs)`` (of the labelled artists of ``ax``) as a :class:`QuickLegend`; returns it."""
+    """``ax.legend(**kwargs)`` (of the labelled artists of ``ax``) as a :class:`QuickLegend`; returns it. As
+    ``ax.legend`` does, it takes the place of the legend ``ax`` had, which stays whole (it can be put back)."""
     handles, labels = ax.get_legend_handles_labels()
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
     ax.legend_ = QuickLegend(ax, handles, labels, **kwargs)
     ax.legend_._remove_method = ax._remove_legend
     return ax.legend_
