@@ -318,10 +318,10 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=Non
 
 def set_loss_limits(ax, bottom, top):
     """Log y limits (``bottom``, ``top``) on ``ax`` with labels in plain numbers (``%g``): at 1, 2 and 5 times the
-    powers of ten over less than 300x, else at powers of ten only (few labels over many decades)."""
+    powers of ten over up to 3 decades, else at powers of ten only (few labels over many decades)."""
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
-    subs = (1.0, 2.0, 5.0) if top / bottom < 300 else (1.0,)
+    subs = (1.0, 2.0, 5.0) if top / bottom <= 1001 else (1.0,)
     ax.yaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
