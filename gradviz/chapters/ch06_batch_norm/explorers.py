@@ -161,6 +161,8 @@ def draw_batch_noise(ax_mean, ax_xhat, noise):
               label="whole training set").set_data([pop, pop], [0, 1])
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, _headroom(float(y.max())))
+        # few labels: they are drawn anew whenever the top changes
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         ax.set_ylabel("fraction of the batches")
         if ax.get_legend() is None:
             quick_legend(ax, loc="upper right", fontsize=9)
