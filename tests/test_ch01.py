@@ -221,3 +221,15 @@ def test_the_explorers_cost_axis_holds_still_for_a_small_step_and_always_shows_t
     assert ax.get_ylim() == pytest.approx((1e-3 / 5, 5.0))  # a static figure: tight around its data
     ch.set_log_ylim(ax, np.array([1.1e-3, 0.9]), sticky=True)
     assert ax.get_ylim() == pytest.approx((1e-3 / 5, 5.0))  # sticky: still shows 1.1e-3 .. 0.9 well: kept
+
+
+def test_the_explorers_step_axis_keeps_its_span_while_the_run_fills_half_of_it():
+    e = ch.LearningRateExplorer(canvas="none")
+    assert e.ax_cost.get_xlim() == pytest.approx((-1.0, 51.0))  # the default run: 50 steps, as a static figure
+    spans = []
+    for steps in (51, 60, 99, 100, 101, 150, 60, 49, 26, 25, 5):
+        e.update(steps=steps)
+        lo, hi = e.ax_cost.get_xlim()
+        assert lo < 0 and steps <= hi and len(e.ax_cost.lines[0].get_xdata()) == steps + 1
+        spans.append(round(hi / 1.02))
+    assert spans == [100, 100, 100, 100, 200, 200, 100, 50, 50, 50, 10]

@@ -154,6 +154,8 @@ REGIME_COLORS = {
 
 #: The window of (w, b) drawn for the chapter's data (``linear_regression_data()``) and :data:`START`.
 DESCENT_WINDOW = {"w_range": (-3.0, 6.0), "b_range": (-5.0, 3.5)}
+#: Spans of the learning-rate explorer's step axis (see :func:`draw_descent_run`).
+_STEP_SPANS = (10, 20, 50, 100, 200, 400, 1000)
 
 
 def _note(ax, gid, text, color, x=0.98, y=0.02, ha="right", va="bottom"):
@@ -320,15 +322,22 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None, live=F
         ``classify_run(run, X, y)``.
     window : dict with 'w_range' and 'b_range', or None for :data:`DESCENT_WINDOW`
     live : bool
-        For an explorer: a cost axis that holds still while it shows the cost well, with labels quick
-        to draw (``sticky`` and ``plain`` of :func:`set_log_ylim`).
+        For an explorer: axes that hold still while they show the run well (a cost axis with labels quick
+        to draw: ``sticky`` and ``plain`` of :func:`set_log_ylim`; a step axis spanning one of
+        :data:`_STEP_SPANS` steps, kept while the run fills more than half of it), so that a slider step
+        redraws the curves rather than the axes.
     """
     window = window or DESCENT_WINDOW
+    shown = ax_cost.get_xlim()[1] / 1.02  # the steps the step axis spans now (before the cost is drawn)
     color = REGIME_COLORS[result.regime]
     draw_descent_path(ax_path, run, color=color, **window)
     ax_path.set_title(f"lr = {run.lr:.3g}: {result.regime}", color=color)
     draw_descent_cost(ax_cost, run, X, y, color=color)
-    ax_cost.set_xlim(-0.02 * run.n_steps, 1.02 * run.n_steps)
+    span = run.n_steps
+    if live:  # the step axis keeps its span while the run fills more than half of it (like the cost axis)
+        span = shown if run.n_steps <= shown < 2 * run.n_steps else next(
+            (s for s in _STEP_SPANS if s >= run.n_steps), run.n_steps)
+    ax_cost.set_xlim(-0.02 * span, 1.02 * span)
     set_log_ylim(ax_cost, plots.find_artist(ax_cost, "cost").get_ydata(), sticky=live, plain=live)
     note = f"cost above its start from step {result.diverged_at}" if result.regime == "diverges" else ""
     # a diverging cost rises from the lower left to the upper right: the upper left corner is empty
