@@ -30,17 +30,16 @@ Example
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar on a terminal
 from tqdm.notebook import tqdm_notebook
 
+from . import _live
 from ._validate import check_choice, check_positive, check_positive_int, check_probability, get_rng
 from .losses import binary_cross_entropy_with_logits, mean_squared_error, softmax_cross_entropy
 from .network import MLP
@@ -282,20 +281,15 @@ def one_blas_thread():
     thread adds every sum in one fixed order, so a run gives the same bits in
     JupyterLab as under ``make test``. Used by :func:`train` and by the
     ``python -m gradviz figures`` command.
+
+    It is :func:`gradviz._live.one_blas_thread`, which inspects the loaded libraries once: threadpoolctl's
+    ``threadpool_limits(1)`` does it at every call, which took 4-5 ms in a kernel with matplotlib and
+    ipywidgets loaded (twice per :func:`digits_run`: a tenth of an explorer's 10-step draft).
     """
-    return threadpool_limits(1)
+    return _live.one_blas_thread()
 
 
-def _on_one_blas_thread(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with one_blas_thread():
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
-@_on_one_blas_thread
+@_live.on_one_blas_thread
 def train(net: MLP, data, lr: float = 0.05, steps: int = 500, batch_size: int = 64, momentum: float = 0.0,
           clip_norm: float | None = None, clip_value: float | None = None, seed=0,
           record_every: int | None = None, progress="auto",
