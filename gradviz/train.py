@@ -731,3 +731,10 @@ class DraftedRuns:
 
     def refining_text(self, values, examples):
         return f"the first {examples} of {self.run_cache.steps} steps: training ..."
+
+    def draft_note(self, run) -> str:
+        """What the figure says of a draft (a run's first steps): '20 of 200 steps'; '' for a whole run, or one that
+        overflowed within its first steps (the whole run stops there too)."""
+        steps = run.history.config["steps"]
+        whole = steps >= self.run_cache.steps or run.history.diverged
+        return "" if whole else f"{steps} of {self.run_cache.steps} steps"

@@ -630,6 +630,138 @@ def test_prelu_start_matters_for_other_seeds(seed, data):
     assert acc[0.0] < 0.12 and acc[0.1] < 0.12 and acc[0.5] > 0.9
 
 
+# ----------------------------------------------------------------------------- explorers: a quick first frame
+def _on_screen(ex):
+    """The explorer's ipympl canvas as a browser shows it (skips without ipympl)."""
+    if not widgets._canvas.have_ipympl():
+        pytest.skip("ipympl is not installed")
+    canvas = ex.figure.canvas
+    canvas.syncing_data_url = False  # as once a browser has shown the canvas
+    canvas.draw()  # the first frame, which the browser asks for
+    return canvas
+
+
+def _blitted_as_drawn(ex):
+    """Blit the explorer's current state, then check that a full draw gives exactly the same pixels."""
+    ex.request_draw(now=True)
+    assert ex._blitter.last != "full"
+    canvas = ex.figure.canvas
+    blitted = np.asarray(canvas.buffer_rgba()).copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        canvas.draw()
+    np.testing.assert_array_equal(blitted, np.asarray(canvas.buffer_rgba()))
+    return ex._blitter.last
+
+
+def test_prelu_explorer_drafts_the_first_10_steps_of_both_runs_and_says_so_on_the_figure():
+    ex = chb.PReLUExplorer(canvas="ipympl")
+    _on_screen(ex)
+    assert ex.blit_axes()[-1] is ex.ax_alpha  # the y axis that moves at each change: redrawn alone
+    values = dict(ex.values, alpha_init=0.4)
+    assert ex.draft_examples(values) == 10
+    prelu, leaky = draft = ex.answer(values, examples=10)
+    assert prelu.history.config["steps"] == leaky.history.config["steps"] == 10
+    ex.show(draft, values)
+    assert ex.ax_acc.get_title() == (f"test accuracy after 10 of 200 steps: PReLU {prelu.test_accuracy:.1%}, "
+                                     f"leaky ReLU {leaky.test_accuracy:.1%}")
+    assert ex.summary().startswith("PReLU from alpha = 0.40: mean learned slope per layer after the first 10 of "
+                                   "200 steps: 0.4")
+    assert f"test accuracy after the first 10 of 200 steps: {leaky.test_accuracy:.1%}." in ex.summary()
+    np.testing.assert_array_equal(_line(ex.ax_alpha, "layer:1").get_xdata(), [0, 10])
+    assert _blitted_as_drawn(ex) == "y"  # the legends and the chance line stay in the background
+
+    whole = ex.answer(values)  # what the worker trains: the whole runs, from the same start
+    assert [r.history.config["steps"] for r in whole] == [200, 200]
+    for d, w in zip(draft, whole):
+        np.testing.assert_array_equal(d.history.test_accuracy[0], w.history.test_accuracy[0])
+    ex.show(whole, values)
+    assert ex.ax_acc.get_title() == (f"test accuracy: PReLU {whole[0].test_accuracy:.1%}, leaky ReLU "
+                                     f"{whole[1].test_accuracy:.1%}")
+    assert "steps" not in ex.summary()
+    _blitted_as_drawn(ex)
+
+
+def test_prelu_explorer_at_its_extremes_shows_the_overflow_without_its_numbers():
+    """alpha_init 1 with biases -2: both runs overflow within a few steps (a draft is then the whole run)."""
+    ex = chb.PReLUExplorer(canvas="none", alpha_init=1.0, bias=-2.0)
+    p, l = ex.prelu.history, ex.leaky.history
+    assert p.diverged and l.diverged and p.diverged_step < 10 and l.diverged_step < 10
+    assert ex.ax_alpha.get_title() == f"PReLU from alpha 1.00, biases -2: overflow at step {p.diverged_step}"
+    assert ex.ax_acc.get_title() == "test accuracy: PReLU overflow, leaky ReLU overflow"
+    assert ex.summary() == (f"PReLU from alpha = 1.00: diverged, overflow at step {p.diverged_step}; leaky ReLU "
+                            f"with alpha held at 1.00: diverged, overflow at step {l.diverged_step}.")
+    for ax in (ex.ax_alpha, ex.ax_acc):
+        assert all(np.isfinite(ln.get_ydata()).all() for ln in ax.lines)  # not the overflowed record
+        assert np.all(np.isfinite(ax.get_ylim())) and abs(ax.get_ylim()[0]) < 10
+    values = dict(ex.values, alpha_init=0.95)
+    ex.show(ex.answer(values, examples=10), values)  # a draft that overflowed within its steps: said as whole
+    assert ex.ax_acc.get_title() == "test accuracy: PReLU overflow, leaky ReLU overflow"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.figure.canvas.draw()
+
+
+def test_dying_relu_explorer_drafts_the_first_20_steps_and_says_so_on_the_figure():
+    ex = cha.DyingReluExplorer(canvas="ipympl")
+    _on_screen(ex)
+    values = dict(ex.values, lr=1.0)
+    assert ex.draft_examples(values) == 20
+    run, ref = ex.answer(values, examples=20)
+    assert run.history.config["steps"] == 20 and ref is ex.reference  # the reference, lr 0.1, is kept whole
+    ex.show((run, ref), values)
+    assert ex.ax_dead.get_title().endswith(f"{run.outcome} after 20 steps")
+    assert ex.ax_acc.get_title() == f"test accuracy after 20 of 200 steps: {run.test_accuracy:.1%}"
+    assert ex.summary().startswith("after the first 20 of 200 steps: lr 1: test accuracy")
+    assert _blitted_as_drawn(ex) == "data"
+    ex.show(ex.answer(values), values)
+    assert ex.ax_acc.get_title().startswith("test accuracy after 200 steps: ") and "first" not in ex.summary()
+
+
+def test_leaky_slope_explorer_keeps_its_axes_while_alpha_moves_and_relabels_in_place():
+    ex = chb.LeakySlopeExplorer(canvas="ipympl")
+    _on_screen(ex)
+    ylim, legends = ex.ax_grad.get_ylim(), (ex.ax_phi.get_legend(), ex.ax_grad.get_legend())
+    for alpha in (0.11, 0.12, 0.13):  # arrow-key steps: the curve rises, the axis stays
+        ex.controls["alpha"].value = alpha
+        assert ex.ax_grad.get_ylim() == ylim and ex._blitter.last == "data"
+    assert (ex.ax_phi.get_legend(), ex.ax_grad.get_legend()) == legends  # not made anew
+    assert ex.ax_grad.get_legend().texts[0].get_text() == "leaky ReLU, alpha = 0.13"
+    ex.controls["activation"].value = "elu"
+    assert ex.ax_phi.get_legend().texts[1].get_text() == r"$\varphi(z)$ = ELU"
+    assert ex.ax_grad.get_legend().texts[0].get_text() == "ELU, alpha = 0.13"
+    _blitted_as_drawn(ex)
+    for alpha, bias, depth in ((0.0, -3.0, 30), (1.0, 0.5, 2), (0.01, -3.0, 2)):  # the extremes: data in view
+        ex.update(alpha=alpha, bias=bias, depth=depth)
+        y = np.concatenate([np.asarray(ln.get_ydata(), float) for ln in (_line(ex.ax_grad, "gradient"),
+                                                                         _line(ex.ax_grad, "relu_gradient"))])
+        y = y[np.isfinite(y)]
+        lo, hi = ex.ax_grad.get_ylim()
+        assert lo <= y.min() and y.max() <= hi and lo <= 0.3 and hi >= 3.0
+        _blitted_as_drawn(ex)
+
+
+def test_rrelu_explorer_keeps_its_axes_while_a_bound_moves_a_step():
+    ex = chb.RReLUExplorer(canvas="ipympl")
+    _on_screen(ex)
+    xlim, ylim = ex.ax_slopes.get_xlim(), ex.ax_slopes.get_ylim()
+    assert xlim[0] <= 0.125 - 0.05 and 1 / 3 + 0.05 <= xlim[1] <= 0.5
+    for lower in (0.15, 0.175, 0.2):
+        ex.controls["lower"].value = lower
+        assert (ex.ax_slopes.get_xlim(), ex.ax_slopes.get_ylim()) == (xlim, ylim) and ex._blitter.last == "data"
+    for lower, upper in ((0.3, 0.3), (0.9, 0.95), (0.0, 1.0), (0.0, 0.0), (1.0, 1.0)):  # the extremes
+        ex.update(lower=lower, upper=upper)
+        x0, x1 = ex.ax_slopes.get_xlim()
+        edges = ex.hist.get_data().edges
+        assert -0.1 <= x0 <= edges[0] and edges[-1] <= x1 <= 1.1 and (x1 - x0) <= 4 * max(upper - lower, 0.1)
+        top = ex.ax_slopes.get_ylim()[1]
+        assert ex.hist.get_data().values.max() < top <= 2 * ex.hist.get_data().values.max()
+        dots = _line(ex.ax_out, "train")
+        in_view = np.asarray(dots.get_xdata()) >= ex.ax_out.get_xlim()[0]
+        assert ex.ax_out.get_ylim()[0] <= np.asarray(dots.get_ydata())[in_view].min()
+        _blitted_as_drawn(ex)
+
+
 # ----------------------------------------------------------------------------- experiment 9: ELU
 def test_elu_values_the_chapter_states():
     assert elu(-10.0) == pytest.approx(math.expm1(-10.0)) and f"{elu(-10.0):.4f}" == "-1.0000"

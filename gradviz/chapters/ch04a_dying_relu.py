@@ -523,6 +523,8 @@ class DyingReluExplorer(DraftedRuns, Explorer):
 
     figsize = (10.0, 4.3)
     MAX_STEPS = 2000
+    #: One run to draft at a change of the learning rate (its reference is kept), two at a new bias or seed.
+    draft_steps = 20
 
     def __init__(self, canvas="auto", *, steps: int = 200, **values):
         # every change of a control trains this many steps: beyond MAX_STEPS a learner waits minutes
@@ -556,10 +558,14 @@ class DyingReluExplorer(DraftedRuns, Explorer):
         (self.ref_line,) = ax.plot([], [], color="0.6", lw=2.5, gid="reference", label="lr 0.1 (reference)")
         (self.acc_line,) = ax.plot([], [], "o-", ms=3, color="black", lw=1.8, gid="accuracy",
                                    label="this learning rate")
-        ax.axhline(10, color="0.55", lw=1, ls=":", label="chance")
+        self.chance_line = ax.axhline(10, color="0.55", lw=1, ls=":", label="chance")
         ax.set_ylim(0, 100)
         ax.set_ylabel("test accuracy (%)")
         plots.legend_below(ax, ncol=3)
+
+    def blit_static(self):
+        # the legends (under the panels) and the chance line never change: text is the slow part of a frame
+        return [self.ax_dead.get_legend(), self.ax_acc.get_legend(), self.chance_line]
 
     def configs(self, values):
         """The :class:`gradviz.train.RunCache` configurations of the run and of its reference (lr 0.1)."""
@@ -581,18 +587,22 @@ class DyingReluExplorer(DraftedRuns, Explorer):
         self.ref_line.set_data(ref.history.record_steps, 100 * plots.finite_or_nan(ref.history.test_accuracy))
         outcome = {"alive": "alive", "dead": f"dead (layer {run.activity.first_dead_layer} entirely dead)",
                    "diverged": f"diverged (overflow at step {h.diverged_step})"}[run.outcome]
-        self.ax_dead.set_title(f"lr {lr:.3g}, bias {bias:g}, seed {seed}: {outcome}", fontsize=10.5)
-        acc = (f"after {h.config['steps']} steps: {run.test_accuracy:.1%}" if run.outcome != "diverged" else
-               f"none: the run overflowed at step {h.diverged_step}")
+        draft = self.draft_note(run)  # a draft's outcome is that of its first steps: say so
+        self.ax_dead.set_title(f"lr {lr:.3g}, bias {bias:g}, seed {seed}: {outcome}"
+                               + (f" after {h.config['steps']} steps" if draft else ""), fontsize=10.5)
+        acc = (f"after {draft or str(h.config['steps']) + ' steps'}: {run.test_accuracy:.1%}"
+               if run.outcome != "diverged" else f"none: the run overflowed at step {h.diverged_step}")
         self.ax_acc.set_title(f"test accuracy: {acc}" if run.outcome == "diverged" else f"test accuracy {acc}",
                               fontsize=10.5)
         self.readout.value = html.escape(self.summary())
 
     def summary(self) -> str:
-        """Plain text of what is drawn now: the run's outcome and its dead units on all training images."""
+        """Plain text of what is drawn now: the run's outcome and its dead units on all training images (a draft
+        says how many steps it has)."""
         verdict = self.run.verdict()
         verdict = verdict[len(self.run.label) + 2:] if verdict.startswith(f"{self.run.label}: ") else verdict
-        return f"{self.run.summary}; {verdict}."
+        draft = self.draft_note(self.run)
+        return (f"after the first {draft}: " if draft else "") + f"{self.run.summary}; {verdict}."
 
 
 # ---- exercises

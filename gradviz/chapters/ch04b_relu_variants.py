@@ -591,17 +591,19 @@ class LeakySlopeExplorer(Explorer):
         for ax in (self.ax_phi, self.ax_grad):
             plots.tidy(ax)
         ax = self.ax_phi
-        ax.plot(_Z, np.maximum(_Z, 0.0), color="0.6", lw=1.2, gid="relu", label="ReLU")
-        (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$")
+        (relu,) = ax.plot(_Z, np.maximum(_Z, 0.0), color="0.6", lw=1.2, gid="relu", label="ReLU")
+        (self.phi,) = ax.plot([], [], color=plots.COLORS["phi"], gid="phi", label=r"$\varphi(z)$ = leaky ReLU")
         (self.dphi,) = ax.plot([], [], color=plots.COLORS["dphi"], ls="--", gid="dphi", label=r"slope $\varphi'(z)$")
         ax.axhline(0, color="0.3", lw=0.8, zorder=1)
         ax.axvline(0, color="0.3", lw=0.8, zorder=1)
         ax.set_xlim(_Z[0], _Z[-1])
         ax.set_ylim(-3.2, 3.1)
         ax.set_xlabel("pre-activation $z$")
-        ax.legend(loc="upper left", fontsize=9)
+        # the legends are made once; a change rewrites a label in place (a new Legend at each change cost ~5 ms)
+        self.phi_label = ax.legend(handles=[relu, self.phi, self.dphi], loc="upper left", fontsize=9).texts[1]
         ax = self.ax_grad
-        (self.line,) = ax.plot([], [], "o-", ms=4, color=plots.COLORS["da"], gid="gradient", label="")
+        (self.line,) = ax.plot([], [], "o-", ms=4, color=plots.COLORS["da"], gid="gradient",
+                               label="leaky ReLU, alpha = 0.10")
         (self.relu_line,) = ax.plot([], [], "s--", ms=3, lw=1.2, color="0.55", gid="relu_gradient",
                                     label="ReLU, same biases")
         (self.relu_zero,) = ax.plot([], [], "v", ms=7, color="0.55", clip_on=False,
@@ -613,6 +615,8 @@ class LeakySlopeExplorer(Explorer):
             line.set_in_layout(False)  # unclipped markers: an empty one would drag the layout to the origin
         ax.set_yscale("log")
         ax.set_ylabel(r"rms $\partial L/\partial a^l$ / rms at layer $L$ (log)")
+        self.line_label = ax.legend(handles=[self.line, self.relu_line, self.relu_zero], loc="lower right",
+                                    fontsize=9).texts[0]
 
     def compute(self, activation, alpha, bias, depth):
         """(ShiftedGradient of the chosen activation, ShiftedGradient of ReLU); cached."""
@@ -631,8 +635,10 @@ class LeakySlopeExplorer(Explorer):
         self.phi.set_data(z, act(z, alpha=alpha))
         self.dphi.set_data(z, act.grad(z, alpha=alpha))
         name = "leaky ReLU" if activation == "leaky_relu" else "ELU"
-        self.phi.set_label(rf"$\varphi(z)$ = {name}")
-        self.ax_phi.legend(loc="upper left", fontsize=9)
+        for line, text, label in ((self.phi, self.phi_label, rf"$\varphi(z)$ = {name}"),
+                                  (self.line, self.line_label, f"{name}, alpha = {alpha:.2f}")):
+            line.set_label(label)
+            text.set_text(label)
         self.ax_phi.set_title(f"{name}, alpha = {alpha:.2f}")
         self.result, self.relu = res, relu = self.compute(activation, alpha, bias, depth)
         layers = np.arange(1, depth + 1)
@@ -641,13 +647,12 @@ class LeakySlopeExplorer(Explorer):
             line.set_data(layers, plots.positive_finite(rel))
             is_zero = rel == 0
             zero.set_data(layers[is_zero], np.zeros(is_zero.sum()))
-        self.line.set_label(f"{name}, alpha = {alpha:.2f}")
         ax = self.ax_grad
         plots.layer_axis(ax, depth)
-        self.autoscale(ax, x=False)
+        # limits that stay put while the curve moves a little: a new y axis at each press cost a third of a frame
+        self.autoscale(ax, x=False, sticky=True)
         lo, hi = ax.get_ylim()
         ax.set_ylim(min(lo, 0.3), max(hi, 3.0))
-        ax.legend(loc="lower right", fontsize=9)
         ax.set_title(f"{depth} layers x {self.width} units, biases {bias:.2f}: "
                      f"{res.silent_fraction.mean():.0%} of z <= 0", fontsize=10.5)
         self.readout.value = html.escape(self.summary())
@@ -671,6 +676,20 @@ class LeakySlopeExplorer(Explorer):
 
 _RRELU_Z_RANGE = (-4.0, 3.0)
 _SLOPE_BINS = 20
+
+
+def _sticky_limits(current, low, high, grid, min_fill=0.5):
+    """Limits of a linear axis for data in [``low``, ``high``] that stay put while the data moves a little.
+
+    ``current`` (the axis' limits now) is kept while it holds the data and the data spans at least
+    ``min_fill`` of it; otherwise the data's range rounded outwards to multiples of ``grid``. A new limit
+    redraws the axis' ticks (a third of an explorer's frame), and a moving axis hides the data's motion.
+    """
+    c0, c1 = current
+    if c0 <= low and high <= c1 and high - low >= min_fill * (c1 - c0):
+        return c0, c1
+    return float(np.floor(low / grid) * grid), float(np.ceil(high / grid) * grid)
+
 
 
 class RReLUExplorer(Explorer):
@@ -733,6 +752,11 @@ class RReLUExplorer(Explorer):
         ax.set_xlabel("slope used for a negative input")
         ax.set_ylabel(f"count ({_SLOPE_BINS} bins from lower to upper)")
         plots.legend_below(ax, ncol=2)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+
+    def blit_static(self):
+        return [ax.get_legend() for ax in (self.ax_out, self.ax_slopes)]  # under the panels, never changing
 
     def refresh(self, lower, upper):
         lower, upper = sorted((float(lower), float(upper)))  # a lower bound moved past the upper one swaps roles
@@ -752,9 +776,13 @@ class RReLUExplorer(Explorer):
                         (self.xu_line, self.xu_slope)):
             line.set_xdata([x, x])
         ax = self.ax_slopes
-        ax.set_xlim(max(0.0, lower - 0.1), min(1.0, upper + 0.1) + 1e-9)
-        ax.set_ylim(0, 1.15 * max(counts.max(), 1))
-        self.ax_out.set_ylim(-4.2 * max(upper, 0.25) - 0.1, 3.1)
+        # limits that stay put while a bound moves a step (a new x axis redrew every axis of the figure)
+        ax.set_xlim(*_sticky_limits(ax.get_xlim(), min(max(0.0, lower - 0.05), edges[0]),
+                                    max(min(1.0, upper + 0.05), edges[-1]), 0.1))
+        top = 1.1 * max(counts.max(), 1)
+        ax.set_ylim(0, _sticky_limits(ax.get_ylim(), 0, top, 10 ** np.floor(np.log10(top)) / 2, 0.6)[1])
+        bottom = _sticky_limits(self.ax_out.get_ylim(), -4.2 * max(upper, 0.25) - 0.1, 3.1, 0.5, 0.7)[0]
+        self.ax_out.set_ylim(bottom, 3.1)
         ax.set_title(f"training slopes drawn from U[{lower:.3g}, {upper:.3g}]", fontsize=11)
         self.ax_out.set_title(f"one RReLU layer, {self.n} inputs: inference slope {self.mean_slope:.4g}",
                               fontsize=11)
@@ -792,6 +820,9 @@ class PReLUExplorer(DraftedRuns, Explorer):
     """
 
     figsize = (10.0, 4.3)
+    #: Two runs to draft at each change; a run's first steps cost ~25 ms whatever their number (the records at
+    #: its first and last step evaluate the 1,797 digits, and the dead units are counted), then ~0.7 ms a step.
+    draft_steps = 10
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
@@ -823,10 +854,20 @@ class PReLUExplorer(DraftedRuns, Explorer):
         (self.leaky_line,) = ax.plot([], [], color="0.55", lw=2.2, ls="--", gid="leaky",
                                      label="leaky ReLU, slope fixed")
         (self.prelu_line,) = ax.plot([], [], color="black", lw=1.8, gid="prelu", label="PReLU, slope learned")
-        ax.axhline(10, color="0.55", lw=1, ls=":", label="chance")
+        self.chance_line = ax.axhline(10, color="0.55", lw=1, ls=":", label="chance")
         ax.set_ylim(0, 100)
         ax.set_ylabel("test accuracy (%)")
         plots.legend_below(ax, ncol=3)
+
+    def blit_axes(self):
+        return [self.ax_acc, self.ax_alpha]  # the slopes' y axis moves at each change: last, redrawn alone
+
+    def blit_static(self):
+        # the legends (under the panels) and the chance line never change: text is the slow part of a frame
+        return [self.ax_alpha.get_legend(), self.ax_acc.get_legend(), self.chance_line]
+
+    def refining_axes(self):
+        return self.ax_acc
 
     @staticmethod
     def _config(activation, alpha, bias):
@@ -846,26 +887,51 @@ class PReLUExplorer(DraftedRuns, Explorer):
         alpha_init, bias = values["alpha_init"], values["bias"]
         self.prelu, self.leaky = prelu, leaky = result
         h = prelu.history
+        keep = slice(None, -1) if h.diverged else slice(None)  # the failing step's record holds overflowed numbers
         for l, line in enumerate(self.layer_lines):
-            line.set_data(h.record_steps, h.prelu_alpha[:, l])
+            line.set_data(h.record_steps[keep], h.prelu_alpha[keep, l])
         self.start_line.set_ydata([alpha_init, alpha_init])
-        lo, hi = float(np.nanmin(h.prelu_alpha)), float(np.nanmax(h.prelu_alpha))
+        with np.errstate(all="ignore"):
+            lo, hi = float(np.nanmin(h.prelu_alpha[keep])), float(np.nanmax(h.prelu_alpha[keep]))
         pad = max(0.05, 0.1 * (hi - lo))
         self.ax_alpha.set_ylim(min(lo, alpha_init) - pad, max(hi, alpha_init) + pad)
-        self.ax_alpha.set_title(f"PReLU, every slope starting at {alpha_init:.2f}, biases {bias:g}", fontsize=10.5)
-        self.prelu_line.set_data(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy))
-        self.leaky_line.set_data(leaky.history.record_steps, 100 * plots.finite_or_nan(leaky.history.test_accuracy))
-        self.ax_acc.set_title(f"test accuracy: PReLU {prelu.test_accuracy:.1%}, leaky ReLU {leaky.test_accuracy:.1%}",
-                              fontsize=10.5)
+        self.ax_alpha.set_title(f"PReLU from alpha {alpha_init:.2f}, biases {bias:g}: overflow at step {h.diverged_step}"
+                                if h.diverged else f"PReLU, every slope starting at {alpha_init:.2f}, biases {bias:g}",
+                                fontsize=10.5)
+        for line, run in ((self.prelu_line, prelu), (self.leaky_line, leaky)):
+            k = slice(None, -1) if run.history.diverged else slice(None)
+            line.set_data(run.history.record_steps[k], 100 * plots.finite_or_nan(run.history.test_accuracy[k]))
+        self.ax_acc.set_title(self._accuracy_title(), fontsize=10.5)
         self.readout.value = html.escape(self.summary())
 
+    @staticmethod
+    def _accuracy(run):
+        h = run.history
+        return "overflow" if h.diverged else f"{run.test_accuracy:.1%}"
+
+    def _accuracy_title(self):
+        notes = self.draft_note(self.prelu), self.draft_note(self.leaky)
+        acc = f"PReLU {self._accuracy(self.prelu)}, leaky ReLU {self._accuracy(self.leaky)}"
+        if notes[0] and notes[0] == notes[1]:  # a draft: say so
+            return f"test accuracy after {notes[0]}: {acc}"
+        if any(notes):  # one run kept whole, the other a draft (rare)
+            return (f"test accuracy: PReLU {self._accuracy(self.prelu)}{notes[0] and ' after ' + notes[0]}, "
+                    f"leaky ReLU {self._accuracy(self.leaky)}{notes[1] and ' after ' + notes[1]}")
+        return f"test accuracy: {acc}"
+
     def summary(self) -> str:
-        """Plain text of what is drawn now."""
+        """Plain text of what is drawn now (a draft says how many steps it has)."""
         alpha = self.prelu.history.prelu_alpha
-        learned = " ".join(f"{a:.3f}" for a in alpha[-1])
-        return (f"PReLU from alpha = {alpha[0].mean():.2f}: mean learned slope per layer {learned}, test accuracy "
-                f"{self.prelu.test_accuracy:.1%}; leaky ReLU with alpha held at {alpha[0].mean():.2f}: test accuracy "
-                f"{self.leaky.test_accuracy:.1%}.")
+        notes = [f" after the first {n}:" if n else "" for n in (self.draft_note(self.prelu), self.draft_note(self.leaky))]
+        if self.prelu.history.diverged:
+            prelu = f"PReLU from alpha = {alpha[0].mean():.2f}: diverged, overflow at step {self.prelu.history.diverged_step}"
+        else:
+            learned = " ".join(f"{a:.3f}" for a in alpha[-1])
+            prelu = (f"PReLU from alpha = {alpha[0].mean():.2f}: mean learned slope per layer{notes[0]} {learned}, "
+                     f"test accuracy {self.prelu.test_accuracy:.1%}")
+        leaky = (f"diverged, overflow at step {self.leaky.history.diverged_step}" if self.leaky.history.diverged else
+                 f"test accuracy{notes[1]} {self.leaky.test_accuracy:.1%}")
+        return f"{prelu}; leaky ReLU with alpha held at {alpha[0].mean():.2f}: {leaky}."
 
 
 # ---- exercises
