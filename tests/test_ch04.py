@@ -713,7 +713,7 @@ def test_dying_relu_explorer_drafts_the_first_20_steps_and_says_so_on_the_figure
     assert ex.ax_dead.get_title().endswith(f"{run.outcome} after 20 steps")
     assert ex.ax_acc.get_title() == f"test accuracy after 20 of 200 steps: {run.test_accuracy:.1%}"
     assert ex.summary().startswith("after the first 20 of 200 steps: lr 1: test accuracy")
-    assert _blitted_as_drawn(ex) == "data"
+    assert _blitted_as_drawn(ex) == "title"  # the titles and the data: no axis, legend or chance line
     ex.show(ex.answer(values), values)
     assert ex.ax_acc.get_title().startswith("test accuracy after 200 steps: ") and "first" not in ex.summary()
 
@@ -724,12 +724,15 @@ def test_leaky_slope_explorer_keeps_its_axes_while_alpha_moves_and_relabels_in_p
     ylim, legends = ex.ax_grad.get_ylim(), (ex.ax_phi.get_legend(), ex.ax_grad.get_legend())
     for alpha in (0.11, 0.12, 0.13):  # arrow-key steps: the curve rises, the axis stays
         ex.controls["alpha"].value = alpha
-        assert ex.ax_grad.get_ylim() == ylim and ex._blitter.last == "data"
+        assert ex.ax_grad.get_ylim() == ylim and ex._blitter.last == "title"  # the left title says alpha
     assert (ex.ax_phi.get_legend(), ex.ax_grad.get_legend()) == legends  # not made anew
-    assert ex.ax_grad.get_legend().texts[0].get_text() == "leaky ReLU, alpha = 0.13"
+    assert ex.ax_phi.get_title() == "leaky ReLU, alpha = 0.13" and ex.ax_grad.get_legend().texts[0].get_text() == "leaky ReLU"
+    assert set(ex.blit_static()) == set(legends)  # drawn once: redrawn (in full) only for a new activation
     ex.controls["activation"].value = "elu"
     assert ex.ax_phi.get_legend().texts[1].get_text() == r"$\varphi(z)$ = ELU"
-    assert ex.ax_grad.get_legend().texts[0].get_text() == "ELU, alpha = 0.13"
+    assert ex.ax_grad.get_legend().texts[0].get_text() == "ELU"
+    assert ex._blitter.last == "full"  # new legend labels: a full draw (ipympl's, when the browser asks)
+    ex.figure.canvas.draw()
     _blitted_as_drawn(ex)
     for alpha, bias, depth in ((0.0, -3.0, 30), (1.0, 0.5, 2), (0.01, -3.0, 2)):  # the extremes: data in view
         ex.update(alpha=alpha, bias=bias, depth=depth)
@@ -748,7 +751,7 @@ def test_rrelu_explorer_keeps_its_axes_while_a_bound_moves_a_step():
     assert xlim[0] <= 0.125 - 0.05 and 1 / 3 + 0.05 <= xlim[1] <= 0.5
     for lower in (0.15, 0.175, 0.2):
         ex.controls["lower"].value = lower
-        assert (ex.ax_slopes.get_xlim(), ex.ax_slopes.get_ylim()) == (xlim, ylim) and ex._blitter.last == "data"
+        assert (ex.ax_slopes.get_xlim(), ex.ax_slopes.get_ylim()) == (xlim, ylim) and ex._blitter.last == "title"
     for lower, upper in ((0.3, 0.3), (0.9, 0.95), (0.0, 1.0), (0.0, 0.0), (1.0, 1.0)):  # the extremes
         ex.update(lower=lower, upper=upper)
         x0, x1 = ex.ax_slopes.get_xlim()
