@@ -512,7 +512,8 @@ class DyingReluExplorer(DraftedRuns, Explorer):
 
     A learner's change to a setting not trained yet is answered first by the
     first :attr:`draft_steps` steps of its training (the same steps: the same
-    weights, minibatches and records), while a worker thread trains all of them
+    weights, minibatches and records; its titles and readout say 'after 20
+    steps'), while a worker thread trains all of them
     (:class:`gradviz.train.DraftedRuns`).
 
     Attributes

@@ -815,8 +815,11 @@ class PReLUExplorer(DraftedRuns, Explorer):
     Controls: ``alpha_init`` (0 to 1), ``bias`` (the initial value of every
     hidden bias; -2 is chapter 04a's handicapped start). They act when released.
     A learner's change to a setting not trained yet is answered first by the
-    first :attr:`draft_steps` steps of both trainings (the same steps), while a
-    worker thread trains all of them (:class:`gradviz.train.DraftedRuns`).
+    first :attr:`draft_steps` steps of both trainings (the same steps; the
+    accuracy title then says 'after 10 of 200 steps'), while a worker thread
+    trains all of them (:class:`gradviz.train.DraftedRuns`). A run that
+    overflows is drawn up to its last finite record, and its titles say at
+    which step it overflowed.
 
     Attributes
     ----------
