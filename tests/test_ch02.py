@@ -381,6 +381,38 @@ def test_explorer_x_axes_step_through_a_ruler(explorer):
     assert ch.GradientFlowExplorer(canvas="none", max_depth=20).shown_layers(15) == 20
 
 
+def test_explorer_drafts_a_deep_wide_network_from_a_slice_of_the_batch(explorer):
+    # a learner's change that would probe long is answered first from a few examples (and says so), then refined
+    # on the worker to the whole batch: the same flow a change made by code gets
+    values = dict(explorer.values, depth=60, width=512)
+    explorer._flops = 2e10
+    assert explorer.draft_examples(explorer.values) is None  # the default 10 x 128: at once
+    n = explorer.draft_examples(values)
+    assert n is not None and n >= explorer.min_draft_examples == 8 and n & (n - 1) == 0 and n <= 64
+    assert explorer.refining_text(values, n) == f"estimate from {n} of 128 examples: refining ..."
+    draft = explorer.answer(values, examples=n)
+    steps = list(explorer.refine(values))
+    final = steps[-1]
+    assert steps[:-1] == [None] and draft.depth == final.depth == 60
+    assert np.isfinite(draft.ratio("da")) and draft.ratio("da") == pytest.approx(final.ratio("da"), rel=0.5)
+    explorer.remember(values, final)
+    assert explorer.draft_examples(values) is None  # cached now
+    explorer.update(depth=60, width=512)
+    np.testing.assert_array_equal(explorer.flow.da_norm, final.da_norm)
+    assert np.isnan(final.dW_norm).all()  # the explorer skips the weight gradients (dW), which it does not draw
+
+
+def test_probe_flow_rows_are_the_first_examples_of_the_batch():
+    net = MLP(16, depth=3, width=16, activation="tanh", n_outputs=None, seed=1)
+    part = ch.probe_flow(net, batch_size=32, seed=2, rows=slice(0, 8))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((32, 16))
+    dout = rng.standard_normal((32, 16))
+    whole = ch.experiments.gradient_flow(net, x[:8], dout=dout[:8])
+    np.testing.assert_allclose(part.da_norm, whole.da_norm, rtol=1e-12)
+    assert part.dW_norm[0] == pytest.approx(whole.dW_norm[0], rel=1e-12)
+
+
 def test_explorer_marks_overflow_without_warnings(explorer):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

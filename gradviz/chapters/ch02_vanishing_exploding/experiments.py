@@ -250,7 +250,8 @@ def _norm(x):
 
 @_live.on_one_blas_thread
 def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = True,
-                  threshold: float = SATURATION_THRESHOLD, spectral_norms: bool = True) -> GradientFlow:
+                  threshold: float = SATURATION_THRESHOLD, spectral_norms: bool = True,
+                  param_grads: bool = True) -> GradientFlow:
     """One recorded forward/backward pass of ``net`` on ``x``, summarised as gradient norms per layer.
 
     With labels ``y`` the gradient is that of the mean softmax cross-entropy
@@ -288,6 +289,9 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
     spectral_norms : bool
         Compute ``weight_norm`` (one SVD per layer, the costliest part for wide
         layers); False leaves it NaN, and with it ``weight_bound`` and ``bound``.
+    param_grads : bool
+        Compute the weight gradients and ``dW_norm``; False leaves ``dW_norm`` NaN (an explorer that draws
+        dL/da only: dW is a product of a wide layer's size per layer, whatever the batch).
 
     Raises
     ------
@@ -309,14 +313,16 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
         dout = np.asarray(dout, dtype=net.dtype)
         if dout.shape != out.shape:
             raise ValueError(f"dout must have the output's shape {out.shape}; got {dout.shape}")
-    net.backward(dout, param_grads=True, record=True)
+    net.backward(dout, param_grads=param_grads, record=True)
     act_name = net.activation
     act = get_activation(act_name) if act_name in ACTIVATIONS else None
     L = net.depth
     an, arms, da, dz, dW, fro, slope, wn, wg, sat = (np.full(L, np.nan) for _ in range(10))
     with np.errstate(all="ignore"):
         for i, (block, rec) in enumerate(zip(net.blocks, net.records)):
-            an[i], da[i], dz[i], dW[i] = _norm(rec["a"]), _norm(rec["da"]), _norm(rec["dz"]), _norm(rec["dW"])
+            an[i], da[i], dz[i] = _norm(rec["a"]), _norm(rec["da"]), _norm(rec["dz"])
+            if param_grads:
+                dW[i] = _norm(rec["dW"])
             arms[i] = an[i] / np.sqrt(rec["a"].size)
             W = block.dense.params["W"]
             if np.isfinite(W).all():
@@ -340,18 +346,23 @@ def gradient_flow(net: MLP, x, y=None, *, dout=None, seed=0, training: bool = Tr
                         activation=act_name)
 
 
-def probe_flow(net: MLP, batch_size: int = 256, seed=0, spectral_norms: bool = True) -> GradientFlow:
+def probe_flow(net: MLP, batch_size: int = 256, seed=0, spectral_norms: bool = True, rows=None,
+               param_grads: bool = True) -> GradientFlow:
     """:func:`gradient_flow` for standard-normal input and upstream gradient, as :func:`gradviz.stats.probe` draws them.
 
     x ~ N(0, 1) of shape (batch_size, n_inputs), then dL/d(output) ~ N(0, 1),
     both from one generator seeded with ``seed`` (Glorot & Bengio 2010, sec. 4.2).
+    ``rows`` (a slice, or None for all): pass only those examples of the batch (an explorer's quick
+    first estimate); the examples are the same as in the whole batch. ``param_grads``: see :func:`gradient_flow`.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     rng = get_rng(seed)
     x = rng.standard_normal((batch_size, net.n_inputs)).astype(net.dtype)
     width = net.n_outputs if net.n_outputs is not None else (net.hidden[-1] if net.hidden else net.n_inputs)
     dout = rng.standard_normal((batch_size, width)).astype(net.dtype)
-    return gradient_flow(net, x, dout=dout, spectral_norms=spectral_norms)
+    if rows is not None:
+        x, dout = x[rows], dout[rows]
+    return gradient_flow(net, x, dout=dout, spectral_norms=spectral_norms, param_grads=param_grads)
 
 
 def digits_flow(depth: int = 10, width: int = 64, activation: str = "sigmoid", init: str = "glorot_uniform",

@@ -50,6 +50,9 @@ class GradientFlowExplorer(DeepNetworkExplorer):
     #: the curves fill at least 40 % of the width, and most depth steps redraw the curves only (rescaling the x
     #: axes at each step redrew every tick label of both panels, most of a frame).
     layer_ruler = (10, 25)
+    #: A draft (see :meth:`answer`) probes at least this many of the batch's examples: with 512 units, 8 examples
+    #: give 4096 values per layer, enough for the norm of a gradient; 32 took 0.3-0.5 s at 60 x 512.
+    min_draft_examples = 8
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=60, **values):
         super().__init__(canvas, dtype=dtype, max_depth=max_depth, **values)
@@ -102,20 +105,56 @@ class GradientFlowExplorer(DeepNetworkExplorer):
 
     def compute(self, depth, width, activation, init, weight_scale, seed):
         """The :class:`GradientFlow` of these control values (cached)."""
-        key = ("flow", depth, width, activation, init, float(weight_scale), seed)
+        key = self._key(depth, width, activation, init, weight_scale, "off", seed, self.batch_size)
         hit = self._results.get(key)
         if hit is not None:
             self.timings.update(build=0.0, probe=0.0, cached=True)
             return hit
-        t0 = time.perf_counter()
-        net = self.network(depth, width, activation, init, weight_scale, "off", seed)
-        t1 = time.perf_counter()
-        flow = probe_flow(net, batch_size=self.batch_size, seed=seed, spectral_norms=False)
-        self.timings.update(build=t1 - t0, probe=time.perf_counter() - t1, cached=False)
-        return self._results.put(key, flow)
+        return self._results.put(key, self._flow(depth, width, activation, init, weight_scale, seed))
 
-    def refresh(self, depth, width, activation, init, weight_scale, seed):
-        flow = self.compute(depth, width, activation, init, weight_scale, seed)
+    def _flow(self, depth, width, activation, init, weight_scale, seed, rows=None):
+        """:func:`probe_flow` of the network (of the examples ``rows`` of the batch; None: all), timed; learns how
+        fast this machine probes (see :meth:`draft_examples`)."""
+        t0 = time.perf_counter()
+        net = self._probes.thread_network(depth, width, activation, init, weight_scale, "off", seed)
+        t1 = time.perf_counter()
+        flow = probe_flow(net, batch_size=self.batch_size, seed=seed, spectral_norms=False, rows=rows,
+                          param_grads=False)
+        t2 = time.perf_counter()
+        self.timings.update(build=t1 - t0, probe=t2 - t1, cached=False)
+        n = len(range(self.batch_size)[rows]) if rows is not None else self.batch_size
+        flop = 4.0 * depth * width * width * n  # the two products of every layer
+        if flop > 2e7:  # large enough to time the products rather than Python
+            self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
+        return flow
+
+    # --- progressive answers: a deep, wide network is first probed on a slice of the batch -------------
+    def probe_args(self, values):
+        return {**super().probe_args(values), "batch_size": self.batch_size}
+
+    def answer(self, values, examples=None):
+        """The :class:`GradientFlow` of ``values`` (cached); with ``examples``, an estimate from the first
+        ``examples`` of the batch (a draft, computed on the kernel's thread while :meth:`refine` probes them all)."""
+        a = {k: values[k] for k in ("depth", "width", "activation", "init", "weight_scale", "seed")}
+        if examples is None:
+            return self.compute(**a)
+        return self._flow(**a, rows=slice(0, examples))
+
+    def refine(self, values):
+        """The probe of the whole batch, on the worker thread (its own network: the kernel's thread may be
+        probing meanwhile)."""
+        a = {k: values[k] for k in ("depth", "width", "activation", "init", "weight_scale", "seed")}
+        net = self._probes.thread_network(a["depth"], a["width"], a["activation"], a["init"], a["weight_scale"], "off",
+                                          a["seed"])
+        yield None  # a refinement the learner has already left stops here
+        yield probe_flow(net, batch_size=self.batch_size, seed=a["seed"], spectral_norms=False, param_grads=False)
+
+    def refining_text(self, values, examples):
+        return f"estimate from {examples} of {self.batch_size} examples: refining ..."
+
+    def show(self, flow, values):
+        depth, width, activation, init, weight_scale = (values[k] for k in ("depth", "width", "activation", "init",
+                                                                              "weight_scale"))
         curves = gradient_ratio_curves(flow)
         layers = np.arange(1, depth + 1)
         for name in ("measured", "slope_bound", "typical"):
