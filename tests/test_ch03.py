@@ -522,6 +522,17 @@ def test_explorer_x_axes_stay_at_the_slider_range(init_explorer):
     assert ch.InitializationExplorer(canvas="none", depth=3, width=8, max_depth=12).ax_var.get_xlim() == (0.5, 12.5)
 
 
+def test_explorer_drafts_a_deep_wide_network_from_eight_examples(init_explorer):
+    ex = init_explorer
+    ex._flops = 2e10
+    values = dict(ex.values, depth=50, width=512, batch_size=512)
+    n = ex.draft_examples(values)
+    assert n == ex.min_draft_examples == 8
+    assert ex.refining_text(values, n) == "estimate from 8 of 512 examples: refining ..."
+    stats, prediction, note = ex.answer(values, examples=n)
+    assert stats.n_examples == 8 and len(stats.a_var) == 50 and np.isfinite(stats.a_var).all()
+
+
 def test_explorer_every_control_changes_the_figure(init_explorer):
     ex = init_explorer
     ax = ex.ax_var
