@@ -849,15 +849,15 @@ def test_batch_norm_explorer_answers_a_learner_with_the_first_steps_then_the_who
         e = ch.BatchNormExplorer(canvas="none")
         e.refining_delay = 0.0  # the mark shows on the first draft
         _learner_sets(e.controls["weight_scale"], 0.3)
-        # the draft: the first 20 steps of the run (the same steps), on the whole run's step axis, and it says so
-        assert e.answered == "draft" and e.run.config["steps"] == e.draft_steps == 20
+        # the draft: the first 15 steps of the run (the same steps), on the whole run's step axis, and it says so
+        assert e.answered == "draft" and e.run.config["steps"] == e.draft_steps == 15
         whole = ch.bn_run(False, 0.3, 0.3, activation="relu")[1]
-        np.testing.assert_array_equal(e.run.loss, whole.loss[:20])
+        np.testing.assert_array_equal(e.run.loss, whole.loss[:15])
         np.testing.assert_array_equal(e.run.grad_norm[0], whole.grad_norm[0])
         assert e.reference is None and not whole.diverged  # batch norm on at this setting: not trained yet
         assert e.ax_loss.get_xlim() == (0, 100)
-        assert _refining_mark(e.ax_loss) == ["the first 20 of 100 steps: training ..."]
-        assert "batch norm off: the first 20 of 100 steps so far" in e.summary()
+        assert _refining_mark(e.ax_loss) == ["the first 15 of 100 steps: training ..."]
+        assert "batch norm off: the first 15 of 100 steps so far" in e.summary()
         assert "batch norm on: training ..." in e.summary()
         await _settled(e)
         np.testing.assert_array_equal(e.run.loss, whole.loss)  # (trained twice: here, and on the worker)

@@ -359,7 +359,7 @@ class BatchNormExplorer(Explorer):
 
     figsize = (11.0, 3.9)
     #: Steps of training that answer a learner's change first.
-    draft_steps = 20
+    draft_steps = 15
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
