@@ -955,3 +955,26 @@ def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch
     legend._copy = None
     fig.savefig(io.BytesIO(), format="png")
     assert legend._copy is None
+
+
+def test_momentum_explorer_answers_a_long_run_with_its_first_steps_then_all():
+    import asyncio
+
+    async def main():
+        e = ch.MomentumExplorer(canvas="none")
+        _learner_sets(e.controls["momentum"], 0.95)  # 200 steps: at once
+        assert e.answered == "final" and e.controls["pytorch_momentum"].value == 0.05
+        e.update(steps=1000)
+        _learner_sets(e.controls["momentum"], 0.96)
+        assert e.answered == "draft" and e.run.step[-1] == e.draft_steps == 200 and e.run.momentum == 0.96
+        whole = ch.experiments.moving_average_run(0.96, 1000, 3.0, 2.0, 32, seed=0)
+        np.testing.assert_array_equal(e.run.running_mean, whole.running_mean[:201])  # the same batches
+        assert e.ax_mean.get_xlim() == (0, 1000) and e.ax_weight.get_xlim() == (0, 1000)
+        assert e.refining_text(e.values, 200) == "the first 200 of 1000 steps: computing ..."
+        await _settled(e)
+        np.testing.assert_array_equal(e.run.running_mean, whole.running_mean)
+        _learner_sets(e.controls["momentum"], 0.95)
+        _learner_sets(e.controls["momentum"], 0.96)  # kept: at once
+        assert e.answered == "final" and e.run.step[-1] == 1000
+
+    asyncio.run(main())

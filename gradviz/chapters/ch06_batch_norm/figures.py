@@ -83,7 +83,7 @@ def quick_legend(ax, **kwargs) -> QuickLegend:
     return ax.legend_
 
 
-def draw_moving_average(ax_mean, ax_weight, run, references=()):
+def draw_moving_average(ax_mean, ax_weight, run, references=(), steps=None):
     """Draw (or update in place) a moving-average run of :func:`moving_average_run`.
 
     ``ax_mean``: the batch means (dots), the running mean after each step (line)
@@ -94,11 +94,12 @@ def draw_moving_average(ax_mean, ax_weight, run, references=()):
     curves for comparison.
 
     Lines have gid ``'batch_mean'``, ``'running_mean'``, ``'true_mean'``,
-    ``'weight'`` and ``'weight:<momentum>'``. Returns (ax_mean, ax_weight).
+    ``'weight'`` and ``'weight:<momentum>'``. ``steps``: the length of the step axes (None: the run's; a longer
+    one shows ``run`` as the first steps of a longer run). Returns (ax_mean, ax_weight).
     """
     for ax in (ax_mean, ax_weight):
         tidy(ax)
-    steps = run.step[-1]
+    steps = int(run.step[-1] if steps is None else steps)
     _line(ax_mean, "batch_mean", [], [], "o", ms=2.5, color="0.6", alpha=0.7, label="batch means",
           zorder=2).set_data(run.step[1:], run.batch_mean)
     _line(ax_mean, "running_mean", [], [], "-", color=OKABE_ITO["blue"], lw=2.2, label="running_mean",
