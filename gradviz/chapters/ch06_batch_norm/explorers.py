@@ -331,9 +331,7 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=Non
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (log scale)")
     if ax_grad.get_yscale() != "log":
-        plots.fast_log_yaxis(ax_grad)
-        # label some of the minor ticks (2×, 5×) up to 2 decades, not only up to 1: the limits span at least 1
-        ax_grad.yaxis.set_minor_formatter(plots.SuperscriptLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        plots.fast_log_yaxis(ax_grad)  # labels some minor ticks (2×, 5×) up to 2 decades: the limits span at least 1
     grads = np.concatenate([g] + ([] if reference is None else [rg]))
     grads = grads[np.isfinite(grads)]
     current = ax_grad.get_ylim() if sticky else None
