@@ -687,7 +687,10 @@ class DeepNetworkExplorer(Explorer):
         self.readout = ipywidgets.HTML()
         self._probes = Probes(self.dtype)
         self._results = LRU(128)
-        self._flops = 2e10  # FLOP/s of a learner's probe (split in two), learned as the explorer answers
+        # FLOP/s of a learner's whole-batch probe (split in two), learned as the explorer answers (see _measure);
+        # to begin with, a guess a little above what this project's 2-core machines measure (~5e10), so that a
+        # setting that is quick there is first tried in one piece
+        self._flops = 6e10
         self._split = False  # answering a learner: split the probe over two threads (see _answer_learner)
         super().__init__(canvas, **values)
 
@@ -796,7 +799,9 @@ class DeepNetworkExplorer(Explorer):
             self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
                                 examples=stats.n_examples)
             flop = 4.0 * depth * width * width * stats.n_examples  # the two products of every layer
-            if split and flop > 2e7:  # large enough to time the products rather than Python
+            # learned from whole batches only: a draft's slice (two halves of 16 examples) multiplies less
+            # efficiently, and learning from drafts alone would keep a setting on drafts for good
+            if split and rows is None and flop > 2e7:  # large enough to time the products rather than Python
                 self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
         return stats, prediction, note
 

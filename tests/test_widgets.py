@@ -602,6 +602,21 @@ def test_a_refinement_that_fails_says_so_on_the_figure_and_keeps_the_first_estim
     asyncio.run(main())
 
 
+def test_the_probe_speed_is_learned_from_whole_batches_only():
+    async def main():
+        ex = widgets.DeepNetworkExplorer(canvas="none", depth=20, width=128, batch_size=256)
+        ex._flops = 1e6  # so slow that every change is worth a draft
+        learner_sets(ex.controls["weight_scale"], 0.8)
+        assert ex.answered == "draft" and ex._flops == 1e6  # a draft's slice teaches nothing
+        await settled(ex)
+        ex._flops = 1e15  # so fast that a change is answered in one piece: that whole batch is timed
+        learner_sets(ex.controls["weight_scale"], 0.9)
+        assert ex.answered == "final" and ex.stats.n_examples == 256
+        assert 1e6 < ex._flops < 1e15
+
+    asyncio.run(main())
+
+
 def test_a_refinement_the_learner_has_left_is_dropped():
     async def main():
         ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=4, width=16, batch_size=128))
