@@ -24,9 +24,12 @@ from .network import MLP
 from .stats import combine_stats, probe
 from .theory import init_weight_variances, predict_variances
 
-#: Fewest examples in each half of a split probe: below it, a probe is not split (a smaller matrix product
-#: is slower per example, and the helper's hand-over costs ~0.1 ms).
-MIN_HALF = 16
+#: Fewest values (examples x width) per layer in each half of a split probe: below it, a probe is not split.
+#: A half has to be worth the second thread: each layer is a dozen numpy calls, and two threads doing small
+#: ones mostly wait for each other's GIL. On a quiet 2-core machine (medians of 9, one BLAS thread), 50 x 256
+#: took 16 ms in one piece and 22 split for 32 examples, 43 and 49 for 128, 78 and 67 for 256; 10 x 512 took
+#: 46 and 35 for 256 examples, 50 x 512 237 and 164.
+MIN_HALF_VALUES = 128 * 256
 
 
 def resolve_init(init, activation):
@@ -143,11 +146,11 @@ class Probes:
         ``split`` (on the kernel's thread only): probe the first half of the rows here and the second on
         the helper thread, on its own network, and combine them (:func:`gradviz.stats.combine_stats`:
         the statistics of the whole, up to float rounding). Not split with batch norm (it couples the
-        examples) or below 2 x :data:`MIN_HALF` examples.
+        examples) or with fewer than :data:`MIN_HALF_VALUES` values per layer in a half.
         """
         start, stop, _ = (rows or slice(0, batch_size)).indices(batch_size)
         mid = start + (stop - start) // 2
-        if not split or args["batch_norm"] != "off" or stop - start < 2 * MIN_HALF:
+        if not split or args["batch_norm"] != "off" or (mid - start) * args["width"] < MIN_HALF_VALUES:
             return probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
         theirs = _helpers()[0].submit(self._probe_here, args, batch_size, seed, slice(mid, stop))
         try:

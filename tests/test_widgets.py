@@ -546,13 +546,18 @@ def test_a_learners_change_is_answered_from_a_slice_then_from_the_whole_batch():
     asyncio.run(main())
 
 
-def test_a_learners_whole_batch_probe_is_split_over_two_threads_and_code_gets_the_one_thread_probe():
+def test_a_learners_whole_batch_probe_is_split_over_two_threads_and_code_gets_the_one_thread_probe(monkeypatch):
+    from gradviz import _probing
+
     async def main():
         ex = widgets.DeepNetworkExplorer(canvas="none", depth=6, width=32, batch_size=256)
         ex.full_seconds = 1e9  # answer at once (no draft): the whole batch on the kernel's thread and a helper
         threads = set()
         probe_here = ex._probes._probe_here
         ex._probes._probe_here = lambda *a: (threads.add(threading.current_thread().name), probe_here(*a))[1]
+        learner_sets(ex.controls["weight_scale"], 0.7)
+        assert ex.answered == "final" and not threads  # 128 x 32 values per half: not worth a second thread
+        monkeypatch.setattr(_probing, "MIN_HALF_VALUES", 128 * 32)
         learner_sets(ex.controls["weight_scale"], 0.8)
         assert ex.answered == "final" and ex.stats.n_examples == 256 and ex._worker is None
         assert len(threads) == 1 and next(iter(threads)).startswith("gradviz-probe")  # the second half
