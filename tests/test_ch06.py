@@ -949,6 +949,10 @@ def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch
     canvas.draw()
     np.testing.assert_array_equal(painted, np.asarray(canvas.buffer_rgba()))
     assert not np.array_equal(first, painted)
+    legend.texts[0].set_text("falling")  # an entry changed in place: drawn in full, not from the old copy
+    drawn = len(full)
+    canvas.draw()
+    assert len(full) == drawn + 1
     # saving draws it in full, and keeps no copy from another renderer
     import io
 

@@ -50,7 +50,9 @@ class QuickLegend(mpl.legend.Legend):
         self._copy = None  # (renderer, key, pixel copy)
 
     def _key(self, renderer):
-        return renderer.width, renderer.height, self.figure.dpi, tuple(self.axes.bbox.bounds), self.get_zorder()
+        # and its entries' texts: a legend whose text is changed in place must not paint its old picture
+        return (renderer.width, renderer.height, self.figure.dpi, tuple(self.axes.bbox.bounds), self.get_zorder(),
+                tuple(t.get_text() for t in self.texts))
 
     def draw(self, renderer):
         if not self.get_visible():
