@@ -57,7 +57,9 @@ from collections import Counter
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests"))  # frontend.py: what the browser sends, as the tests send it
 
 import matplotlib  # noqa: E402
 
@@ -67,6 +69,7 @@ from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import probe  # noqa: E402
 from gradviz._canvas import have_ipympl  # noqa: E402
 from gradviz.widgets import DeepNetworkExplorer  # noqa: E402
+from frontend import learner_sets, settled  # noqa: E402
 
 DEFAULT_SETTINGS = ["10x256x256", "10x512x256", "50x256x256", "50x512x256"]
 
@@ -105,7 +108,7 @@ class FrontEnd:
     def set(self, control, value):
         """Send ``value`` of ``control``; returns (time sent, generation of the answer)."""
         t = time.perf_counter()
-        self.ex.controls[control].set_state(_state(self.ex.controls[control], value))
+        learner_sets(self.ex.controls[control], value)
         return t, self.ex._generation
 
     def first_and_final(self, t, generation):
@@ -115,19 +118,7 @@ class FrontEnd:
         return (None if first is None else first[0] - t), (None if final is None else final[0] - t)
 
     async def settle(self, timeout=60.0):
-        deadline = time.perf_counter() + timeout
-        while self.ex.answered != "final" or (self.ex._worker is not None and self.ex._worker.busy):
-            if time.perf_counter() > deadline:
-                raise TimeoutError("no final answer")
-            await asyncio.sleep(0.002)
-        await asyncio.sleep(0.005)  # let a dropped refinement's message arrive
-
-
-def _state(control, value):
-    """The state message the browser sends for ``value``: a selection widget syncs the index of its option."""
-    if hasattr(control, "options"):
-        return {"index": list(getattr(control, "_options_values", control.options)).index(value)}
-    return {"value": value}
+        await settled(self.ex, timeout, poll=0.002)  # then 4 ms more: a dropped refinement's message arrives
 
 
 def next_value(control, direction=1):

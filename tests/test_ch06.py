@@ -12,6 +12,7 @@ from gradviz.chapters import ch06_batch_norm as ch
 from gradviz.layers import BatchNorm
 from gradviz.network import MLP, BatchNormOptions
 
+from frontend import learner_sets, settled
 from gradcheck import check_network
 
 #: The chapter's tiny batch: 4 examples x 3 features.
@@ -818,26 +819,6 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
 
 
 # ----------------------------------------------------------------------------- answering a learner quickly
-def _learner_sets(control, value):
-    """What the browser sends when a learner moves ``control`` (a selection slider syncs its option's index)."""
-    if hasattr(control, "options"):
-        control.set_state({"index": list(control._options_values).index(value)})
-    else:
-        control.set_state({"value": value})
-
-
-async def _settled(ex, timeout=60.0):
-    """Wait until ``ex`` shows a final answer and its worker is idle."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while ex.answered != "final" or (ex._worker is not None and ex._worker.busy):
-        assert time.monotonic() < deadline, "no final answer"
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.02)
-
-
 def _refining_mark(ax):
     return [t.get_text() for t in ax.texts if t.get_gid() == "refining" and t.get_visible()]
 
@@ -848,7 +829,7 @@ def test_batch_norm_explorer_answers_a_learner_with_the_first_steps_then_the_who
     async def main():
         e = ch.BatchNormExplorer(canvas="none")
         e.refining_delay = 0.0  # the mark shows on the first draft
-        _learner_sets(e.controls["weight_scale"], 0.3)
+        learner_sets(e.controls["weight_scale"], 0.3)
         # the draft: the first 15 steps of the run (the same steps), on the whole run's step axis, and it says so
         assert e.answered == "draft" and e.run.config["steps"] == e.draft_steps == 15
         whole = ch.bn_run(False, 0.3, 0.3, activation="relu")[1]
@@ -859,13 +840,13 @@ def test_batch_norm_explorer_answers_a_learner_with_the_first_steps_then_the_who
         assert _refining_mark(e.ax_loss) == ["the first 15 of 100 steps: training ..."]
         assert "batch norm off: the first 15 of 100 steps so far" in e.summary()
         assert "batch norm on: training ..." in e.summary()
-        await _settled(e)
+        await settled(e)
         np.testing.assert_array_equal(e.run.loss, whole.loss)  # (trained twice: here, and on the worker)
         np.testing.assert_array_equal(e.reference.loss, ch.bn_run(True, 0.3, 0.3, activation="relu")[1].loss)
         assert _refining_mark(e.ax_loss) == [] and "trained 100 steps" in e.summary()
         # both runs kept: switching batch norm, or coming back, is answered at once and in full
         for control, value in (("batch_norm", True), ("weight_scale", 1.0)):
-            _learner_sets(e.controls[control], value)
+            learner_sets(e.controls[control], value)
             assert e.answered == "final" and e.run.config["steps"] == 100 and e.reference is not None
         assert e.run is ch.bn_run(True, 1.0, 0.3, activation="relu")[1]
         assert e.dropped == 0
@@ -906,16 +887,16 @@ def test_batch_noise_explorer_answers_a_learner_with_the_first_batches_then_all(
 
     async def main():
         e = ch.BatchNoiseExplorer(canvas="none")
-        _learner_sets(e.controls["batch_size"], 3)
+        learner_sets(e.controls["batch_size"], 3)
         assert e.answered == "draft" and len(e.noise.batch_mean) == e.draft_batches == 200
         whole = ch.batch_noise(3)
         np.testing.assert_array_equal(e.noise.batch_mean, whole.batch_mean[:200])  # the same batches
         assert e.ax_mean.get_title().startswith("200 batches of 3")
         assert e.refining_text(e.values, 200) == "the first 200 of 2000 batches: drawing the rest ..."
-        await _settled(e)
+        await settled(e)
         np.testing.assert_array_equal(e.noise.x_hat, whole.x_hat)
         assert e.ax_mean.get_title().startswith("2000 batches of 3")
-        _learner_sets(e.controls["batch_size"], 32)  # drawn before: at once
+        learner_sets(e.controls["batch_size"], 32)  # drawn before: at once
         assert e.answered == "final" and len(e.noise.batch_mean) == 2000
 
     asyncio.run(main())
@@ -966,19 +947,19 @@ def test_momentum_explorer_answers_a_long_run_with_its_first_steps_then_all():
 
     async def main():
         e = ch.MomentumExplorer(canvas="none")
-        _learner_sets(e.controls["momentum"], 0.95)  # 200 steps: at once
+        learner_sets(e.controls["momentum"], 0.95)  # 200 steps: at once
         assert e.answered == "final" and e.controls["pytorch_momentum"].value == 0.05
         e.update(steps=1000)
-        _learner_sets(e.controls["momentum"], 0.96)
+        learner_sets(e.controls["momentum"], 0.96)
         assert e.answered == "draft" and e.run.step[-1] == e.draft_steps == 200 and e.run.momentum == 0.96
         whole = ch.experiments.moving_average_run(0.96, 1000, 3.0, 2.0, 32, seed=0)
         np.testing.assert_array_equal(e.run.running_mean, whole.running_mean[:201])  # the same batches
         assert e.ax_mean.get_xlim() == (0, 1000) and e.ax_weight.get_xlim() == (0, 1000)
         assert e.refining_text(e.values, 200) == "the first 200 of 1000 steps: computing ..."
-        await _settled(e)
+        await settled(e)
         np.testing.assert_array_equal(e.run.running_mean, whole.running_mean)
-        _learner_sets(e.controls["momentum"], 0.95)
-        _learner_sets(e.controls["momentum"], 0.96)  # kept: at once
+        learner_sets(e.controls["momentum"], 0.95)
+        learner_sets(e.controls["momentum"], 0.96)  # kept: at once
         assert e.answered == "final" and e.run.step[-1] == 1000
 
     asyncio.run(main())

@@ -661,32 +661,30 @@ def test_the_weight_bank_builds_the_network_of_the_settings():
 
 def test_a_learners_change_of_a_deep_wide_network_is_drafted_then_refined(monkeypatch):
     import asyncio
-    import time
+
+    from frontend import learner_sets, settled
 
     async def main():
         ex = ch.PlaygroundExplorer(canvas="none", progress=False, depth=8, width=128)
         ex.full_seconds = ex.draft_seconds = ex.draft_flop = 0.0  # every uncached pass gets a draft of 32 digits
         ex.refining_delay = 0.0
-        ex.controls["weight_scale"].set_state({"value": 1.5})  # as the browser sends it
+        learner_sets(ex.controls["weight_scale"], 1.5)  # as the browser sends it
         assert ex.answered == "draft" and ex.initial.n_examples == 32
         assert "on 32 training digits" in ex.heading_init.value
         marks = [t.get_text() for t in ex.ax_var.texts if t.get_gid() == "refining" and t.get_visible()]
         assert marks == ["estimate from the first 32 of 256 digits: refining ..."]
         draft = ch.experiments.initial_view(examples=32, depth=8, width=128, weight_scale=1.5)
         np.testing.assert_allclose(line(ex.ax_var, "measured:da").get_ydata(), draft.stats.da_var, rtol=1e-9)
-        deadline = time.monotonic() + 30
-        while ex.answered != "final" or ex._worker.busy:
-            assert time.monotonic() < deadline, "no final answer"
-            await asyncio.sleep(0.01)
+        await settled(ex)
         full = ch.experiments.initial_view(depth=8, width=128, weight_scale=1.5)  # cached by the refinement
         assert ex.initial is full and full.n_examples == 256 and "on 256 training digits" in ex.heading_init.value
         assert not any(t.get_visible() for t in ex.ax_var.texts if t.get_gid() == "refining")
         np.testing.assert_allclose(line(ex.ax_var, "measured:da").get_ydata(), full.stats.da_var)
-        ex.controls["weight_scale"].set_state({"value": 1.0})
-        ex.controls["weight_scale"].set_state({"value": 1.5})  # refined before: final at once
+        learner_sets(ex.controls["weight_scale"], 1.0)
+        learner_sets(ex.controls["weight_scale"], 1.5)  # refined before: final at once
         assert ex.answered == "final" and ex.initial is full
         ex.draft_flop = 3e8
-        ex.controls["weight_scale"].set_state({"value": 2.0})  # 8 x 128 is mostly Python: final at once
+        learner_sets(ex.controls["weight_scale"], 2.0)  # 8 x 128 is mostly Python: final at once
         assert ex.answered == "final" and ex.initial.n_examples == 256
 
     asyncio.run(main())

@@ -18,6 +18,8 @@ from gradviz.chapters import ch03_initialization  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import combine_stats, probe  # noqa: E402
 
+from frontend import learner_sets, settled  # noqa: E402
+
 
 def need_ipympl():
     """Skip without ipympl. Not pytest.importorskip: importing ipympl switches pyplot's backend."""
@@ -473,20 +475,6 @@ def test_an_ipympl_explorer_leaves_the_pyplot_backend_alone():
 
 
 # ----------------------------------------------------------------------------- progressive answers
-def learner_sets(control, value):
-    """What the browser does when a learner moves ``control``: ipywidgets' set_state (inside a kernel's loop)."""
-    control.set_state({"value": value})
-
-
-async def settled(ex, timeout=30.0):
-    """Wait until the explorer shows a final answer and its worker is idle."""
-    deadline = time.monotonic() + timeout
-    while ex.answered != "final" or (ex._worker is not None and ex._worker.busy):
-        assert time.monotonic() < deadline, "no final answer"
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.02)  # what the worker posted last (a dropped refinement) reaches the loop
-
-
 def hold_refinements(ex, when):
     """Refinements of ``ex`` wait after their slice i when ``when(values, i)``, until ``gate`` is set;
     ``gate.waiting`` is set once one waits."""
@@ -574,7 +562,7 @@ def test_a_learners_whole_batch_probe_is_split_over_two_threads_and_code_gets_th
         assert len(threads) == 1
         # with batch norm (which couples the examples) a learner's probe is not split
         bn = ex.controls["batch_norm"]
-        bn.set_state({"index": list(bn._options_values).index("before")})  # as the browser sends it
+        learner_sets(bn, "before")  # as the browser sends it: the option's index
         assert bn.value == "before" and ex.answered == "final" and ex.stats.n_examples == 256
         assert len(threads) == 1
 
