@@ -423,3 +423,41 @@ def test_fast_log_yaxis_labels_few_decades_and_no_mathtext():
     ax.set_ylim(0.1, 10)
     fig.canvas.draw()
     assert len(ax.yaxis.get_minorticklocs()) > 0
+
+
+def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch):
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], label="rising")
+    (under,) = ax.plot([0, 1], [0.9, 0.9], color="k", lw=3, zorder=1)  # across the legend, beneath it
+    legend = plots.quick_legend(ax, loc="upper left")
+    assert isinstance(legend, plots.QuickLegend) and ax.get_legend() is legend and legend.get_frame().get_alpha() == 1.0
+    full = []  # the legend's full draws (its entries' text)
+    draw = mpl.legend.Legend.draw
+    monkeypatch.setattr(mpl.legend.Legend, "draw", lambda self, r: full.append(1) or draw(self, r))
+    canvas.draw()
+    first = np.asarray(canvas.buffer_rgba()).copy()
+    assert legend._copy is not None and len(full) == 1
+    under.set_ydata([0.7, 1.0])  # what lies beneath changes; the legend does not
+    canvas.draw()
+    assert len(full) == 1  # painted from its copy
+    painted = np.asarray(canvas.buffer_rgba()).copy()
+    legend._copy = None  # a full draw of the legend
+    canvas.draw()
+    np.testing.assert_array_equal(painted, np.asarray(canvas.buffer_rgba()))
+    assert not np.array_equal(first, painted)
+    legend.texts[0].set_text("falling")  # an entry changed in place: drawn in full, not from the old copy
+    drawn = len(full)
+    canvas.draw()
+    assert len(full) == drawn + 1
+    # saving draws it in full, and keeps no copy from another renderer
+    import io
+
+    legend._copy = None
+    fig.savefig(io.BytesIO(), format="png")
+    assert legend._copy is None

@@ -11,10 +11,10 @@ import matplotlib as mpl
 import numpy as np
 
 from ... import plots
-from ...plots import OKABE_ITO, finite_or_nan, moving_average, tidy
+from ...plots import OKABE_ITO, finite_or_nan, moving_average, quick_legend, tidy
 from ...widgets import CONTROL_STYLE, LRU, Explorer, choice, int_slider, values_slider
 from .experiments import BN_NET, BN_TRAIN, batch_noise, bn_run, moving_average_run, steps_to_forget
-from .figures import BN_COLORS, _line, draw_moving_average, quick_legend
+from .figures import BN_COLORS, _line, draw_moving_average
 
 
 class MomentumExplorer(Explorer):

@@ -9,7 +9,8 @@ import numpy as np
 
 from ... import plots
 from ...figures import figure
-from ...plots import OKABE_ITO, CYCLE, find_artist, finite_or_nan, moving_average, prepare_axes, styled, tidy
+from ...plots import (OKABE_ITO, CYCLE, find_artist, finite_or_nan, moving_average, prepare_axes, quick_legend,
+                      styled, tidy)
 from .experiments import (BN_NET, BN_TRAIN, INITS, LEARNS, bn_run, lr_sweep, moving_average_run, raw_input_runs,
                           scale_sweep)
 
@@ -24,65 +25,6 @@ def _line(ax, gid, *args, **kwargs):
     if line is None:
         (line,) = ax.plot(*args, gid=gid, **kwargs)
     return line
-
-
-class QuickLegend(mpl.legend.Legend):
-    """A legend with an opaque frame that an explorer's redraw paints from a pixel copy of itself.
-
-    Text is the slow part of a matplotlib draw: a legend of three entries cost
-    10-25 ms at each frame of an explorer, as much as the rest of its data
-    layer. Its picture does not change while its entries, its place and the
-    canvas stay as they are, and an opaque frame hides whatever lies beneath
-    it. So each draw on a screen canvas (Agg) keeps a copy of the pixels
-    inside the frame, and the next draw on the same canvas, in the same
-    place, paints the frame (whose anti-aliased edge blends with what lies
-    beneath, as a full draw does) and then that copy: the same pixels as a
-    full draw. Saving (``savefig``, a PNG of the figure), another renderer or a
-    layout pass draws it in full as any legend.
-    """
-
-    #: Pixels between the frame's edge and the copy: clear of its anti-aliased edge line and rounded corners, and
-    #: less than the border padding (0.4 em, 4.5 px at 8 pt), so that every entry lies inside the copy.
-    inset = 2
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{"framealpha": 1.0, **kwargs})
-        self._copy = None  # (renderer, key, pixel copy)
-
-    def _key(self, renderer):
-        # and its entries' texts: a legend whose text is changed in place must not paint its old picture
-        return (renderer.width, renderer.height, self.figure.dpi, tuple(self.axes.bbox.bounds), self.get_zorder(),
-                tuple(t.get_text() for t in self.texts))
-
-    def draw(self, renderer):
-        if not self.get_visible():
-            return
-        screen = (hasattr(renderer, "restore_region") and "draw_path" not in vars(renderer)
-                  and not self.figure.canvas.is_saving())  # not savefig, not draw_without_rendering's no-op draws
-        kept = self._copy
-        if screen and kept is not None and kept[0] is renderer and kept[1] == self._key(renderer):
-            self.legendPatch.draw(renderer)
-            renderer.restore_region(kept[2])
-            self.stale = False
-            return
-        super().draw(renderer)
-        self._copy = None
-        if screen:
-            x0, y0, x1, y1 = self.legendPatch.get_window_extent(renderer).extents
-            k = self.inset
-            inner = mpl.transforms.Bbox.from_extents(np.ceil(x0) + k, np.ceil(y0) + k, np.floor(x1) - k,
-                                                     np.floor(y1) - k)
-            if inner.width > 0 and inner.height > 0:
-                self._copy = (renderer, self._key(renderer), renderer.copy_from_bbox(inner))
-
-
-def quick_legend(ax, **kwargs) -> QuickLegend:
-    """``ax.legend(**kwargs)`` (of the labelled artists of ``ax``) as a :class:`QuickLegend`; returns it. As
-    ``ax.legend`` does, it takes the place of the legend ``ax`` had, which stays whole (it can be put back)."""
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend_ = QuickLegend(ax, handles, labels, **kwargs)
-    ax.legend_._remove_method = ax._remove_legend
-    return ax.legend_
 
 
 def draw_moving_average(ax_mean, ax_weight, run, references=(), steps=None):
