@@ -76,6 +76,7 @@ __all__ = [
     "variance_legend",
     "mark_overflow",
     "layer_axis",
+    "layer_span",
     "sticky_log_limits",
     "FewDecadesLogLocator",
     "fast_log_yaxis",
@@ -282,6 +283,21 @@ def layer_axis(ax, depth):
         ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(np.arange(1, depth + 1)))
     else:
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=10, integer=True, min_n_ticks=3))
+
+
+def layer_span(depth, spans, max_depth, current=None):
+    """How many hidden layers (1..n) a layer axis (:func:`layer_axis`) shows for a network of ``depth``.
+
+    n is the smallest of ``spans`` (increasing) that holds ``depth``, else ``max_depth``; never more than
+    ``max_depth`` (unless ``depth`` is), never fewer than ``depth``. A depth slider pressed one layer at a time
+    then moves the axis at a few depths only (a press adds or removes a point, where rescaling the axis redrew
+    every tick label, most of a frame), and the curves fill ``depth / n`` of its width. With ``current`` (the
+    span shown now), that span is kept while the network fills more than half of it.
+    """
+    if current is not None and depth <= current < 2 * depth:
+        return current
+    most = max(max_depth, depth)
+    return min(next((n for n in spans if n >= depth), most), most)
 
 
 #: What a log axis can show: matplotlib pads the data's span by 5 % in log space, and beyond

@@ -425,6 +425,15 @@ def test_fast_log_yaxis_labels_few_decades_and_no_mathtext():
     assert len(ax.yaxis.get_minorticklocs()) > 0
 
 
+def test_layer_span_steps_through_the_spans_and_holds_a_span_while_half_filled():
+    spans = (5, 10, 20)
+    assert [plots.layer_span(d, spans, 30) for d in (1, 5, 6, 10, 11, 20, 21, 30)] == [5, 5, 10, 10, 20, 20, 30, 30]
+    assert plots.layer_span(7, (10, 25), 8) == 8  # at most max_depth
+    assert plots.layer_span(40, spans, 30) == 40  # at least the depth
+    # the span shown now is kept while the network fills more than half of it
+    assert [plots.layer_span(d, spans, 30, current=10) for d in (6, 10, 11, 5, 4)] == [10, 10, 20, 5, 5]
+
+
 def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch):
     import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg

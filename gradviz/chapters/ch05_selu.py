@@ -935,7 +935,7 @@ class SeluConditionsExplorer(Explorer):
         self.lines["std:now"].set_label(now.label if broken else "your network")
         self.ax_std.legend(loc="upper left", fontsize=9)
         moments_axes(self.ax_mean, self.ax_std, depth)
-        ruler = next(n for n in self.layer_ruler if n >= depth)
+        ruler = plots.layer_span(depth, self.layer_ruler, self.max_depth)
         for ax in (self.ax_mean, self.ax_std):
             plots.layer_axis(ax, ruler)
         self.moments = now

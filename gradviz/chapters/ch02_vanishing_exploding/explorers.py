@@ -93,7 +93,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
 
     def shown_layers(self, depth):
         """The hidden layers 1..n the x axes show for ``depth`` (see :attr:`layer_ruler`)."""
-        return min(next((n for n in self.layer_ruler if n >= depth), self.max_depth), self.max_depth)
+        return plots.layer_span(depth, self.layer_ruler, self.max_depth)
 
     def _freeze_layout(self):
         super()._freeze_layout()  # lays out for the deepest network, then shows layers 1..depth

@@ -517,9 +517,7 @@ def _layer_span(depth, current, max_depth):
     :data:`_LAYER_SPANS` that holds it: a press of the depth slider then adds or removes a point
     instead of moving the axis (whose redraw took more than half of the frame).
     """
-    if current is not None and depth <= current < 2 * depth:
-        return current
-    return min(next((s for s in _LAYER_SPANS if s >= depth), depth), max(max_depth, depth))
+    return plots.layer_span(depth, _LAYER_SPANS, max_depth, current)
 
 
 def _html_to_text(markup: str) -> str:
