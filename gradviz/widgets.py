@@ -206,6 +206,10 @@ class Explorer:
     #: artists (a suptitle, a figure legend) or the set of Axes after ``setup_figure`` (see the module docstring).
     blit = True
     _blitter = None
+    #: True while :meth:`answer` (or :meth:`refresh`) runs for a learner waiting in the browser, set by the machinery:
+    #: the explorer may then spend more threads on the answer. False for a change made by code (a notebook cell,
+    #: :meth:`update`, a test), whose numbers must be those of the library's functions, bit for bit.
+    learner_waiting = False
 
     def __init__(self, canvas="auto", **values):
         canvas = check_choice("canvas", canvas, _CANVASES)
@@ -350,20 +354,29 @@ class Explorer:
         values = self.values
         if not self._progressive():
             t0 = time.perf_counter()
-            with plots.style():
+            with plots.style(), self._waiting_learner():
                 self.refresh(**values)
             self.timings["refresh"] = time.perf_counter() - t0
             self._draw_answer(final=True, now=True)
             return
         examples = self.draft_examples(values)
         t0 = time.perf_counter()
-        with _live.one_blas_thread():
+        with _live.one_blas_thread(), self._waiting_learner():
             result = self.answer(values, examples=examples)
         self.timings["answer"] = time.perf_counter() - t0
         self._show(result, values, final=examples is None, examples=examples)
         if examples is not None:
             # after the draft's frame has gone: the two would share the cores (and the GIL), slowing the first frame
             self._start_refining(self._generation, values)
+
+    @contextlib.contextmanager
+    def _waiting_learner(self):
+        """Set :attr:`learner_waiting` for the duration (on the kernel's thread, which answers one change at a time)."""
+        self.learner_waiting = True
+        try:
+            yield
+        finally:
+            self.learner_waiting = False
 
     def _start_refining(self, generation, values):
         if self._worker is None:
@@ -691,7 +704,6 @@ class DeepNetworkExplorer(Explorer):
         # to begin with, a guess a little above what this project's 2-core machines measure (~5e10), so that a
         # setting that is quick there is first tried in one piece
         self._flops = 6e10
-        self._split = False  # answering a learner: split the probe over two threads (see _answer_learner)
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -782,7 +794,9 @@ class DeepNetworkExplorer(Explorer):
         answering a learner there, split the probe over two threads, compute the prediction on a third
         meanwhile (:class:`gradviz._probing.Probes`), and learn how fast this machine probes (see
         :meth:`draft_examples`)."""
-        split = timed and self._split
+        # a learner waits: probe on two threads (a change made by code gets the one-thread probe, bit for bit
+        # what gradviz.stats.probe gives)
+        split = timed and self.learner_waiting
         t0 = time.perf_counter()
         predicted = Probes.in_background(self._predict, depth, width, activation, init, weight_scale,
                                          batch_norm) if split else None
@@ -816,8 +830,11 @@ class DeepNetworkExplorer(Explorer):
     #: is answered first from a slice of the batch that takes about ``draft_seconds``.
     full_seconds = 0.06
     draft_seconds = 0.025
-    #: Smallest slice of the batch a draft measures (with the width: 32 x 256 = 8192 values per layer).
+    #: Smallest slice of the batch a draft measures: ``min_draft_examples``, or fewer examples of a wide layer, as
+    #: long as each layer holds ``min_draft_values`` (32 x 256 = 16 x 512; the variance of 8192 values of a layer is
+    #: within a few percent of the whole batch's). A draft of 16 examples of 50 x 512 units takes half the time of 32.
     min_draft_examples = 32
+    min_draft_values = 8192
     #: The final answer after a draft is probed in slices of the draft's size, at most this many (a refinement
     #: the learner has left stops between two).
     refine_slices = 4
@@ -828,15 +845,6 @@ class DeepNetworkExplorer(Explorer):
         """The arguments of :meth:`compute` in control ``values`` (batch norm 'off' when there is no such control)."""
         return {"batch_norm": "off", **{k: values[k] for k in self._PROBE_ARGS if k in values}}
 
-    def _answer_learner(self):
-        # a learner waits: probe on two threads (a change made by code gets the one-thread probe, bit for bit
-        # what gradviz.stats.probe gives)
-        self._split = True
-        try:
-            super()._answer_learner()
-        finally:
-            self._split = False
-
     def answer(self, values, examples=None):
         """:meth:`compute` (cached); with ``examples``, the probe of the first ``examples`` of the batch."""
         a = self.probe_args(values)
@@ -846,22 +854,26 @@ class DeepNetworkExplorer(Explorer):
 
     def draft_examples(self, values):
         """None if the probe is cached or should take at most :attr:`full_seconds`; else the examples of a
-        draft that should take about :attr:`draft_seconds` (a power of 2, at least :attr:`min_draft_examples`,
+        draft that should take about :attr:`draft_seconds` (a power of 2, at least :meth:`smallest_draft`,
         at most half the batch), at the speed of this explorer's probes for a learner so far (split over two
         threads)."""
         a = self.probe_args(values)
-        batch = a["batch_size"]
-        if self._key(**a) in self._results or batch < 2 * self.min_draft_examples:
+        batch, smallest = a["batch_size"], self.smallest_draft(a["width"])
+        if self._key(**a) in self._results or batch < 2 * smallest:
             return None
         seconds = 4.0 * a["depth"] * a["width"] ** 2 * batch / self._flops
         if seconds <= self.full_seconds:
             return None
-        n = max(self.min_draft_examples, batch * self.draft_seconds / seconds)
+        n = max(smallest, batch * self.draft_seconds / seconds)
         return min(2 ** int(np.log2(n)), batch // 2)
+
+    def smallest_draft(self, width):
+        """The fewest examples a draft of layers of ``width`` units measures (see :attr:`min_draft_values`)."""
+        return min(self.min_draft_examples, max(1, self.min_draft_values // width))
 
     def refine(self, values):
         """The probe of the whole batch in slices (at most :attr:`refine_slices`, of at least
-        :attr:`min_draft_examples` examples), combined (:func:`gradviz.stats.combine_stats`); in one piece with
+        :meth:`smallest_draft` examples), combined (:func:`gradviz.stats.combine_stats`); in one piece with
         batch norm, which couples the examples."""
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
@@ -871,7 +883,7 @@ class DeepNetworkExplorer(Explorer):
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
             return
-        size = max(-(-batch // self.refine_slices), self.min_draft_examples)
+        size = max(-(-batch // self.refine_slices), self.smallest_draft(a["width"]))
         parts = []
         for start in range(0, batch, size):
             parts.append(probe(net, batch_size=batch, seed=seed, rows=slice(start, start + size)))

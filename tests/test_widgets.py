@@ -821,3 +821,28 @@ def test_a_learners_run_trains_on_a_worker_thread_and_a_new_run_replaces_it():
 
     asyncio.run(main())
 
+
+
+def test_a_draft_of_wide_layers_measures_fewer_examples_but_as_many_values_per_layer():
+    async def main():
+        ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=3, width=512, batch_size=128))
+        assert [ex.smallest_draft(w) for w in (64, 256, 512)] == [32, 32, 16]  # 8192 values per layer at 512
+        learner_sets(ex.controls["weight_scale"], 0.5)
+        assert ex.answered == "draft" and ex.stats.n_examples == 16
+        await settled(ex)
+        assert ex.answered == "final" and ex.stats.n_examples == 128
+
+    asyncio.run(main())
+
+
+def test_an_answer_knows_whether_a_learner_waits_for_it():
+    async def main():
+        ex = widgets.DeepNetworkExplorer(canvas="none", depth=2, width=16, batch_size=64)
+        seen = []
+        answer = ex.answer
+        ex.answer = lambda values, examples=None: (seen.append(ex.learner_waiting), answer(values, examples))[1]
+        learner_sets(ex.controls["weight_scale"], 0.5)
+        ex.update(weight_scale=0.6)
+        assert seen == [True, False] and not ex.learner_waiting
+
+    asyncio.run(main())
