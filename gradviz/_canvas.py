@@ -285,6 +285,7 @@ class Blitter:
     def __init__(self, figure, axes, static=()):
         self.figure, self.canvas, self.axes = figure, figure.canvas, tuple(axes)
         self._static = static if callable(static) else (lambda: static)
+        self._static_now = ()  # the static artists of the frame being drawn (asked once per frame: _ask_static)
         # (name, Axes, the Axis it draws (None: the Axes' titles, looked up at each draw: Axes.clear makes new
         # ones), the function giving its state)
         self._layers = ([("x", ax, ax.xaxis, self._x_state) for ax in self.axes]
@@ -308,14 +309,18 @@ class Blitter:
         return [t for t in (ax.title, ax._left_title, ax._right_title) if t not in self.static]
 
     @property
-    def static(self) -> set:
-        """The artists drawn in the background (``static``: a list, or a callable giving one at each frame)."""
-        return set(a for a in self._static() if a is not None)
+    def static(self) -> frozenset:
+        """The artists drawn in the background in the frame being drawn (``static``: a list, or a callable that
+        is asked once per frame)."""
+        return self._static_now
+
+    def _ask_static(self):
+        self._static_now = frozenset(a for a in self._static() if a is not None)
 
     def _static_key(self):
         # a static artist that was replaced (a new legend) or whose text changed needs a full draw
         key = []
-        for a in self._static():
+        for a in sorted(self._static_now, key=id):
             texts = a.get_texts() if isinstance(a, Legend) else [a] if isinstance(a, Text) else []
             key.append((id(a), tuple(t.get_text() for t in texts)))
         return tuple(key)
@@ -405,6 +410,7 @@ class Blitter:
             # renderer) draws nothing: either way the pixels are not the screen's, so copy none.
             self._background = None
             return
+        self._ask_static()
         self._draw([axis.label for _, axis in self._axes_of("x") + self._axes_of("y")])
         self._background = self._copy()
         self._figure_state = self._figure_key()
@@ -413,6 +419,7 @@ class Blitter:
     def update(self, now=False):
         """Show the artists' current state: blit if the cached layers allow it, else a full draw
         (``now``: at once; else ask for one, ``draw_idle``)."""
+        self._ask_static()
         self._animate()
         if self._background is None or self._figure_key() != self._figure_state:
             self._background = None

@@ -83,10 +83,11 @@ def prediction(depth, width, activation, init, weight_scale):
 
 @functools.lru_cache(maxsize=1)
 def _helpers():
-    """Two single threads shared by every explorer, used only from the kernel's thread: one probes the second
-    half of a split probe, the other computes a prediction meanwhile. Started at the first split probe."""
-    return (ThreadPoolExecutor(1, thread_name_prefix="gradviz-probe"),
-            ThreadPoolExecutor(1, thread_name_prefix="gradviz-theory"))
+    """Single threads shared by every explorer, started at the first split probe: 'probe' probes the second
+    half of a split probe made on the kernel's thread, 'theory' computes a prediction meanwhile, and 'refine'
+    probes the second half of a split probe made by a refinement on an explorer's worker thread (its own, so
+    that the kernel's next answer never waits behind a refinement)."""
+    return {name: ThreadPoolExecutor(1, thread_name_prefix=f"gradviz-{name}") for name in ("probe", "theory", "refine")}
 
 
 class Probes:
@@ -139,12 +140,13 @@ class Probes:
             return net
         return self._scale_weights(held[1], width, weight_scale, seed)
 
-    def probe(self, net, args, batch_size, seed, rows=None, split=False):
+    def probe(self, net, args, batch_size, seed, rows=None, split=None):
         """:func:`gradviz.stats.probe` of ``net`` (built by :meth:`thread_network` from ``args``, the
         keyword arguments of :meth:`network`) on the examples ``rows`` of the batch (a slice; None: all).
 
-        ``split`` (on the kernel's thread only): probe the first half of the rows here and the second on
-        the helper thread, on its own network, and combine them (:func:`gradviz.stats.combine_stats`:
+        ``split``: None, or the helper thread that shares the work: 'probe' on the kernel's thread,
+        'refine' on an explorer's worker thread. The first half of the rows is probed here and the second
+        on the helper thread, on its own network, and the two are combined (:func:`gradviz.stats.combine_stats`:
         the statistics of the whole, up to float rounding). Not split with batch norm (it couples the
         examples) or with fewer than :data:`MIN_HALF_VALUES` values per layer in a half.
         """
@@ -152,7 +154,7 @@ class Probes:
         mid = start + (stop - start) // 2
         if not split or args["batch_norm"] != "off" or (mid - start) * args["width"] < MIN_HALF_VALUES:
             return probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
-        theirs = _helpers()[0].submit(self._probe_here, args, batch_size, seed, slice(mid, stop))
+        theirs = _helpers()[split].submit(self._probe_here, args, batch_size, seed, slice(mid, stop))
         try:
             mine = probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=slice(start, mid))
         finally:
@@ -165,4 +167,4 @@ class Probes:
     @staticmethod
     def in_background(fn, *args):
         """``fn(*args)`` on the prediction's helper thread: a Future (``.result()`` waits for it)."""
-        return _helpers()[1].submit(fn, *args)
+        return _helpers()["theory"].submit(fn, *args)

@@ -78,7 +78,7 @@ import ipywidgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import _canvas, _live, plots
+from . import _canvas, _live, _probing, plots
 from ._probing import Probes, prediction, resolve_init
 from ._controls import check_controls, check_size
 from ._validate import check_bool, check_choice, check_float_dtype
@@ -804,7 +804,7 @@ class DeepNetworkExplorer(Explorer):
                     batch_norm=batch_norm, seed=seed)
         net = self._probes.thread_network(**args)
         t1 = time.perf_counter()
-        stats = self._probes.probe(net, args, batch_size, seed, rows=rows, split=split)
+        stats = self._probes.probe(net, args, batch_size, seed, rows=rows, split="probe" if split else None)
         t2 = time.perf_counter()
         prediction, note = predicted.result() if split else self._predict(depth, width, activation, init,
                                                                            weight_scale, batch_norm)
@@ -874,19 +874,24 @@ class DeepNetworkExplorer(Explorer):
     def refine(self, values):
         """The probe of the whole batch in slices (at most :attr:`refine_slices`, of at least
         :meth:`smallest_draft` examples), combined (:func:`gradviz.stats.combine_stats`); in one piece with
-        batch norm, which couples the examples."""
+        batch norm, which couples the examples. Two slices at a time, side by side on this worker thread and a
+        helper thread, when each holds at least :data:`gradviz._probing.MIN_HALF_VALUES` values per layer."""
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
+        args = {k: a[k] for k in self._PROBE_ARGS[:-1]}
         # this thread's network: the kernel's thread may be probing its own meanwhile
-        net = self._probes.thread_network(*(a[k] for k in self._PROBE_ARGS[:-1]))
+        net = self._probes.thread_network(**args)
         prediction, note = self._predict(*(a[k] for k in self._PROBE_ARGS[:6]))
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
             return
         size = max(-(-batch // self.refine_slices), self.smallest_draft(a["width"]))
+        pair = size * a["width"] >= _probing.MIN_HALF_VALUES
+        step = 2 * size if pair else size
         parts = []
-        for start in range(0, batch, size):
-            parts.append(probe(net, batch_size=batch, seed=seed, rows=slice(start, start + size)))
+        for start in range(0, batch, step):
+            parts.append(self._probes.probe(net, args, batch, seed, rows=slice(start, start + step),
+                                            split="refine" if pair else None))
             yield None
         yield combine_stats(parts), prediction, note
 
