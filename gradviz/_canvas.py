@@ -182,12 +182,16 @@ def png(figure) -> bytes:
         return buf.getvalue()
 
 
-def display_bundle(widget, figure, name, **kwargs) -> dict:
+def display_bundle(widget, figure, name, notes=(), **kwargs) -> dict:
     """What a notebook stores for an explorer: ``widget``'s view (JupyterLab shows it) and, for a reader with
     no kernel (nbconvert, nbviewer, a code-hosting page, ``make site``), a PNG of ``figure`` as it is now
-    (:func:`png`) and one line of text naming the explorer ``name``."""
+    (:func:`png`), the same PNG as HTML followed by ``notes`` (HTML: what the explorer writes under its
+    figure, e.g. its readout; empty ones are left out), and one line of text naming the explorer ``name``."""
+    picture = base64.b64encode(png(figure)).decode("ascii")
+    below = "".join(f"<div>{note}</div>" for note in notes if note)
     return {**widget._repr_mimebundle_(**kwargs),
-            "image/png": base64.b64encode(png(figure)).decode("ascii"),
+            "text/html": f'<img src="data:image/png;base64,{picture}" alt="{name}"/>{below}',
+            "image/png": picture,
             "text/plain": f"{name}: an interactive figure (its controls need a running notebook)"}
 
 

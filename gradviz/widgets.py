@@ -501,8 +501,15 @@ class Explorer:
         ax.autoscale_view(scalex=x, scaley=y)
 
     def _repr_mimebundle_(self, **kwargs):
-        """The widget, and a picture for a reader with no kernel (:func:`gradviz._canvas.display_bundle`)."""
-        return _canvas.display_bundle(self.widget, self.figure, type(self).__name__, **kwargs)
+        """The widget, and for a reader with no kernel a picture and the text under it
+        (:func:`gradviz._canvas.display_bundle`, :meth:`static_notes`)."""
+        return _canvas.display_bundle(self.widget, self.figure, type(self).__name__, notes=self.static_notes(),
+                                      **kwargs)
+
+    def static_notes(self) -> list:
+        """HTML a reader with no kernel sees under the figure's picture: the value of each HTML widget of
+        :meth:`extra_views` (the readout), as the live explorer shows it now."""
+        return [v.value for v in self.extra_views() if isinstance(v, ipywidgets.HTML)]
 
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

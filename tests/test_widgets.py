@@ -202,6 +202,10 @@ def test_display_carries_the_first_frame_for_readers_without_a_kernel():
     png = base64.b64decode(bundle["image/png"])
     assert png == ex._view.value
     assert bundle["text/plain"] == "ActivationExplorer: an interactive figure (its controls need a running notebook)"
+    # the same picture as HTML, followed by the table the live explorer writes under its figure
+    html = bundle["text/html"]
+    assert html.startswith(f'<img src="data:image/png;base64,{bundle["image/png"]}"')
+    assert ex.readout.value and html.endswith(f"<div>{ex.readout.value}</div>")
 
 
 def test_ipympl_canvas_if_available():
