@@ -448,7 +448,7 @@ def fast_log_yaxis(ax, numticks=6, minor_decades=4):
     return ax
 
 
-def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=0.05):
+def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=0.05, headroom=1.15):
     """Limits of a log axis for data in [``low``, ``high``] that stay put while the data moves a little.
 
     An explorer redraws its figure at every slider step. Rescaling the axis at
@@ -459,6 +459,11 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     ``min_fill`` of them. Otherwise new limits are chosen: the data plus the
     margin, rounded outwards to a grid of 1/4, 1/2, 1, 2 or 5 decades (coarser
     for a wider span), so that they do not change again at the next small step.
+    When the data has moved past one limit (and is still partly inside the old
+    ones), the new limits leave room beyond the data on that side, as much as ``min_fill`` allows (with a spare factor
+    ``headroom``): a slider moved on in the same direction moves the data
+    further that way, and without the room nearly every step would move the
+    axis again.
 
     Parameters
     ----------
@@ -472,6 +477,9 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
         Keep ``current`` only while the data spans at least this fraction of it.
     pad : float >= 0
         Margin above and below the data, as a fraction of its span in decades.
+    headroom : float >= 1
+        After the data crossed a limit, the new limits are at most ``1 / (min_fill * headroom)`` times the
+        data's span apart (more than 1: the data can shrink a little before the axis must narrow).
 
     Returns
     -------
@@ -489,16 +497,28 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     span = max(d1 - d0, min_decades)
     mid = 0.5 * (d0 + d1)
     need0, need1 = min(d0, mid - span / 2) - pad * span, max(d1, mid + span / 2) + pad * span
+    e0, e1 = _log_grid(need0, need1)
     if current is not None:
         c0, c1 = (float(v) for v in current)
         if 0 < c0 < c1 and np.isfinite(c1):
             l0, l1 = np.log10(c0), np.log10(c1)
-            if l0 <= d0 - pad * span and d1 + pad * span <= l1 and span >= min_fill * (l1 - l0):
+            below, above = d0 - pad * span < l0, d1 + pad * span > l1
+            if not (below or above) and span >= min_fill * (l1 - l0):
                 return c0, c1
-    width = need1 - need0
-    step = next((q for q in (0.25, 0.5, 1.0, 2.0, 5.0) if width <= 8 * q), 10.0)
-    e0 = float(np.floor(need0 / step) * step)
-    e1 = float(np.ceil(need1 / step) * step)
+            if below != above and d0 < l1 and l0 < d1:
+                # the data crossed one limit, and is still partly inside the others (it moved on, rather than
+                # jumped): the widest axis it still fills with some to spare (else the next step, shrinking the
+                # data a little, moves it again), from the other limit towards the crossed one
+                room = span / (min_fill * headroom)
+                step = _log_step(room)
+                if above:
+                    r0 = float(np.floor(need0 / step) * step)
+                    r1 = float(np.floor((r0 + room) / step) * step)
+                else:
+                    r1 = float(np.ceil(need1 / step) * step)
+                    r0 = float(np.ceil((r1 - room) / step) * step)
+                if r0 <= need0 and need1 <= r1 and -300 < r0 and r1 < 300:  # (float64's ends: see below)
+                    e0, e1 = r0, r1
     # near the ends of float64 (1e-308 .. 1.8e308) a power of ten would underflow or overflow: there the
     # data's own extreme is the limit
     lo = 10.0 ** e0 if e0 > -300 else low
@@ -506,6 +526,17 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     if not lo < hi:  # flat data at such an extreme
         lo, hi = (low / 2, high) if low / 2 > 0 else (low, high * 2)
     return lo, hi
+
+
+def _log_step(decades):
+    """The grid of a log axis ``decades`` wide: 1/4, 1/2, 1, 2, 5 or 10 decades (at most ~8 steps)."""
+    return next((q for q in (0.25, 0.5, 1.0, 2.0, 5.0) if decades <= 8 * q), 10.0)
+
+
+def _log_grid(need0, need1):
+    """[need0, need1] (decades) rounded outwards to the grid of :func:`_log_step`."""
+    step = _log_step(need1 - need0)
+    return float(np.floor(need0 / step) * step), float(np.ceil(need1 / step) * step)
 
 
 def remove_gid(ax, gid):

@@ -470,3 +470,18 @@ def test_quick_legend_paints_its_copy_with_the_pixels_of_a_full_draw(monkeypatch
     legend._copy = None
     fig.savefig(io.BytesIO(), format="png")
     assert legend._copy is None
+
+
+def test_sticky_log_limits_leave_room_where_the_data_is_going():
+    from gradviz.plots import sticky_log_limits
+
+    def moves(headroom):
+        limits, changes = None, 0
+        for k in range(60):  # a slider moving the data (two decades wide) up by 0.2 decades a step
+            new = sticky_log_limits(limits, 10.0 ** (0.2 * k), 10.0 ** (0.2 * k + 2), headroom=headroom)
+            assert new[0] <= 10.0 ** (0.2 * k) and 10.0 ** (0.2 * k + 2) <= new[1]
+            changes += limits is not None and new != limits
+            limits = new
+        return changes
+
+    assert moves(1.15) < 0.7 * moves(1e9)  # 15 against 23 (no room: the data's span in its own grid)
