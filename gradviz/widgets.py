@@ -882,7 +882,9 @@ class DeepNetworkExplorer(Explorer):
         """The probe of the whole batch in slices (at most :attr:`refine_slices`, of at least
         :meth:`smallest_draft` examples), combined (:func:`gradviz.stats.combine_stats`); in one piece with
         batch norm, which couples the examples. Two slices at a time, side by side on this worker thread and a
-        helper thread, when each holds at least :data:`gradviz._probing.MIN_HALF_VALUES` values per layer."""
+        helper thread, when slices of at least :data:`gradviz._probing.MIN_HALF_VALUES` values per layer fit
+        twice in the batch (slices made larger for it: e.g. 50 x 256 x 256 is probed as two halves at once,
+        rather than as four quarters one after the other)."""
         a = self.probe_args(values)
         batch, seed = a["batch_size"], a["seed"]
         args = {k: a[k] for k in self._PROBE_ARGS[:-1]}
@@ -893,7 +895,10 @@ class DeepNetworkExplorer(Explorer):
             yield probe(net, batch_size=batch, seed=seed), prediction, note
             return
         size = max(-(-batch // self.refine_slices), self.smallest_draft(a["width"]))
-        pair = size * a["width"] >= _probing.MIN_HALF_VALUES
+        worth_a_thread = -(-_probing.MIN_HALF_VALUES // a["width"])  # examples
+        pair = 2 * max(size, worth_a_thread) <= batch
+        if pair:
+            size = max(size, worth_a_thread)
         step = 2 * size if pair else size
         parts = []
         for start in range(0, batch, step):

@@ -857,19 +857,23 @@ def test_a_refinement_probes_two_slices_at_a_time_on_two_threads_when_they_are_l
 
     async def main():
         ex = always_draft(widgets.DeepNetworkExplorer(canvas="none", depth=5, width=32, batch_size=256))
-        threads = set()
+        threads = []
         probe_here = ex._probes._probe_here
-        ex._probes._probe_here = lambda *a: (threads.add(threading.current_thread().name), probe_here(*a))[1]
+        ex._probes._probe_here = lambda *a: (threads.append(threading.current_thread().name), probe_here(*a))[1]
         learner_sets(ex.controls["weight_scale"], 0.7)
         await settled(ex)
         assert ex.answered == "final" and ex.stats.n_examples == 256 and not threads  # 64 x 32 values: one thread
-        monkeypatch.setattr(_probing, "MIN_HALF_VALUES", 64 * 32)
+        monkeypatch.setattr(_probing, "MIN_HALF_VALUES", 64 * 32)  # four slices of 64: two pairs
         learner_sets(ex.controls["weight_scale"], 0.8)
         assert ex.answered == "draft"
         await settled(ex)
         assert ex.answered == "final" and ex.stats.n_examples == 256
-        assert threads == {"gradviz-refine_0"}  # the second slice of each pair; never the kernel's helper
-        net = MLP(32, depth=5, width=32, activation="tanh", weight_scale=0.8, n_outputs=None, dtype=np.float32)
+        assert threads == ["gradviz-refine_0"] * 2  # the second slice of each pair; never the kernel's helper
+        monkeypatch.setattr(_probing, "MIN_HALF_VALUES", 128 * 32)  # slices made larger: one pair of halves
+        learner_sets(ex.controls["weight_scale"], 0.9)
+        await settled(ex)
+        assert ex.answered == "final" and threads == ["gradviz-refine_0"] * 3
+        net = MLP(32, depth=5, width=32, activation="tanh", weight_scale=0.9, n_outputs=None, dtype=np.float32)
         whole = probe(net, batch_size=256, seed=0)
         for q in ("a_var", "da_var", "saturated_fraction"):
             np.testing.assert_allclose(getattr(ex.stats, q), getattr(whole, q), rtol=1e-5)  # float32 rounding
