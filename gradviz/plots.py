@@ -418,6 +418,13 @@ class SuperscriptLogFormatter(mpl.ticker.LogFormatterSciNotation):
     moves with a slider meets new labels all the time.
     """
 
+    def set_locs(self, locs=None):
+        # over one to two decades matplotlib labels the minor ticks at 2, 3, 4 and 6 x 10^k, and 3 and 4 sit
+        # nearly on top of each other; 2 and 5 x 10^k split each decade in three nearly equal parts
+        super().set_locs(locs)
+        if self._sublabels == {1, 2, 3, 4, 6, 10}:
+            self._sublabels = {1, 2, 5, 10}
+
     def __call__(self, x, pos=None):
         label = super().__call__(x, pos)
         m = _MATHTEXT_POWER.fullmatch(label)

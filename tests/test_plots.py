@@ -485,3 +485,18 @@ def test_sticky_log_limits_leave_room_where_the_data_is_going():
         return changes
 
     assert moves(1.15) < 0.7 * moves(1e9)  # 15 against 23 (no room: the data's span in its own grid)
+
+
+def test_a_log_axis_of_one_to_two_decades_labels_its_minor_ticks_at_2_and_5():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    plots.fast_log_yaxis(ax)
+    ax.set_ylim(0.03, 1.5)  # 1.7 decades
+    ax.figure.canvas.draw()
+    ticks = zip(ax.yaxis.get_minorticklocs(), ax.yaxis.get_minorticklabels())
+    labels = {t.get_text() for loc, t in ticks if 0.03 <= loc <= 1.5 and t.get_text()}
+    assert labels == {"5×10⁻²", "2×10⁻¹", "5×10⁻¹"}
