@@ -757,11 +757,12 @@ class DeepNetworkExplorer(Explorer):
         return [self.ax_frac.title, self.ax_var.get_legend(), self.ax_frac.get_legend()]  # legends: below
 
     def _freeze_layout(self):
-        # Lay out with the widest tick labels the axes can get, so that none is cut off later: 1e-150 on
-        # the log axis, and the deepest network's layer numbers (two digits, the last one at the right edge).
+        # Lay out with the widest tick labels the axes can get, so that none is cut off later: 5×10⁻¹⁵⁰ on
+        # the log axis (a view of under 2 decades labels minor ticks too), and the deepest network's layer
+        # numbers (two digits, the last one at the right edge).
         log_axis = self.blit_axes()[-1]
         ylim = log_axis.get_ylim()
-        log_axis.set_ylim(1e-150, 1e150)
+        log_axis.set_ylim(1.5e-150, 6e-149)
         for ax in self.blit_axes():
             plots.layer_axis(ax, self.max_depth)
         Explorer._freeze_layout(self)
