@@ -11,6 +11,7 @@ is what a notebook stores for an explorer (its widget and a PNG for a reader wit
 from __future__ import annotations
 
 import base64
+import html
 import functools
 import importlib.util
 import io
@@ -190,9 +191,18 @@ def display_bundle(widget, figure, name, notes=(), **kwargs) -> dict:
     picture = base64.b64encode(png(figure)).decode("ascii")
     below = "".join(f"<div>{note}</div>" for note in notes if note)
     return {**widget._repr_mimebundle_(**kwargs),
-            "text/html": f'<img src="data:image/png;base64,{picture}" alt="{name}"/>{below}',
+            "text/html": _img(picture, name) + below,
             "image/png": picture,
             "text/plain": f"{name}: an interactive figure (its controls need a running notebook)"}
+
+
+def png_html(figure, alt) -> str:
+    """An HTML ``<img>`` of ``figure`` as it is now (:func:`png`, inline), described by ``alt``."""
+    return _img(base64.b64encode(png(figure)).decode("ascii"), alt)
+
+
+def _img(picture, alt):
+    return f'<img src="data:image/png;base64,{picture}" alt="{html.escape(alt)}"/>'
 
 
 def pin_axis_labels(axes):

@@ -511,6 +511,12 @@ class Explorer:
         :meth:`extra_views` (the readout), as the live explorer shows it now."""
         return [v.value for v in self.extra_views() if isinstance(v, ipywidgets.HTML)]
 
+    @staticmethod
+    def figure_html(figure, alt) -> str:
+        """A note of :meth:`static_notes` showing another ``figure`` of the explorer: an inline ``<img>`` of it as
+        it is now, described by ``alt``."""
+        return _canvas.png_html(figure, alt)
+
     def __repr__(self):
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return f"{type(self).__name__}({vals})"

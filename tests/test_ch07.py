@@ -700,3 +700,20 @@ def test_the_layer_axes_keep_their_span_while_the_network_fills_half_of_it(pg):
         spans.append(int(hi - 0.5))
     assert spans == [5, 5, 10, 10, 12, 12, 10, 5, 5, 5]  # max_depth 12 in this fixture
     assert [ch.explorers._layer_span(d, None, 30) for d in (1, 5, 6, 11, 21, 30)] == [5, 5, 10, 20, 30, 30]
+
+
+def test_a_reader_without_a_kernel_sees_the_training_part_under_the_first_figure():
+    import base64
+
+    ex = ch.PlaygroundExplorer(canvas="image", progress=False, depth=2, width=16)
+    html = ex._repr_mimebundle_()["text/html"]
+    first, *rest = html.split('<img src="data:image/png;base64,')[1:]
+    assert len(rest) == 1 and base64.b64decode(rest[0].split('"')[0]) == gv_png(ex.training.figure)
+    assert ex.readout.value in html and ex.training.status.value in html
+    assert html.index(ex.readout.value) < html.index(ex.heading_training.value) < html.index(rest[0][:40])
+
+
+def gv_png(figure):
+    from gradviz import _canvas
+
+    return _canvas.png(figure)

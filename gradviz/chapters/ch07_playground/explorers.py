@@ -329,6 +329,13 @@ class PlaygroundExplorer(DeepNetworkExplorer):
                        self.heading_training, self.training._view, self.training.status,
                        self.training.progress_view, self.training.progress_area])
 
+    def static_notes(self):
+        """Under the first figure's picture, for a reader with no kernel: its readout, then the training part
+        (heading, the training figure's picture, its status), as the live explorer shows them."""
+        t = self.training
+        return [self.readout.value, self.heading_training.value, self.figure_html(t.figure, "training"),
+                t.status.value]
+
     def _freeze_layout(self):
         # Lay out once (then blit: a full draw with a live layout took 300 ms of the 317 ms a learner waited),
         # with the widest tick labels the axes can get: the deepest network's layer numbers, and on the log
