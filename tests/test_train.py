@@ -327,13 +327,46 @@ def test_run_cache_keeps_whole_runs_and_answers_first_steps_with_the_same_steps(
     config = dict(activation="relu", lr=0.1, seed=3)
     (draft,) = cache.runs([config], steps=20)
     assert draft.history.config["steps"] == 20 and not cache.has([config])
+    assert np.isnan(draft.history.train_accuracy).all()  # a first answer skips the training set at its records
     (whole,) = cache.runs([config], keep=False)  # as on a worker thread: not kept
     assert not cache.has([config]) and cache.runs([config], steps=20)[0] is draft
     np.testing.assert_array_equal(draft.history.test_accuracy, whole.history.test_accuracy[:2])
     np.testing.assert_array_equal(whole.history.test_accuracy,
                                   digits_run(steps=40, data=digits, **config).history.test_accuracy)
+    assert np.isfinite(whole.history.train_accuracy).all()
     cache.keep([config], [whole])
     assert cache.has([config]) and cache.runs([config], steps=20) == (whole,)  # a whole run answers any steps
+
+
+def test_train_without_the_training_set_at_record_points_changes_nothing_else(digits):
+    """evaluate_train=False (an explorer's first answer): the training set's loss and accuracy are NaN, every
+    other number is the same, bit for bit."""
+    def run(**kw):
+        net = MLP(64, hidden=(16, 16), activation="prelu", seed=0)
+        return train(net, digits, lr=0.1, steps=12, batch_size=16, record_every=5, progress=False, **kw)
+
+    full, quick = run(), run(evaluate_train=False)
+    assert np.isfinite(full.train_accuracy).all() and np.isnan(quick.train_accuracy).all()
+    assert np.isnan(quick.train_loss).all() and quick.config["evaluate_train"] is False
+    for name in History.ARRAYS:
+        if not name.startswith("train_"):
+            np.testing.assert_array_equal(getattr(quick, name), getattr(full, name), err_msg=name)
+    with pytest.raises(TypeError, match="evaluate_train"):
+        run(evaluate_train="no")
+
+
+def test_digits_run_counts_its_dead_units_when_first_asked_the_same_as_at_once(digits):
+    from gradviz.stats import relu_activity
+    from gradviz.train import digits_run
+
+    run = digits_run(lr=3.0, steps=30, data=digits)
+    assert run._activity is None  # not counted yet: a first answer that does not show them skips them
+    expected = relu_activity(run.net, digits.X_train)
+    activity = run.activity
+    assert run.activity is activity and activity.n_examples == digits.X_train.shape[0]
+    np.testing.assert_array_equal(activity.dead_fraction, expected.dead_fraction)
+    np.testing.assert_array_equal(activity.inactive_fraction, expected.inactive_fraction)
+    assert activity.dead_fraction.max() > 0  # lr 3 kills units: the comparison is not of zeros
 
 
 def test_drafted_runs_refine_one_run_at_a_time_so_that_a_left_refinement_stops_between_runs(digits):
