@@ -657,7 +657,7 @@ def _blitted_as_drawn(ex):
 def test_prelu_explorer_drafts_the_first_10_steps_of_both_runs_and_says_so_on_the_figure():
     ex = chb.PReLUExplorer(canvas="ipympl")
     _on_screen(ex)
-    assert ex.blit_axes()[-1] is ex.ax_alpha  # the y axis that moves at each change: redrawn alone
+    assert ex.blit_axes()[-1] is ex.ax_alpha  # the y axis that moves at most changes: redrawn alone
     values = dict(ex.values, alpha_init=0.4)
     assert ex.draft_examples(values) == 10
     prelu, leaky = draft = ex.answer(values, examples=10)
@@ -680,6 +680,17 @@ def test_prelu_explorer_drafts_the_first_10_steps_of_both_runs_and_says_so_on_th
                                      f"{whole[1].test_accuracy:.1%}")
     assert "steps" not in ex.summary()
     _blitted_as_drawn(ex)
+    ylim = ex.ax_alpha.get_ylim()
+    assert ylim[0] + chb.PReLUExplorer.Y_PAD <= whole[0].history.prelu_alpha.min()  # tight, padded
+    for alpha_init in (0.35, 0.45):  # one press away, either way: a draft keeps the slopes' axis
+        values = dict(ex.values, alpha_init=alpha_init)
+        ex.show(ex.answer(values, examples=10), values)
+        assert ex.ax_alpha.get_ylim() == ylim and _blitted_as_drawn(ex) == "title"
+        lo, hi = ylim
+        assert lo < ex.prelu.history.prelu_alpha.min() and ex.prelu.history.prelu_alpha.max() < hi
+    ex.show(ex.answer(values), values)  # the whole run: its own tight limits
+    lo, hi = ex.ax_alpha.get_ylim()
+    assert (lo, hi) != ylim and lo < ex.prelu.history.prelu_alpha.min() and ex.prelu.history.prelu_alpha.max() < hi
 
 
 def test_prelu_explorer_at_its_extremes_shows_the_overflow_without_its_numbers():

@@ -828,9 +828,15 @@ class PReLUExplorer(DraftedRuns, Explorer):
     """
 
     figsize = (10.0, 4.3)
-    #: Two runs to draft at each change; a run's first steps cost ~25 ms whatever their number (the records at
-    #: its first and last step evaluate the 1,797 digits, and the dead units are counted), then ~0.7 ms a step.
+    #: Two runs to draft at each change; a run's first steps cost ~10 ms whatever their number (the records at
+    #: its first and last step evaluate the 450 test digits; the training set and the dead units are not shown
+    #: by a draft and not computed for it), then ~0.7 ms a step.
     draft_steps = 10
+    #: Space above and below the slopes on their axis; at least the slider's step (0.05) and :attr:`Y_MARGIN` more,
+    #: so that the start one press away, and a draft's slopes near it, lie inside the axis of the whole run.
+    Y_PAD = 0.065
+    #: How far inside the y axis a draft's slopes must lie for the draft to keep the axis.
+    Y_MARGIN = 0.01
 
     def __init__(self, canvas="auto", **values):
         self.readout = ipywidgets.HTML()
@@ -868,7 +874,7 @@ class PReLUExplorer(DraftedRuns, Explorer):
         plots.legend_below(ax, ncol=3)
 
     def blit_axes(self):
-        return [self.ax_acc, self.ax_alpha]  # the slopes' y axis moves at each change: last, redrawn alone
+        return [self.ax_acc, self.ax_alpha]  # the slopes' y axis moves at most changes: last, redrawn alone
 
     def blit_static(self):
         # the legends (under the panels) and the chance line never change: text is the slow part of a frame
@@ -900,9 +906,15 @@ class PReLUExplorer(DraftedRuns, Explorer):
             line.set_data(h.record_steps[keep], h.prelu_alpha[keep, l])
         self.start_line.set_ydata([alpha_init, alpha_init])
         with np.errstate(all="ignore"):
-            lo, hi = float(np.nanmin(h.prelu_alpha[keep])), float(np.nanmax(h.prelu_alpha[keep]))
-        pad = max(0.05, 0.1 * (hi - lo))
-        self.ax_alpha.set_ylim(min(lo, alpha_init) - pad, max(hi, alpha_init) + pad)
+            alphas = h.prelu_alpha[keep]
+            lo, hi = min(float(np.nanmin(alphas)), alpha_init), max(float(np.nanmax(alphas)), alpha_init)
+        y0, y1 = self.ax_alpha.get_ylim()
+        # A draft (10 steps: its slopes barely leave the start) keeps the y axis when its slopes lie inside it: a new
+        # axis costs about half of its frame. A whole run gets tight limits, padded so that a start one press away
+        # lies inside them.
+        if not (self.draft_note(prelu) and y0 + self.Y_MARGIN <= lo and hi <= y1 - self.Y_MARGIN):
+            pad = max(self.Y_PAD, 0.1 * (hi - lo))
+            self.ax_alpha.set_ylim(lo - pad, hi + pad)
         self.ax_alpha.set_title(f"PReLU from alpha {alpha_init:.2f}, biases {bias:g}: overflow at step {h.diverged_step}"
                                 if h.diverged else f"PReLU, every slope starting at {alpha_init:.2f}, biases {bias:g}",
                                 fontsize=10.5)
