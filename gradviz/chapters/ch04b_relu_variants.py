@@ -566,6 +566,8 @@ class LeakySlopeExplorer(Explorer):
     figsize = (10.0, 4.2)  # 1000 px at 100 dpi: fits the notebook column without a scroll bar
 
     MAX_WIDTH = 1024  # the explorer trains a net of this width at every change
+    #: Major and minor ticks of the gradients' log axis made up front (enough for 10 decades).
+    Y_TICKS = (12, 90)
 
     def __init__(self, canvas="auto", *, width=64, seed=0, **values):
         self.width = check_size("width", width, self.MAX_WIDTH)
@@ -614,6 +616,11 @@ class LeakySlopeExplorer(Explorer):
         for line in (self.relu_zero, self.zero):
             line.set_in_layout(False)  # unclipped markers: an empty one would drag the layout to the origin
         ax.set_yscale("log")
+        # the ticks this axis needs, made now: matplotlib makes a tick when an axis first needs it, and at alpha 0.2
+        # (the axis from 1e-5 to 10: 9 major and 72 minor ticks; at 0.1, 1e-8 to 10 has no minor ones) making
+        # them took ~100 ms of that press's frame
+        ax.yaxis.get_major_ticks(self.Y_TICKS[0])
+        ax.yaxis.get_minor_ticks(self.Y_TICKS[1])
         ax.set_ylabel(r"rms $\partial L/\partial a^l$ / rms at layer $L$ (log)")
         self.line_label = ax.legend(handles=[self.line, self.relu_line, self.relu_zero], loc="lower right",
                                     fontsize=9).texts[0]
