@@ -568,6 +568,17 @@ def test_explorer_every_control_changes_the_figure(init_explorer):
     ex.figure.canvas.draw()
 
 
+def test_explorer_sends_its_readout_once_per_answer(init_explorer):
+    # the parent's one-line readout, sent and then replaced by the three lines of the initializer, made the
+    # browser lay the notebook out twice per frame
+    ex = init_explorer
+    sent = []
+    ex.readout._send = lambda msg, buffers=None: sent.append(msg["state"])
+    ex.update(depth=7)
+    assert len(sent) == 1 and sent[0]["value"] == ex.readout.value
+    assert sent[0]["value"].startswith("uniform: Var(W) = 1 / (3 n_in)") and "at layer 7 =" in sent[0]["value"]
+
+
 def test_explorer_zero_and_overflow_summaries(init_explorer):
     ex = init_explorer
     ex.update(init="zeros", activation="sigmoid")

@@ -690,6 +690,16 @@ def test_a_learners_change_of_a_deep_wide_network_is_drafted_then_refined(monkey
     asyncio.run(main())
 
 
+def test_a_change_sends_the_readout_once(pg):
+    # the parent's readout, sent and then replaced by the playground's, made the browser lay the notebook out
+    # twice per frame
+    sent = []
+    pg.readout._send = lambda msg, buffers=None: sent.append(msg["state"])
+    pg.update(depth=4)
+    assert len(sent) == 1 and sent[0]["value"] == pg.readout.value
+    assert "at layer 4 =" in sent[0]["value"] and "per layer</b> on its way down" in sent[0]["value"]
+
+
 def test_the_layer_axes_keep_their_span_while_the_network_fills_half_of_it(pg):
     spans = []
     for depth in (1, 5, 6, 10, 11, 12, 6, 5, 3, 2):

@@ -441,6 +441,12 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         return f"estimate from the first {examples} of {INITIAL_EXAMPLES} digits: refining ..."
 
     def show(self, result, values):
+        # One readout message per answer: the parent's readout, sent and then replaced by this one (a line
+        # longer), made the browser lay the notebook out twice per frame.
+        with self.readout.hold_sync():
+            self._show_initial(result, values)
+
+    def _show_initial(self, result, values):
         iv, note = result
         self.initial = iv
         super().show((iv.stats, iv.prediction, note), {**values, "batch_size": INITIAL_EXAMPLES})
