@@ -113,7 +113,7 @@ def frame_png(rgba, level=1) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA, deflate, filter 0, no interlace
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), level)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(scanlines, level)) + chunk(b"IEND", b""))  # the array's own buffer
 
 
 def canvas_dpi(figsize, kind):
