@@ -137,6 +137,8 @@ def steps_table(*networks: LayerSteps) -> str:
                           for n in networks)
         rows.append(f"{l + 1:>5}  {cells}")
     rows.append("rms a_in: root mean square of the activations entering the layer (layer 1: the pixels)")
+    rows.append(f"|dL/da|: the gradient of the loss with respect to the layer's output a^l; layers 1-{len(networks[0].da_norm)} "
+                "are the hidden layers (the 10-unit output layer is not listed)")
     rows.append("|.|: square root of the sum of squares over all 256 digits and all units (Frobenius norm)")
     rows.append(f"step = lr |dL/dW^l| / |W^l| with lr = {networks[0].lr:g}: the first SGD step as a fraction of the "
                 "weights")
@@ -219,7 +221,7 @@ def plot_cost_contours(X, y, ax=None, *, w_range=DESCENT_WINDOW["w_range"], b_ra
                 v = vecs[:, i] * np.sign(vecs[0, i] or 1.0) * span
                 ax.annotate("", xy=(w_opt + v[0], b_opt + v[1]), xytext=(w_opt, b_opt), zorder=6,
                             arrowprops=dict(arrowstyle="->", color=color, lw=2.2), gid="bowl-axis")
-                ax.text(w_opt + 1.12 * v[0], b_opt + 1.12 * v[1], f"{name}\n$\\lambda$ = {lam[i]:.3g}", color=color,
+                ax.text(w_opt + 1.3 * v[0], b_opt + 1.3 * v[1], f"{name}\n$\\lambda$ = {lam[i]:.3g}", color=color,
                         fontsize=9, ha="center", va="center", zorder=6, gid="bowl-axis",
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
         ax.set_xlim(*w_range)
@@ -278,7 +280,7 @@ def draw_descent_cost(ax, run, X, y, *, color=None, label=None, gid="cost"):
     """
     color = color or plots.OKABE_ITO["blue"]
     j_opt = mse_cost(*least_squares(X, y), X, y)
-    excess = plots.positive_finite(run.cost - j_opt)
+    excess = _drawable(run.cost - j_opt)
     line = plots.find_artist(ax, gid)
     if line is None:
         (line,) = ax.plot([], [], "-", lw=1.8, gid=gid)
@@ -345,7 +347,23 @@ def draw_descent_run(ax_path, ax_cost, run, result, X, y, *, window=None, live=F
     ax_cost.set_title("excess cost per step")
 
 
-def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306, sticky=False, plain=False):
+#: The top of a cost axis. A run's cost stops before 2 N J overflows (J below 1.8e308 / 200 = 9e305 for the
+#: chapter's 100 points), so a diverging cost is drawn in full, up to its last finite step; matplotlib's
+#: padding, which overflows near 1.8e308, is never used here (:func:`set_log_ylim` sets fixed limits).
+COST_CEILING = 1e306
+
+
+def _drawable(values):
+    """Copy of ``values`` with NaN where not finite or <= 0, clipped to ``[1e-270, COST_CEILING]``: like
+    :func:`gradviz.plots.positive_finite`, but a diverging cost above 1e270 keeps its true height."""
+    v = np.array(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        v[~np.isfinite(v) | (v <= 0)] = np.nan
+        np.clip(v, plots.LOG_DISPLAY_RANGE[0], COST_CEILING, out=v)
+    return v
+
+
+def set_log_ylim(ax, *values, floor=1e-18, ceiling=COST_CEILING, sticky=False, plain=False):
     """Set the y limits of a log axis to span the positive finite ``values`` (with a margin).
 
     Matplotlib's own autoscaling and log tick locator compute powers beyond
@@ -360,7 +378,7 @@ def set_log_ylim(ax, *values, floor=1e-18, ceiling=1e306, sticky=False, plain=Fa
     :class:`gradviz.plots.SuperscriptLogFormatter`) rather than mathtext, and minor
     ticks over at most 4 decades (:class:`gradviz.plots.FewDecadesLogLocator`).
     """
-    v = np.concatenate([plots.positive_finite(np.ravel(x)) for x in values]) if values else np.array([])
+    v = np.concatenate([_drawable(np.ravel(x)) for x in values]) if values else np.array([])
     v = v[np.isfinite(v)]
     lo, hi = (float(v.min()), float(v.max())) if v.size else (1e-3, 1e3)
     lo, hi = max(lo / 5.0, floor), min(hi * 5.0, ceiling)
