@@ -225,14 +225,24 @@ def test_relative_weight_change():
 def test_train_tracking_weights_and_compare_depths():
     runs = ch.compare_depths(depths=(2, 6), steps=40, record_every=20, lr=0.5)
     assert list(runs) == ["2 sigmoid layers", "6 sigmoid layers"]
-    hist, change = runs["6 sigmoid layers"]
-    assert change.shape == (6,) and hist.steps_run == 40
+    hist, change, path = runs["6 sigmoid layers"]
+    assert change.shape == (6,) and path.shape == (6,) and hist.steps_run == 40
+    # the steps' summed lengths bound the net move (triangle inequality)
+    assert np.all(change <= path * (1 + 1e-12)) and np.all(runs["6 sigmoid layers"].straightness <= 1 + 1e-12)
     # vanishing: the first layer moves far less than the last
     assert change[0] < 0.05 * change[-1]
     again = ch.compare_depths(depths=(2,), steps=40, record_every=20, lr=0.5)
-    np.testing.assert_array_equal(again["2 sigmoid layers"][1], runs["2 sigmoid layers"][1])
+    np.testing.assert_array_equal(again["2 sigmoid layers"].change, runs["2 sigmoid layers"].change)
     with pytest.raises(TypeError, match="MLP"):
         ch.experiments.train_tracking_weights("net", None)
+    # a caller's callback still runs, after the step lengths are taken
+    seen = []
+    net = MLP(64, depth=2, width=8, n_outputs=10, seed=0)
+    run = ch.experiments.train_tracking_weights(net, gv.data.load_digits(seed=0), lr=0.5, steps=3, progress=False,
+                                                callback=lambda t, n: seen.append(t))
+    assert seen == [1, 2, 3] and np.all(run.path > 0)
+    with pytest.raises(TypeError, match="callback"):
+        ch.experiments.train_tracking_weights(net, gv.data.load_digits(seed=0), steps=1, callback=3)
 
 
 # ----------------------------------------------------------------------------- plots and figures
@@ -467,7 +477,11 @@ def test_prose_section_2_the_sigmoid():
 
 def test_prose_section_2_where_sigmoid_is_exactly_1_or_0():
     """The answer to the saturation explorer's z_far question: exactly 1 from about z = 37 on (1 + e^-z
-    rounds to 1 once e^-z < 2^-53), exactly 0 below about z = -745 (e^z under the smallest subnormal)."""
+    rounds to 1 once e^-z <= 2^-53, half the gap above 1, i.e. from z = 53 ln 2 = 36.7 on), exactly 0 below
+    about z = -745 (e^z under the smallest subnormal)."""
+    assert np.nextafter(1.0, 2.0) - 1.0 == 2.0 ** -52 and 1.0 + 2.0 ** -53 == 1.0 and 1.0 + 2.0 ** -52 > 1.0
+    assert f"{2.0 ** -53:.2g}" == "1.1e-16" and round(53 * np.log(2), 1) == 36.7
+    assert sigmoid(36.7) < 1.0 and sigmoid(36.75) == 1.0  # the gap above 1 decides, not the one below (37.4)
     assert sigmoid(36.0) < 1.0 and sigmoid(37.0) == 1.0 and sigmoid(np.array([40.0, 1000.0])).min() == 1.0
     assert 36.5 < 53 * np.log(2) < 37
     assert sigmoid(-745.0) > 0.0 and sigmoid(-746.0) == 0.0 and sigmoid(-1000.0) == 0.0
@@ -515,7 +529,7 @@ def test_prose_section_3_the_signal_vanishes_too():
 def test_prose_section_4_depth():
     sweep = ch.depth_sweep((5, 10, 20, 30), width=64, activation="sigmoid", init="glorot_uniform", seed=0)
     assert all(0.23 <= round(f.per_layer_factor("da"), 2) <= 0.24 for f in sweep.values())
-    assert 350_000 < 1 / sweep[10].ratio("da") < 450_000  # "about 400,000-fold"
+    assert round(1 / sweep[10].ratio("da"), -4) == 440_000  # "about 440,000-fold"
     assert [f"{sweep[d].ratio('da'):.2g}" for d in (10, 20, 30)] == ["2.3e-06", "1.2e-12", "4.4e-19"]
     assert f"{sweep[30].ratio('dW'):.0e}" == "8e-19" and 1e18 < 1 / sweep[30].ratio("dW") < 2e18
     # "ten more layers divide the gradient by another 2 to 3 million (1.9e6, then 2.8e6)"
@@ -578,6 +592,14 @@ def test_prose_section_5a_training_the_exploding_net_stops_at_step_2():
         assert h.diverged and h.diverged_step == 2, lr
         assert np.isfinite(h.loss[:2]).all()
     assert 227.5 < np.log10(runs[1e-2].loss[1]) < 228.5  # "about 10^228"
+    # step 0's loss (5.8e9) is the same untrained network's on the first minibatch of 64 (section 5's 7.26e9 is
+    # over the 256 digits of section 3)
+    data = gv.data.load_digits(seed=0)
+    idx = np.random.default_rng(0).permutation(len(data.y_train))[:64]
+    net = MLP(64, depth=30, width=128, activation="relu", init="he_normal", weight_scale=2.0, n_outputs=10, seed=0)
+    first = gv.losses.softmax_cross_entropy(net.forward(data.X_train[idx], training=True), data.y_train[idx])[0]
+    assert first == pytest.approx(runs[1e-2].loss[0], rel=1e-9) and f"{first:.2g}" == "5.8e+09"
+    assert f"{ch.relu_digits_flows(scales=(2.0,))[2.0].loss:.3g}" == "7.26e+09"
 
 
 def test_prose_section_5b_float64_weight_gradients_are_10_to_the_49_times_larger():
@@ -612,13 +634,22 @@ def test_prose_section_6_larger_weights():
 
 def test_prose_section_7_training():
     runs = ch.compare_depths(depths=(3, 10), activation="sigmoid", lr=0.5, steps=200)
-    hist, change = runs["10 sigmoid layers"]
+    hist, change, path = runs["10 sigmoid layers"]
     assert round(100 * hist.test_accuracy[-1]) == 10  # "stays at chance, 10 %"
     assert 0.17 < change[-1] < 0.23  # "about a fifth"
     assert np.all((0.7e-5 < change[:3]) & (change[:3] < 1.5e-5))  # "about 1e-5"
     assert runs["3 sigmoid layers"][0].test_accuracy[-1] > 0.5
     # "layer 1 moved about 19,000 times less than layer 10"
     assert 18_500 < change[-1] / change[0] < 19_500
+    # why not 300,000 times less, and why layers 1-3 moved alike: the summed step lengths follow the gradient
+    # staircase (layer 1's 175,000 times shorter than layer 10's, layer 3's about 7 times layer 1's), but layer 1's
+    # steps point one way (net move 86 % of their length; layer 2 47 %) while from layer 3 up they mostly cancel
+    straight = runs["10 sigmoid layers"].straightness
+    assert round(path[-1] / path[0], -3) == 175_000 and round(path[2] / path[0]) == 7
+    assert [f"{p:.2g}" for p in (path[0], path[2], path[-1])] == ["1.2e-05", "8.1e-05", "2.1"]
+    assert [f"{x:.0%}" for x in straight[:3]] == ["86%", "47%", "14%"]
+    assert f"{straight[3:].min():.1%}" == "7.5%" and f"{straight[3:].max():.1%}" == "9.5%"
+    assert 0.95 < change[2] / change[0] < 1.25  # "the two land at the same 1e-5"
 
 
 def test_prose_section_7_the_top_layers_have_nothing_to_learn_from():
@@ -739,6 +770,17 @@ def test_saturation_explorer_starts_at_z_2_with_10_layers(saturation):
     assert "z = 6: sigma = 0.997527, slope = 0.00247" in text
     assert "z = 1000: sigma = 1 exactly (rounded), slope = 0 in float64 (really 5.1e-435)" in text
     assert "0.997527" in saturation.readout.value and "5.1e-435" in saturation.readout.value
+
+
+def test_saturation_explorer_legends_fit_in_the_figure(saturation):
+    """A static copy showed the right legend cut at the figure's edge ("every unit at z" read as a value missing)."""
+    fig = saturation.figure
+    fig.canvas.draw()
+    box = fig.bbox
+    for ax in (saturation.ax_phi, saturation.ax_prod):
+        leg = ax.get_legend().get_window_extent()
+        assert box.x0 <= leg.x0 and leg.x1 <= box.x1 and box.y0 <= leg.y0, ax
+    assert "σ′(z)ⁿ: every unit at the slider's z" in [t.get_text() for t in saturation.ax_prod.get_legend().get_texts()]
 
 
 def test_saturation_explorer_every_control_redraws(saturation):

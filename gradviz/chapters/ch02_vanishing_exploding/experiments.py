@@ -11,6 +11,7 @@ exercises use them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -417,7 +418,33 @@ def relative_weight_change(net: MLP, snapshot) -> np.ndarray:
         return np.array([_norm(b.dense.params["W"] - s) / _norm(s) for s, b in zip(snapshot, net.blocks)])
 
 
-def train_tracking_weights(net: MLP, data, **train_kwargs):
+class TrackedRun(NamedTuple):
+    """One training run of :func:`train_tracking_weights`: how far each hidden layer's weights moved, and how.
+
+    Attributes
+    ----------
+    history : History
+    change : ndarray, shape (L,)
+        ||W^l_end - W^l_start|| / ||W^l_start||, the net distance each layer moved (Frobenius norms;
+        :func:`relative_weight_change`).
+    path : ndarray, shape (L,)
+        The lengths of all the layer's SGD steps added up, sum_t ||W^l_t - W^l_(t-1)||, over ||W^l_start||:
+        the distance it would have moved had every step pointed the same way.
+    """
+
+    history: object
+    change: np.ndarray
+    path: np.ndarray
+
+    @property
+    def straightness(self) -> np.ndarray:
+        """``change / path`` per layer, in (0, 1]: 1 when all the steps pointed one way and added up, near 0 when
+        they changed direction from minibatch to minibatch and cancelled."""
+        with np.errstate(all="ignore"):
+            return self.change / self.path
+
+
+def train_tracking_weights(net: MLP, data, **train_kwargs) -> TrackedRun:
     """:func:`gradviz.train.train` ``net`` and measure how far each hidden layer's weights moved.
 
     Parameters
@@ -427,21 +454,36 @@ def train_tracking_weights(net: MLP, data, **train_kwargs):
     data : Dataset or tuple
         As for :func:`gradviz.train.train`.
     **train_kwargs
-        Passed to :func:`gradviz.train.train` (lr, steps, batch_size, seed, progress, ...).
+        Passed to :func:`gradviz.train.train` (lr, steps, batch_size, seed, progress, callback, ...).
 
     Returns
     -------
-    (History, ndarray of shape (L,))
-        The history, and per hidden layer l the relative change
-        ||W^l_after - W^l_before|| / ||W^l_before|| (Frobenius norms; see
-        :func:`relative_weight_change`). Where the gradient has
-        vanished, the change is tiny: the layer barely learned.
+    :class:`TrackedRun`
+        The history; per hidden layer l the relative change ||W^l_after - W^l_before|| / ||W^l_before||
+        (where the gradient has vanished, it is tiny: the layer barely learned); and the summed lengths of
+        the layer's steps, on the same scale.
     """
     if not isinstance(net, MLP):
         raise TypeError(f"net must be a gradviz.network.MLP; got {type(net).__name__}")
-    before = weight_snapshot(net)
-    history = train(net, data, **train_kwargs)
-    return history, relative_weight_change(net, before)
+    before, last = weight_snapshot(net), weight_snapshot(net)
+    path = np.zeros(net.depth)
+    then = train_kwargs.pop("callback", None)
+    if then is not None and not callable(then):
+        raise TypeError(f"callback must be a function of (step, steps) or None; got {then!r}")
+
+    def add_steps(step, steps):
+        with np.errstate(all="ignore"):
+            for l, block in enumerate(net.blocks):
+                W = block.dense.params["W"]
+                path[l] += _norm(W - last[l])
+                last[l][...] = W
+        if then is not None:
+            then(step, steps)
+
+    history = train(net, data, callback=add_steps, **train_kwargs)
+    with np.errstate(all="ignore"):
+        path /= np.array([_norm(s) for s in before])
+    return TrackedRun(history, relative_weight_change(net, before), path)
 
 
 def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid", init: str = "glorot_uniform",
@@ -454,7 +496,8 @@ def compare_depths(depths=(3, 10), width: int = 64, activation: str = "sigmoid",
 
     Returns
     -------
-    dict ``"<d> <activation> layers"`` -> (History, relative weight change per layer, shape (d,))
+    dict ``"<d> <activation> layers"`` -> :class:`TrackedRun` (history, relative weight change per layer, summed
+    step lengths per layer)
     """
     data = load_digits(seed=0)
     runs = {}

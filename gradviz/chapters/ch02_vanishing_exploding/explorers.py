@@ -318,7 +318,7 @@ class SaturationExplorer(Explorer):
         n = np.arange(1, self.max_layers + 1)
         (self.best,) = ax.plot(n, n * np.log10(0.25), "--", color="0.15", lw=1.4, gid="best",
                                label="best case: (1/4)ⁿ, every unit at z = 0")
-        (self.prod,) = ax.plot([], [], color=plots.COLORS["dphi"], gid="product", label="σ′(z)ⁿ: every unit at z")
+        (self.prod,) = ax.plot([], [], color=plots.COLORS["dphi"], gid="product", label="σ′(z)ⁿ: every unit at the slider's z")
         (self.at_L,) = ax.plot([], [], "o", color="black", ms=6, gid="at_L", zorder=5)
         self.tiny = ax.axhspan(-1e7, _LOG10_TINY, color=plots.COLORS["shade"], lw=0, zorder=0, gid="underflow")
         self.tiny_text = ax.text(0.02, _LOG10_TINY, "below 4.9e-324, the smallest float64:\nstored as exactly 0", ha="left", va="top",
@@ -330,7 +330,7 @@ class SaturationExplorer(Explorer):
         ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=6, integer=True))
         ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(
             lambda v, pos: "1" if v == 0 else f"10{str(int(round(v))).translate(plots.SUPERSCRIPT)}"))
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=2)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False, ncols=1)  # 2: too wide
         self._shaded = None  # the z range shaded now
 
     def blit_static(self):

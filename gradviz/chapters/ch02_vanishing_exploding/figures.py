@@ -333,14 +333,15 @@ def sigmoid_training_first_layers(runs=None):
     weight-gradient norm per layer during training."""
     runs = runs if runs is not None else compare_depths()
     labels = list(runs)
-    deep_label = max(labels, key=lambda k: runs[k][0].depth)
-    deep, change = runs[deep_label]
+    deep_label = max(labels, key=lambda k: runs[k].history.depth)
+    deep, change = runs[deep_label].history, runs[deep_label].change
     fig, (a1, a2, a3) = plots.new_figure(1, 3, figsize=(13.0, 4.5), width_ratios=[1, 1, 1.15])
     with plots.style():
         colors = [plots.OKABE_ITO[c] for c in ("green", "vermillion", "blue", "orange")]
-        for (label, (h, _)), c in zip(runs.items(), colors):
+        for (label, run), c in zip(runs.items(), colors):
+            h = run.history
             a1.plot(h.record_steps, 100 * plots.finite_or_nan(h.test_accuracy), "-", color=c, label=label, gid=f"acc:{label}")
-        plots.mark_diverged_accuracy(a1, {label: h for label, (h, _) in runs.items()})  # none diverges by default
+        plots.mark_diverged_accuracy(a1, {label: run.history for label, run in runs.items()})  # none diverges by default
         a1.axhline(10, color="0.5", lw=1, ls=":")
         a1.text(0.99, 10, "chance", transform=a1.get_yaxis_transform(), ha="right", va="bottom", fontsize=8,
                 color="0.4")
