@@ -262,6 +262,30 @@ def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
     assert np.all((drop.std[20:] > 1.4) & (drop.std[20:] < 2.0)) and drop.mean[20:].mean() > 0.05
 
 
+def test_skip_connections_grow_because_each_block_adds_a_fixed_fraction_of_the_stream(conditions):
+    """Cell 34's mechanism, with cell 35's numbers: z^l is 0.98 of the stream's size (LeCun, tau = 1), the SELU
+    branch 0.73 (lambda / sqrt 2 = 0.74: the positive half passed on times lambda), cosine 0.48 between them, so the
+    stream grows by sqrt(1 + r^2 + 2 c r) = 1.49 per block (1.24 were they unrelated)."""
+    sk = ch.skip_branch_sizes()
+    res = conditions["sequential"]
+    # the same network as selu_conditions(sequential=False): its last h has the same root mean square
+    assert sk["out"][-1] == pytest.approx(math.hypot(res.mean[-1], res.std[-1]), rel=1e-9)
+    np.testing.assert_allclose(sk["out"][:-1], sk["stream"][1:], rtol=1e-12)  # h^l is the next block's stream
+    # exactly: out^2 = stream^2 + branch^2 + 2 cosine stream branch
+    np.testing.assert_allclose(sk["out"] ** 2, sk["stream"] ** 2 + sk["branch"] ** 2
+                               + 2 * sk["cosine"] * sk["stream"] * sk["branch"], rtol=1e-9)
+    late = slice(8, None)
+    geo = lambda v: float(np.exp(np.mean(np.log(v[late]))))  # noqa: E731
+    r, c = geo(sk["branch"] / sk["stream"]), float(sk["cosine"][late].mean())
+    assert f"{geo(sk['z'] / sk['stream']):.2f}" == "0.98" and f"{r:.2f}" == "0.73" and f"{c:.2f}" == "0.48"
+    assert f"{SELU_SCALE / math.sqrt(2):.2f}" == "0.74"
+    assert f"{geo(sk['out'] / sk['stream']):.3f}" == "1.493" and f"{math.sqrt(1 + r * r + 2 * c * r):.3f}" == "1.490"
+    assert f"{math.sqrt(1 + r * r):.2f}" == "1.24"
+    # a fixed fraction in every block, not a fixed amount: the branch ratio barely moves while the stream grows 1e15-fold
+    ratio = sk["branch"][late] / sk["stream"][late]
+    assert ratio.min() > 0.5 and ratio.max() < 0.95 and sk["stream"][-1] / sk["stream"][8] > 1e14
+
+
 def test_glorot_uniform_on_square_layers_is_lecun_in_disguise():
     n = 100
     assert gv.init.weight_variance("glorot_uniform", n, n) == pytest.approx(gv.init.weight_variance(
@@ -437,6 +461,8 @@ def test_selu_conditions_explorer_every_control():
     assert set(e.controls) == {"standardized", "lecun_normal", "sequential", "dense_only", "depth"}
     base_std = e.lines["std:base"].get_ydata().copy()
     assert not e.lines["std:now"].get_visible()
+    legend = lambda: [t.get_text() for t in e.ax_std.get_legend().get_texts()]  # noqa: E731
+    assert legend() == ["all four conditions hold"]  # the hidden line has no entry without a swatch
     assert "All four conditions hold" in e.summary()
     for name in ch.SELU_CONDITIONS:
         e.controls[name].value = False  # the callback redraws
@@ -445,6 +471,7 @@ def test_selu_conditions_explorer_every_control():
         np.testing.assert_allclose(e.lines["std:now"].get_ydata(), expected.std)
         np.testing.assert_array_equal(e.lines["std:base"].get_ydata(), base_std)
         assert ch.SELU_CONDITIONS[name][0] in e.summary()
+        assert legend() == ["all four conditions hold", expected.label]
         assert "layer 100" in e.readout.value
         e.figure.canvas.draw()
         e.controls[name].value = True

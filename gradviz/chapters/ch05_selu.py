@@ -41,6 +41,7 @@ __all__ = [
     "seed_runs",
     "weight_sums",
     "condition_runs",
+    "skip_branch_sizes",
     "dropout_on_selu",
     "dropout_runs",
     # figures
@@ -458,6 +459,32 @@ def weight_sums(init: str = "lecun_normal", *, depth: int = 100, width: int = 10
     return W.sum(axis=1), np.square(W).sum(axis=1)
 
 
+def skip_branch_sizes(*, depth: int = 100, width: int = 100, batch_size: int = 256, seed=0) -> dict:
+    """Why skip connections make a SELU stack grow geometrically: what each block adds to the stream.
+
+    The network of ``selu_conditions(sequential=False)`` (LeCun-normal SELU, h^l = h^(l-1) + selu(z^l) in every
+    block but the first) on the same batch. For blocks 2..depth, root mean squares over the batch and the units:
+    ``stream`` of h^(l-1), ``z`` of z^l, ``branch`` of selu(z^l), ``out`` of h^l, and ``cosine`` =
+    mean(h^(l-1) selu(z^l)) / (stream branch). Exactly, out^2 = stream^2 + branch^2 + 2 cosine stream branch:
+    a branch whose size is a fixed fraction of the stream's multiplies the stream by a fixed factor.
+
+    Returns
+    -------
+    dict of float arrays of shape (depth - 1,), index 0 for block 2: 'stream', 'z', 'branch', 'cosine', 'out'
+    """
+    x, _ = digits_batch(check_positive_int("batch_size", batch_size), seed)
+    net = MLP(64, depth=depth, width=width, activation="selu", init="lecun_normal", residual=True, n_outputs=None,
+              seed=seed)
+    rows, h = [], net.blocks[0].forward(x, True)
+    with np.errstate(all="ignore"):
+        for block in net.blocks[1:]:
+            h_in, h = h, block.forward(h, True)
+            z, a = block.cache
+            sizes = [np.sqrt(np.mean(np.square(v))) for v in (h_in, z, a, h)]
+            rows.append(sizes[:3] + [np.mean(h_in * a) / (sizes[0] * sizes[2]), sizes[3]])
+    return dict(zip(("stream", "z", "branch", "cosine", "out"), np.array(rows).T))
+
+
 def condition_runs():
     """{'all kept': LayerMoments, condition name: LayerMoments with that one condition broken} (100 layers)."""
     out = {"all kept": selu_conditions()}
@@ -856,8 +883,9 @@ _WHY = {
     "lecun_normal": "He-normal weights have twice LeCun's variance (tau = 2): every layer feeds the next a larger "
                     "variance and a positive mean, which reaches the next variance through each unit's own weight "
                     "sum omega_j; SELU's linear positive side passes a large spread on, times lambda.",
-    "sequential": "A skip connection adds each block's input to its output: the variances add up, so the std "
-                  "grows by a constant factor per layer and nothing normalises the sum.",
+    "sequential": "A skip connection adds each block's input to its output, and nothing normalises the sum: "
+                  "each block's SELU gets the whole stream, passes its positive half on times lambda, and so "
+                  "adds a term about as large as the stream: the std grows by a constant factor per layer.",
     "dense_only": "Ordinary dropout (training mode) zeroes 20 % of the values and divides the rest by 0.8, "
                   "multiplying their second moment by 1.25 at every layer: the network settles at a new, larger "
                   "std and a positive mean.",
@@ -932,7 +960,8 @@ class SeluConditionsExplorer(Explorer):
             self.lines[f"std:{key}"].set_data(m.layer, plots.positive_finite(m.std))
         for q in ("mean", "std"):
             self.lines[f"{q}:now"].set_visible(broken)
-        self.lines["std:now"].set_label(now.label if broken else "your network")
+        # hidden while nothing is broken (it would lie under the blue line): then out of the legend too ("_")
+        self.lines["std:now"].set_label(now.label if broken else "_your network")
         self.ax_std.legend(loc="upper left", fontsize=9)
         moments_axes(self.ax_mean, self.ax_std, depth)
         ruler = plots.layer_span(depth, self.layer_ruler, self.max_depth)
