@@ -130,7 +130,8 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     ax.set_yticks(range(0, 101, 20))
     for y, text in ((10, "chance"), (100 * LEARNS, "learns")):
         ax.axhline(y, color="0.5", lw=1, ls=":", zorder=1)
-        ax.text(0.01, y, text, transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=8, color="0.4")
+        # between the first two columns of dots (at the axis' left edge the first column covered it)
+        ax.text(np.sqrt(xs[0] * xs[1]), y, text, ha="center", va="bottom", fontsize=8, color="0.4", gid=f"line:{text}")
     ax.set_xlabel(f"{sweep.label} (log scale)")
     ax.set_ylabel("test accuracy (%)")
     fixed = ", ".join(f"{'learning rate' if k == 'lr' else 'weight scale'} {v:g}" for k, v in sweep.fixed.items())
