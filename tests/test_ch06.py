@@ -6,6 +6,7 @@ hand-computed values, to independent numpy computations and to the claims the ch
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import gradviz as gv
 from gradviz.chapters import ch06_batch_norm as ch
@@ -668,7 +669,7 @@ def test_plot_sweep_and_figures(sweeps):
     assert ax.get_ylim()[0] < ch.figures.DIVERGED_Y < 0
     # the "chance" and "learns" labels sit clear of every dot (at the left edge the weight-scale 0.1 dot covered one)
     for a in (ax, ax_scales):
-        a.figure.canvas.draw()
+        FigureCanvasAgg(a.figure).draw()  # laid out as in the notebook (a bare Figure draws nothing)
         for label in ("chance", "learns"):
             box = plots.find_artist(a, f"line:{label}").get_window_extent().expanded(1.0, 1.0).padded(4)
             dots = np.concatenate([a.transData.transform(np.column_stack(line.get_data()))
