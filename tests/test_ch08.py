@@ -1,4 +1,4 @@
-"""Chapter 08 (beyond the article): every number the chapter states, its figures, explorer and exercises.
+"""Chapter 08 (beyond the standard story): every number the chapter states, its figures, explorer and exercises.
 
 The functions below (gradviz.chapters.ch08_beyond_the_article, gradviz.theory, gradviz.optim) compute what
 notebooks/08_beyond_the_article.ipynb prints. Numbers of a random network at initialisation are pinned to a few
@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import gradviz as gv
 from gradviz import theory as T
@@ -249,6 +250,21 @@ def test_skip_profiles_numbers_of_the_notebook():
     assert f"{2.0**50:.2g}" == "1.1e+15"  # "doubling alone would give 2^50 ~ 10^15" (exercise 08.3: 1.1e15)
     # the gradient of the residual stack grows at every layer on the way down (index 0 is the input)
     assert np.all(np.diff(res.dh_ms) < 0) and scaled.dh_ms[0] > scaled.dh_ms[-1]
+    # why about 1.16 per layer and not 2: chi_1 where each block's z is, falling as the stream grows and tanh
+    # saturates (0.47 at mean square 1, 0.084 at 37); the 50 factors 1 + chi_1 give the measured 1.7e3
+    assert f"{res.chi1[0]:.2f}" == "0.47" and f"{res.chi1[-1]:.2g}" == "0.084"
+    assert f"{res.h_ms[0]:.2g}" == "0.99" and f"{res.h_ms[-2]:.2g}" == "37"
+    assert np.all(np.diff(res.chi1) < 0.02) and res.chi1[-1] < res.chi1[0] / 5  # falls (within sampling noise)
+    predicted = np.prod(1 + res.chi1)
+    assert f"{predicted:.2g}" == "1.7e+03" and predicted == pytest.approx(res.gradient_ratio, rel=0.02)
+    assert f"{predicted ** (1 / 50):.2f}" == "1.16" and f"{1 + res.chi1[0]:.2f}" == "1.47"
+    assert f"{1 + res.chi1[-1]:.2f}" == "1.08"
+    # the plain stack: the factor per layer is chi_1 itself; the scaled one 1 + chi_1 / 50
+    assert np.prod(plain.chi1) == pytest.approx(plain.gradient_ratio, rel=0.15)
+    assert np.prod(1 + scaled.chi1 / ch.RES_DEPTH) == pytest.approx(scaled.gradient_ratio, rel=0.03)
+    # residual ReLU: single blocks scatter (64 units), only the average and the first block compare
+    f = relu.stream_factors
+    assert f"{f[0]:.2f}" == "2.02" and f"{f.min():.2f}" == "1.78" and f"{f.max():.2f}" == "4.09"
 
 
 def test_residual_relu_recursion_predicts_the_measured_growth():
@@ -409,6 +425,18 @@ def test_he_converges_where_glorot_stalls(seed):
     assert not he.diverged and not glorot.diverged
 
 
+def test_phase_diagram_labels_stay_inside_the_axes():
+    from gradviz import plots
+
+    fig, ax = plots.new_figure(figsize=(5.5, 4.2))
+    ch.draw_phase_diagram(ax, np.ones((len(ch.PHASE_SIGMA_B2), len(ch.PHASE_SIGMA_W2))), colorbar=False)
+    FigureCanvasAgg(fig).draw()
+    box = ax.get_window_extent()
+    for t in ax.texts:  # "ordered: gradients vanish" ran into the left edge
+        e = t.get_window_extent()
+        assert box.x0 + 8 < e.x0 and e.x1 < box.x1 - 8, t.get_text()  # a margin of 8 pixels
+
+
 def test_paper_figures_draw():
     fig = ch.ioffe_figure()
     assert {"p15:without batch norm", "p85:with batch norm"} <= _gids(fig)
@@ -418,6 +446,9 @@ def test_paper_figures_draw():
                                                                          p85.get_marker())
     assert p15.get_color() != p85.get_color() and p15.get_linestyle() != p85.get_linestyle()
     assert all(not ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
+    FigureCanvasAgg(fig).draw()  # the y label fits in the laid-out picture (one line of it was cut at the top)
+    label = fig.axes[0].yaxis.label.get_window_extent()
+    assert fig.bbox.y0 <= label.y0 and label.y1 <= fig.bbox.y1 and fig.bbox.x0 <= label.x0
     fig = ch.he_figure()
     assert {"loss:Glorot (uniform)", "loss:He (normal)", "chance"} <= _gids(fig)
     from gradviz import figures

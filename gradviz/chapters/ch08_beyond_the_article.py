@@ -1,7 +1,8 @@
-"""Chapter 08: beyond the article (``notebooks/08_beyond_the_article.ipynb``).
+"""Chapter 08: beyond the standard story (``notebooks/08_beyond_the_article.ipynb``).
 
-What practitioners use today against vanishing and exploding gradients, beyond the article that chapters
-01-07 followed, each as an experiment on gradviz networks:
+What practitioners use today against vanishing and exploding gradients, beyond the standard story that
+chapters 01-07 told (saturation, initialization, non-saturating activations, batch normalization), each as
+an experiment on gradviz networks:
 
 1. the edge of chaos of a deep tanh network (Poole et al. 2016; Schoenholz et al. 2017): the phase diagram in
    the plane of the weight and bias variances, measured on :func:`random_tanh_net` (``depth`` hidden layers of
@@ -391,11 +392,16 @@ class StackProfile:
     label : str
     h_ms, dh_ms : float arrays (L + 1,)
         mean over examples and units of (h^l)^2 and of (dL/dh^l)^2, l = 0..L.
+    chi1 : float array (L,)
+        sigma_w^2 E[phi'(z^l)^2] of block l = 1..L, averaged over the examples and units: chi_1 where each block's
+        z actually is (equal to the chi_1 of section 1 only at that fixed point). A residual block multiplies the
+        gradient's mean square by about 1 + s^2 chi1[l - 1], a plain layer by about chi1[l - 1].
     """
 
     label: str
     h_ms: np.ndarray
     dh_ms: np.ndarray
+    chi1: np.ndarray
 
     @property
     def gradient_ratio(self) -> float:
@@ -442,12 +448,14 @@ def stack_profile(label: str, seed: int = 0) -> StackProfile:
     with np.errstate(all="ignore"):
         if residual:
             hs, cache = residual_forward(x, Ws, bs, activation, scale)
-            dhs = residual_backward(dout, cache)[0]
+            dhs, zs = residual_backward(dout, cache)[0], cache[1]
         else:
             net.forward(x)
             dhs = [net.backward(dout)] + [blk.dcache[0] for blk in net.blocks]
-            hs = [x] + [blk.cache[1] for blk in net.blocks]
-        return StackProfile(label, np.array([np.mean(h * h) for h in hs]), np.array([np.mean(d * d) for d in dhs]))
+            hs, zs = [x] + [blk.cache[1] for blk in net.blocks], [blk.cache[0] for blk in net.blocks]
+        df = get_activation(activation).df
+        return StackProfile(label, np.array([np.mean(h * h) for h in hs]), np.array([np.mean(d * d) for d in dhs]),
+                            np.array([sigma_w2 * np.mean(np.square(df(z))) for z in zs]))
 
 
 def residual_relu_recursion(depth: int = RES_DEPTH, sigma_w2: float = 2.0) -> tuple:
@@ -717,7 +725,7 @@ def draw_phase_diagram(ax, grid=None, *, colorbar=True):
     ax.plot(ew, eb, color="black", lw=2.2, gid="edge", label=r"edge of chaos, $\chi_1 = 1$ (theory)")
     for (label, x, y), marker in zip(MARKED, ("o", "s")):
         ax.plot([x], [y], marker, color="black", mfc="white", ms=8, mew=1.6, label=label, gid=f"mark:{label}")
-    ax.text(0.75, 0.3, "ordered:\ngradients vanish", ha="center", fontsize=10, color="white")
+    ax.text(0.85, 0.3, "ordered:\ngradients vanish", ha="center", fontsize=10, color="white")  # clear of the left edge
     ax.text(3.3, 0.05, "chaotic:\ngradients explode", ha="center", fontsize=10)
     ax.set_xlim(w[0] - dw, w[-1] + dw)
     ax.set_ylim(b[0] - db, b[-1] + db)
@@ -871,7 +879,7 @@ def ioffe_figure(runs=None):
                         gid=f"p{pct}:{r.label}", label=f"{pct}th percentile")
             ax.set_title(f"{r.label} (test accuracy {r.test_accuracy:.0%})", fontsize=11)
             ax.set_xlabel("training step")
-        axes[0].set_ylabel("input of one sigmoid of the last hidden layer")
+        axes[0].set_ylabel("input of one sigmoid\nof the last hidden layer")  # one line was cut at the top
         fig.legend(handles=axes[0].get_lines(), loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     return fig
 
