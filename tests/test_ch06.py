@@ -883,7 +883,7 @@ def test_batch_norm_explorer_lays_out_room_for_its_widest_tick_labels():
             lo, hi = ax.get_ylim()
             labels = [t for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)
                       if t.get_visible() and t.get_text() and lo <= t.get_position()[1] <= hi]
-            assert len(labels) >= 3
+            assert len(labels) >= 2  # under a decade: 2 and 5 x 10^k only (gradviz.plots.SuperscriptLogFormatter)
             ylabel = ax.yaxis.label.get_window_extent(r)
             for t in labels:
                 box = t.get_window_extent(r)
