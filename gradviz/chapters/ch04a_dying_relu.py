@@ -502,7 +502,7 @@ class DyingReluExplorer(DraftedRuns, Explorer):
     units, He init, plain SGD, 200 steps of 64 images) once, in about a second,
     and keeps the result. Left: the dead units of each hidden layer during
     training (on the minibatch, %). Right: the test accuracy of this run, and
-    in grey the same network at lr 0.1 (same bias, same seed) for reference.
+    dashed grey the same network at lr 0.1 (same bias, same seed) for reference.
     Below: the outcome (alive, dead, diverged) and the dead units on all
     training images after training.
 
@@ -556,7 +556,9 @@ class DyingReluExplorer(DraftedRuns, Explorer):
         ax.set_ylabel("dead units on the minibatch (%)")
         plots.legend_below(ax, ncol=4)
         ax = self.ax_acc
-        (self.ref_line,) = ax.plot([], [], color="0.6", lw=2.5, gid="reference", label="lr 0.1 (reference)")
+        # dashed and on top, so that it shows where it coincides with this learning rate's run (at lr 0.1)
+        (self.ref_line,) = ax.plot([], [], color="0.6", lw=2.2, ls=(0, (4, 3)), zorder=3, gid="reference",
+                                   label="lr 0.1 (reference)")
         (self.acc_line,) = ax.plot([], [], "o-", ms=3, color="black", lw=1.8, gid="accuracy",
                                    label="this learning rate")
         self.chance_line = ax.axhline(10, color="0.55", lw=1, ls=":", label="chance")
