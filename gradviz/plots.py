@@ -368,11 +368,13 @@ class SafeLogLocator(mpl.ticker.LogLocator):
 EMPTY_LOG_LIMITS = (0.1, 10.0)
 
 
-def log_scale(ax, axis="y"):
+def log_scale(ax, axis="y", minor_labels=False):
     """Make ``axis`` of ``ax`` logarithmic with :class:`SafeLogLocator` ticks (major and minor).
 
     When ``ax`` holds data but none of it is positive along ``axis`` (all zeros, say), that axis
     gets the limits :data:`EMPTY_LOG_LIMITS` instead of matplotlib's "Data has no positive values" warning.
+    ``minor_labels``: label minor ticks too over up to 2 decades (2 and 5 x 10^k), so that a narrow view
+    is never left with one label, in the plain text of :class:`SuperscriptLogFormatter`.
     """
     low, high = getattr(ax.dataLim, f"interval{axis}")
     if np.isfinite(low) and np.isfinite(high) and not np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):
@@ -381,6 +383,9 @@ def log_scale(ax, axis="y"):
     ax_axis = getattr(ax, f"{axis}axis")
     ax_axis.set_major_locator(SafeLogLocator())
     ax_axis.set_minor_locator(SafeLogLocator(subs="auto"))
+    if minor_labels:
+        ax_axis.set_major_formatter(SuperscriptLogFormatter())
+        ax_axis.set_minor_formatter(SuperscriptLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     return ax
 
 
@@ -445,13 +450,9 @@ def fast_log_yaxis(ax, numticks=6, minor_decades=4):
     up to 2 decades, so that a narrow view is never left with one label. Over 7 decades, drawing the axis took
     21 ms with a label at every decade and 11 ms with one at every second.
     """
-    log_scale(ax)
+    log_scale(ax, minor_labels=True)
     ax.yaxis.set_major_locator(SafeLogLocator(numticks=numticks))
     ax.yaxis.set_minor_locator(FewDecadesLogLocator(minor_decades))
-    ax.yaxis.set_major_formatter(SuperscriptLogFormatter())
-    # minor labels (2×10⁻¹, 5×10⁻¹) over up to 2 decades, every minor tick under half a decade: with
-    # matplotlib's default (1, 0.4) a view of 1 to 2 decades had a single label, 10⁰
-    ax.yaxis.set_minor_formatter(SuperscriptLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     return ax
 
 
@@ -466,11 +467,9 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     ``min_fill`` of them. Otherwise new limits are chosen: the data plus the
     margin, rounded outwards to a grid of 1/4, 1/2, 1, 2 or 5 decades (coarser
     for a wider span), so that they do not change again at the next small step.
-    When the data has moved past one limit (and is still partly inside the old
-    ones), the new limits leave room beyond the data on that side, as much as ``min_fill`` allows (with a spare factor
-    ``headroom``): a slider moved on in the same direction moves the data
-    further that way, and without the room nearly every step would move the
-    axis again.
+    When the data has moved past one limit (still partly inside the old ones),
+    the new limits leave as much room on that side as ``min_fill`` allows: a
+    slider moved on moves the data further that way.
 
     Parameters
     ----------
@@ -485,8 +484,7 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     pad : float >= 0
         Margin above and below the data, as a fraction of its span in decades.
     headroom : float >= 1
-        After the data crossed a limit, the new limits are at most ``1 / (min_fill * headroom)`` times the
-        data's span apart (more than 1: the data can shrink a little before the axis must narrow).
+        Limits that leave room are at most ``1 / (min_fill * headroom)`` times the data's span apart.
 
     Returns
     -------
@@ -504,7 +502,8 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     span = max(d1 - d0, min_decades)
     mid = 0.5 * (d0 + d1)
     need0, need1 = min(d0, mid - span / 2) - pad * span, max(d1, mid + span / 2) + pad * span
-    e0, e1 = _log_grid(need0, need1)
+    q = _log_step(need1 - need0)
+    e0, e1 = float(np.floor(need0 / q) * q), float(np.ceil(need1 / q) * q)
     if current is not None:
         c0, c1 = (float(v) for v in current)
         if 0 < c0 < c1 and np.isfinite(c1):
@@ -512,20 +511,18 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
             below, above = d0 - pad * span < l0, d1 + pad * span > l1
             if not (below or above) and span >= min_fill * (l1 - l0):
                 return c0, c1
-            if below != above and d0 < l1 and l0 < d1:
-                # the data crossed one limit, and is still partly inside the others (it moved on, rather than
-                # jumped): the widest axis it still fills with some to spare (else the next step, shrinking the
-                # data a little, moves it again), from the other limit towards the crossed one
+            if below != above and d0 < l1 and l0 < d1:  # moved past one limit (rather than jumped)
+                # the widest axis the data fills with some to spare, from the other limit towards the crossed one
                 room = span / (min_fill * headroom)
-                step = _log_step(room)
+                q = _log_step(room)
                 if above:
-                    r0 = float(np.floor(need0 / step) * step)
-                    r1 = float(np.floor((r0 + room) / step) * step)
+                    r0 = np.floor(need0 / q) * q
+                    r1 = np.floor((r0 + room) / q) * q
                 else:
-                    r1 = float(np.ceil(need1 / step) * step)
-                    r0 = float(np.ceil((r1 - room) / step) * step)
-                if r0 <= need0 and need1 <= r1 and -300 < r0 and r1 < 300:  # (float64's ends: see below)
-                    e0, e1 = r0, r1
+                    r1 = np.ceil(need1 / q) * q
+                    r0 = np.ceil((r1 - room) / q) * q
+                if r0 <= need0 and need1 <= r1 and -300 < r0 and r1 < 300:  # float64's ends: see below
+                    e0, e1 = float(r0), float(r1)
     # near the ends of float64 (1e-308 .. 1.8e308) a power of ten would underflow or overflow: there the
     # data's own extreme is the limit
     lo = 10.0 ** e0 if e0 > -300 else low
@@ -538,12 +535,6 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
 def _log_step(decades):
     """The grid of a log axis ``decades`` wide: 1/4, 1/2, 1, 2, 5 or 10 decades (at most ~8 steps)."""
     return next((q for q in (0.25, 0.5, 1.0, 2.0, 5.0) if decades <= 8 * q), 10.0)
-
-
-def _log_grid(need0, need1):
-    """[need0, need1] (decades) rounded outwards to the grid of :func:`_log_step`."""
-    step = _log_step(need1 - need0)
-    return float(np.floor(need0 / step) * step), float(np.ceil(need1 / step) * step)
 
 
 def remove_gid(ax, gid):
@@ -1053,7 +1044,7 @@ def plot_training_curves(histories, axes=None, *, smooth=10, colors=None, accura
         if accuracy in ("train", "both"):
             ax_acc.plot(h.record_steps, finite_or_nan(h.train_accuracy) * 100, ":", color=c,
                         label=None if accuracy == "both" else label, gid=f"trainacc:{label}")
-    log_scale(ax_loss)
+    log_scale(ax_loss, minor_labels=True)  # a loss from 3 down to 0.2 spans barely more than one decade
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (nats, log scale)")
     ax_loss.set_title("training loss" + (f" ({smooth}-step moving average)" if smooth > 1 else ""))
