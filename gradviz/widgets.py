@@ -354,10 +354,11 @@ class Explorer:
         values = self.values
         if not self._progressive():
             t0 = time.perf_counter()
-            with plots.style(), self._waiting_learner():
-                self.refresh(**values)
-            self.timings["refresh"] = time.perf_counter() - t0
-            self._draw_answer(final=True, now=True)
+            with self._held_views():
+                with plots.style(), self._waiting_learner():
+                    self.refresh(**values)
+                self.timings["refresh"] = time.perf_counter() - t0
+                self._draw_answer(final=True, now=True)
             return
         examples = self.draft_examples(values)
         t0 = time.perf_counter()
@@ -415,12 +416,24 @@ class Explorer:
 
     def _show(self, result, values, final, examples=None):
         t0 = time.perf_counter()
-        with plots.style():
-            self.show(result, values)
-        self.timings["refresh"] = self.timings["show"] = time.perf_counter() - t0
-        if not final:
-            self._mark.answer(False, self.refining_text(values, examples), t0)
-        self._draw_answer(final, now=True)
+        with self._held_views():
+            with plots.style():
+                self.show(result, values)
+            self.timings["refresh"] = self.timings["show"] = time.perf_counter() - t0
+            if not final:
+                self._mark.answer(False, self.refining_text(values, examples), t0)
+            self._draw_answer(final, now=True)
+
+    @contextlib.contextmanager
+    def _held_views(self):
+        """Send each widget of :meth:`extra_views` (the readout) to the browser once, after the frame, with its
+        last value: a readout set twice in one answer (by an explorer and by its parent class) made the browser lay
+        the notebook out twice per frame (50-70 ms tasks in Chromium, for the initialization explorer)."""
+        with contextlib.ExitStack() as stack:
+            for view in self.extra_views():
+                if hasattr(view, "hold_sync"):
+                    stack.enter_context(view.hold_sync())
+            yield
 
     def _draw_answer(self, final, now):
         """Set the refining mark, draw, and (for a draft not marked yet) set the timer that marks it."""
@@ -468,10 +481,11 @@ class Explorer:
         change made by code gets; ``now``: see :meth:`request_draw`)."""
         self._generation += 1  # a refinement still running for an earlier change is not shown
         t0 = time.perf_counter()
-        with plots.style():
-            self.refresh(**self.values)
-        self.timings["refresh"] = time.perf_counter() - t0
-        self._draw_answer(final=True, now=now)
+        with self._held_views():
+            with plots.style():
+                self.refresh(**self.values)
+            self.timings["refresh"] = time.perf_counter() - t0
+            self._draw_answer(final=True, now=now)
 
     def request_draw(self, now=False) -> None:
         """Draw the figure: blit what changed, or a full draw (``now``: see :func:`gradviz._canvas.draw`)."""

@@ -879,3 +879,27 @@ def test_a_refinement_probes_two_slices_at_a_time_on_two_threads_when_they_are_l
             np.testing.assert_allclose(getattr(ex.stats, q), getattr(whole, q), rtol=1e-5)  # float32 rounding
 
     asyncio.run(main())
+
+
+def test_an_answer_sends_its_readout_once_and_after_the_frame():
+    async def main():
+        ex = widgets.DeepNetworkExplorer(canvas="none", depth=3, width=16, batch_size=64)
+        sent = []
+        ex.readout._send = lambda msg, buffers=None: sent.append(("readout", msg["state"]["value"]))
+        draw = ex.request_draw
+        ex.request_draw = lambda now=False: (sent.append(("frame", None)), draw(now))
+        show = ex.show
+
+        def show_twice(result, values):  # a subclass that rewrites its parent's readout
+            show(result, values)
+            ex.readout.value = "more: " + ex.readout.value
+
+        ex.show = show_twice
+        learner_sets(ex.controls["weight_scale"], 3.0)  # tanh at 3x Glorot over 3 layers: a readout to write
+        assert [k for k, _ in sent] == ["frame", "readout"] and sent[-1][1] == ex.readout.value
+        assert ex.readout.value.startswith("more: ")
+        sent.clear()
+        ex.update(depth=4)  # code's changes too
+        assert [k for k, _ in sent] == ["frame", "readout"]
+
+    asyncio.run(main())

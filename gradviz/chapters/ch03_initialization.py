@@ -751,13 +751,10 @@ class InitializationExplorer(DeepNetworkExplorer):
         return controls
 
     def show(self, result, values):
-        # One readout message per answer: the parent's one-line readout, sent and then replaced by these three
-        # lines, made the browser lay the notebook out twice per frame (tasks of 50-70 ms in Chromium).
-        with self.readout.hold_sync():
-            super().show(result, values)  # no batch-norm control: the probe runs without batch norm
-            self._fixed_layer_axes()
-            self.readout.value = ("<br>".join(html.escape(s) for s in self._init_lines()) + "<br>"
-                                  + self.readout.value)
+        # (the parent's readout is sent once, with these lines: Explorer._held_views)
+        super().show(result, values)  # no batch-norm control: the probe runs without batch norm
+        self._fixed_layer_axes()
+        self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
 
     def _fixed_layer_axes(self):
         # Both panels show layers 1..max_depth whatever the depth: a deeper network draws longer curves on the

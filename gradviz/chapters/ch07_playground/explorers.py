@@ -329,6 +329,11 @@ class PlaygroundExplorer(DeepNetworkExplorer):
                        self.heading_training, self.training._view, self.training.status,
                        self.training.progress_view, self.training.progress_area])
 
+    def extra_views(self):
+        # the widgets an answer writes besides the figure: each is sent to the browser once per answer
+        # (Explorer._held_views; the layout above places them)
+        return [self.heading_init, self.readout, self.heading_training, self.training.status]
+
     def static_notes(self):
         """Under the first figure's picture, for a reader with no kernel: its readout, then the training part
         (heading, the training figure's picture, its status), as the live explorer shows them."""
@@ -441,12 +446,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         return f"estimate from the first {examples} of {INITIAL_EXAMPLES} digits: refining ..."
 
     def show(self, result, values):
-        # One readout message per answer: the parent's readout, sent and then replaced by this one (a line
-        # longer), made the browser lay the notebook out twice per frame.
-        with self.readout.hold_sync():
-            self._show_initial(result, values)
-
-    def _show_initial(self, result, values):
+        # (the parent's readout and this one, a line longer, go to the browser once: Explorer._held_views)
         iv, note = result
         self.initial = iv
         super().show((iv.stats, iv.prediction, note), {**values, "batch_size": INITIAL_EXAMPLES})
