@@ -152,7 +152,7 @@ class Probes:
         """
         start, stop, _ = (rows or slice(0, batch_size)).indices(batch_size)
         mid = start + (stop - start) // 2
-        if not split or args["batch_norm"] != "off" or (mid - start) * args["width"] < MIN_HALF_VALUES:
+        if not split or not self.splits(args, batch_size, rows):
             return probe(net, batch_size=batch_size, seed=seed, param_grads=False, rows=rows)
         theirs = _helpers()[split].submit(self._probe_here, args, batch_size, seed, slice(mid, stop))
         try:
@@ -160,6 +160,13 @@ class Probes:
         finally:
             theirs.exception()  # wait for the helper even if this half failed: it must not outlive the call
         return combine_stats([mine, theirs.result()])
+
+    @staticmethod
+    def splits(args, batch_size, rows=None):
+        """Whether :meth:`probe` with ``split`` splits the rows: not with batch norm (it couples the examples), nor
+        with fewer than :data:`MIN_HALF_VALUES` values per layer in a half."""
+        start, stop, _ = (rows or slice(0, batch_size)).indices(batch_size)
+        return args["batch_norm"] == "off" and (stop - start) // 2 * args["width"] >= MIN_HALF_VALUES
 
     def _probe_here(self, args, batch_size, seed, rows):
         return probe(self.thread_network(**args), batch_size=batch_size, seed=seed, param_grads=False, rows=rows)

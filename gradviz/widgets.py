@@ -731,6 +731,9 @@ class DeepNetworkExplorer(Explorer):
         # to begin with, a guess a little above what this project's 2-core machines measure (~5e10), so that a
         # setting that is quick there is first tried in one piece
         self._flops = 6e10
+        # seconds a whole-batch answer took, per shape (see _learn): a setting is judged by its own time once
+        # measured, not by a FLOP/s rate learned from other shapes (50 thin layers cost more per FLOP than 10 wide)
+        self._seconds = {}
         super().__init__(canvas, **values)
 
     def make_controls(self):
@@ -826,16 +829,18 @@ class DeepNetworkExplorer(Explorer):
         # what gradviz.stats.probe gives)
         split = timed and self.learner_waiting
         t0 = time.perf_counter()
-        predicted = Probes.in_background(self._predict, depth, width, activation, init, weight_scale,
-                                         batch_norm) if split else None
         args = dict(depth=depth, width=width, activation=activation, init=init, weight_scale=weight_scale,
                     batch_norm=batch_norm, seed=seed)
+        # the prediction (pure Python, holding the GIL) beside a probe of large arrays only: beside a draft's small
+        # ones, which hand the GIL back and forth at every numpy call, it slowed the probe more than it took itself
+        predicted = Probes.in_background(self._predict, depth, width, activation, init, weight_scale, batch_norm
+                                         ) if split and Probes.splits(args, batch_size, rows) else None
         net = self._probes.thread_network(**args)
         t1 = time.perf_counter()
         stats = self._probes.probe(net, args, batch_size, seed, rows=rows, split="probe" if split else None)
         t2 = time.perf_counter()
-        prediction, note = predicted.result() if split else self._predict(depth, width, activation, init,
-                                                                           weight_scale, batch_norm)
+        prediction, note = predicted.result() if predicted is not None else self._predict(
+            depth, width, activation, init, weight_scale, batch_norm)
         t3 = time.perf_counter()
         if timed:
             self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
@@ -845,7 +850,15 @@ class DeepNetworkExplorer(Explorer):
             # efficiently, and learning from drafts alone would keep a setting on drafts for good
             if split and rows is None and flop > 2e7:  # large enough to time the products rather than Python
                 self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
+            if split and rows is None:
+                self._learn(depth, width, activation, batch_norm, batch_size, t3 - t0)
         return stats, prediction, note
+
+    def _learn(self, depth, width, activation, batch_norm, batch_size, seconds):
+        """Remember how long a whole-batch answer of this shape took for a learner (an average of the last few)."""
+        key = (depth, width, activation, batch_norm, batch_size)
+        old = self._seconds.get(key)
+        self._seconds[key] = seconds if old is None else 0.5 * old + 0.5 * seconds
 
     @staticmethod
     def _predict(depth, width, activation, init, weight_scale, batch_norm):
@@ -857,7 +870,7 @@ class DeepNetworkExplorer(Explorer):
     #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
     #: is answered first from a slice of the batch that takes about ``draft_seconds``.
     full_seconds = 0.06
-    draft_seconds = 0.025
+    draft_seconds = 0.015
     #: Smallest slice of the batch a draft measures: ``min_draft_examples``, or fewer examples of a wide layer, as
     #: long as each layer holds ``min_draft_values`` (32 x 256 = 16 x 512; the variance of 8192 values of a layer is
     #: within a few percent of the whole batch's). A draft of 16 examples of 50 x 512 units takes half the time of 32.
@@ -883,13 +896,16 @@ class DeepNetworkExplorer(Explorer):
     def draft_examples(self, values):
         """None if the probe is cached or should take at most :attr:`full_seconds`; else the examples of a
         draft that should take about :attr:`draft_seconds` (a power of 2, at least :meth:`smallest_draft`,
-        at most half the batch), at the speed of this explorer's probes for a learner so far (split over two
-        threads)."""
+        at most half the batch). How long the whole batch takes: as long as it took last for this shape (a
+        whole-batch answer or a refinement on two threads), else at the speed of this explorer's other probes
+        for a learner so far (split over two threads)."""
         a = self.probe_args(values)
         batch, smallest = a["batch_size"], self.smallest_draft(a["width"])
         if self._key(**a) in self._results or batch < 2 * smallest:
             return None
-        seconds = 4.0 * a["depth"] * a["width"] ** 2 * batch / self._flops
+        seconds = self._seconds.get((a["depth"], a["width"], a["activation"], a["batch_norm"], batch))
+        if seconds is None:  # a shape not answered whole yet: from the speed of the others
+            seconds = 4.0 * a["depth"] * a["width"] ** 2 * batch / self._flops
         if seconds <= self.full_seconds:
             return None
         n = max(smallest, batch * self.draft_seconds / seconds)
@@ -915,6 +931,7 @@ class DeepNetworkExplorer(Explorer):
         if a["batch_norm"] != "off":
             yield probe(net, batch_size=batch, seed=seed), prediction, note
             return
+        t0 = time.perf_counter()
         size = max(-(-batch // self.refine_slices), self.smallest_draft(a["width"]))
         worth_a_thread = -(-_probing.MIN_HALF_VALUES // a["width"])  # examples
         pair = 2 * max(size, worth_a_thread) <= batch
@@ -926,6 +943,8 @@ class DeepNetworkExplorer(Explorer):
             parts.append(self._probes.probe(net, args, batch, seed, rows=slice(start, start + step),
                                             split="refine" if pair else None))
             yield None
+        if pair:  # on two threads, as a whole-batch answer on the kernel's thread would be: worth learning from
+            self._learn(a["depth"], a["width"], a["activation"], a["batch_norm"], batch, time.perf_counter() - t0)
         yield combine_stats(parts), prediction, note
 
     def remember(self, values, result):

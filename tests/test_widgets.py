@@ -903,3 +903,30 @@ def test_an_answer_sends_its_readout_once_and_after_the_frame():
         assert [k for k, _ in sent] == ["frame", "readout"]
 
     asyncio.run(main())
+
+
+def test_a_setting_is_judged_by_its_own_time_once_measured():
+    async def main():
+        ex = widgets.DeepNetworkExplorer(canvas="none", depth=4, width=64, batch_size=256)
+        values = ex.values
+        ex._flops = 1e15  # other shapes were quick: this one is estimated quick too
+        assert ex.draft_examples({**values, "weight_scale": 0.5}) is None
+        ex._learn(4, 64, "tanh", "off", 256, 4 * ex.full_seconds)  # but it took 4 times the time allowed
+        assert ex.draft_examples({**values, "weight_scale": 0.5}) == 32  # 256 x 0.025 / 0.24 = 27: the smallest draft
+        ex._learn(4, 64, "tanh", "off", 256, 0.0)  # the average of the last two: still too slow
+        assert ex.draft_examples({**values, "weight_scale": 0.5}) is not None
+        ex._learn(4, 64, "tanh", "off", 256, 0.0)
+        assert ex.draft_examples({**values, "weight_scale": 0.5}) is None
+        # a refinement on two threads teaches it too
+        always_draft(ex)
+        ex._seconds.clear()
+        from gradviz import _probing
+        old, _probing.MIN_HALF_VALUES = _probing.MIN_HALF_VALUES, 64 * 64
+        try:
+            learner_sets(ex.controls["weight_scale"], 0.7)
+            await settled(ex)
+        finally:
+            _probing.MIN_HALF_VALUES = old
+        assert list(ex._seconds) == [(4, 64, "tanh", "off", 256)]
+
+    asyncio.run(main())
