@@ -554,3 +554,15 @@ def test_edge_of_chaos_errors_name_the_argument():
         T.critical_weight_variance("tanh", 50.0, q_max=1.0)
     with pytest.raises(ValueError, match="activation"):
         T.chi_1("swish", 1.0)
+
+
+def test_fixed_point_variance_is_solved_once_per_point():
+    from gradviz.theory import meanfield
+
+    meanfield._fixed_point.cache_clear()
+    q = T.fixed_point_variance("tanh", 1.7123, 0.05)
+    c = T.chi_1("tanh", 1.7123, 0.05)  # needs q* at the same point: from the cache
+    info = meanfield._fixed_point.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert q == T.fixed_point_variance("tanh", 1.7123, 0.05) and 0 < c < 2
+    assert T.fixed_point_variance("elu", 1.7123, 0.05, alpha=0.5) != T.fixed_point_variance("elu", 1.7123, 0.05)
