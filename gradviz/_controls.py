@@ -159,3 +159,37 @@ def check_size(name: str, value, high: int) -> int:
     if not 1 <= value <= high:
         raise ValueError(f"{name} must be an integer from 1 to {high}; got {value!r}")
     return int(value)
+
+
+# ----------------------------------------------------------------------------- making controls
+#: ipywidgets style of every control: the description takes the width it needs.
+CONTROL_STYLE = {"description_width": "initial"}
+
+
+def log_slider(description, low, high, value, *, readout_format=".3g", continuous_update=True):
+    """A base-10 logarithmic slider from ``low`` to ``high`` (both > 0) starting at ``value``."""
+    return ipywidgets.FloatLogSlider(value=value, base=10, min=np.log10(low), max=np.log10(high), step=0.05,
+                               description=description, readout_format=readout_format,
+                               continuous_update=continuous_update, style=CONTROL_STYLE)
+
+
+def int_slider(description, low, high, value, *, step=1, continuous_update=True):
+    """An integer slider."""
+    return ipywidgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
+                          continuous_update=continuous_update, style=CONTROL_STYLE)
+
+
+def choice(description, options, value=None, *, buttons=False):
+    """A dropdown (or toggle buttons) over ``options``: a list of values or of (label, value) pairs."""
+    cls = ipywidgets.ToggleButtons if buttons else ipywidgets.Dropdown
+    kw = {"style": CONTROL_STYLE} if not buttons else {"style": {"button_width": "auto", **CONTROL_STYLE}}
+    w = cls(options=options, description=description, **kw)
+    if value is not None:
+        w.value = value
+    return w
+
+
+def values_slider(description, options, value, continuous_update=True):
+    """A slider over the given ``options`` (e.g. widths 16, 32, 64), starting at ``value``."""
+    return ipywidgets.SelectionSlider(options=list(options), value=value, description=description,
+                                continuous_update=continuous_update, style=CONTROL_STYLE)

@@ -373,8 +373,7 @@ def log_scale(ax, axis="y", minor_labels=False):
 
     When ``ax`` holds data but none of it is positive along ``axis`` (all zeros, say), that axis
     gets the limits :data:`EMPTY_LOG_LIMITS` instead of matplotlib's "Data has no positive values" warning.
-    ``minor_labels``: label minor ticks too over up to 2 decades (2 and 5 x 10^k), so that a narrow view
-    is never left with one label, in the plain text of :class:`SuperscriptLogFormatter`.
+    ``minor_labels``: label 2 and 5 x 10^k too over up to 2 decades (:class:`SuperscriptLogFormatter`).
     """
     low, high = getattr(ax.dataLim, f"interval{axis}")
     if np.isfinite(low) and np.isfinite(high) and not np.isfinite(getattr(ax.dataLim, f"minpos{axis}")):
@@ -424,8 +423,7 @@ class SuperscriptLogFormatter(mpl.ticker.LogFormatterSciNotation):
     """
 
     def set_locs(self, locs=None):
-        # over one to two decades matplotlib labels the minor ticks at 2, 3, 4 and 6 x 10^k, and 3 and 4 sit
-        # nearly on top of each other; 2 and 5 x 10^k split each decade in three nearly equal parts
+        # matplotlib's 2, 3, 4, 6 x 10^k over 1-2 decades put 3 and 4 nearly on top of each other
         super().set_locs(locs)
         if self._sublabels == {1, 2, 3, 4, 6, 10}:
             self._sublabels = {1, 2, 5, 10}
@@ -467,9 +465,7 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
     ``min_fill`` of them. Otherwise new limits are chosen: the data plus the
     margin, rounded outwards to a grid of 1/4, 1/2, 1, 2 or 5 decades (coarser
     for a wider span), so that they do not change again at the next small step.
-    When the data has moved past one limit (still partly inside the old ones),
-    the new limits leave as much room on that side as ``min_fill`` allows: a
-    slider moved on moves the data further that way.
+    Data that moved past one limit gets as much room on that side as ``min_fill`` allows.
 
     Parameters
     ----------
@@ -515,12 +511,8 @@ def sticky_log_limits(current, low, high, *, min_decades=1.0, min_fill=0.5, pad=
                 # the widest axis the data fills with some to spare, from the other limit towards the crossed one
                 room = span / (min_fill * headroom)
                 q = _log_step(room)
-                if above:
-                    r0 = np.floor(need0 / q) * q
-                    r1 = np.floor((r0 + room) / q) * q
-                else:
-                    r1 = np.ceil(need1 / q) * q
-                    r0 = np.ceil((r1 - room) / q) * q
+                r0 = np.floor(need0 / q) * q if above else np.ceil((np.ceil(need1 / q) * q - room) / q) * q
+                r1 = np.floor((r0 + room) / q) * q if above else np.ceil(need1 / q) * q
                 if r0 <= need0 and need1 <= r1 and -300 < r0 and r1 < 300:  # float64's ends: see below
                     e0, e1 = float(r0), float(r1)
     # near the ends of float64 (1e-308 .. 1.8e308) a power of ten would underflow or overflow: there the

@@ -80,7 +80,7 @@ from matplotlib.figure import Figure
 
 from . import _canvas, _live, _probing, plots
 from ._probing import Probes, prediction, resolve_init
-from ._controls import check_controls, check_size
+from ._controls import CONTROL_STYLE, check_controls, check_size, choice, int_slider, log_slider, values_slider
 from ._validate import check_bool, check_choice, check_float_dtype
 from .activations import ACTIVATIONS, get_activation
 from .data import digits
@@ -107,40 +107,6 @@ __all__ = [
 ]
 
 _CANVASES = ("auto", "ipympl", "image", "none")
-#: ipywidgets style of every control: the description takes the width it needs.
-CONTROL_STYLE = {"description_width": "initial"}
-
-
-# ----------------------------------------------------------------------------- control helpers
-def log_slider(description, low, high, value, *, readout_format=".3g", continuous_update=True):
-    """A base-10 logarithmic slider from ``low`` to ``high`` (both > 0) starting at ``value``."""
-    return ipywidgets.FloatLogSlider(value=value, base=10, min=np.log10(low), max=np.log10(high), step=0.05,
-                               description=description, readout_format=readout_format,
-                               continuous_update=continuous_update, style=CONTROL_STYLE)
-
-
-def int_slider(description, low, high, value, *, step=1, continuous_update=True):
-    """An integer slider."""
-    return ipywidgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
-                          continuous_update=continuous_update, style=CONTROL_STYLE)
-
-
-def choice(description, options, value=None, *, buttons=False):
-    """A dropdown (or toggle buttons) over ``options``: a list of values or of (label, value) pairs."""
-    cls = ipywidgets.ToggleButtons if buttons else ipywidgets.Dropdown
-    kw = {"style": CONTROL_STYLE} if not buttons else {"style": {"button_width": "auto", **CONTROL_STYLE}}
-    w = cls(options=options, description=description, **kw)
-    if value is not None:
-        w.value = value
-    return w
-
-
-def values_slider(description, options, value, continuous_update=True):
-    """A slider over the given ``options`` (e.g. widths 16, 32, 64), starting at ``value``."""
-    return ipywidgets.SelectionSlider(options=list(options), value=value, description=description,
-                                continuous_update=continuous_update, style=CONTROL_STYLE)
-
-
 class LRU(OrderedDict):
     """A tiny least-recently-used cache (dict) holding at most ``maxsize`` entries."""
 
