@@ -566,3 +566,56 @@ def test_fixed_point_variance_is_solved_once_per_point():
     assert (info.misses, info.hits) == (1, 1)
     assert q == T.fixed_point_variance("tanh", 1.7123, 0.05) and 0 < c < 2
     assert T.fixed_point_variance("elu", 1.7123, 0.05, alpha=0.5) != T.fixed_point_variance("elu", 1.7123, 0.05)
+
+
+# ---------------------------------------------------------------------------
+# the quadrature's cost (issue 14): the same rule, computed with fewer numpy calls
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mean", [0.0, 0.3, -2.0, 39.75])
+@pytest.mark.parametrize("q", [1e-8, 0.058, 0.25, 1.0, 7.0, 1e4, 1e8])
+@pytest.mark.parametrize("kinks", [(), (0.0,), (0.5, 40.0)])
+def test_panel_breakpoints_are_the_documented_grid_union(mean, q, kinks):
+    from gradviz.theory import meanfield
+
+    s = math.sqrt(q)
+    u = np.concatenate([np.arange(-12.0, 12.0 + 1e-9, 0.5),
+                        (np.arange(-40.0, 40.0 + 1e-9, 0.5) - mean) / s, (np.asarray(kinks, float) - mean) / s])
+    u = np.unique(np.concatenate([[-12.0, 12.0], u[(u > -12.0) & (u < 12.0)]]))
+    expected = u[np.concatenate([[True], np.diff(u) > 1e-12])]
+    got = meanfield._panel_breakpoints(mean, s, kinks)
+    assert np.array_equal(got, expected)
+    assert got[0] == -12.0 and got[-1] == 12.0 and np.all(np.diff(got) > 1e-12)
+
+
+def test_a_deeper_prediction_reuses_the_first_layers_moments():
+    from gradviz.theory import meanfield
+
+    meanfield._panel_moments.cache_clear()
+    short = T.predict_variances([64] * 11, "tanh", 1.3 / 64)
+    info = meanfield._panel_moments.cache_info()
+    assert (info.hits, info.misses) == (0, 10)
+    deep = T.predict_variances([64] * 31, "tanh", 1.3 / 64)
+    info = meanfield._panel_moments.cache_info()
+    assert (info.hits, info.misses) == (10, 30)
+    for name in ("z_var", "a_mean", "a_second_moment", "grad_second_moment"):
+        assert np.array_equal(getattr(deep, name)[:10], getattr(short, name))
+    # the cached values are those of a fresh computation, and of gaussian_expectation
+    meanfield._panel_moments.cache_clear()
+    again = T.predict_variances([64] * 31, "tanh", 1.3 / 64)
+    assert np.array_equal(again.grad_second_moment, deep.grad_second_moment)
+    q = float(deep.z_var[20])
+    assert deep.a_second_moment[20] == T.gaussian_expectation(lambda z: np.tanh(z) ** 2, q)
+
+
+def test_per_layer_checks_name_the_first_bad_entry():
+    with pytest.raises(ValueError, match=r"weight_var\[2\] must be finite"):
+        T.predict_variances([3] * 5, "relu", [1.0, 1.0, math.nan, -1.0])
+    with pytest.raises(ValueError, match=r"bias_var\[1\] must be >= 0"):
+        T.predict_variances([3] * 4, "relu", 1.0, bias_var=[0.0, -0.5, math.inf])
+    with pytest.raises(TypeError, match=r"widths\[1\]"):
+        T.predict_variances([3, 2.0, 3], "relu", 1.0)
+    assert T.predict_variances(np.array([3, 4, 5]), "relu", 1.0).widths == (3, 4, 5)
+    wv = T.init_weight_variances([3, 4, 4, 4, 5], "glorot_normal", weight_scale=2.0)
+    assert np.array_equal(wv, [4 * 2 / 7, 4 * 2 / 8, 4 * 2 / 8, 4 * 2 / 9])

@@ -68,7 +68,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._validate import check_choice, check_finite, check_nonneg, check_positive, check_positive_int
-from ..activations import SELU_ALPHA, SELU_SCALE, get_activation
+from ..activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE, get_activation
 from ..init import weight_variance
 
 __all__ = [
@@ -179,14 +179,24 @@ def _panel_grids():
 
 
 def _panel_breakpoints(mean: float, s: float, kinks) -> np.ndarray:
+    """The sorted panel breakpoints in u = (z - mean) / s of :func:`gaussian_expectation`'s 'panels' rule.
+
+    The u grid (it spans [-12, 12], both ends included) with the points of the z grid and the kinks that fall
+    strictly inside (-12, 12), each kept once: a point less than 1e-12 above the one before it is dropped (a
+    kink on a grid point would make a panel of zero width). Each point is mapped as (z - mean) / s, so
+    the breakpoints are the same floats whatever order they are merged in.
+    """
     bu, bz = _panel_grids()
-    bz = (bz - mean) / s
-    bk = (np.asarray(kinks, dtype=float) - mean) / s
-    b = np.concatenate([bu, bz, bk])
-    b = b[(b > -_U_MAX) & (b < _U_MAX)]
-    b = np.unique(np.concatenate([[-_U_MAX, _U_MAX], b]))
-    # merge breakpoints closer than 1e-12 (a kink on the grid would make a zero-width panel)
-    keep = np.concatenate([[True], np.diff(b) > 1e-12])
+    uz = (bz - mean) / s
+    parts = [bu, uz[(uz > -_U_MAX) & (uz < _U_MAX)]]
+    if kinks:
+        uk = (np.asarray(kinks, dtype=float) - mean) / s
+        parts.append(uk[(uk > -_U_MAX) & (uk < _U_MAX)])
+    b = np.concatenate(parts)
+    b.sort()
+    keep = np.empty(b.shape, dtype=bool)
+    keep[0] = True
+    np.greater(b[1:] - b[:-1], 1e-12, out=keep[1:])
     return b[keep]
 
 
@@ -275,14 +285,19 @@ def gaussian_expectation(
 
 
 def _panel_rule(mean, s, kinks, n_points=None):
-    """Nodes z (panels x nodes) and weights of the composite Gauss-Legendre rule of
-    :func:`gaussian_expectation` for z ~ N(mean, s^2), s > 0: E[fn(z)] = sum(weights * fn(z))."""
+    """Nodes z and weights (flat arrays) of the composite Gauss-Legendre rule of
+    :func:`gaussian_expectation` for z ~ N(mean, s^2), s > 0: E[fn(z)] = sum(weights * fn(z)).
+
+    On a panel [b_0, b_1] of u the Gauss-Legendre nodes x_k and weights w_k on [-1, 1] become
+    u = mid + half x_k and half w_k, with mid = (b_0 + b_1) / 2 and half = (b_1 - b_0) / 2; each weight
+    is multiplied by the standard normal density of its node, exp(-u^2 / 2) / sqrt(2 pi).
+    """
     x, w = _leggauss(_PANEL_NODES if n_points is None else n_points)
     b = _panel_breakpoints(mean, s, kinks)
     mid = 0.5 * (b[1:] + b[:-1])[:, None]
     half = 0.5 * (b[1:] - b[:-1])[:, None]
-    u = mid + half * x[None, :]
-    weights = half * w[None, :] * np.exp(-0.5 * u * u) / _SQRT2PI
+    u = (mid + half * x).ravel()
+    weights = (half * w).ravel() * np.exp(-0.5 * u * u) / _SQRT2PI
     return mean + s * u, weights
 
 
@@ -460,14 +475,7 @@ def _activation_moments(act, params, mean, var, method):
             return _closed_form_moments(act.name, mean, var, params)
     quad = "panels" if method in ("auto", "closed") else method
     if quad == "panels" and math.isfinite(var):
-        # the three expectations on one set of nodes, phi and phi' evaluated once: the same sums as
-        # three calls of gaussian_expectation, at a third of the cost (a slider explorer predicts at every step)
-        with np.errstate(all="ignore"):
-            z, weights = _panel_rule(mean, math.sqrt(var), act.kinks)
-            f = np.asarray(act.f(z, **params), dtype=float)
-            g = np.asarray(act.df(z, **params), dtype=float)
-            return ActivationMoments(float(np.sum(weights * f)), float(np.sum(weights * (f * f))),
-                                     float(np.sum(weights * (g * g))))
+        return ActivationMoments(*_panel_moments(act.name, tuple(sorted(params.items())), mean, var))
 
     def f(z):
         return act.f(z, **params)
@@ -486,6 +494,24 @@ def _activation_moments(act, params, mean, var, method):
         gaussian_expectation(f2, var, **kw),
         gaussian_expectation(g2, var, **kw),
     )
+
+
+@lru_cache(maxsize=4096)
+def _panel_moments(name, params, mean, var):
+    """(E[phi], E[phi^2], E[phi'^2]) for z ~ N(mean, var), 0 < var < inf, by the 'panels' rule of
+    :func:`gaussian_expectation` (``params``: the activation's, as sorted items).
+
+    The three expectations share one set of nodes, where phi and phi' are evaluated once: the same sums as
+    three calls of :func:`gaussian_expectation`, at a third of the cost. Cached by value: a deeper network
+    (or one as deep, of another width with the same n Var(W)) repeats the variances of the first layers, and
+    an explorer asks for them again at every press.
+    """
+    act, params = ACTIVATIONS[name], dict(params)
+    with np.errstate(all="ignore"):
+        z, weights = _panel_rule(mean, math.sqrt(var), act.kinks)
+        f = np.asarray(act.f(z, **params), dtype=float)
+        g = np.asarray(act.df(z, **params), dtype=float)
+        return float((weights * f).sum()), float((weights * (f * f)).sum()), float((weights * (g * g)).sum())
 
 
 # ---------------------------------------------------------------------------
@@ -567,12 +593,15 @@ def _per_layer(name: str, value, n_layers: int) -> np.ndarray:
         raise ValueError(
             f"{name} must have one entry per hidden layer ({n_layers}, from widths); got {arr.shape[0]}: {value!r}"
         )
-    for i, v in enumerate(arr):
-        check_nonneg(f"{name}[{i}]", float(v))
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.isfinite(arr) & (arr >= 0)))
+    if bad.size:  # name the first entry that is not finite and >= 0
+        check_nonneg(f"{name}[{bad[0]}]", float(arr[bad[0]]))
     return arr
 
 
 def _check_widths(widths) -> tuple:
+    """``widths`` as a tuple of positive ints, or raise naming the first bad entry."""
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence | np.ndarray):
         raise TypeError(
             f"widths must be a sequence [n_0, n_1, ..., n_L] (input features, then hidden widths); got {widths!r}"
@@ -581,6 +610,8 @@ def _check_widths(widths) -> tuple:
         raise ValueError(
             f"widths must list the input features and at least one hidden layer, [n_0, n_1, ...]; got {widths!r}"
         )
+    if all(type(w) is int and w > 0 for w in widths):  # the common case, without a check per layer
+        return tuple(widths)
     return tuple(check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
 
 
@@ -619,12 +650,11 @@ def init_weight_variances(
     """
     widths = _check_widths(widths)
     weight_scale = check_nonneg("weight_scale", weight_scale)
-    return np.array(
-        [
-            weight_variance(init, widths[i], widths[i + 1], gain, **init_kwargs) * weight_scale**2
-            for i in range(len(widths) - 1)
-        ]
-    )
+    per_shape = {}  # a deep network repeats its layer shapes: ask the initializer once per shape
+    for shape in zip(widths[:-1], widths[1:]):
+        if shape not in per_shape:
+            per_shape[shape] = weight_variance(init, *shape, gain, **init_kwargs) * weight_scale**2
+    return np.array([per_shape[shape] for shape in zip(widths[:-1], widths[1:])])
 
 
 def predict_variances(
@@ -725,15 +755,16 @@ def predict_variances(
     g2 = np.empty(n_layers)
     with np.errstate(all="ignore"):
         prev_second = input_var + input_mean**2
+        wv_i, bv_i = wv.tolist(), bv.tolist()  # Python floats: the same arithmetic as numpy scalars, faster
         for i in range(n_layers):
-            q = widths[i] * wv[i] * prev_second + bv[i]
+            q = widths[i] * wv_i[i] * prev_second + bv_i[i]
             z_var[i] = q
             if math.isnan(q):
                 mom = ActivationMoments(math.nan, math.nan, math.nan)
             else:
-                mom = _activation_moments(act, params, float(bias_mean), float(q), method)
+                mom = _activation_moments(act, params, bias_mean, q, method)
             a_mean[i], a2[i], g2[i], a_var[i] = mom.mean, mom.second_moment, mom.grad_second_moment, mom.variance
-            prev_second = a2[i]
+            prev_second = mom.second_moment
 
         grad_gain = np.array([widths[i + 1] * wv[i] * g2[i] for i in range(n_layers)])
         da_var = np.empty(n_layers)
