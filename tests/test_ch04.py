@@ -1039,3 +1039,21 @@ def test_no_layer_colour_is_pale_yellow():
     for c in cha.LAYER_COLORS + chb.LAYER_COLORS:
         r, g, b = to_rgb(c)
         assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.75  # relative luminance; viridis' end, #FDE725, is 0.87
+
+
+def test_a_bias_of_minus_2_leaves_almost_every_image_with_an_all_zero_layer_4(data):
+    """04a, Experiment 4 (cell after the b = -2 run): with 99.5 / 99.8 / 99.9 % of the (image, unit) pairs of
+    layers 2 to 4 silent, an image activates on average fewer than one of the 64 units of each (0.3 in layer 2,
+    below 0.1 in layer 4), so for at least nine images in ten layer 4 outputs only zeros (measured: 99.6 %); the
+    network then gives all of them the same output, and no gradient from them gets below layer 4."""
+    net = MLP(64, depth=4, width=64, activation="relu", bias=-2.0, seed=0)
+    act = relu_activity(net, data.X_train)
+    assert [round(100 * f, 1) for f in act.inactive_fraction] == [94.3, 99.5, 99.8, 99.9]
+    active_per_image = [float((r["z"] > 0).sum(axis=1).mean()) for r in net.records]
+    assert all(n < 1 for n in active_per_image[1:])
+    assert round(active_per_image[1], 1) == 0.3 and active_per_image[3] < 0.1
+    assert round(64 * 0.005, 1) == 0.3
+    zero_top = ~(net.records[3]["z"] > 0).any(axis=1)
+    assert zero_top.mean() > 0.9
+    logits = net.forward(data.X_train[zero_top], training=False)
+    np.testing.assert_array_equal(logits, np.broadcast_to(logits[0], logits.shape))  # the same answer for all

@@ -383,3 +383,21 @@ def test_drafted_runs_refine_one_run_at_a_time_so_that_a_left_refinement_stops_b
     assert first.history.config["steps"] == 20 and not Runs.run_cache.has(Runs().configs({"seed": 1}))
     last = list(refinement)[-1]
     assert last[0] is first and len(last) == 2 and last[1].history.config["steps"] == 20
+
+
+def test_the_accuracy_of_a_diverged_run_counts_overflowed_outputs_as_wrong():
+    """07 (experiments 6 and 7) explains why a diverged run can score below chance: its accuracy is measured with
+    the weights of the step where the overflow appeared, and an example whose outputs overflowed counts as wrong,
+    even where the class it would otherwise be given is the right one."""
+    from gradviz.losses import softmax_cross_entropy
+    from gradviz.train import _evaluate
+
+    net = MLP(2, hidden=(2,), activation="relu", n_outputs=2, seed=0)
+    net.blocks[0].dense.params["W"][...] = np.eye(2)
+    net.blocks[0].dense.params["b"][...] = 0.0
+    net.output.params["W"][...] = 10 * np.eye(2)
+    net.output.params["b"][...] = 0.0
+    X = np.array([[1.0, 0.0], [1e308, 0.0]])  # the second example's logits overflow to inf
+    y = np.array([0, 0])  # ... and class 0 is what it would be given once its logits are set aside
+    loss, accuracy = _evaluate(net, X, y, softmax_cross_entropy)
+    assert np.isnan(loss) and accuracy == 0.5
