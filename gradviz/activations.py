@@ -97,9 +97,21 @@ def sigmoid_grad(z):
     while the true slope is ~1e-16). Exactly 1/4 at z = 0, exactly 0 only where
     e underflows (|z| > ~745).
     """
-    z = _arr(z)
-    e = np.exp(-np.abs(z))
-    return e / ((1.0 + e) * (1.0 + e))
+    slope = _bell(_arr(z), 1.0)
+    return slope if slope.ndim else slope[()]
+
+
+def _bell(z, k):
+    """e / (1 + e)^2 with e = exp(-k |z|), for a float array ``z`` (a new array, shaped like ``z``): the logistic
+    slope at k|z|, so sigmoid'(z) for k = 1 and tanh'(z) / 4 for k = 2. Each step is written into the array the
+    step before made: the explorers run it on 50 (batch, width) arrays per slider step, where a new array per
+    operation cost a fifth of the time."""
+    e = np.abs(z, out=np.empty_like(z))
+    np.multiply(e, -k, out=e)
+    np.exp(e, out=e)
+    denominator = np.add(e, 1.0, out=np.empty_like(e))
+    np.multiply(denominator, denominator, out=denominator)
+    return np.divide(e, denominator, out=e)
 
 
 def tanh(z):
@@ -113,9 +125,9 @@ def tanh_grad(z):
     Computed as 4 e / (1 + e)**2 with e = exp(-2|z|), which keeps full relative
     precision in the tails (1 - tanh^2 cancels to 0 from |z| ~ 19 on).
     """
-    z = _arr(z)
-    e = np.exp(-2.0 * np.abs(z))
-    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+    slope = _bell(_arr(z), 2.0)
+    np.multiply(slope, 4.0, out=slope)  # exact (a power of 2), after the division as before it
+    return slope if slope.ndim else slope[()]
 
 
 def relu(z):

@@ -97,13 +97,17 @@ def _var(x):
     one dot product (no separate finiteness pass is needed: an inf or nan
     makes the mean non-finite). float32 arrays (the explorers' networks) are
     summed by BLAS in float32, several times faster than converting every
-    entry to float64, in one pass over ``x``: d = x - m0, with m0 the mean of
-    the first 256 entries, then the sums S1 and S2 of d and d^2 give
-    var = S2 / n - (S1 / n)^2. That is the corrected two-pass formula of Chan,
-    Golub & LeVeque (1983), whose correction term removes the error of the
-    shift m0; the relative error is about 1e-6. Squares too large for float32
-    (|d| > 1.8e19) are summed in float64. Call it inside ``np.errstate``
-    (as :func:`layer_statistics` does): an overflow is not a warning here.
+    entry to float64: the sums S1 of x and S2 of x^2 give
+    var = S2 / n - (S1 / n)^2, without a pass that writes an array. The
+    rounding error of S2 (about 1e-6 relative) then weighs on the variance
+    as (mean^2 + var) / var, so this is kept only where mean^2 <= var (the
+    relative error at most doubles; z, dL/da and dL/dz have mean ~0). Else
+    the sums are of d = x - m0, with m0 the mean of the first 256 entries:
+    the corrected two-pass formula of Chan, Golub & LeVeque (1983), whose
+    correction term removes the error of the shift m0; relative error about
+    1e-6. Squares too large for float32 (|x| > 1.8e19) are summed in
+    float64. Call it inside ``np.errstate`` (as :func:`layer_statistics`
+    does): an overflow is not a warning here.
     """
     if x.dtype != np.float32:
         m = x.mean(dtype=np.float64)
@@ -113,13 +117,21 @@ def _var(x):
         return m, float(np.dot(d, d)) / d.size
     v = x.reshape(-1)
     n = v.size
-    k = min(n, 256)
-    m0 = np.float32(np.dot(v[:k], _ones(k)) / np.float32(k))
-    d = v - m0
-    s1, s2 = float(np.dot(d, _ones(n))), float(np.dot(d, d))
+    ones = _ones(n)
+    s1, s2 = float(np.dot(v, ones)), float(np.dot(v, v))
     if not (math.isfinite(s1) and math.isfinite(s2)):
         # an inf or nan entry, or sums beyond float32's range (then float64 decides)
         return _var(x.astype(np.float64)) if np.isfinite(v).all() else (np.nan, np.nan)
+    mean = s1 / n
+    var = s2 / n - mean * mean
+    if mean * mean <= var:
+        return mean, var
+    k = min(n, 256)
+    m0 = np.float32(np.dot(v[:k], ones[:k]) / np.float32(k))
+    d = v - m0
+    s1, s2 = float(np.dot(d, ones)), float(np.dot(d, d))
+    if not (math.isfinite(s1) and math.isfinite(s2)):  # d^2 beyond float32's range: float64 decides
+        return _var(x.astype(np.float64))
     shift = s1 / n
     return float(m0) + shift, max(s2 / n - shift * shift, 0.0)
 

@@ -363,3 +363,21 @@ def test_dtype_and_shape_preserved(name):
     assert act(z).dtype == np.float32 and act(z).shape == (3, 4)
     assert act.grad(z).dtype == np.float32
     assert act(np.arange(-2, 3)).dtype == np.float64  # integers are promoted
+
+
+def test_tanh_and_sigmoid_slopes_are_bit_for_bit_their_formulas():
+    """The slopes are computed in place (one array, no temporaries): the numbers are exactly those of
+    4 e / ((1 + e)(1 + e)) with e = exp(-2|z|) and e / ((1 + e)(1 + e)) with e = exp(-|z|), and a scalar stays a scalar."""
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        z = (rng.standard_normal(4096) * np.repeat([1e-30, 1e-3, 1.0, 10.0, 100.0, 1e4], 4096 // 6 + 1)[:4096]
+             ).astype(dtype)
+        z[:5] = [0.0, -0.0, np.inf, -np.inf, 50.0]
+        with np.errstate(under="ignore"):
+            e2, e1 = np.exp(-2.0 * np.abs(z)), np.exp(-np.abs(z))
+            np.testing.assert_array_equal(A.tanh_grad(z), 4.0 * e2 / ((1.0 + e2) * (1.0 + e2)))
+            np.testing.assert_array_equal(A.sigmoid_grad(z), e1 / ((1.0 + e1) * (1.0 + e1)))
+        assert A.tanh_grad(z).dtype == A.sigmoid_grad(z).dtype == dtype
+    for z in (0.5, np.float32(0.5), np.array(0.5)):
+        assert np.ndim(A.tanh_grad(z)) == np.ndim(A.sigmoid_grad(z)) == 0
+        assert A.tanh_grad(z) == pytest.approx(1.0 - np.tanh(0.5) ** 2, rel=1e-6)

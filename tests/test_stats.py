@@ -248,7 +248,9 @@ def test_float32_moments_are_summed_by_blas_to_float64_accuracy_of_about_1e_6():
 
     rng = np.random.default_rng(0)
     cases = [rng.standard_normal((256, 256)), 1e3 + 1e-2 * rng.standard_normal((64, 64)),  # far from 0
-             0.5 + 1e-4 * rng.standard_normal((32, 512)), 1e25 * rng.standard_normal((16, 16))]  # squares > 3.4e38
+             0.5 + 1e-4 * rng.standard_normal((32, 512)), 1e25 * rng.standard_normal((16, 16)),  # squares > 3.4e38
+             np.maximum(rng.standard_normal((256, 256)), 0.0),  # ReLU's a: mean^2 = 0.47 var, summed unshifted
+             1.0 + rng.standard_normal((128, 256))]  # mean^2 ~ var: the border between the two ways of summing
     for x in cases:
         x32 = x.astype(np.float32)
         ref = x32.astype(np.float64)
