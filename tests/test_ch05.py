@@ -440,6 +440,9 @@ def test_chapter_05_figures_are_registered_and_draw(conditions):
     runs = {"selu": [conditions["all kept"]], "relu": [ch.digits_moments("relu", "he_normal")]}
     fig = ch.selu_vs_relu_depth(runs)
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), runs["relu"][0].std)
+    # one legend under both panels (the mean panel had none): each kind once, in its colour
+    assert [ax.get_legend() for ax in fig.axes] == [None, None] and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["SELU, LeCun normal", "ReLU, He normal"]
 
 
 def test_plot_layer_moments_scales_and_targets(conditions):
@@ -461,7 +464,7 @@ def test_selu_conditions_explorer_every_control():
     assert set(e.controls) == {"standardized", "lecun_normal", "sequential", "dense_only", "depth"}
     base_std = e.lines["std:base"].get_ydata().copy()
     assert not e.lines["std:now"].get_visible()
-    legend = lambda: [t.get_text() for t in e.ax_std.get_legend().get_texts()]  # noqa: E731
+    legend = lambda: [t.get_text() for t in e.legend.get_texts()]  # noqa: E731
     assert legend() == ["all four conditions hold"]  # the hidden line has no entry without a swatch
     assert "All four conditions hold" in e.summary()
     for name in ch.SELU_CONDITIONS:
@@ -485,6 +488,28 @@ def test_selu_conditions_explorer_every_control():
     e.controls["depth"].value = 50
     assert len(e.lines["mean:base"].get_xdata()) == 50
     assert ch.SeluConditionsExplorer(canvas="none").values["depth"] == ch.SeluConditionsExplorer.max_depth == 100
+
+
+def test_selu_conditions_explorer_legend_names_both_panels_lines_and_covers_neither():
+    """A cold reader found no legend on the mean panel, and the std panel's (upper left) covered the broken
+    input's std at layers 1-3 (2.8): one legend under both panels now, kept while its entries stay."""
+    e = ch.SeluConditionsExplorer(canvas="none")
+    e.update(standardized=False)
+    e.figure.canvas.draw()
+    assert e.ax_mean.get_legend() is None and e.ax_std.get_legend() is None and e.figure.legends == [e.legend]
+    assert [t.get_text() for t in e.legend.get_texts()] == ["all four conditions hold", "broken: standardised input"]
+    assert [h.get_color() for h in e.legend.legend_handles] == [e.lines["mean:base"].get_color(),
+                                                                e.lines["mean:now"].get_color()]
+    renderer = e.figure.canvas.get_renderer()
+    box = e.legend.get_window_extent(renderer)
+    for ax in (e.ax_mean, e.ax_std):
+        assert box.y1 < ax.xaxis.label.get_window_extent(renderer).y0  # under the panels, their x labels too
+    assert e.legend in e.blit_static()
+    kept = e.legend
+    e.update(depth=50)  # same entries: the same legend (drawn once, in the background)
+    assert e.legend is kept
+    e.update(standardized=True)
+    assert e.legend is not kept and e.figure.legends == [e.legend]
 
 
 def test_selu_conditions_explorer_x_axes_step_through_a_ruler():

@@ -755,11 +755,13 @@ def selu_vs_relu_depth(runs=None):
     n = len(runs["selu"])
     colors = [plots.OKABE_ITO["blue"]] * n + [plots.OKABE_ITO["vermillion"]] * len(runs["relu"])
     labels = (["SELU, LeCun normal"] + ["_"] * (n - 1) + ["ReLU, He normal"] + ["_"] * (len(runs["relu"]) - 1))
-    plot_layer_moments(moments, axes, colors=colors, labels=labels, linewidths=[1.3] * len(moments))
+    plot_layer_moments(moments, axes, colors=colors, labels=labels, linewidths=[1.3] * len(moments), legend=False)
     with plots.style():
         axes[0].set_title(f"mean of each layer's output ({n} networks of each kind)", fontsize=11)
         axes[1].set_title("standard deviation of each layer's output", fontsize=11)
-        axes[1].legend(loc="lower left", fontsize=9)
+        # one legend under both panels: it names the curves of each (inside a panel it would cover some)
+        fig.legend(*axes[1].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=10,
+                   frameon=False)
     return fig
 
 
@@ -937,12 +939,13 @@ class SeluConditionsExplorer(Explorer):
                                                              gid=f"mean:{key}")
             (self.lines[f"std:{key}"],) = self.ax_std.plot([], [], color=color, lw=lw, label=label,
                                                            gid=f"std:{key}")
-        self.ax_std.legend(loc="upper left", fontsize=9)
+        self.legend = None  # under both panels (inside either it covered a curve): made in refresh
         self.ax_mean.set_title("mean of each layer's output", fontsize=11)
         self.ax_std.set_title("standard deviation of each layer's output", fontsize=11)
 
     def blit_static(self):
-        return [self.ax_mean.title, self.ax_std.title]  # fixed titles: drawn once, not at each frame
+        # fixed titles and the legend under the panels: drawn once, not at each frame (anew when its entries change)
+        return [self.ax_mean.title, self.ax_std.title, self.legend]
 
     def compute(self, standardized, lecun_normal, sequential, dense_only):
         """The :class:`LayerMoments` of these checkbox values, for 100 layers (cached)."""
@@ -960,9 +963,9 @@ class SeluConditionsExplorer(Explorer):
             self.lines[f"std:{key}"].set_data(m.layer, plots.positive_finite(m.std))
         for q in ("mean", "std"):
             self.lines[f"{q}:now"].set_visible(broken)
-        # hidden while nothing is broken (it would lie under the blue line): then out of the legend too ("_")
+        # hidden while nothing is broken (it would lie under the blue line): then out of the legend too
         self.lines["std:now"].set_label(now.label if broken else "_your network")
-        self.ax_std.legend(loc="upper left", fontsize=9)
+        self._set_legend([self.lines["std:base"]] + ([self.lines["std:now"]] if broken else []))
         moments_axes(self.ax_mean, self.ax_std, depth)
         ruler = plots.layer_span(depth, self.layer_ruler, self.max_depth)
         for ax in (self.ax_mean, self.ax_std):
@@ -970,6 +973,17 @@ class SeluConditionsExplorer(Explorer):
         self.moments = now
         self.readout.value = self._readout(now, broken, dict(standardized=standardized, lecun_normal=lecun_normal,
                                                              sequential=sequential, dense_only=dense_only))
+
+    def _set_legend(self, handles):
+        """One legend under both panels (it names the lines of both), made anew only when its entries change."""
+        labels = [h.get_label() for h in handles]
+        if self.legend is not None and [t.get_text() for t in self.legend.get_texts()] == labels:
+            return
+        if self.legend is not None:
+            self.legend.remove()
+        with plots.style():
+            self.legend = self.figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9.5,
+                                             frameon=False)
 
     @staticmethod
     def _summary_lines(m, broken, flags):
