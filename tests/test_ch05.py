@@ -512,6 +512,20 @@ def test_selu_conditions_explorer_legend_names_both_panels_lines_and_covers_neit
     assert e.legend is not kept and e.figure.legends == [e.legend]
 
 
+def test_selu_conditions_explorer_y_labels_clear_of_the_widest_ticks():
+    """Laid out with -1, 0, 1 only, the mean axis' label ran into 10^10 once every condition was broken (4e25),
+    or (where the label is not pinned) was pushed off the figure's left edge."""
+    e = ch.SeluConditionsExplorer(canvas="none")
+    e.update(standardized=False, lecun_normal=False, sequential=False, dense_only=False)
+    e.figure.canvas.draw()
+    renderer = e.figure.canvas.get_renderer()
+    for ax in (e.ax_mean, e.ax_std):
+        label = ax.yaxis.label.get_window_extent(renderer)
+        ticks = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+        assert len(ticks) >= 3 and max(t.x1 for t in ticks) > min(t.x0 for t in ticks)
+        assert all(label.x1 <= t.x0 for t in ticks) and label.x0 >= 0
+
+
 def test_selu_conditions_explorer_x_axes_step_through_a_ruler():
     # layers 1..10, 20, 50, 100: most depth steps leave the x axes as they were (the frame redraws the curves, not
     # every tick label), and the curves fill at least 40 % of the width

@@ -947,6 +947,20 @@ class SeluConditionsExplorer(Explorer):
         # fixed titles and the legend under the panels: drawn once, not at each frame (anew when its entries change)
         return [self.ax_mean.title, self.ax_std.title, self.legend]
 
+    def _freeze_layout(self):
+        # Lay out once (then blit) with the widest tick labels the y axes can get, so that none runs into the
+        # axis label later: 10^20 (means and stds reach 4e25 with every condition broken; no mean falls below -1).
+        limits = [ax.get_ylim() for ax in (self.ax_mean, self.ax_std)]
+        self.ax_mean.set_ylim(-1.1, 1e26)
+        self.ax_std.set_ylim(0.25, 1e26)
+        _symlog_ticks(self.ax_mean)
+        _log_ticks(self.ax_std)
+        super()._freeze_layout()
+        for ax, lim in zip((self.ax_mean, self.ax_std), limits):
+            ax.set_ylim(*lim)
+        _symlog_ticks(self.ax_mean)
+        _log_ticks(self.ax_std)
+
     def compute(self, standardized, lecun_normal, sequential, dense_only):
         """The :class:`LayerMoments` of these checkbox values, for 100 layers (cached)."""
         t0 = time.perf_counter()
