@@ -512,6 +512,29 @@ def test_selu_conditions_explorer_legend_names_both_panels_lines_and_covers_neit
     assert e.legend is not kept and e.figure.legends == [e.legend]
 
 
+def test_selu_conditions_explorer_blits_its_figure_legend_as_a_full_draw_would():
+    """The legend under the panels lies outside every Axes: a new one (other entries) must start a full draw."""
+    from gradviz import _canvas
+
+    if not _canvas.have_ipympl():
+        pytest.skip("ipympl is not installed")
+    e = ch.SeluConditionsExplorer(canvas="ipympl")
+    canvas = e.figure.canvas
+    canvas.syncing_data_url = False  # as once a browser has shown the canvas
+    canvas.draw()
+    seen = []
+    for change in (dict(standardized=False), dict(depth=60), dict(sequential=False), dict(standardized=True),
+                   dict(sequential=True), dict(depth=100)):
+        e.update(**change)
+        seen.append(e._blitter.last)
+        if e._blitter.last == "full":
+            canvas.draw()
+        blitted = np.asarray(canvas.buffer_rgba()).copy()
+        canvas.draw()
+        np.testing.assert_array_equal(blitted, np.asarray(canvas.buffer_rgba()), err_msg=f"after {change}")
+    assert seen.count("full") == 4 and seen[1] != "full"  # a new entry: full; the same entries: blitted
+
+
 def test_selu_conditions_explorer_y_labels_clear_of_the_widest_ticks():
     """Laid out with -1, 0, 1 only, the mean axis' label ran into 10^10 once every condition was broken (4e25),
     or (where the label is not pinned) was pushed off the figure's left edge."""
