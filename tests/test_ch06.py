@@ -695,6 +695,31 @@ def explorer():
     return ch.MomentumExplorer(canvas="none")
 
 
+@pytest.mark.parametrize("momentum", [0.99, 0.9, 0.5])
+def test_momentum_explorer_shows_the_slider_curve_and_each_reference_at_their_own_momentum(explorer, momentum):
+    """At the default 0.99 the 'Keras default' reference (grey, beneath) was hidden under the slider's curve: each
+    of the slider's curve and the references must change pixels of the picture, whatever the momentum."""
+    explorer.update(momentum=momentum)
+    canvas = FigureCanvasAgg(explorer.figure)
+
+    def pixels():
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).astype(int)
+
+    both = pixels()
+    for gid in ["weight"] + [f"weight:{m:g}" for m in explorer.references]:
+        line = gv.plots.find_artist(explorer.ax_weight, gid)
+        line.set_visible(False)
+        changed = np.sum(np.abs(pixels() - both).max(axis=-1) > 40)  # clearly changed: not an anti-aliased edge
+        line.set_visible(True)
+        assert changed > 200, (gid, changed)  # a curve across the panel (hidden, the 0.99 reference changed 0)
+    slider = gv.plots.find_artist(explorer.ax_weight, "weight")
+    for m in explorer.references:
+        ref = gv.plots.find_artist(explorer.ax_weight, f"weight:{m:g}")
+        assert ref.get_zorder() > slider.get_zorder() and ref.get_linewidth() < slider.get_linewidth()
+        assert ref.get_linestyle() != "-" and ref.get_color() != slider.get_color()
+
+
 def test_momentum_explorer_links_the_two_conventions(explorer):
     assert explorer.values == {"momentum": 0.99, "pytorch_momentum": 0.01, "steps": 200, "batch_size": 32}
     explorer.controls["pytorch_momentum"].value = 0.1

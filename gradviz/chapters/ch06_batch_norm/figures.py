@@ -63,15 +63,17 @@ def draw_moving_average(ax_mean, ax_weight, run, references=(), steps=None):
         quick_legend(ax_mean, loc="lower right", fontsize=9)
 
     t = np.arange(steps + 1)
+    # the slider's curve wide and light beneath, the references thin, dark and broken on top: at a reference's
+    # momentum (0.99 by default) both stay visible, the reference's dashes over the slider's band
+    with np.errstate(under="ignore"):
+        w = run.momentum ** t
+    _line(ax_weight, "weight", [], [], "-", color=OKABE_ITO["sky_blue"], lw=3.2, zorder=2,
+          label="the slider's momentum").set_data(t, np.maximum(w, 1e-300))
     styles = ("--", ":", "-.")
     for i, (m, text) in enumerate(references.items() if isinstance(references, dict) else
                                   ((m, f"momentum {m:g}") for m in references)):
-        _line(ax_weight, f"weight:{m:g}", [], [], styles[i % 3], lw=1.4, color="0.45", label=text,
-              zorder=1).set_data(t, m ** t)
-    with np.errstate(under="ignore"):
-        w = run.momentum ** t
-    _line(ax_weight, "weight", [], [], "-", color=OKABE_ITO["blue"], lw=2.2, zorder=3,
-          label="the slider's momentum").set_data(t, np.maximum(w, 1e-300))
+        _line(ax_weight, f"weight:{m:g}", [], [], styles[i % 3], lw=1.3, color="0.1", label=text,
+              zorder=4).set_data(t, m ** t)
     _line(ax_weight, "one_percent", [], [], ":", color=OKABE_ITO["vermillion"], lw=1.2,
           zorder=2).set_data([0, steps], [0.01, 0.01])
     note = find_artist(ax_weight, "one_percent_label")
