@@ -853,6 +853,50 @@ def test_batch_norm_explorer_every_control_trains_the_right_run():
     e.figure.canvas.draw()
 
 
+def test_batch_norm_explorer_gradient_panel_has_its_own_legend_under_it():
+    """A cold reader found no legend on the gradient panel (which curve is which had to be guessed from the loss
+    panel's colours); inside the panel some setting's norms would lie beneath one, so it sits under the panel."""
+    e = ch.BatchNormExplorer(canvas="none")
+    e.figure.canvas.draw()
+    renderer = e.figure.canvas.get_renderer()
+
+    def entries():
+        legend = e.ax_grad.get_legend()
+        return [(t.get_text(), h.get_color()) for t, h in zip(legend.get_texts(), legend.legend_handles)]
+
+    run, ref = (gv.plots.find_artist(e.ax_grad, gid) for gid in ("grad", "ref_grad"))
+    assert entries() == [("this run", run.get_color()), ("batch norm on", ref.get_color())]
+    assert run.get_color() == ch.figures.BN_COLORS[False]
+    box = e.ax_grad.get_legend().get_window_extent(renderer)
+    assert box.y1 < e.ax_grad.xaxis.label.get_window_extent(renderer).y0 and box.y0 >= 0
+    assert e.ax_grad.get_legend() in e.blit_static()
+    off = e.ax_grad.get_legend()
+    e.update(lr=0.1)
+    assert e.ax_grad.get_legend() is off  # the same entries: the same legend, drawn once in the background
+    e.update(batch_norm=True)
+    assert entries() == [("this run", ch.figures.BN_COLORS[True]), ("batch norm off", ref.get_color())]
+    e.update(batch_norm=False)
+    assert e.ax_grad.get_legend() is off
+
+
+def test_batch_norm_explorer_blits_its_gradient_legend_as_a_full_draw_would():
+    from gradviz import _canvas
+
+    if not _canvas.have_ipympl():
+        pytest.skip("ipympl is not installed")
+    e = ch.BatchNormExplorer(canvas="ipympl")
+    canvas = e.figure.canvas
+    canvas.syncing_data_url = False  # as once a browser has shown the canvas
+    canvas.draw()
+    for change in (dict(batch_norm=True), dict(batch_norm=False), dict(lr=0.1)):
+        e.update(**change)
+        if e._blitter.last == "full":
+            canvas.draw()
+        blitted = np.asarray(canvas.buffer_rgba()).copy()
+        canvas.draw()
+        np.testing.assert_array_equal(blitted, np.asarray(canvas.buffer_rgba()), err_msg=f"after {change}")
+
+
 # ----------------------------------------------------------------------------- answering a learner quickly
 def _refining_mark(ax):
     return [t.get_text() for t in ax.texts if t.get_gid() == "refining" and t.get_visible()]
