@@ -473,6 +473,12 @@ def test_prose_section_2_the_sigmoid():
     assert f"{float(sigmoid(-40.0)):.3g}" == "4.25e-18"
     # exercise 02.4's text: sigma(-720) is a float64, about 2.0e-313, although exp(720) overflows
     assert f"{float(sigmoid(-720.0)):.2g}" == "2e-313" and -720 < -np.log(np.finfo(np.float64).max)
+    # ... sigma(-700) is about 9.9e-305, a full-precision (normal) float64; below z = -708 the sigmoid is under
+    # 2.2e-308, the smallest normal float64
+    tiny = np.finfo(np.float64).tiny
+    assert f"{float(sigmoid(-700.0)):.2g}" == "9.9e-305" and float(sigmoid(-700.0)) > tiny
+    assert f"{tiny:.2g}" == "2.2e-308" and int(np.log(tiny)) == -708 and float(sigmoid(-708.0)) > tiny
+    assert float(sigmoid(-709.0)) < tiny
 
 
 def test_prose_section_2_where_sigmoid_is_exactly_1_or_0():
@@ -737,12 +743,45 @@ def test_exercise_02_4_rejects_the_textbook_formula_with_its_warning_silenced():
 
     for func in (silenced, silenced_by_warnings):
         ok, msg = ex.checker(func)
-        assert not ok and "sigmoid(-720)" in msg and "overflows to inf" in msg and "2.03" in msg, msg
+        assert not ok and "exp(1000) overflowed to inf" in msg and "silencing hides the overflow" in msg, msg
     ok, msg = ex.checker(lambda z: np.clip(ch.exercises.stable_sigmoid(z), 1e-300, 1))  # clipped tails are wrong
-    assert not ok and "sigmoid(-1000)" in msg
+    assert not ok and "sigmoid(-700)" in msg  # the mildest input where it goes wrong (1e-300 vs 9.9e-305)
     for good in (ch.exercises.stable_sigmoid, gv.activations.sigmoid,
-                 lambda z: np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))):
+                 lambda z: np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z))),
+                 lambda z: np.exp(-np.logaddexp(0, -z))):
         assert ex.checker(good) == (True, "")
+
+
+def _flush_subnormal_sigmoid(z):
+    """A correct sigmoid that gives 0 where the sigmoid is a subnormal float64 (z < -708.4), as expit does."""
+    s = ch.exercises.stable_sigmoid(z)
+    return np.where(s < np.finfo(np.float64).tiny, 0.0, s)
+
+
+def test_exercise_02_4_accepts_scipy_expit_and_every_sigmoid_right_to_full_float64_precision():
+    """scipy.special.expit was rejected: it computes 1 / (1 + exp(-z)) in C (no warning) and gives 0 at z = -720,
+    where the sigmoid, 2.0e-313, is a subnormal float64 (fewer digits than 2.2e-308 and up); the check wanted that
+    subnormal to 1e-9. It now asks for 1e-9 relative accuracy, or an error under the smallest normal float64."""
+    ex = gv.exercises.EXERCISES["02.4"]
+    assert ex.checker(_flush_subnormal_sigmoid) == (True, "")
+    assert _flush_subnormal_sigmoid(np.array([-720.0]))[0] == 0.0  # the path expit takes
+    special = pytest.importorskip("scipy.special")
+    assert special.expit(np.array([-720.0]))[0] == 0.0
+    assert ex.checker(special.expit) == (True, "")
+    assert gv.exercises.check("02.4", special.expit)
+
+
+@pytest.mark.parametrize("wrong, where", [
+    (lambda z: (1 + np.tanh(z / 2)) / 2, "sigmoid(-40)"),  # cancels to 0 where the sigmoid is 4.25e-18
+    (lambda z: 1 - 1 / (1 + np.exp(np.minimum(z, 700))), "sigmoid(-40)"),
+    (lambda z: np.where(z < -690, 0.0, ch.exercises.stable_sigmoid(z)), "sigmoid(-700)"),  # flushes normal numbers
+    (lambda z: ch.exercises.stable_sigmoid(z).astype(np.float32), "sigmoid(-1)"),  # float32: 7 digits, not 16
+    (lambda z: np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))), "sigmoid(1)"),  # the z < 0 side on both sides
+    (lambda z: ch.exercises.stable_sigmoid(z) + 1e-12, "sigmoid(-40)"),
+])
+def test_exercise_02_4_still_rejects_wrong_sigmoids(wrong, where):
+    ok, msg = gv.exercises.EXERCISES["02.4"].checker(wrong)
+    assert not ok and msg.startswith(where), msg
 
 
 def test_exercise_02_4_checker_restores_warning_state():
