@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-__all__ = ["browser_state", "learner_sets", "settled"]
+__all__ = ["browser_state", "learner_sets", "settled", "blits_as_full_draws"]
 
 
 def browser_state(control, value) -> dict:
@@ -46,3 +46,25 @@ async def settled(ex, timeout=60.0, poll=0.01):
             raise TimeoutError(f"no final answer within {timeout:g} s")
         await asyncio.sleep(poll)
     await asyncio.sleep(2 * poll)
+
+
+def blits_as_full_draws(explorer, changes) -> list:
+    """Give an explorer on an ipympl canvas each dict of ``changes`` in turn (``explorer.update``), as a browser that
+    has shown the canvas would see it, and check that each blitted picture is, pixel for pixel, what a full draw of
+    the same state gives (AssertionError naming the change if not). Returns where each redraw began
+    (``Blitter.last``: 'data', 'title', 'y', 'x' or 'full')."""
+    import numpy as np
+
+    canvas = explorer.figure.canvas
+    canvas.syncing_data_url = False  # as once a browser has shown the canvas
+    canvas.draw()  # what ipympl does when the browser asks for the first frame
+    began = []
+    for change in changes:
+        explorer.update(**change)
+        began.append(explorer._blitter.last)
+        if began[-1] == "full":
+            canvas.draw()
+        blitted = np.asarray(canvas.buffer_rgba()).copy()
+        canvas.draw()
+        np.testing.assert_array_equal(blitted, np.asarray(canvas.buffer_rgba()), err_msg=f"after {change}")
+    return began

@@ -17,6 +17,8 @@ from gradviz.chapters import ch05_selu as ch
 from gradviz.layers import AlphaDropout
 from gradviz.network import MLP
 
+from frontend import blits_as_full_draws
+
 LAM, ALPHA = SELU_SCALE, SELU_ALPHA
 
 
@@ -519,19 +521,8 @@ def test_selu_conditions_explorer_blits_its_figure_legend_as_a_full_draw_would()
     if not _canvas.have_ipympl():
         pytest.skip("ipympl is not installed")
     e = ch.SeluConditionsExplorer(canvas="ipympl")
-    canvas = e.figure.canvas
-    canvas.syncing_data_url = False  # as once a browser has shown the canvas
-    canvas.draw()
-    seen = []
-    for change in (dict(standardized=False), dict(depth=60), dict(sequential=False), dict(standardized=True),
-                   dict(sequential=True), dict(depth=100)):
-        e.update(**change)
-        seen.append(e._blitter.last)
-        if e._blitter.last == "full":
-            canvas.draw()
-        blitted = np.asarray(canvas.buffer_rgba()).copy()
-        canvas.draw()
-        np.testing.assert_array_equal(blitted, np.asarray(canvas.buffer_rgba()), err_msg=f"after {change}")
+    seen = blits_as_full_draws(e, [dict(standardized=False), dict(depth=60), dict(sequential=False),
+                                   dict(standardized=True), dict(sequential=True), dict(depth=100)])
     assert seen.count("full") == 4 and seen[1] != "full"  # a new entry: full; the same entries: blitted
 
 
