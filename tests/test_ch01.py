@@ -77,6 +77,9 @@ def test_lr_sweep_plot_marks_the_critical_rates():
     xs = sorted(line.get_xdata()[0] for line in ax.lines if line.get_gid() == "critical")
     assert xs == pytest.approx(sorted([rates.lr_monotone, rates.lr_best, rates.lr_max]))
     assert {line.get_gid() for line in ax.lines} >= {"sweep:crawls", "sweep:converges", "sweep:oscillates"}
+    # the triangles are the clipped points: the legend says where they are drawn, not what "diverges" means
+    labels = ax.get_legend_handles_labels()[1]
+    assert "diverges (drawn at 1e+04:\nabove it, or overflowed)" in labels
 
 
 def test_figures_keep_their_names_and_chapter():
@@ -148,6 +151,12 @@ def test_layer_steps_tell_the_true_exploding_story():
     assert vanishing.dW_norm[0] / vanishing.dW_norm[-1] < 1e-5
     assert vanishing.relative_step[-1] == pytest.approx(0.004, abs=0.0005)  # "0.4 %"
     assert 5e-9 < vanishing.relative_step[0] < 5e-8  # "about 1e-8"
+    # "falls from 0.0037 of the weights (0.4 %) at layer 10 to 1.2e-8 at layer 1"
+    assert f"{vanishing.relative_step[-1]:.2g}" == "0.0037" and f"{vanishing.relative_step[0]:.2g}" == "1.2e-08"
+    # "a^0 is the input: here the 64 pixels of an 8 x 8 image of a handwritten digit"
+    from gradviz.data import load_digits
+    from gradviz.stats import digits_batch
+    assert digits_batch(256, 0)[0].shape == (256, 64) and load_digits().n_features == 8 * 8
     # exploding: the gradient grows ~70-fold going down, the weight gradients do not; every step is too large
     assert 60 < exploding.da_norm[0] / exploding.da_norm[-1] < 75
     assert exploding.dW_norm[0] / exploding.dW_norm[-1] == pytest.approx(0.25, abs=0.02)  # "a quarter"

@@ -1057,3 +1057,44 @@ def test_a_bias_of_minus_2_leaves_almost_every_image_with_an_all_zero_layer_4(da
     assert zero_top.mean() > 0.9
     logits = net.forward(data.X_train[zero_top], training=False)
     np.testing.assert_array_equal(logits, np.broadcast_to(logits[0], logits.shape))  # the same answer for all
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_elu_escapes_a_bias_of_minus_2_by_its_outputs_not_its_slope(seed):
+    """04b, Experiment 11 ('Why ELU escapes'): at the start of the 4-layer network with every bias at -2, ELU's
+    slope at z = -2 (0.135) is below the fixed slope 0.229, but its outputs (about -0.7 to -0.8, against about
+    -0.45) keep the next layers' z spread wider (1.0-1.2 against down to 0.64), more units above 0 (2.1-5.3 %
+    against 1.09 % and then almost none), and more than twice the gradient reaches layer 1 (0.088 against 0.038);
+    the same picture with seeds 1 and 2."""
+    fixed = chb.shifted_gradient("leaky_relu", bias=-2.0, depth=4, alpha=11 / 48, seed=seed)
+    elu_ = chb.shifted_gradient("elu", bias=-2.0, depth=4, seed=seed)
+    assert float(elu_grad(-2.0)) == pytest.approx(math.exp(-2.0)) and round(math.exp(-2.0), 3) == 0.135 < 11 / 48
+    assert np.all(elu_.a_mean < fixed.a_mean - 0.2)
+    assert np.all(elu_.z_std[1:] > fixed.z_std[1:] + 0.2)
+    assert np.all(elu_.silent_fraction[1:] < fixed.silent_fraction[1:])
+    assert elu_.at_first_layer > 2 * fixed.at_first_layer
+    if seed == 0:  # the numbers the notebook prints and its text quotes
+        assert [round(float(v), 2) for v in elu_.a_mean] == [-0.69, -0.75, -0.73, -0.81]
+        assert [round(float(v), 2) for v in fixed.a_mean] == [-0.42, -0.46, -0.44, -0.48]
+        assert [round(float(v), 2) for v in elu_.z_std[1:]] == [1.22, 1.17, 1.02] and round(fixed.z_std[3], 2) == 0.64
+        assert [round(100 * (1 - float(v)), 1) for v in elu_.silent_fraction[1:]] == [4.9, 5.3, 2.1]
+        assert round(100 * (1 - fixed.silent_fraction[1]), 2) == 1.09 and 1 - fixed.silent_fraction[2] < 0.001
+        assert (round(elu_.at_first_layer, 3), round(fixed.at_first_layer, 3)) == (0.088, 0.038)
+
+
+def test_a_third_sigmoid_layer_learns_at_lr_0_5_where_four_do_not(data):
+    """04b, Experiment 11: chapter 02's 3-layer sigmoid net learns the digits in 200 steps at lr 0.5 (74.9 %);
+    the 4 layers of this experiment stay at chance at that rate (10.2 %)."""
+    assert digits_run("sigmoid", depth=3, lr=0.5, data=data).test_accuracy > 0.5
+    assert digits_run("sigmoid", depth=4, lr=0.5, data=data).test_accuracy < 0.12
+
+
+def test_the_relu_legend_entry_of_leaky_alpha_gradient_shows_its_triangles():
+    """04b's figure 'leaky_alpha_gradient': ReLU is drawn as triangles on the floor, so its legend entry is a
+    triangle, not the line-with-dots of the other slopes."""
+    ax = chb.leaky_alpha_gradient(alphas=(0.0, 0.1), depth=6).axes[0]
+    lines = {ln.get_gid(): ln for ln in ax.lines}
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels[0].startswith("ReLU (alpha = 0): exactly 0") and handles[0] is lines["zero:0"]
+    assert handles[0].get_marker() == "v" and handles[0].get_linestyle() == "None"
+    assert lines["alpha:0"] not in handles and lines["alpha:0.1"] in handles

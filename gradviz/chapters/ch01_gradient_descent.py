@@ -434,7 +434,7 @@ def plot_lr_sweep(sweep, rates, ax=None, *, floor=1e-17, top=1e4):
             if (sel & clipped).any():
                 ax.plot(lrs[sel & clipped], r[sel & clipped], "^", color=color, ms=7, mec="white", mew=0.7, zorder=3,
                         gid=f"sweep:{regime}:clipped",
-                        label=f"{regime}: above {top:.0e} or overflowed")
+                        label=f"{regime} (drawn at {top:.0e}:\nabove it, or overflowed)")
         for value, text, ls in ((rates.lr_monotone, r"$1/\lambda_{max}$", "--"),
                                 (rates.lr_best, r"$2/(\lambda_{min}+\lambda_{max})$", ":"),
                                 (rates.lr_max, r"$2/\lambda_{max}$", "-")):

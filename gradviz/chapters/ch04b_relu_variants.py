@@ -69,6 +69,11 @@ class ShiftedGradient:
         First hidden layer (1-based) whose units are all silent (z <= 0) for
         every example of the probe, or None. For ReLU no gradient at all gets
         below it; leaky ReLU and ELU still pass a (small) one.
+    z_std : float array
+        Standard deviation of z over the (example, unit) pairs of each layer.
+    a_mean : float array
+        Mean output a of each layer (negative where most units sit below 0 with
+        a negative output, as leaky ReLU's and ELU's).
     """
 
     activation: str
@@ -77,6 +82,8 @@ class ShiftedGradient:
     relative_gradient: np.ndarray
     silent_fraction: np.ndarray
     first_silent_layer: int | None
+    z_std: np.ndarray
+    a_mean: np.ndarray
 
     @property
     def depth(self) -> int:
@@ -148,7 +155,9 @@ def shifted_gradient(activation: str = "leaky_relu", bias: float = -1.0, depth: 
     dead = [l for l, s in enumerate(silent, start=1) if s.all()]
     return ShiftedGradient(activation=net.activation, activation_params=dict(activation_params), bias=bias,
                            relative_gradient=rel, silent_fraction=np.array([float(s.mean()) for s in silent]),
-                           first_silent_layer=dead[0] if dead else None)
+                           first_silent_layer=dead[0] if dead else None,
+                           z_std=np.array([float(r["z"].std()) for r in net.records]),
+                           a_mean=np.array([float(r["a"].mean()) for r in net.records]))
 
 
 #: How a run can end: still alive (no hidden layer entirely dead; whether it learned is another
@@ -424,12 +433,13 @@ def leaky_alpha_gradient(alphas=(0.0, 0.01, 0.1, 0.3), bias=-1.0, depth=10):
             color = cmap(0.8 * i / max(len(alphas) - 1, 1))  # stops short of viridis' pale yellow end
             layers = np.arange(1, depth + 1)
             zero = g.relative_gradient == 0
-            ax.plot(layers, rel, "o-", ms=4, color=color, gid=f"alpha:{a:g}",
-                    label=name + (f": layer 1 gets {g.at_first_layer:.2g}" if not zero.any() else
-                                  f": exactly 0 in layers 1-{layers[zero].max()} (triangles on the floor)"))
+            label = name + (f": layer 1 gets {g.at_first_layer:.2g}" if not zero.any() else
+                            f": exactly 0 in layers 1-{layers[zero].max()} (triangles on the floor)")
+            # where the gradient is exactly 0 the legend shows the triangles that stand for it, not the line
+            ax.plot(layers, rel, "o-", ms=4, color=color, gid=f"alpha:{a:g}", label=None if zero.any() else label)
             if zero.any():  # exact zeros have no place on a log axis: mark them on its floor
                 ax.plot(layers[zero], np.full(zero.sum(), 0.0), "v", ms=7, color=color, clip_on=False,
-                        transform=ax.get_xaxis_transform(), gid=f"zero:{a:g}")
+                        transform=ax.get_xaxis_transform(), gid=f"zero:{a:g}", label=label)
         ax.set_yscale("log")
         plots.layer_axis(ax, depth)
         ax.set_ylabel(r"rms $\partial L/\partial a^l$ / rms at layer $L$ (log)")
