@@ -619,3 +619,23 @@ def test_per_layer_checks_name_the_first_bad_entry():
     assert T.predict_variances(np.array([3, 4, 5]), "relu", 1.0).widths == (3, 4, 5)
     wv = T.init_weight_variances([3, 4, 4, 4, 5], "glorot_normal", weight_scale=2.0)
     assert np.array_equal(wv, [4 * 2 / 7, 4 * 2 / 8, 4 * 2 / 8, 4 * 2 / 9])
+
+
+@pytest.mark.parametrize("sw2, sb2", [(1.76, 0.05), (1.0, 0.05), (0.6, 0.05), (3.0, 0.05), (2.5, 0.2), (1.3, 0.0),
+                                      (4.0, 0.4), (1.02, 0.0)])
+def test_fixed_point_needs_few_expectations_and_agrees_with_bisection(sw2, sb2, monkeypatch):
+    from gradviz.theory import meanfield
+
+    f = lambda q: sw2 * T.gaussian_expectation(lambda z: np.tanh(z) ** 2, q) + sb2 - q  # noqa: E731
+    lo, hi = (0.0, 1.0) if sb2 > 0 else (1e-13, 1.0)
+    while f(hi) > 0:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1e-13 * (1 + lo):  # plain bisection, as fixed_point_variance did before
+        lo, hi = ((lo + hi) / 2, hi) if f((lo + hi) / 2) > 0 else (lo, (lo + hi) / 2)
+    calls = []
+    moments = meanfield._scaled_moments
+    monkeypatch.setattr(meanfield, "_scaled_moments", lambda *a: calls.append(a) or moments(*a))
+    meanfield._fixed_point.cache_clear()
+    q = T.fixed_point_variance("tanh", sw2, sb2)
+    assert q == pytest.approx((lo + hi) / 2, rel=1e-12, abs=1e-13)
+    assert len(calls) <= 15  # bisection took 44-46

@@ -817,9 +817,10 @@ def fixed_point_variance(activation: str, sigma_w2: float, sigma_b2: float = 0.0
     ``n Var(W) = sigma_w2`` and ``bias_mean = 0``). Its fixed point q* solves
     q* = sigma_w^2 E[phi(sqrt(q*) u)^2] + sigma_b^2, u ~ N(0, 1).
 
-    The root is found by bisection on q in [0, q_max] of
-    f(q) = sigma_w^2 E[phi(sqrt(q) u)^2] + sigma_b^2 - q, which is positive at
-    q = 0 when sigma_b2 > 0. With sigma_b2 = 0, q = 0 is always a fixed point
+    The root of f(q) = sigma_w^2 E[phi(sqrt(q) u)^2] + sigma_b^2 - q, which is
+    positive at q = 0 when sigma_b2 > 0, is bracketed in [0, q_max] by doubling
+    or halving from q = 1, then narrowed by regula falsi
+    (:func:`_bracketed_root`). With sigma_b2 = 0, q = 0 is always a fixed point
     (a network of zero inputs stays at zero); the nonzero one is returned when
     it exists (for tanh: sigma_w2 > 1), else 0.
 
@@ -857,11 +858,44 @@ def fixed_point_variance(activation: str, sigma_w2: float, sigma_b2: float = 0.0
     return _fixed_point(act.name, tuple(sorted(params.items())), sigma_w2, sigma_b2, tol, q_max)
 
 
+def _bracketed_root(f, lo, hi, f_lo, f_hi, tol):
+    """A root of ``f`` in [lo, hi], given f(lo) = f_lo > 0 >= f_hi = f(hi): the middle of a bracket narrowed to
+    ``tol`` (1 + lo), as bisection gives, in a fraction of its evaluations.
+
+    Regula falsi with the Anderson-Bjorck weights (Anderson & Bjorck 1973, "A new high order method of regula
+    falsi type for computing a root of an equation", BIT 13): the next point is where the chord between the
+    bracket's ends crosses 0; when the same end is kept twice in a row its value is scaled down by
+    m = 1 - f(new) / f(replaced end) (by 1/2 if m <= 0, the Illinois rule), so that both ends converge instead
+    of one staying put. A point that rounding puts outside the open bracket is replaced by the middle; a point
+    where f is exactly 0 is returned.
+    """
+    if f_hi == 0:
+        return hi
+    kept = 0  # +1: the low end was kept at the last step, -1: the high end
+    while hi - lo > tol * (1.0 + lo):
+        x = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        fx = f(x)
+        if fx == 0:
+            return x
+        if fx > 0:
+            if kept < 0:  # the high end is kept again
+                m = 1.0 - fx / f_lo
+                f_hi *= m if m > 0 else 0.5
+            lo, f_lo, kept = x, fx, -1
+        else:
+            if kept > 0:
+                m = 1.0 - fx / f_hi
+                f_lo *= m if m > 0 else 0.5
+            hi, f_hi, kept = x, fx, 1
+    return 0.5 * (lo + hi)
+
+
 @lru_cache(maxsize=512)
 def _fixed_point(name, params, sigma_w2, sigma_b2, tol, q_max):
     """:func:`fixed_point_variance` of checked arguments (``params``: the activation's, as sorted items), cached:
-    an explorer asks for q* and then for chi_1 (:func:`chi_1`) at the same point, and each bisection takes
-    ~40 Gaussian expectations (about 14 ms for tanh)."""
+    an explorer asks for q* and then for chi_1 (:func:`chi_1`) at the same point."""
     act, params = get_activation(name), dict(params)
 
     def f(q):
@@ -872,20 +906,25 @@ def _fixed_point(name, params, sigma_w2, sigma_b2, tol, q_max):
         if sigma_b2 == 0.0:
             # q = 0 is a root; look for a positive one: f > 0 just above 0 iff the map stretches small q
             lo = min(tol, q_max / 2)
-            if not f(lo) > 0:
-                return 0.0
-        hi = min(1.0, q_max)  # bracket the root by doubling: a bounded phi has q* <= sigma_w2 sup phi^2 + sigma_b2
-        while f(hi) > 0:
+        f_lo = f(lo)  # with sigma_b2 > 0: f(0) = sigma_w2 phi(0)^2 + sigma_b2 > 0
+        if not f_lo > 0:
+            return 0.0
+        # bracket the root from q = 1, by doubling (a bounded phi has q* <= sigma_w2 sup phi^2 + sigma_b2) or halving
+        hi = min(1.0, q_max)
+        f_hi = f(hi)
+        while f_hi > 0:
             if hi >= q_max:
                 return math.inf
-            lo, hi = hi, min(2.0 * hi, q_max)
-        while hi - lo > tol * (1.0 + lo):
-            mid = 0.5 * (lo + hi)
-            if f(mid) > 0:
-                lo = mid
-            else:
-                hi = mid
-        return 0.5 * (lo + hi)
+            lo, f_lo = hi, f_hi
+            hi = min(2.0 * hi, q_max)
+            f_hi = f(hi)
+        while 0.5 * hi > lo:
+            f_half = f(0.5 * hi)
+            if f_half > 0:
+                lo, f_lo = 0.5 * hi, f_half
+                break
+            hi, f_hi = 0.5 * hi, f_half
+        return _bracketed_root(f, lo, hi, f_lo, f_hi, tol)
 
 
 def chi_1(activation: str, sigma_w2: float, sigma_b2: float = 0.0, **activation_params) -> float:
@@ -959,11 +998,11 @@ def critical_weight_variance(activation: str, sigma_b2: float = 0.0, *, q_max: f
                              **activation_params) -> float:
     """The sigma_w^2 at which chi_1 = 1 for bias variance ``sigma_b2``: the edge of chaos.
 
-    Bisection on q* in [0, q_max] for the point of :func:`edge_of_chaos` whose
-    sigma_b^2 is ``sigma_b2`` (for tanh, sigma_b^2 grows with q* along the
-    line). Smaller weight variances are in the ordered phase (chi_1 < 1, the
-    gradient vanishes), larger ones in the chaotic phase (chi_1 > 1, it
-    explodes): Schoenholz et al. (2017), Sec. 3; Poole et al. (2016) draw the
+    A root search on q* in [0, q_max] (:func:`_bracketed_root`) for the point
+    of :func:`edge_of_chaos` whose sigma_b^2 is ``sigma_b2`` (for tanh,
+    sigma_b^2 grows with q* along the line). Smaller weight variances are in
+    the ordered phase (chi_1 < 1, the gradient vanishes), larger ones in the
+    chaotic phase (chi_1 > 1, it explodes): Schoenholz et al. (2017), Sec. 3; Poole et al. (2016) draw the
     line for tanh. For tanh with sigma_b2 = 0 it is 1 (q* = 0, tanh'(0) = 1).
 
     Returns
@@ -982,11 +1021,11 @@ def critical_weight_variance(activation: str, sigma_b2: float = 0.0, *, q_max: f
     if edge_of_chaos(activation, q_max, **activation_params)[1] < sigma_b2:
         raise ValueError(f"sigma_b2={sigma_b2!r} is beyond the edge of chaos for q* up to q_max={q_max:g}: "
                          "raise q_max")
+
+    def short_of_target(q):  # > 0 while the edge's sigma_b^2 at q* = q is below sigma_b2
+        return sigma_b2 - edge_of_chaos(activation, q, **activation_params)[1]
+
     lo, hi = 0.0, q_max
-    while hi - lo > tol * (1.0 + lo):
-        mid = 0.5 * (lo + hi)
-        if edge_of_chaos(activation, mid, **activation_params)[1] < sigma_b2:
-            lo = mid
-        else:
-            hi = mid
-    return edge_of_chaos(activation, 0.5 * (lo + hi), **activation_params)[0]
+    f_lo, f_hi = short_of_target(lo), short_of_target(hi)
+    q = lo if not f_lo > 0 else _bracketed_root(short_of_target, lo, hi, f_lo, f_hi, tol)
+    return edge_of_chaos(activation, q, **activation_params)[0]
