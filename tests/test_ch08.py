@@ -122,6 +122,34 @@ def test_edge_of_chaos_explorer_draws_the_phase_diagram_once():
     assert ch._edge_weight_variance(0.05) == T.critical_weight_variance("tanh", 0.05)
 
 
+def test_edge_of_chaos_explorer_title_changes_with_the_phase_only():
+    # a title redrawn at every step costs as much as the rest of the frame: it names the phase, not the values
+    e = ch.EdgeOfChaosExplorer(canvas="none", sigma_w2=2.5, sigma_b2=0.1)
+    title = e.ax_var.get_title()
+    assert title == ch.PHASE_TITLES["chaotic"] and "chaotic phase" in e.summary()
+    e.update(sigma_w2=2.52)
+    assert e.ax_var.get_title() == title
+    e.update(sigma_w2=0.8)
+    assert e.ax_var.get_title() == ch.PHASE_TITLES["ordered"] and "ordered phase" in e.summary()
+    e.update(sigma_w2=1.0, sigma_b2=0.0)
+    assert e.ax_var.get_title() == ch.PHASE_TITLES["critical"] and "critical phase" in e.summary()
+
+
+def test_the_probed_network_is_random_tanh_net_bit_for_bit():
+    # gradient_factor scales cached draws into a reused network instead of drawing a new one
+    for w, b, seed in ((1.76, 0.05, 0), (1.0, 0.0, 0), (3.3, 0.4, 1), (0.52, 0.0, 2)):
+        net, ref = ch._scaled_tanh_net(w, b, 30, 64, seed), ch.random_tanh_net(w, b, seed=seed)
+        for mine, theirs in zip(net.blocks, ref.blocks, strict=True):
+            for name in ("W", "b"):
+                assert mine.dense.params[name].dtype == theirs.dense.params[name].dtype
+                np.testing.assert_array_equal(mine.dense.params[name], theirs.dense.params[name])
+        assert np.array_equal(ch.gradient_factor(w, b, seed=seed).stats.da_var,
+                              gv.stats.probe(ref, batch_size=ch.PHASE_BATCH, seed=seed).da_var)
+    assert ch._scaled_tanh_net(2.0, 0.1, 30, 64, 0) is ch._scaled_tanh_net(1.5, 0.0, 30, 64, 0)  # reused
+    with pytest.raises(ValueError, match="sigma_b2"):
+        ch.gradient_factor(1.0, -0.1)
+
+
 # ----------------------------------------------------------------------------- 2. clipping
 @pytest.fixture(scope="module")
 def clipping():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import threading
 from dataclasses import dataclass
 
 import ipywidgets
@@ -37,6 +38,7 @@ from ..activations import get_activation
 from ..data import digits
 from ..exercises import exercise
 from ..figures import figure
+from ..init import weight_variance
 from ..network import MLP
 from ..stats import probe
 from ..theory import chi_1, critical_weight_variance, edge_of_chaos, fixed_point_variance, predict_variances
@@ -164,11 +166,50 @@ def _factor(da_var, depth):
         return float((da_var[0] / da_var[-1]) ** (1.0 / (depth - 1)))
 
 
+@functools.lru_cache(maxsize=8)
+def _standard_draws(depth, width, seed):
+    """The standard-normal numbers behind :func:`random_tanh_net`'s weights and biases: per hidden layer l,
+    (array (width, width), array (width,)) drawn from ``default_rng([seed, l])`` in the order in which
+    :class:`~gradviz.network.MLP` draws them (the weights, then the biases); read-only, cached."""
+    draws = []
+    for l in range(1, depth + 1):
+        rng = np.random.default_rng([seed, l])
+        w, b = rng.standard_normal((width, width)), rng.standard_normal(width)
+        w.flags.writeable = b.flags.writeable = False
+        draws.append((w, b))
+    return draws
+
+
+_thread_nets = threading.local()  # each thread's last network of _scaled_tanh_net (a probe writes its caches)
+
+
+def _scaled_tanh_net(sigma_w2, sigma_b2, depth, width, seed):
+    """:func:`random_tanh_net` equal bit for bit, made by scaling cached draws (:func:`_standard_draws`) into the
+    weights of this thread's last network of that shape: drawing 30 layers anew took longer than probing them.
+    Only for a probe at once: the next call on this thread overwrites the network."""
+    sigma_w2, sigma_b2 = check_nonneg("sigma_w2", sigma_w2), check_nonneg("sigma_b2", sigma_b2)
+    key = (depth, width, seed)
+    held = getattr(_thread_nets, "net", None)
+    if held is None or held[0] != key:
+        net = MLP(width, depth=depth, width=width, activation="tanh", init="zeros", n_outputs=None, seed=seed)
+        _thread_nets.net = held = (key, net)
+    # as MLP does: W = sqrt(Var(W)) z with init 'normal', then b = 0 + bias_std z (only when bias_std > 0)
+    w_std = math.sqrt(weight_variance("normal", width, width, std=math.sqrt(sigma_w2 / width)))
+    b_std = math.sqrt(sigma_b2)
+    for block, (zw, zb) in zip(held[1].blocks, _standard_draws(depth, width, seed)):
+        np.multiply(w_std, zw, out=block.dense.params["W"])
+        b = block.dense.params["b"]
+        b[...] = 0.0
+        if b_std > 0:
+            b += b_std * zb
+    return held[1]
+
+
 @functools.lru_cache(maxsize=512)
 def gradient_factor(sigma_w2: float, sigma_b2: float = 0.0, *, depth: int = PHASE_DEPTH, width: int = PHASE_WIDTH,
                     batch_size: int = PHASE_BATCH, seed: int = 0) -> GradientFactor:
     """Measure the per-layer factor of the gradient's variance on :func:`random_tanh_net` (cached)."""
-    net = random_tanh_net(sigma_w2, sigma_b2, depth=depth, width=width, seed=seed)
+    net = _scaled_tanh_net(sigma_w2, sigma_b2, depth, check_positive_int("width", width), seed)
     stats = probe(net, batch_size=batch_size, seed=seed)
     return GradientFactor(float(sigma_w2), float(sigma_b2), _factor(stats.da_var, depth), stats, depth, width)
 
@@ -908,6 +949,11 @@ def he_figure(runs=None):
 
 
 # ---- explorers
+#: The title of the explorer's variance panel in each phase (:attr:`GradientFactor.phase`).
+PHASE_TITLES = {"ordered": r"ordered phase: $\chi_1 < 1$", "critical": r"critical: $\chi_1 = 1$ (within 1 %)",
+                "chaotic": r"chaotic phase: $\chi_1 > 1$"}
+
+
 @functools.lru_cache(maxsize=64)
 def _edge_weight_variance(sigma_b2: float) -> float:
     """The edge of chaos at ``sigma_b2`` (:func:`gradviz.theory.critical_weight_variance`, tanh), cached: the
@@ -983,7 +1029,9 @@ class EdgeOfChaosExplorer(Explorer):
         self.q_line.set_visible(g.q_star > 0)
         self.point.set_data([sigma_w2], [sigma_b2])
         self.autoscale(self.ax_var, x=False, sticky=True)
-        self.ax_var.set_title(f"sigma_w^2 = {sigma_w2:.2f}, sigma_b^2 = {sigma_b2:.2f}: {g.phase}", fontsize=10)
+        # sigma_w^2 and sigma_b^2 are on the sliders and the star: the title changes with the phase only, as a title
+        # redrawn at every step cost as much as the rest of the frame (gradviz._canvas.Blitter, 'title')
+        self.ax_var.set_title(PHASE_TITLES[g.phase], fontsize=10)
         self.result = g
         lines = self.summary_lines(g)
         self.readout.value = f"<b>{html.escape(lines[0])}</b><br>" + "<br>".join(html.escape(s) for s in lines[1:])
