@@ -1,11 +1,12 @@
 """The canvas of an explorer: frames sent as quick PNGs, and redrawn by blitting.
 
-Private to :mod:`gradviz.widgets`: :func:`attach_view` gives an explorer's figure
+Private to :mod:`gradviz.widgets` and the explorers: :func:`attach_view` gives an explorer's figure
 its canvas and the widget that shows it, :func:`draw` draws it there;
 :func:`canvas_class` is ipympl's canvas widget with a faster PNG encoding of its
 frames, and :class:`Blitter` redraws only what changed over cached pixels of
 the rest (on axis labels pinned by :func:`pin_axis_labels`); :func:`display_bundle`
-is what a notebook stores for an explorer (its widget and a PNG for a reader with no kernel).
+is what a notebook stores for an explorer (its widget and a PNG for a reader with no kernel);
+:func:`wait_until_shown` holds a refinement back until the browser could show the draft's frame.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from matplotlib.transforms import Bbox
 
 #: Widest figure (pixels) an explorer's ipympl canvas draws, so it fits a JupyterLab notebook column.
 MAX_CANVAS_PX = 960
+#: Seconds a browser on the same machine takes to show a frame once it has left the kernel (the server relays
+#: it, Chromium loads and decodes it, then paints): 10-35 ms with a core free, up to 150 ms beside a refinement.
+SHOW_SECONDS = 0.05
 
 
 def have_ipympl() -> bool:
@@ -80,7 +84,9 @@ def canvas_class():
                 frame = np.where(buff != self._last_buff, buff, 0)
             self._last_buff = buff.copy()
             self._force_full = self._png_is_old = False
-            return frame_png(frame.view(np.uint8).reshape(*frame.shape, 4))
+            png = frame_png(frame.view(np.uint8).reshape(*frame.shape, 4))
+            self.frame_sent = time.perf_counter()
+            return png
 
     return Canvas1
 
@@ -114,6 +120,20 @@ def frame_png(rgba, level=1) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA, deflate, filter 0, no interlace
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(scanlines, level)) + chunk(b"IEND", b""))  # the array's own buffer
+
+
+def wait_until_shown(figure, seconds=None) -> None:
+    """Sleep until ``seconds`` (default :data:`SHOW_SECONDS`) after ``figure``'s ipympl canvas sent its last frame
+    (no wait on another canvas).
+
+    For a refinement, on its worker thread, before it computes: started at once, it took a core (and the GIL)
+    from the kernel's sending thread, the server and the browser that were showing the draft. DyingReluExplorer
+    in the browser, 40 arrow-key presses alternating without and with this wait (load 4.5): from the draft's
+    frame to its pixels, median 32 / 38 ms, p95 157 / 85 ms (``benchmarks/bench_browser.py --trace``).
+    """
+    sent = getattr(figure.canvas, "frame_sent", None)
+    if sent is not None:
+        time.sleep(max(0.0, sent + (SHOW_SECONDS if seconds is None else seconds) - time.perf_counter()))
 
 
 def canvas_dpi(figsize, kind):

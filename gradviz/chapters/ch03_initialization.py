@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.ticker import NullLocator
 
-from .. import plots
+from .. import _canvas, plots
 from .._validate import check_choice, check_nonneg, check_positive_int
 from ..data import load_digits
 from ..exercises import exercise
@@ -755,6 +755,12 @@ class InitializationExplorer(DeepNetworkExplorer):
         super().show(result, values)  # no batch-norm control: the probe runs without batch norm
         self._fixed_layer_axes()
         self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
+
+    def refine(self, values):
+        # the browser shows the draft first; then a checkpoint: dropped here if the learner has moved on
+        _canvas.wait_until_shown(self.figure)
+        yield None
+        yield from super().refine(values)
 
     def _fixed_layer_axes(self):
         # Both panels show layers 1..max_depth whatever the depth: a deeper network draws longer curves on the

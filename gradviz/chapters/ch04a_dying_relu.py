@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import ipywidgets
 import numpy as np
 
-from .. import plots
+from .. import _canvas, plots
 from .._controls import check_size
 from .._validate import check_choice, check_finite, check_positive, check_positive_int, get_rng
 from ..data import digits
@@ -569,6 +569,12 @@ class DyingReluExplorer(DraftedRuns, Explorer):
     def blit_static(self):
         # the legends (under the panels) and the chance line never change: text is the slow part of a frame
         return [self.ax_dead.get_legend(), self.ax_acc.get_legend(), self.chance_line]
+
+    def refine(self, values):
+        # the browser shows the draft first; then a checkpoint: dropped here if the learner has moved on
+        _canvas.wait_until_shown(self.figure)
+        yield None
+        yield from super().refine(values)
 
     def configs(self, values):
         """The :class:`gradviz.train.RunCache` configurations of the run and of its reference (lr 0.1)."""

@@ -12,7 +12,7 @@ import ipywidgets
 import numpy as np
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ... import plots
+from ... import _canvas, plots
 from ..._validate import check_choice
 from ...activations import ACTIVATIONS
 from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, Explorer, TrainingExplorer,
@@ -436,6 +436,8 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     def refine(self, values):
         """The initial pass on all 256 examples (on the worker thread; cached by :meth:`remember`)."""
+        _canvas.wait_until_shown(self.figure)  # the browser shows the draft first
+        yield None  # a checkpoint: dropped here if the learner has moved on
         a = self._args(values)
         yield self.compute(**a, examples=INITIAL_EXAMPLES)
 
