@@ -1,6 +1,6 @@
 """What a learner waits for in the browser: from an arrow key on an explorer's slider to changed pixels.
 
-    python benchmarks/bench_browser.py [--presses 12] [--only Selu Momentum] [--threads 1] [--trace]
+    python benchmarks/bench_browser.py [--presses 12] [--only Selu Momentum [--all-on-page]] [--threads 1] [--trace]
     make benchmark-browser
 
 It starts JupyterLab (on 127.0.0.1, a free port, a temporary HOME, as
@@ -347,6 +347,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presses", type=int, default=12, help="arrow-key presses per explorer (default 12)")
     p.add_argument("--only", nargs="*", default=None, help="explorers whose name contains one of these words")
+    p.add_argument("--all-on-page", action="store_true", help="with --only: the notebook still shows every explorer "
+                   "(as without --only: a longer page to lay out and paint), and only those of --only are pressed")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads of the kernel (default 1; 0: its default)")
     p.add_argument("--quiet", type=float, default=1.0, help="seconds of a still canvas that end a press (default 1)")
     p.add_argument("--chrome-trace", metavar="DIR", default=None,
@@ -368,8 +370,9 @@ def main(argv=None):
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
     rows = explorer_rows()
-    if args.only:
-        rows = [r for r in rows if any(w.lower() in r[2].lower() for w in args.only)]
+    pressed = {r[2] for r in rows if not args.only or any(w.lower() in r[2].lower() for w in args.only)}
+    if not args.all_on_page:
+        rows = [r for r in rows if r[2] in pressed]
     base = Path(tempfile.mkdtemp(prefix="gradviz-bench-browser-"))
     server = support.JupyterLabServer(base, base / "jupyterlab-server.log")
     log_path = base / "kernel-log.json"
@@ -407,6 +410,8 @@ def main(argv=None):
             checks.wait_kernel_idle(page, 900, settle_s=2.0)
             page.mouse.move(0, 0)
             for cell, (_, _, key, _, label) in enumerate(rows, start=1):
+                if key not in pressed:
+                    continue
                 tag = page.evaluate(JS_TAG, [cell, key, label])
                 if not tag["handle"] or not tag["canvases"]:
                     print(f"{key}: no slider or no canvas found, skipped", flush=True)
