@@ -675,6 +675,15 @@ def test_plot_sweep_and_figures(sweeps):
             dots = np.concatenate([a.transData.transform(np.column_stack(line.get_data()))
                                    for line in a.lines if str(line.get_gid()).startswith("seeds:")])
             assert not any(box.contains(x, y) for x, y in dots), label
+            # ... and of the mean lines (the run without batch norm lay along 'chance' at weight scales 0.1-0.3)
+            for line in (plots.find_artist(a, "mean:bn"), plots.find_artist(a, "mean:plain")):
+                xy = np.column_stack(line.get_data())
+                for p, q in zip(xy[:-1], xy[1:]):
+                    if np.isfinite([p, q]).all():
+                        t = np.linspace(0, 1, 200)
+                        along = np.exp((1 - t) * np.log(p[0]) + t * np.log(q[0]))  # straight on the log x axis
+                        pts = a.transData.transform(np.column_stack([along, (1 - t) * p[1] + t * q[1]]))
+                        assert not any(box.contains(x, y) for x, y in pts), (label, line.get_gid())
     ch6 = [n for n, spec in figures.FIGURES.items() if spec.chapter == 6]
     assert set(ch6) == {"bn_moving_averages", "bn_deep_sigmoid_training", "bn_init_scale_and_lr_sweep",
                         "bn_raw_pixels"}

@@ -108,6 +108,7 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     ax = prepare_axes(ax)
     tidy(ax)
     xs = sweep.values
+    means = []
     for bn in (False, True):
         name = "bn" if bn else "plain"
         c = BN_COLORS[bn]
@@ -117,6 +118,7 @@ def plot_sweep(sweep, ax=None, *, legend=True):
         ok = ~div
         n_ok = ok.sum(axis=0)
         mean = np.where(n_ok > 0, np.where(ok, acc, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
+        means.append(mean)
         ax.plot(xs, mean, "-", color=c, lw=2, gid=f"mean:{name}",
                 label="with batch norm" if bn else "without batch norm")
         ax.plot(np.broadcast_to(xs * shift, acc.shape)[ok], acc[ok], "o", ms=5, color=c, alpha=0.8,
@@ -132,8 +134,11 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     ax.set_yticks(range(0, 101, 20))
     for y, text in ((10, "chance"), (100 * LEARNS, "learns")):
         ax.axhline(y, color="0.5", lw=1, ls=":", zorder=1)
-        # between the first two columns of dots (at the axis' left edge the first column covered it)
-        ax.text(np.sqrt(xs[0] * xs[1]), y, text, ha="center", va="bottom", fontsize=8, color="0.4", gid=f"line:{text}")
+        # between two columns of dots (at the axis' left edge the first column covered it), in the first gap that no
+        # mean line crosses near the label (the run without batch norm lay along 'chance' at scales 0.1 to 0.3)
+        k = _clear_gap(means, y - 1.0, y + 6.0)
+        ax.text(np.sqrt(xs[k] * xs[k + 1]), y, text, ha="center", va="bottom", fontsize=8, color="0.4",
+                gid=f"line:{text}")
     ax.set_xlabel(f"{sweep.label} (log scale)")
     ax.set_ylabel("test accuracy (%)")
     fixed = ", ".join(f"{'learning rate' if k == 'lr' else 'weight scale'} {v:g}" for k, v in sweep.fixed.items())
@@ -142,6 +147,16 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     if legend:
         ax.legend(handles=sweep_legend_handles(), loc="center left", fontsize=9)
     return ax
+
+
+def _clear_gap(lines, low, high):
+    """The first k such that no line (values at the columns, NaN where broken) passes between heights ``low`` and
+    ``high`` from column k to column k + 1 (0 if every gap has one)."""
+    for k in range(len(lines[0]) - 1):
+        spans = [(min(m[k], m[k + 1]), max(m[k], m[k + 1])) for m in lines if np.isfinite(m[k : k + 2]).all()]
+        if all(top < low or bottom > high for bottom, top in spans):
+            return k
+    return 0
 
 
 def sweep_legend_handles():
