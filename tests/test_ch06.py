@@ -888,6 +888,22 @@ def test_batch_norm_explorer_gradient_panel_has_its_own_legend_under_it():
     assert e.ax_grad.get_legend() is off
 
 
+def test_batch_norm_explorer_gradient_axis_labels_plain_numbers_from_0_01_to_1000():
+    """A cold reader found 5×10⁰, 2×10⁰, 10⁰, 5×10⁻¹ on the gradient panel slow to read: plain numbers there."""
+    e = ch.BatchNormExplorer(canvas="none")
+    e.figure.canvas.draw()
+
+    def labels():
+        lo, hi = e.ax_grad.get_ylim()
+        return [t.get_text() for minor in (False, True) for t in e.ax_grad.get_yticklabels(minor=minor)
+                if t.get_text() and lo <= t.get_position()[1] <= hi]
+
+    assert set(labels()) == {"0.2", "0.5", "1", "2", "5"}  # the default run's norms: 0.64 to 3.6
+    e.update(activation="sigmoid", weight_scale=0.1)  # norms from 2e-9: powers of ten below 0.01
+    e.figure.canvas.draw()
+    assert {"1", "10⁻³", "10⁻⁹"} <= set(labels()) and not any("×" in t for t in labels())
+
+
 def test_batch_norm_explorer_blits_its_gradient_legend_as_a_full_draw_would():
     from gradviz import _canvas
 
