@@ -811,6 +811,17 @@ def test_saturation_explorer_starts_at_z_2_with_10_layers(saturation):
     assert "0.997527" in saturation.readout.value and "5.1e-435" in saturation.readout.value
 
 
+def test_saturation_explorer_grey_band_comes_into_view_at_z_20_with_50_layers(saturation):
+    """Cell 14 names the grey band (below 4.9e-324, the smallest float64): a cold reader looked for it at the
+    defaults, where the product (1.6e-10) is far above it and the axis stops near 1e-70; at z = 20, L = 50 it shows."""
+    band_top = np.log10(np.finfo(np.float64).smallest_subnormal)
+    assert f"{10 ** band_top:.2g}" == "4.9e-324" and f"{float(sigmoid_grad(2.0)) ** 10:.2g}" == "1.6e-10"
+    assert saturation.ax_prod.get_ylim()[0] > band_top and not saturation.tiny_text.get_visible()
+    saturation.update(z=20.0, layers=50)
+    assert saturation.ax_prod.get_ylim()[0] < band_top and saturation.tiny_text.get_visible()
+    assert saturation.at_L.get_ydata()[0] < band_top  # the product of 50 slopes lies in the band
+
+
 def test_saturation_explorer_legends_fit_in_the_figure(saturation):
     """A static copy showed the right legend cut at the figure's edge ("every unit at z" read as a value missing)."""
     fig = saturation.figure
