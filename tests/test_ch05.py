@@ -233,6 +233,8 @@ def test_each_broken_condition_drifts_as_the_chapter_says(conditions):
     res, drop = conditions["sequential"], conditions["dense_only"]
     # unstandardised input: layer 1 far off, pooled stats back near (0, 1) by layer 10, units keep offsets
     assert inp.std[0] > 2.5 and inp.mean[0] > 0.5
+    assert (f"{inp.mean[0]:.3g}", f"{inp.std[0]:.3g}") == ("0.794", "2.76")  # "second row of the table, layer 1"
+    assert list(ch.condition_runs())[:2] == ["all kept", "standardized"]  # the rows of the table, in this order
     assert np.all(np.abs(inp.std[9:] - 1) < 0.15)
     assert np.all(inp.unit_mean_rms[9:60] > 1.5 * base.unit_mean_rms[9:60])
     # the rms of the units' means, as the chapter states it: 0.53 against 0.11 at layer 10, 0.40 against 0.17 at 50
