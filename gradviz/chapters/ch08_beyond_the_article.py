@@ -1113,7 +1113,9 @@ def _explain_residual_relu(v):
     return (
         "With He's init, z^1 = x W^1 has E[z^2] = 2 E[x^2], and ReLU keeps half of that: "
         "E[relu(z)^2] = E[z^2] / 2 = E[x^2]. The first block adds relu(z^1) to x, and E[(x + r)^2] = E[x^2] + "
-        "2 E[x r] + E[r^2]. The cross term E[x r] = E[x] E[r] is 0 because x has mean 0, so E[(h^1)^2] = "
+        "2 E[x r] + E[r^2]. The cross term is 0 although r is computed from x: averaged over the random weights, "
+        "a unit's r_j depends on the input only through its overall size (about the same for every input of a wide "
+        "layer), not on the sign of x_j, so E[x_j r_j] = E[x_j] E[r_j] = 0 for an input of mean 0. So E[(h^1)^2] = "
         f"{v:g} E[x^2].\n"
         "After the first block it no longer holds: every ReLU output is positive, so h builds up a positive mean "
         "and the cross term 2 E[h] E[r] adds to the growth. The mean-field recursion with the mean "
