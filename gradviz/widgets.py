@@ -167,6 +167,11 @@ class Explorer:
     #: refinement that arrives sooner never shows the mark, so a drag does not blink between marked and
     #: unmarked frames; once shown, the mark stays on the drafts that follow until a final answer is drawn.
     refining_delay = 0.3
+    #: Seconds a refinement waits, after the draft's frame has left the kernel, before it computes
+    #: (:func:`gradviz._canvas.wait_until_shown`); then it is dropped untouched if the learner has moved on.
+    #: 0: no wait. Explorers whose refinement would take a core from the browser showing the draft set
+    #: :data:`gradviz._canvas.SHOW_SECONDS`.
+    show_draft_seconds = 0.0
     #: On an ipympl canvas, redraw by blitting (:class:`gradviz._canvas.Blitter`) the Axes of :meth:`blit_axes`
     #: when the layout is frozen (:attr:`freeze_layout`); False for an explorer that changes figure-level
     #: artists (a suptitle, a figure legend) or the set of Axes after ``setup_figure`` (see the module docstring).
@@ -350,6 +355,10 @@ class Explorer:
             self._worker = _live.Worker(f"gradviz-{type(self).__name__}")
 
         def work():
+            if self.show_draft_seconds:
+                _canvas.wait_until_shown(self.figure, self.show_draft_seconds)  # the browser shows the draft first
+                if self._generation != generation:
+                    raise _live.Left
             result = None
             for result in self.refine(values):
                 if self._generation != generation:  # the learner has moved on

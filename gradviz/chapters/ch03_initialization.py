@@ -741,6 +741,7 @@ class InitializationExplorer(DeepNetworkExplorer):
     #: :meth:`gradviz.widgets.DeepNetworkExplorer.draft_examples`): 8 x 512 units give 4096 values per layer, a
     #: variance within a few percent on the log axis; 32 (the default) took 60-130 ms at 50 x 512.
     min_draft_examples = 8
+    show_draft_seconds = _canvas.SHOW_SECONDS  # a refinement lets the browser show the draft first
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
         self._first_probe = None  # seconds the probe of the first figure took (see compute)
@@ -771,12 +772,6 @@ class InitializationExplorer(DeepNetworkExplorer):
         super().show(result, values)  # no batch-norm control: the probe runs without batch norm
         self._fixed_layer_axes()
         self.readout.value = "<br>".join(html.escape(s) for s in self._init_lines()) + "<br>" + self.readout.value
-
-    def refine(self, values):
-        # the browser shows the draft first; then a checkpoint: dropped here if the learner has moved on
-        _canvas.wait_until_shown(self.figure)
-        yield None
-        yield from super().refine(values)
 
     def _fixed_layer_axes(self):
         # Both panels show layers 1..max_depth whatever the depth: a deeper network draws longer curves on the

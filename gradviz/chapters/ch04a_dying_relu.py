@@ -526,6 +526,7 @@ class DyingReluExplorer(DraftedRuns, Explorer):
     MAX_STEPS = 2000
     #: One run to draft at a change of the learning rate (its reference is kept), two at a new bias or seed.
     draft_steps = 20
+    show_draft_seconds = _canvas.SHOW_SECONDS  # a refinement lets the browser show the draft first
 
     def __init__(self, canvas="auto", *, steps: int = 200, **values):
         # every change of a control trains this many steps: beyond MAX_STEPS a learner waits minutes
@@ -569,12 +570,6 @@ class DyingReluExplorer(DraftedRuns, Explorer):
     def blit_static(self):
         # the legends (under the panels) and the chance line never change: text is the slow part of a frame
         return [self.ax_dead.get_legend(), self.ax_acc.get_legend(), self.chance_line]
-
-    def refine(self, values):
-        # the browser shows the draft first; then a checkpoint: dropped here if the learner has moved on
-        _canvas.wait_until_shown(self.figure)
-        yield None
-        yield from super().refine(values)
 
     def configs(self, values):
         """The :class:`gradviz.train.RunCache` configurations of the run and of its reference (lr 0.1)."""

@@ -258,6 +258,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
     """
 
     figsize = (9.6, 4.2)  # fits a JupyterLab notebook column at 100 dpi
+    show_draft_seconds = _canvas.SHOW_SECONDS  # a refinement lets the browser show the draft first
 
     def __init__(self, canvas="auto", *, progress=True, max_runs=6, max_depth=30, preset=None, **values):
         if preset is not None:
@@ -436,8 +437,6 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     def refine(self, values):
         """The initial pass on all 256 examples (on the worker thread; cached by :meth:`remember`)."""
-        _canvas.wait_until_shown(self.figure)  # the browser shows the draft first
-        yield None  # a checkpoint: dropped here if the learner has moved on
         a = self._args(values)
         yield self.compute(**a, examples=INITIAL_EXAMPLES)
 
