@@ -146,7 +146,7 @@ def test_layer_moments_agree_with_a_direct_numpy_forward():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 12))
     net = MLP(12, depth=4, width=12, activation="selu", init="lecun_normal", n_outputs=None, seed=5)
-    m = ch.layer_moments(net, x, quantiles=(0.25, 0.75))
+    m = ch.experiments.layer_moments(net, x, quantiles=(0.25, 0.75))
     h = x
     for l, block in enumerate(net.blocks):
         h = selu(h @ block.dense.params["W"] + block.dense.params["b"])
@@ -165,7 +165,7 @@ def test_layer_moments_agree_with_a_direct_numpy_forward():
 def test_layer_moments_see_the_skip_path_and_dropout_output():
     x = np.random.default_rng(1).standard_normal((32, 8))
     net = MLP(8, depth=3, width=8, activation="selu", init="lecun_normal", residual=True, n_outputs=None, seed=2)
-    m = ch.layer_moments(net, x)
+    m = ch.experiments.layer_moments(net, x)
     h = x
     for l, block in enumerate(net.blocks):
         h = h + selu(h @ block.dense.params["W"])
@@ -173,26 +173,27 @@ def test_layer_moments_see_the_skip_path_and_dropout_output():
     # dropout in inference mode is the identity
     a = MLP(8, depth=3, width=8, activation="selu", dropout=0.3, n_outputs=None, seed=2)
     b = MLP(8, depth=3, width=8, activation="selu", n_outputs=None, seed=2)
-    np.testing.assert_array_equal(ch.layer_moments(a, x, training=False).std, ch.layer_moments(b, x).std)
+    np.testing.assert_array_equal(ch.experiments.layer_moments(a, x, training=False).std,
+                                  ch.experiments.layer_moments(b, x).std)
 
 
 def test_layer_moments_overflow_and_errors_and_batch_norm_state():
     x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
     net = MLP(8, depth=30, width=8, activation="relu", init="he_normal", weight_scale=30.0, n_outputs=None,
               seed=0, dtype=np.float32)
-    m = ch.layer_moments(net, x)
+    m = ch.experiments.layer_moments(net, x)
     assert m.first_nonfinite is not None
     k = m.first_nonfinite
     assert np.isnan(m.std[k - 1:]).all() and np.isfinite(m.std[: k - 1]).all()
     assert m.head(k - 1).first_nonfinite is None and m.head(k).first_nonfinite == k
     bn = MLP(8, depth=2, width=8, activation="selu", batch_norm="before", n_outputs=None, seed=0)
     before = bn.blocks[0].bn_before.state["running_mean"].copy()
-    ch.layer_moments(bn, x.astype(np.float64))
+    ch.experiments.layer_moments(bn, x.astype(np.float64))
     np.testing.assert_array_equal(bn.blocks[0].bn_before.state["running_mean"], before)
     with pytest.raises(ValueError, match="2 examples"):
-        ch.layer_moments(bn, x[:1].astype(np.float64))
+        ch.experiments.layer_moments(bn, x[:1].astype(np.float64))
     with pytest.raises(ValueError, match="quantiles"):
-        ch.layer_moments(bn, x.astype(np.float64), quantiles=(0.9, 0.1))
+        ch.experiments.layer_moments(bn, x.astype(np.float64), quantiles=(0.9, 0.1))
     with pytest.raises(ValueError, match="depth"):
         m.head(31)
 
@@ -200,9 +201,9 @@ def test_layer_moments_overflow_and_errors_and_batch_norm_state():
 # ----------------------------------------------------------------------------- the chapter's networks
 @pytest.fixture(scope="module")
 def conditions():
-    out = {"all kept": ch.selu_conditions()}
-    for name in ch.SELU_CONDITIONS:
-        out[name] = ch.selu_conditions(**{name: False})
+    out = {"all kept": ch.experiments.selu_conditions()}
+    for name in ch.experiments.SELU_CONDITIONS:
+        out[name] = ch.experiments.selu_conditions(**{name: False})
     return out
 
 
@@ -401,7 +402,7 @@ def test_code_exercise_selu(capsys):
     ex = gv.exercises.EXERCISES["05.4"]
     assert ex.wants_code
     z = np.linspace(-30.0, 10.0, 401)
-    np.testing.assert_allclose(ch.selu_function(z), selu(z), rtol=1e-15, atol=1e-15)  # the reference is SELU
+    np.testing.assert_allclose(ch.exercises.selu_function(z), selu(z), rtol=1e-15, atol=1e-15)  # the reference is SELU
     assert gv.exercises.check("05.4", selu)
     # constants rounded to four decimals pass
     assert gv.exercises.check("05.4", lambda z: 1.0507 * np.where(z > 0, z, 1.6733 * (np.exp(z) - 1)))
@@ -453,7 +454,7 @@ def test_plot_layer_moments_scales_and_targets(conditions):
     from gradviz import plots
 
     fig, axes = plots.new_figure(1, 2)
-    ch.plot_layer_moments([conditions["all kept"], conditions["sequential"]], axes, band=True)
+    ch.figures.plot_layer_moments([conditions["all kept"], conditions["sequential"]], axes, band=True)
     ax_mean, ax_std = axes
     assert ax_mean.get_yscale() == "symlog" and ax_std.get_yscale() == "log"
     assert ax_std.get_ylim()[1] > conditions["sequential"].std.max()
@@ -471,13 +472,13 @@ def test_selu_conditions_explorer_every_control():
     legend = lambda: [t.get_text() for t in e.legend.get_texts()]  # noqa: E731
     assert legend() == ["all four conditions hold"]  # the hidden line has no entry without a swatch
     assert "All four conditions hold" in e.summary()
-    for name in ch.SELU_CONDITIONS:
+    for name in ch.experiments.SELU_CONDITIONS:
         e.controls[name].value = False  # the callback redraws
         assert e.lines["std:now"].get_visible()
-        expected = ch.selu_conditions(**{name: False})
+        expected = ch.experiments.selu_conditions(**{name: False})
         np.testing.assert_allclose(e.lines["std:now"].get_ydata(), expected.std)
         np.testing.assert_array_equal(e.lines["std:base"].get_ydata(), base_std)
-        assert ch.SELU_CONDITIONS[name][0] in e.summary()
+        assert ch.experiments.SELU_CONDITIONS[name][0] in e.summary()
         assert legend() == ["all four conditions hold", expected.label]
         assert "layer 100" in e.readout.value
         e.figure.canvas.draw()
@@ -485,7 +486,7 @@ def test_selu_conditions_explorer_every_control():
     e.update(depth=20, lecun_normal=False, sequential=False)
     assert len(e.lines["std:now"].get_xdata()) == 20
     np.testing.assert_allclose(e.lines["std:now"].get_ydata(),
-                               ch.selu_conditions(lecun_normal=False, sequential=False).std[:20])
+                               ch.experiments.selu_conditions(lecun_normal=False, sequential=False).std[:20])
     assert e.ax_std.get_xlim()[1] == pytest.approx(20.5)
     text = e.summary()
     assert text.startswith("broken: LeCun-normal init, plain sequential stack") and "layer 20" in text
