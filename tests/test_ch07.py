@@ -498,6 +498,15 @@ def test_run_and_clear_buttons_share_the_package_cache(pg, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_variance_axis_labels_plain_numbers_from_0_01_to_1000(pg):
+    """5×10⁻¹ and 2×10⁻² were slow to read on the playground's variance axis: plain numbers there."""
+    lo, hi = pg.ax_var.get_ylim()
+    labels = [t.get_text() for minor in (False, True) for t in pg.ax_var.get_yticklabels(minor=minor)
+              if t.get_text() and lo <= t.get_position()[1] <= hi]
+    assert labels and not any("×" in t or "⁰" in t for t in labels)
+    assert any("." in t for t in labels)  # a label below 1, written as a decimal
+
+
 def test_image_canvas_display_and_summary():
     ex = ch.PlaygroundExplorer(canvas="image", progress=False, depth=2, width=16)
     bundle = ex._repr_mimebundle_()

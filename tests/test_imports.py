@@ -3,7 +3,8 @@
 A chapter imports the general package, never another chapter; a section of a chapter package imports
 only the sections before it (experiments <- figures <- explorers | exercises); a general module imports only the
 layers below it (chapters -> figures | widgets | exercises -> plots | _canvas -> train -> stats | theory ->
-network | losses | optim | descent -> layers -> init -> activations | data | gradcheck | _live | _controls -> _validate).
+network | losses | optim | descent -> layers -> init -> activations | data | gradcheck | _live | _controls | _logaxis
+-> _validate).
 """
 
 from __future__ import annotations

@@ -410,6 +410,24 @@ def test_superscript_log_labels_match_matplotlibs_without_mathtext():
         assert fmt(x) == label and "$" in ref(x)
 
 
+def test_plain_log_labels_are_plain_numbers_from_0_01_to_1000_on_the_same_ticks():
+    from gradviz.plots import PlainLogFormatter, SuperscriptLogFormatter
+
+    plain, sup = PlainLogFormatter(labelOnlyBase=False), SuperscriptLogFormatter(labelOnlyBase=False)
+    expected = {0.2: "0.2", 0.01: "0.01", 1.0: "1", 5.0: "5", 500.0: "500", 1e-3: "10⁻³", 1e3: "10³", 2e5: "2×10⁵"}
+    for x, label in expected.items():
+        assert plain(x) == label and bool(sup(x))
+    # on an axis: the ticks SuperscriptLogFormatter labels (decades, 2 and 5 under 2 decades), written plainly
+    fig, ax = plots.new_figure()
+    plots.fast_log_yaxis(ax, plain=True)
+    ax.plot([1, 2], [0.3, 8.0])
+    ax.set_ylim(0.15, 12.0)
+    fig.canvas.draw()
+    labels = [t.get_text() for minor in (False, True) for t in ax.yaxis.get_ticklabels(minor=minor)
+              if t.get_text() and 0.15 <= t.get_position()[1] <= 12.0]
+    assert set(labels) == {"0.2", "0.5", "1", "2", "5", "10"}
+
+
 def test_fast_log_yaxis_labels_few_decades_and_no_mathtext():
     fig, ax = plots.new_figure()
     plots.fast_log_yaxis(ax)

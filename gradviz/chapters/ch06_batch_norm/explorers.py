@@ -286,15 +286,6 @@ def _set_line(ax, gid, x, y, **style):
     return line
 
 
-class PlainLogFormatter(plots.SuperscriptLogFormatter):
-    """:class:`gradviz.plots.SuperscriptLogFormatter`'s labels (the same ticks get one), written as plain numbers
-    (5, 0.2) from 0.01 to 1000, where 5×10⁰ and 2×10⁻¹ are slow to read."""
-
-    def __call__(self, x, pos=None):
-        label = super().__call__(x, pos)
-        return f"{x:g}" if label and 0.01 <= abs(x) < 1000 else label
-
-
 def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=None, sticky=False):
     """Draw (or update in place) a run of :func:`bn_run`: the minibatch loss per step (left, log scale; a
     10-step moving average over the raw values) and the weight-gradient norm per hidden layer before
@@ -340,10 +331,9 @@ def draw_training_run(ax_loss, ax_grad, h, reference=None, *, bn=True, steps=Non
     ax_loss.set_xlabel("training step")
     ax_loss.set_ylabel("minibatch loss (log scale)")
     if ax_grad.get_yscale() != "log":
-        plots.fast_log_yaxis(ax_grad)  # labels some minor ticks (2, 5) up to 2 decades: the limits span at least 1
-        # ... as plain numbers from 0.01 to 1000 (a cold reader found 5×10⁰, 2×10⁰, 10⁰, 5×10⁻¹ slow to read)
-        ax_grad.yaxis.set_major_formatter(PlainLogFormatter())
-        ax_grad.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        # labels some minor ticks (2, 5) up to 2 decades: the limits span at least 1; as plain numbers from 0.01 to
+        # 1000 (a cold reader found 5×10⁰, 2×10⁰, 10⁰, 5×10⁻¹ slow to read)
+        plots.fast_log_yaxis(ax_grad, plain=True)
     grads = np.concatenate([g] + ([] if reference is None else [rg]))
     grads = grads[np.isfinite(grads)]
     current = ax_grad.get_ylim() if sticky else None

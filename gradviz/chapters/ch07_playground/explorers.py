@@ -10,7 +10,7 @@ import time
 
 import ipywidgets
 import numpy as np
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from ... import _canvas, plots
 from ..._validate import check_choice
@@ -186,11 +186,7 @@ class _PlaygroundTraining(TrainingExplorer):
         lo, hi = values.min() / 1.5, min(max(values.max() * 1.5, 3.0), 50.0)
         ax = self.ax_loss
         ax.set_ylim(lo, hi)
-        few_decades = hi / lo < 100
-        # plain numbers (0.5, 2) rather than 5 x 10^-1, 2 x 10^0; minor labels at 2 and 5 only, on short ranges
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(
-            lambda y, _: f"{y:g}" if few_decades and f"{y:.0e}"[0] in "25" else ""))
+        plots.plain_log_labels(ax)  # 0.5, 2 rather than 5×10⁻¹, 2×10⁰; minor labels 2 and 5 over up to 2 decades
         if any(h.diverged for h in self.runs.values()):
             ax.text(0.98, 0.97, "X: overflow (may be off the axis)", transform=ax.transAxes, ha="right", va="top",
                     fontsize=8, color="0.3", gid="overflow_note")
@@ -341,6 +337,10 @@ class PlaygroundExplorer(DeepNetworkExplorer):
         t = self.training
         return [self.readout.value, self.heading_training.value, self.figure_html(t.figure, "training"),
                 t.status.value]
+
+    def setup_figure(self, fig):
+        super().setup_figure(fig)
+        plots.plain_log_labels(self.ax_var)  # 0.5, 2 rather than 5×10⁻¹, 2×10⁰ (beyond 0.01..1000: 10⁻⁵ as before)
 
     def _freeze_layout(self):
         # Lay out once (then blit: a full draw with a live layout took 300 ms of the 317 ms a learner waited),
