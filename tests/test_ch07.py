@@ -288,6 +288,11 @@ def test_guide_claims(guide):
     assert i["3"].stats.a_var[-1] == pytest.approx(0.0003, abs=0.00005)
     assert i["3"].weight_grad_ratio == pytest.approx(1.3, abs=0.05)
     assert r["3"].test_accuracy < r["2"].test_accuracy - 0.3
+    # ... level but small: the first step changes the weights by 0.0001 to 0.00027 of their size, against 0.018 to
+    # 0.057 with He init (experiment 2)
+    step3 = i["3"].relative_step(0.1)
+    assert step3.min() == pytest.approx(0.0001, abs=5e-6) and step3.max() == pytest.approx(0.00027, abs=5e-6)
+    assert step2.min() == pytest.approx(0.018, abs=5e-4) and step2.max() == pytest.approx(0.057, abs=5e-4)
     # 4: 1.5 x He: the gradient grows 40-fold going down, the weight gradients do not (0.27); the logits are
     # exactly 1.5^11 times experiment 2's; loss 278; weight gradients 67-85 x experiment 2's; steps 0.8-3.2
     assert i["4"].size_factor == pytest.approx(1.5, abs=0.005)
@@ -536,6 +541,16 @@ def test_figures(guide, cures):
     assert any(t.get_gid() == "acc_overflow_note" for t in ax_acc.texts)
     other = "2. deep ReLU, He init"
     assert len(line(ax_acc, f"acc:{other}").get_xdata()) == len(guide[other].history.record_steps)
+    # the "chance" label lies clear of every accuracy curve (experiment 1's runs just above 10 %), 2 px to spare
+    fig.canvas.draw()
+    chance = next(t for t in ax_acc.texts if t.get_text().startswith("chance"))
+    for curve in ax_acc.lines:
+        if curve.get_gid() and curve.get_gid().startswith("acc:"):
+            box = chance.get_window_extent().padded(2 + curve.get_linewidth() * fig.dpi / 72 / 2)  # + half its width
+            x, y = np.asarray(curve.get_xdata(), float), np.asarray(curve.get_ydata(), float)
+            xs = np.linspace(x.min(), x.max(), 2000)  # the polyline, densely
+            points = ax_acc.transData.transform(np.column_stack([xs, np.interp(xs, x, y)]))
+            assert box.count_contains(points) == 0, curve.get_gid()
     fig = ch.weight_gradients()
     for ax, name in zip(fig.axes, ch.figures.STEP_PRESETS):
         iv = guide[name].initial
