@@ -122,6 +122,18 @@ def test_edge_of_chaos_explorer_draws_the_phase_diagram_once():
     assert ch._edge_weight_variance(0.05) == T.critical_weight_variance("tanh", 0.05)
 
 
+def test_edge_of_chaos_explorer_has_the_colour_bar_drawn_once():
+    # the phase diagram's colour bar says what the colour means; it never changes, so its Axes is not blitted
+    # (outside blit_axes: drawn in the background, once)
+    e = ch.EdgeOfChaosExplorer(canvas="none")
+    cb = e.colorbar
+    assert cb.mappable.get_gid() == "measured" and cb.mappable.axes is e.ax_phase
+    assert cb.ax in e.figure.axes and cb.ax not in e.blit_axes()
+    assert cb.ax.get_ylabel() == ch.PHASE_COLOR_LABEL and "measured factor per layer" in ch.PHASE_COLOR_LABEL
+    fig = ch.phase_diagram()
+    assert any(ax.get_ylabel() == ch.PHASE_COLOR_LABEL for ax in fig.axes)  # the static figure's, the same
+
+
 def test_edge_of_chaos_explorer_title_changes_with_the_phase_only():
     # a title redrawn at every step costs as much as the rest of the frame: it names the phase, not the values
     e = ch.EdgeOfChaosExplorer(canvas="none", sigma_w2=2.5, sigma_b2=0.1)

@@ -744,6 +744,8 @@ def deep_relu_runs(seed: int = 0) -> dict:
 # ---- figures
 #: The phase diagram's colour scale runs from 1 / PHASE_COLOR_SPAN (blue) through 1 (white) to PHASE_COLOR_SPAN (red).
 PHASE_COLOR_SPAN = 2.0
+#: What the phase diagram's colour means (its colour bar's label): a ratio per layer, without units.
+PHASE_COLOR_LABEL = "Var(dL/da): measured factor per layer\n(a ratio, no unit; log scale)"
 #: Points marked on the phase diagram: (label, sigma_w2, sigma_b2).
 MARKED = (("Glorot, zero bias: (1, 0)", 1.0, 0.0), ("on the edge: (1.76, 0.05)", 1.76, 0.05))
 
@@ -779,7 +781,7 @@ def draw_phase_diagram(ax, grid=None, *, colorbar=True):
         cb = ax.figure.colorbar(im, ax=ax, ticks=ticks, extend="min")
         cb.ax.minorticks_off()
         cb.ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
-        cb.set_label("measured factor of Var(dL/da) per layer (log scale)")
+        cb.set_label(PHASE_COLOR_LABEL)
     return im, cb
 
 
@@ -964,7 +966,7 @@ def _edge_weight_variance(sigma_b2: float) -> float:
 class EdgeOfChaosExplorer(Explorer):
     """Pick (sigma_w^2, sigma_b^2): the random tanh network there, its per-layer variances measured and predicted.
 
-    Left: the phase diagram (:func:`phase_diagram`) with the chosen point. Right: Var(z^l) and
+    Left: the phase diagram (:func:`phase_diagram`, with its colour bar) with the chosen point. Right: Var(z^l) and
     Var(dL/da^l) per layer of :func:`random_tanh_net` (probed, solid) beside
     :func:`gradviz.theory.predict_variances` (dashed), and the fixed point q* (dotted). The readout gives
     chi_1, q*, the phase, and the measured factor.
@@ -988,7 +990,8 @@ class EdgeOfChaosExplorer(Explorer):
 
     def setup_figure(self, fig):
         self.ax_phase, self.ax_var = fig.subplots(1, 2, width_ratios=[1.0, 1.1])
-        draw_phase_diagram(self.ax_phase, colorbar=False)
+        # the colour bar never changes: its own Axes, outside blit_axes, is drawn once in the background
+        _, self.colorbar = draw_phase_diagram(self.ax_phase)
         (self.point,) = self.ax_phase.plot([], [], "*", color=plots.OKABE_ITO["yellow"], mec="black", ms=16,
                                            gid="point", zorder=5)
         self.ax_phase.set_title("measured factor per layer (colour)", fontsize=10)
