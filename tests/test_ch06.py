@@ -693,7 +693,13 @@ def test_plot_sweep_and_figures(sweeps):
     f = ch.bn_deep_sigmoid_training()
     gids = [ln.get_gid() for ln in f.axes[1].lines]
     assert "grad:with batch norm" in gids and "grad:without batch norm" in gids
-    assert len(ch.figures.bn_moving_averages().axes) == 2
+    f = ch.figures.bn_moving_averages()
+    assert len(f.axes) == 2 and not any(ax.get_legend() for ax in f.axes)
+    # one legend under both panels, clear of them (inside the left one it touched the 0.99 curve at steps 110-200)
+    assert len(f.legends) == 1 and len(f.legends[0].get_texts()) == 4
+    f.canvas.draw()
+    box = f.legends[0].get_window_extent()
+    assert all(box.y1 < ax.get_window_extent().y0 for ax in f.axes)
     f = ch.bn_raw_pixels()
     chance = [t for t in f.axes[1].texts if t.get_text().startswith("chance")]
     assert chance and chance[0].get_verticalalignment() == "top"  # below its line, clear of the raw-pixel run
