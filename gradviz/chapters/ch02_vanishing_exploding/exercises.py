@@ -163,8 +163,8 @@ def _check_stable_sigmoid(func):
     "02.4",
     question="Write my_sigmoid(z) for a numpy array z: it must never overflow (no RuntimeWarning for "
     "z = -1000, and none silenced) and stay accurate in both tails, as far as float64 keeps full precision "
-    "(sigmoid(-40) is about 4.25e-18 and sigmoid(-700) about 9.9e-305, not 0; below z = -708 the sigmoid is "
-    "under 2.2e-308, the smallest full-precision float64, and 0 is accepted there).",
+    "(sigmoid(-40) is about 4.25e-18 and sigmoid(-700) about 9.9e-305, not 0; below about z = -708.4 the sigmoid "
+    "is under 2.2e-308, the smallest full-precision float64, and 0 is accepted there).",
     hint="1 / (1 + exp(-z)) overflows when -z is large. Compute e = exp(-|z|), which is always between 0 and 1, "
     "and write the sigmoid with it on each side: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0. np.where "
     "computes both of its branches everywhere, so a branch that can overflow still warns.",
@@ -173,8 +173,8 @@ def _check_stable_sigmoid(func):
         "by exp(z): sigma(z) = exp(z) / (1 + exp(z)), and exp(z) lies in (0, 1) there. Both are e / ... with "
         "e = exp(-|z|), which never overflows. Formulas that subtract from 1, such as 1 - 1 / (1 + exp(z)) or "
         "(1 + tanh(z / 2)) / 2, lose the tiny values: at z = -40 they return 0 instead of 4.25e-18. "
-        "gradviz's own sigmoid is written this way (gv.activations.sigmoid).\nBelow z = -708 the sigmoid is "
-        "smaller than 2.2e-308, where float64 keeps fewer digits (subnormal numbers), and libraries differ: "
+        "gradviz's own sigmoid is written this way (gv.activations.sigmoid).\nBelow about z = -708.4 the sigmoid "
+        "is smaller than 2.2e-308, where float64 keeps fewer digits (subnormal numbers), and libraries differ: "
         "scipy.special.expit computes 1 / (1 + exp(-z)) in compiled code, where exp(-z) overflows silently, and "
         "returns 0 there (sigma(-720) is 2.0e-313). The check accepts either."
     ),

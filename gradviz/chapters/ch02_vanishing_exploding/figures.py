@@ -232,8 +232,9 @@ def _sci(x, digits=2):
 @figure("weight_gradients_vanish_or_not")
 def weight_gradients_vanish_or_not(sigmoid=None, relu=None):
     """The weight gradients ||dL/dW^l|| beside the back-propagated ||dL/da^l|| and the activations ||a^l||: they
-    fall together in the 10-layer sigmoid net on the digits, but stay level in the 30-layer ReLU net with weights
-    2x He, whose every layer gets about the same huge weight gradient (1x He drawn for scale)."""
+    fall together in the 10-layer sigmoid net on the digits, but not in the 30-layer ReLU net with weights 2x He,
+    whose weight gradients keep the profile of the He net (1x He drawn for scale), every layer's about 1e9 times
+    larger."""
     sigmoid = _sigmoid_digits_flow(sigmoid)
     relu = relu if relu is not None else relu_digits_flows((1.0, 2.0))
     big, base = relu[max(relu)], relu[min(relu)]
