@@ -237,7 +237,7 @@ def draw_descent_path(ax, run, *, color=None, label=None, gid="path", w_range=No
 
     A line with a dot per step; the start an open circle. If the path leaves
     the window (``w_range``, ``b_range``; default: the axes limits), a note in
-    the lower right corner says at which step. Called again with the same
+    the upper right corner says at which step. Called again with the same
     ``gid``, it moves the existing artists (``set_data``), so an explorer can
     redraw without rebuilding the axes.
 
@@ -263,7 +263,9 @@ def draw_descent_path(ax, run, *, color=None, label=None, gid="path", w_range=No
     text = f"leaves the plot at step {out[0]}" if out.size else ""
     if run.overflow_step is not None:
         text += ("; " if text else "") + f"overflow at step {run.overflow_step}"
-    note = _note(ax, gid + ":note", text, color)
+    # the upper right corner: from the chapter's start (upper left) no path of the learning-rate explorer's range
+    # crosses it, while a diverging one crosses the lower right (lr 2.5 to 3) or the lower left (lr 4)
+    note = _note(ax, gid + ":note", text, color, y=0.98, va="top")
     return [line, start, note]
 
 
@@ -615,8 +617,8 @@ def _critical_rates(scale: float = 1.0):
 
 @exercise(
     "01.1",
-    question="The largest learning rate for which gradient descent on the chapter's data converges from "
-    "every start.",
+    question="The learning rate from which on gradient descent on the chapter's data no longer converges from "
+    "every start (every smaller one converges from every start).",
     hint="Along the steepest axis of the bowl the offset from the minimum is multiplied by (1 - lr * lambda_max) "
     "per step; find the lr at which that factor reaches -1. lambda_max is the largest eigenvalue of "
     "gv.descent.hessian(X).",
@@ -628,13 +630,15 @@ def _critical_rates(scale: float = 1.0):
     ),
 )
 def largest_stable_lr():
-    """2 / lambda_max of the chapter's data: the largest learning rate that converges from every start."""
+    """2 / lambda_max of the chapter's data: from this learning rate on, gradient descent no longer converges from
+    every start (every smaller one does)."""
     return _critical_rates().lr_max
 
 
 @exercise(
     "01.2",
-    question="Multiply every input x by 2 (keep y). What is now the largest learning rate that converges?",
+    question="Multiply every input x by 2 (keep y). From which learning rate on does gradient descent now stop "
+    "converging?",
     hint="The Hessian is [[mean(x^2), mean(x)], [mean(x), 1]]. Which entries change when x doubles, and by how "
     "much? Compute its largest eigenvalue again, e.g. with gv.descent.critical_learning_rates(2 * X).",
     explain=lambda lr: (
