@@ -260,6 +260,10 @@ def test_experiment_3_numbers_as_the_chapter_states():
     assert np.all((0.95 < tg["a_in_std"]) & (tg["a_in_std"] < 1.01))
     assert t.measured.grad_norm[0] / t.measured.grad_norm[-1] == pytest.approx(17000, rel=0.1)
     assert np.all(np.diff(t.measured.grad_norm) < 0) and np.all(np.diff(s.measured.grad_norm) < 0)
+    # "the saturated sigmoid network ... leans the same way but far less: |dL/dW^1| is 9.66 times |dL/dW^10|"
+    # (its outputs bounded: standard deviation about 0.46 from layer 2 up)
+    assert f"{s.measured.grad_norm[0] / s.measured.grad_norm[-1]:.3g}" == "9.66"
+    assert np.all(np.abs(s.gradient_sizes()["a_in_std"][1:] - 0.46) < 0.015)
     relu64 = ch.init_experiment("relu", "normal", depth=10, width=256, init_kwargs={"std": 1.0})
     g = relu64.measured.grad_norm
     assert g.max() / g.min() < 1.3 and np.all((6e12 < g) & (g < 1e13))  # about 8e12 at every layer
