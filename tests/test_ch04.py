@@ -883,10 +883,10 @@ def test_the_healthy_start_differences_are_the_size_of_a_seed_change(seed, data,
 
 
 def test_larger_steps_do_not_rescue_the_sigmoid_net(data):
-    """04b says that larger steps leave the sigmoid net far below the others (measured: 10.2 % at lr 1, 25.3 %
-    at lr 5)."""
-    assert digits_run("sigmoid", lr=1.0, data=data).test_accuracy < 0.12
-    assert digits_run("sigmoid", lr=5.0, data=data).test_accuracy < 0.3
+    """04b, Experiment 11 (printed there): larger steps leave the sigmoid net at chance or far below the others:
+    10.2 % at lr 1, 25.3 % at lr 5 (the same on the Sandybridge and Prescott kernels)."""
+    at_1, at_5 = (digits_run("sigmoid", lr=lr, data=data).test_accuracy for lr in (1.0, 5.0))
+    assert f"{at_1:.1%}" == "10.2%" and f"{at_5:.1%}" == "25.3%"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -1083,10 +1083,10 @@ def test_elu_escapes_a_bias_of_minus_2_by_its_outputs_not_its_slope(seed):
 
 
 def test_a_third_sigmoid_layer_learns_at_lr_0_5_where_four_do_not(data):
-    """04b, Experiment 11: chapter 02's 3-layer sigmoid net learns the digits in 200 steps at lr 0.5 (74.9 %);
-    the 4 layers of this experiment stay at chance at that rate (10.2 %)."""
-    assert digits_run("sigmoid", depth=3, lr=0.5, data=data).test_accuracy > 0.5
-    assert digits_run("sigmoid", depth=4, lr=0.5, data=data).test_accuracy < 0.12
+    """04b, Experiment 11 (printed there): at lr 0.5 the network of the experiment with 3 sigmoid layers learns the
+    digits in 200 steps (74.9 %); the 4 layers of the experiment stay at chance at that rate (10.2 %)."""
+    three, four = (digits_run("sigmoid", depth=d, lr=0.5, data=data).test_accuracy for d in (3, 4))
+    assert f"{three:.1%}" == "74.9%" and f"{four:.1%}" == "10.2%"
 
 
 def test_the_relu_legend_entry_of_leaky_alpha_gradient_shows_its_triangles():
