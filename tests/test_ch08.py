@@ -287,7 +287,7 @@ def test_skip_profiles_numbers_of_the_notebook():
     assert relu.variance_ratio == pytest.approx(2.98e22, rel=0.01)  # "3 x 10^22"
     assert relu.stream_factor == pytest.approx(2.82, abs=0.005)  # "2.82 per block on average"
     assert relu.stream_factors[0] == pytest.approx(2.0, abs=0.05)  # the first block doubles
-    assert f"{2.0**50:.2g}" == "1.1e+15"  # "doubling alone would give 2^50 ~ 10^15" (exercise 08.3: 1.1e15)
+    assert f"{2.0**50:.2g}" == "1.1e+15"  # "doubling alone would give 2^50 ~ 10^15"
     # the gradient of the residual stack grows at every layer on the way down (index 0 is the input)
     assert np.all(np.diff(res.dh_ms) < 0) and scaled.dh_ms[0] > scaled.dh_ms[-1]
     # why about 1.16 per layer and not 2: chi_1 where each block's z is, falling as the stream grows and tanh
@@ -368,13 +368,24 @@ def test_exercises(capsys):
     assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)) if norm(g) > 1 else g)  # compares with 1
     assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)) if np.abs(g).max() > m else g)  # max entry
     assert not gv.exercises.check("08.2", lambda g, m: g * (m / norm(g)))  # always rescales
-    assert gv.exercises.check("08.3", 2.0)
+    # 08.3 asks for Keras's glorot_uniform, not section 3's He init, whose answer (2, 'the mean square doubles',
+    # '2.00 in the first block') the section gives away (the cold read of session 8)
+    assert gv.exercises.EXERCISES["08.3"].answer() == pytest.approx(1.5, rel=1e-12, abs=0)
+    assert gv.exercises.check("08.3", 1.5)
+    assert not gv.exercises.check("08.3", 2.0)  # section 3's He init, or ReLU's halving forgotten
+    assert not gv.exercises.check("08.3", 0.5)  # the branch alone, without the skip
     assert not gv.exercises.check("08.3", 2.82)  # the average over 50 blocks is not the first block's factor
+    # the mean-field answer against one wide random block: glorot_uniform, 1024 units, 2048 inputs of mean 0
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2048, 1024))
+    W = gv.init.initialize("glorot_uniform", (1024, 1024), rng=rng)
+    assert np.mean((x + np.maximum(x @ W, 0.0)) ** 2) / np.mean(x ** 2) == pytest.approx(1.5, abs=0.02)
     for k in ("08.1", "08.2", "08.3"):
         gv.exercises.solution(k)
     out = capsys.readouterr().out
     assert "1.308" in out and "2.29" in out and "(0.6, 0.8)" in out.replace("[", "(").replace("]", ")")
-    assert "2.45 in block 2, 2.90 in block 50 and 7.2e+22" in out and "measured 2.98e+22, 2.82 per block" in out
+    assert "1.76 in block 2, 2.17 in block 50 and 3e+16" in out and "(2.14 per block on average)" in out
+    assert "with He's init it gives 7.2e+22" in out and "measured 2.98e+22, 2.82 per block" in out
 
 
 # ----------------------------------------------------------------------------- 4. framework defaults

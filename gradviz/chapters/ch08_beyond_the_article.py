@@ -1110,36 +1110,44 @@ def clip_by_norm(g, max_norm):
 
 
 def _explain_residual_relu(v):
-    Q, _ = residual_relu_recursion()
+    Q, _ = residual_relu_recursion(sigma_w2=1.0)
     f = Q[1:] / Q[:-1]
+    Q_he, _ = residual_relu_recursion()
     measured = stack_profile("residual ReLU (He)")
     return (
-        "With He's init, z^1 = x W^1 has E[z^2] = 2 E[x^2], and ReLU keeps half of that: "
-        "E[relu(z)^2] = E[z^2] / 2 = E[x^2]. The first block adds relu(z^1) to x, and E[(x + r)^2] = E[x^2] + "
-        "2 E[x r] + E[r^2]. The cross term is 0 although r is computed from x: averaged over the random weights, "
-        "a unit's r_j depends on the input only through its overall size (about the same for every input of a wide "
-        "layer), not on the sign of x_j, so E[x_j r_j] = E[x_j] E[r_j] = 0 for an input of mean 0. So E[(h^1)^2] = "
-        f"{v:g} E[x^2].\n"
-        "After the first block it no longer holds: every ReLU output is positive, so h builds up a positive mean "
-        "and the cross term 2 E[h] E[r] adds to the growth. The mean-field recursion with the mean "
-        f"(ch.residual_relu_recursion) predicts a factor of {f[1]:.2f} in block 2, {f[-1]:.2f} in block 50 and "
-        f"{Q[-1]:.2g} over the 50 blocks ({Q[-1] ** (1 / 50):.2f} per block on average); the stack of section 3 "
-        f"measured {measured.variance_ratio:.3g}, {measured.stream_factor:.2f} per block. Doubling alone would give "
-        "2^50 = 1.1e15.\n"
-        "In code: 1 + gv.theory.predict_variances([64, 64], 'relu', 2 / 64).a_second_moment[0]"
+        "Keras's glorot_uniform in a square layer draws Var(W) = 2 / (n + n) = 1 / n, so z^1 = x W^1 has "
+        "E[z^2] = n Var(W) E[x^2] = E[x^2], and ReLU keeps half of that: E[relu(z)^2] = E[z^2] / 2 = E[x^2] / 2. The "
+        "first block adds r = relu(z^1) to x, and E[(x + r)^2] = E[x^2] + 2 E[x r] + E[r^2]. The cross term is 0 "
+        "although r is computed from x: averaged over the random weights, a unit's r_j depends on the input only "
+        "through its overall size (about the same for every input of a wide layer), not on the sign of x_j, so "
+        "E[x_j r_j] = E[x_j] E[r_j] = 0 for an input of mean 0. So E[(h^1)^2] = (1 + 1/2) E[x^2] = "
+        f"{v:g} E[x^2]. With He's init (section 3) the branch adds the input's whole mean square, and the first "
+        "block doubles it.\n"
+        "After the first block the factor grows: every ReLU output is positive, so h builds up a positive mean and "
+        "the cross term 2 E[h] E[r] adds to the growth. The mean-field recursion with the mean "
+        f"(ch.residual_relu_recursion(sigma_w2=1.0)) predicts {f[1]:.2f} in block 2, {f[-1]:.2f} in block 50 and "
+        f"{Q[-1]:.2g} over the 50 blocks ({Q[-1] ** (1 / 50):.2f} per block on average); with He's init it gives "
+        f"{Q_he[-1]:.2g}, and the stack of section 3 measured {measured.variance_ratio:.3g}, "
+        f"{measured.stream_factor:.2f} per block.\n"
+        "In code: 1 + gv.theory.predict_variances([64, 64], 'relu', "
+        "gv.init.weight_variance('glorot_uniform', 64, 64)).a_second_moment[0]"
     )
 
 
 @exercise(
     "08.3",
-    question="A residual stack h^l = h^(l-1) + relu(h^(l-1) W^l) with He-normal weights and an input x of mean 0: "
-    "by what factor does the mean square grow in the first block, E[(h^1)^2] / E[x^2], by the mean-field argument?",
-    hint="E[z^2] = n Var(W) E[x^2] = 2 E[x^2] with He's init, and E[relu(z)^2] = E[z^2] / 2. Expand "
-    "E[(x + relu(z))^2]: what is the cross term when x has mean 0?",
+    question="A residual stack h^l = h^(l-1) + relu(h^(l-1) W^l) of square 64 x 64 layers with Keras's default "
+    "weights (glorot_uniform) and an input x of mean 0: by what factor does the mean square grow in the first "
+    "block, E[(h^1)^2] / E[x^2], by the mean-field argument?",
+    hint="In a square layer Glorot gives n Var(W) = 1 (section 4), so E[z^2] = n Var(W) E[x^2]; ReLU keeps half "
+    "of E[z^2]. Expand E[(x + relu(z))^2]: what is the cross term when x has mean 0? Section 3 does the same "
+    "with He's init.",
     explain=_explain_residual_relu,
 )
 def residual_relu_growth():
-    return 1.0 + float(predict_variances([RES_WIDTH, RES_WIDTH], "relu", 2.0 / RES_WIDTH).a_second_moment[0])
+    """E[(h^1)^2] / E[x^2] of a residual ReLU block with glorot_uniform weights (RES_WIDTH x RES_WIDTH)."""
+    w_var = weight_variance("glorot_uniform", RES_WIDTH, RES_WIDTH)
+    return 1.0 + float(predict_variances([RES_WIDTH, RES_WIDTH], "relu", w_var).a_second_moment[0])
 
 
 def _explain_pytorch_default(v):
