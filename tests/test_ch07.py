@@ -576,6 +576,13 @@ def test_exercises(capsys):
     assert r == pytest.approx(np.mean(raw.X_train ** 2) / np.mean(std.X_train ** 2)) and r > 30
     assert gv.exercises.check("07.1", 1.414) and not gv.exercises.check("07.1", 1.0)
     assert gv.exercises.check("07.2", 10.0) and not gv.exercises.check("07.2", 4.0)
+    # 'if you conclude there is none, enter 0' (a cold reader found no answer format for 'no'): 0 is judged, wrong
+    capsys.readouterr()
+    assert not gv.exercises.check("07.2", 0)
+    assert capsys.readouterr().out.startswith("Exercise 07.2: not quite")
+    text = json.loads(NOTEBOOK.read_text())["cells"]
+    assert any("**07.2**" in "".join(c["source"]) and "there is none, enter 0" in " ".join("".join(c["source"]).split())
+               for c in text if c["cell_type"] == "markdown")
     assert gv.exercises.check("07.3", r) and not gv.exercises.check("07.3", 16.0)
     assert gv.exercises.check("07.4", ch.exercises.weight_gradient)
     assert gv.exercises.check("07.4", lambda a_prev, delta: np.einsum("ki,kj->ij", a_prev, delta))

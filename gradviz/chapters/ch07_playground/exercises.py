@@ -58,7 +58,8 @@ def sigmoid_deep_factor(gain):
 @exercise(
     "07.2",
     question="A deep sigmoid network of equal widths with Glorot init: is there a weight scale at which the "
-    "gradient neither vanishes nor explodes deep inside the network? If so, give it (to about 10 %).",
+    "gradient neither vanishes nor explodes deep inside the network? If so, give it (to about 10 %); if there is "
+    "none, answer 0.",
     hint="At weight scale 1 the factor is about 0.24. A larger scale multiplies the weights (the factor grows "
     "with it) but also pushes z into the flat tails of the sigmoid (E[phi'(z)^2] shrinks). Move the weight "
     "scale in the playground with depth 20 and width 256 and read the factor per layer; or iterate "
