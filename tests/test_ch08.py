@@ -444,6 +444,24 @@ def test_framework_stacks_numbers_of_the_notebook():
     assert table.splitlines()[0].endswith("Var(da^1)/Var(da^30)  its prediction")
 
 
+def test_framework_defaults_as_points_of_section_1s_plane():
+    """Section 4: 'a point (sigma_w^2, sigma_b^2) = (n Var(W), Var(b)) in the plane of section 1 ... Keras and Flax
+    sit on Glorot's critical point (1, 0), and PyTorch, at sigma_w^2 = 1/3, lies left of the part drawn there (which
+    starts at 0.5), in the ordered phase' (a cold reader: 'section 1's map' is tanh's, and ReLU has none)."""
+    n = ch.FRAMEWORK_WIDTH
+    points = {fw: (wv, bv / n) for fw, (wv, bv) in ch.FRAMEWORK_VARIANCES.items()}
+    for fw in ("Keras Dense", "Flax Dense"):
+        assert points[fw] == (1.0, 0.0) and T.chi_1("tanh", *points[fw]) == pytest.approx(1.0, rel=1e-9, abs=0)
+    w_pt, b_pt = points["PyTorch nn.Linear"]
+    assert w_pt == pytest.approx(1 / 3, rel=1e-12) and ch.PHASE_SIGMA_W2.min() == 0.5 > w_pt
+    assert ch.PHASE_SIGMA_B2.min() <= b_pt <= ch.PHASE_SIGMA_B2.max()
+    assert T.chi_1("tanh", w_pt, b_pt) < 1  # ordered
+    # the same recursion, fed these points, is what the dashed curves of the figure are
+    st = ch.framework_stack("PyTorch nn.Linear", "relu")
+    ref = T.predict_variances([n] * (ch.FRAMEWORK_DEPTH + 1), "relu", w_pt / n, b_pt)
+    np.testing.assert_allclose(st.prediction.da_var, ref.da_var, rtol=1e-12)
+
+
 def test_framework_figure():
     fig = ch.framework_figure()
     assert len(fig.axes) == 4
