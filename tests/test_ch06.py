@@ -519,13 +519,15 @@ def test_scale_verdicts_hold_for_seeds_1_and_2():
 
 def test_the_sigmoid_net_hardly_learns_without_batch_norm():
     """Section 8: 'At its own weight scale it stays at chance, 10 %, at every learning rate tried; its best, with
-    three times larger weights and lr 2, is about 20 %, against 90 % with batch norm' (measured 9.8 % x 3, 21.8 %)."""
+    three times larger weights and lr 2, is just over 20 %, against 90 % with batch norm' (measured 9.8 % x 3, 21.8 %;
+    21.8 % at seed 0 with OpenBLAS's own kernel, Sandybridge, Haswell with 2 threads and 1 thread; seeds 1 and 2 give
+    10.2 % and 19.1 %, but the notebook runs seed 0)."""
     acc = {}
     for scale, lr in ((1.0, 0.5), (1.0, 2.0), (1.0, 10.0), (3.0, 2.0)):
         h = ch.bn_run(batch_norm=False, weight_scale=scale, lr=lr)[1]
         acc[(scale, lr)] = 0.0 if h.diverged else h.test_accuracy[-1]
     assert all(a < 0.12 for k, a in acc.items() if k[0] == 1.0)
-    assert 0.15 < acc[(3.0, 2.0)] < 0.3
+    assert 0.2 < acc[(3.0, 2.0)] < 0.25  # "just over 20 %"
     assert ch.bn_run(batch_norm=True)[1].test_accuracy[-1] > 0.85
 
 
