@@ -243,6 +243,35 @@ def test_clipping_figure(clipping):
     _every_legend_entry_has_a_visible_line(fig)
 
 
+def test_clipping_figure_threshold_shows_beside_the_line_that_lies_on_it(clipping):
+    """Clip by norm's norm after clipping is the threshold, 5, at every step: a cold reader found its dashed line
+    hiding the dotted threshold line that the text asks the reader to compare with. Along the line after clipping,
+    hiding the threshold must change the picture in almost every column of pixels (the dotted line: in 43 % of
+    them, 96 % for the pale band beneath), and hiding the dashed line in the columns of its dashes (69 %)."""
+    fig = ch.clipping_figure(clipping[0])
+    ax = fig.axes[1]
+    canvas = FigureCanvasAgg(fig)
+
+    def pixels():
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).astype(int)
+
+    for _ in range(3):  # the constrained layout settles over the first draws
+        pixels()
+    both = pixels()
+    band = gv.plots.find_artist(ax, "threshold")
+    after = gv.plots.find_artist(ax, f"after:clip by norm ({ch.CLIP_NORM:g})")
+    # the columns of the picture where the line after clipping runs (the threshold also spans the margins)
+    (x0, _), (x1, _) = ax.transData.transform([(after.get_xdata()[0], 1.0), (after.get_xdata()[-1], 1.0)])
+    span = slice(int(x0) + 1, int(x1))
+    for line, share in ((band, 0.8), (after, 0.5)):
+        line.set_visible(False)
+        changed = np.abs(pixels() - both).max(axis=-1)[:, span] > 40  # clearly changed: not an anti-aliased edge
+        line.set_visible(True)
+        assert changed.any(axis=0).mean() > share, (line.get_gid(), changed.any(axis=0).mean())
+    assert band.get_zorder() < after.get_zorder() and band.get_linewidth() > 2 * after.get_linewidth()
+
+
 def _every_legend_entry_has_a_visible_line(fig):
     """No legend entry without a curve: each labelled line of an Axes has finite data in the panel's range."""
     for ax in fig.axes:

@@ -840,7 +840,9 @@ def clipping_figure(runs=None):
         ax_loss.set_ylabel("training loss (5-step average, log)")
         ax_loss.set_title("the exploding network, trained on the digits", fontsize=11)
         plots.legend_below(ax_loss, ncol=2, fontsize=8.5)
-        ax_norm.axhline(CLIP_NORM, color="0.3", lw=1.0, ls=":", gid="threshold",
+        # a wide pale band under the curves: clip by norm's line after clipping lies exactly on it (a dotted line
+        # there was hidden by it)
+        ax_norm.axhline(CLIP_NORM, color="0.8", lw=6.0, solid_capstyle="butt", zorder=1, gid="threshold",
                         label=f"clip by norm's threshold, {CLIP_NORM:g}")
         ax_norm.set_yscale("log")
         ax_norm.set_ylabel("global gradient norm (log)")
