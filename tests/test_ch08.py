@@ -549,6 +549,13 @@ def test_paper_figures_draw():
     assert fig.bbox.y0 <= label.y0 and label.y1 <= fig.bbox.y1 and fig.bbox.x0 <= label.x0
     fig = ch.he_figure()
     assert {"loss:Glorot (uniform)", "loss:He (normal)", "chance"} <= _gids(fig)
+    # 'chance: ln 10' sits right of the axes, at ln 10, inside the picture: the He run's spike at step ~270 ran
+    # through it when it sat above the line inside the axes (a cold reader's finding)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    [label] = [t for t in ax.texts if t.get_gid() == "chance label"]
+    box, frame = label.get_window_extent(), ax.get_window_extent()
+    assert frame.x1 < box.x0 and box.x1 <= fig.bbox.x1 and box.y0 < ax.transData.transform((0, math.log(10)))[1] < box.y1
     from gradviz import figures
 
     names = {n for n, spec in figures.FIGURES.items() if spec.chapter == 8}
