@@ -6,6 +6,7 @@ hand-computed values, to independent numpy computations and to the claims the ch
 
 import pathlib
 
+import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -716,6 +717,17 @@ def test_plot_sweep_and_figures(sweeps):
     f = ch.bn_init_scale_and_lr_sweep(scales, rates)
     assert len(f.axes) == 2 and len(f.legends) == 1
     assert f._suptitle.get_text().startswith("ReLU MLP, 6 hidden layers x 32 units, He init")
+    # the legend's cross for a diverged run: one per version, in its colour, as the plot draws them (a cold reader
+    # found one grey cross in the legend and only orange ones in the plot)
+    FigureCanvasAgg(f).draw()
+    legend = f.legends[0]
+    entry = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert list(entry) == ["with batch norm", "without batch norm", "diverged: no accuracy"]
+    drawn = {mpl.colors.to_hex(ln.get_color()) for a in f.axes for ln in a.get_lines()
+             if (ln.get_gid() or "").startswith("diverged:") and len(ln.get_xdata())}
+    crosses = [c for c in legend.get_children()[0].findobj(mpl.lines.Line2D) if c.get_marker() == "x"]
+    shown = {mpl.colors.to_hex(c.get_color()) for c in crosses}
+    assert drawn and drawn <= shown == {mpl.colors.to_hex(c) for c in ch.figures.BN_COLORS.values()}
     f = ch.bn_deep_sigmoid_training()
     gids = [ln.get_gid() for ln in f.axes[1].lines]
     assert "grad:with batch norm" in gids and "grad:without batch norm" in gids

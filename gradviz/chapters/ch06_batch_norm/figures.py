@@ -145,7 +145,7 @@ def plot_sweep(sweep, ax=None, *, legend=True):
     seeds = f"{len(sweep.seeds)} seeds" if len(sweep.seeds) > 1 else f"seed {sweep.seeds[0]}"
     ax.set_title(f"after {sweep.steps} steps, {fixed} ({seeds})", fontsize=11)
     if legend:
-        ax.legend(handles=sweep_legend_handles(), loc="center left", fontsize=9)
+        sweep_legend(ax, loc="center left", fontsize=9)
     return ax
 
 
@@ -159,13 +159,15 @@ def _clear_gap(lines, low, high):
     return 0
 
 
-def sweep_legend_handles():
-    """Legend entries of :func:`plot_sweep`: a line with dots per version, a cross for a diverged run."""
-    handles = [mpl.lines.Line2D([], [], color=BN_COLORS[bn], marker="o", lw=2,
-                                label="with batch norm" if bn else "without batch norm") for bn in (True, False)]
-    handles.append(mpl.lines.Line2D([], [], color="0.3", marker="x", mew=2, lw=0,
-                                    label="diverged: no accuracy"))
-    return handles
+def sweep_legend(target, **kwargs):
+    """Draw the legend of :func:`plot_sweep` on ``target`` (an Axes or a Figure) and return it: a line with dots
+    per version, and for a diverged run a cross in each version's colour, as the plot draws it (one grey cross
+    stood for crosses that are all in a version's colour). ``kwargs`` go to ``legend``."""
+    handles = [mpl.lines.Line2D([], [], color=BN_COLORS[bn], marker="o", lw=2) for bn in (True, False)]
+    crosses = tuple(mpl.lines.Line2D([], [], color=BN_COLORS[bn], marker="x", ms=8, mew=2, lw=0)
+                    for bn in (True, False))
+    return target.legend([*handles, crosses], ["with batch norm", "without batch norm", "diverged: no accuracy"],
+                         handler_map={tuple: mpl.legend_handler.HandlerTuple(ndivide=None)}, **kwargs)
 
 
 @styled
@@ -275,7 +277,7 @@ def bn_init_scale_and_lr_sweep(scale=None, lr=None):
     with plots.style():
         a2.set_ylabel("")
         a2.tick_params(labelleft=True)
-        fig.legend(handles=sweep_legend_handles(), loc="outside lower center", ncol=3, fontsize=10)
+        sweep_legend(fig, loc="outside lower center", ncol=3, fontsize=10)
         fig.suptitle(f"{_NAMES[lr.activation]} MLP, {BN_NET['depth']} hidden layers x {BN_NET['width']} units, "
                      f"{_NAMES[INITS[lr.activation]]} init, SGD, batch {lr.batch_size}, digits", fontsize=12)
     return fig
