@@ -183,7 +183,7 @@ def test_clipping_runs_across_seeds(clipping):
         for h in (by_norm, by_value):
             assert not h.diverged and h.test_accuracy[-1] > 0.5, seed
             assert np.all(h.step_clipped_norm < h.step_grad_norm), seed  # clipping acted at every step
-        assert np.all(by_norm.step_grad_norm > ch.CLIP_NORM)
+        assert np.all(by_norm.step_grad_norm > ch.CLIP_NORM), seed  # above the threshold at every step
         np.testing.assert_allclose(by_norm.step_clipped_norm, ch.CLIP_NORM, rtol=1e-12)
         assert np.median(by_value.step_clipped_norm) > ch.CLIP_NORM  # value clipping lets a longer step through
         assert not he.diverged
@@ -197,7 +197,10 @@ def test_clipping_runs_across_seeds(clipping):
         assert 1.0 < he_end < 2.5, seed
         for h in (by_norm, by_value):
             assert 8 < np.median(h.step_grad_norm[-20:]) < 20 and np.median(h.step_grad_norm[-20:]) > 4 * he_end
-            assert np.all(h.step_grad_norm > ch.CLIP_NORM), seed  # "above the threshold at every step"
+        # "above the threshold at every step of clipping by norm and at all but a step or two of clipping by value"
+        # (measured, seeds 0-2 with the kernels SkylakeX, Sandybridge and Haswell: clipping by norm's smallest 6.1;
+        # clipping by value dipped below 5 at one step twice, to 4.61 and 4.81)
+        assert np.sum(by_value.step_grad_norm <= ch.CLIP_NORM) <= 2, seed
         # clip by value: the norm after clipping "starts near 9", above 5 "at most steps, but not at all of them"
         assert 8.5 < by_value.step_clipped_norm[0] < 9.5
         below = np.sum(by_value.step_clipped_norm < ch.CLIP_NORM)
