@@ -101,7 +101,9 @@ class Dense(Layer):
     def forward(self, x, training=False):
         """x (batch, fan_in) -> z = x W + b (batch, fan_out)."""
         self.cache = x
-        return x @ self.params["W"] + self.params["b"]
+        z = x @ self.params["W"]
+        z += self.params["b"]  # into the product's array: the same numbers as x @ W + b, without a second array
+        return z
 
     def backward(self, dout, param_grads=True):
         """dout = dL/dz (batch, fan_out) -> dL/dx = dout W^T (batch, fan_in).
