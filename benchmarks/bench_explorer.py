@@ -20,7 +20,8 @@ Deep-network explorer, per setting (depth x width x batch):
 - ``parts`` (only when named): where the probe's time goes, per activation, in
   ms and as a multiple of the bare products: the engine's layer methods
   (x W + b, phi(z), phi'(z) * da, dz W^T, each wrapped by a timer), the
-  statistics, the network's overflow checks and loop, the probe's own work.
+  statistics (each layer's, taken during the pass, and their assembly), the
+  network's overflow checks and loop, the probe's own work.
 - ``press``: the weight-scale slider moved one step (0.05 decades) at a time,
   as by an arrow key, waiting for the final frame after each press; for tanh
   and ReLU. Printed: median and p95 from the change to the first frame and to
@@ -225,8 +226,9 @@ PROBE_PARTS = (("Dense", "forward", "x W + b"), ("ActivationLayer", "forward", "
 
 def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
     """(median CPU seconds of the bare products, {part: median CPU seconds of that part of a probe}): the
-    engine's layer methods (:data:`PROBE_PARTS`), the statistics, the network's own work between the layers
-    (overflow checks, the loop) and the probe's (inputs, releasing the last pass, batch-norm state)."""
+    engine's layer methods (:data:`PROBE_PARTS`), the statistics (taken inside the network's passes, as each
+    layer has run, and assembled after), the network's own work between the layers (overflow checks, the
+    loop) and the probe's (inputs, releasing the last pass, batch-norm state)."""
     import contextlib
     import functools
 
@@ -246,6 +248,10 @@ def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
 
     wrapped = [(getattr(layers, c), m, label) for c, m, label in PROBE_PARTS]
     wrapped += [(network.MLP, "forward", "_forward"), (network.MLP, "backward", "_backward")]
+    # the statistics: each layer's, taken inside the network's passes (on_layer), and their assembly after
+    wrapped += [(stats._LayerSummaries, "forward", "_stats in pass"),
+                (stats._LayerSummaries, "backward", "_stats in pass"),
+                (stats._LayerSummaries, "result", "_stats after")]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, width)).astype(dtype)
     W = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
@@ -257,9 +263,6 @@ def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
             f = owner.__dict__[name]
             setattr(owner, name, timed(f, label))
             undo.callback(setattr, owner, name, f)
-        f = stats.layer_statistics
-        stats.layer_statistics = timed(f, "statistics")  # pass_statistics looks it up in the module
-        undo.callback(setattr, stats, "layer_statistics", f)
         for i in range(repeats + 1):
             spent.clear()
             t = time.thread_time()
@@ -276,9 +279,10 @@ def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
 
     def split(r):  # one probe's parts: the remainders within the same probe
         parts = {label: r.get(label, 0.0) for label in layer_parts}
-        parts["statistics"] = r["statistics"]
-        parts["overflow checks, loop"] = r["_forward"] + r["_backward"] - sum(parts[k] for k in layer_parts)
-        parts["probe: inputs, release"] = r["_probe"] - r["_forward"] - r["_backward"] - r["statistics"]
+        parts["statistics"] = r["_stats in pass"] + r["_stats after"]
+        parts["overflow checks, loop"] = (r["_forward"] + r["_backward"] - sum(parts[k] for k in layer_parts)
+                                          - r["_stats in pass"])
+        parts["probe: inputs, release"] = r["_probe"] - r["_forward"] - r["_backward"] - r["_stats after"]
         return parts
 
     split_rows = [split(r) for r in rows]

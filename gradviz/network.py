@@ -188,6 +188,16 @@ class HiddenBlock:
         return dh if dh_skip is None else dh + dh_skip
 
 
+def _check_on_layer(on_layer, record):
+    """Raise unless ``on_layer`` is None, or a callable given with ``record=True`` (it receives records)."""
+    if on_layer is None:
+        return
+    if not callable(on_layer):
+        raise TypeError(f"on_layer must be None or a function on_layer(l, record); got {on_layer!r}")
+    if not record:
+        raise ValueError("on_layer receives each layer's record: pass record=True with it")
+
+
 def _layer_rngs(seed, n):
     """One generator per layer 0..n-1: ``default_rng([seed, l])`` for an int seed, the given one for a Generator.
 
@@ -384,7 +394,7 @@ class MLP:
     def depth(self) -> int:
         return len(self.hidden)
 
-    def forward(self, x, training=False, record=False):
+    def forward(self, x, training=False, record=False, on_layer=None):
         """Run the network on ``x`` of shape (batch, n_inputs); return logits (batch, n_outputs)
         or, without an output layer, the last hidden activation (batch, width).
 
@@ -394,15 +404,20 @@ class MLP:
         (a saturating activation can turn an infinite z into a finite a). With
         ``record=True`` each hidden layer's z and a are kept in :attr:`records`.
 
+        ``on_layer``: None, or with ``record=True`` a function called as
+        ``on_layer(l, records[l - 1])`` as soon as hidden layer l has run (see :meth:`_recorded`).
+
         Raises
         ------
         ValueError, TypeError
             For ``x`` that is not a real 2-D array with ``n_inputs`` columns, a
-            ``training`` or ``record`` that is not a bool; in training mode with
-            batch norm, for a batch of one example.
+            ``training`` or ``record`` that is not a bool, an ``on_layer`` that
+            is not callable or comes without ``record=True``; in training mode
+            with batch norm, for a batch of one example.
         """
         training = check_bool("training", training)
         record = check_bool("record", record)
+        _check_on_layer(on_layer, record)
         h = check_array_2d("x", x, self.n_inputs).astype(self.dtype, copy=False)
         self.overflow = {"forward": None, "backward": None}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -413,16 +428,16 @@ class MLP:
                 if self.overflow["forward"] is None and not (np.isfinite(block.cache[0]).all()
                                                              and np.isfinite(h).all()):
                     self.overflow["forward"] = l
+                if record:
+                    z, a = block.cache
+                    block.record = LayerRecord(z=z, a=a)
+                    self._recorded(on_layer, l)
             if self.output is not None:
                 h = self.output.forward(h, training)
         self._out_shape = h.shape
-        if record:
-            for block in self.blocks:
-                z, a = block.cache
-                block.record = LayerRecord(z=z, a=a)
         return h
 
-    def backward(self, dout, param_grads=True, record=False):
+    def backward(self, dout, param_grads=True, record=False, on_layer=None):
         """Back-propagate ``dout`` = dL/d(output), shape (batch, n_outputs); return dL/dx (batch, n_inputs).
 
         Fills every layer's ``grads`` (unless ``param_grads=False``, which skips
@@ -431,16 +446,22 @@ class MLP:
         dL/da^l and dL/dz^l) is not finite. With ``record=True`` each hidden
         layer's dz, da (phi'(z), and dW) are added to :attr:`records`.
 
+        ``on_layer``: None, or with ``record=True`` a function called as
+        ``on_layer(l, records[l - 1])`` as soon as hidden layer l has been
+        back-propagated, from the top (see :meth:`_recorded`).
+
         Raises
         ------
         RuntimeError
             Before any :meth:`forward`: the backward pass reads what it kept.
         ValueError, TypeError
             For a ``dout`` that is not a real array shaped like the last
-            forward pass's output, or flags that are not bools.
+            forward pass's output, flags that are not bools, or an ``on_layer``
+            that is not callable or comes without ``record=True``.
         """
         param_grads = check_bool("param_grads", param_grads)
         record = check_bool("record", record)
+        _check_on_layer(on_layer, record)
         shape = self._out_shape
         if shape is None:
             raise RuntimeError("backward needs the values of a forward pass: call net.forward(x) first")
@@ -461,18 +482,32 @@ class MLP:
                 # would blame layer l for the overflow of layer l - 1.
                 if self.overflow["backward"] is None and not np.isfinite(dout).all():
                     self.overflow["backward"] = l
-                dout = self.blocks[l - 1].backward(dout, param_grads)
+                block = self.blocks[l - 1]
+                dout = block.backward(dout, param_grads)
+                if record:
+                    da, dz = block.dcache
+                    block.record.update(da=da, dz=dz)
+                    if getattr(block.act, "slope", None) is not None:
+                        block.record["slope"] = block.act.slope
+                    if param_grads:
+                        block.record["dW"] = block.dense.grads["W"]
+                    self._recorded(on_layer, l)
             if self.input_bn is not None:
                 dout = self.input_bn.backward(dout)
-        if record:
-            for block in self.blocks:
-                da, dz = block.dcache
-                block.record.update(da=da, dz=dz)
-                if getattr(block.act, "slope", None) is not None:
-                    block.record["slope"] = block.act.slope
-                if param_grads:
-                    block.record["dW"] = block.dense.grads["W"]
         return dout
+
+    def _recorded(self, on_layer, l):
+        """Hand hidden layer l's record to ``on_layer`` (if any), right after the layer ran.
+
+        A measurement taken there reads the layer's arrays while the CPU's cache
+        still holds them; after the pass they come back from main memory (the
+        records of 50 layers of 256 x 256 float32 are 64 MB, twice the cache).
+        :func:`gradviz.stats.pass_statistics` takes its per-layer statistics
+        there: 5.0-5.6 ms after the pass, 3.4 during it, of a probe of 51 ms at
+        that size (tanh; ``benchmarks/bench_explorer.py --scenarios parts``).
+        """
+        if on_layer is not None:
+            on_layer(l, self.blocks[l - 1].record)
 
     @property
     def last_batch_size(self):

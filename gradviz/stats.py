@@ -150,6 +150,81 @@ def _norm(x):
     return float(np.sqrt(np.dot(v, v)))
 
 
+class _LayerSummaries:
+    """The per-layer statistics of one pass of ``net``, layer by layer, as :class:`PassStats`.
+
+    :meth:`forward` summarises a hidden layer's record once its forward pass
+    has run (z, a, dead units), :meth:`backward` once its backward pass has
+    (dL/da, dL/dz, dL/dW, the saturation read from phi'(z)), and :meth:`result`
+    assembles them. :func:`layer_statistics` feeds it the records of a finished
+    pass; :func:`pass_statistics` feeds it each layer during the pass (the
+    network's ``on_layer``), while the layer's arrays are still in the CPU's
+    cache. Either way the same functions see the same arrays: the same numbers.
+    Call its methods inside ``np.errstate`` that ignores overflow and invalid
+    values (as :func:`_var` needs): an overflow is a statistic here, not a warning.
+    """
+
+    def __init__(self, net: MLP, threshold: float):
+        L = net.depth
+        self.net, self.threshold = net, threshold
+        self.out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_mean", "da_var",
+                                                    "dz_mean", "dz_var", "grad_norm")}
+        self.sat = np.zeros(L)
+        self.sat_done = np.zeros(L, dtype=bool)
+        self.dead = np.zeros(L)
+        act_name = net.activation
+        self.act = get_activation(act_name) if act_name in ("sigmoid", "tanh", "relu") else None
+        self.dead_units = [None] * L if self.act is not None and self.act.dies else None
+
+    def forward(self, l, rec):
+        """Hidden layer ``l`` (1-based) after its forward pass: its record holds z and a."""
+        i, out, z = l - 1, self.out, rec["z"]
+        out["z_mean"][i], out["z_var"][i] = _var(z)
+        out["a_mean"][i], out["a_var"][i] = _var(rec["a"])
+        if self.dead_units is not None:
+            # z <= 0 for every example, as the largest z of each unit (a nan is never <= 0)
+            units = z.max(axis=0) <= 0
+            self.dead_units[i] = units
+            self.dead[i] = np.count_nonzero(units) / units.size
+
+    def backward(self, l, rec):
+        """Hidden layer ``l`` (1-based) after its backward pass: its record holds da, dz (slope, dW) too."""
+        i, out = l - 1, self.out
+        out["da_mean"][i], out["da_var"][i] = _var(rec["da"])
+        out["dz_mean"][i], out["dz_var"][i] = _var(rec["dz"])
+        if "dW" in rec:
+            norm = _norm(rec["dW"])
+            out["grad_norm"][i] = norm if np.isfinite(norm) else np.nan
+        slope = rec.get("slope")
+        if self.act is not None and self.act.saturating and slope is not None:
+            # the slope the backward pass computed is exactly what saturation_mask would compute again
+            self.saturated(i, slope < self.threshold * self.act.max_slope)
+
+    def saturated(self, i, mask):
+        self.sat[i] = np.count_nonzero(mask) / mask.size
+        self.sat_done[i] = True
+
+    def result(self) -> PassStats:
+        """The :class:`PassStats` of the layers summarised (saturation from z where no slope was recorded)."""
+        net, out = self.net, self.out
+        records = net.records
+        if self.act is not None and self.act.saturating:
+            for i in np.flatnonzero(~self.sat_done):
+                self.saturated(i, saturation_mask(net.activation, records[i]["z"], self.threshold))
+        return PassStats(
+            layer=np.arange(1, len(records) + 1),
+            a_std=np.sqrt(out["a_var"]),
+            saturated_fraction=self.sat,
+            dead_fraction=self.dead,
+            first_nonfinite=net.first_nonfinite,
+            overflow=dict(net.overflow),
+            activation=net.activation,
+            dead_units=None if self.dead_units is None else tuple(self.dead_units),
+            n_examples=int(records[0]["z"].shape[0]) if records else net.last_batch_size,
+            **out,
+        )
+
+
 def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassStats:
     """Summarise the records of the last recorded forward/backward pass of ``net``.
 
@@ -169,52 +244,22 @@ def layer_statistics(net: MLP, threshold: float = SATURATION_THRESHOLD) -> PassS
     records = net.records
     if records and "z" not in records[0]:  # a net of depth 0 has no hidden layer: empty statistics
         raise ValueError("net has no recorded pass: call net.forward(x, record=True) first")
-    L = len(records)
-    out = {k: np.full(L, np.nan) for k in ("z_mean", "z_var", "a_mean", "a_var", "da_mean", "da_var", "dz_mean",
-                                           "dz_var", "grad_norm")}
-    sat = np.zeros(L)
-    dead = np.zeros(L)
-    act_name = net.activation
-    act = get_activation(act_name) if act_name in ("sigmoid", "tanh", "relu") else None
-    dead_units = [] if act is not None and act.dies else None
+    summaries = _LayerSummaries(net, threshold)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for i, rec in enumerate(records):
-            z, a = rec["z"], rec["a"]
-            out["z_mean"][i], out["z_var"][i] = _var(z)
-            out["a_mean"][i], out["a_var"][i] = _var(a)
+        for l, rec in enumerate(records, start=1):
+            summaries.forward(l, rec)
             if "da" in rec:
-                out["da_mean"][i], out["da_var"][i] = _var(rec["da"])
-                out["dz_mean"][i], out["dz_var"][i] = _var(rec["dz"])
-            if "dW" in rec:
-                norm = _norm(rec["dW"])
-                out["grad_norm"][i] = norm if np.isfinite(norm) else np.nan
-            if act is not None and act.saturating:
-                # the slope the backward pass computed is exactly what saturation_mask would compute again
-                slope = rec.get("slope")
-                mask = slope < threshold * act.max_slope if slope is not None else saturation_mask(act_name, z, threshold)
-                sat[i] = np.count_nonzero(mask) / mask.size
-            if dead_units is not None:
-                # z <= 0 for every example, as the largest z of each unit (a nan is never <= 0)
-                units = z.max(axis=0) <= 0
-                dead_units.append(units)
-                dead[i] = np.count_nonzero(units) / units.size
-    return PassStats(
-        layer=np.arange(1, L + 1),
-        a_std=np.sqrt(out["a_var"]),
-        saturated_fraction=sat,
-        dead_fraction=dead,
-        first_nonfinite=net.first_nonfinite,
-        overflow=dict(net.overflow),
-        activation=act_name,
-        dead_units=None if dead_units is None else tuple(dead_units),
-        n_examples=int(records[0]["z"].shape[0]) if records else net.last_batch_size,
-        **out,
-    )
+                summaries.backward(l, rec)
+        return summaries.result()
 
 
 def pass_statistics(net: MLP, x, dout=None, training: bool = True, param_grads: bool = True,
                     threshold: float = SATURATION_THRESHOLD) -> PassStats:
     """Run one recorded forward and backward pass of ``net`` on ``x`` and summarise it.
+
+    The same numbers as :func:`layer_statistics` after the pass, taken during
+    it: each layer is summarised as soon as it has run, while its arrays are
+    still in the CPU's cache (see :meth:`gradviz.network.MLP.forward`'s ``on_layer``).
 
     Parameters
     ----------
@@ -227,15 +272,20 @@ def pass_statistics(net: MLP, x, dout=None, training: bool = True, param_grads: 
         Forward in training mode (batch norm uses batch statistics).
     param_grads : bool
         Compute dL/dW too (needed for ``grad_norm``; costs one matrix product per layer).
+    threshold : float
+        Saturation threshold (fraction of the maximum slope).
     """
+    threshold = check_probability("threshold", threshold, inclusive_low=False)
     x = check_array_2d("x", x, net.n_inputs)
-    out = net.forward(x, training=training, record=True)
-    if dout is not None:
-        dout = np.asarray(dout)
-        if dout.shape != out.shape:
-            raise ValueError(f"dout must have the output's shape {out.shape}; got {dout.shape}")
-        net.backward(dout, param_grads=param_grads, record=True)
-    return layer_statistics(net, threshold)
+    summaries = _LayerSummaries(net, threshold)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        out = net.forward(x, training=training, record=True, on_layer=summaries.forward)
+        if dout is not None:
+            dout = np.asarray(dout)
+            if dout.shape != out.shape:
+                raise ValueError(f"dout must have the output's shape {out.shape}; got {dout.shape}")
+            net.backward(dout, param_grads=param_grads, record=True, on_layer=summaries.backward)
+        return summaries.result()
 
 
 def _draw_probe_inputs(rng, batch_size, n_inputs, width, dtype):

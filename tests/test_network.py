@@ -392,3 +392,35 @@ def test_bad_inputs_to_forward():
         net.forward(np.zeros((1, 4)), training=True)
     assert net.forward(np.zeros((1, 4)), training=False).shape == (1, 10)
     assert net.predict(np.zeros((3, 4))).shape == (3,)
+
+
+def test_on_layer_sees_each_record_as_soon_as_the_layer_has_run():
+    # forward: layers 1..L in order, each record holding z and a (and nothing of the layers above yet);
+    # backward: L..1, each record now holding da, dz, slope (and dW with parameter gradients).
+    net = MLP(6, depth=3, width=5, activation="tanh", n_outputs=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    seen = []
+
+    def forward_seen(l, rec):
+        seen.append(("forward", l, sorted(rec)))
+        assert rec is net.records[l - 1] and rec["z"] is net.blocks[l - 1].cache[0]
+        assert all(not r for r in net.records[l:])  # the layers above have not run
+
+    out = net.forward(x, record=True, on_layer=forward_seen)
+    net.backward(np.ones_like(out), record=True, on_layer=lambda l, rec: seen.append(("backward", l, sorted(rec))))
+    assert seen == ([("forward", l, ["a", "z"]) for l in (1, 2, 3)]
+                    + [("backward", l, ["a", "dW", "da", "dz", "slope", "z"]) for l in (3, 2, 1)])
+
+
+def test_on_layer_needs_a_function_and_records():
+    net = MLP(4, depth=2, width=3, n_outputs=None)
+    x = np.ones((2, 4))
+    with pytest.raises(TypeError, match=r"on_layer must be None or a function on_layer\(l, record\); got 3"):
+        net.forward(x, record=True, on_layer=3)
+    with pytest.raises(ValueError, match="on_layer receives each layer's record: pass record=True with it"):
+        net.forward(x, on_layer=print)
+    out = net.forward(x, record=True)
+    with pytest.raises(ValueError, match="pass record=True"):
+        net.backward(np.ones_like(out), on_layer=print)
+    with pytest.raises(TypeError, match="on_layer must be None or a function"):
+        net.backward(np.ones_like(out), record=True, on_layer="stats")

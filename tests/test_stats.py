@@ -318,3 +318,24 @@ def test_probe_releases_the_last_pass_first_without_changing_a_number(batch_norm
     assert all(r["z"].shape == (32, 16) and "dW" not in r for r in net.records)
     assert all(b.dense.grads["W"] is g for b, g in zip(net.blocks, grads))
     assert layer_statistics(net).a_var.tolist() == again.a_var.tolist()
+
+
+@pytest.mark.parametrize("activation, batch_norm", [("tanh", None), ("sigmoid", "after"), ("relu", None),
+                                                    ("relu", "before"), ("elu", None), ("prelu", None)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_taken_during_the_pass_equal_those_taken_after_it(activation, batch_norm, dtype):
+    # pass_statistics summarises each layer as soon as it has run (MLP.forward/backward's on_layer);
+    # layer_statistics reads the same records after the pass: every number the same, to the bit.
+    for weight_scale, dout in ((1.0, True), (3.0, False), (40.0, True)):  # 40: float32 ReLU/ELU overflow
+        net = MLP(12, depth=5, width=24, activation=activation, batch_norm=batch_norm, weight_scale=weight_scale,
+                  n_outputs=3, seed=1, dtype=dtype)
+        x = np.random.default_rng(0).standard_normal((20, 12)) * 30
+        during = pass_statistics(net, x, np.ones((20, 3)) if dout else None)
+        after = layer_statistics(net)
+        for k, v in vars(during).items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(getattr(after, k), v, err_msg=k)
+            elif k == "dead_units" and v is not None:
+                assert all(np.array_equal(a, b) for a, b in zip(after.dead_units, v))
+            else:
+                assert getattr(after, k) == v, k
