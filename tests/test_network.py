@@ -424,3 +424,31 @@ def test_on_layer_needs_a_function_and_records():
         net.backward(np.ones_like(out), on_layer=print)
     with pytest.raises(TypeError, match="on_layer must be None or a function"):
         net.backward(np.ones_like(out), record=True, on_layer="stats")
+
+
+@pytest.mark.filterwarnings("error")
+def test_huge_finite_values_are_not_an_overflow():
+    # The overflow check sums squares, which overflow float32 from |x| ~ 1.8e19 while the values do not
+    # (up to 3.4e38): such a layer is checked value by value and is not reported.
+    net = MLP(4, depth=3, width=4, activation="linear", init="normal", init_kwargs={"std": 1.0},
+              dtype=np.float32, n_outputs=None, seed=0)
+    for block in net.blocks:
+        block.dense.params["W"][:] = np.eye(4, dtype=np.float32)
+    x = np.array([[1e30, -2e35, 3e25, 0.0], [1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    out = net.forward(x, record=True)
+    assert np.abs(out).max() > 1.9e19 and np.isfinite(out).all()  # whose squares overflow float32
+    assert net.overflow["forward"] is None
+    net.backward(out.copy(), record=True)
+    assert net.overflow["backward"] is None
+    x[1, 2] = np.inf  # from the input on
+    net.forward(x, record=True)
+    assert net.overflow["forward"] == 1
+    x[1, 2] = np.nan
+    out = net.forward(x, record=True)
+    assert net.overflow["forward"] == 1
+    net.backward(np.where(np.isfinite(out), out, 1e20), record=True)
+    assert net.overflow["backward"] is None
+    dout = np.zeros_like(out)
+    dout[0, 0] = np.inf
+    net.backward(dout, record=True)
+    assert net.overflow["backward"] == 3

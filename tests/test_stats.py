@@ -339,3 +339,24 @@ def test_statistics_taken_during_the_pass_equal_those_taken_after_it(activation,
                 assert all(np.array_equal(a, b) for a, b in zip(after.dead_units, v))
             else:
                 assert getattr(after, k) == v, k
+
+
+def test_dead_units_from_the_sums_of_a_are_those_whose_z_is_never_positive():
+    # A ReLU unit is dead when z <= 0 for every example; the statistics test it as sum(max(z, 0)) == 0 over
+    # the examples, which must agree for every kind of value: zeros of both signs, the smallest and the
+    # largest float32 values, inf and nan. One unit per column, three examples.
+    from gradviz.activations import relu
+    from gradviz.network import LayerRecord
+    from gradviz.stats import _LayerSummaries
+
+    z = np.array([[-1.0, 0.0, -0.0, -np.inf, 1e-45, -3e38, 3e38, np.inf, np.nan],
+                  [-2.0, -0.0, -1.0, -1.0, -1.0, -3e38, 3e38, -1.0, -1.0],
+                  [-3.0, 0.0, -5.0, -np.inf, -1.0, -3e38, 1.0, -np.inf, -1.0]], dtype=np.float32)
+    net = MLP(9, hidden=(9,), activation="relu", n_outputs=None, dtype=np.float32)
+    summaries = _LayerSummaries(net, SATURATION_THRESHOLD)
+    with np.errstate(over="ignore", invalid="ignore"):
+        summaries.forward(1, LayerRecord(z=z, a=relu(z)))
+        expected = z.max(axis=0) <= 0
+    assert expected.tolist() == [True, True, True, True, False, True, False, False, False]
+    np.testing.assert_array_equal(summaries.dead_units[0], expected)
+    assert summaries.dead[0] == 5 / 9
