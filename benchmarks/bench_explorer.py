@@ -22,6 +22,11 @@ Deep-network explorer, per setting (depth x width x batch):
   (x W + b, phi(z), phi'(z) * da, dz W^T, each wrapped by a timer), the
   statistics (each layer's, taken during the pass, and their assembly), the
   network's overflow checks and loop, the probe's own work.
+- ``floors`` (only when named): what each part of the probe costs at least, in
+  ms and as a multiple of the bare products, each part's numpy on its own:
+  the products of a pass (over the network's distinct weight matrices, into a
+  pass's worth of distinct arrays), tanh, tanh'(z) * da and relu'(z) * da and the
+  statistics on one array in the cache, and the probe's Python (layers of 8 x 8).
 - ``press``: the weight-scale slider moved one step (0.05 decades) at a time,
   as by an arrow key, waiting for the final frame after each press; for tanh
   and ReLU. Printed: median and p95 from the change to the first frame and to
@@ -290,6 +295,62 @@ def probe_parts(depth, width, batch, dtype, activation="tanh", repeats=15):
     return med([r["_products"] for r in rows]), med([r["_probe"] for r in rows]), parts
 
 
+def probe_floors(depth, width, batch, dtype, repeats=15):
+    """{part: median CPU seconds} of what each part of a probe costs at least, and the bare products: each
+    part's numpy on its own, alternated. 'products of a pass': x W and dz W^T over the network's ``depth``
+    distinct weight matrices, into a pass's worth of distinct arrays that exist already (no page faults);
+    'tanh', "tanh'(z) * da", "relu'(z) * da", 'statistics (tanh)' (four moments and the saturated count per
+    layer): on one (batch, width) array, in the cache; 'Python': a whole probe of ``depth`` layers of 8 x 8."""
+    from gradviz.activations import relu_grad, tanh_grad
+    from gradviz.stats import _var
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, width)).astype(dtype)
+    W = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
+    out = np.empty_like(x)
+    Ws = [b.dense.params["W"] for b in MLP(width, depth=depth, width=width, activation="tanh", n_outputs=None,
+                                            seed=0, dtype=dtype).blocks]
+    records = [np.ones_like(x) for _ in range(5 * depth)]  # z, a, da, dz, slope per layer, written once
+    z, da = rng.standard_normal((2, batch, width)).astype(dtype)
+    a = np.tanh(z)
+    small = MLP(8, depth=depth, width=8, activation="tanh", n_outputs=None, seed=0, dtype=dtype)
+
+    def bare():
+        for _ in range(depth):
+            np.matmul(x, W, out=out)
+            np.matmul(x, W.T, out=out)
+
+    def pass_products():
+        h = x
+        for l in range(depth):
+            h = np.matmul(h, Ws[l], out=records[5 * l])
+        for l in range(depth - 1, -1, -1):
+            h = np.matmul(h, Ws[l].T, out=records[5 * l + 3])
+
+    def repeat(f):
+        def g():
+            for _ in range(depth):
+                f()
+        return g
+
+    def statistics():
+        _var(z), _var(a), _var(da), _var(da)
+        np.count_nonzero(a < 0.05)
+
+    parts = {"bare products": bare, "products of a pass": pass_products, "tanh": repeat(lambda: np.tanh(z)),
+             "tanh'(z) * da": repeat(lambda: da * tanh_grad(z)), "relu'(z) * da": repeat(lambda: da * relu_grad(z)),
+             "statistics (tanh)": repeat(statistics), "Python": lambda: probe(small, batch_size=8, seed=0)}
+    times = {k: [] for k in parts}
+    with np.errstate(all="ignore"):
+        for i in range(repeats + 1):
+            for k, f in parts.items():
+                t = time.thread_time()
+                f()
+                if i:
+                    times[k].append(time.thread_time() - t)
+    return {k: med(v) for k, v in times.items()}
+
+
 # ----------------------------------------------------------------------------- runs
 async def bench_setting(setting, activation, n, dtype, scenarios):
     depth, width, batch = (int(x) for x in setting.split("x"))
@@ -357,7 +418,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)")
     p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, help="DEPTHxWIDTHxBATCH ...")
     p.add_argument("--scenarios", nargs="+", default=["ratio", "press", "drag"],
-                   choices=("ratio", "parts", "press", "drag"), help="parts: only when named")
+                   choices=("ratio", "parts", "floors", "press", "drag"), help="parts, floors: only when named")
     p.add_argument("--activations", nargs="+", default=["tanh", "relu"], help="for the press and parts rows")
     p.add_argument("--explorers", nargs="*", default=None,
                    help="every notebook's explorer at its defaults instead (or those whose name contains a word)")
@@ -395,6 +456,11 @@ def main(argv=None):
                 print(f"{setting:>11} parts {activation:<5} probe {ms(pr):.1f} = {pr / floor:.2f} x the bare products "
                       f"{ms(floor):.1f} (CPU, wrapped methods): " + ", ".join(
                           f"{k} {ms(v):.1f} ({v / floor:.2f})" for k, v in parts.items()))
+        if "floors" in args.scenarios:
+            floors = probe_floors(depth, width, batch, dtype)
+            bare = floors.pop("bare products")
+            print(f"{setting:>11} floors     bare products {ms(bare):.1f} (CPU); each part on its own: " + ", ".join(
+                f"{k} {ms(v):.1f} ({v / bare:.3f})" for k, v in floors.items()))
         for activation in args.activations:
             scen = [s for s in args.scenarios if s == "press" or (s == "drag" and activation == args.activations[0])]
             if not scen:

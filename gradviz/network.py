@@ -418,7 +418,9 @@ class MLP:
         ``record=True`` each hidden layer's z and a are kept in :attr:`records`.
 
         ``on_layer``: None, or with ``record=True`` a function called as
-        ``on_layer(l, records[l - 1])`` as soon as hidden layer l has run (see :meth:`_recorded`).
+        ``on_layer(l, records[l - 1])`` as soon as hidden layer l has run, while
+        its arrays are still in the CPU's cache (:func:`gradviz.stats.pass_statistics`
+        summarises each layer there; after the pass they come back from memory).
 
         Raises
         ------
@@ -460,7 +462,7 @@ class MLP:
 
         ``on_layer``: None, or with ``record=True`` a function called as
         ``on_layer(l, records[l - 1])`` as soon as hidden layer l has been
-        back-propagated, from the top (see :meth:`_recorded`).
+        back-propagated, from the top (as in :meth:`forward`).
 
         Raises
         ------
