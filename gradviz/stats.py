@@ -204,6 +204,7 @@ class _LayerSummaries:
             self.saturated(i, slope < self.threshold * self.act.max_slope)
 
     def saturated(self, i, mask):
+        """Layer index ``i`` (0-based): the fraction of the mask's True entries, its saturated units."""
         self.sat[i] = np.count_nonzero(mask) / mask.size
         self.sat_done[i] = True
 
