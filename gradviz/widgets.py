@@ -706,6 +706,7 @@ class DeepNetworkExplorer(Explorer):
         # to begin with, a guess a little above what this project's 2-core machines measure (~5e10), so that a
         # setting that is quick there is first tried in one piece
         self._flops = 6e10
+        self._first_probe = None  # seconds the probe of the first figure took, on the kernel's thread alone
         # seconds a whole-batch answer took, per shape (see _learn): a setting is judged by its own time once
         # measured, not by a FLOP/s rate learned from other shapes (50 thin layers cost more per FLOP than 10 wide)
         self._seconds = {}
@@ -817,17 +818,34 @@ class DeepNetworkExplorer(Explorer):
         prediction, note = predicted.result() if predicted is not None else self._predict(
             depth, width, activation, init, weight_scale, batch_norm)
         t3 = time.perf_counter()
+        if timed and rows is None:  # learned from whole batches only: a draft's slice (two halves of 16
+            # examples) multiplies less efficiently, and learning from drafts alone would keep a setting on drafts
+            flop = self.probe_flop(depth, width, stats.n_examples)
+            timeable = flop > 2e7  # large enough to time the products rather than Python
+            if split:
+                if timeable:
+                    self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
+                self._learn(depth, width, activation, batch_norm, batch_size, t3 - t0)
+            else:  # an answer to code, e.g. the first figure
+                if self._first_probe is None:
+                    # A learner's first changes are judged by this machine's speed, from the probe that drew the
+                    # first figure (the whole batch on one thread: slower than a learner's probe on two, so a
+                    # doubtful setting gets a draft), not only by the guess in __init__
+                    self._first_probe = t2 - t1
+                    if timeable:
+                        self._flops = min(self._flops, flop / max(t2 - t1, 1e-6))
+                self._probes.warm(args, batch_size, seed)  # ready the learner's second thread meanwhile
         if timed:
             self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
                                 examples=stats.n_examples)
-            flop = 4.0 * depth * width * width * stats.n_examples  # the two products of every layer
-            # learned from whole batches only: a draft's slice (two halves of 16 examples) multiplies less
-            # efficiently, and learning from drafts alone would keep a setting on drafts for good
-            if split and rows is None and flop > 2e7:  # large enough to time the products rather than Python
-                self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
-            if split and rows is None:
-                self._learn(depth, width, activation, batch_norm, batch_size, t3 - t0)
         return stats, prediction, note
+
+    @staticmethod
+    def probe_flop(depth, width, examples):
+        """Floating-point operations of the two matrix products of every layer of a probe (the forward
+        ``z = a W`` and the backward ``dL/da = dL/dz W^T``, ``2 width^2`` each per example): what the explorers'
+        speed is learned and predicted in (FLOP/s, :meth:`draft_examples`)."""
+        return 4.0 * depth * width * width * examples
 
     def _learn(self, depth, width, activation, batch_norm, batch_size, seconds):
         """Remember how long a whole-batch answer of this shape took for a learner (an average of the last few)."""
@@ -844,7 +862,7 @@ class DeepNetworkExplorer(Explorer):
     # --- progressive answers (see Explorer) ------------------------------------
     #: A learner's change whose probe should take longer than this (seconds, at the speed measured so far)
     #: is answered first from a slice of the batch that takes about ``draft_seconds``.
-    full_seconds = 0.06
+    full_seconds = 0.07
     draft_seconds = 0.015
     #: Smallest slice of the batch a draft measures: ``min_draft_examples``, or fewer examples of a wide layer, as
     #: long as each layer holds ``min_draft_values`` (32 x 256 = 16 x 512; the variance of 8192 values of a layer is
@@ -880,7 +898,7 @@ class DeepNetworkExplorer(Explorer):
             return None
         seconds = self._seconds.get((a["depth"], a["width"], a["activation"], a["batch_norm"], batch))
         if seconds is None:  # a shape not answered whole yet: from the speed of the others
-            seconds = 4.0 * a["depth"] * a["width"] ** 2 * batch / self._flops
+            seconds = self.probe_flop(a["depth"], a["width"], batch) / self._flops
         if seconds <= self.full_seconds:
             return None
         n = max(smallest, batch * self.draft_seconds / seconds)

@@ -123,7 +123,7 @@ class GradientFlowExplorer(DeepNetworkExplorer):
         t2 = time.perf_counter()
         self.timings.update(build=t1 - t0, probe=t2 - t1, cached=False)
         n = len(range(self.batch_size)[rows]) if rows is not None else self.batch_size
-        flop = 4.0 * depth * width * width * n  # the two products of every layer
+        flop = self.probe_flop(depth, width, n)
         if flop > 2e7:  # large enough to time the products rather than Python
             self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
         return flow
