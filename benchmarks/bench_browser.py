@@ -32,8 +32,10 @@ explorer's presses (open it in Perfetto).
 In the kernel the same presses are timed from the message's arrival
 (ipywidgets' ``set_state``) to the frames handed to the comm. Printed per
 explorer: median and p95 of the browser's first and final frames, the
-kernel's, and the gap (browser minus kernel medians: the widget's message to
-the kernel, the frame's way back, PNG decoding and painting).
+kernel's (its final frame: the first frame of a final answer), the gap
+(browser minus kernel medians: the widget's message to the kernel, the frame's
+way back, PNG decoding and painting), and the frames the kernel sent after a
+press's final frame, before the next press ("late").
 
 Needs Chromium (/usr/bin/chromium, or GRADVIZ_CHROMIUM) and Playwright, as the
 browser tests do (``bash .ci/install-browser``). It is a benchmark that prints
@@ -274,7 +276,10 @@ def press_slider(page, key, presses, quiet_s, timeout_s, trace=None):
 
 
 def kernel_latencies(log):
-    """[(first frame ms, final frame ms)] per message from the kernel's log (frames before the next message)."""
+    """[(first frame ms, final frame ms, frames after the final one)] per message from the kernel's log (frames
+    before the next message). The final frame is the first that shows a final answer; a frame after it (e.g. the
+    whole figure again, when the browser asked for it) is counted, not timed: it changes no number the learner
+    waited for."""
     out = []
     for i, (kind, t, *_) in enumerate(log):
         if kind != "message":
@@ -286,8 +291,8 @@ def kernel_latencies(log):
             if kind2 == "frame":
                 frames.append((t2, answered))
         if frames:
-            finals = [f for f, a in frames if a in ("final", None)] or [frames[-1][0]]
-            out.append((1e3 * (frames[0][0] - t), 1e3 * (finals[-1] - t)))
+            finals = [i for i, (f, a) in enumerate(frames) if a in ("final", None)] or [len(frames) - 1]
+            out.append((1e3 * (frames[0][0] - t), 1e3 * (frames[finals[0]][0] - t), len(frames) - 1 - finals[0]))
     return out
 
 
@@ -445,19 +450,20 @@ def main(argv=None):
     for (key, what), use in cpu_use.items():
         print(f"{key}, CPU ms in {what}: " + ", ".join(f"{k} {1e3 * v:.0f}" for k, v in use.items()), flush=True)
     print(f"\n{'explorer':>46} | {'browser first frame':>19} | {'browser final':>13} | {'kernel first':>12} | "
-          f"{'kernel final':>12} | {'gap':>5}")
+          f"{'kernel final':>12} | {'gap':>5} | late")
     print(f"{'':>46} | {'median':>9} {'p95':>9} | {'median':>6} {'p95':>6} | {'median':>5} {'p95':>6} | "
-          f"{'median':>5} {'p95':>6} | {'ms':>5}")
+          f"{'median':>5} {'p95':>6} | {'ms':>5} | frames")
     for key, presses in results.items():
         first = [a for a, _ in presses]
         final = [b for _, b in presses]
         k = kernel_latencies(kernel.get(key, []))
-        kfirst = [a for a, _ in k]
-        kfinal = [b for _, b in k]
+        kfirst = [a for a, _, _ in k]
+        kfinal = [b for _, b, _ in k]
+        late = sum(c for _, _, c in k)
         flag = "ok" if p95(first) <= 150 else "SLOW"
         print(f"{key:>46} | {med(first):9.0f} {p95(first):9.0f} | {med(final):6.0f} {p95(final):6.0f} | "
               f"{med(kfirst):5.0f} {p95(kfirst):6.0f} | {med(kfinal):5.0f} {p95(kfinal):6.0f} | "
-              f"{med(first) - med(kfirst):5.0f}  {flag}")
+              f"{med(first) - med(kfirst):5.0f} | {late:6d}  {flag}")
     return results
 
 
