@@ -13,6 +13,7 @@ from gradviz.chapters import ch04a_dying_relu as ch04a
 from gradviz.chapters import ch04b_relu_variants as ch04b
 from gradviz.chapters import ch05_selu as ch05
 from gradviz.chapters import ch06_batch_norm as ch06
+from gradviz.chapters import ch07_playground as ch07
 from gradviz.init import initialize
 from gradviz.layers import BatchNorm, Dense
 from gradviz.network import MLP
@@ -20,6 +21,10 @@ from gradviz.network import MLP
 
 def _deep(**kw):
     return widgets.DeepNetworkExplorer(canvas="none", **{"depth": 2, "width": 8, "batch_size": 16, **kw})
+
+
+def _training(**kw):
+    return ch07.explorers.TrainingExplorer(canvas="none", **kw)
 
 
 def _net(**kw):
@@ -89,11 +94,11 @@ BAD_INPUTS = [
      "x_range must be a pair (low, high) with -30 <= low <= high <= 30"),
     ("explorer z1=inf", lambda: widgets.ActivationExplorer(canvas="none", z1=np.inf), ValueError,
      "z1=inf is not finite"),
-    ("training explorer run=True", lambda: widgets.TrainingExplorer(canvas="none", run=True), TypeError,
+    ("training explorer run=True", lambda: _training(run=True), TypeError,
      "control 'run' is a Button without a value"),
-    ("training explorer max_runs=100", lambda: widgets.TrainingExplorer(canvas="none", max_runs=100), ValueError,
+    ("training explorer max_runs=100", lambda: _training(max_runs=100), ValueError,
      f"max_runs must be an integer from 1 to {len(plots.RUN_COLORS)}; got 100"),
-    ("training explorer progress='no'", lambda: widgets.TrainingExplorer(canvas="none", progress="no"), TypeError,
+    ("training explorer progress='no'", lambda: _training(progress="no"), TypeError,
      "progress must be True or False"),
     ("chapter explorer checkbox=1", lambda: ch05.SeluConditionsExplorer(canvas="none", standardized=1), TypeError,
      "standardized must be True or False; got 1"),

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from gradviz import _live, widgets  # noqa: E402
 from gradviz.chapters import ch02_vanishing_exploding as ch02  # noqa: E402
 from gradviz.chapters import ch03_initialization  # noqa: E402
+from gradviz.chapters import ch07_playground as ch07  # noqa: E402
 from gradviz.network import MLP  # noqa: E402
 from gradviz.stats import combine_stats, probe  # noqa: E402
 
@@ -159,7 +160,7 @@ def test_activation_explorer_readout_sigmoid_6_vs_1000():
 
 
 def test_training_explorer_run_cache_overlay_clear(capsys):
-    ex = widgets.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
+    ex = ch07.explorers.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
     assert "not trained yet" in ex.status.value
     ex.controls["run"].click()
     assert len(ex.runs) == 1 and len(ex.cache) == 1
@@ -815,7 +816,7 @@ def test_probing_the_batch_in_slices_and_combining_gives_the_whole_batch():
 
 def test_a_learners_run_trains_on_a_worker_thread_and_a_new_run_replaces_it():
     async def main():
-        ex = widgets.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
+        ex = ch07.explorers.TrainingExplorer(canvas="none", progress=False, depth=1, width=16, steps=50, batch_size=32)
         first_started, release = threading.Event(), threading.Event()
         train_run = ex.train_run
 

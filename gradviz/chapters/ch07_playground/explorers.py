@@ -4,21 +4,236 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import re
 import time
+from collections import OrderedDict
 
 import ipywidgets
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ... import _canvas, plots
-from ..._validate import check_choice
+from ... import _canvas, _live, plots
+from ..._controls import check_size
+from ..._validate import check_bool, check_choice
 from ...activations import ACTIVATIONS
-from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, Explorer, TrainingExplorer,
-                        choice, int_slider, log_slider, values_slider)
+from ...data import digits
+from ...network import MLP
+from ...train import train
+from ...widgets import (BN_OPTIONS, CONTROL_STYLE, INIT_OPTIONS, DeepNetworkExplorer, Explorer, choice, int_slider,
+                        log_slider, resolve_init, values_slider)
 from .experiments import (_RUN_CACHE, DEFAULTS, INITIAL_EXAMPLES, PRESETS, STEPS, _measure_initial, _WeightBank,
                           initial_view, is_cached, is_initial_cached, keep_initial, label, run, settings)
+
+
+class TrainingExplorer(Explorer):
+    """Train an MLP on the handwritten digits and overlay the runs.
+
+    The controls of :class:`gradviz.widgets.DeepNetworkExplorer` (smaller ranges: this one
+    trains) plus ``lr`` and ``steps``; a Run button trains the configuration
+    (or takes it from the cache when it was trained before: immediate), a Clear
+    button empties the comparison. Changing a control does not train.
+
+    A learner's Run (a press in the browser) trains on a worker thread: the
+    controls stay responsive, a progress bar under the figure counts the steps,
+    and a Run pressed meanwhile stops that training and starts the new one. Run
+    called from code (``run()``, a test) trains at once, with tqdm's bar.
+
+    Parameters
+    ----------
+    progress : bool
+        Show a progress bar (tqdm's notebook bar, inside the explorer) while training.
+    max_runs : int from 1 to ``len(plots.RUN_COLORS)``
+        Runs kept on the figure (oldest dropped first), each in its own colour.
+    """
+
+    figsize = (12.0, 4.0)
+    freeze_layout = False  # the panels are rebuilt at each run
+
+    def __init__(self, canvas="auto", *, progress=True, max_runs=6, **values):
+        w = ipywidgets
+        self.progress = check_bool("progress", progress)
+        self.max_runs = check_size("max_runs", max_runs, len(plots.RUN_COLORS))
+        self.cache = {}  # configuration -> History
+        self.runs = OrderedDict()  # label -> History, shown
+        self.status = w.HTML()
+        self.progress_area = w.Output()
+        # a learner's run: the steps, and what is trained (hidden, not removed, when idle: nothing moves)
+        self.progress_bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="40%"))
+        self.progress_text = w.HTML()
+        self.progress_view = w.HBox([self.progress_bar, self.progress_text], layout=w.Layout(visibility="hidden"))
+        self._trainer = None
+        self._training = 0  # generation of the learner's run being trained (0: none)
+        self._runs_started = 0
+        super().__init__(canvas, **values)
+        self.controls["run"].on_click(self._on_run)
+        self.controls["clear"].on_click(self._on_clear)
+
+    def make_controls(self):
+        w = ipywidgets
+        return {
+            "depth": int_slider("depth (hidden layers)", 1, 20, 5),
+            "width": values_slider("width (units per layer)", (16, 32, 64, 128, 256), 64),
+            "activation": choice("activation", list(ACTIVATIONS), "relu"),
+            "init": choice("initializer", INIT_OPTIONS, "auto"),
+            "weight_scale": log_slider("weight scale (x init)", 0.1, 10.0, 1.0),
+            "batch_norm": choice("batch norm", BN_OPTIONS, "off", buttons=True),
+            "seed": w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=CONTROL_STYLE),
+            "batch_size": values_slider("batch size", (16, 32, 64, 128, 256), 64),
+            "lr": log_slider("learning rate", 1e-3, 10.0, 0.1),
+            "steps": values_slider("training steps", (50, 100, 200, 300, 500, 1000, 2000), 300),
+            "run": w.Button(description="Run", button_style="primary", icon="play"),
+            "clear": w.Button(description="Clear runs", icon="trash"),
+        }
+
+    def extra_views(self):
+        return [self.status, self.progress_view, self.progress_area]
+
+    def setup_figure(self, fig):
+        self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3)
+
+    @staticmethod
+    def key(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, lr, steps):
+        """The cache key of a configuration."""
+        return (depth, width, activation, init, round(float(weight_scale), 12), batch_norm, seed, batch_size,
+                round(float(lr), 12), steps)
+
+    @staticmethod
+    def label(depth, width, activation, init, weight_scale, batch_norm, seed, batch_size, lr, steps):
+        """A short legend label of a configuration."""
+        init_name = resolve_init(init, activation)
+        bn = "" if batch_norm == "off" else f", BN {batch_norm}"
+        ws = "" if abs(weight_scale - 1) < 1e-9 else f" x{weight_scale:.2g}"
+        seed_s = "" if seed == 0 else f", seed {seed}"
+        return f"{activation}, {init_name}{ws}{bn}, {depth}x{width}, lr {lr:.2g}, batch {batch_size}{seed_s}"
+
+    def history(self, **values):
+        """The History of the configuration of the controls (with ``values`` applied): from the cache,
+        or trained now (with a progress bar) and cached."""
+        v = {**self.values, **values}
+        key = self.key(**v)
+        hist = self.cache.get(key)
+        if hist is None:
+            self.status.value = f"training {html.escape(self.label(**v))} ..."
+            with self.progress_area:
+                hist = self.train_run(v, progress=self.progress)
+            if self.progress:
+                self.progress_area.clear_output()
+            self.remember_run(v, hist)
+        return hist
+
+    def train_run(self, values, progress=False, callback=None):
+        """Train the configuration ``values`` (a dict of every control) and return its History.
+
+        Touches no widget (a learner's run trains on a worker thread); ``callback``
+        goes to :func:`gradviz.train.train`."""
+        v = values
+        init = resolve_init(v["init"], v["activation"])
+        bn = None if v["batch_norm"] == "off" else v["batch_norm"]
+        data = digits()
+        net = MLP(data.n_features, depth=v["depth"], width=v["width"], activation=v["activation"], init=init,
+                  weight_scale=v["weight_scale"], batch_norm=bn, n_outputs=data.n_classes, seed=v["seed"])
+        return train(net, data, lr=v["lr"], steps=v["steps"], batch_size=v["batch_size"], seed=v["seed"],
+                     progress=progress, callback=callback)
+
+    def remember_run(self, values, hist):
+        """Keep a trained History, so that Run shows it at once next time."""
+        self.cache[self.key(**values)] = hist
+
+    def run(self, **values):
+        """Apply ``values`` to the controls, train (or take from the cache) and add the run to the figure."""
+        if values:
+            self.update(**values)
+        hist = self.history()
+        self._add_run(self.label(**self.values), hist)
+        return hist
+
+    def _add_run(self, label, hist, now=False):
+        self.runs.pop(label, None)
+        self.runs[label] = hist
+        while len(self.runs) > self.max_runs:
+            self.runs.popitem(last=False)
+        self.redraw(now=now)
+
+    def clear(self):
+        """Remove every run from the figure (the cache is kept)."""
+        self.runs.clear()
+        self.redraw()
+
+    def _on_run(self, button):
+        if _live.from_front_end():
+            self.run_in_background()
+        else:
+            self.run()
+
+    def run_in_background(self):
+        """A learner's Run: train the controls' configuration on a worker thread (see the class docstring).
+
+        A configuration trained before is shown at once. Outside a running event loop (no kernel) it
+        trains at once, as :meth:`run` does.
+        """
+        values = self.values
+        loop = _live.running_loop()
+        if loop is None or self.key(**values) in self.cache:
+            self.run()
+            return
+        self._runs_started += 1
+        generation = self._training = self._runs_started
+        label = self.label(**values)
+        self._show_progress(label, 0, values["steps"])
+        callback = _live.reporter(loop, lambda: self._training == generation,  # else a newer Run: stop
+                                  functools.partial(self._progressed, generation, label))
+        if self._trainer is None:
+            self._trainer = _live.Worker(f"gradviz-{type(self).__name__}-run")
+        self._trainer.start(functools.partial(self.train_run, values, callback=callback),
+                            functools.partial(self._trained, generation, values, label), self._refinement_failed)
+
+    def _show_progress(self, label, step, steps):
+        self.progress_bar.max = steps
+        self.progress_bar.value = step
+        self.progress_text.value = f"training {html.escape(label)}: step {step} of {steps}"
+        self.progress_view.layout.visibility = "visible"
+
+    def _progressed(self, generation, label, step, steps):
+        if generation == self._training:
+            self._show_progress(label, step, steps)
+
+    def _trained(self, generation, values, label, hist):
+        self.remember_run(values, hist)  # right for its configuration even if a newer run replaced it
+        if generation != self._training:
+            return
+        self._training = 0
+        self.progress_view.layout.visibility = "hidden"
+        self._add_run(label, hist, now=True)
+
+    def _on_clear(self, button):
+        self.clear()
+
+    def refresh(self, **v):
+        fig = self.figure
+        fig.clear()  # runs are rare: rebuild the three panels (and the colour bar) from scratch
+        self.ax_loss, self.ax_acc, self.ax_grad = fig.subplots(1, 3, width_ratios=[1, 1, 0.9])
+        plots.plot_training_curves(self.runs, axes=(self.ax_loss, self.ax_acc), smooth=10, colors=plots.RUN_COLORS)
+        if self.runs:
+            last = next(reversed(self.runs.values()))
+            plots.plot_layer_stat_over_steps(last.record_steps, last.grad_norm, ax=self.ax_grad,
+                                             label=r"$\|\partial L/\partial W^l\|$", kind="heatmap",
+                                             title="gradient norm per layer (last run)")
+        else:
+            plots.tidy(self.ax_grad)
+            plots.explain(self.ax_grad, "Press Run to train\nthe configuration above.")
+            self.ax_grad.set_axis_off()
+        text = html.escape(self.label(**v))
+        if self.key(**v) in self.cache:
+            status = f"<b>{text}</b>: trained before; Run shows it at once."
+        else:
+            status = f"<b>{text}</b>: not trained yet; press Run."
+        if self.runs:
+            last_label, last = next(reversed(self.runs.items()))
+            status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
+        self.status.value = status
+
 
 
 # Every knob at once, one set of controls driving both views: the network at initialisation (the
@@ -64,7 +279,7 @@ def _knobs(max_depth):
 class _PlaygroundTraining(TrainingExplorer):
     """The training half of the playground.
 
-    A :class:`gradviz.widgets.TrainingExplorer` (its three panels, status line,
+    A :class:`TrainingExplorer` (its three panels, status line,
     progress bar, overlaid runs and Clear button) whose runs come from
     :func:`run`, so that a configuration trained in a notebook cell, or earlier
     in any playground, is shown at once. Its controls are set by the
@@ -200,7 +415,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
     saturated and dead units), but for the very network that will be trained,
     measured on 256 training digits with the real cross-entropy gradient
     (:func:`initial_view`). It follows every control at once.
-    Bottom: what :class:`gradviz.widgets.TrainingExplorer` draws (loss, test
+    Bottom: what :class:`TrainingExplorer` draws (loss, test
     accuracy, weight gradient per layer over training) for the runs made with
     the Run button; runs overlay (up to ``max_runs``), Clear removes them, and
     every run is cached (:func:`run`), also across notebook cells.
@@ -242,7 +457,7 @@ class PlaygroundExplorer(DeepNetworkExplorer):
 
     Attributes
     ----------
-    training : gradviz.widgets.TrainingExplorer
+    training : TrainingExplorer
         The training half (its figure is shown under the first one).
     initial : InitialView
         What the top figure shows now.
