@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sys
 import threading
 import time
 
@@ -168,6 +169,7 @@ _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limits = None
 _controller = None
+_controller_modules = 0  # len(sys.modules) when _controller inspected the loaded libraries
 
 
 @contextlib.contextmanager
@@ -178,13 +180,16 @@ def one_blas_thread():
     restored them could leave the wrong number behind; here the first to enter
     sets one thread and the last to leave restores the previous number.
     """
-    global _blas_users, _blas_limits, _controller
+    global _blas_users, _blas_limits, _controller, _controller_modules
     with _blas_lock:
         if _blas_users == 0:
             from threadpoolctl import ThreadpoolController
 
-            if _controller is None:  # inspecting the loaded libraries takes milliseconds: once
+            # inspecting the loaded libraries takes milliseconds: again only after new imports, which may have
+            # loaded another BLAS (scipy brings its own OpenBLAS, which a controller made before it would not limit)
+            if _controller is None or len(sys.modules) != _controller_modules:
                 _controller = ThreadpoolController()
+                _controller_modules = len(sys.modules)
             _blas_limits = _controller.limit(limits=1, user_api="blas")
         _blas_users += 1
     try:
