@@ -638,4 +638,6 @@ def test_fixed_point_needs_few_expectations_and_agrees_with_bisection(sw2, sb2, 
     meanfield._fixed_point.cache_clear()
     q = T.fixed_point_variance("tanh", sw2, sb2)
     assert q == pytest.approx((lo + hi) / 2, rel=1e-12, abs=1e-13)
-    assert len(calls) <= 15  # bisection took 44-46
+    # bisection took 44-46; regula falsi 9-12 on an AVX2 machine and 9-16 on one with AVX-512 (1.02, 0.0: q* is small
+    # there, and numpy's vectorised tanh rounds differently, which changes the iterates)
+    assert len(calls) <= 20
