@@ -22,6 +22,9 @@ EXTRAS        ?= test,site,app
 BENCH_ARGS    ?=
 # OpenBLAS kernels that `make test-kernels` checks the stored outputs under (besides the machine's own)
 KERNELS       ?= Sandybridge Prescott
+# ... with numpy's own SIMD loops (exp, tanh, expm1, ...) off too, as on a CPU without AVX2: numpy picks them at run
+# time, so an AVX-512 machine and an AVX2 one round np.tanh differently (names of numpy 2.x; unknown names are ignored)
+NUMPY_OFF     ?= X86_V3 X86_V4 AVX512_ICL AVX512_SPR
 LATEST_VENV   := .venv-latest
 # `make site`: where the static website goes
 SITE_OUT      ?= build/site
@@ -69,23 +72,30 @@ test: $(STAMP)
 	echo "+ pytest --nbval notebooks/"; \
 	$(NBVAL)
 
-## test-kernels: check every stored notebook output under other OpenBLAS kernels (KERNELS=...) and on 2 BLAS threads
-# A stored output must not depend on the BLAS kernel or thread count (README, "Reproducibility").
-# threadpoolctl reports the kernel in use, so a kernel that OpenBLAS did not switch to fails loudly.
+## test-kernels: check every stored notebook output under other OpenBLAS kernels (KERNELS=...), with numpy's SIMD loops off, and on 2 BLAS threads
+# A stored output must not depend on the BLAS kernel, numpy's SIMD loops or the thread count (README, "Reproducibility").
+# threadpoolctl reports the kernel in use, so a kernel that OpenBLAS did not switch to fails loudly; numpy reports
+# the SIMD extensions its loops dispatch to, so a NUMPY_OFF that left one on fails loudly too.
 BLAS_KERNEL = $(PY) -c "import numpy, threadpoolctl; \
 	print(' '.join(str(i.get('architecture')) for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'))"
+NUMPY_SIMD = $(PY) -c "import numpy._core._multiarray_umath as m; \
+	print(' '.join(f for f in m.__cpu_dispatch__ if m.__cpu_features__.get(f)))"
 
 test-kernels: $(STAMP)
 	@$(ISOLATED_ENV); \
 	own=$$(env -u OPENBLAS_CORETYPE $(BLAS_KERNEL)); \
-	echo "this machine's own OpenBLAS kernel: $$own"; \
+	echo "this machine's own OpenBLAS kernel: $$own; numpy's SIMD loops: $$(env -u NPY_DISABLE_CPU_FEATURES $(NUMPY_SIMD))"; \
+	simd=$$(NPY_DISABLE_CPU_FEATURES="$(NUMPY_OFF)" $(NUMPY_SIMD)); \
+	if [ -n "$$simd" ]; then \
+	  echo "NPY_DISABLE_CPU_FEATURES='$(NUMPY_OFF)': numpy still dispatches to '$$simd'" >&2; exit 1; \
+	fi; \
 	for kernel in $(KERNELS); do \
 	  found=$$(OPENBLAS_CORETYPE=$$kernel $(BLAS_KERNEL)); \
 	  if [ -z "$$found" ] || [ "$$found" = "$$own" ]; then \
 	    echo "OPENBLAS_CORETYPE=$$kernel: OpenBLAS still runs '$$found', not another kernel" >&2; exit 1; \
 	  fi; \
-	  echo "+ pytest --nbval notebooks/  (OPENBLAS_CORETYPE=$$kernel: kernel $$found, 1 thread)"; \
-	  OPENBLAS_CORETYPE=$$kernel $(NBVAL); \
+	  echo "+ pytest --nbval notebooks/  (OPENBLAS_CORETYPE=$$kernel: kernel $$found, 1 thread; numpy's SIMD loops off)"; \
+	  OPENBLAS_CORETYPE=$$kernel NPY_DISABLE_CPU_FEATURES="$(NUMPY_OFF)" $(NBVAL); \
 	done; \
 	echo "+ pytest --nbval notebooks/  (kernel $$own, 2 BLAS threads)"; \
 	env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $(NBVAL)
