@@ -149,13 +149,17 @@ def test_lr_1_survives_with_scars_on_any_machine(data):
 
 
 def test_lr_1_is_at_the_edge_where_the_seed_decides(data):
-    """Experiment 2's seed printout (not checked by nbval): "some seeds learn to above 90 %, others stay below
-    50 %" holds on any machine; this one printed 84.7, 96.7, 94.4, 96.7, 26.4 and 44.0 % for seeds 0-5."""
+    """Experiment 2's seed printout (not checked by nbval): "some seeds learn to above 90 %, others end 30 points or
+    more lower, or diverge" holds on any machine. Seeds 0-5 (%, nan: diverged), OpenBLAS kernel x numpy's SIMD level:
+    Haswell, AVX2 (the machine that stored the output) 84.7 96.7 94.4 96.7 26.4 44.0; SkylakeX, AVX-512 93.3 96.9
+    83.8 nan 54.9 nan; SkylakeX, AVX2 94.2 96.0 95.1 96.2 62.2 50.7; Haswell, AVX-512 95.3 87.3 95.6 nan 72.4 25.3;
+    Sandybridge, AVX-512 93.3 96.7 96.4 nan 76.9 83.1; Sandybridge, AVX2 86.0 95.8 86.2 nan 36.7 22.4."""
     sweep = cha.seed_sweep(1.0, seeds=range(6), data=data)
     assert list(sweep.runs) == list(range(6))
     np.testing.assert_array_equal(sweep.runs[0].history.loss, digits_run("relu", lr=1.0, data=data).history.loss)
-    finite = sweep.test_accuracies[np.isfinite(sweep.test_accuracies)]
-    assert finite.max() > 0.9 and finite.min() < 0.5
+    acc = sweep.test_accuracies
+    finite = acc[np.isfinite(acc)]
+    assert finite.max() > 0.9 and (finite.min() < finite.max() - 0.3 or np.isnan(acc).any())
     table = sweep.as_table().splitlines()
     assert table[0].startswith("lr 1, 6 seeds") and len(table) == 8 and table[2].lstrip().startswith("0  ")
     with pytest.raises(ValueError, match="seeds"):
@@ -843,17 +847,31 @@ def test_activation_cost_checks_its_arguments():
         chb.numpy_cost(repeats=0)
 
 
+def _numpy_has_avx512():
+    """Whether numpy's element-wise loops run with AVX-512 here (numpy 2.x names the level X86_V4, 1.x AVX512_SKX);
+    NPY_DISABLE_CPU_FEATURES switches it off."""
+    from numpy._core import _multiarray_umath as m
+
+    return any(m.__cpu_features__.get(f) for f in ("X86_V4", "AVX512_SKX"))
+
+
 def test_the_costs_the_chapter_states():
-    """Experiment 10, with wide margins (medians of rounds taken in turn, so a busy machine slows all alike;
-    measured on a busy 2-core machine: leaky 1.1-1.4x ReLU, ELU and SELU 19-60x, np.where 6-10x np.maximum,
-    np.expm1 20-80x np.exp, sorted np.where 2-4x faster than mixed)."""
+    """Experiment 10, with wide margins (medians of rounds taken in turn, so a busy machine slows all alike).
+    Measured on busy 2-core machines: leaky 0.9-1.4x ReLU; ELU and SELU 19-60x on an AVX2 machine, 9.4-11.3x on an
+    AVX-512 one (15.6-19.2x there with AVX-512 off); np.where 6-16x np.maximum; sorted np.where 2-5x faster than
+    mixed; np.expm1 20-80x np.exp on the AVX2 machine, 0.8x with AVX-512 and 5-10x with it off."""
     cost = chb.activation_cost(shape=(256, 512), repeats=15)
     assert cost.relative["leaky_relu"] < 2
-    assert cost.relative["elu"] > 10 and cost.relative["selu"] > 10
+    assert cost.relative["elu"] > 5 and cost.relative["selu"] > 5
     calls = chb.numpy_cost(shape=(256, 512), repeats=15).seconds
     assert calls["np.where(z > 0, z, 0.01 z)"] > 2 * calls["np.maximum(z, 0.01 z)"]
     assert calls["np.where(z > 0, z, 0.01 z)"] > calls["same np.where, signs sorted"]
-    assert calls["np.expm1(z)"] > 3 * calls["np.exp(z)"]
+    # "numpy has a vectorised loop ... for np.expm1 only on CPUs with AVX-512: there it costs about what np.exp
+    # costs, elsewhere several times more"
+    if _numpy_has_avx512():
+        assert calls["np.expm1(z)"] < 2 * calls["np.exp(z)"]
+    else:
+        assert calls["np.expm1(z)"] > 3 * calls["np.exp(z)"]
     # 'np.maximum(z, zeros), against an array of zeros, is faster than ReLU's np.maximum(z, 0)' (measured 3-5x)
     assert calls["np.maximum(z, zeros)"] < calls["np.maximum(z, 0)"]
 
