@@ -702,7 +702,6 @@ class DeepNetworkExplorer(Explorer):
         # to begin with, a guess a little above what this project's 2-core machines measure (~5e10), so that a
         # setting that is quick there is first tried in one piece
         self._flops = 6e10
-        self._first_probe = None  # seconds the probe of the first figure took, on the kernel's thread alone
         # seconds a whole-batch answer took, per shape (see _learn): a setting is judged by its own time once
         # measured, not by a FLOP/s rate learned from other shapes (50 thin layers cost more per FLOP than 10 wide)
         self._seconds = {}
@@ -822,15 +821,8 @@ class DeepNetworkExplorer(Explorer):
                 if timeable:
                     self._flops = 0.5 * self._flops + 0.5 * flop / max(t2 - t1, 1e-6)
                 self._learn(depth, width, activation, batch_norm, batch_size, t3 - t0)
-            else:  # an answer to code, e.g. the first figure
-                if self._first_probe is None:
-                    # A learner's first changes are judged by this machine's speed, from the probe that drew the
-                    # first figure (the whole batch on one thread: slower than a learner's probe on two, so a
-                    # doubtful setting gets a draft), not only by the guess in __init__
-                    self._first_probe = t2 - t1
-                    if timeable:
-                        self._flops = min(self._flops, flop / max(t2 - t1, 1e-6))
-                self._probes.warm(args, batch_size, seed)  # ready the learner's second thread meanwhile
+            else:  # an answer to code, e.g. the first figure: ready the learner's second thread meanwhile
+                self._probes.warm(args, batch_size, seed)
         if timed:
             self.timings.update(build=t1 - t0, probe=t2 - t1, theory=t3 - t2, cached=False,
                                 examples=stats.n_examples)
@@ -844,10 +836,15 @@ class DeepNetworkExplorer(Explorer):
         return 4.0 * depth * width * width * examples
 
     def _learn(self, depth, width, activation, batch_norm, batch_size, seconds):
-        """Remember how long a whole-batch answer of this shape took for a learner (an average of the last few)."""
+        """Remember how long a whole-batch answer of this shape took for a learner: an average of the last few, which
+        starts from the estimate at this explorer's speed (see :meth:`draft_examples`). The first answer of a shape
+        touches new memory, and alone it would decide the next: at 50 x 256 x 256 a first press of 75-96 ms (37-57
+        after) put the second on a draft, whose final frame came after 120-140 ms."""
         key = (depth, width, activation, batch_norm, batch_size)
         old = self._seconds.get(key)
-        self._seconds[key] = seconds if old is None else 0.5 * old + 0.5 * seconds
+        if old is None:
+            old = self.probe_flop(depth, width, batch_size) / self._flops
+        self._seconds[key] = 0.5 * old + 0.5 * seconds
 
     @staticmethod
     def _predict(depth, width, activation, init, weight_scale, batch_norm):
