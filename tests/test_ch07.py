@@ -297,6 +297,8 @@ def test_guide_claims(guide):
     # exactly 1.5^11 times experiment 2's; loss 278; weight gradients 67-85 x experiment 2's; steps 0.8-3.2
     assert i["4"].size_factor == pytest.approx(1.5, abs=0.005)
     assert i["4"].da_norm[0] / i["4"].da_norm[-1] == pytest.approx(40, abs=2)
+    # "the gradient falls from 7.85 to 0.197 in the table" (its |dL/da^l| column)
+    assert i["4"].da_norm[0] == pytest.approx(7.85, abs=0.005) and i["4"].da_norm[-1] == pytest.approx(0.197, abs=5e-4)
     assert i["4"].weight_grad_ratio == pytest.approx(0.27, abs=0.005)
     assert i["4"].a_norm[-1] / i["4"].a_norm[0] > 30
     data = ch.dataset("digits")
