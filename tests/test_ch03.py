@@ -537,14 +537,19 @@ def test_explorer_drafts_a_deep_wide_network_from_eight_examples(init_explorer):
     assert stats.n_examples == 8 and len(stats.a_var) == 50 and np.isfinite(stats.a_var).all()
 
 
-def test_explorer_drafts_a_learners_change_by_the_speed_it_expects():
-    """At the guess (6e10 FLOP/s) a press at the defaults is answered whole (~23 ms of probe on two threads); on a
-    machine four times slower, from a draft of 32 examples."""
+def test_explorer_judges_a_learners_first_change_by_the_probe_that_drew_its_first_figure():
+    """The parent's guess (6e10 FLOP/s) answered the presses at the defaults whole, slow in the browser beside
+    Chromium; the speed of the constructor's own probe (whole batch, one thread) decides instead."""
     ex = ch.InitializationExplorer(canvas="none")
-    deeper = dict(ex.values, depth=ex.values["depth"] + 1)
-    assert ex._flops == 6e10 and ex.draft_examples(deeper) is None
-    ex._flops = 1.5e10
+    d, n, b = (ex.values[k] for k in ("depth", "width", "batch_size"))
+    rate = ex.probe_flop(d, n, b) / ex._first_probe
+    assert ex._flops == pytest.approx(min(rate, 6e10))
+    deeper = dict(ex.values, depth=d + 1)
+    whole = ex.probe_flop(d + 1, n, b) / ex._flops  # seconds the whole batch should take
+    assert (ex.draft_examples(deeper) is not None) == (whole > ex.full_seconds)
+    ex._flops = 1.5e10  # ~a probe of 20 x 256 x 256 on one thread (80-90 ms): the first press is a draft
     assert ex.draft_examples(deeper) == 32
+    assert ch.InitializationExplorer(canvas="none", depth=2, width=8)._flops == 6e10  # too small to time: the guess
 
 
 def test_explorer_every_control_changes_the_figure(init_explorer):

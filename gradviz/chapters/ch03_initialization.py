@@ -744,7 +744,24 @@ class InitializationExplorer(DeepNetworkExplorer):
     show_draft_seconds = _canvas.SHOW_SECONDS  # a refinement lets the browser show the draft first
 
     def __init__(self, canvas="auto", *, dtype=np.float32, max_depth=50, **values):
+        self._first_probe = None  # seconds the probe of the first figure took (see compute)
         super().__init__(canvas, dtype=dtype, max_depth=max_depth, **{**self.preset, **values})
+        # A learner's first changes are judged by this machine's speed, from the probe that drew the first figure
+        # (the whole batch on one thread: slower than a learner's probe on two, so a doubtful setting gets a draft),
+        # not by the parent's guess (6e10 FLOP/s). Each press of the depth slider is a shape not answered before,
+        # judged by that speed. In the browser, answered whole, the defaults' 20 x 256 x 256 took 70-108 ms of the
+        # kernel (the probe's two threads beside Chromium's), a key-to-pixels p95 of 123-150 ms (three runs); from
+        # a draft, 98-131 (four runs).
+        a = self.probe_args(self.values)
+        flop = self.probe_flop(a["depth"], a["width"], a["batch_size"])
+        if self._first_probe and flop > 2e7:  # large enough to time the products rather than Python
+            self._flops = min(self._flops, flop / self._first_probe)
+
+    def compute(self, *args, **kwargs):
+        result = super().compute(*args, **kwargs)
+        if self._first_probe is None and not self.timings["cached"]:
+            self._first_probe = self.timings["probe"]
+        return result
 
     def make_controls(self):
         controls = super().make_controls()
