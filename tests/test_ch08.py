@@ -478,8 +478,8 @@ def test_framework_stacks_numbers_of_the_notebook():
 
 def test_framework_defaults_as_points_of_section_1s_plane():
     """Section 4: 'a point (sigma_w^2, sigma_b^2) = (n Var(W), Var(b)) in the plane of section 1 ... Keras and Flax
-    sit on Glorot's critical point (1, 0), and PyTorch, at sigma_w^2 = 1/3, lies left of the part drawn there (which
-    starts at 0.5), in the ordered phase' (a cold reader: 'section 1's map' is tanh's, and ReLU has none)."""
+    sit on Glorot's critical point (1, 0), and PyTorch, at sigma_w^2 = 1/3, lies below its first measured value, 0.5,
+    inside the leftmost (ordered) column' (a cold reader: 'section 1's map' is tanh's, and ReLU has none)."""
     n = ch.FRAMEWORK_WIDTH
     points = {fw: (wv, bv / n) for fw, (wv, bv) in ch.FRAMEWORK_VARIANCES.items()}
     for fw in ("Keras Dense", "Flax Dense"):
