@@ -224,15 +224,25 @@ class TrainingExplorer(Explorer):
             plots.tidy(self.ax_grad)
             plots.explain(self.ax_grad, "Press Run to train\nthe configuration above.")
             self.ax_grad.set_axis_off()
+        self.status.value = self.status_html(v)
+
+    def is_trained(self, values):
+        """Whether the configuration ``values`` was trained before (Run then shows it at once)."""
+        return self.key(**values) in self.cache
+
+    def status_html(self, values=None):
+        """The status line for ``values`` (default: the controls'): trained before or not, and how the last run
+        ended."""
+        v = self.values if values is None else values
         text = html.escape(self.label(**v))
-        if self.key(**v) in self.cache:
+        if self.is_trained(v):
             status = f"<b>{text}</b>: trained before; Run shows it at once."
         else:
             status = f"<b>{text}</b>: not trained yet; press Run."
         if self.runs:
             last_label, last = next(reversed(self.runs.items()))
             status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
-        self.status.value = status
+        return status
 
 
 
@@ -337,18 +347,8 @@ class _PlaygroundTraining(TrainingExplorer):
     def remember_run(self, values, hist):  # run() keeps every run in this module's cache
         pass
 
-    def status_html(self):
-        """The status line for the current controls: trained before or not, and how the last run ended."""
-        v = self.values
-        text = html.escape(self.label(**v))
-        if is_cached(**v):
-            status = f"<b>{text}</b>: trained before; Run shows it at once."
-        else:
-            status = f"<b>{text}</b>: not trained yet; press Run."
-        if self.runs:
-            last_label, last = next(reversed(self.runs.items()))
-            status += f"<br>last run ({html.escape(last_label)}): {html.escape(last.status)}"
-        return status
+    def is_trained(self, values):
+        return is_cached(**values)
 
     def refresh(self, **v):
         super().refresh(**v)
