@@ -615,6 +615,19 @@ def test_the_probe_speed_is_learned_from_whole_batches_only():
     asyncio.run(main())
 
 
+def test_a_shapes_learned_time_starts_from_the_estimate_at_the_explorers_speed():
+    """_learn averages each whole answer into the time of its shape, starting from the estimate at the learned FLOP/s:
+    one slow first answer (fresh memory) no longer decides alone that the next press gets a draft."""
+    ex = widgets.DeepNetworkExplorer(canvas="none", depth=2, width=8, batch_size=16)
+    ex._flops = 1e10
+    key = (50, 256, "tanh", "off", 256)
+    estimate = ex.probe_flop(50, 256, 256) / 1e10  # 0.336 s
+    ex._learn(50, 256, "tanh", "off", 256, 0.1)
+    assert ex._seconds[key] == pytest.approx(0.5 * estimate + 0.05, rel=1e-12, abs=0)
+    ex._learn(50, 256, "tanh", "off", 256, 0.1)
+    assert ex._seconds[key] == pytest.approx(0.25 * estimate + 0.075, rel=1e-12, abs=0)
+
+
 def test_an_answer_to_code_readies_the_learners_second_thread():
     """After an answer to code (the first figure), the helper thread of a learner's split probe builds its network
     and probes its half in the background: at 50 x 256 x 256 a learner's first press otherwise paid for it (80-110 ms
